@@ -1,0 +1,23 @@
+//! # natsim: a deterministic testbed for cloud NAT gateways
+//!
+//! natsim runs a complete NAT gateway modelled on IronCore's `NATGateway` (IEP-4) inside a
+//! deterministic simulator and checks its invariants. The crate reads top-down:
+//!
+//! | module | job |
+//! |---|---|
+//! | [`time`], [`rng`] | virtual clock and seeded ChaCha8 streams: the only sources of time and chance |
+//! | [`wire`] | packet views and builders (IPv4/IPv6, TCP, UDP, ICMP/ICMPv6), RFC 1624 checksums |
+//! | [`nat`] | the sans-IO gateway: port-block allocator, connection tracking, translator |
+//! | [`api`] | IronCore manifests, validation, reconciliation of NICs to port blocks, status |
+//! | [`replay`] | pcap/pcapng ingest and capture output |
+//! | [`plan`] | capacity planning: analytic model |
+//!
+//! See `ARCHITECTURE.md` for how a packet flows through these modules.
+
+pub mod api;
+pub mod nat;
+pub mod plan;
+pub mod replay;
+pub mod rng;
+pub mod time;
+pub mod wire;
