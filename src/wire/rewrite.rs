@@ -1,0 +1,156 @@
+//! In-place rewrites of addresses, ports and ICMP identifiers, keeping every checksum right with
+//! RFC 1624 incremental updates (never a full recomputation, so a packet that arrived with a bad
+//! checksum still has a bad one: natsim does not "fix" input).
+
+use super::checksum;
+use super::parse::{IpMeta, IpVersion, be16, proto, put16};
+
+/// Which end of a packet to rewrite.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Side {
+    /// The source address / port.
+    Src,
+    /// The destination address / port.
+    Dst,
+}
+
+/// Offset of the transport checksum covering the pseudo-header, if this packet carries one:
+/// TCP, UDP with a non-zero checksum (a zero IPv4 UDP checksum means "none" and stays zero), and
+/// ICMPv6. `None` for non-first fragments and other protocols.
+fn pseudo_checksum_at(buf: &[u8], meta: &IpMeta) -> Option<(usize, bool)> {
+    if !meta.has_l4_header() {
+        return None;
+    }
+    let l4 = meta.l4_offset;
+    let (at, udp) = match meta.protocol {
+        proto::TCP => (l4 + 16, false),
+        proto::UDP => (l4 + 6, true),
+        proto::ICMPV6 if meta.version == IpVersion::V6 => (l4 + 2, false),
+        _ => return None,
+    };
+    if at + 2 > meta.end {
+        return None;
+    }
+    if udp && meta.version == IpVersion::V4 && be16(buf, at) == 0 {
+        return None;
+    }
+    Some((at, udp))
+}
+
+fn store_checksum(buf: &mut [u8], at: usize, value: u16, udp: bool) {
+    // In UDP a computed zero is sent as all ones (RFC 768); zero means "no checksum".
+    let v = if udp && value == 0 { 0xFFFF } else { value };
+    put16(buf, at, v);
+}
+
+/// Replaces the source or destination address with `new` (4 or 16 bytes, matching the packet),
+/// updating the IPv4 header checksum and any pseudo-header transport checksum.
+pub fn rewrite_addr(buf: &mut [u8], meta: &IpMeta, side: Side, new: &[u8]) {
+    let at = match side {
+        Side::Src => meta.src_offset(),
+        Side::Dst => meta.dst_offset(),
+    };
+    let len = meta.addr_len();
+    debug_assert_eq!(new.len(), len);
+    let mut old = [0u8; 16];
+    old[..len].copy_from_slice(&buf[at..at + len]);
+    let old = &old[..len];
+    if old == new {
+        return;
+    }
+    if meta.version == IpVersion::V4 {
+        let c = checksum::update_bytes(be16(buf, 10), old, new);
+        put16(buf, 10, c);
+    }
+    if let Some((c_at, udp)) = pseudo_checksum_at(buf, meta) {
+        let c = checksum::update_bytes(be16(buf, c_at), old, new);
+        store_checksum(buf, c_at, c, udp);
+    }
+    buf[at..at + len].copy_from_slice(new);
+}
+
+/// Replaces a TCP/UDP port, updating the transport checksum. No-op for other protocols and for
+/// packets without a transport header.
+pub fn rewrite_port(buf: &mut [u8], meta: &IpMeta, side: Side, new: u16) {
+    if !meta.has_l4_header() || !matches!(meta.protocol, proto::TCP | proto::UDP) {
+        return;
+    }
+    let at = meta.l4_offset + if side == Side::Src { 0 } else { 2 };
+    let old = be16(buf, at);
+    if old == new {
+        return;
+    }
+    if let Some((c_at, udp)) = pseudo_checksum_at(buf, meta) {
+        let c = checksum::update_word(be16(buf, c_at), old, new);
+        store_checksum(buf, c_at, c, udp);
+    }
+    put16(buf, at, new);
+}
+
+/// Replaces the identifier of an ICMP/ICMPv6 echo message, updating the ICMP checksum.
+pub fn rewrite_icmp_ident(buf: &mut [u8], meta: &IpMeta, new: u16) {
+    let l4 = meta.l4_offset;
+    if !meta.has_l4_header() || l4 + 8 > meta.end {
+        return;
+    }
+    let old = be16(buf, l4 + 4);
+    if old == new {
+        return;
+    }
+    let c = checksum::update_word(be16(buf, l4 + 2), old, new);
+    put16(buf, l4 + 2, c);
+    put16(buf, l4 + 4, new);
+}
+
+/// Reads the (source, destination) ports of a TCP/UDP packet, or (identifier, 0) for ICMP echo.
+pub fn ports(buf: &[u8], meta: &IpMeta) -> (u16, u16) {
+    let l4 = meta.l4_offset;
+    match meta.protocol {
+        proto::TCP | proto::UDP => (be16(buf, l4), be16(buf, l4 + 2)),
+        _ => (be16(buf, l4 + 4), 0),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wire::{PacketRepr, parse_ip};
+    use std::net::IpAddr;
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().expect("test address")
+    }
+
+    #[test]
+    fn rewriting_tcp_source_keeps_checksums_valid() {
+        let mut b = PacketRepr::tcp(
+            (ip("10.0.0.1"), 1000),
+            (ip("8.8.8.8"), 80),
+            0x02,
+            1,
+            0,
+            b"abc",
+        )
+        .emit();
+        let m = parse_ip(&b).expect("parses");
+        rewrite_addr(&mut b, &m, Side::Src, &[203, 0, 113, 1]);
+        rewrite_port(&mut b, &m, Side::Src, 1024);
+        let (p, report) = PacketRepr::parse(&b).expect("parses");
+        assert!(report.all_ok(), "{report:?}");
+        assert_eq!(p.ip.src, ip("203.0.113.1"));
+    }
+
+    #[test]
+    fn zero_udp_checksum_stays_zero() {
+        let mut repr = PacketRepr::udp((ip("10.0.0.1"), 53), (ip("8.8.8.8"), 53), b"q");
+        if let crate::wire::TransportRepr::Udp { zero_checksum, .. } = &mut repr.transport {
+            *zero_checksum = true;
+        }
+        let mut b = repr.emit();
+        let m = parse_ip(&b).expect("parses");
+        rewrite_addr(&mut b, &m, Side::Src, &[203, 0, 113, 1]);
+        rewrite_port(&mut b, &m, Side::Src, 4000);
+        assert_eq!(be16(&b, m.l4_offset + 6), 0);
+        assert!(PacketRepr::parse(&b).expect("parses").1.all_ok());
+    }
+}
