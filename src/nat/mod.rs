@@ -1,1 +1,26 @@
-//! (module under construction in this commit series)
+//! The NAT gateway under test, sans-IO: time and packets are passed in, verdicts come out.
+//!
+//! - [`config`]: networks, NICs, NAT IPs, P, blocks; [`profile`]: timers and behaviour switches.
+//! - `table`: the connection-tracking slab, its two indexes, timer lists and port allocator state;
+//!   `ports`: the per-scope free-sets; `tcp`: the TCP state machine; `frag`: fragment state.
+//! - [`Gateway`]: the translator tying them together; [`counters`] and [`event`]: what
+//!   observers see.
+
+mod addr;
+pub mod config;
+pub mod counters;
+pub mod event;
+mod frag;
+mod gateway;
+mod ports;
+pub mod profile;
+mod table;
+mod tcp;
+
+pub use config::{
+    Block, ConfigError, Family, GatewayConfig, NetworkConfig, NetworkId, NicConfig, NicId,
+};
+pub use counters::{Counters, DropReason};
+pub use event::{EndReason, Event, FlowView};
+pub use gateway::{Egress, FlowInfo, Gateway, Ingress, Verdict, l4_checksum_ok};
+pub use profile::{LimitScope, Profile};

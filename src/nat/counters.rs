@@ -1,0 +1,180 @@
+//! Counters with stable names, in total and per NIC, and the drop reasons they count.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+/// Why the gateway dropped a packet. Names are stable: counters are `drop.<name>`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DropReason {
+    /// Did not parse as an IP packet natsim handles.
+    Malformed,
+    /// IPv4 header, transport or ICMP (or quoted IP header) checksum did not verify.
+    BadChecksum,
+    /// Inbound packet matching no live flow (or sent to an address that is not a NAT IP).
+    Unsolicited,
+    /// No free port in the NIC's block for this scope key.
+    PortsExhausted,
+    /// Connection-tracking table full.
+    TableFull,
+    /// The NIC has no port block for this family (not selected, exhausted, or has a VirtualIP).
+    NoNatBlock,
+    /// Not TCP, UDP, ICMP or ICMPv6.
+    UnsupportedProtocol,
+    /// ICMP type the gateway does not translate (or ICMP disabled by the profile).
+    UnsupportedIcmp,
+    /// ICMP error quoting no live flow.
+    IcmpErrorNoFlow,
+    /// Source address is not one of the sending NIC's addresses.
+    SpoofedSource,
+    /// Packet from a NIC the gateway does not know.
+    UnknownNic,
+    /// TCP packet other than SYN for which no flow exists.
+    TcpNoFlow,
+    /// Fragment state limits reached.
+    FragmentLimit,
+    /// Fragment buffered for its first fragment, which never came in time.
+    FragmentTimeout,
+    /// Later fragment of a datagram whose first fragment was dropped.
+    FragmentOfDropped,
+}
+
+impl DropReason {
+    /// All reasons, in counter order.
+    pub const ALL: [DropReason; 15] = [
+        DropReason::Malformed,
+        DropReason::BadChecksum,
+        DropReason::Unsolicited,
+        DropReason::PortsExhausted,
+        DropReason::TableFull,
+        DropReason::NoNatBlock,
+        DropReason::UnsupportedProtocol,
+        DropReason::UnsupportedIcmp,
+        DropReason::IcmpErrorNoFlow,
+        DropReason::SpoofedSource,
+        DropReason::UnknownNic,
+        DropReason::TcpNoFlow,
+        DropReason::FragmentLimit,
+        DropReason::FragmentTimeout,
+        DropReason::FragmentOfDropped,
+    ];
+
+    /// Stable snake_case name.
+    pub fn name(self) -> &'static str {
+        match self {
+            DropReason::Malformed => "malformed",
+            DropReason::BadChecksum => "bad_checksum",
+            DropReason::Unsolicited => "unsolicited",
+            DropReason::PortsExhausted => "ports_exhausted",
+            DropReason::TableFull => "table_full",
+            DropReason::NoNatBlock => "no_nat_block",
+            DropReason::UnsupportedProtocol => "unsupported_protocol",
+            DropReason::UnsupportedIcmp => "unsupported_icmp",
+            DropReason::IcmpErrorNoFlow => "icmp_error_no_flow",
+            DropReason::SpoofedSource => "spoofed_source",
+            DropReason::UnknownNic => "unknown_nic",
+            DropReason::TcpNoFlow => "tcp_no_flow",
+            DropReason::FragmentLimit => "fragment_limit",
+            DropReason::FragmentTimeout => "fragment_timeout",
+            DropReason::FragmentOfDropped => "fragment_of_dropped",
+        }
+    }
+}
+
+/// Transport class for per-protocol counters.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+pub enum ProtoClass {
+    /// TCP.
+    Tcp,
+    /// UDP.
+    Udp,
+    /// ICMP and ICMPv6 (echo and errors).
+    Icmp,
+    /// Non-first fragments (protocol not visible).
+    Fragment,
+}
+
+impl ProtoClass {
+    fn name(self) -> &'static str {
+        match self {
+            ProtoClass::Tcp => "tcp",
+            ProtoClass::Udp => "udp",
+            ProtoClass::Icmp => "icmp",
+            ProtoClass::Fragment => "fragment",
+        }
+    }
+    const ALL: [ProtoClass; 4] = [
+        ProtoClass::Tcp,
+        ProtoClass::Udp,
+        ProtoClass::Icmp,
+        ProtoClass::Fragment,
+    ];
+}
+
+/// One set of counters (the gateway keeps one in total and one per NIC).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Counters {
+    /// Translated inside → outside, by protocol class.
+    pub translated_out: [u64; 4],
+    /// Translated outside → inside, by protocol class.
+    pub translated_in: [u64; 4],
+    /// Delivered NIC → NAT IP → NIC.
+    pub hairpinned: u64,
+    /// Passed untranslated (destination inside the network).
+    pub passed_through: u64,
+    /// Packets the gateway originated (echo replies, ICMP errors).
+    pub generated: u64,
+    /// Flows created.
+    pub flows_created: u64,
+    /// Flows that ended (timeout, close, block loss).
+    pub flows_ended: u64,
+    /// Drops by reason, indexed like [`DropReason::ALL`].
+    pub drops: [u64; 15],
+}
+
+impl Counters {
+    pub(crate) fn drop(&mut self, reason: DropReason) {
+        self.drops[reason as usize] += 1;
+    }
+
+    /// Drops for one reason.
+    pub fn dropped(&self, reason: DropReason) -> u64 {
+        self.drops[reason as usize]
+    }
+
+    /// All drops.
+    pub fn dropped_total(&self) -> u64 {
+        self.drops.iter().sum()
+    }
+
+    /// The counters as a name → value map (zero values omitted), e.g. `translated.out.tcp`,
+    /// `drop.unsolicited`.
+    pub fn to_map(&self) -> BTreeMap<String, u64> {
+        let mut m = BTreeMap::new();
+        let mut put = |k: String, v: u64| {
+            if v != 0 {
+                m.insert(k, v);
+            }
+        };
+        for c in ProtoClass::ALL {
+            put(
+                format!("translated.out.{}", c.name()),
+                self.translated_out[c as usize],
+            );
+            put(
+                format!("translated.in.{}", c.name()),
+                self.translated_in[c as usize],
+            );
+        }
+        put("translated.hairpin".into(), self.hairpinned);
+        put("passed_through".into(), self.passed_through);
+        put("generated".into(), self.generated);
+        put("flows.created".into(), self.flows_created);
+        put("flows.ended".into(), self.flows_ended);
+        for r in DropReason::ALL {
+            put(format!("drop.{}", r.name()), self.dropped(r));
+        }
+        m
+    }
+}

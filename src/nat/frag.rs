@@ -1,0 +1,185 @@
+//! Fragment state (RFC 4787 REQ-14): the first fragment of a datagram decides its translation;
+//! later fragments (matched by source, destination, protocol and IP ID) get the same one, in or
+//! out of order. Fragments that arrive before their first fragment are buffered. All state is
+//! bounded in count and time, so a flood of incomplete fragments cannot disturb other traffic.
+
+use std::collections::{BTreeMap, VecDeque};
+
+use super::config::NicId;
+use super::counters::DropReason;
+use crate::wire::IpVersion;
+
+/// Identifies a fragmented datagram as it arrived at the gateway.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub(crate) struct FragKey {
+    /// True for datagrams entering from outside.
+    pub inbound: bool,
+    pub version: IpVersion,
+    pub src: [u8; 16],
+    pub dst: [u8; 16],
+    pub proto: u8,
+    pub ident: u32,
+}
+
+/// Where the gateway sends a datagram's fragments.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum FragTarget {
+    Outside,
+    Nic(NicId),
+}
+
+/// What happens to the later fragments of a datagram.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum FragAction {
+    /// Rewrite addresses (only the ones given) and forward.
+    Translate {
+        new_src: Option<[u8; 16]>,
+        new_dst: Option<[u8; 16]>,
+        target: FragTarget,
+    },
+    /// The first fragment was dropped; so are the rest.
+    Drop,
+}
+
+struct Entry {
+    action: Option<FragAction>,
+    pending: Vec<Vec<u8>>,
+    expires_at_ns: u64,
+}
+
+/// Bounded fragment state.
+pub(crate) struct FragmentTracker {
+    entries: BTreeMap<FragKey, Entry>,
+    /// Creation order; expiry times are monotonic because the timeout is constant.
+    order: VecDeque<(u64, FragKey)>,
+    buffered: u32,
+    max_entries: u32,
+    max_buffered: u32,
+    timeout_ns: u64,
+}
+
+/// Result of offering a later fragment to the tracker.
+pub(crate) enum LaterFragment {
+    /// Apply this action now.
+    Act(FragAction),
+    /// Buffered until the first fragment arrives.
+    Buffered,
+    /// Refused: limits reached.
+    Refused(DropReason),
+}
+
+impl FragmentTracker {
+    pub(crate) fn new(max_entries: u32, max_buffered: u32, timeout_ms: u64) -> Self {
+        FragmentTracker {
+            entries: BTreeMap::new(),
+            order: VecDeque::new(),
+            buffered: 0,
+            max_entries,
+            max_buffered,
+            timeout_ns: timeout_ms.saturating_mul(1_000_000),
+        }
+    }
+
+    fn ensure(&mut self, key: FragKey, now_ns: u64) -> Option<&mut Entry> {
+        if !self.entries.contains_key(&key) {
+            if self.entries.len() as u32 >= self.max_entries {
+                return None;
+            }
+            let expires = now_ns.saturating_add(self.timeout_ns);
+            self.entries.insert(
+                key,
+                Entry {
+                    action: None,
+                    pending: Vec::new(),
+                    expires_at_ns: expires,
+                },
+            );
+            self.order.push_back((expires, key));
+        }
+        self.entries.get_mut(&key)
+    }
+
+    /// Records the decision taken for a first fragment and returns fragments that were waiting
+    /// for it. `None` when the table is full (later fragments will then be refused).
+    pub(crate) fn first_fragment(
+        &mut self,
+        key: FragKey,
+        action: FragAction,
+        now_ns: u64,
+    ) -> Vec<Vec<u8>> {
+        let Some(e) = self.ensure(key, now_ns) else {
+            return Vec::new();
+        };
+        e.action = Some(action);
+        let pending = std::mem::take(&mut e.pending);
+        self.buffered -= pending.len() as u32;
+        pending
+    }
+
+    /// Decides a later fragment: act now if the first fragment was seen, else buffer it.
+    pub(crate) fn later_fragment(
+        &mut self,
+        key: FragKey,
+        packet: &[u8],
+        now_ns: u64,
+    ) -> LaterFragment {
+        if let Some(e) = self.entries.get(&key)
+            && let Some(a) = e.action
+        {
+            return LaterFragment::Act(a);
+        }
+        if self.buffered >= self.max_buffered {
+            return LaterFragment::Refused(DropReason::FragmentLimit);
+        }
+        let Some(e) = self.ensure(key, now_ns) else {
+            return LaterFragment::Refused(DropReason::FragmentLimit);
+        };
+        e.pending.push(packet.to_vec());
+        self.buffered += 1;
+        LaterFragment::Buffered
+    }
+
+    /// Forgets datagrams whose time is up; returns how many buffered fragments died unmatched.
+    pub(crate) fn expire(&mut self, now_ns: u64) -> u64 {
+        let mut dropped = 0;
+        while let Some(&(t, key)) = self.order.front() {
+            if t > now_ns {
+                break;
+            }
+            self.order.pop_front();
+            if let Some(e) = self.entries.get(&key)
+                && e.expires_at_ns == t
+                && let Some(e) = self.entries.remove(&key)
+            {
+                dropped += e.pending.len() as u64;
+                self.buffered -= e.pending.len() as u32;
+            }
+        }
+        dropped
+    }
+
+    /// Drops the translation of datagrams headed to a NIC that lost its block: their later
+    /// fragments must not reach it.
+    pub(crate) fn forget_nic(&mut self, nic: NicId) {
+        for e in self.entries.values_mut() {
+            if let Some(FragAction::Translate {
+                target: FragTarget::Nic(n),
+                ..
+            }) = e.action
+                && n == nic
+            {
+                e.action = Some(FragAction::Drop);
+            }
+        }
+    }
+
+    /// When the next datagram state expires.
+    pub(crate) fn next_deadline_ns(&self) -> Option<u64> {
+        self.order.front().map(|&(t, _)| t)
+    }
+
+    /// Datagrams tracked now.
+    pub(crate) fn len(&self) -> usize {
+        self.entries.len()
+    }
+}

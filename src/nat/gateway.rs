@@ -1,0 +1,1387 @@
+//! The sans-IO NAT gateway. It never reads a clock and never does I/O: the embedder passes the
+//! virtual time and each packet to [`Gateway::process`], sends what the verdict says, collects
+//! extra packets from [`Gateway::poll_transmit`], and calls [`Gateway::handle_timeout`] by
+//! [`Gateway::poll_timeout`] (quinn-proto and smoltcp are the models).
+
+use std::collections::{BTreeMap, VecDeque};
+use std::net::{IpAddr, SocketAddr};
+
+use foldhash::fast::FixedState;
+use hashbrown::HashMap;
+
+use super::addr::Addr;
+use super::config::{
+    Block, ConfigError, FIRST_NAT_PORT, Family, GatewayConfig, NicConfig, NicId, PORTS_PER_IP,
+};
+use super::counters::{Counters, DropReason, ProtoClass};
+use super::event::{EndReason, Event, FlowView};
+use super::frag::{FragAction, FragKey, FragTarget, FragmentTracker, LaterFragment};
+use super::table::{BlockSpan, Flow, FlowTable, UDP_SAW_INBOUND, class};
+use super::tcp::{self, Dir};
+use crate::time::Instant;
+use crate::wire::checksum;
+use crate::wire::parse::{IpMeta, IpVersion, be16, parse_ip, parse_ip_lax, proto, put16};
+use crate::wire::repr::PacketRepr;
+use crate::wire::rewrite::{Side, rewrite_addr, rewrite_icmp_ident, rewrite_port};
+use crate::wire::tcp_flags::{ACK, SYN};
+
+/// Where a packet entered the gateway.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Ingress {
+    /// From an inside NIC.
+    Inside(NicId),
+    /// From the internet side (underlay / router).
+    Outside,
+}
+
+/// Where a packet leaves the gateway.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+pub enum Egress {
+    /// To the internet side.
+    Outside,
+    /// To an inside NIC.
+    Nic(NicId),
+}
+
+/// What to do with a packet after [`Gateway::process`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    /// The buffer now holds the translated packet: send it to the egress.
+    Forward(Egress),
+    /// The buffer now holds a packet the gateway generated in answer (echo reply, ICMP error):
+    /// send it to the egress.
+    Respond(Egress),
+    /// Not the NAT's business (destination inside the network): deliver it unchanged.
+    PassThrough,
+    /// A fragment held until its datagram's first fragment arrives (see `poll_transmit`).
+    Buffered,
+    /// Dropped and counted.
+    Drop(DropReason),
+}
+
+/// A NIC's block as the gateway keeps it.
+#[derive(Clone, Copy, Debug)]
+struct NicBlock {
+    block: Block,
+    nat_ip: u16,
+    span: BlockSpan,
+}
+
+#[derive(Clone, Debug)]
+struct NicState {
+    config: NicConfig,
+    blocks: [Option<NicBlock>; 2],
+    last_exhaustion_event_ns: Option<u64>,
+}
+
+/// A flow as reported by [`Gateway::flows`].
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct FlowInfo {
+    /// Identity.
+    pub flow: FlowView,
+    /// True while it matches packets; false while only its port is held.
+    pub live: bool,
+    /// TCP state name, `active` for UDP/ICMP, or `held`.
+    pub state: &'static str,
+    /// Last refresh.
+    pub last_active: Instant,
+    /// When it expires (or its hold ends).
+    pub deadline: Instant,
+}
+
+struct FamilyState<A: Addr> {
+    table: FlowTable<A>,
+    nat_ips: Vec<A>,
+    nat_lookup: HashMap<A, u16, FixedState>,
+}
+
+impl<A: Addr> FamilyState<A> {
+    fn new(seed: u64) -> Self {
+        FamilyState {
+            table: FlowTable::new(seed),
+            nat_ips: Vec::new(),
+            nat_lookup: HashMap::with_hasher(FixedState::with_seed(seed)),
+        }
+    }
+
+    fn nat_ip_index(&mut self, a: A) -> Result<u16, ConfigError> {
+        if let Some(&i) = self.nat_lookup.get(&a) {
+            return Ok(i);
+        }
+        let i = u16::try_from(self.nat_ips.len())
+            .map_err(|_| ConfigError::invalid("nat_ips", "at most 65536 NAT IPs per family"))?;
+        self.nat_ips.push(a);
+        self.nat_lookup.insert(a, i);
+        Ok(i)
+    }
+}
+
+struct Families {
+    v4: FamilyState<[u8; 4]>,
+    v6: FamilyState<[u8; 16]>,
+}
+
+/// Selects a family's state by address type.
+trait Fam: Addr {
+    fn state(f: &mut Families) -> &mut FamilyState<Self>;
+    fn state_ref(f: &Families) -> &FamilyState<Self>;
+}
+
+impl Fam for [u8; 4] {
+    fn state(f: &mut Families) -> &mut FamilyState<Self> {
+        &mut f.v4
+    }
+    fn state_ref(f: &Families) -> &FamilyState<Self> {
+        &f.v4
+    }
+}
+
+impl Fam for [u8; 16] {
+    fn state(f: &mut Families) -> &mut FamilyState<Self> {
+        &mut f.v6
+    }
+    fn state_ref(f: &Families) -> &FamilyState<Self> {
+        &f.v6
+    }
+}
+
+/// The NAT gateway: port-block allocator, connection tracking and translator.
+pub struct Gateway {
+    config: GatewayConfig,
+    now_ns: u64,
+    /// A lower bound on the next flow deadline; `process` skips expiry work before it.
+    next_deadline_bound_ns: u64,
+    timeouts_ns: [u64; class::COUNT],
+    scan_ns: u64,
+    nics: Vec<Option<NicState>>,
+    fams: Families,
+    /// (NAT IP, first port) → (last port, NIC): finds overlapping blocks in O(log n).
+    block_index: BTreeMap<(IpAddr, u16), (u16, NicId)>,
+    frags: FragmentTracker,
+    counters: Counters,
+    nic_counters: Vec<Counters>,
+    events: Vec<Event>,
+    transmit: VecDeque<(Egress, Vec<u8>)>,
+}
+
+fn class_of(p: u8) -> usize {
+    match p {
+        proto::TCP => ProtoClass::Tcp as usize,
+        proto::UDP => ProtoClass::Udp as usize,
+        _ => ProtoClass::Icmp as usize,
+    }
+}
+
+fn pad16(b: &[u8]) -> [u8; 16] {
+    let mut a = [0u8; 16];
+    a[..b.len()].copy_from_slice(b);
+    a
+}
+
+fn is_icmp(version: IpVersion, p: u8) -> bool {
+    matches!(
+        (version, p),
+        (IpVersion::V4, proto::ICMP) | (IpVersion::V6, proto::ICMPV6)
+    )
+}
+
+fn is_echo_request(version: IpVersion, t: u8) -> bool {
+    matches!((version, t), (IpVersion::V4, 8) | (IpVersion::V6, 128))
+}
+
+fn is_echo_reply(version: IpVersion, t: u8) -> bool {
+    matches!((version, t), (IpVersion::V4, 0) | (IpVersion::V6, 129))
+}
+
+/// ICMP error types natsim translates (RFC 5508 for v4; RFC 4443 errors for v6).
+fn is_icmp_error(version: IpVersion, t: u8) -> bool {
+    matches!(
+        (version, t),
+        (IpVersion::V4, 3 | 11 | 12) | (IpVersion::V6, 1..=4)
+    )
+}
+
+/// Verifies the transport checksum of an unfragmented packet (true for other protocols and for
+/// IPv4 UDP without checksum).
+pub fn l4_checksum_ok(buf: &[u8], meta: &IpMeta) -> bool {
+    if meta.fragment.is_some() {
+        return true;
+    }
+    let l4 = &buf[meta.l4_offset..meta.end];
+    let src = &buf[meta.src_offset()..meta.src_offset() + meta.addr_len()];
+    let dst = &buf[meta.dst_offset()..meta.dst_offset() + meta.addr_len()];
+    let pseudo = |len: usize| match meta.version {
+        IpVersion::V4 => checksum::pseudo_header_v4(src, dst, meta.protocol, len as u32),
+        IpVersion::V6 => checksum::pseudo_header_v6(src, dst, meta.protocol, len as u32),
+    };
+    match meta.protocol {
+        proto::TCP => checksum::verifies(pseudo(l4.len()) + checksum::sum(l4)),
+        proto::UDP => {
+            if meta.version == IpVersion::V4 && be16(l4, 6) == 0 {
+                return true;
+            }
+            let len = usize::from(be16(l4, 4)).min(l4.len());
+            checksum::verifies(pseudo(len) + checksum::sum(&l4[..len]))
+        }
+        proto::ICMP if meta.version == IpVersion::V4 => checksum::verifies(checksum::sum(l4)),
+        proto::ICMPV6 if meta.version == IpVersion::V6 => {
+            checksum::verifies(pseudo(l4.len()) + checksum::sum(l4))
+        }
+        _ => true,
+    }
+}
+
+impl Gateway {
+    /// A gateway with no NICs yet.
+    pub fn new(config: GatewayConfig) -> Result<Self, ConfigError> {
+        config.validate()?;
+        let p = &config.profile;
+        let ms = |v: u64| v.saturating_mul(1_000_000);
+        let mut timeouts_ns = [0u64; class::COUNT];
+        timeouts_ns[usize::from(class::TCP_ESTABLISHED)] = ms(p.timeout_tcp_established_ms);
+        timeouts_ns[usize::from(class::TCP_TRANSITORY)] = ms(p.timeout_tcp_transitory_ms);
+        timeouts_ns[usize::from(class::UDP)] = ms(p.timeout_udp_ms);
+        timeouts_ns[usize::from(class::UDP_STREAM)] = ms(p.timeout_udp_stream_ms);
+        timeouts_ns[usize::from(class::ICMP)] = ms(p.timeout_icmp_ms);
+        timeouts_ns[usize::from(class::HOLD_TCP_FIN)] = ms(p.hold_tcp_fin_ms);
+        timeouts_ns[usize::from(class::HOLD_TCP_RST)] = ms(p.hold_tcp_rst_ms);
+        timeouts_ns[usize::from(class::HOLD_UDP)] = ms(p.hold_udp_ms);
+        timeouts_ns[usize::from(class::HOLD_ICMP)] = ms(p.hold_icmp_ms);
+        let mut gw = Gateway {
+            now_ns: 0,
+            next_deadline_bound_ns: u64::MAX,
+            timeouts_ns,
+            scan_ns: ms(p.aging_scan_period_ms),
+            nics: Vec::new(),
+            fams: Families {
+                v4: FamilyState::new(config.seed),
+                v6: FamilyState::new(config.seed ^ 6),
+            },
+            block_index: BTreeMap::new(),
+            frags: FragmentTracker::new(
+                config.max_fragment_datagrams,
+                config.max_fragments_buffered,
+                config.fragment_timeout_ms,
+            ),
+            counters: Counters::default(),
+            nic_counters: Vec::new(),
+            events: Vec::new(),
+            transmit: VecDeque::new(),
+            config,
+        };
+        for ip in gw.config.nat_ips.clone() {
+            gw.register_nat_ip(ip)?;
+        }
+        Ok(gw)
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &GatewayConfig {
+        &self.config
+    }
+
+    /// The current virtual time (the latest time passed in).
+    pub fn now(&self) -> Instant {
+        Instant::from_nanos(self.now_ns)
+    }
+
+    fn register_nat_ip(&mut self, ip: IpAddr) -> Result<u16, ConfigError> {
+        match ip {
+            IpAddr::V4(a) => self.fams.v4.nat_ip_index(a.octets()),
+            IpAddr::V6(a) => self.fams.v6.nat_ip_index(a.octets()),
+        }
+    }
+
+    /// True when `ip` is one of the gateway's public addresses.
+    pub fn is_nat_ip(&self, ip: IpAddr) -> bool {
+        match ip {
+            IpAddr::V4(a) => self.fams.v4.nat_lookup.contains_key(&a.octets()),
+            IpAddr::V6(a) => self.fams.v6.nat_lookup.contains_key(&a.octets()),
+        }
+    }
+
+    /// The public addresses, IPv4 first, in registration order.
+    pub fn nat_ips(&self) -> Vec<IpAddr> {
+        let v4 = self.fams.v4.nat_ips.iter().map(|a| a.to_ip());
+        v4.chain(self.fams.v6.nat_ips.iter().map(|a| a.to_ip()))
+            .collect()
+    }
+
+    // ----- control plane -------------------------------------------------------------------
+
+    /// Adds (or replaces the addresses and name of) a NIC. A NIC starts without blocks.
+    pub fn add_nic(&mut self, id: NicId, nic: NicConfig) -> Result<(), ConfigError> {
+        if usize::from(nic.network.0) >= self.config.networks.len() {
+            return Err(ConfigError::invalid(
+                "nic.network",
+                format!(
+                    "network {} does not exist ({} configured)",
+                    nic.network.0,
+                    self.config.networks.len()
+                ),
+            ));
+        }
+        let i = id.0 as usize;
+        if i >= 1 << 24 {
+            return Err(ConfigError::invalid(
+                "nic.id",
+                "NIC ids must be below 16777216 (keep them dense)",
+            ));
+        }
+        if self.nics.len() <= i {
+            self.nics.resize(i + 1, None);
+            self.nic_counters.resize(i + 1, Counters::default());
+        }
+        match &mut self.nics[i] {
+            Some(state) => state.config = nic,
+            slot @ None => {
+                *slot = Some(NicState {
+                    config: nic,
+                    blocks: [None, None],
+                    last_exhaustion_event_ns: None,
+                })
+            }
+        }
+        Ok(())
+    }
+
+    /// Removes a NIC, flushing its flows.
+    pub fn remove_nic(&mut self, now: Instant, id: NicId) {
+        self.advance(now);
+        self.release_block(now, id, Family::V4);
+        self.release_block(now, id, Family::V6);
+        if let Some(slot) = self.nics.get_mut(id.0 as usize) {
+            *slot = None;
+        }
+    }
+
+    /// The NIC's configuration, if it exists.
+    pub fn nic(&self, id: NicId) -> Option<&NicConfig> {
+        self.nics
+            .get(id.0 as usize)
+            .and_then(|n| n.as_ref())
+            .map(|n| &n.config)
+    }
+
+    /// The NIC's block for a family.
+    pub fn block_of(&self, id: NicId, family: Family) -> Option<Block> {
+        self.nics
+            .get(id.0 as usize)
+            .and_then(|n| n.as_ref())
+            .and_then(|n| n.blocks[family.index()])
+            .map(|b| b.block)
+    }
+
+    /// Gives a NIC a port block (replacing its block of that family, whose flows end at once).
+    /// The block must lie in 1024–65535 and overlap no other NIC's block.
+    pub fn assign_block(
+        &mut self,
+        now: Instant,
+        id: NicId,
+        block: Block,
+    ) -> Result<(), ConfigError> {
+        self.advance(now);
+        if self.nic(id).is_none() {
+            return Err(ConfigError::invalid(
+                "block.nic",
+                format!("{id} does not exist"),
+            ));
+        }
+        if block.port < FIRST_NAT_PORT {
+            return Err(ConfigError::invalid(
+                "block.port",
+                format!("{} is below 1024; NAT ports are 1024-65535", block.port),
+            ));
+        }
+        if block.end_port < block.port {
+            return Err(ConfigError::invalid(
+                "block.end_port",
+                format!("{} is below block.port {}", block.end_port, block.port),
+            ));
+        }
+        if block.len() > PORTS_PER_IP {
+            return Err(ConfigError::invalid(
+                "block.end_port",
+                "a block holds at most 64512 ports",
+            ));
+        }
+        let family = Family::of(&block.nat_ip);
+        if self.block_of(id, family) == Some(block) {
+            return Ok(());
+        }
+        // Overlap check against the nearest blocks on the same IP (other than this NIC's own).
+        let before = self
+            .block_index
+            .range(..=(block.nat_ip, block.end_port))
+            .next_back();
+        if let Some((&(ip, start), &(end, owner))) = before
+            && owner != id
+            && ip == block.nat_ip
+            && (Block {
+                nat_ip: ip,
+                port: start,
+                end_port: end,
+            })
+            .overlaps(&block)
+        {
+            return Err(ConfigError::invalid(
+                "block",
+                format!(
+                    "{}:{}-{} overlaps {owner}'s block {}-{}",
+                    block.nat_ip, block.port, block.end_port, start, end
+                ),
+            ));
+        }
+        self.release_block(now, id, family);
+        let nat_ip = self.register_nat_ip(block.nat_ip)?;
+        let mut usable = block.len();
+        if self.config.profile.last_port_unusable && usable > 1 {
+            usable -= 1;
+        }
+        let nb = NicBlock {
+            block,
+            nat_ip,
+            span: BlockSpan {
+                start: block.port,
+                usable,
+            },
+        };
+        if let Some(Some(n)) = self.nics.get_mut(id.0 as usize) {
+            n.blocks[family.index()] = Some(nb);
+        }
+        self.block_index
+            .insert((block.nat_ip, block.port), (block.end_port, id));
+        self.record(Event::BlockAssigned {
+            at: self.now(),
+            nic: id,
+            block,
+        });
+        Ok(())
+    }
+
+    /// Takes a NIC's block of a family away; its flows end at once (no hold: the reconciler
+    /// quarantines the block). Returns the block it had.
+    pub fn release_block(&mut self, now: Instant, id: NicId, family: Family) -> Option<Block> {
+        self.advance(now);
+        let nb = self.nics.get_mut(id.0 as usize)?.as_mut()?.blocks[family.index()].take()?;
+        let flushed = match family {
+            Family::V4 => self.flush_nic::<[u8; 4]>(id, nb.span.start),
+            Family::V6 => self.flush_nic::<[u8; 16]>(id, nb.span.start),
+        };
+        self.block_index.remove(&(nb.block.nat_ip, nb.block.port));
+        self.frags.forget_nic(id);
+        self.record(Event::BlockRemoved {
+            at: self.now(),
+            nic: id,
+            block: nb.block,
+            flows_flushed: flushed,
+        });
+        Some(nb.block)
+    }
+
+    fn flush_nic<A: Fam>(&mut self, id: NicId, span_start: u16) -> u64 {
+        let scope = self.config.profile.limit_scope;
+        let idxs = A::state_ref(&self.fams).table.flows_of_nic(id.0);
+        let mut flushed = 0;
+        for idx in idxs {
+            let f = A::state_ref(&self.fams).table.flows[idx as usize];
+            if f.live {
+                flushed += 1;
+                self.counters.flows_ended += 1;
+                self.nic_counters[id.0 as usize].flows_ended += 1;
+                let at = self.now();
+                let deadline = Instant::from_nanos(self.deadline_ns(f.class, f.last_active_ns));
+                let view = self.view::<A>(&f);
+                self.record(Event::FlowEnded {
+                    at,
+                    flow: view,
+                    reason: EndReason::BlockRemoved,
+                    last_active: Instant::from_nanos(f.last_active_ns),
+                    deadline,
+                });
+            }
+            let t = &mut A::state(&mut self.fams).table;
+            t.unindex(idx);
+            t.release_port(scope, span_start, idx);
+            t.free(idx);
+        }
+        flushed
+    }
+
+    // ----- time ----------------------------------------------------------------------------
+
+    fn deadline_ns(&self, cls: u8, last_ns: u64) -> u64 {
+        let d = last_ns.saturating_add(self.timeouts_ns[usize::from(cls)]);
+        if self.scan_ns > 0 && !class::is_hold(cls) {
+            d.div_ceil(self.scan_ns).saturating_mul(self.scan_ns)
+        } else {
+            d
+        }
+    }
+
+    /// Moves the clock forward (never back) and expires everything due.
+    fn advance(&mut self, now: Instant) {
+        if now.as_nanos() > self.now_ns {
+            self.now_ns = now.as_nanos();
+        }
+        if self.now_ns >= self.next_deadline_bound_ns {
+            self.expire_due();
+        }
+    }
+
+    fn earliest<A: Fam>(&self) -> Option<(u64, u8, u32)> {
+        let t = &A::state_ref(&self.fams).table;
+        let mut best: Option<(u64, u8, u32)> = None;
+        for c in 0..class::COUNT as u8 {
+            if let Some(idx) = t.head(c) {
+                let d = self.deadline_ns(c, t.flows[idx as usize].last_active_ns);
+                if best.is_none_or(|(bd, _, _)| d < bd) {
+                    best = Some((d, c, idx));
+                }
+            }
+        }
+        best
+    }
+
+    fn expire_due(&mut self) {
+        let now = self.now_ns;
+        loop {
+            let e4 = self.earliest::<[u8; 4]>();
+            let e6 = self.earliest::<[u8; 16]>();
+            let pick = match (e4, e6) {
+                (Some(a), Some(b)) => Some(if b.0 < a.0 { (b, true) } else { (a, false) }),
+                (Some(a), None) => Some((a, false)),
+                (None, Some(b)) => Some((b, true)),
+                (None, None) => None,
+            };
+            match pick {
+                Some(((d, c, idx), v6)) if d <= now => {
+                    if v6 {
+                        self.expire_one::<[u8; 16]>(c, idx, d);
+                    } else {
+                        self.expire_one::<[u8; 4]>(c, idx, d);
+                    }
+                }
+                other => {
+                    self.next_deadline_bound_ns = other.map_or(u64::MAX, |((d, _, _), _)| d);
+                    break;
+                }
+            }
+        }
+        let dropped = self.frags.expire(now);
+        self.counters.drops[DropReason::FragmentTimeout as usize] += dropped;
+        if let Some(d) = self.frags.next_deadline_ns() {
+            self.next_deadline_bound_ns = self.next_deadline_bound_ns.min(d);
+        }
+    }
+
+    fn expire_one<A: Fam>(&mut self, cls: u8, idx: u32, deadline: u64) {
+        let scope = self.config.profile.limit_scope;
+        let f = A::state_ref(&self.fams).table.flows[idx as usize];
+        let span_start = self.span_of::<A>(f.nic).map_or(0, |s| s.start);
+        let at = Instant::from_nanos(deadline);
+        if class::is_hold(cls) {
+            let view = self.view::<A>(&f);
+            let t = &mut A::state(&mut self.fams).table;
+            t.release_port(scope, span_start, idx);
+            t.free(idx);
+            self.record(Event::PortReleased { at, flow: view });
+            return;
+        }
+        A::state(&mut self.fams).table.unindex(idx);
+        self.counters.flows_ended += 1;
+        self.nic_counters[f.nic as usize].flows_ended += 1;
+        let view = self.view::<A>(&f);
+        self.record(Event::FlowEnded {
+            at,
+            flow: view,
+            reason: EndReason::Timeout,
+            last_active: Instant::from_nanos(f.last_active_ns),
+            deadline: at,
+        });
+        let hold_class = match f.proto {
+            proto::TCP if f.state & tcp::bits::RST != 0 => Some(class::HOLD_TCP_RST),
+            proto::TCP if tcp::is_closed(f.state) => Some(class::HOLD_TCP_FIN),
+            proto::TCP => None,
+            proto::UDP => Some(class::HOLD_UDP),
+            _ => Some(class::HOLD_ICMP),
+        }
+        .filter(|&c| self.timeouts_ns[usize::from(c)] > 0);
+        match hold_class {
+            Some(hc) => A::state(&mut self.fams).table.touch(idx, hc, deadline),
+            None => {
+                let t = &mut A::state(&mut self.fams).table;
+                t.release_port(scope, span_start, idx);
+                t.free(idx);
+                self.record(Event::PortReleased { at, flow: view });
+            }
+        }
+    }
+
+    /// When [`Gateway::handle_timeout`] next has work (flow expiry, fragment expiry).
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        let a = self.earliest::<[u8; 4]>().map(|e| e.0);
+        let b = self.earliest::<[u8; 16]>().map(|e| e.0);
+        let c = self.frags.next_deadline_ns();
+        [a, b, c]
+            .into_iter()
+            .flatten()
+            .min()
+            .map(Instant::from_nanos)
+    }
+
+    /// Advances the clock to `now`, expiring every flow and fragment whose deadline is due.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        if now.as_nanos() > self.now_ns {
+            self.now_ns = now.as_nanos();
+        }
+        self.expire_due();
+    }
+
+    // ----- observation ---------------------------------------------------------------------
+
+    fn record(&mut self, e: Event) {
+        if self.config.record_events {
+            self.events.push(e);
+        }
+    }
+
+    /// Takes the events recorded since the last call.
+    pub fn drain_events(&mut self) -> Vec<Event> {
+        std::mem::take(&mut self.events)
+    }
+
+    /// Counters over all NICs.
+    pub fn counters(&self) -> &Counters {
+        &self.counters
+    }
+
+    /// Counters of one NIC.
+    pub fn nic_counters(&self, id: NicId) -> Option<&Counters> {
+        self.nic_counters.get(id.0 as usize)
+    }
+
+    /// Takes the next packet the gateway wants to send on its own (released fragments).
+    pub fn poll_transmit(&mut self) -> Option<(Egress, Vec<u8>)> {
+        self.transmit.pop_front()
+    }
+
+    /// Live (translating) flows per family: (IPv4, IPv6).
+    pub fn live_flows(&self) -> (usize, usize) {
+        (
+            self.fams.v4.table.live_count(),
+            self.fams.v6.table.live_count(),
+        )
+    }
+
+    /// Slots in use (live plus held) per family: (IPv4, IPv6).
+    pub fn tracked_flows(&self) -> (u32, u32) {
+        (self.fams.v4.table.used, self.fams.v6.table.used)
+    }
+
+    /// Fragmented datagrams tracked now.
+    pub fn fragment_datagrams(&self) -> usize {
+        self.frags.len()
+    }
+
+    /// Heap bytes held by the connection-tracking tables: (IPv4, IPv6).
+    pub fn table_bytes(&self) -> (usize, usize) {
+        (
+            self.fams.v4.table.allocated_bytes(),
+            self.fams.v6.table.allocated_bytes(),
+        )
+    }
+
+    /// Every tracked flow (live and held), IPv4 first, in table order (deterministic).
+    pub fn flows(&self) -> Vec<FlowInfo> {
+        let mut out = self.flows_of::<[u8; 4]>();
+        out.extend(self.flows_of::<[u8; 16]>());
+        out
+    }
+
+    fn flows_of<A: Fam>(&self) -> Vec<FlowInfo> {
+        let t = &A::state_ref(&self.fams).table;
+        t.flows
+            .iter()
+            .filter(|f| f.class != class::FREE)
+            .map(|f| FlowInfo {
+                flow: self.view::<A>(f),
+                live: f.live,
+                state: if !f.live {
+                    "held"
+                } else if f.proto == proto::TCP {
+                    tcp::state_name(f.state)
+                } else {
+                    "active"
+                },
+                last_active: Instant::from_nanos(f.last_active_ns),
+                deadline: Instant::from_nanos(self.deadline_ns(f.class, f.last_active_ns)),
+            })
+            .collect()
+    }
+
+    fn view<A: Fam>(&self, f: &Flow<A>) -> FlowView {
+        let fam = A::state_ref(&self.fams);
+        let nat = fam
+            .nat_ips
+            .get(usize::from(f.nat_ip))
+            .copied()
+            .unwrap_or_default();
+        FlowView {
+            nic: NicId(f.nic),
+            protocol: f.proto,
+            inside: SocketAddr::new(f.inside.to_ip(), f.inside_port),
+            remote: SocketAddr::new(f.remote.to_ip(), f.remote_port),
+            nat: SocketAddr::new(nat.to_ip(), f.nat_port),
+        }
+    }
+
+    fn span_of<A: Fam>(&self, nic: u32) -> Option<BlockSpan> {
+        self.nics
+            .get(nic as usize)
+            .and_then(|n| n.as_ref())
+            .and_then(|n| n.blocks[A::FAMILY.index()])
+            .map(|b| b.span)
+    }
+
+    // ----- data plane ----------------------------------------------------------------------
+
+    /// Handles one packet at virtual time `now`. The buffer is rewritten in place (or replaced
+    /// by a generated answer); the verdict says where it goes. Never panics, whatever the bytes.
+    pub fn process(&mut self, now: Instant, ingress: Ingress, pkt: &mut Vec<u8>) -> Verdict {
+        self.advance(now);
+        let verdict = self.classify(ingress, pkt);
+        if let Verdict::Drop(r) = verdict {
+            self.count_drop(ingress, r);
+        }
+        verdict
+    }
+
+    fn count_drop(&mut self, ingress: Ingress, r: DropReason) {
+        self.counters.drop(r);
+        if let Ingress::Inside(n) = ingress
+            && let Some(c) = self.nic_counters.get_mut(n.0 as usize)
+        {
+            c.drop(r);
+        }
+    }
+
+    fn classify(&mut self, ingress: Ingress, pkt: &mut Vec<u8>) -> Verdict {
+        let meta = match parse_ip(pkt) {
+            Ok(m) => m,
+            Err(_) => return Verdict::Drop(DropReason::Malformed),
+        };
+        pkt.truncate(meta.end);
+        if meta.version == IpVersion::V4
+            && !checksum::verifies(checksum::sum(&pkt[..meta.l4_offset]))
+        {
+            return Verdict::Drop(DropReason::BadChecksum);
+        }
+        if self.config.verify_l4_checksums && !l4_checksum_ok(pkt, &meta) {
+            return Verdict::Drop(DropReason::BadChecksum);
+        }
+        if let Ingress::Inside(nic) = ingress {
+            let Some(state) = self.nics.get(nic.0 as usize).and_then(|n| n.as_ref()) else {
+                return Verdict::Drop(DropReason::UnknownNic);
+            };
+            let src = meta.src(pkt);
+            if !state.config.addresses.contains(&src) {
+                return Verdict::Drop(DropReason::SpoofedSource);
+            }
+            let dst = meta.dst(pkt);
+            let net = &self.config.networks[usize::from(state.config.network.0)];
+            if net.local_prefixes.iter().any(|p| p.contains(&dst)) {
+                self.counters.passed_through += 1;
+                self.nic_counters[nic.0 as usize].passed_through += 1;
+                return Verdict::PassThrough;
+            }
+        }
+        let inbound = ingress == Ingress::Outside;
+        let frag_key = meta.fragment.map(|f| FragKey {
+            inbound,
+            version: meta.version,
+            src: pad16(&pkt[meta.src_offset()..meta.src_offset() + meta.addr_len()]),
+            dst: pad16(&pkt[meta.dst_offset()..meta.dst_offset() + meta.addr_len()]),
+            proto: meta.protocol,
+            ident: f.ident,
+        });
+        if let (Some(key), false) = (frag_key, meta.has_l4_header()) {
+            return self.later_fragment(key, ingress, pkt, &meta);
+        }
+        let verdict = match (ingress, meta.version) {
+            (Ingress::Inside(nic), IpVersion::V4) => self.handle_inside::<[u8; 4]>(nic, pkt, &meta),
+            (Ingress::Inside(nic), IpVersion::V6) => self.handle_inside::<[u8; 16]>(nic, pkt, &meta),
+            (Ingress::Outside, IpVersion::V4) => self.handle_outside::<[u8; 4]>(pkt, &meta, false),
+            (Ingress::Outside, IpVersion::V6) => self.handle_outside::<[u8; 16]>(pkt, &meta, false),
+        };
+        if let Some(key) = frag_key {
+            self.first_fragment(key, verdict, pkt, &meta);
+        }
+        verdict
+    }
+
+    /// Records the translation of a first fragment and releases fragments waiting for it.
+    fn first_fragment(&mut self, key: FragKey, verdict: Verdict, pkt: &[u8], meta: &IpMeta) {
+        let action = match verdict {
+            Verdict::Forward(egress) => {
+                let len = meta.addr_len();
+                let src = pad16(&pkt[meta.src_offset()..meta.src_offset() + len]);
+                let dst = pad16(&pkt[meta.dst_offset()..meta.dst_offset() + len]);
+                FragAction::Translate {
+                    new_src: (src != key.src).then_some(src),
+                    new_dst: (dst != key.dst).then_some(dst),
+                    target: match egress {
+                        Egress::Outside => FragTarget::Outside,
+                        Egress::Nic(n) => FragTarget::Nic(n),
+                    },
+                }
+            }
+            _ => FragAction::Drop,
+        };
+        let pending = self.frags.first_fragment(key, action, self.now_ns);
+        for mut p in pending {
+            match self.apply_fragment_action(action, &mut p) {
+                Ok(egress) => self.transmit.push_back((egress, p)),
+                Err(r) => self.counters.drop(r),
+            }
+        }
+    }
+
+    fn apply_fragment_action(
+        &mut self,
+        action: FragAction,
+        pkt: &mut [u8],
+    ) -> Result<Egress, DropReason> {
+        let FragAction::Translate {
+            new_src,
+            new_dst,
+            target,
+        } = action
+        else {
+            return Err(DropReason::FragmentOfDropped);
+        };
+        let meta = parse_ip(pkt).map_err(|_| DropReason::Malformed)?;
+        let len = meta.addr_len();
+        if let Some(s) = new_src {
+            rewrite_addr(pkt, &meta, Side::Src, &s[..len]);
+        }
+        if let Some(d) = new_dst {
+            rewrite_addr(pkt, &meta, Side::Dst, &d[..len]);
+        }
+        let frag = ProtoClass::Fragment as usize;
+        Ok(match target {
+            FragTarget::Outside => {
+                self.counters.translated_out[frag] += 1;
+                Egress::Outside
+            }
+            FragTarget::Nic(n) => {
+                self.counters.translated_in[frag] += 1;
+                Egress::Nic(n)
+            }
+        })
+    }
+
+    fn later_fragment(
+        &mut self,
+        key: FragKey,
+        ingress: Ingress,
+        pkt: &mut [u8],
+        meta: &IpMeta,
+    ) -> Verdict {
+        if ingress == Ingress::Outside && !self.is_nat_ip(meta.dst(pkt)) {
+            return Verdict::Drop(DropReason::Unsolicited);
+        }
+        match self.frags.later_fragment(key, pkt, self.now_ns) {
+            LaterFragment::Act(action) => match self.apply_fragment_action(action, pkt) {
+                Ok(e) => Verdict::Forward(e),
+                Err(r) => Verdict::Drop(r),
+            },
+            LaterFragment::Buffered => {
+                let d = self
+                    .now_ns
+                    .saturating_add(self.config.fragment_timeout_ms.saturating_mul(1_000_000));
+                self.next_deadline_bound_ns = self.next_deadline_bound_ns.min(d);
+                Verdict::Buffered
+            }
+            LaterFragment::Refused(r) => Verdict::Drop(r),
+        }
+    }
+
+    fn handle_inside<A: Fam>(&mut self, nic: NicId, pkt: &mut Vec<u8>, meta: &IpMeta) -> Verdict {
+        match meta.protocol {
+            proto::TCP | proto::UDP => self.outbound::<A>(nic, pkt, meta),
+            p if is_icmp(meta.version, p) => {
+                if !self.config.profile.icmp_supported {
+                    return Verdict::Drop(DropReason::UnsupportedIcmp);
+                }
+                let t = pkt[meta.l4_offset];
+                if is_echo_request(meta.version, t) {
+                    self.outbound::<A>(nic, pkt, meta)
+                } else if is_icmp_error(meta.version, t) {
+                    self.outbound_icmp_error::<A>(nic, pkt, meta)
+                } else {
+                    Verdict::Drop(DropReason::UnsupportedIcmp)
+                }
+            }
+            _ => Verdict::Drop(DropReason::UnsupportedProtocol),
+        }
+    }
+
+    fn outbound<A: Fam>(&mut self, nic: NicId, pkt: &mut Vec<u8>, meta: &IpMeta) -> Verdict {
+        let l4 = meta.l4_offset;
+        let p = meta.protocol;
+        let icmp = is_icmp(meta.version, p);
+        let inside = A::read(pkt, meta.src_offset());
+        let remote = A::read(pkt, meta.dst_offset());
+        let (iport, rport) = if icmp {
+            (be16(pkt, l4 + 4), 0)
+        } else {
+            (be16(pkt, l4), be16(pkt, l4 + 2))
+        };
+        let tcp_flags = if p == proto::TCP { pkt[l4 + 13] } else { 0 };
+        let found = A::state_ref(&self.fams)
+            .table
+            .find_out(nic.0, p, &inside, iport, &remote, rport);
+        let idx = match found {
+            Some(i) => {
+                self.refresh::<A>(i, Dir::Out, tcp_flags);
+                i
+            }
+            None => {
+                let syn_only = tcp_flags & (SYN | ACK) == SYN;
+                if p == proto::TCP && !syn_only && !self.config.profile.tcp_midstream_pickup {
+                    return Verdict::Drop(DropReason::TcpNoFlow);
+                }
+                match self.create_flow::<A>(nic, p, inside, iport, remote, rport, tcp_flags) {
+                    Ok(i) => i,
+                    Err(r) => return self.refuse::<A>(r, nic, p, pkt, meta),
+                }
+            }
+        };
+        let fam = A::state_ref(&self.fams);
+        let f = fam.table.flows[idx as usize];
+        let nat = fam.nat_ips[usize::from(f.nat_ip)];
+        rewrite_addr(pkt, meta, Side::Src, nat.as_ref());
+        if icmp {
+            rewrite_icmp_ident(pkt, meta, f.nat_port);
+        } else {
+            rewrite_port(pkt, meta, Side::Src, f.nat_port);
+        }
+        self.counters.translated_out[class_of(p)] += 1;
+        self.nic_counters[nic.0 as usize].translated_out[class_of(p)] += 1;
+        if A::state_ref(&self.fams).nat_lookup.contains_key(&remote) {
+            // Hairpin (RFC 4787 REQ-9): the translated packet now enters as if from outside.
+            return self.handle_outside::<A>(pkt, meta, true);
+        }
+        Verdict::Forward(Egress::Outside)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn create_flow<A: Fam>(
+        &mut self,
+        nic: NicId,
+        p: u8,
+        inside: A,
+        iport: u16,
+        remote: A,
+        rport: u16,
+        tcp_flags: u8,
+    ) -> Result<u32, DropReason> {
+        let Some(nb) = self
+            .nics
+            .get(nic.0 as usize)
+            .and_then(|n| n.as_ref())
+            .and_then(|n| n.blocks[A::FAMILY.index()])
+        else {
+            return Err(DropReason::NoNatBlock);
+        };
+        let scope = self.config.profile.limit_scope;
+        let seed = self.config.seed;
+        let table = &mut A::state(&mut self.fams).table;
+        if table.used >= self.config.max_flows {
+            return Err(DropReason::TableFull);
+        }
+        let nat_port = table
+            .allocate_port(
+                scope, seed, nb.span, nic.0, p, &inside, iport, &remote, rport,
+            )
+            .map_err(|_| DropReason::PortsExhausted)?;
+        let (state, cls) = match p {
+            proto::TCP => {
+                let s = tcp::next_state(0, Dir::Out, tcp_flags);
+                // Midstream pickup treats the connection as established (Linux "loose").
+                if tcp_flags & SYN == 0 {
+                    let s = s | tcp::bits::OUTSIDE_SYN | tcp::bits::ESTABLISHED;
+                    (
+                        s,
+                        if tcp::is_transitory(s) {
+                            class::TCP_TRANSITORY
+                        } else {
+                            class::TCP_ESTABLISHED
+                        },
+                    )
+                } else {
+                    (s, class::TCP_TRANSITORY)
+                }
+            }
+            proto::UDP => (0, class::UDP),
+            _ => (0, class::ICMP),
+        };
+        let now = self.now_ns;
+        let idx = table.insert(Flow {
+            inside,
+            remote,
+            inside_port: iport,
+            remote_port: rport,
+            nat_port,
+            nat_ip: nb.nat_ip,
+            nic: nic.0,
+            last_active_ns: now,
+            prev: 0,
+            next: 0,
+            proto: p,
+            state,
+            class: cls,
+            live: true,
+        });
+        let d = self.deadline_ns(cls, now);
+        self.next_deadline_bound_ns = self.next_deadline_bound_ns.min(d);
+        self.counters.flows_created += 1;
+        self.nic_counters[nic.0 as usize].flows_created += 1;
+        if self.config.record_events {
+            let f = A::state_ref(&self.fams).table.flows[idx as usize];
+            let view = self.view::<A>(&f);
+            self.record(Event::FlowCreated {
+                at: self.now(),
+                flow: view,
+            });
+        }
+        Ok(idx)
+    }
+
+    fn refresh<A: Fam>(&mut self, idx: u32, dir: Dir, tcp_flags: u8) {
+        let udp_inbound_refresh = self.config.profile.udp_inbound_refresh;
+        let now = self.now_ns;
+        let table = &mut A::state(&mut self.fams).table;
+        let f = &mut table.flows[idx as usize];
+        let cls = match f.proto {
+            proto::TCP => {
+                f.state = tcp::next_state(f.state, dir, tcp_flags);
+                if tcp::is_transitory(f.state) {
+                    class::TCP_TRANSITORY
+                } else {
+                    class::TCP_ESTABLISHED
+                }
+            }
+            proto::UDP => {
+                if dir == Dir::In {
+                    f.state |= UDP_SAW_INBOUND;
+                    if !udp_inbound_refresh {
+                        return;
+                    }
+                }
+                if f.state & UDP_SAW_INBOUND != 0 {
+                    class::UDP_STREAM
+                } else {
+                    class::UDP
+                }
+            }
+            // Echo replies do not refresh; requests from inside do.
+            _ => {
+                if dir == Dir::In {
+                    return;
+                }
+                class::ICMP
+            }
+        };
+        table.touch(idx, cls, now);
+        let d = self.deadline_ns(cls, now);
+        self.next_deadline_bound_ns = self.next_deadline_bound_ns.min(d);
+        if self.config.record_refresh_events {
+            let f = A::state_ref(&self.fams).table.flows[idx as usize];
+            let view = self.view::<A>(&f);
+            self.record(Event::FlowRefreshed {
+                at: self.now(),
+                flow: view,
+                expires_at: Instant::from_nanos(d),
+            });
+        }
+    }
+
+    /// A new flow could not be created: count it, tell observers (rate-limited), and answer with
+    /// ICMP host unreachable when the profile asks for it (RFC 6888 REQ-11).
+    fn refuse<A: Fam>(
+        &mut self,
+        reason: DropReason,
+        nic: NicId,
+        p: u8,
+        pkt: &mut Vec<u8>,
+        meta: &IpMeta,
+    ) -> Verdict {
+        let now = self.now_ns;
+        let interval = self
+            .config
+            .exhaustion_event_interval_ms
+            .saturating_mul(1_000_000);
+        let mut emit = false;
+        if let Some(Some(n)) = self.nics.get_mut(nic.0 as usize)
+            && matches!(reason, DropReason::PortsExhausted | DropReason::TableFull)
+            && n.last_exhaustion_event_ns
+                .is_none_or(|t| now >= t.saturating_add(interval))
+        {
+            n.last_exhaustion_event_ns = Some(now);
+            emit = true;
+        }
+        if emit {
+            let at = self.now();
+            self.record(match reason {
+                DropReason::TableFull => Event::TableFull {
+                    at,
+                    nic,
+                    family: A::FAMILY,
+                },
+                _ => Event::PortsExhausted {
+                    at,
+                    nic,
+                    family: A::FAMILY,
+                    protocol: p,
+                },
+            });
+        }
+        let answer = self.config.profile.icmp_unreachable_on_exhaustion
+            && matches!(reason, DropReason::PortsExhausted | DropReason::TableFull)
+            && !is_icmp(meta.version, p);
+        if !answer {
+            return Verdict::Drop(reason);
+        }
+        // The gateway answers from the NAT address it would have used.
+        let from = self
+            .nics
+            .get(nic.0 as usize)
+            .and_then(|n| n.as_ref())
+            .and_then(|n| n.blocks[A::FAMILY.index()])
+            .map_or_else(|| meta.dst(pkt), |b| b.block.nat_ip);
+        let (t, c) = match meta.version {
+            IpVersion::V4 => (3, 1),
+            IpVersion::V6 => (1, 3),
+        };
+        *pkt = PacketRepr::icmp_error(from, meta.src(pkt), t, c, pkt).emit();
+        self.count_drop(Ingress::Inside(nic), reason);
+        self.counters.generated += 1;
+        Verdict::Respond(Egress::Nic(nic))
+    }
+
+    fn handle_outside<A: Fam>(&mut self, pkt: &mut Vec<u8>, meta: &IpMeta, hairpin: bool) -> Verdict {
+        let dst = A::read(pkt, meta.dst_offset());
+        let Some(&nat_idx) = A::state_ref(&self.fams).nat_lookup.get(&dst) else {
+            return Verdict::Drop(DropReason::Unsolicited);
+        };
+        let l4 = meta.l4_offset;
+        let p = meta.protocol;
+        let (nat_port, rport) = match p {
+            proto::TCP | proto::UDP => (be16(pkt, l4 + 2), be16(pkt, l4)),
+            _ if is_icmp(meta.version, p) => {
+                if !self.config.profile.icmp_supported {
+                    return Verdict::Drop(DropReason::UnsupportedIcmp);
+                }
+                let t = pkt[l4];
+                if is_echo_reply(meta.version, t) {
+                    (be16(pkt, l4 + 4), 0)
+                } else if is_icmp_error(meta.version, t) {
+                    return self.inbound_icmp_error::<A>(pkt, meta, hairpin);
+                } else if is_echo_request(meta.version, t)
+                    && self.config.profile.echo_reply_to_nat_ip
+                    && !hairpin
+                {
+                    let src = meta.src(pkt);
+                    let data = pkt[l4 + 8..].to_vec();
+                    *pkt = PacketRepr::echo_reply(
+                        dst.to_ip(),
+                        src,
+                        be16(pkt, l4 + 4),
+                        be16(pkt, l4 + 6),
+                        &data,
+                    )
+                    .emit();
+                    self.counters.generated += 1;
+                    return Verdict::Respond(Egress::Outside);
+                } else {
+                    return self.unsolicited(pkt, meta, hairpin);
+                }
+            }
+            _ => return Verdict::Drop(DropReason::UnsupportedProtocol),
+        };
+        let remote = A::read(pkt, meta.src_offset());
+        let Some(idx) = A::state_ref(&self.fams)
+            .table
+            .find_in(nat_idx, nat_port, &remote, rport, p)
+        else {
+            return self.unsolicited(pkt, meta, hairpin);
+        };
+        let tcp_flags = if p == proto::TCP { pkt[l4 + 13] } else { 0 };
+        self.refresh::<A>(idx, Dir::In, tcp_flags);
+        let f = A::state_ref(&self.fams).table.flows[idx as usize];
+        rewrite_addr(pkt, meta, Side::Dst, f.inside.as_ref());
+        if is_icmp(meta.version, p) {
+            rewrite_icmp_ident(pkt, meta, f.inside_port);
+        } else {
+            rewrite_port(pkt, meta, Side::Dst, f.inside_port);
+        }
+        let c = class_of(p);
+        if hairpin {
+            self.counters.hairpinned += 1;
+        } else {
+            self.counters.translated_in[c] += 1;
+        }
+        self.nic_counters[f.nic as usize].translated_in[c] += 1;
+        Verdict::Forward(Egress::Nic(NicId(f.nic)))
+    }
+
+    fn unsolicited(&mut self, pkt: &mut Vec<u8>, meta: &IpMeta, hairpin: bool) -> Verdict {
+        let is_error = is_icmp(meta.version, meta.protocol)
+            && is_icmp_error(meta.version, pkt[meta.l4_offset]);
+        if hairpin || is_error || !self.config.profile.icmp_unreachable_on_unsolicited {
+            return Verdict::Drop(DropReason::Unsolicited);
+        }
+        let (t, c) = match meta.version {
+            IpVersion::V4 => (3, 13),
+            IpVersion::V6 => (1, 1),
+        };
+        let (src, dst) = (meta.src(pkt), meta.dst(pkt));
+        *pkt = PacketRepr::icmp_error(dst, src, t, c, pkt).emit();
+        self.counters.drop(DropReason::Unsolicited);
+        self.counters.generated += 1;
+        Verdict::Respond(Egress::Outside)
+    }
+
+    /// Checks the ICMP checksum and the quoted packet of an ICMP error (RFC 5508 REQ-3) and
+    /// returns the quoted packet's metadata (offsets relative to the quote).
+    fn quoted_packet(pkt: &[u8], meta: &IpMeta) -> Result<IpMeta, DropReason> {
+        if !l4_checksum_ok(pkt, meta) {
+            return Err(DropReason::BadChecksum);
+        }
+        let quoted = &pkt[meta.l4_offset + 8..meta.end];
+        let qm = parse_ip_lax(quoted).map_err(|_| DropReason::Malformed)?;
+        if qm.version != meta.version {
+            return Err(DropReason::Malformed);
+        }
+        if qm.version == IpVersion::V4
+            && !checksum::verifies(checksum::sum(&quoted[..qm.l4_offset]))
+        {
+            return Err(DropReason::BadChecksum);
+        }
+        // RFC 792 quotes at least 8 transport bytes: enough for ports and echo identifiers.
+        if !qm.has_l4_header() || quoted.len() < qm.l4_offset + 8 {
+            return Err(DropReason::IcmpErrorNoFlow);
+        }
+        Ok(qm)
+    }
+
+    /// Rewrites the quoted packet of an ICMP error with `edit`, then fixes the outer ICMP
+    /// checksum incrementally over the bytes that may have changed.
+    fn edit_quoted(pkt: &mut [u8], meta: &IpMeta, qm: &IpMeta, edit: impl FnOnce(&mut [u8])) {
+        let q = meta.l4_offset + 8;
+        let quoted_len = meta.end - q;
+        // Every field edited is 16-bit aligned within the quoted IP header or the first 20 bytes
+        // of its transport header, so this even-length window covers all changes.
+        let window = (qm.l4_offset + 20).min(quoted_len) & !1;
+        let before: Vec<u8> = pkt[q..q + window].to_vec();
+        edit(&mut pkt[q..meta.end]);
+        let c = checksum::update_bytes(be16(pkt, meta.l4_offset + 2), &before, &pkt[q..q + window]);
+        put16(pkt, meta.l4_offset + 2, c);
+    }
+
+    fn inbound_icmp_error<A: Fam>(
+        &mut self,
+        pkt: &mut [u8],
+        meta: &IpMeta,
+        hairpin: bool,
+    ) -> Verdict {
+        let qm = match Self::quoted_packet(pkt, meta) {
+            Ok(q) => q,
+            Err(r) => return Verdict::Drop(r),
+        };
+        let q = meta.l4_offset + 8;
+        let quoted = &pkt[q..meta.end];
+        let qp = qm.protocol;
+        let ql4 = qm.l4_offset;
+        let (nat_port, rport) = match qp {
+            proto::TCP | proto::UDP => (be16(quoted, ql4), be16(quoted, ql4 + 2)),
+            _ if is_icmp(qm.version, qp) && is_echo_request(qm.version, quoted[ql4]) => {
+                (be16(quoted, ql4 + 4), 0)
+            }
+            _ => return Verdict::Drop(DropReason::IcmpErrorNoFlow),
+        };
+        let qsrc = A::read(quoted, qm.src_offset());
+        let qdst = A::read(quoted, qm.dst_offset());
+        let fam = A::state_ref(&self.fams);
+        let Some(&qnat) = fam.nat_lookup.get(&qsrc) else {
+            return Verdict::Drop(DropReason::IcmpErrorNoFlow);
+        };
+        let Some(idx) = fam.table.find_in(qnat, nat_port, &qdst, rport, qp) else {
+            return Verdict::Drop(DropReason::IcmpErrorNoFlow);
+        };
+        let f = fam.table.flows[idx as usize];
+        Self::edit_quoted(pkt, meta, &qm, |quoted| {
+            rewrite_addr(quoted, &qm, Side::Src, f.inside.as_ref());
+            if matches!(qp, proto::TCP | proto::UDP) {
+                rewrite_port(quoted, &qm, Side::Src, f.inside_port);
+            } else {
+                rewrite_icmp_ident(quoted, &qm, f.inside_port);
+            }
+        });
+        rewrite_addr(pkt, meta, Side::Dst, f.inside.as_ref());
+        if hairpin {
+            self.counters.hairpinned += 1;
+        } else {
+            self.counters.translated_in[ProtoClass::Icmp as usize] += 1;
+        }
+        self.nic_counters[f.nic as usize].translated_in[ProtoClass::Icmp as usize] += 1;
+        Verdict::Forward(Egress::Nic(NicId(f.nic)))
+    }
+
+    /// An ICMP error from an inside host about a packet it received through the NAT (RFC 5508
+    /// REQ-5): translated so the remote sees the NAT address and port.
+    fn outbound_icmp_error<A: Fam>(
+        &mut self,
+        nic: NicId,
+        pkt: &mut [u8],
+        meta: &IpMeta,
+    ) -> Verdict {
+        let qm = match Self::quoted_packet(pkt, meta) {
+            Ok(q) => q,
+            Err(r) => return Verdict::Drop(r),
+        };
+        let q = meta.l4_offset + 8;
+        let quoted = &pkt[q..meta.end];
+        let qp = qm.protocol;
+        let ql4 = qm.l4_offset;
+        let (rport, iport) = match qp {
+            proto::TCP | proto::UDP => (be16(quoted, ql4), be16(quoted, ql4 + 2)),
+            _ if is_icmp(qm.version, qp) && is_echo_reply(qm.version, quoted[ql4]) => {
+                (0, be16(quoted, ql4 + 4))
+            }
+            _ => return Verdict::Drop(DropReason::IcmpErrorNoFlow),
+        };
+        let qsrc = A::read(quoted, qm.src_offset());
+        let qdst = A::read(quoted, qm.dst_offset());
+        let fam = A::state_ref(&self.fams);
+        let Some(idx) = fam.table.find_out(nic.0, qp, &qdst, iport, &qsrc, rport) else {
+            return Verdict::Drop(DropReason::IcmpErrorNoFlow);
+        };
+        let f = fam.table.flows[idx as usize];
+        let nat = fam.nat_ips[usize::from(f.nat_ip)];
+        Self::edit_quoted(pkt, meta, &qm, |quoted| {
+            rewrite_addr(quoted, &qm, Side::Dst, nat.as_ref());
+            if matches!(qp, proto::TCP | proto::UDP) {
+                rewrite_port(quoted, &qm, Side::Dst, f.nat_port);
+            } else {
+                rewrite_icmp_ident(quoted, &qm, f.nat_port);
+            }
+        });
+        rewrite_addr(pkt, meta, Side::Src, nat.as_ref());
+        self.counters.translated_out[ProtoClass::Icmp as usize] += 1;
+        self.nic_counters[nic.0 as usize].translated_out[ProtoClass::Icmp as usize] += 1;
+        Verdict::Forward(Egress::Outside)
+    }
+}

@@ -1,0 +1,210 @@
+//! Behaviour profiles (SPEC §5): timers and choices of real NAT implementations, selectable by
+//! name and overridable field by field.
+
+use serde::{Deserialize, Serialize};
+
+/// What `portsPerNetworkInterface` (P) limits (SPEC §4 "Port choice and the meaning of P").
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum LimitScope {
+    /// At most P concurrent flows per NIC, protocol and remote IP (IEP-4's wording; default).
+    RemoteIp,
+    /// At most P per NIC, protocol, remote IP and remote port (dpservice, GCP, AWS).
+    RemoteEndpoint,
+    /// At most P mappings per NIC and protocol (strict endpoint-independent pool).
+    Nic,
+}
+
+impl LimitScope {
+    /// Stable name as written in scenario files.
+    pub fn name(self) -> &'static str {
+        match self {
+            LimitScope::RemoteIp => "remote-ip",
+            LimitScope::RemoteEndpoint => "remote-endpoint",
+            LimitScope::Nic => "nic",
+        }
+    }
+}
+
+/// All timers and behaviour switches of the gateway. Durations are milliseconds of virtual time.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Profile {
+    /// Profile name (`rfc`, `dpservice`, `gcp`, `aws`, `azure`, `linux`, or a custom label).
+    pub name: String,
+    /// UDP idle timeout.
+    pub timeout_udp_ms: u64,
+    /// UDP idle timeout once traffic was seen in both directions (Linux's "stream"; equal to
+    /// `timeout_udp_ms` where a profile has no such notion).
+    pub timeout_udp_stream_ms: u64,
+    /// TCP idle timeout in ESTABLISHED (and while only one side has sent FIN).
+    pub timeout_tcp_established_ms: u64,
+    /// TCP timeout while opening, after FIN from both sides, and after RST.
+    pub timeout_tcp_transitory_ms: u64,
+    /// ICMP query (echo) idle timeout.
+    pub timeout_icmp_ms: u64,
+    /// Whether ICMP is translated at all (Azure's NAT gateway drops it).
+    pub icmp_supported: bool,
+    /// Port hold after a UDP flow ends.
+    pub hold_udp_ms: u64,
+    /// Port hold after an ICMP query flow ends.
+    pub hold_icmp_ms: u64,
+    /// Port hold after a TCP flow closed with FIN (TIME_WAIT-like).
+    pub hold_tcp_fin_ms: u64,
+    /// Port hold after a TCP flow closed with RST.
+    pub hold_tcp_rst_ms: u64,
+    /// Meaning of P.
+    pub limit_scope: LimitScope,
+    /// Inbound UDP packets refresh the flow (RFC 4787 REQ-6a); outbound always do.
+    pub udp_inbound_refresh: bool,
+    /// Expiry happens only on multiples of this period (dpservice's aging scan); 0 = exact.
+    pub aging_scan_period_ms: u64,
+    /// Model IronCore/dpservice's exclusive block end: the last port of each block is unusable.
+    pub last_port_unusable: bool,
+    /// Answer ICMP echo requests addressed to a NAT IP itself (dpservice does).
+    pub echo_reply_to_nat_ip: bool,
+    /// Answer unsolicited inbound packets with ICMP 3/13 (v6: 1/1) instead of silence.
+    pub icmp_unreachable_on_unsolicited: bool,
+    /// Answer a new flow refused for lack of ports with ICMP 3/1 (v6: 1/3) to the inside host
+    /// (RFC 6888 REQ-11).
+    pub icmp_unreachable_on_exhaustion: bool,
+    /// Accept a TCP flow whose first outbound packet is not a SYN (Linux conntrack "loose" mode).
+    pub tcp_midstream_pickup: bool,
+}
+
+const S: u64 = 1000;
+
+impl Profile {
+    /// The profile with the given name.
+    pub fn named(name: &str) -> Option<Profile> {
+        let base = Profile::rfc();
+        let p = match name {
+            "rfc" => base,
+            "dpservice" => Profile {
+                name: "dpservice".into(),
+                timeout_udp_ms: 30 * S,
+                timeout_udp_stream_ms: 30 * S,
+                timeout_tcp_established_ms: 86_400 * S,
+                timeout_tcp_transitory_ms: 30 * S,
+                timeout_icmp_ms: 30 * S,
+                hold_udp_ms: 0,
+                hold_icmp_ms: 0,
+                limit_scope: LimitScope::RemoteEndpoint,
+                aging_scan_period_ms: 5 * S,
+                ..base
+            },
+            "gcp" => Profile {
+                name: "gcp".into(),
+                timeout_udp_ms: 30 * S,
+                timeout_udp_stream_ms: 30 * S,
+                timeout_tcp_established_ms: 1200 * S,
+                timeout_tcp_transitory_ms: 30 * S,
+                timeout_icmp_ms: 30 * S,
+                hold_udp_ms: 0,
+                hold_icmp_ms: 0,
+                hold_tcp_fin_ms: 120 * S,
+                limit_scope: LimitScope::RemoteEndpoint,
+                echo_reply_to_nat_ip: false,
+                ..base
+            },
+            "aws" => Profile {
+                name: "aws".into(),
+                timeout_udp_ms: 350 * S,
+                timeout_udp_stream_ms: 350 * S,
+                timeout_tcp_established_ms: 350 * S,
+                timeout_tcp_transitory_ms: 350 * S,
+                timeout_icmp_ms: 350 * S,
+                hold_udp_ms: 0,
+                hold_icmp_ms: 0,
+                limit_scope: LimitScope::RemoteEndpoint,
+                echo_reply_to_nat_ip: false,
+                ..base
+            },
+            "azure" => Profile {
+                name: "azure".into(),
+                timeout_udp_ms: 240 * S,
+                timeout_udp_stream_ms: 240 * S,
+                timeout_tcp_established_ms: 240 * S,
+                timeout_tcp_transitory_ms: 30 * S,
+                timeout_icmp_ms: 0,
+                icmp_supported: false,
+                hold_udp_ms: 65 * S,
+                hold_icmp_ms: 0,
+                hold_tcp_fin_ms: 65 * S,
+                hold_tcp_rst_ms: 16 * S,
+                limit_scope: LimitScope::RemoteEndpoint,
+                echo_reply_to_nat_ip: false,
+                ..base
+            },
+            "linux" => Profile {
+                name: "linux".into(),
+                timeout_udp_ms: 30 * S,
+                timeout_udp_stream_ms: 120 * S,
+                timeout_tcp_established_ms: 432_000 * S,
+                timeout_tcp_transitory_ms: 120 * S,
+                timeout_icmp_ms: 30 * S,
+                hold_udp_ms: 0,
+                hold_icmp_ms: 0,
+                hold_tcp_fin_ms: 120 * S,
+                limit_scope: LimitScope::RemoteEndpoint,
+                tcp_midstream_pickup: true,
+                echo_reply_to_nat_ip: false,
+                ..base
+            },
+            _ => return None,
+        };
+        Some(p)
+    }
+
+    /// The names [`Profile::named`] accepts.
+    pub const NAMES: [&'static str; 6] = ["rfc", "dpservice", "gcp", "aws", "azure", "linux"];
+
+    /// The default profile: the IETF recommendations (RFC 4787, 5382, 5508, 7857).
+    pub fn rfc() -> Profile {
+        Profile {
+            name: "rfc".into(),
+            timeout_udp_ms: 300 * S,
+            timeout_udp_stream_ms: 300 * S,
+            timeout_tcp_established_ms: 7440 * S,
+            timeout_tcp_transitory_ms: 240 * S,
+            timeout_icmp_ms: 60 * S,
+            icmp_supported: true,
+            hold_udp_ms: 120 * S,
+            hold_icmp_ms: 120 * S,
+            hold_tcp_fin_ms: 0,
+            hold_tcp_rst_ms: 0,
+            limit_scope: LimitScope::RemoteIp,
+            udp_inbound_refresh: true,
+            aging_scan_period_ms: 0,
+            last_port_unusable: false,
+            echo_reply_to_nat_ip: true,
+            icmp_unreachable_on_unsolicited: false,
+            icmp_unreachable_on_exhaustion: false,
+            tcp_midstream_pickup: false,
+        }
+    }
+
+    /// Applies per-field overrides given as a JSON object (the parsed form of a scenario's
+    /// `overrides:` map); unknown fields are rejected with their name.
+    pub fn with_overrides(
+        &self,
+        overrides: &serde_json::Map<String, serde_json::Value>,
+    ) -> Result<Profile, String> {
+        let mut value = serde_json::to_value(self).map_err(|e| e.to_string())?;
+        if let serde_json::Value::Object(map) = &mut value {
+            for (k, v) in overrides {
+                if !map.contains_key(k) {
+                    return Err(format!("unknown profile field `{k}`"));
+                }
+                map.insert(k.clone(), v.clone());
+            }
+        }
+        serde_json::from_value(value).map_err(|e| e.to_string())
+    }
+}
+
+impl Default for Profile {
+    fn default() -> Self {
+        Profile::rfc()
+    }
+}

@@ -1,0 +1,493 @@
+//! Connection tracking storage for one address family: a slab of compact flows, two hash indexes
+//! of slab positions (outbound tuple and inbound reply tuple), intrusive per-timer-class lists
+//! ordered by deadline, and the port free-sets and endpoint mappings of the allocator.
+//!
+//! Every flow of a timer class has the same timeout, so appending on refresh keeps each list
+//! sorted by deadline: expiry is exact and O(1) per flow, with no heap and no scan.
+
+use std::hash::{BuildHasher, Hash};
+
+use foldhash::fast::FixedState;
+use hashbrown::{HashMap, HashTable};
+
+use super::addr::Addr;
+use super::ports::PortSet;
+use super::profile::LimitScope;
+use crate::rng::mix64;
+
+/// "No slot" marker for links.
+pub(crate) const NIL: u32 = u32::MAX;
+
+/// Timer classes; a flow is on exactly one list.
+pub(crate) mod class {
+    pub const TCP_ESTABLISHED: u8 = 0;
+    pub const TCP_TRANSITORY: u8 = 1;
+    pub const UDP: u8 = 2;
+    pub const UDP_STREAM: u8 = 3;
+    pub const ICMP: u8 = 4;
+    pub const HOLD_TCP_FIN: u8 = 5;
+    pub const HOLD_TCP_RST: u8 = 6;
+    pub const HOLD_UDP: u8 = 7;
+    pub const HOLD_ICMP: u8 = 8;
+    pub const COUNT: usize = 9;
+    /// Marks a free slab slot.
+    pub const FREE: u8 = 255;
+
+    pub fn is_hold(c: u8) -> bool {
+        (HOLD_TCP_FIN..=HOLD_ICMP).contains(&c)
+    }
+}
+
+/// UDP flag: a packet came from outside (Linux's "stream" timer).
+pub(crate) const UDP_SAW_INBOUND: u8 = 0x01;
+
+/// One tracked flow. 40 bytes for IPv4, 64 for IPv6.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Flow<A> {
+    pub inside: A,
+    pub remote: A,
+    pub inside_port: u16,
+    pub remote_port: u16,
+    pub nat_port: u16,
+    /// Index into the family's NAT IP list.
+    pub nat_ip: u16,
+    pub nic: u32,
+    pub last_active_ns: u64,
+    pub prev: u32,
+    pub next: u32,
+    pub proto: u8,
+    /// TCP state bits or UDP flags.
+    pub state: u8,
+    pub class: u8,
+    /// Set while the flow is indexed (matches packets); clear while its port is only held.
+    pub live: bool,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct List {
+    head: u32,
+    tail: u32,
+}
+
+/// Key of an endpoint mapping: the inside endpoint of a NIC.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub(crate) struct MapKey<A> {
+    pub nic: u32,
+    pub proto: u8,
+    pub inside: A,
+    pub port: u16,
+}
+
+/// The NAT port an inside endpoint prefers, and how many flows (live or held) use it.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Mapping {
+    pub nat_port: u16,
+    pub refs: u32,
+}
+
+/// Key of a port free-set: the scope within which a NAT port may not repeat.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub(crate) struct ScopeKey<A> {
+    pub nic: u32,
+    pub proto: u8,
+    pub remote: A,
+    pub remote_port: u16,
+}
+
+/// The NIC's block as the allocator needs it.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct BlockSpan {
+    pub start: u16,
+    /// Usable ports (the block length, minus one under the dpservice quirk).
+    pub usable: u32,
+}
+
+/// Why no port could be allocated.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Exhausted;
+
+/// Flow storage and allocator state of one family.
+pub(crate) struct FlowTable<A: Addr> {
+    pub flows: Vec<Flow<A>>,
+    free_head: u32,
+    /// Slots in use (live and held flows).
+    pub used: u32,
+    out_index: HashTable<u32>,
+    in_index: HashTable<u32>,
+    lists: [List; class::COUNT],
+    hasher: FixedState,
+    pub mappings: HashMap<MapKey<A>, Mapping, FixedState>,
+    pub scopes: HashMap<ScopeKey<A>, PortSet, FixedState>,
+}
+
+impl<A: Addr> FlowTable<A> {
+    pub(crate) fn new(seed: u64) -> Self {
+        let hasher = FixedState::with_seed(mix64(seed ^ 0x6E61_7473_696D));
+        FlowTable {
+            flows: Vec::new(),
+            free_head: NIL,
+            used: 0,
+            out_index: HashTable::new(),
+            in_index: HashTable::new(),
+            lists: [List {
+                head: NIL,
+                tail: NIL,
+            }; class::COUNT],
+            hasher: hasher.clone(),
+            mappings: HashMap::with_hasher(hasher.clone()),
+            scopes: HashMap::with_hasher(hasher.clone()),
+        }
+    }
+
+    #[inline]
+    fn out_hash(
+        h: &FixedState,
+        nic: u32,
+        proto: u8,
+        inside: &A,
+        iport: u16,
+        remote: &A,
+        rport: u16,
+    ) -> u64 {
+        h.hash_one((nic, proto, inside, iport, remote, rport))
+    }
+
+    #[inline]
+    fn in_hash(
+        h: &FixedState,
+        nat_ip: u16,
+        nat_port: u16,
+        remote: &A,
+        rport: u16,
+        proto: u8,
+    ) -> u64 {
+        h.hash_one((nat_ip, nat_port, remote, rport, proto))
+    }
+
+    fn out_hash_of(h: &FixedState, f: &Flow<A>) -> u64 {
+        Self::out_hash(
+            h,
+            f.nic,
+            f.proto,
+            &f.inside,
+            f.inside_port,
+            &f.remote,
+            f.remote_port,
+        )
+    }
+
+    fn in_hash_of(h: &FixedState, f: &Flow<A>) -> u64 {
+        Self::in_hash(h, f.nat_ip, f.nat_port, &f.remote, f.remote_port, f.proto)
+    }
+
+    /// The live flow opened by `nic` for this outbound tuple.
+    #[inline]
+    pub(crate) fn find_out(
+        &self,
+        nic: u32,
+        proto: u8,
+        inside: &A,
+        iport: u16,
+        remote: &A,
+        rport: u16,
+    ) -> Option<u32> {
+        let hash = Self::out_hash(&self.hasher, nic, proto, inside, iport, remote, rport);
+        let flows = &self.flows;
+        self.out_index
+            .find(hash, |&i| {
+                let f = &flows[i as usize];
+                f.nic == nic
+                    && f.proto == proto
+                    && f.inside_port == iport
+                    && f.remote_port == rport
+                    && f.inside == *inside
+                    && f.remote == *remote
+            })
+            .copied()
+    }
+
+    /// The live flow whose reply tuple is exactly this inbound tuple.
+    #[inline]
+    pub(crate) fn find_in(
+        &self,
+        nat_ip: u16,
+        nat_port: u16,
+        remote: &A,
+        rport: u16,
+        proto: u8,
+    ) -> Option<u32> {
+        let hash = Self::in_hash(&self.hasher, nat_ip, nat_port, remote, rport, proto);
+        let flows = &self.flows;
+        self.in_index
+            .find(hash, |&i| {
+                let f = &flows[i as usize];
+                f.nat_port == nat_port
+                    && f.remote_port == rport
+                    && f.nat_ip == nat_ip
+                    && f.proto == proto
+                    && f.remote == *remote
+            })
+            .copied()
+    }
+
+    /// Stores a new live flow, indexes it and starts its timer.
+    pub(crate) fn insert(&mut self, mut flow: Flow<A>) -> u32 {
+        flow.live = true;
+        let idx = if self.free_head != NIL {
+            let i = self.free_head;
+            self.free_head = self.flows[i as usize].next;
+            self.flows[i as usize] = flow;
+            i
+        } else {
+            self.flows.push(flow);
+            (self.flows.len() - 1) as u32
+        };
+        self.used += 1;
+        let h = &self.hasher;
+        let flows = &self.flows;
+        self.out_index
+            .insert_unique(Self::out_hash_of(h, &flow), idx, |&i| {
+                Self::out_hash_of(h, &flows[i as usize])
+            });
+        self.in_index
+            .insert_unique(Self::in_hash_of(h, &flow), idx, |&i| {
+                Self::in_hash_of(h, &flows[i as usize])
+            });
+        self.push_tail(idx, flow.class);
+        idx
+    }
+
+    /// Removes a flow from both indexes (it stops matching packets) and marks it not live.
+    pub(crate) fn unindex(&mut self, idx: u32) {
+        let f = self.flows[idx as usize];
+        if !f.live {
+            return;
+        }
+        let h = &self.hasher;
+        if let Ok(e) = self
+            .out_index
+            .find_entry(Self::out_hash_of(h, &f), |&i| i == idx)
+        {
+            e.remove();
+        }
+        if let Ok(e) = self
+            .in_index
+            .find_entry(Self::in_hash_of(h, &f), |&i| i == idx)
+        {
+            e.remove();
+        }
+        self.flows[idx as usize].live = false;
+    }
+
+    /// Frees a slot (the flow must be unindexed).
+    pub(crate) fn free(&mut self, idx: u32) {
+        self.unlink(idx);
+        let f = &mut self.flows[idx as usize];
+        f.class = class::FREE;
+        f.live = false;
+        f.next = self.free_head;
+        self.free_head = idx;
+        self.used -= 1;
+    }
+
+    /// Moves a flow to the tail of `class`'s list with `last_active_ns = at_ns`.
+    #[inline]
+    pub(crate) fn touch(&mut self, idx: u32, class: u8, at_ns: u64) {
+        self.unlink(idx);
+        let f = &mut self.flows[idx as usize];
+        f.last_active_ns = at_ns;
+        f.class = class;
+        self.push_tail(idx, class);
+    }
+
+    #[inline]
+    fn push_tail(&mut self, idx: u32, class: u8) {
+        let list = &mut self.lists[usize::from(class)];
+        let tail = list.tail;
+        {
+            let f = &mut self.flows[idx as usize];
+            f.prev = tail;
+            f.next = NIL;
+        }
+        if tail == NIL {
+            list.head = idx;
+        } else {
+            self.flows[tail as usize].next = idx;
+        }
+        list.tail = idx;
+    }
+
+    #[inline]
+    fn unlink(&mut self, idx: u32) {
+        let (prev, next, class) = {
+            let f = &self.flows[idx as usize];
+            (f.prev, f.next, f.class)
+        };
+        if class == class::FREE {
+            return;
+        }
+        let list = &mut self.lists[usize::from(class)];
+        if prev == NIL {
+            list.head = next;
+        } else {
+            self.flows[prev as usize].next = next;
+        }
+        if next == NIL {
+            list.tail = prev;
+        } else {
+            self.flows[next as usize].prev = prev;
+        }
+    }
+
+    /// The oldest flow of a timer class.
+    pub(crate) fn head(&self, class: u8) -> Option<u32> {
+        let h = self.lists[usize::from(class)].head;
+        (h != NIL).then_some(h)
+    }
+
+    /// Indices of all flows (live or held) of `nic`, in slab order.
+    pub(crate) fn flows_of_nic(&self, nic: u32) -> Vec<u32> {
+        self.flows
+            .iter()
+            .enumerate()
+            .filter(|(_, f)| f.class != class::FREE && f.nic == nic)
+            .map(|(i, _)| i as u32)
+            .collect()
+    }
+
+    fn scope_key(scope: LimitScope, nic: u32, proto: u8, remote: &A, rport: u16) -> ScopeKey<A> {
+        match scope {
+            LimitScope::Nic => ScopeKey {
+                nic,
+                proto,
+                remote: A::default(),
+                remote_port: 0,
+            },
+            LimitScope::RemoteIp => ScopeKey {
+                nic,
+                proto,
+                remote: *remote,
+                remote_port: 0,
+            },
+            LimitScope::RemoteEndpoint => ScopeKey {
+                nic,
+                proto,
+                remote: *remote,
+                remote_port: rport,
+            },
+        }
+    }
+
+    /// Chooses a NAT port for a new flow (SPEC §4 "Port choice"): the inside endpoint's mapped
+    /// port when it is free in the scope, else the first free port from a seeded hash of the
+    /// endpoint. A full scope is refused in O(1).
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn allocate_port(
+        &mut self,
+        scope: LimitScope,
+        seed: u64,
+        span: BlockSpan,
+        nic: u32,
+        proto: u8,
+        inside: &A,
+        iport: u16,
+        remote: &A,
+        rport: u16,
+    ) -> Result<u16, Exhausted> {
+        let map_key = MapKey {
+            nic,
+            proto,
+            inside: *inside,
+            port: iport,
+        };
+        let mapped = self.mappings.get(&map_key).map(|m| m.nat_port);
+        let in_block = |p: u16| {
+            let off = u32::from(p.wrapping_sub(span.start));
+            (off < span.usable).then_some(off as u16)
+        };
+        if scope == LimitScope::Nic
+            && let Some(p) = mapped
+        {
+            // The mapping owns its port across all remotes: reuse it unconditionally.
+            if let Some(m) = self.mappings.get_mut(&map_key) {
+                m.refs += 1;
+            }
+            return Ok(p);
+        }
+        let key = Self::scope_key(scope, nic, proto, remote, rport);
+        let set = self.scopes.entry(key).or_insert_with(PortSet::new);
+        if set.len() >= span.usable {
+            if set.len() == 0 {
+                self.scopes.remove(&key);
+            }
+            return Err(Exhausted);
+        }
+        let preferred = mapped.and_then(in_block).filter(|&off| !set.contains(off));
+        let off = match preferred {
+            Some(off) => off,
+            None => {
+                let start = (mix64(seed ^ self.hasher.hash_one((nic, proto, inside, iport)))
+                    % u64::from(span.usable)) as u16;
+                set.first_free_from(start, span.usable).ok_or(Exhausted)?
+            }
+        };
+        set.insert(off, span.usable);
+        let port = span.start + off;
+        self.mappings
+            .entry(map_key)
+            .and_modify(|m| m.refs += 1)
+            .or_insert(Mapping {
+                nat_port: port,
+                refs: 1,
+            });
+        Ok(port)
+    }
+
+    /// Returns a flow's port to its scope (and drops its mapping reference).
+    pub(crate) fn release_port(&mut self, scope: LimitScope, span_start: u16, idx: u32) {
+        let f = self.flows[idx as usize];
+        let map_key = MapKey {
+            nic: f.nic,
+            proto: f.proto,
+            inside: f.inside,
+            port: f.inside_port,
+        };
+        let mut mapping_gone = None;
+        if let Some(m) = self.mappings.get_mut(&map_key) {
+            m.refs -= 1;
+            if m.refs == 0 {
+                mapping_gone = Some(m.nat_port);
+                self.mappings.remove(&map_key);
+            }
+        }
+        let port_to_free = match scope {
+            LimitScope::Nic => mapping_gone,
+            _ => Some(f.nat_port),
+        };
+        if let Some(port) = port_to_free {
+            let key = Self::scope_key(scope, f.nic, f.proto, &f.remote, f.remote_port);
+            if let Some(set) = self.scopes.get_mut(&key) {
+                set.remove(port.wrapping_sub(span_start));
+                if set.len() == 0 {
+                    self.scopes.remove(&key);
+                }
+            }
+        }
+    }
+
+    /// Live flows (indexed), for reports and checks.
+    pub(crate) fn live_count(&self) -> usize {
+        self.out_index.len()
+    }
+
+    /// Bytes allocated by this table (slab, indexes, allocator maps), for memory reports.
+    pub(crate) fn allocated_bytes(&self) -> usize {
+        use std::mem::size_of;
+        let idx = |t: &HashTable<u32>| t.capacity() * (size_of::<u32>() + 1);
+        self.flows.capacity() * size_of::<Flow<A>>()
+            + idx(&self.out_index)
+            + idx(&self.in_index)
+            + self.mappings.capacity() * (size_of::<(MapKey<A>, Mapping)>() + 1)
+            + self.scopes.capacity() * (size_of::<(ScopeKey<A>, PortSet)>() + 1)
+    }
+}

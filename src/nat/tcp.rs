@@ -1,0 +1,127 @@
+//! The TCP state machine of a flow (RFC 6146 §3.5.2.2, RFC 7857 §2.1), with direction checks:
+//! only an inside ACK after an outside SYN or SYN-ACK makes a flow ESTABLISHED, so a SYN/SYN-ACK
+//! flood never does (dpservice issue #628).
+
+use crate::wire::tcp_flags::{ACK, FIN, RST, SYN};
+
+/// State bits of a TCP flow.
+pub(crate) mod bits {
+    /// A SYN or SYN-ACK came from outside.
+    pub const OUTSIDE_SYN: u8 = 0x01;
+    /// The three-way handshake completed.
+    pub const ESTABLISHED: u8 = 0x02;
+    /// FIN seen from inside.
+    pub const FIN_OUT: u8 = 0x04;
+    /// FIN seen from outside.
+    pub const FIN_IN: u8 = 0x08;
+    /// RST seen (either direction).
+    pub const RST: u8 = 0x10;
+}
+
+/// Direction of a packet relative to the flow.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Dir {
+    /// Inside → outside.
+    Out,
+    /// Outside → inside.
+    In,
+}
+
+/// The state after a packet with `flags` travelling in `dir`.
+pub(crate) fn next_state(state: u8, dir: Dir, flags: u8) -> u8 {
+    let mut s = state;
+    if flags & RST != 0 {
+        return s | bits::RST;
+    }
+    if flags & SYN != 0 {
+        if dir == Dir::In {
+            s |= bits::OUTSIDE_SYN;
+        }
+        return s;
+    }
+    if dir == Dir::Out && flags & ACK != 0 && s & bits::OUTSIDE_SYN != 0 {
+        s |= bits::ESTABLISHED;
+    }
+    if flags & FIN != 0 {
+        s |= if dir == Dir::Out {
+            bits::FIN_OUT
+        } else {
+            bits::FIN_IN
+        };
+    }
+    s
+}
+
+/// True when the flow runs on the transitory timer: opening, closed by both FINs, or reset.
+pub(crate) fn is_transitory(state: u8) -> bool {
+    state & bits::RST != 0
+        || state & bits::ESTABLISHED == 0
+        || (state & bits::FIN_OUT != 0 && state & bits::FIN_IN != 0)
+}
+
+/// True when the flow has closed (both FINs or RST), as opposed to merely idle.
+pub(crate) fn is_closed(state: u8) -> bool {
+    state & bits::RST != 0 || (state & bits::FIN_OUT != 0 && state & bits::FIN_IN != 0)
+}
+
+/// Human name of a state, for reports.
+pub(crate) fn state_name(state: u8) -> &'static str {
+    if state & bits::RST != 0 {
+        "reset"
+    } else if is_closed(state) {
+        "closed"
+    } else if state & (bits::FIN_IN | bits::FIN_OUT) != 0 {
+        "closing"
+    } else if state & bits::ESTABLISHED != 0 {
+        "established"
+    } else if state & bits::OUTSIDE_SYN != 0 {
+        "syn_received"
+    } else {
+        "syn_sent"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn syn_synack_flood_never_reaches_established() {
+        let mut s = 0;
+        for _ in 0..100 {
+            s = next_state(s, Dir::Out, SYN);
+            s = next_state(s, Dir::In, SYN | ACK);
+            s = next_state(s, Dir::Out, SYN | ACK);
+        }
+        assert_eq!(s & bits::ESTABLISHED, 0);
+        assert!(is_transitory(s));
+    }
+
+    #[test]
+    fn handshake_then_both_fins_is_closed_and_transitory() {
+        let mut s = next_state(0, Dir::Out, SYN);
+        s = next_state(s, Dir::In, SYN | ACK);
+        s = next_state(s, Dir::Out, ACK);
+        assert_eq!(state_name(s), "established");
+        assert!(!is_transitory(s));
+        s = next_state(s, Dir::Out, FIN | ACK);
+        assert!(!is_transitory(s), "one FIN keeps the established timer");
+        s = next_state(s, Dir::In, FIN | ACK);
+        assert!(is_closed(s) && is_transitory(s));
+    }
+
+    #[test]
+    fn inside_ack_before_outside_synack_does_not_establish() {
+        let s = next_state(next_state(0, Dir::Out, SYN), Dir::Out, ACK);
+        assert_eq!(s & bits::ESTABLISHED, 0);
+    }
+
+    #[test]
+    fn simultaneous_open_establishes_after_inside_ack() {
+        let mut s = next_state(0, Dir::Out, SYN);
+        s = next_state(s, Dir::In, SYN);
+        s = next_state(s, Dir::Out, SYN | ACK);
+        s = next_state(s, Dir::Out, ACK);
+        assert_ne!(s & bits::ESTABLISHED, 0);
+    }
+}
