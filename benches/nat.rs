@@ -1,0 +1,207 @@
+//! NAT core benchmarks (issue 2 targets): established-flow translation at 1k / 64k / 1M live
+//! flows for IPv4 and IPv6, the new-flow path, a packet refused on an exhausted block for
+//! P = 64 and P = 32768, and table memory per live flow.
+//!
+//! Run: `cargo bench --bench nat`. Results and targets: `reports/BENCHMARKS.md`.
+
+use std::hint::black_box;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::time::Duration;
+
+use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use natsim::nat::{Block, Gateway, GatewayConfig, Ingress, LimitScope, NetworkConfig, NetworkId, NicConfig, NicId, Profile, Verdict};
+use natsim::time::Instant;
+use natsim::wire::PacketRepr;
+
+const NICS: u32 = 64;
+const PORTS: u32 = 1024;
+
+fn inside_ip(v6: bool, nic: u32) -> IpAddr {
+    if v6 {
+        IpAddr::V6(Ipv6Addr::new(0xfd00, 0, 0, 0, 0, 0, 0, nic as u16 + 1))
+    } else {
+        IpAddr::V4(Ipv4Addr::new(10, 0, (nic >> 8) as u8, nic as u8 + 1))
+    }
+}
+
+fn nat_ip(v6: bool, i: u32) -> IpAddr {
+    if v6 {
+        IpAddr::V6(Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, i as u16 + 1))
+    } else {
+        IpAddr::V4(Ipv4Addr::new(203, 0, 113, i as u8 + 1))
+    }
+}
+
+fn remote_ip(v6: bool, i: u32) -> IpAddr {
+    if v6 {
+        IpAddr::V6(Ipv6Addr::new(0x2001, 0xdb8, 0xffff, 0, 0, 0, (i >> 16) as u16, i as u16))
+    } else {
+        IpAddr::V4(Ipv4Addr::new(198, 18, (i >> 8) as u8, i as u8))
+    }
+}
+
+/// A gateway with `nics` NICs, each with a `ports`-port block (63 blocks per NAT IP).
+fn gateway(v6: bool, nics: u32, ports: u32, scope: LimitScope) -> Gateway {
+    let profile = Profile {
+        limit_scope: scope,
+        ..Profile::rfc()
+    };
+    let mut g = Gateway::new(GatewayConfig {
+        profile,
+        ports_per_nic: ports,
+        networks: vec![NetworkConfig {
+            name: "bench".into(),
+            local_prefixes: vec![],
+        }],
+        max_flows: 8 << 20,
+        ..Default::default()
+    })
+    .expect("valid config");
+    let per_ip = 64512 / ports;
+    for n in 0..nics {
+        g.add_nic(
+            NicId(n),
+            NicConfig {
+                network: NetworkId(0),
+                addresses: vec![inside_ip(v6, n)],
+                name: format!("nic{n}"),
+            },
+        )
+        .expect("nic");
+        let slot = n % per_ip;
+        let port = 1024 + (slot * ports) as u16;
+        g.assign_block(
+            Instant::ZERO,
+            NicId(n),
+            Block {
+                nat_ip: nat_ip(v6, n / per_ip),
+                port,
+                end_port: port + (ports - 1) as u16,
+            },
+        )
+        .expect("block");
+    }
+    g
+}
+
+/// Packets of `flows` distinct UDP flows spread over the NICs: flow i goes from NIC i % NICS,
+/// inside port 1024 + i / NICS % 60000, to remote i / NICS / 60000... kept within P per remote IP.
+fn flow_packets(v6: bool, flows: u32) -> Vec<Vec<u8>> {
+    (0..flows)
+        .map(|i| {
+            let nic = i % NICS;
+            let k = i / NICS;
+            // Each NIC sends to remote IP k / 512 from inside port k: at most 512 flows per
+            // (NIC, remote IP), below P = 1024.
+            let src = (inside_ip(v6, nic), 1024 + (k % 60000) as u16);
+            let dst = (remote_ip(v6, k / 512), 53);
+            PacketRepr::udp(src, dst, &[0u8; 18]).emit()
+        })
+        .collect()
+}
+
+fn established(c: &mut Criterion) {
+    let mut group = c.benchmark_group("established");
+    group.warm_up_time(Duration::from_secs(1)).measurement_time(Duration::from_secs(4)).sample_size(20);
+    for v6 in [false, true] {
+        for flows in [1_000u32, 65_536, 1_000_000] {
+            let mut g = gateway(v6, NICS, PORTS, LimitScope::RemoteIp);
+            let pkts = flow_packets(v6, flows);
+            let now = Instant::from_secs(1);
+            for (i, p) in pkts.iter().enumerate() {
+                let mut b = p.clone();
+                let v = g.process(now, Ingress::Inside(NicId(i as u32 % NICS)), &mut b);
+                assert!(matches!(v, Verdict::Forward(_)), "setup flow {i}: {v:?}");
+            }
+            // Visit flows in a scrambled order so large tables are not walked sequentially.
+            let order: Vec<u32> = (0..flows).map(|i| ((u64::from(i) * 2_654_435_761) % u64::from(flows)) as u32).collect();
+            const BATCH: usize = 1024;
+            group.throughput(Throughput::Elements(BATCH as u64));
+            let name = if v6 { "ipv6" } else { "ipv4" };
+            let mut cursor = 0usize;
+            let mut buf = Vec::with_capacity(128);
+            group.bench_function(BenchmarkId::new(name, flows), |b| {
+                b.iter(|| {
+                    for _ in 0..BATCH {
+                        let i = order[cursor] as usize;
+                        cursor = if cursor + 1 == order.len() { 0 } else { cursor + 1 };
+                        buf.clear();
+                        buf.extend_from_slice(&pkts[i]);
+                        black_box(g.process(now, Ingress::Inside(NicId(i as u32 % NICS)), &mut buf));
+                    }
+                })
+            });
+            let (v4b, v6b) = g.table_bytes();
+            let (l4, l6) = g.live_flows();
+            let (bytes, live) = if v6 { (v6b, l6) } else { (v4b, l4) };
+            println!("table memory {name} {flows} flows: {} bytes/flow", bytes / live.max(1));
+        }
+    }
+    group.finish();
+}
+
+fn new_flows(c: &mut Criterion) {
+    let mut group = c.benchmark_group("new_flow");
+    group.warm_up_time(Duration::from_secs(1)).measurement_time(Duration::from_secs(4)).sample_size(20);
+    group.throughput(Throughput::Elements(1));
+    for v6 in [false, true] {
+        let name = if v6 { "ipv6" } else { "ipv4" };
+        group.bench_function(name, |b| {
+            b.iter_custom(|iters| {
+                // Fresh gateway per measurement; flows go to distinct (remote, port) pairs so
+                // every packet takes the creation path.
+                let mut g = gateway(v6, NICS, 64512 / 64 * 64, LimitScope::RemoteEndpoint);
+                let now = Instant::from_secs(1);
+                let pkts: Vec<Vec<u8>> = (0..iters)
+                    .map(|i| {
+                        let nic = (i % u64::from(NICS)) as u32;
+                        let k = i / u64::from(NICS);
+                        let src = (inside_ip(v6, nic), 1024 + (k % 60000) as u16);
+                        let dst = (remote_ip(v6, (k / 60000) as u32), 1 + (k % 60000) as u16);
+                        PacketRepr::udp(src, dst, &[0u8; 18]).emit()
+                    })
+                    .collect();
+                let mut total = Duration::ZERO;
+                let mut buf = Vec::with_capacity(128);
+                for (i, p) in pkts.iter().enumerate() {
+                    buf.clear();
+                    buf.extend_from_slice(p);
+                    let t = std::time::Instant::now();
+                    black_box(g.process(now, Ingress::Inside(NicId(i as u32 % NICS)), &mut buf));
+                    total += t.elapsed();
+                }
+                total
+            })
+        });
+    }
+    group.finish();
+}
+
+fn rejected(c: &mut Criterion) {
+    let mut group = c.benchmark_group("rejected_exhausted");
+    group.warm_up_time(Duration::from_secs(1)).measurement_time(Duration::from_secs(3)).sample_size(20);
+    group.throughput(Throughput::Elements(1));
+    for p in [64u32, 32_768] {
+        let mut g = gateway(false, 1, p, LimitScope::RemoteIp);
+        let now = Instant::from_secs(1);
+        for k in 0..p {
+            let mut b = PacketRepr::udp((inside_ip(false, 0), 1024 + k as u16), (remote_ip(false, 0), 53), b"x").emit();
+            assert!(matches!(g.process(now, Ingress::Inside(NicId(0)), &mut b), Verdict::Forward(_)));
+        }
+        let probe = PacketRepr::udp((inside_ip(false, 0), 1024 + p as u16), (remote_ip(false, 0), 53), b"x").emit();
+        let mut buf = Vec::with_capacity(128);
+        group.bench_function(BenchmarkId::from_parameter(p), |b| {
+            b.iter(|| {
+                buf.clear();
+                buf.extend_from_slice(&probe);
+                let v = g.process(now, Ingress::Inside(NicId(0)), &mut buf);
+                debug_assert!(matches!(v, Verdict::Drop(_)));
+                black_box(v)
+            })
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, established, new_flows, rejected);
+criterion_main!(benches);
