@@ -435,7 +435,8 @@ impl PacketRepr {
 
     /// Emits the datagram split into fragments carrying at most `max_data_len` transport bytes
     /// each (rounded down to a multiple of 8, at least 8), as a router would: the first fragment
-    /// carries the transport header with the whole datagram's checksum and length, every fragment
+    /// carries the whole transport header (enlarged to hold it if need be) with the whole
+    /// datagram's checksum and length, every fragment
     /// has `ip.ident` and the same hop-by-hop options (IPv6); IPv4 options go in the first
     /// fragment only and DF is cleared. `ip.fragment` of `self` is ignored. A datagram that fits
     /// in one fragment is returned whole and unfragmented.
@@ -448,14 +449,29 @@ impl PacketRepr {
             return vec![bytes];
         };
         let l4 = &bytes[meta.l4_offset..meta.end];
-        if l4.len() <= chunk {
+        let protocol = protocol_of(self.ip.version(), &self.transport);
+        // The first fragment carries the whole transport header (RFC 8200 §4.5 requires it for
+        // IPv6; for IPv4 "tiny fragments" are an attack, RFC 1858, that strict parsing rejects).
+        let header_len = match (&self.transport, l4.get(12)) {
+            (TransportRepr::Tcp { .. }, Some(doff)) => usize::from(doff >> 4) * 4,
+            (TransportRepr::Raw { .. }, _) => 0,
+            _ => 8,
+        };
+        let first = chunk.max(header_len.div_ceil(8) * 8);
+        if l4.len() <= first {
             return vec![bytes];
         }
-        let protocol = protocol_of(self.ip.version(), &self.transport);
-        l4.chunks(chunk)
+        let mut pieces = vec![(0, &l4[..first])];
+        pieces.extend(
+            l4[first..]
+                .chunks(chunk)
+                .enumerate()
+                .map(|(i, data)| (first + i * chunk, data)),
+        );
+        pieces
+            .into_iter()
             .enumerate()
-            .map(|(i, data)| {
-                let offset = i * chunk;
+            .map(|(i, (offset, data))| {
                 let mut ip = whole.ip.clone();
                 ip.dont_fragment = false;
                 ip.fragment = Some(FragmentRepr {
@@ -706,9 +722,11 @@ impl PacketRepr {
                 }
             }
             proto::UDP if l4.len() >= 8 => {
-                let zero = be16(l4, 6) == 0;
+                // Zero means "no checksum" only over IPv4; over IPv6 it is just a wrong
+                // checksum (RFC 8200 §8.1), reported through `l4_ok`, and emit never writes it.
+                let zero = be16(l4, 6) == 0 && version == IpVersion::V4;
                 let udp_len = usize::from(be16(l4, 4)).clamp(8, l4.len());
-                if can_verify && !(zero && version == IpVersion::V4) {
+                if can_verify && !zero {
                     report.l4_ok = checksum::verifies(
                         match version {
                             IpVersion::V4 => checksum::pseudo_header_v4(
