@@ -155,7 +155,7 @@ pub enum TransportRepr {
     },
     /// ICMP (IPv4) or ICMPv6 (IPv6) message.
     Icmp(IcmpRepr),
-    /// Any other protocol, or a non-first fragment's data.
+    /// Any other protocol, or the data of a fragment that does not hold the whole datagram.
     Raw {
         /// Protocol number.
         protocol: u8,
@@ -610,6 +610,13 @@ impl PacketRepr {
     }
 
     /// Parses a complete packet strictly and reports whether its checksums verify.
+    ///
+    /// The repr holds what natsim needs, so a few fields are not kept and `emit` writes them as
+    /// zero: the IPv6 flow label, IPv4's reserved flag bit, the TCP urgent pointer and the TCP
+    /// header's reserved/NS bits, and IPv6 extension headers other than a leading hop-by-hop
+    /// header and the fragment header. Fragments that do not hold the whole datagram (including
+    /// first fragments, whose transport checksum covers data not present) are kept verbatim as
+    /// [`TransportRepr::Raw`]; the hot path reads their ports with [`crate::wire::rewrite::ports`].
     pub fn parse(buf: &[u8]) -> Result<(PacketRepr, ChecksumReport), WireError> {
         let meta = parse_ip(buf)?;
         Self::from_meta(buf, &meta, false)
