@@ -11,5 +11,5 @@ pub mod rewrite;
 
 pub use parse::{Fragment, IpMeta, IpVersion, WireError, parse_ip, parse_ip_lax, proto};
 pub use repr::{
-    ChecksumReport, FragmentRepr, IcmpRepr, IpRepr, PacketRepr, TransportRepr, tcp_flags,
+    ChecksumReport, EmitError, FragmentRepr, IcmpRepr, IpRepr, PacketRepr, TransportRepr, tcp_flags,
 };

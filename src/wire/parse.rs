@@ -97,6 +97,13 @@ impl Fragment {
     pub fn is_first(&self) -> bool {
         self.offset_bytes == 0
     }
+
+    /// True for an IPv6 "atomic fragment" (offset 0, no more fragments, RFC 6946): it holds the
+    /// whole datagram, so its transport checksum and lengths can be checked like an unfragmented
+    /// packet's.
+    pub fn is_atomic(&self) -> bool {
+        self.offset_bytes == 0 && !self.more
+    }
 }
 
 /// Offsets and facts of one parsed IP packet. All offsets index the buffer that was parsed.
@@ -125,6 +132,13 @@ impl IpMeta {
     /// True when this packet carries the transport header (unfragmented or first fragment).
     pub fn has_l4_header(&self) -> bool {
         self.fragment.is_none_or(|f| f.is_first())
+    }
+
+    /// True when this packet holds the whole datagram (unfragmented, or an IPv6 atomic fragment),
+    /// so the transport checksum and the UDP length describe exactly the bytes present. A first
+    /// fragment has the transport header but not the whole datagram its checksum covers.
+    pub fn is_whole(&self) -> bool {
+        self.fragment.is_none_or(|f| f.is_atomic())
     }
 
     /// Offset of the source address.
@@ -261,7 +275,11 @@ fn parse_v6(buf: &[u8], lax: bool) -> Result<IpMeta, WireError> {
     let end = if lax {
         (40 + payload).min(buf.len())
     } else {
-        if payload == 0 && buf.len() > 40 && buf[6] == proto::HOP_BY_HOP {
+        // RFC 2675: a jumbogram has payload length 0 and its real length in a hop-by-hop option.
+        // A hop-by-hop header is at least 8 bytes, so "payload 0 followed by hop-by-hop" can only
+        // be a jumbogram (or garbage), whatever the buffer length; without hop-by-hop a zero
+        // payload is simply an empty packet (trailing bytes are link padding).
+        if payload == 0 && buf[6] == proto::HOP_BY_HOP {
             return Err(WireError::Jumbogram);
         }
         if 40 + payload > buf.len() {
@@ -332,8 +350,8 @@ fn parse_v6(buf: &[u8], lax: bool) -> Result<IpMeta, WireError> {
 fn check_l4(buf: &[u8], meta: &IpMeta) -> Result<(), WireError> {
     let l4 = &buf[meta.l4_offset..meta.end];
     // A first fragment only carries part of the transport payload, so only the fixed header is
-    // required to be present then.
-    let whole = meta.fragment.is_none();
+    // required to be present then (an atomic fragment is whole and checked like any packet).
+    let whole = meta.is_whole();
     match meta.protocol {
         proto::TCP => {
             if l4.len() < 20 {
@@ -349,14 +367,14 @@ fn check_l4(buf: &[u8], meta: &IpMeta) -> Result<(), WireError> {
                 return Err(WireError::BadTransportHeader);
             }
             let udp_len = usize::from(be16(l4, 4));
-            if whole && (udp_len < 8 || udp_len > l4.len()) {
+            // A first fragment's UDP length counts the whole datagram, so it may exceed what is
+            // here, but it can never be shorter than the UDP header.
+            if udp_len < 8 || (whole && udp_len > l4.len()) {
                 return Err(WireError::BadTransportHeader);
             }
         }
-        proto::ICMP | proto::ICMPV6 => {
-            if l4.len() < 8 {
-                return Err(WireError::BadTransportHeader);
-            }
+        proto::ICMP | proto::ICMPV6 if l4.len() < 8 => {
+            return Err(WireError::BadTransportHeader);
         }
         _ => {}
     }

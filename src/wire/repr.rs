@@ -2,6 +2,7 @@
 //! hot path works on raw offsets ([`crate::wire::parse`]); reprs are for building traffic, for
 //! packets the gateway originates (ICMP errors, echo replies) and for tests.
 
+use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use super::checksum;
@@ -154,7 +155,7 @@ pub enum TransportRepr {
     },
     /// ICMP (IPv4) or ICMPv6 (IPv6) message.
     Icmp(IcmpRepr),
-    /// Any other protocol, or a non-first fragment's data.
+    /// Any other protocol, or the data of a fragment that does not hold the whole datagram.
     Raw {
         /// Protocol number.
         protocol: u8,
@@ -207,22 +208,165 @@ fn addr_bytes(a: &IpAddr) -> Vec<u8> {
     }
 }
 
+/// Largest IPv4 options field (IHL is 4 bits: 60-byte header).
+const V4_OPTIONS_MAX: usize = 40;
+/// Largest TCP options field (data offset is 4 bits: 60-byte header).
+const TCP_OPTIONS_MAX: usize = 40;
+/// Largest IPv6 hop-by-hop option area: (255 + 1) * 8 bytes minus the 2-byte header.
+const V6_HBH_BODY_MAX: usize = 256 * 8 - 2;
+/// Largest fragment offset in bytes (13-bit field in 8-byte units, both families).
+const FRAGMENT_OFFSET_MAX: u32 = 0x1FFF * 8;
+
+/// Why a repr cannot be emitted exactly; [`PacketRepr::emit`] clamps instead (see there).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum EmitError {
+    /// Source and destination are of different families.
+    MixedFamilies,
+    /// IPv4 options beyond 40 bytes or IPv6 hop-by-hop options beyond 2046 bytes (after padding).
+    IpOptionsTooLong,
+    /// TCP options beyond 40 bytes (after padding).
+    TcpOptionsTooLong,
+    /// The datagram does not fit the 16-bit IPv4 total length / IPv6 payload length.
+    TooLong,
+    /// Fragment offset not a multiple of 8 or beyond 65528.
+    BadFragmentOffset,
+}
+
+impl fmt::Display for EmitError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            EmitError::MixedFamilies => "mixed_families",
+            EmitError::IpOptionsTooLong => "ip_options_too_long",
+            EmitError::TcpOptionsTooLong => "tcp_options_too_long",
+            EmitError::TooLong => "too_long",
+            EmitError::BadFragmentOffset => "bad_fragment_offset",
+        })
+    }
+}
+
+impl std::error::Error for EmitError {}
+
+/// `bytes` zero-padded to a multiple of `unit` after `bias` leading header bytes, then cut to
+/// `max`. Zero is the end-of-list option (IPv4, TCP) and Pad1 (IPv6), so padding keeps the
+/// options' meaning.
+fn padded(bytes: &[u8], bias: usize, unit: usize, max: usize) -> Vec<u8> {
+    let mut v = bytes.to_vec();
+    while !(v.len() + bias).is_multiple_of(unit) {
+        v.push(0);
+    }
+    v.truncate(max);
+    v
+}
+
 impl PacketRepr {
+    /// Checks that [`PacketRepr::emit`] would represent this repr exactly (nothing clamped), then
+    /// emits it.
+    pub fn try_emit(&self) -> Result<Vec<u8>, EmitError> {
+        let v6 = match (self.ip.src, self.ip.dst) {
+            (IpAddr::V4(_), IpAddr::V4(_)) => false,
+            (IpAddr::V6(_), IpAddr::V6(_)) => true,
+            _ => return Err(EmitError::MixedFamilies),
+        };
+        let ip_opts_ok = if v6 {
+            padded(&self.ip.options, 2, 8, usize::MAX).len() <= V6_HBH_BODY_MAX
+        } else {
+            padded(&self.ip.options, 0, 4, usize::MAX).len() <= V4_OPTIONS_MAX
+        };
+        if !ip_opts_ok {
+            return Err(EmitError::IpOptionsTooLong);
+        }
+        if let TransportRepr::Tcp { options, .. } = &self.transport
+            && padded(options, 0, 4, usize::MAX).len() > TCP_OPTIONS_MAX
+        {
+            return Err(EmitError::TcpOptionsTooLong);
+        }
+        if let Some(f) = self.ip.fragment
+            && (!f.offset_bytes.is_multiple_of(8) || f.offset_bytes > FRAGMENT_OFFSET_MAX)
+        {
+            return Err(EmitError::BadFragmentOffset);
+        }
+        let (_, max_l4) = self.l4_room();
+        if self.transport_unclamped_len() > max_l4 {
+            return Err(EmitError::TooLong);
+        }
+        Ok(self.emit())
+    }
+
+    /// Length of the IP header chain and the most transport bytes the length field allows.
+    fn l4_room(&self) -> (usize, usize) {
+        match self.ip.version() {
+            IpVersion::V4 => {
+                let ihl = 20 + padded(&self.ip.options, 0, 4, V4_OPTIONS_MAX).len();
+                (ihl, usize::from(u16::MAX) - ihl)
+            }
+            IpVersion::V6 => {
+                let hbh = if self.ip.options.is_empty() {
+                    0
+                } else {
+                    2 + padded(&self.ip.options, 2, 8, V6_HBH_BODY_MAX).len()
+                };
+                let ext = hbh + if self.ip.fragment.is_some() { 8 } else { 0 };
+                (40 + ext, usize::from(u16::MAX) - ext)
+            }
+        }
+    }
+
+    fn transport_unclamped_len(&self) -> usize {
+        match &self.transport {
+            TransportRepr::Tcp {
+                options, payload, ..
+            } => 20 + padded(options, 0, 4, TCP_OPTIONS_MAX).len() + payload.len(),
+            TransportRepr::Udp { payload, .. } => 8 + payload.len(),
+            TransportRepr::Icmp(
+                IcmpRepr::EchoRequest { data, .. } | IcmpRepr::EchoReply { data, .. },
+            ) => 8 + data.len(),
+            TransportRepr::Icmp(IcmpRepr::Error { quoted, .. }) => 8 + quoted.len(),
+            TransportRepr::Icmp(IcmpRepr::Other { body, .. }) => 4 + body.len(),
+            TransportRepr::Raw { payload, .. } => payload.len(),
+        }
+    }
+
     /// Emits the packet with valid checksums.
+    ///
+    /// `emit` never fails and never writes inconsistent length fields; a repr that does not fit
+    /// the wire format is clamped, and [`PacketRepr::try_emit`] reports it instead:
+    /// - IPv4 options beyond 40 bytes, IPv6 hop-by-hop options beyond 2046 bytes and TCP options
+    ///   beyond 40 bytes are cut (after zero padding to their unit);
+    /// - a datagram longer than the 16-bit length field allows has its transport bytes cut at
+    ///   the limit (the UDP length and every checksum then describe the bytes actually emitted);
+    /// - a fragment offset is rounded down to a multiple of 8 and capped at 65528;
+    /// - IPv4 keeps the low 16 bits of `ident`;
+    /// - mixed address families emit an empty buffer (and assert in debug builds).
+    ///
+    /// A first-fragment repr (`offset_bytes == 0`, `more`) with a TCP/UDP/ICMP transport is
+    /// emitted as if its payload were the whole datagram; to build real fragments, emit the
+    /// datagram with [`PacketRepr::emit_fragments`].
     pub fn emit(&self) -> Vec<u8> {
         let version = self.ip.version();
         let protocol = protocol_of(version, &self.transport);
-        let l4 = self.emit_transport(version, protocol);
-        let mut out = Vec::with_capacity(60 + l4.len());
+        let (header_len, max_l4) = self.l4_room();
+        let mut l4 = self.emit_transport(version);
+        if l4.len() > max_l4 {
+            l4.truncate(max_l4);
+            if let TransportRepr::Udp { .. } = self.transport
+                && self.ip.fragment.is_none_or(|f| f.offset_bytes == 0)
+            {
+                // Keep the UDP length consistent with the cut datagram.
+                l4[4..6].copy_from_slice(&(max_l4 as u16).to_be_bytes());
+            }
+        }
+        let l4 = self.finish_transport(version, protocol, l4);
+        let mut out = Vec::with_capacity(header_len + l4.len());
+        let frag_field = self
+            .ip
+            .fragment
+            .map(|f| (f.offset_bytes.min(FRAGMENT_OFFSET_MAX) / 8) as u16);
         match (self.ip.src, self.ip.dst) {
             (IpAddr::V4(src), IpAddr::V4(dst)) => {
-                let mut opts = self.ip.options.clone();
-                while opts.len() % 4 != 0 {
-                    opts.push(0);
-                }
-                let ihl = 20 + opts.len().min(40);
-                opts.truncate(40);
-                let total = (ihl + l4.len()).min(usize::from(u16::MAX)) as u16;
+                let opts = padded(&self.ip.options, 0, 4, V4_OPTIONS_MAX);
+                let ihl = 20 + opts.len();
+                // Fits: l4 was cut to 65535 - ihl above.
+                let total = (ihl + l4.len()) as u16;
                 out.push(0x40 | (ihl / 4) as u8);
                 out.push(self.ip.tos);
                 out.extend_from_slice(&total.to_be_bytes());
@@ -231,11 +375,11 @@ impl PacketRepr {
                 if self.ip.dont_fragment {
                     ff |= 0x4000;
                 }
-                if let Some(f) = self.ip.fragment {
+                if let (Some(f), Some(off)) = (self.ip.fragment, frag_field) {
                     if f.more {
                         ff |= 0x2000;
                     }
-                    ff |= ((f.offset_bytes / 8) as u16) & 0x1FFF;
+                    ff |= off;
                 }
                 out.extend_from_slice(&ff.to_be_bytes());
                 out.push(self.ip.ttl);
@@ -248,53 +392,110 @@ impl PacketRepr {
                 out[10..12].copy_from_slice(&c.to_be_bytes());
             }
             (IpAddr::V6(src), IpAddr::V6(dst)) => {
-                let mut ext = Vec::new();
-                let mut first_next = protocol;
-                // Chain: [hop-by-hop] [fragment] transport.
-                let frag_hdr = self.ip.fragment.map(|f| {
-                    let mut h = vec![protocol, 0];
-                    let off = ((f.offset_bytes / 8) as u16) << 3 | u16::from(f.more);
-                    h.extend_from_slice(&off.to_be_bytes());
-                    h.extend_from_slice(&self.ip.ident.to_be_bytes());
-                    h
-                });
-                if frag_hdr.is_some() {
-                    first_next = proto::FRAGMENT;
+                // Chain: [hop-by-hop] [fragment] transport. Each header names the next one, so
+                // build from the transport outwards.
+                let mut next = protocol;
+                let mut frag_hdr = Vec::new();
+                if let (Some(f), Some(off)) = (self.ip.fragment, frag_field) {
+                    frag_hdr.extend_from_slice(&[next, 0]);
+                    frag_hdr.extend_from_slice(&(off << 3 | u16::from(f.more)).to_be_bytes());
+                    frag_hdr.extend_from_slice(&self.ip.ident.to_be_bytes());
+                    next = proto::FRAGMENT;
                 }
+                let mut hbh = Vec::new();
                 if !self.ip.options.is_empty() {
-                    let mut body = self.ip.options.clone();
-                    while (body.len() + 2) % 8 != 0 {
-                        body.push(0);
-                    }
-                    ext.push(first_next);
-                    ext.push(((body.len() + 2) / 8 - 1) as u8);
-                    ext.extend_from_slice(&body);
-                    first_next = proto::HOP_BY_HOP;
+                    let body = padded(&self.ip.options, 2, 8, V6_HBH_BODY_MAX);
+                    hbh.push(next);
+                    hbh.push(((body.len() + 2) / 8 - 1) as u8);
+                    hbh.extend_from_slice(&body);
+                    next = proto::HOP_BY_HOP;
                 }
-                if let Some(h) = frag_hdr {
-                    ext.extend_from_slice(&h);
-                }
-                let payload_len = (ext.len() + l4.len()).min(usize::from(u16::MAX)) as u16;
+                // Fits: l4 was cut to 65535 - (extension headers) above.
+                let payload_len = (hbh.len() + frag_hdr.len() + l4.len()) as u16;
                 let vtf: u32 = (6 << 28) | (u32::from(self.ip.tos) << 20);
                 out.extend_from_slice(&vtf.to_be_bytes());
                 out.extend_from_slice(&payload_len.to_be_bytes());
-                out.push(first_next);
+                out.push(next);
                 out.push(self.ip.ttl);
                 out.extend_from_slice(&src.octets());
                 out.extend_from_slice(&dst.octets());
-                out.extend_from_slice(&ext);
+                out.extend_from_slice(&hbh);
+                out.extend_from_slice(&frag_hdr);
             }
             _ => {
                 // Mixed families cannot be emitted; callers construct reprs from one family.
+                // An empty buffer fails every parse instead of passing for a packet.
                 debug_assert!(false, "IpRepr with mixed address families");
+                return Vec::new();
             }
         }
         out.extend_from_slice(&l4);
         out
     }
 
-    fn emit_transport(&self, version: IpVersion, protocol: u8) -> Vec<u8> {
-        let mut l4 = match &self.transport {
+    /// Emits the datagram split into fragments carrying at most `max_data_len` transport bytes
+    /// each (rounded down to a multiple of 8, at least 8), as a router would: the first fragment
+    /// carries the whole transport header (enlarged to hold it if need be) with the whole
+    /// datagram's checksum and length, every fragment
+    /// has `ip.ident` and the same hop-by-hop options (IPv6); IPv4 options go in the first
+    /// fragment only and DF is cleared. `ip.fragment` of `self` is ignored. A datagram that fits
+    /// in one fragment is returned whole and unfragmented.
+    pub fn emit_fragments(&self, max_data_len: usize) -> Vec<Vec<u8>> {
+        let mut whole = self.clone();
+        whole.ip.fragment = None;
+        let bytes = whole.emit();
+        let chunk = (max_data_len / 8 * 8).max(8);
+        let Ok(meta) = parse_ip_lax(&bytes) else {
+            return vec![bytes];
+        };
+        let l4 = &bytes[meta.l4_offset..meta.end];
+        let protocol = protocol_of(self.ip.version(), &self.transport);
+        // The first fragment carries the whole transport header (RFC 8200 §4.5 requires it for
+        // IPv6; for IPv4 "tiny fragments" are an attack, RFC 1858, that strict parsing rejects).
+        let header_len = match (&self.transport, l4.get(12)) {
+            (TransportRepr::Tcp { .. }, Some(doff)) => usize::from(doff >> 4) * 4,
+            (TransportRepr::Raw { .. }, _) => 0,
+            _ => 8,
+        };
+        let first = chunk.max(header_len.div_ceil(8) * 8);
+        if l4.len() <= first {
+            return vec![bytes];
+        }
+        let mut pieces = vec![(0, &l4[..first])];
+        pieces.extend(
+            l4[first..]
+                .chunks(chunk)
+                .enumerate()
+                .map(|(i, data)| (first + i * chunk, data)),
+        );
+        pieces
+            .into_iter()
+            .enumerate()
+            .map(|(i, (offset, data))| {
+                let mut ip = whole.ip.clone();
+                ip.dont_fragment = false;
+                ip.fragment = Some(FragmentRepr {
+                    offset_bytes: offset as u32,
+                    more: offset + data.len() < l4.len(),
+                });
+                if i > 0 && ip.version() == IpVersion::V4 {
+                    ip.options.clear();
+                }
+                PacketRepr {
+                    ip,
+                    transport: TransportRepr::Raw {
+                        protocol,
+                        payload: data.to_vec(),
+                    },
+                }
+                .emit()
+            })
+            .collect()
+    }
+
+    /// The transport bytes with zero checksum fields (lengths as the repr says, before clamping).
+    fn emit_transport(&self, version: IpVersion) -> Vec<u8> {
+        match &self.transport {
             TransportRepr::Tcp {
                 src_port,
                 dst_port,
@@ -305,11 +506,7 @@ impl PacketRepr {
                 options,
                 payload,
             } => {
-                let mut opts = options.clone();
-                while opts.len() % 4 != 0 {
-                    opts.push(0);
-                }
-                opts.truncate(40);
+                let opts = padded(options, 0, 4, TCP_OPTIONS_MAX);
                 let doff = 20 + opts.len();
                 let mut b = Vec::with_capacity(doff + payload.len());
                 b.extend_from_slice(&src_port.to_be_bytes());
@@ -333,7 +530,9 @@ impl PacketRepr {
                 let mut b = Vec::with_capacity(8 + payload.len());
                 b.extend_from_slice(&src_port.to_be_bytes());
                 b.extend_from_slice(&dst_port.to_be_bytes());
-                b.extend_from_slice(&((8 + payload.len()) as u16).to_be_bytes());
+                // Saturates for oversized reprs; `emit` rewrites it after cutting the datagram.
+                let len = u16::try_from(8 + payload.len()).unwrap_or(u16::MAX);
+                b.extend_from_slice(&len.to_be_bytes());
                 b.extend_from_slice(&[0, 0]);
                 b.extend_from_slice(payload);
                 b
@@ -360,7 +559,7 @@ impl PacketRepr {
                     } => {
                         let mut b = vec![*icmp_type, *code, 0, 0];
                         b.extend_from_slice(body);
-                        return self.finish_transport(version, protocol, b);
+                        return b;
                     }
                 };
                 let mut b = vec![t, c, 0, 0];
@@ -369,9 +568,7 @@ impl PacketRepr {
                 b
             }
             TransportRepr::Raw { payload, .. } => payload.clone(),
-        };
-        l4 = self.finish_transport(version, protocol, l4);
-        l4
+        }
     }
 
     fn finish_transport(&self, version: IpVersion, protocol: u8, mut l4: Vec<u8>) -> Vec<u8> {
@@ -413,6 +610,13 @@ impl PacketRepr {
     }
 
     /// Parses a complete packet strictly and reports whether its checksums verify.
+    ///
+    /// The repr holds what natsim needs, so a few fields are not kept and `emit` writes them as
+    /// zero: the IPv6 flow label, IPv4's reserved flag bit, the TCP urgent pointer and the TCP
+    /// header's reserved/NS bits, and IPv6 extension headers other than a leading hop-by-hop
+    /// header and the fragment header. Fragments that do not hold the whole datagram (including
+    /// first fragments, whose transport checksum covers data not present) are kept verbatim as
+    /// [`TransportRepr::Raw`]; the hot path reads their ports with [`crate::wire::rewrite::ports`].
     pub fn parse(buf: &[u8]) -> Result<(PacketRepr, ChecksumReport), WireError> {
         let meta = parse_ip(buf)?;
         Self::from_meta(buf, &meta, false)
@@ -452,9 +656,11 @@ impl PacketRepr {
             IpVersion::V6 => {
                 let tos = ((be16(buf, 0) >> 4) & 0xFF) as u8;
                 let ident = meta.fragment.map_or(0, |f| f.ident);
-                let options = if buf[6] == proto::HOP_BY_HOP && buf.len() >= 48 {
+                // The header walk checked that a leading hop-by-hop header fits before `end`;
+                // its option area is everything after the 2-byte header, padding included.
+                let options = if buf[6] == proto::HOP_BY_HOP && meta.end >= 48 {
                     let len = (usize::from(buf[41]) + 1) * 8;
-                    buf[42..(40 + len).min(buf.len())].to_vec()
+                    buf[42..(40 + len).min(meta.end)].to_vec()
                 } else {
                     Vec::new()
                 };
@@ -480,7 +686,11 @@ impl PacketRepr {
             protocol: meta.protocol,
             payload: l4.to_vec(),
         };
-        if !meta.has_l4_header() {
+        // A non-first fragment has no transport header; a first fragment has one, but its
+        // checksum (and UDP length) cover the whole datagram, which a repr of this packet alone
+        // cannot reproduce, so strict parsing keeps its bytes verbatim. Lax parsing (quoted
+        // packets, never re-emitted as they are) decodes what is there.
+        if !meta.has_l4_header() || (!lax && !meta.is_whole()) {
             return Ok((
                 PacketRepr {
                     ip,
@@ -500,7 +710,7 @@ impl PacketRepr {
             }
         };
         // A first fragment's checksum covers the whole datagram, which is not here.
-        let can_verify = meta.fragment.is_none() && !lax;
+        let can_verify = meta.is_whole() && !lax;
         let transport = match meta.protocol {
             proto::TCP if l4.len() >= 20 => {
                 let doff = (usize::from(l4[12] >> 4) * 4).clamp(20, l4.len());
@@ -519,9 +729,11 @@ impl PacketRepr {
                 }
             }
             proto::UDP if l4.len() >= 8 => {
-                let zero = be16(l4, 6) == 0;
+                // Zero means "no checksum" only over IPv4; over IPv6 it is just a wrong
+                // checksum (RFC 8200 §8.1), reported through `l4_ok`, and emit never writes it.
+                let zero = be16(l4, 6) == 0 && version == IpVersion::V4;
                 let udp_len = usize::from(be16(l4, 4)).clamp(8, l4.len());
-                if can_verify && !(zero && version == IpVersion::V4) {
+                if can_verify && !zero {
                     report.l4_ok = checksum::verifies(
                         match version {
                             IpVersion::V4 => checksum::pseudo_header_v4(
@@ -557,11 +769,13 @@ impl PacketRepr {
                 let ident = be16(l4, 4);
                 let seq = be16(l4, 6);
                 let data = l4[8..].to_vec();
+                // Echo is defined with code 0 only; another code is kept verbatim as `Other` so
+                // that emit reproduces it.
                 let icmp = match (version, t) {
-                    (IpVersion::V4, 8) | (IpVersion::V6, 128) => {
+                    (IpVersion::V4, 8) | (IpVersion::V6, 128) if c == 0 => {
                         IcmpRepr::EchoRequest { ident, seq, data }
                     }
-                    (IpVersion::V4, 0) | (IpVersion::V6, 129) => {
+                    (IpVersion::V4, 0) | (IpVersion::V6, 129) if c == 0 => {
                         IcmpRepr::EchoReply { ident, seq, data }
                     }
                     (IpVersion::V4, 3 | 11 | 12) | (IpVersion::V6, 1..=4) => IcmpRepr::Error {

@@ -69,13 +69,18 @@ pub fn rewrite_addr(buf: &mut [u8], meta: &IpMeta, side: Side, new: &[u8]) {
     buf[at..at + len].copy_from_slice(new);
 }
 
-/// Replaces a TCP/UDP port, updating the transport checksum. No-op for other protocols and for
-/// packets without a transport header.
+/// Replaces a TCP/UDP port, updating the transport checksum. No-op for other protocols, for
+/// packets without a transport header and for truncated (lax-parsed) packets that end before the
+/// port.
 pub fn rewrite_port(buf: &mut [u8], meta: &IpMeta, side: Side, new: u16) {
     if !meta.has_l4_header() || !matches!(meta.protocol, proto::TCP | proto::UDP) {
         return;
     }
     let at = meta.l4_offset + if side == Side::Src { 0 } else { 2 };
+    // A quoted packet may be cut inside the transport header.
+    if at + 2 > meta.end {
+        return;
+    }
     let old = be16(buf, at);
     if old == new {
         return;
@@ -87,10 +92,18 @@ pub fn rewrite_port(buf: &mut [u8], meta: &IpMeta, side: Side, new: u16) {
     put16(buf, at, new);
 }
 
-/// Replaces the identifier of an ICMP/ICMPv6 echo message, updating the ICMP checksum.
+/// Replaces the identifier of an ICMP/ICMPv6 echo message, updating the ICMP checksum. No-op for
+/// other protocols (bytes 4..6 of a TCP or UDP header are not an identifier), for packets without
+/// a transport header and for truncated packets that end before the identifier.
 pub fn rewrite_icmp_ident(buf: &mut [u8], meta: &IpMeta, new: u16) {
     let l4 = meta.l4_offset;
-    if !meta.has_l4_header() || l4 + 8 > meta.end {
+    let icmp = match meta.version {
+        IpVersion::V4 => proto::ICMP,
+        IpVersion::V6 => proto::ICMPV6,
+    };
+    // The identifier (bytes 4..6) is enough: the checksum (2..4) sits before it, and a quoted
+    // echo cut right after the identifier still deserves its translation.
+    if meta.protocol != icmp || !meta.has_l4_header() || l4 + 6 > meta.end {
         return;
     }
     let old = be16(buf, l4 + 4);
@@ -103,11 +116,20 @@ pub fn rewrite_icmp_ident(buf: &mut [u8], meta: &IpMeta, new: u16) {
 }
 
 /// Reads the (source, destination) ports of a TCP/UDP packet, or (identifier, 0) for ICMP echo.
+/// A field that is not present (non-first fragment, truncated quoted packet) reads as 0.
 pub fn ports(buf: &[u8], meta: &IpMeta) -> (u16, u16) {
     let l4 = meta.l4_offset;
+    let end = meta.end.min(buf.len());
+    let word = |at: usize| {
+        if meta.has_l4_header() && at + 2 <= end {
+            be16(buf, at)
+        } else {
+            0
+        }
+    };
     match meta.protocol {
-        proto::TCP | proto::UDP => (be16(buf, l4), be16(buf, l4 + 2)),
-        _ => (be16(buf, l4 + 4), 0),
+        proto::TCP | proto::UDP => (word(l4), word(l4 + 2)),
+        _ => (word(l4 + 4), 0),
     }
 }
 
