@@ -140,6 +140,8 @@ fn established(c: &mut Criterion) {
     group.finish();
 }
 
+// Benchmarks measure wall time by design; the determinism lint is for the simulator.
+#[allow(clippy::disallowed_methods)]
 fn new_flows(c: &mut Criterion) {
     let mut group = c.benchmark_group("new_flow");
     group.warm_up_time(Duration::from_secs(1)).measurement_time(Duration::from_secs(4)).sample_size(20);
