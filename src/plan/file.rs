@@ -34,7 +34,7 @@ pub enum PlanError {
         source: std::io::Error,
     },
     /// The YAML is malformed or does not fit the schema (unknown or duplicate field, wrong type).
-    #[error("{source_name}:{line}:{column}: {message}")]
+    #[error("{source_name}:{line}:{column}: {}{message}", field_prefix(.field.as_deref()))]
     Syntax {
         /// The file name.
         source_name: String,
@@ -42,6 +42,8 @@ pub enum PlanError {
         line: u64,
         /// 1-based column (0 if unknown).
         column: u64,
+        /// Dotted path of the field at that line, when it can be read off the indentation.
+        field: Option<String>,
         /// serde-saphyr's message.
         message: String,
     },
@@ -59,6 +61,53 @@ pub enum PlanError {
         /// What is wrong.
         message: String,
     },
+}
+
+fn field_prefix(field: Option<&str>) -> String {
+    field.map(|f| format!("{f}: ")).unwrap_or_default()
+}
+
+/// The dotted path of the block-style mapping key at `line` (1-based), read off the indentation
+/// of the lines above it. Sequence items are entered without an index. `None` for flow style or
+/// anything the heuristic cannot follow; the line and column are still exact.
+fn key_path_at(text: &str, line: u64) -> Option<String> {
+    let lines: Vec<&str> = text.lines().collect();
+    let index = usize::try_from(line).ok()?.checked_sub(1)?;
+    // Indentation of the key on a line and the key itself; "- key:" counts as indented by 2.
+    let key_of = |raw: &str| -> Option<(usize, String)> {
+        let trimmed = raw.trim_start();
+        let mut indent = raw.len() - trimmed.len();
+        let mut body = trimmed;
+        while let Some(rest) = body.strip_prefix("- ") {
+            indent += 2;
+            body = rest.trim_start();
+        }
+        if body.starts_with('#') || body.starts_with('{') {
+            return None;
+        }
+        let (key, _) = body.split_once(':')?;
+        let key = key.trim();
+        let plain = !key.is_empty()
+            && key
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-' || c == '.');
+        plain.then(|| (indent, key.to_string()))
+    };
+    let (mut indent, key) = key_of(lines.get(index)?)?;
+    let mut path = vec![key];
+    for raw in lines[..index].iter().rev() {
+        if indent == 0 {
+            break;
+        }
+        if let Some((i, k)) = key_of(raw) {
+            if i < indent {
+                path.push(k);
+                indent = i;
+            }
+        }
+    }
+    path.reverse();
+    Some(path.join("."))
 }
 
 /// A YAML scalar kept as text, so each parameter can type-check it with its own rules and the
@@ -344,11 +393,22 @@ impl Plan {
     pub fn parse(text: &str, source_name: &str) -> Result<Plan, PlanError> {
         let doc: PlanDoc = serde_saphyr::from_str(text).map_err(|e| {
             let location = e.location();
+            let line = location.map(|l| l.line()).unwrap_or(0);
+            let column = location.map(|l| l.column()).unwrap_or(0);
+            let mut message = e.without_snippet().to_string();
+            // The location is already in front; drop serde-saphyr's own suffix.
+            let suffix = format!(" at line {line}, column {column}");
+            if let Some(stripped) = message.strip_suffix(&suffix) {
+                message = stripped.to_string();
+            }
+            // A hint for library users, not for people writing plans.
+            message = message.replace(", set DuplicateKeyPolicy in Options if acceptable", "");
             PlanError::Syntax {
                 source_name: source_name.to_string(),
-                line: location.map(|l| l.line()).unwrap_or(0),
-                column: location.map(|l| l.column()).unwrap_or(0),
-                message: e.without_snippet().to_string(),
+                line,
+                column,
+                field: key_path_at(text, line),
+                message,
             }
         })?;
         let invalid = |e: ParamError| PlanError::Invalid {
