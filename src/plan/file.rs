@@ -99,11 +99,11 @@ fn key_path_at(text: &str, line: u64) -> Option<String> {
         if indent == 0 {
             break;
         }
-        if let Some((i, k)) = key_of(raw) {
-            if i < indent {
-                path.push(k);
-                indent = i;
-            }
+        if let Some((i, k)) = key_of(raw)
+            && i < indent
+        {
+            path.push(k);
+            indent = i;
         }
     }
     path.reverse();
@@ -606,7 +606,7 @@ fn simulation(doc: Option<&SimulationDoc>) -> Result<SimulationParams, ParamErro
     };
     if let Some(doc) = doc {
         if let Some(d) = &doc.duration_s {
-            if !(d.value > 0.0) || !d.value.is_finite() {
+            if !(d.value > 0.0 && d.value.is_finite()) {
                 return Err(err(
                     "simulation.duration_s",
                     origin_of(d),

@@ -90,7 +90,7 @@ impl Metric {
             Metric::RefusedFlowsPerS => "refused flows per second, fleet",
             Metric::MaxRatePerSAtTarget => "max new flows/s per NIC at target",
             Metric::RecommendedPortsPerNic => "smallest P meeting the target",
-            Metric::RecommendedIps => "IPs per family at recommended P",
+            Metric::RecommendedIps => "IPs per family needed to meet the target",
         }
     }
 
@@ -264,13 +264,13 @@ pub fn render_svg(plan: &Plan, spec: &PlotSpec, result: &PlanResult) -> Result<S
     // Horizontal reference lines: the target on probabilities, the available ports on busy-port
     // plots, so "where does the curve cross the limit" is visible at a glance.
     let mut references: Vec<(String, f64)> = Vec::new();
-    if spec.y.is_probability() {
-        if let Some(t) = plan.points.first().map(|p| p.blocking_max) {
-            references.push((
-                format!("target {}", super::model::percent(t)),
-                transform_y(t),
-            ));
-        }
+    if spec.y.is_probability()
+        && let Some(t) = plan.points.first().map(|p| p.blocking_max)
+    {
+        references.push((
+            format!("target {}", super::model::percent(t)),
+            transform_y(t),
+        ));
     }
     if matches!(spec.y, Metric::BusyPortsHot) {
         let mut ports: Vec<u64> = result

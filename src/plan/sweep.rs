@@ -26,7 +26,7 @@ pub struct Sweep {
 /// Each value is computed as `from + i·step` (not by repeated addition, which drifts) and rounded
 /// to 12 significant digits, so `0.1` steps give `0.3`, not `0.30000000000000004`.
 pub fn arithmetic_range(from: f64, to: f64, step: f64) -> Result<Vec<f64>, String> {
-    if !(step > 0.0) || !step.is_finite() {
+    if !(step > 0.0 && step.is_finite()) {
         return Err(format!("step must be > 0, got {step}"));
     }
     if to < from {
@@ -43,10 +43,10 @@ pub fn arithmetic_range(from: f64, to: f64, step: f64) -> Result<Vec<f64>, Strin
 
 /// The values of a geometric range `from, from·factor, …, ≤ to` (e.g. P from 64 to 32768 by 2).
 pub fn geometric_range(from: f64, to: f64, factor: f64) -> Result<Vec<f64>, String> {
-    if !(factor > 1.0) || !factor.is_finite() {
+    if !(factor > 1.0 && factor.is_finite()) {
         return Err(format!("factor must be > 1, got {factor}"));
     }
-    if !(from > 0.0) {
+    if from.is_nan() || from <= 0.0 {
         return Err(format!("a geometric range needs from > 0, got {from}"));
     }
     if to < from {
