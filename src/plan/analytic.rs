@@ -206,14 +206,22 @@ impl Zipf {
     /// `servers` ports and offered load `total_offered × share(k)`: Σ share(k) · B(servers, A_k).
     /// Stops once a destination's blocking underflows, since later (colder) ones block less.
     pub fn weighted_blocking(&self, servers: u64, total_offered: f64) -> f64 {
+        if self.s == 0.0 {
+            // Uniform: every key carries the same load, so one evaluation is exact.
+            return erlang_b(servers, total_offered / self.count as f64);
+        }
         let mut sum = 0.0;
+        let mut share_left = 1.0;
         for rank in 1..=self.count {
             let share = self.share(rank);
             let b = erlang_b(servers, total_offered * share);
-            if b < 1e-300 {
+            sum += share * b;
+            share_left -= share;
+            // Colder keys block less, so the rest adds at most b × share_left: stop once that
+            // cannot move the sum (or everything underflowed).
+            if b * share_left.max(0.0) <= sum * 1e-15 || b < 1e-300 {
                 break;
             }
-            sum += share * b;
         }
         sum
     }
@@ -244,6 +252,21 @@ mod tests {
         let a = erlang_b_max_offered(64, 0.01).expect("target in range");
         assert!(erlang_b(64, a) <= 0.01);
         assert!(erlang_b(64, a * 1.000_001) > 0.01);
+    }
+
+    #[test]
+    fn weighted_blocking_matches_the_full_sum() {
+        for (count, s) in [(10_u64, 0.0), (10, 1.0), (200, 0.8)] {
+            let z = Zipf::new(count, s);
+            let full: f64 = (1..=count)
+                .map(|k| z.share(k) * erlang_b(16, 40.0 * z.share(k)))
+                .sum();
+            let fast = z.weighted_blocking(16, 40.0);
+            assert!(
+                (full - fast).abs() <= full * 1e-12,
+                "{count} {s}: {full} vs {fast}"
+            );
+        }
     }
 
     #[test]
