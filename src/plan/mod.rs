@@ -1,1 +1,43 @@
-//! (module under construction in this commit series)
+//! Capacity planning: how many public IPs, which P, and when ports run out.
+//!
+//! A plan file describes a fleet, its traffic and a gateway, plus sweeps over any of those; each
+//! point of the sweep is evaluated with an analytic model (and, once plugged in, a simulation),
+//! and the results become a Markdown report, a JSON dump and SVG plots.
+//!
+//! | module | job |
+//! |---|---|
+//! | [`analytic`] | block arithmetic, Little's law, Erlang-B and its inverses, Zipf skew |
+//! | [`profiles`] | plan-side timer table of the behaviour profiles (SPEC §5) |
+//! | [`providers`] | IronCore, GCP, AWS and Azure capacity rules (SPEC §7) |
+//! | [`params`] | the resolved parameters of one point (also the simulator's input) |
+//! | [`settings`] | every parameter by dotted path, typed and validated |
+//! | [`file`] | the YAML plan format, errors with file, line and field |
+//! | [`sweep`] | deterministic cartesian expansion of sweeps |
+//! | [`model`] | evaluates one point; provider comparison |
+//! | [`run`] | runs all points on threads, simulator hook, comparison |
+//! | [`report`], [`plot`] | `report.md`, `report.json`, SVG plots |
+//! | [`cli`] | `natsim plan PLAN --out DIR` |
+//!
+//! `docs/planning.md` documents the plan format, the formulas and their assumptions.
+
+pub mod analytic;
+pub mod cli;
+pub mod file;
+pub mod model;
+pub mod params;
+pub mod plot;
+pub mod profiles;
+pub mod providers;
+pub mod report;
+pub mod run;
+pub mod settings;
+pub mod sweep;
+
+pub use cli::{PlanOutcome, plan_cmd, plan_cmd_with};
+pub use file::{Plan, PlanError};
+pub use model::{AnalyticPoint, compare_providers, evaluate};
+pub use params::PointParams;
+pub use profiles::{LimitScope, ProfileName, ProfileTimers};
+pub use providers::Rules;
+pub use report::{RenderedReport, render, write_report};
+pub use run::{Comparison, PlanResult, PointResult, SimulateFn, SimulatedPoint, run_plan};

@@ -1,0 +1,56 @@
+//! The `natsim plan PLAN --out DIR` command as a library function; `main.rs` only parses
+//! arguments and maps the outcome to an exit code.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context as _;
+
+use super::file::Plan;
+use super::report::{render, write_report};
+use super::run::{SimulateFn, run_plan};
+
+/// What a plan run produced.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PlanOutcome {
+    /// Points evaluated.
+    pub points: usize,
+    /// Points whose analytic verdict failed the target.
+    pub failing_points: usize,
+    /// Points where simulation disagreed with the analysis beyond the tolerance.
+    pub disagreements: usize,
+    /// Files written (`report.md`, `report.json`, plots).
+    pub files: Vec<PathBuf>,
+}
+
+/// Loads `plan_path`, evaluates every point on `jobs` threads (default: available cores) and
+/// writes the report into `out_dir`. Analytic only; see [`plan_cmd_with`] to add a simulator.
+pub fn plan_cmd(
+    plan_path: &Path,
+    out_dir: &Path,
+    jobs: Option<usize>,
+) -> anyhow::Result<PlanOutcome> {
+    plan_cmd_with(plan_path, out_dir, jobs, None)
+}
+
+/// [`plan_cmd`] with an optional simulator hook run on every point.
+pub fn plan_cmd_with(
+    plan_path: &Path,
+    out_dir: &Path,
+    jobs: Option<usize>,
+    simulate: Option<SimulateFn<'_>>,
+) -> anyhow::Result<PlanOutcome> {
+    let plan = Plan::load(plan_path)?;
+    let jobs = jobs
+        .or_else(|| std::thread::available_parallelism().ok().map(usize::from))
+        .unwrap_or(1);
+    let result = run_plan(&plan, simulate, jobs);
+    let report = render(&plan, &result).map_err(anyhow::Error::msg)?;
+    let files = write_report(&report, out_dir)
+        .with_context(|| format!("writing the report into {}", out_dir.display()))?;
+    Ok(PlanOutcome {
+        points: result.points.len(),
+        failing_points: result.failing_points(),
+        disagreements: result.disagreements(),
+        files,
+    })
+}
