@@ -9,7 +9,10 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::time::Duration;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use natsim::nat::{Block, Gateway, GatewayConfig, Ingress, LimitScope, NetworkConfig, NetworkId, NicConfig, NicId, Profile, Verdict};
+use natsim::nat::{
+    Block, Gateway, GatewayConfig, Ingress, LimitScope, NetworkConfig, NetworkId, NicConfig, NicId,
+    Profile, Verdict,
+};
 use natsim::time::Instant;
 use natsim::wire::PacketRepr;
 
@@ -34,7 +37,16 @@ fn nat_ip(v6: bool, i: u32) -> IpAddr {
 
 fn remote_ip(v6: bool, i: u32) -> IpAddr {
     if v6 {
-        IpAddr::V6(Ipv6Addr::new(0x2001, 0xdb8, 0xffff, 0, 0, 0, (i >> 16) as u16, i as u16))
+        IpAddr::V6(Ipv6Addr::new(
+            0x2001,
+            0xdb8,
+            0xffff,
+            0,
+            0,
+            0,
+            (i >> 16) as u16,
+            i as u16,
+        ))
     } else {
         IpAddr::V4(Ipv4Addr::new(198, 18, (i >> 8) as u8, i as u8))
     }
@@ -102,7 +114,10 @@ fn flow_packets(v6: bool, flows: u32) -> Vec<Vec<u8>> {
 
 fn established(c: &mut Criterion) {
     let mut group = c.benchmark_group("established");
-    group.warm_up_time(Duration::from_secs(1)).measurement_time(Duration::from_secs(4)).sample_size(20);
+    group
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(4))
+        .sample_size(20);
     for v6 in [false, true] {
         for flows in [1_000u32, 65_536, 1_000_000] {
             let mut g = gateway(v6, NICS, PORTS, LimitScope::RemoteIp);
@@ -114,7 +129,9 @@ fn established(c: &mut Criterion) {
                 assert!(matches!(v, Verdict::Forward(_)), "setup flow {i}: {v:?}");
             }
             // Visit flows in a scrambled order so large tables are not walked sequentially.
-            let order: Vec<u32> = (0..flows).map(|i| ((u64::from(i) * 2_654_435_761) % u64::from(flows)) as u32).collect();
+            let order: Vec<u32> = (0..flows)
+                .map(|i| ((u64::from(i) * 2_654_435_761) % u64::from(flows)) as u32)
+                .collect();
             const BATCH: usize = 1024;
             group.throughput(Throughput::Elements(BATCH as u64));
             let name = if v6 { "ipv6" } else { "ipv4" };
@@ -124,17 +141,28 @@ fn established(c: &mut Criterion) {
                 b.iter(|| {
                     for _ in 0..BATCH {
                         let i = order[cursor] as usize;
-                        cursor = if cursor + 1 == order.len() { 0 } else { cursor + 1 };
+                        cursor = if cursor + 1 == order.len() {
+                            0
+                        } else {
+                            cursor + 1
+                        };
                         buf.clear();
                         buf.extend_from_slice(&pkts[i]);
-                        black_box(g.process(now, Ingress::Inside(NicId(i as u32 % NICS)), &mut buf));
+                        black_box(g.process(
+                            now,
+                            Ingress::Inside(NicId(i as u32 % NICS)),
+                            &mut buf,
+                        ));
                     }
                 })
             });
             let (v4b, v6b) = g.table_bytes();
             let (l4, l6) = g.live_flows();
             let (bytes, live) = if v6 { (v6b, l6) } else { (v4b, l4) };
-            println!("table memory {name} {flows} flows: {} bytes/flow", bytes / live.max(1));
+            println!(
+                "table memory {name} {flows} flows: {} bytes/flow",
+                bytes / live.max(1)
+            );
         }
     }
     group.finish();
@@ -144,7 +172,10 @@ fn established(c: &mut Criterion) {
 #[allow(clippy::disallowed_methods)]
 fn new_flows(c: &mut Criterion) {
     let mut group = c.benchmark_group("new_flow");
-    group.warm_up_time(Duration::from_secs(1)).measurement_time(Duration::from_secs(4)).sample_size(20);
+    group
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(4))
+        .sample_size(20);
     group.throughput(Throughput::Elements(1));
     for v6 in [false, true] {
         let name = if v6 { "ipv6" } else { "ipv4" };
@@ -181,16 +212,32 @@ fn new_flows(c: &mut Criterion) {
 
 fn rejected(c: &mut Criterion) {
     let mut group = c.benchmark_group("rejected_exhausted");
-    group.warm_up_time(Duration::from_secs(1)).measurement_time(Duration::from_secs(3)).sample_size(20);
+    group
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(3))
+        .sample_size(20);
     group.throughput(Throughput::Elements(1));
     for p in [64u32, 32_768] {
         let mut g = gateway(false, 1, p, LimitScope::RemoteIp);
         let now = Instant::from_secs(1);
         for k in 0..p {
-            let mut b = PacketRepr::udp((inside_ip(false, 0), 1024 + k as u16), (remote_ip(false, 0), 53), b"x").emit();
-            assert!(matches!(g.process(now, Ingress::Inside(NicId(0)), &mut b), Verdict::Forward(_)));
+            let mut b = PacketRepr::udp(
+                (inside_ip(false, 0), 1024 + k as u16),
+                (remote_ip(false, 0), 53),
+                b"x",
+            )
+            .emit();
+            assert!(matches!(
+                g.process(now, Ingress::Inside(NicId(0)), &mut b),
+                Verdict::Forward(_)
+            ));
         }
-        let probe = PacketRepr::udp((inside_ip(false, 0), 1024 + p as u16), (remote_ip(false, 0), 53), b"x").emit();
+        let probe = PacketRepr::udp(
+            (inside_ip(false, 0), 1024 + p as u16),
+            (remote_ip(false, 0), 53),
+            b"x",
+        )
+        .emit();
         let mut buf = Vec::with_capacity(128);
         group.bench_function(BenchmarkId::from_parameter(p), |b| {
             b.iter(|| {

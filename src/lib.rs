@@ -15,6 +15,7 @@
 //! See `ARCHITECTURE.md` for how a packet flows through these modules.
 
 pub mod api;
+pub mod demo;
 pub mod nat;
 pub mod plan;
 pub mod replay;

@@ -1,7 +1,73 @@
-//! The `natsim` command line: a thin shell over the library.
+//! The `natsim` command line: a thin shell over the library. Exit codes: 0 success, 1 failing
+//! verdicts (plan points over target), 2 bad input or usage.
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 
+use clap::{Parser, Subcommand};
+
+/// natsim: a deterministic testbed that verifies and plans cloud NAT gateways.
+#[derive(Parser)]
+#[command(name = "natsim", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Push a fixed set of flows through the gateway and print translations and drops.
+    Demo {
+        /// Behaviour profile: rfc, dpservice, gcp, aws, azure, linux.
+        #[arg(long, default_value = "rfc")]
+        profile: String,
+    },
+    /// Capacity planning: evaluate a plan file and write report.md, report.json and SVG plots.
+    Plan {
+        /// The plan file (YAML).
+        plan: PathBuf,
+        /// Output folder.
+        #[arg(long)]
+        out: PathBuf,
+        /// Worker threads (default: all cores); results do not depend on it.
+        #[arg(long)]
+        jobs: Option<usize>,
+    },
+}
+
 fn main() -> ExitCode {
-    ExitCode::SUCCESS
+    let cli = Cli::parse();
+    match run(cli.command) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn run(command: Command) -> anyhow::Result<ExitCode> {
+    match command {
+        Command::Demo { profile } => {
+            let text = natsim::demo::run(&profile).map_err(anyhow::Error::msg)?;
+            print!("{text}");
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Plan { plan, out, jobs } => {
+            let outcome = natsim::plan::plan_cmd(&plan, &out, jobs)?;
+            println!(
+                "{} points, {} over target, {} disagreements; wrote {} files to {}",
+                outcome.points,
+                outcome.failing_points,
+                outcome.disagreements,
+                outcome.files.len(),
+                out.display()
+            );
+            Ok(if outcome.failing_points > 0 {
+                ExitCode::from(1)
+            } else {
+                ExitCode::SUCCESS
+            })
+        }
+    }
 }
