@@ -6,8 +6,11 @@
 
 use std::io::{self, Read};
 
-/// Bytes requested from the reader per refill.
+/// Most bytes requested from the reader per refill.
 const CHUNK_BYTES: usize = 256 * 1024;
+
+/// Size of the first read; later reads double up to [`CHUNK_BYTES`].
+const FIRST_READ_BYTES: usize = 4 * 1024;
 
 /// Buffered bytes of a capture stream.
 #[derive(Debug)]
@@ -60,9 +63,9 @@ impl<R: Read> ByteSource<R> {
                 self.end -= self.pos;
                 self.pos = 0;
             }
-            // Grow one chunk at a time as data arrives, so a bogus length field in a short
-            // file costs at most the file size plus one chunk.
-            let wanted = self.end + CHUNK_BYTES;
+            // Grow as data arrives, doubling from a small first read up to one chunk per step,
+            // so a short file (or a bogus length field in one) costs little memory.
+            let wanted = self.end + self.buf.len().clamp(FIRST_READ_BYTES, CHUNK_BYTES);
             if self.buf.len() < wanted {
                 self.buf.resize(wanted, 0);
             }
