@@ -691,6 +691,17 @@ mod tests {
     }
 
     #[test]
+    fn is_supported_matches_the_decoder() {
+        for lt in 0..400 {
+            let unsupported = matches!(
+                strip_link_layer(lt, &[0x45; 64], HostOrder::Little),
+                Err(SkipReason::UnsupportedLinkType(_))
+            );
+            assert_eq!(linktype::is_supported(lt), !unsupported, "link type {lt}");
+        }
+    }
+
+    #[test]
     fn every_prefix_of_every_header_is_handled() {
         let mut f = vec![0u8; 12];
         f.extend_from_slice(&[0x81, 0x00, 0, 1, 0x88, 0x64, 0x11, 0, 0, 1, 0, 22, 0, 0x21]);
