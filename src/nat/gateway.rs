@@ -720,6 +720,55 @@ impl Gateway {
             .collect()
     }
 
+    /// The NAT endpoint of the live flow `nic` opened from `inside` to `remote` (for ICMP echo
+    /// flows the ports are the identifier and 0). Replay uses it to address a captured reply the
+    /// way it would have reached the NAT.
+    pub fn translation_of(
+        &self,
+        nic: NicId,
+        protocol: u8,
+        inside: SocketAddr,
+        remote: SocketAddr,
+    ) -> Option<SocketAddr> {
+        match (inside.ip(), remote.ip()) {
+            (IpAddr::V4(i), IpAddr::V4(r)) => self.translation_in::<[u8; 4]>(
+                nic,
+                protocol,
+                i.octets(),
+                inside.port(),
+                r.octets(),
+                remote.port(),
+            ),
+            (IpAddr::V6(i), IpAddr::V6(r)) => self.translation_in::<[u8; 16]>(
+                nic,
+                protocol,
+                i.octets(),
+                inside.port(),
+                r.octets(),
+                remote.port(),
+            ),
+            _ => None,
+        }
+    }
+
+    fn translation_in<A: Fam>(
+        &self,
+        nic: NicId,
+        protocol: u8,
+        inside: A,
+        iport: u16,
+        remote: A,
+        rport: u16,
+    ) -> Option<SocketAddr> {
+        let fam = A::state_ref(&self.fams);
+        let idx = fam
+            .table
+            .find_out(nic.0, protocol, &inside, iport, &remote, rport)?;
+        let f = &fam.table.flows[idx as usize];
+        let nat = fam.nat_ips.get(usize::from(f.nat_ip))?;
+        Some(SocketAddr::new(nat.to_ip(), f.nat_port))
+    }
+
     fn view<A: Fam>(&self, f: &Flow<A>) -> FlowView {
         let fam = A::state_ref(&self.fams);
         let nat = fam
