@@ -183,7 +183,7 @@ fn new_flows(c: &mut Criterion) {
             b.iter_custom(|iters| {
                 // Fresh gateway per measurement; flows go to distinct (remote, port) pairs so
                 // every packet takes the creation path.
-                let mut g = gateway(v6, NICS, 64512 / 64 * 64, LimitScope::RemoteEndpoint);
+                let mut g = gateway(v6, NICS, PORTS, LimitScope::RemoteEndpoint);
                 let now = Instant::from_secs(1);
                 let pkts: Vec<Vec<u8>> = (0..iters)
                     .map(|i| {
