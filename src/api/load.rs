@@ -128,8 +128,12 @@ pub(crate) fn parse_sources(sources: &[SourceFile], sink: &mut Sink) -> Vec<Pars
                 "file contains no documents; expected Network, NetworkInterface, VirtualIP or NATGateway manifests",
             );
         }
-        for chunk in chunks {
-            if let Some(doc) = parse_chunk(&chunk, &file_ctx, sink) {
+        for (index, chunk) in chunks.iter().enumerate() {
+            let doc_ctx = Context {
+                object: Some(format!("document {}", index + 1)),
+                ..file_ctx.clone()
+            };
+            if let Some(doc) = parse_chunk(chunk, &doc_ctx, sink) {
                 docs.push(doc);
             }
         }
@@ -142,7 +146,11 @@ fn parse_chunk(chunk: &Chunk, file_ctx: &Context, sink: &mut Sink) -> Option<Par
     let head: Head = match serde_saphyr::from_str(&chunk.text) {
         Ok(head) => head,
         Err(e) => {
-            report_parse_error(&e, &chunk.text, file_ctx, doc_loc, sink);
+            let ctx = Context {
+                object: guess_object(&chunk.text).or_else(|| file_ctx.object.clone()),
+                ..file_ctx.clone()
+            };
+            report_parse_error(&e, &chunk.text, &ctx, doc_loc, sink);
             return None;
         }
     };
@@ -162,7 +170,7 @@ fn parse_chunk(chunk: &Chunk, file_ctx: &Context, sink: &mut Sink) -> Option<Par
         (Some(k), Some(n)) => Some(format!("{k} {namespace}/{n}")),
         (Some(k), None) => Some(format!("{k} (unnamed)")),
         (None, Some(n)) => Some(format!("{namespace}/{n}")),
-        (None, None) => None,
+        (None, None) => file_ctx.object.clone(),
     };
     let ctx = Context {
         object,
@@ -263,9 +271,55 @@ fn report_parse_error(
     sink.error(ctx, loc, field, message);
 }
 
+/// Names the object of a document the parser rejected, by reading its block-style
+/// `kind:` and `metadata:` lines. Best effort, for messages only.
+fn guess_object(text: &str) -> Option<String> {
+    let mut kind = None;
+    let mut name = None;
+    let mut namespace = None;
+    let mut in_metadata = false;
+    let value = |s: &str| s.trim().trim_matches(['"', '\'']).to_owned();
+    let field_in = |flow: &str, key: &str| {
+        flow.split([',', '{', '}'])
+            .filter_map(|part| part.trim().strip_prefix(key))
+            .find_map(|rest| rest.trim_start().strip_prefix(':').map(|v| value(v)))
+    };
+    for line in text.lines() {
+        let top_level = !line.starts_with([' ', '\t', '#', '-']);
+        if top_level {
+            in_metadata = false;
+        }
+        if let Some(rest) = line.strip_prefix("kind:") {
+            kind.get_or_insert_with(|| value(rest));
+        } else if let Some(rest) = line.strip_prefix("metadata:") {
+            in_metadata = true;
+            name = name.or_else(|| field_in(rest, "name"));
+            namespace = namespace.or_else(|| field_in(rest, "namespace"));
+        } else if in_metadata {
+            let t = line.trim_start();
+            if let Some(rest) = t.strip_prefix("name:") {
+                name.get_or_insert_with(|| value(rest));
+            } else if let Some(rest) = t.strip_prefix("namespace:") {
+                namespace.get_or_insert_with(|| value(rest));
+            }
+        }
+    }
+    let ns = namespace.unwrap_or_else(|| DEFAULT_NAMESPACE.to_owned());
+    match (kind, name) {
+        (Some(k), Some(n)) => Some(format!("{k} {ns}/{n}")),
+        (Some(k), None) => Some(format!("{k} (unnamed)")),
+        (None, Some(n)) => Some(format!("{ns}/{n}")),
+        (None, None) => None,
+    }
+}
+
 /// Adds the "what would be valid" half to the parser's terse messages.
 fn explain_parse_message(msg: &str) -> String {
-    let clean = msg.escape_debug().to_string();
+    // Keep the text on one line; the parser's messages may quote characters.
+    let clean: String = msg
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
     if clean.starts_with("unknown field") {
         format!("{clean} (natsim rejects fields it does not know; check the spelling)")
     } else if clean.starts_with("duplicate mapping key") {
@@ -274,10 +328,16 @@ fn explain_parse_message(msg: &str) -> String {
         format!("{clean}: this must be a mapping of `key: value` pairs")
     } else if clean == "expected string scalar" {
         format!("{clean}: write a plain string here")
-    } else if clean.starts_with("invalid ") {
-        format!("{clean}: write a whole number here")
-    } else {
+    } else if clean.starts_with("invalid i") || clean.starts_with("invalid u") {
+        "not a whole number; valid: an integer such as 64".to_owned()
+    } else if clean.starts_with("expected") {
+        format!("{clean}: wrong kind of value here; see docs/api.md for the shape of each field")
+    } else if clean.starts_with("missing field") || clean.starts_with("unknown variant") {
         clean
+    } else {
+        format!(
+            "YAML syntax error: {clean}; check brackets, quotes and indentation on this line and the ones before"
+        )
     }
 }
 

@@ -49,6 +49,7 @@ pub struct FamilyAllocation {
     /// Addresses with a port-block table.
     pub ips: usize,
     /// floor(64512 / P).
+    #[serde(rename = "slotsPerIP")]
     pub slots_per_ip: u32,
     /// ips × slotsPerIP.
     pub capacity: u64,

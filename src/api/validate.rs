@@ -121,6 +121,17 @@ impl Checked {
             self.loc.line
         )
     }
+
+    /// Like [`Checked::describe`], pointing at one field.
+    fn describe_field(&self, field: &str) -> String {
+        format!(
+            "{} {} at {field} ({}:{})",
+            self.object.kind(),
+            self.object.key(),
+            self.ctx.file,
+            self.at(field).line
+        )
+    }
 }
 
 /// First-pass checks for one document.
@@ -900,7 +911,7 @@ fn cross_check(objects: &[Checked], sink: &mut Sink) -> Vec<bool> {
                     &c.ctx,
                     c.at(&field),
                     field.clone(),
-                    format!("address {addr} is already used by {} ({other_field}); valid: an address no other object uses", other.describe()),
+                    format!("address {addr} is already used by {}; valid: an address no other object uses", other.describe_field(other_field)),
                 );
             } else {
                 public.insert(addr, (c, field));
