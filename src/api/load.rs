@@ -243,9 +243,9 @@ fn typed<T: DeserializeOwned>(
     ctx: &Context,
     doc_loc: Loc,
     sink: &mut Sink,
-) -> Option<T> {
+) -> Option<Box<T>> {
     match serde_saphyr::from_str::<T>(text) {
-        Ok(v) => Some(v),
+        Ok(v) => Some(Box::new(v)),
         Err(e) => {
             report_parse_error(&e, text, ctx, doc_loc, sink);
             None
@@ -282,7 +282,7 @@ fn guess_object(text: &str) -> Option<String> {
     let field_in = |flow: &str, key: &str| {
         flow.split([',', '{', '}'])
             .filter_map(|part| part.trim().strip_prefix(key))
-            .find_map(|rest| rest.trim_start().strip_prefix(':').map(|v| value(v)))
+            .find_map(|rest| rest.trim_start().strip_prefix(':').map(&value))
     };
     for line in text.lines() {
         let top_level = !line.starts_with([' ', '\t', '#', '-']);

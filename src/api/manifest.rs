@@ -206,8 +206,8 @@ pub(crate) struct RawRequirement {
 /// A parsed document, by kind.
 #[derive(Debug)]
 pub(crate) enum RawObject {
-    Network(RawDoc<RawNetworkSpec, OutputOnly>),
-    NetworkInterface(RawDoc<RawNicSpec, OutputOnly>),
-    VirtualIp(RawDoc<RawVirtualIpSpec, RawVirtualIpStatus>),
-    NatGateway(RawDoc<RawNatGatewaySpec, OutputOnly>),
+    Network(Box<RawDoc<RawNetworkSpec, OutputOnly>>),
+    NetworkInterface(Box<RawDoc<RawNicSpec, OutputOnly>>),
+    VirtualIp(Box<RawDoc<RawVirtualIpSpec, RawVirtualIpStatus>>),
+    NatGateway(Box<RawDoc<RawNatGatewaySpec, OutputOnly>>),
 }

@@ -274,10 +274,9 @@ impl NatGateway {
 /// floor(64512 / P) — the number of port blocks one public address holds. 0 for P = 0 or
 /// P > 64512 (IronCore divides by zero there; natsim rejects such P in validation).
 pub const fn slots_per_ip(ports_per_network_interface: u32) -> u32 {
-    if ports_per_network_interface == 0 {
-        0
-    } else {
-        USABLE_PORTS / ports_per_network_interface
+    match USABLE_PORTS.checked_div(ports_per_network_interface) {
+        Some(n) => n,
+        None => 0,
     }
 }
 

@@ -306,7 +306,7 @@ impl World {
         pinned: Option<IpAddr>,
     ) -> Option<IpAddr> {
         let addr = match pinned {
-            Some(a) => (!self.held.get(&a).is_some_and(|h| *h != holder)).then_some(a),
+            Some(a) => self.held.get(&a).is_none_or(|h| *h == holder).then_some(a),
             None => {
                 let (pinned_map, held) = (&self.pinned, &self.held);
                 self.config.pools.lowest_free(family, &|a| {

@@ -79,8 +79,8 @@ pub enum ApiError {
         field: String,
         /// The address.
         address: IpAddr,
-        /// Who holds it.
-        holder: Holder,
+        /// Who holds it (boxed to keep the error small).
+        holder: Box<Holder>,
     },
     /// The object breaks a rule the reconciler depends on.
     #[error("{kind} {key}: {field}: {message}")]
@@ -362,7 +362,7 @@ impl World {
                     key: key.clone(),
                     field,
                     address: addr,
-                    holder: other.clone(),
+                    holder: Box::new(other.clone()),
                 });
             }
         }
