@@ -246,6 +246,19 @@ fn apply(w: &mut World, op: &Op, now: &mut Instant) {
     };
 }
 
+/// Whether `gw` (as desired now) selects `nic` for `family` (SPEC §3, without conflicts).
+fn selects(w: &World, gw: &ObjectKey, nic: &ObjectKey, family: IpFamily) -> bool {
+    let (Some(g), Some(n)) = (w.gateways().get(gw), w.network_interfaces().get(nic)) else {
+        return false;
+    };
+    g.has_family(family)
+        && n.network == g.network
+        && !n.deleting
+        && n.virtual_ip.is_none()
+        && n.address(family).is_some()
+        && g.selector.as_ref().is_some_and(|s| s.matches(&n.labels))
+}
+
 fn block_map(w: &World) -> BTreeMap<(ObjectKey, IpFamily), Block> {
     w.blocks()
         .into_iter()
@@ -316,7 +329,11 @@ fn expected_routed(objects: &[Object]) -> BTreeMap<(ObjectKey, IpFamily), usize>
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+    // 64 cases by default; PROPTEST_CASES=N runs a deeper campaign.
+    #![proptest_config(ProptestConfig {
+        cases: std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(64),
+        ..ProptestConfig::default()
+    })]
 
     #[test]
     fn from_scratch_routes_min_of_selected_and_capacity(objects in objects_strategy()) {
@@ -392,12 +409,17 @@ proptest! {
             let after: BTreeMap<(ObjectKey, IpFamily), (IpAddr, u16, u16)> =
                 block_map(&w).into_iter().map(|(k, b)| (k, (b.ip, b.port, b.end_port))).collect();
             prop_assert_eq!(&replay, &after);
-            // Sticky: when no gateway changed, a NIC that still has a block for a family
-            // has the same one.
+            // Sticky: when no gateway changed, a NIC keeps its block while the same gateway
+            // holds it, and moves to another gateway only if the old one stopped selecting it.
             if gateways_before == *w.gateways() {
-                for (k, b) in &before {
-                    if let Some(now_b) = block_map(&w).get(k) {
+                let after_blocks = block_map(&w);
+                for ((nic, family), b) in &before {
+                    let Some(now_b) = after_blocks.get(&(nic.clone(), *family)) else { continue };
+                    if now_b.gateway == b.gateway {
                         prop_assert_eq!(b, now_b);
+                    } else {
+                        prop_assert!(!selects(&w, &b.gateway, nic, *family),
+                            "{} moved from {} to {} although {} still selects it", nic, b.gateway, now_b.gateway, b.gateway);
                     }
                 }
             }

@@ -38,13 +38,7 @@ pub fn read_sources(files: &[PathBuf]) -> (Vec<SourceFile>, Vec<String>) {
 /// Exit code 0 when there are no errors (warnings allowed), 1 otherwise.
 pub fn validate(files: &[PathBuf]) -> ExitCode {
     let (sources, read_errors) = read_sources(files);
-    let mut stdout = io::stdout().lock();
-    let ok = read_errors
-        .iter()
-        .try_for_each(|e| writeln!(stdout, "{e}"))
-        .is_ok()
-        && validate_to(&sources, &mut stdout).unwrap_or(false)
-        && read_errors.is_empty();
+    let ok = validate_with(&sources, &read_errors, &mut io::stdout().lock()).unwrap_or(false);
     exit_code(ok)
 }
 
@@ -75,17 +69,29 @@ fn exit_code(ok: bool) -> ExitCode {
 /// Validates `sources`, writing one line per finding and a summary. Returns whether there
 /// were no errors.
 pub fn validate_to(sources: &[SourceFile], out: &mut dyn Write) -> io::Result<bool> {
+    validate_with(sources, &[], out)
+}
+
+/// [`validate_to`], with errors from reading the files printed first and counted.
+fn validate_with(
+    sources: &[SourceFile],
+    read_errors: &[String],
+    out: &mut dyn Write,
+) -> io::Result<bool> {
+    for e in read_errors {
+        writeln!(out, "{e}")?;
+    }
     let report = load(sources);
     for d in &report.diagnostics {
         writeln!(out, "{d}")?;
     }
-    let errors = report.errors().count();
+    let errors = report.errors().count() + read_errors.len();
     let warnings = report.warnings().count();
     writeln!(
         out,
         "{}: {errors} error(s), {warnings} warning(s) in {} file(s), {} valid object(s)",
         if errors == 0 { "ok" } else { "invalid" },
-        sources.len(),
+        sources.len() + read_errors.len(),
         report.objects.len()
     )?;
     Ok(errors == 0)

@@ -20,6 +20,28 @@
 //! | [`status`] | `status.ips`, `portsUsed`, routing table, conditions |
 //! | [`cli`] | `natsim validate` and `natsim reconcile` |
 //!
+//! ## Semantics in brief (SPEC §2–3)
+//!
+//! - **Selection.** A NIC is selected by a gateway for a family when it is in the gateway's
+//!   network, matches the selector (absent selector: none; `{}`: all), is not being deleted,
+//!   has an address of the family and has no VirtualIP. One gateway per NIC and family: a
+//!   claim is kept while it holds; otherwise the first gateway in (namespace, name) order
+//!   wins and the others report `SelectionConflict`.
+//! - **Blocks.** `slotsPerIP = floor(64512 / P)`, slot `s` = ports
+//!   `[1024 + s·P, 1024 + s·P + P − 1]`. Pending NICs, in (namespace, name) order, take the
+//!   lowest free slot on the first IP (in `spec.ips` order) that has one. Blocks are sticky
+//!   and never taken from another NIC; on exhaustion the NIC stays un-NATed and the gateway
+//!   reports requested vs allocated.
+//! - **Time.** [`World::reconcile`] runs at a virtual [`Instant`](crate::time::Instant).
+//!   Released blocks are quarantined for [`WorldConfig::block_quarantine`] (default 120 s);
+//!   [`ReconcileOutput::next_deadline`] says when to reconcile again.
+//! - **Determinism.** Everything iterated is ordered (`BTreeMap`/`BTreeSet`); the result
+//!   of loading and reconciling does not depend on file or document order. Upstream picks
+//!   the IP in Go map order; natsim does not.
+//! - **Performance.** Free slots are ordered sets per address, NICs are indexed by network,
+//!   and a reconcile visits only dirty objects plus one pass over the gateway IPs
+//!   (`benches/reconcile.rs`: 100 000 NICs from scratch in ~0.4 s, one more in µs).
+//!
 //! ## Using it from a simulator
 //!
 //! ```
