@@ -1,0 +1,504 @@
+//! Reading manifest files: split multi-document YAML, parse each document with positions,
+//! and turn parser errors into [`Diagnostic`](super::Diagnostic)s.
+//!
+//! Documents are split by hand at `---` / `...` lines so that one broken document does not
+//! hide the others (the parser stops at its first error). Each document is parsed from a
+//! copy padded with the preceding line breaks, so every position the parser reports is a
+//! position in the original file.
+
+use serde::de::DeserializeOwned;
+use serde_saphyr::{MessageFormatter, UserMessageFormatter};
+
+use super::diag::{Context, Loc, Sink};
+use super::manifest::{Head, RawObject};
+use super::model::{DEFAULT_NAMESPACE, Kind};
+
+/// The canonical API group/version.
+pub const API_VERSION: &str = "networking.ironcore.dev/v1alpha1";
+/// The pre-rename group (IronCore's samples before it was renamed from onmetal), accepted
+/// as an alias.
+pub const LEGACY_API_VERSION: &str = "networking.api.onmetal.de/v1alpha1";
+
+/// One manifest file's contents, named the way diagnostics should show it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SourceFile {
+    /// Name used in diagnostics (usually the path as given).
+    pub name: String,
+    /// The YAML text.
+    pub text: String,
+}
+
+impl SourceFile {
+    /// A named source.
+    pub fn new(name: impl Into<String>, text: impl Into<String>) -> Self {
+        SourceFile {
+            name: name.into(),
+            text: text.into(),
+        }
+    }
+}
+
+/// A document that parsed into the shape of its kind.
+#[derive(Debug)]
+pub(crate) struct ParsedDoc {
+    /// File and `Kind namespace/name` for messages.
+    pub ctx: Context,
+    /// Where the document starts (its `kind:` line when known).
+    pub loc: Loc,
+    pub raw: RawObject,
+}
+
+/// One document's text, padded so positions are file positions.
+struct Chunk {
+    first_line: u32,
+    text: String,
+}
+
+/// Splits a YAML stream into documents at `---` and `...` markers in column 0. Directive
+/// lines (`%YAML`) are blanked: each chunk is parsed on its own.
+fn split_documents(text: &str) -> Vec<Chunk> {
+    let mut chunks = Vec::new();
+    let mut current = String::new();
+    let mut first_line = 1u32;
+    let mut has_content = false;
+    let mut line_no = 0u32;
+    for line in text.split_inclusive('\n') {
+        line_no += 1;
+        let bare = line.trim_end_matches(['\n', '\r']);
+        let is_start = bare == "---" || bare.starts_with("--- ") || bare.starts_with("---\t");
+        let is_end = bare == "..." || bare.starts_with("... ");
+        if is_start || is_end {
+            if has_content {
+                chunks.push(Chunk {
+                    first_line,
+                    text: std::mem::take(&mut current),
+                });
+            }
+            // Pad the next chunk with one line break per line before it.
+            current = "\n".repeat(line_no as usize - 1);
+            first_line = line_no;
+            has_content = false;
+            if is_start {
+                current.push_str(line);
+                let rest = bare[3..].trim();
+                has_content |= !rest.is_empty() && !rest.starts_with('#');
+            } else {
+                current.push('\n');
+            }
+            continue;
+        }
+        if bare.starts_with('%') {
+            current.push('\n');
+            continue;
+        }
+        let trimmed = bare.trim();
+        if !trimmed.is_empty() && !trimmed.starts_with('#') {
+            if !has_content {
+                first_line = line_no;
+            }
+            has_content = true;
+        }
+        current.push_str(line);
+    }
+    if has_content {
+        chunks.push(Chunk {
+            first_line,
+            text: current,
+        });
+    }
+    chunks
+}
+
+/// Parses every document of every file. Findings go to `sink`; documents that parse are
+/// returned in file order, then document order.
+pub(crate) fn parse_sources(sources: &[SourceFile], sink: &mut Sink) -> Vec<ParsedDoc> {
+    let mut docs = Vec::new();
+    for (file_index, source) in sources.iter().enumerate() {
+        let file_ctx = Context {
+            file: source.name.clone(),
+            file_index,
+            object: None,
+        };
+        let chunks = split_documents(&source.text);
+        if chunks.is_empty() {
+            sink.warn(
+                &file_ctx,
+                Loc::new(1, 1),
+                "",
+                "file contains no documents; expected Network, NetworkInterface, VirtualIP or NATGateway manifests",
+            );
+        }
+        for (index, chunk) in chunks.iter().enumerate() {
+            let doc_ctx = Context {
+                object: Some(format!("document {}", index + 1)),
+                ..file_ctx.clone()
+            };
+            if let Some(doc) = parse_chunk(chunk, &doc_ctx, sink) {
+                docs.push(doc);
+            }
+        }
+    }
+    docs
+}
+
+fn parse_chunk(chunk: &Chunk, file_ctx: &Context, sink: &mut Sink) -> Option<ParsedDoc> {
+    let doc_loc = Loc::new(chunk.first_line, 1);
+    let head: Head = match serde_saphyr::from_str(&chunk.text) {
+        Ok(head) => head,
+        Err(e) => {
+            let ctx = Context {
+                object: guess_object(&chunk.text).or_else(|| file_ctx.object.clone()),
+                ..file_ctx.clone()
+            };
+            report_parse_error(&e, &chunk.text, &ctx, doc_loc, sink);
+            return None;
+        }
+    };
+    let name = head
+        .metadata
+        .as_ref()
+        .and_then(|m| m.name.as_ref())
+        .and_then(|v| v.as_str().map(str::to_owned));
+    let namespace = head
+        .metadata
+        .as_ref()
+        .and_then(|m| m.namespace.as_ref())
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_else(|| DEFAULT_NAMESPACE.to_owned());
+    let kind_text = head.kind.as_ref().map(|k| k.value.clone());
+    let object = match (&kind_text, &name) {
+        (Some(k), Some(n)) => Some(format!("{k} {namespace}/{n}")),
+        (Some(k), None) => Some(format!("{k} (unnamed)")),
+        (None, Some(n)) => Some(format!("{namespace}/{n}")),
+        (None, None) => file_ctx.object.clone(),
+    };
+    let ctx = Context {
+        object,
+        ..file_ctx.clone()
+    };
+    let mut ok = true;
+    match &head.api_version {
+        None => {
+            sink.error(
+                &ctx,
+                doc_loc,
+                "apiVersion",
+                format!("missing; valid: {API_VERSION} (or the legacy alias {LEGACY_API_VERSION})"),
+            );
+            ok = false;
+        }
+        Some(v) if v.value != API_VERSION && v.value != LEGACY_API_VERSION => {
+            sink.error(
+                &ctx,
+                v.referenced.into(),
+                "apiVersion",
+                format!(
+                    "unsupported apiVersion `{}`; valid: {API_VERSION} (or the legacy alias {LEGACY_API_VERSION})",
+                    v.value
+                ),
+            );
+            ok = false;
+        }
+        Some(_) => {}
+    }
+    let kinds = "Network, NetworkInterface, VirtualIP, NATGateway";
+    let kind = match &head.kind {
+        None => {
+            sink.error(&ctx, doc_loc, "kind", format!("missing; valid: {kinds}"));
+            return None;
+        }
+        Some(k) => match Kind::parse(&k.value) {
+            Some(kind) => (kind, Loc::from(k.referenced)),
+            None => {
+                sink.error(
+                    &ctx,
+                    k.referenced.into(),
+                    "kind",
+                    format!("unknown kind `{}`; valid: {kinds}", k.value),
+                );
+                return None;
+            }
+        },
+    };
+    if !ok {
+        return None;
+    }
+    let (kind, kind_loc) = kind;
+    let text = &chunk.text;
+    let raw = match kind {
+        Kind::Network => typed(text, &ctx, doc_loc, sink).map(RawObject::Network),
+        Kind::NetworkInterface => typed(text, &ctx, doc_loc, sink).map(RawObject::NetworkInterface),
+        Kind::VirtualIp => typed(text, &ctx, doc_loc, sink).map(RawObject::VirtualIp),
+        Kind::NatGateway => typed(text, &ctx, doc_loc, sink).map(RawObject::NatGateway),
+    }?;
+    Some(ParsedDoc {
+        ctx,
+        loc: Loc::new(kind_loc.line, 1),
+        raw,
+    })
+}
+
+fn typed<T: DeserializeOwned>(
+    text: &str,
+    ctx: &Context,
+    doc_loc: Loc,
+    sink: &mut Sink,
+) -> Option<Box<T>> {
+    match serde_saphyr::from_str::<T>(text) {
+        Ok(v) => Some(Box::new(v)),
+        Err(e) => {
+            report_parse_error(&e, text, ctx, doc_loc, sink);
+            None
+        }
+    }
+}
+
+fn report_parse_error(
+    e: &serde_saphyr::Error,
+    text: &str,
+    ctx: &Context,
+    doc_loc: Loc,
+    sink: &mut Sink,
+) {
+    let loc = e.location().map(Loc::from).unwrap_or(doc_loc);
+    let field = if loc.line > 0 {
+        path_at(text, loc)
+    } else {
+        String::new()
+    };
+    let raw_message = UserMessageFormatter.format_message(e.without_snippet());
+    let message = explain_parse_message(&raw_message);
+    sink.error(ctx, loc, field, message);
+}
+
+/// Names the object of a document the parser rejected, by reading its block-style
+/// `kind:` and `metadata:` lines. Best effort, for messages only.
+fn guess_object(text: &str) -> Option<String> {
+    let mut kind = None;
+    let mut name = None;
+    let mut namespace = None;
+    let mut in_metadata = false;
+    let value = |s: &str| s.trim().trim_matches(['"', '\'']).to_owned();
+    let field_in = |flow: &str, key: &str| {
+        flow.split([',', '{', '}'])
+            .filter_map(|part| part.trim().strip_prefix(key))
+            .find_map(|rest| rest.trim_start().strip_prefix(':').map(&value))
+    };
+    for line in text.lines() {
+        let top_level = !line.starts_with([' ', '\t', '#', '-']);
+        if top_level {
+            in_metadata = false;
+        }
+        if let Some(rest) = line.strip_prefix("kind:") {
+            kind.get_or_insert_with(|| value(rest));
+        } else if let Some(rest) = line.strip_prefix("metadata:") {
+            in_metadata = true;
+            name = name.or_else(|| field_in(rest, "name"));
+            namespace = namespace.or_else(|| field_in(rest, "namespace"));
+        } else if in_metadata {
+            let t = line.trim_start();
+            if let Some(rest) = t.strip_prefix("name:") {
+                name.get_or_insert_with(|| value(rest));
+            } else if let Some(rest) = t.strip_prefix("namespace:") {
+                namespace.get_or_insert_with(|| value(rest));
+            }
+        }
+    }
+    let ns = namespace.unwrap_or_else(|| DEFAULT_NAMESPACE.to_owned());
+    match (kind, name) {
+        (Some(k), Some(n)) => Some(format!("{k} {ns}/{n}")),
+        (Some(k), None) => Some(format!("{k} (unnamed)")),
+        (None, Some(n)) => Some(format!("{ns}/{n}")),
+        (None, None) => None,
+    }
+}
+
+/// Adds the "what would be valid" half to the parser's terse messages.
+fn explain_parse_message(msg: &str) -> String {
+    // Keep the text on one line; the parser's messages may quote characters.
+    let clean: String = msg
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    if clean.starts_with("unknown field") {
+        format!("{clean} (natsim rejects fields it does not know; check the spelling)")
+    } else if clean.starts_with("duplicate mapping key") {
+        format!("{clean}: each key may appear once per mapping")
+    } else if clean == "expected mapping start" {
+        format!("{clean}: this must be a mapping of `key: value` pairs")
+    } else if clean == "expected string scalar" {
+        format!("{clean}: write a plain string here")
+    } else if clean.starts_with("invalid i") || clean.starts_with("invalid u") {
+        "not a whole number; valid: an integer such as 64".to_owned()
+    } else if clean.starts_with("expected") {
+        format!("{clean}: wrong kind of value here; see docs/api.md for the shape of each field")
+    } else if clean.starts_with("missing field") || clean.starts_with("unknown variant") {
+        clean
+    } else {
+        format!(
+            "YAML syntax error: {clean}; check brackets, quotes and indentation on this line and the ones before"
+        )
+    }
+}
+
+/// Best-effort dotted path of the block-style YAML node at `loc` (`spec.ips[1].name`).
+///
+/// It walks upwards from the error line, collecting the keys and sequence dashes that are
+/// less indented than the node. Flow-style collections (`{...}`, `[...]`) are named by the
+/// key that holds them. Good enough for messages; never used for semantics.
+pub(crate) fn path_at(text: &str, loc: Loc) -> String {
+    let lines: Vec<&str> = text.lines().collect();
+    let Some(start) = (loc.line as usize).checked_sub(1) else {
+        return String::new();
+    };
+    if start >= lines.len() {
+        return String::new();
+    }
+    let mut segments: Vec<String> = Vec::new();
+    // Column (0-based) that an ancestor's key or dash must not exceed.
+    let mut limit = loc.column.saturating_sub(1) as usize;
+    let mut on_error_line = true;
+    let mut after_dash = false;
+    for idx in (0..=start).rev() {
+        let Some(parsed) = parse_line(lines[idx]) else {
+            continue;
+        };
+        // Rightmost item first: the key, then the dashes before it.
+        if let Some((pos, key)) = &parsed.key {
+            let fits = if on_error_line || after_dash {
+                *pos <= limit
+            } else {
+                *pos < limit
+            };
+            if fits {
+                segments.push(key.clone());
+                limit = *pos;
+                after_dash = false;
+            }
+        }
+        for &dash in parsed.dashes.iter().rev() {
+            let fits = if on_error_line {
+                dash <= limit
+            } else {
+                dash < limit
+            };
+            if fits {
+                segments.push(format!("[{}]", sequence_index(&lines, idx, dash)));
+                limit = dash;
+                after_dash = true;
+            }
+        }
+        on_error_line = false;
+        if limit == 0 && !after_dash {
+            break;
+        }
+    }
+    let mut path = String::new();
+    for seg in segments.iter().rev() {
+        if !path.is_empty() && !seg.starts_with('[') {
+            path.push('.');
+        }
+        path.push_str(seg);
+    }
+    path
+}
+
+struct ParsedLine {
+    dashes: Vec<usize>,
+    key: Option<(usize, String)>,
+}
+
+/// Splits a block-style line into its sequence dashes and its key (if any).
+fn parse_line(line: &str) -> Option<ParsedLine> {
+    let content = line.split(" #").next().unwrap_or(line);
+    let trimmed = content.trim_start();
+    if trimmed.is_empty() || trimmed.starts_with('#') {
+        return None;
+    }
+    let mut pos = content.len() - trimmed.len();
+    let mut rest = trimmed;
+    let mut dashes = Vec::new();
+    while rest == "-" || rest.starts_with("- ") {
+        dashes.push(pos);
+        let after = rest[1..].trim_start();
+        pos += rest.len() - after.len();
+        rest = after;
+    }
+    let key = key_of(rest).map(|k| (pos, k));
+    Some(ParsedLine { dashes, key })
+}
+
+/// The key of `key: value` / `key:` (quotes stripped), if the text starts with one.
+fn key_of(rest: &str) -> Option<String> {
+    if rest.starts_with(['{', '[', '|', '>', '&', '*', '!']) {
+        return None;
+    }
+    let (key, quoted) = if let Some(inner) = rest.strip_prefix('"') {
+        (inner.split('"').next()?, true)
+    } else if let Some(inner) = rest.strip_prefix('\'') {
+        (inner.split('\'').next()?, true)
+    } else {
+        let end = rest
+            .find(": ")
+            .or_else(|| rest.strip_suffix(':').map(str::len))?;
+        (&rest[..end], false)
+    };
+    if quoted {
+        let after = &rest[key.len() + 2..];
+        if !after.starts_with(':') {
+            return None;
+        }
+    }
+    Some(key.trim().to_owned())
+}
+
+/// How many items of the sequence whose dashes sit at column `dash` precede line `idx`.
+fn sequence_index(lines: &[&str], idx: usize, dash: usize) -> usize {
+    let mut count = 0;
+    for line in lines[..idx].iter().rev() {
+        let Some(parsed) = parse_line(line) else {
+            continue;
+        };
+        if parsed.dashes.contains(&dash) {
+            count += 1;
+            continue;
+        }
+        let indent = parsed
+            .dashes
+            .first()
+            .copied()
+            .or(parsed.key.as_ref().map(|k| k.0))
+            .unwrap_or(0);
+        if indent <= dash {
+            break;
+        }
+    }
+    count
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn split_keeps_file_line_numbers() {
+        let text = "# c\n---\na: 1\n---\n\nb: 2\n...\n---\n# only a comment\n";
+        let chunks = split_documents(text);
+        assert_eq!(chunks.len(), 2);
+        assert_eq!(chunks[0].first_line, 3);
+        assert_eq!(chunks[0].text.lines().nth(2), Some("a: 1"));
+        assert_eq!(chunks[1].text.lines().nth(5), Some("b: 2"));
+    }
+
+    #[test]
+    fn path_at_names_nested_keys_and_sequence_items() {
+        let text = "spec:\n  ips:\n  - name: a\n  - name: b\n    addresses:\n    - x\n  portsPerNetworkInterface: 7\n";
+        assert_eq!(path_at(text, Loc::new(4, 11)), "spec.ips[1].name");
+        assert_eq!(path_at(text, Loc::new(6, 7)), "spec.ips[1].addresses[0]");
+        assert_eq!(
+            path_at(text, Loc::new(7, 29)),
+            "spec.portsPerNetworkInterface"
+        );
+        assert_eq!(path_at(text, Loc::new(1, 1)), "spec");
+    }
+}
