@@ -22,6 +22,22 @@ enum Command {
         #[arg(long, default_value = "rfc")]
         profile: String,
     },
+    /// Validate IronCore manifests (Network, NetworkInterface, VirtualIP, NATGateway); lists every
+    /// error with file, line, object and field. Exit 1 on any error.
+    Validate {
+        /// Multi-document YAML manifest files.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+    /// Reconcile manifests: print each NATGateway with its status and routing table as YAML.
+    Reconcile {
+        /// Multi-document YAML manifest files.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// Public address pool prefix (repeatable); defaults 203.0.113.0/24 and 2001:db8:ffff::/96.
+        #[arg(long = "pool")]
+        pools: Vec<ipnet::IpNet>,
+    },
     /// Capacity planning: evaluate a plan file and write report.md, report.json and SVG plots.
     Plan {
         /// The plan file (YAML).
@@ -53,6 +69,8 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
             print!("{text}");
             Ok(ExitCode::SUCCESS)
         }
+        Command::Validate { files } => Ok(natsim::api::cli::validate(&files)),
+        Command::Reconcile { files, pools } => Ok(natsim::api::cli::reconcile(&files, &pools)),
         Command::Plan { plan, out, jobs } => {
             let outcome = natsim::plan::plan_cmd(&plan, &out, jobs)?;
             println!(
