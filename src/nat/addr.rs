@@ -2,7 +2,7 @@
 //! compact (IPv4 flows carry 4-byte addresses, IPv6 flows 16-byte ones).
 
 use std::fmt::Debug;
-use std::hash::Hash;
+use std::hash::{Hash, Hasher};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use super::config::Family;
@@ -15,6 +15,8 @@ pub(crate) trait Addr:
     /// Reads the address at `at` (bounds checked by the parser).
     fn read(buf: &[u8], at: usize) -> Self;
     fn to_ip(self) -> IpAddr;
+    /// Feeds the address to a hasher as one integer word.
+    fn write_hash<H: Hasher>(&self, h: &mut H);
 }
 
 impl Addr for [u8; 4] {
@@ -28,6 +30,10 @@ impl Addr for [u8; 4] {
     fn to_ip(self) -> IpAddr {
         IpAddr::V4(Ipv4Addr::from(self))
     }
+    #[inline]
+    fn write_hash<H: Hasher>(&self, h: &mut H) {
+        h.write_u32(u32::from_ne_bytes(*self));
+    }
 }
 
 impl Addr for [u8; 16] {
@@ -40,5 +46,9 @@ impl Addr for [u8; 16] {
     }
     fn to_ip(self) -> IpAddr {
         IpAddr::V6(Ipv6Addr::from(self))
+    }
+    #[inline]
+    fn write_hash<H: Hasher>(&self, h: &mut H) {
+        h.write_u128(u128::from_ne_bytes(*self));
     }
 }

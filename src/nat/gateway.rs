@@ -16,7 +16,7 @@ use super::config::{
 use super::counters::{Counters, DropReason, ProtoClass};
 use super::event::{EndReason, Event, FlowView};
 use super::frag::{FragAction, FragKey, FragTarget, FragmentTracker, LaterFragment};
-use super::table::{BlockSpan, Flow, FlowTable, UDP_SAW_INBOUND, class};
+use super::table::{BlockSpan, Flow, FlowTable, HAIRPIN, Timeouts, UDP_SAW_INBOUND, class};
 use super::tcp::{self, Dir};
 use crate::time::Instant;
 use crate::wire::checksum;
@@ -96,9 +96,9 @@ struct FamilyState<A: Addr> {
 }
 
 impl<A: Addr> FamilyState<A> {
-    fn new(seed: u64) -> Self {
+    fn new(seed: u64, timeouts: Timeouts) -> Self {
         FamilyState {
-            table: FlowTable::new(seed),
+            table: FlowTable::new(seed, timeouts),
             nat_ips: Vec::new(),
             nat_lookup: HashMap::with_hasher(FixedState::with_seed(seed)),
         }
@@ -112,6 +112,8 @@ impl<A: Addr> FamilyState<A> {
             .map_err(|_| ConfigError::invalid("nat_ips", "at most 65536 NAT IPs per family"))?;
         self.nat_ips.push(a);
         self.nat_lookup.insert(a, i);
+        // Flows already talking to this address become hairpin flows.
+        self.table.mark_hairpin(&a);
         Ok(i)
     }
 }
@@ -151,8 +153,7 @@ pub struct Gateway {
     now_ns: u64,
     /// A lower bound on the next flow deadline; `process` skips expiry work before it.
     next_deadline_bound_ns: u64,
-    timeouts_ns: [u64; class::COUNT],
-    scan_ns: u64,
+    timeouts: Timeouts,
     nics: Vec<Option<NicState>>,
     fams: Families,
     /// (NAT IP, first port) → (last port, NIC): finds overlapping blocks in O(log n).
@@ -247,15 +248,18 @@ impl Gateway {
         timeouts_ns[usize::from(class::HOLD_TCP_RST)] = ms(p.hold_tcp_rst_ms);
         timeouts_ns[usize::from(class::HOLD_UDP)] = ms(p.hold_udp_ms);
         timeouts_ns[usize::from(class::HOLD_ICMP)] = ms(p.hold_icmp_ms);
+        let timeouts = Timeouts {
+            ns: timeouts_ns,
+            scan_ns: ms(p.aging_scan_period_ms),
+        };
         let mut gw = Gateway {
             now_ns: 0,
             next_deadline_bound_ns: u64::MAX,
-            timeouts_ns,
-            scan_ns: ms(p.aging_scan_period_ms),
+            timeouts,
             nics: Vec::new(),
             fams: Families {
-                v4: FamilyState::new(config.seed),
-                v6: FamilyState::new(config.seed ^ 6),
+                v4: FamilyState::new(config.seed, timeouts),
+                v6: FamilyState::new(config.seed ^ 6, timeouts),
             },
             block_index: BTreeMap::new(),
             frags: FragmentTracker::new(
@@ -485,7 +489,7 @@ impl Gateway {
         let mut flushed = 0;
         for idx in idxs {
             let f = A::state_ref(&self.fams).table.flows[idx as usize];
-            if f.live {
+            if f.is_live() {
                 flushed += 1;
                 self.counters.flows_ended += 1;
                 self.nic_counters[id.0 as usize].flows_ended += 1;
@@ -511,12 +515,7 @@ impl Gateway {
     // ----- time ----------------------------------------------------------------------------
 
     fn deadline_ns(&self, cls: u8, last_ns: u64) -> u64 {
-        let d = last_ns.saturating_add(self.timeouts_ns[usize::from(cls)]);
-        if self.scan_ns > 0 && !class::is_hold(cls) {
-            d.div_ceil(self.scan_ns).saturating_mul(self.scan_ns)
-        } else {
-            d
-        }
+        self.timeouts.deadline(cls, last_ns)
     }
 
     /// Moves the clock forward (never back) and expires everything due.
@@ -529,41 +528,29 @@ impl Gateway {
         }
     }
 
-    fn earliest<A: Fam>(&self) -> Option<(u64, u8, u32)> {
-        let t = &A::state_ref(&self.fams).table;
-        let mut best: Option<(u64, u8, u32)> = None;
-        for c in 0..class::COUNT as u8 {
-            if let Some(idx) = t.head(c) {
-                let d = self.deadline_ns(c, t.flows[idx as usize].last_active_ns);
-                if best.is_none_or(|(bd, _, _)| d < bd) {
-                    best = Some((d, c, idx));
-                }
-            }
-        }
-        best
-    }
-
     fn expire_due(&mut self) {
         let now = self.now_ns;
         loop {
-            let e4 = self.earliest::<[u8; 4]>();
-            let e6 = self.earliest::<[u8; 16]>();
+            let e4 = self.fams.v4.table.peek_due();
+            let e6 = self.fams.v6.table.peek_due();
             let pick = match (e4, e6) {
-                (Some(a), Some(b)) => Some(if b.0 < a.0 { (b, true) } else { (a, false) }),
-                (Some(a), None) => Some((a, false)),
+                (Some(a), Some(b)) if b.0 < a.0 => Some((b, true)),
+                (Some(a), _) => Some((a, false)),
                 (None, Some(b)) => Some((b, true)),
                 (None, None) => None,
             };
             match pick {
-                Some(((d, c, idx), v6)) if d <= now => {
+                Some(((d, idx), v6)) if d <= now => {
                     if v6 {
-                        self.expire_one::<[u8; 16]>(c, idx, d);
+                        self.fams.v6.table.pop_due();
+                        self.expire_one::<[u8; 16]>(idx, d);
                     } else {
-                        self.expire_one::<[u8; 4]>(c, idx, d);
+                        self.fams.v4.table.pop_due();
+                        self.expire_one::<[u8; 4]>(idx, d);
                     }
                 }
                 other => {
-                    self.next_deadline_bound_ns = other.map_or(u64::MAX, |((d, _, _), _)| d);
+                    self.next_deadline_bound_ns = other.map_or(u64::MAX, |((d, _), _)| d);
                     break;
                 }
             }
@@ -575,9 +562,10 @@ impl Gateway {
         }
     }
 
-    fn expire_one<A: Fam>(&mut self, cls: u8, idx: u32, deadline: u64) {
+    fn expire_one<A: Fam>(&mut self, idx: u32, deadline: u64) {
         let scope = self.config.profile.limit_scope;
         let f = A::state_ref(&self.fams).table.flows[idx as usize];
+        let cls = f.class;
         let span_start = self.span_of::<A>(f.nic).map_or(0, |s| s.start);
         let at = Instant::from_nanos(deadline);
         if class::is_hold(cls) {
@@ -606,9 +594,11 @@ impl Gateway {
             proto::UDP => Some(class::HOLD_UDP),
             _ => Some(class::HOLD_ICMP),
         }
-        .filter(|&c| self.timeouts_ns[usize::from(c)] > 0);
+        .filter(|&c| self.timeouts.ns[usize::from(c)] > 0);
         match hold_class {
-            Some(hc) => A::state(&mut self.fams).table.touch(idx, hc, deadline),
+            Some(hc) => {
+                A::state(&mut self.fams).table.touch(idx, hc, deadline);
+            }
             None => {
                 let t = &mut A::state(&mut self.fams).table;
                 t.release_port(scope, span_start, idx);
@@ -618,10 +608,11 @@ impl Gateway {
         }
     }
 
-    /// When [`Gateway::handle_timeout`] next has work (flow expiry, fragment expiry).
-    pub fn poll_timeout(&self) -> Option<Instant> {
-        let a = self.earliest::<[u8; 4]>().map(|e| e.0);
-        let b = self.earliest::<[u8; 16]>().map(|e| e.0);
+    /// Exactly when [`Gateway::handle_timeout`] next has work (flow or fragment expiry).
+    /// Takes `&mut self` because it tidies the timer heap (refreshed flows are re-queued).
+    pub fn poll_timeout(&mut self) -> Option<Instant> {
+        let a = self.fams.v4.table.peek_due().map(|e| e.0);
+        let b = self.fams.v6.table.peek_due().map(|e| e.0);
         let c = self.frags.next_deadline_ns();
         [a, b, c]
             .into_iter()
@@ -706,8 +697,8 @@ impl Gateway {
             .filter(|f| f.class != class::FREE)
             .map(|f| FlowInfo {
                 flow: self.view::<A>(f),
-                live: f.live,
-                state: if !f.live {
+                live: f.is_live(),
+                state: if !f.is_live() {
                     "held"
                 } else if f.proto == proto::TCP {
                     tcp::state_name(f.state)
@@ -1020,7 +1011,7 @@ impl Gateway {
         }
         self.counters.translated_out[class_of(p)] += 1;
         self.nic_counters[nic.0 as usize].translated_out[class_of(p)] += 1;
-        if A::state_ref(&self.fams).nat_lookup.contains_key(&remote) {
+        if f.flags & HAIRPIN != 0 {
             // Hairpin (RFC 4787 REQ-9): the translated packet now enters as if from outside.
             return self.handle_outside::<A>(pkt, meta, true);
         }
@@ -1048,7 +1039,9 @@ impl Gateway {
         };
         let scope = self.config.profile.limit_scope;
         let seed = self.config.seed;
-        let table = &mut A::state(&mut self.fams).table;
+        let fam = A::state(&mut self.fams);
+        let hairpin = fam.nat_lookup.contains_key(&remote);
+        let table = &mut fam.table;
         if table.used >= self.config.max_flows {
             return Err(DropReason::TableFull);
         }
@@ -1079,7 +1072,7 @@ impl Gateway {
             _ => (0, class::ICMP),
         };
         let now = self.now_ns;
-        let idx = table.insert(Flow {
+        let (idx, d) = table.insert(Flow {
             inside,
             remote,
             inside_port: iport,
@@ -1088,14 +1081,12 @@ impl Gateway {
             nat_ip: nb.nat_ip,
             nic: nic.0,
             last_active_ns: now,
-            prev: 0,
-            next: 0,
+            timer_ns: u64::MAX,
             proto: p,
             state,
             class: cls,
-            live: true,
+            flags: if hairpin { HAIRPIN } else { 0 },
         });
-        let d = self.deadline_ns(cls, now);
         self.next_deadline_bound_ns = self.next_deadline_bound_ns.min(d);
         self.counters.flows_created += 1;
         self.nic_counters[nic.0 as usize].flows_created += 1;
@@ -1145,8 +1136,7 @@ impl Gateway {
                 class::ICMP
             }
         };
-        table.touch(idx, cls, now);
-        let d = self.deadline_ns(cls, now);
+        let d = table.touch(idx, cls, now);
         self.next_deadline_bound_ns = self.next_deadline_bound_ns.min(d);
         if self.config.record_refresh_events {
             let f = A::state_ref(&self.fams).table.flows[idx as usize];

@@ -1,11 +1,16 @@
 //! Connection tracking storage for one address family: a slab of compact flows, two hash indexes
-//! of slab positions (outbound tuple and inbound reply tuple), intrusive per-timer-class lists
-//! ordered by deadline, and the port free-sets and endpoint mappings of the allocator.
+//! of slab positions (outbound tuple and inbound reply tuple), a lazily validated timer heap, and
+//! the port free-sets and endpoint mappings of the allocator.
 //!
-//! Every flow of a timer class has the same timeout, so appending on refresh keeps each list
-//! sorted by deadline: expiry is exact and O(1) per flow, with no heap and no scan.
+//! Timers: each flow has one authoritative heap entry at `timer_ns`. A refresh only rewrites the
+//! flow's `last_active_ns` (no heap work on the per-packet path); when an entry reaches the top
+//! of the heap its real deadline is recomputed and, if the flow was refreshed, the entry is
+//! pushed again at the real deadline. A refresh that makes the deadline earlier (a TCP flow
+//! moving to the transitory timer) pushes a new entry at once. So expiry stays exact.
 
-use std::hash::{BuildHasher, Hash};
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+use std::hash::{BuildHasher, Hash, Hasher};
 
 use foldhash::fast::FixedState;
 use hashbrown::{HashMap, HashTable};
@@ -41,6 +46,11 @@ pub(crate) mod class {
 /// UDP flag: a packet came from outside (Linux's "stream" timer).
 pub(crate) const UDP_SAW_INBOUND: u8 = 0x01;
 
+/// Flow flag: indexed, matches packets (clear while its port is only held).
+pub(crate) const LIVE: u8 = 0x01;
+/// Flow flag: the remote is one of the gateway's own NAT addresses (hairpin).
+pub(crate) const HAIRPIN: u8 = 0x02;
+
 /// One tracked flow. 40 bytes for IPv4, 64 for IPv6.
 #[derive(Clone, Copy, Debug, Default)]
 pub(crate) struct Flow<A> {
@@ -52,21 +62,51 @@ pub(crate) struct Flow<A> {
     /// Index into the family's NAT IP list.
     pub nat_ip: u16,
     pub nic: u32,
+    /// Last refresh; for a free slot, the next free slot.
     pub last_active_ns: u64,
-    pub prev: u32,
-    pub next: u32,
+    /// Deadline of the flow's authoritative timer entry (`u64::MAX`: none).
+    pub timer_ns: u64,
     pub proto: u8,
     /// TCP state bits or UDP flags.
     pub state: u8,
     pub class: u8,
-    /// Set while the flow is indexed (matches packets); clear while its port is only held.
-    pub live: bool,
+    /// [`LIVE`], [`HAIRPIN`].
+    pub flags: u8,
 }
 
-#[derive(Clone, Copy, Debug)]
-struct List {
-    head: u32,
-    tail: u32,
+impl<A> Flow<A> {
+    pub(crate) fn is_live(&self) -> bool {
+        self.flags & LIVE != 0
+    }
+}
+
+/// Timeouts per timer class and the optional aging-scan period.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Timeouts {
+    pub ns: [u64; class::COUNT],
+    pub scan_ns: u64,
+}
+
+impl Timeouts {
+    /// When a flow of `cls` last active at `last_ns` expires (rounded up to the aging scan for
+    /// live classes; holds are exact).
+    #[inline]
+    pub(crate) fn deadline(&self, cls: u8, last_ns: u64) -> u64 {
+        let d = last_ns.saturating_add(self.ns[usize::from(cls) % class::COUNT]);
+        if self.scan_ns > 0 && !class::is_hold(cls) {
+            d.div_ceil(self.scan_ns).saturating_mul(self.scan_ns)
+        } else {
+            d
+        }
+    }
+}
+
+/// A timer heap entry, packed to 12 bytes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+#[repr(C, packed(4))]
+struct TimerEntry {
+    at_ns: u64,
+    idx: u32,
 }
 
 /// Key of an endpoint mapping: the inside endpoint of a NIC.
@@ -114,14 +154,15 @@ pub(crate) struct FlowTable<A: Addr> {
     pub used: u32,
     out_index: HashTable<u32>,
     in_index: HashTable<u32>,
-    lists: [List; class::COUNT],
+    timers: BinaryHeap<Reverse<TimerEntry>>,
+    timeouts: Timeouts,
     hasher: FixedState,
     pub mappings: HashMap<MapKey<A>, Mapping, FixedState>,
     pub scopes: HashMap<ScopeKey<A>, PortSet, FixedState>,
 }
 
 impl<A: Addr> FlowTable<A> {
-    pub(crate) fn new(seed: u64) -> Self {
+    pub(crate) fn new(seed: u64, timeouts: Timeouts) -> Self {
         let hasher = FixedState::with_seed(mix64(seed ^ 0x6E61_7473_696D));
         FlowTable {
             flows: Vec::new(),
@@ -129,10 +170,8 @@ impl<A: Addr> FlowTable<A> {
             used: 0,
             out_index: HashTable::new(),
             in_index: HashTable::new(),
-            lists: [List {
-                head: NIL,
-                tail: NIL,
-            }; class::COUNT],
+            timers: BinaryHeap::new(),
+            timeouts,
             hasher: hasher.clone(),
             mappings: HashMap::with_hasher(hasher.clone()),
             scopes: HashMap::with_hasher(hasher.clone()),
@@ -149,7 +188,18 @@ impl<A: Addr> FlowTable<A> {
         remote: &A,
         rport: u16,
     ) -> u64 {
-        h.hash_one((nic, proto, inside, iport, remote, rport))
+        // Keys are packed into integer words (NIC ids stay below 2^24) so hashing is a few
+        // multiplies rather than a byte-slice walk.
+        let mut s = h.build_hasher();
+        inside.write_hash(&mut s);
+        remote.write_hash(&mut s);
+        s.write_u64(
+            u64::from(nic) << 40
+                | u64::from(proto) << 32
+                | u64::from(iport) << 16
+                | u64::from(rport),
+        );
+        s.finish()
     }
 
     #[inline]
@@ -161,7 +211,15 @@ impl<A: Addr> FlowTable<A> {
         rport: u16,
         proto: u8,
     ) -> u64 {
-        h.hash_one((nat_ip, nat_port, remote, rport, proto))
+        let mut s = h.build_hasher();
+        remote.write_hash(&mut s);
+        s.write_u64(
+            u64::from(nat_ip) << 40
+                | u64::from(nat_port) << 24
+                | u64::from(rport) << 8
+                | u64::from(proto),
+        );
+        s.finish()
     }
 
     fn out_hash_of(h: &FixedState, f: &Flow<A>) -> u64 {
@@ -230,12 +288,13 @@ impl<A: Addr> FlowTable<A> {
             .copied()
     }
 
-    /// Stores a new live flow, indexes it and starts its timer.
-    pub(crate) fn insert(&mut self, mut flow: Flow<A>) -> u32 {
-        flow.live = true;
+    /// Stores a new live flow, indexes it and starts its timer; returns its slot and deadline.
+    pub(crate) fn insert(&mut self, mut flow: Flow<A>) -> (u32, u64) {
+        flow.flags |= LIVE;
+        flow.timer_ns = u64::MAX;
         let idx = if self.free_head != NIL {
             let i = self.free_head;
-            self.free_head = self.flows[i as usize].next;
+            self.free_head = self.flows[i as usize].last_active_ns as u32;
             self.flows[i as usize] = flow;
             i
         } else {
@@ -253,14 +312,68 @@ impl<A: Addr> FlowTable<A> {
             .insert_unique(Self::in_hash_of(h, &flow), idx, |&i| {
                 Self::in_hash_of(h, &flows[i as usize])
             });
-        self.push_tail(idx, flow.class);
-        idx
+        let d = self.timeouts.deadline(flow.class, flow.last_active_ns);
+        self.schedule(idx, d);
+        (idx, d)
+    }
+
+    /// Makes sure the flow's timer fires no later than `deadline_ns`.
+    #[inline]
+    fn schedule(&mut self, idx: u32, deadline_ns: u64) {
+        let f = &mut self.flows[idx as usize];
+        if deadline_ns < f.timer_ns {
+            f.timer_ns = deadline_ns;
+            self.timers.push(Reverse(TimerEntry {
+                at_ns: deadline_ns,
+                idx,
+            }));
+        }
+    }
+
+    /// The exact next deadline and its flow, after discarding stale entries and re-queuing
+    /// refreshed flows at their real deadlines.
+    pub(crate) fn peek_due(&mut self) -> Option<(u64, u32)> {
+        loop {
+            let Reverse(e) = *self.timers.peek()?;
+            let (at, idx) = (e.at_ns, e.idx);
+            let f = &self.flows[idx as usize];
+            if f.class == class::FREE || f.timer_ns != at {
+                self.timers.pop();
+                continue;
+            }
+            let real = self.timeouts.deadline(f.class, f.last_active_ns);
+            if real != at {
+                self.timers.pop();
+                self.flows[idx as usize].timer_ns = u64::MAX;
+                self.schedule(idx, real);
+                continue;
+            }
+            return Some((at, idx));
+        }
+    }
+
+    /// Removes the entry [`FlowTable::peek_due`] returned; the flow then has no timer until
+    /// it is touched again.
+    pub(crate) fn pop_due(&mut self) {
+        if let Some(Reverse(e)) = self.timers.pop() {
+            let idx = e.idx;
+            self.flows[idx as usize].timer_ns = u64::MAX;
+        }
+    }
+
+    /// Marks flows whose remote is `nat` as hairpin flows (a NAT address was added).
+    pub(crate) fn mark_hairpin(&mut self, nat: &A) {
+        for f in self.flows.iter_mut() {
+            if f.class != class::FREE && f.remote == *nat {
+                f.flags |= HAIRPIN;
+            }
+        }
     }
 
     /// Removes a flow from both indexes (it stops matching packets) and marks it not live.
     pub(crate) fn unindex(&mut self, idx: u32) {
         let f = self.flows[idx as usize];
-        if !f.live {
+        if !f.is_live() {
             return;
         }
         let h = &self.hasher;
@@ -276,73 +389,30 @@ impl<A: Addr> FlowTable<A> {
         {
             e.remove();
         }
-        self.flows[idx as usize].live = false;
+        self.flows[idx as usize].flags &= !LIVE;
     }
 
-    /// Frees a slot (the flow must be unindexed).
+    /// Frees a slot (the flow must be unindexed). Its heap entries become stale.
     pub(crate) fn free(&mut self, idx: u32) {
-        self.unlink(idx);
         let f = &mut self.flows[idx as usize];
         f.class = class::FREE;
-        f.live = false;
-        f.next = self.free_head;
+        f.flags = 0;
+        f.timer_ns = u64::MAX;
+        f.last_active_ns = u64::from(self.free_head);
         self.free_head = idx;
         self.used -= 1;
     }
 
-    /// Moves a flow to the tail of `class`'s list with `last_active_ns = at_ns`.
+    /// Records activity: the flow now runs on `class`'s timer from `at_ns`. Returns the new
+    /// deadline. Costs no heap work unless the deadline moved earlier.
     #[inline]
-    pub(crate) fn touch(&mut self, idx: u32, class: u8, at_ns: u64) {
-        self.unlink(idx);
+    pub(crate) fn touch(&mut self, idx: u32, class: u8, at_ns: u64) -> u64 {
         let f = &mut self.flows[idx as usize];
         f.last_active_ns = at_ns;
         f.class = class;
-        self.push_tail(idx, class);
-    }
-
-    #[inline]
-    fn push_tail(&mut self, idx: u32, class: u8) {
-        let list = &mut self.lists[usize::from(class)];
-        let tail = list.tail;
-        {
-            let f = &mut self.flows[idx as usize];
-            f.prev = tail;
-            f.next = NIL;
-        }
-        if tail == NIL {
-            list.head = idx;
-        } else {
-            self.flows[tail as usize].next = idx;
-        }
-        list.tail = idx;
-    }
-
-    #[inline]
-    fn unlink(&mut self, idx: u32) {
-        let (prev, next, class) = {
-            let f = &self.flows[idx as usize];
-            (f.prev, f.next, f.class)
-        };
-        if class == class::FREE {
-            return;
-        }
-        let list = &mut self.lists[usize::from(class)];
-        if prev == NIL {
-            list.head = next;
-        } else {
-            self.flows[prev as usize].next = next;
-        }
-        if next == NIL {
-            list.tail = prev;
-        } else {
-            self.flows[next as usize].prev = prev;
-        }
-    }
-
-    /// The oldest flow of a timer class.
-    pub(crate) fn head(&self, class: u8) -> Option<u32> {
-        let h = self.lists[usize::from(class)].head;
-        (h != NIL).then_some(h)
+        let d = self.timeouts.deadline(class, at_ns);
+        self.schedule(idx, d);
+        d
     }
 
     /// Indices of all flows (live or held) of `nic`, in slab order.
@@ -485,6 +555,7 @@ impl<A: Addr> FlowTable<A> {
         use std::mem::size_of;
         let idx = |t: &HashTable<u32>| t.capacity() * (size_of::<u32>() + 1);
         self.flows.capacity() * size_of::<Flow<A>>()
+            + self.timers.capacity() * size_of::<Reverse<TimerEntry>>()
             + idx(&self.out_index)
             + idx(&self.in_index)
             + self.mappings.capacity() * (size_of::<(MapKey<A>, Mapping)>() + 1)
