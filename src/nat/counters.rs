@@ -113,6 +113,13 @@ impl ProtoClass {
 }
 
 /// One set of counters (the gateway keeps one in total and one per NIC).
+///
+/// Accounting (total counters): every packet handed to `Gateway::process` adds exactly one to
+/// `translated_out` + `translated_in` + `hairpinned` + `passed_through` + `drops`, except an echo
+/// reply to a NAT IP (only `generated`) and a buffered fragment (counted once later: translated
+/// when released, or dropped as `fragment_of_dropped` / `fragment_timeout`). An ICMP error sent
+/// instead of a silent drop counts the drop and `generated`. A hairpinned packet counts as
+/// `hairpinned` (total and sending NIC) and as `translated_in` of the receiving NIC only.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Counters {
     /// Translated inside → outside, by protocol class.

@@ -99,6 +99,11 @@ impl FragmentTracker {
         self.entries.get_mut(&key)
     }
 
+    /// True when state for `key` exists or there is room to create it.
+    pub(crate) fn can_track(&self, key: &FragKey) -> bool {
+        self.entries.contains_key(key) || (self.entries.len() as u32) < self.max_entries
+    }
+
     /// Records the decision taken for a first fragment and returns fragments that were waiting
     /// for it. `None` when the table is full (later fragments will then be refused).
     pub(crate) fn first_fragment(

@@ -23,7 +23,7 @@ use crate::wire::checksum;
 use crate::wire::parse::{IpMeta, IpVersion, be16, parse_ip, parse_ip_lax, proto, put16};
 use crate::wire::repr::PacketRepr;
 use crate::wire::rewrite::{Side, rewrite_addr, rewrite_icmp_ident, rewrite_port};
-use crate::wire::tcp_flags::{ACK, SYN};
+use crate::wire::tcp_flags::{ACK, FIN, RST, SYN};
 
 /// Where a packet entered the gateway.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -413,13 +413,15 @@ impl Gateway {
         if self.block_of(id, family) == Some(block) {
             return Ok(());
         }
-        // Overlap check against the nearest blocks on the same IP (other than this NIC's own).
+        // Overlap check: blocks are disjoint, so among other NICs' blocks on this IP only the
+        // one starting last at or before our end can overlap. This NIC's own block (about to be
+        // replaced) is skipped, not taken as that candidate.
         let before = self
             .block_index
             .range(..=(block.nat_ip, block.end_port))
-            .next_back();
+            .rev()
+            .find(|&(_, &(_, owner))| owner != id);
         if let Some((&(ip, start), &(end, owner))) = before
-            && owner != id
             && ip == block.nat_ip
             && (Block {
                 nat_ip: ip,
@@ -845,16 +847,23 @@ impl Gateway {
             proto: meta.protocol,
             ident: f.ident,
         });
-        if let (Some(key), false) = (frag_key, meta.has_l4_header()) {
-            return self.later_fragment(key, ingress, pkt, &meta);
+        if let Some(key) = frag_key {
+            if !meta.has_l4_header() {
+                return self.later_fragment(key, ingress, pkt, &meta);
+            }
+            // A first fragment whose datagram cannot be tracked is refused before it touches any
+            // state: translating it would create a flow for a datagram whose rest must be dropped.
+            if !self.frags.can_track(&key) {
+                return Verdict::Drop(DropReason::FragmentLimit);
+            }
         }
         let verdict = match (ingress, meta.version) {
             (Ingress::Inside(nic), IpVersion::V4) => self.handle_inside::<[u8; 4]>(nic, pkt, &meta),
             (Ingress::Inside(nic), IpVersion::V6) => {
                 self.handle_inside::<[u8; 16]>(nic, pkt, &meta)
             }
-            (Ingress::Outside, IpVersion::V4) => self.handle_outside::<[u8; 4]>(pkt, &meta, false),
-            (Ingress::Outside, IpVersion::V6) => self.handle_outside::<[u8; 16]>(pkt, &meta, false),
+            (Ingress::Outside, IpVersion::V4) => self.handle_outside::<[u8; 4]>(pkt, &meta, None),
+            (Ingress::Outside, IpVersion::V6) => self.handle_outside::<[u8; 16]>(pkt, &meta, None),
         };
         if let Some(key) = frag_key {
             self.first_fragment(key, verdict, pkt, &meta);
@@ -881,6 +890,10 @@ impl Gateway {
             _ => FragAction::Drop,
         };
         let pending = self.frags.first_fragment(key, action, self.now_ns);
+        if let Some(d) = self.frags.next_deadline_ns() {
+            // The datagram's state must expire on time even when nothing else is pending.
+            self.next_deadline_bound_ns = self.next_deadline_bound_ns.min(d);
+        }
         for mut p in pending {
             match self.apply_fragment_action(action, &mut p) {
                 Ok(egress) => self.transmit.push_back((egress, p)),
@@ -990,8 +1003,13 @@ impl Gateway {
                 i
             }
             None => {
-                let syn_only = tcp_flags & (SYN | ACK) == SYN;
-                if p == proto::TCP && !syn_only && !self.config.profile.tcp_midstream_pickup {
+                // Only a plain SYN opens a TCP flow; with midstream pickup (Linux "loose") also
+                // a plain ACK segment (no SYN, FIN or RST), as Linux conntrack does.
+                let opening = tcp_flags & (SYN | ACK | FIN | RST) == SYN;
+                let pickup = self.config.profile.tcp_midstream_pickup
+                    && tcp_flags & (SYN | FIN | RST) == 0
+                    && tcp_flags & ACK != 0;
+                if p == proto::TCP && !opening && !pickup {
                     return Verdict::Drop(DropReason::TcpNoFlow);
                 }
                 match self.create_flow::<A>(nic, p, inside, iport, remote, rport, tcp_flags) {
@@ -1009,12 +1027,13 @@ impl Gateway {
         } else {
             rewrite_port(pkt, meta, Side::Src, f.nat_port);
         }
+        if f.flags & HAIRPIN != 0 {
+            // Hairpin (RFC 4787 REQ-9): the translated packet now enters as if from outside. It
+            // is counted once, as hairpinned (or as the drop), never also as translated out.
+            return self.handle_outside::<A>(pkt, meta, Some(nic));
+        }
         self.counters.translated_out[class_of(p)] += 1;
         self.nic_counters[nic.0 as usize].translated_out[class_of(p)] += 1;
-        if f.flags & HAIRPIN != 0 {
-            // Hairpin (RFC 4787 REQ-9): the translated packet now enters as if from outside.
-            return self.handle_outside::<A>(pkt, meta, true);
-        }
         Verdict::Forward(Egress::Outside)
     }
 
@@ -1052,20 +1071,18 @@ impl Gateway {
             .map_err(|_| DropReason::PortsExhausted)?;
         let (state, cls) = match p {
             proto::TCP => {
-                let s = tcp::next_state(0, Dir::Out, tcp_flags);
-                // Midstream pickup treats the connection as established (Linux "loose").
                 if tcp_flags & SYN == 0 {
-                    let s = s | tcp::bits::OUTSIDE_SYN | tcp::bits::ESTABLISHED;
+                    // Midstream pickup of a plain ACK (the caller admits nothing else): the
+                    // connection is taken as established, as Linux conntrack's loose mode does.
                     (
-                        s,
-                        if tcp::is_transitory(s) {
-                            class::TCP_TRANSITORY
-                        } else {
-                            class::TCP_ESTABLISHED
-                        },
+                        tcp::bits::OUTSIDE_SYN | tcp::bits::ESTABLISHED,
+                        class::TCP_ESTABLISHED,
                     )
                 } else {
-                    (s, class::TCP_TRANSITORY)
+                    (
+                        tcp::next_state(0, Dir::Out, tcp_flags),
+                        class::TCP_TRANSITORY,
+                    )
                 }
             }
             proto::UDP => (0, class::UDP),
@@ -1212,12 +1229,14 @@ impl Gateway {
         Verdict::Respond(Egress::Nic(nic))
     }
 
+    /// An inbound packet; `hairpin_from` is the sending NIC when the packet was hairpinned.
     fn handle_outside<A: Fam>(
         &mut self,
         pkt: &mut Vec<u8>,
         meta: &IpMeta,
-        hairpin: bool,
+        hairpin_from: Option<NicId>,
     ) -> Verdict {
+        let hairpin = hairpin_from.is_some();
         let dst = A::read(pkt, meta.dst_offset());
         let Some(&nat_idx) = A::state_ref(&self.fams).nat_lookup.get(&dst) else {
             return Verdict::Drop(DropReason::Unsolicited);
@@ -1234,7 +1253,7 @@ impl Gateway {
                 if is_echo_reply(meta.version, t) {
                     (be16(pkt, l4 + 4), 0)
                 } else if is_icmp_error(meta.version, t) {
-                    return self.inbound_icmp_error::<A>(pkt, meta, hairpin);
+                    return self.inbound_icmp_error::<A>(pkt, meta, hairpin_from);
                 } else if is_echo_request(meta.version, t)
                     && self.config.profile.echo_reply_to_nat_ip
                     && !hairpin
@@ -1274,10 +1293,12 @@ impl Gateway {
             rewrite_port(pkt, meta, Side::Dst, f.inside_port);
         }
         let c = class_of(p);
-        if hairpin {
-            self.counters.hairpinned += 1;
-        } else {
-            self.counters.translated_in[c] += 1;
+        match hairpin_from {
+            Some(from) => {
+                self.counters.hairpinned += 1;
+                self.nic_counters[from.0 as usize].hairpinned += 1;
+            }
+            None => self.counters.translated_in[c] += 1,
         }
         self.nic_counters[f.nic as usize].translated_in[c] += 1;
         Verdict::Forward(Egress::Nic(NicId(f.nic)))
@@ -1317,7 +1338,7 @@ impl Gateway {
             return Err(DropReason::BadChecksum);
         }
         // RFC 792 quotes at least 8 transport bytes: enough for ports and echo identifiers.
-        if !qm.has_l4_header() || quoted.len() < qm.l4_offset + 8 {
+        if !qm.has_l4_header() || qm.end < qm.l4_offset + 8 {
             return Err(DropReason::IcmpErrorNoFlow);
         }
         Ok(qm)
@@ -1341,7 +1362,7 @@ impl Gateway {
         &mut self,
         pkt: &mut [u8],
         meta: &IpMeta,
-        hairpin: bool,
+        hairpin_from: Option<NicId>,
     ) -> Verdict {
         let qm = match Self::quoted_packet(pkt, meta) {
             Ok(q) => q,
@@ -1377,10 +1398,12 @@ impl Gateway {
             }
         });
         rewrite_addr(pkt, meta, Side::Dst, f.inside.as_ref());
-        if hairpin {
-            self.counters.hairpinned += 1;
-        } else {
-            self.counters.translated_in[ProtoClass::Icmp as usize] += 1;
+        match hairpin_from {
+            Some(from) => {
+                self.counters.hairpinned += 1;
+                self.nic_counters[from.0 as usize].hairpinned += 1;
+            }
+            None => self.counters.translated_in[ProtoClass::Icmp as usize] += 1,
         }
         self.nic_counters[f.nic as usize].translated_in[ProtoClass::Icmp as usize] += 1;
         Verdict::Forward(Egress::Nic(NicId(f.nic)))

@@ -23,4 +23,5 @@ pub use config::{
 pub use counters::{Counters, DropReason};
 pub use event::{EndReason, Event, FlowView};
 pub use gateway::{Egress, FlowInfo, Gateway, Ingress, Verdict, l4_checksum_ok};
+pub use ports::port_start_offset;
 pub use profile::{LimitScope, Profile};

@@ -2,7 +2,43 @@
 //! a short inline array; large ones switch to a bitmap. A full set is detected in O(1) from its
 //! count, so a packet refused on an exhausted block costs the same whatever P is.
 
+use std::net::IpAddr;
+
+use super::config::NicId;
+use crate::rng::mix64;
+
 const SMALL: usize = 11;
+
+/// Where the search for a free NAT port starts when an inside endpoint has no reusable mapped
+/// port (SPEC §4 "Port choice"): a seeded hash of the inside endpoint, as an offset in
+/// `0..usable` from the start of the NIC's block. The gateway then takes the first free offset at
+/// or after it, wrapping within the usable ports.
+///
+/// Public and documented so reference models and checkers can predict the gateway's choice
+/// exactly. Returns 0 when `usable` is 0.
+pub fn port_start_offset(
+    seed: u64,
+    nic: NicId,
+    protocol: u8,
+    inside: IpAddr,
+    inside_port: u16,
+    usable: u32,
+) -> u16 {
+    if usable == 0 {
+        return 0;
+    }
+    let mut h = mix64(seed ^ 0x706F_7274_5F73_7461);
+    h = mix64(h ^ (u64::from(nic.0) << 24) ^ (u64::from(protocol) << 16) ^ u64::from(inside_port));
+    match inside {
+        IpAddr::V4(a) => h = mix64(h ^ u64::from(u32::from(a))),
+        IpAddr::V6(a) => {
+            let v = u128::from(a);
+            h = mix64(h ^ (v >> 64) as u64);
+            h = mix64(h ^ v as u64);
+        }
+    }
+    (h % u64::from(usable)) as u16
+}
 
 /// Port offsets (relative to the block start) in use for one scope key.
 #[derive(Clone, Debug)]
@@ -144,7 +180,11 @@ mod tests {
         assert!(s.contains(57) && !s.contains(58));
         assert_eq!(s.first_free_from(0, 64), Some(1));
         s.remove(0);
-        assert_eq!(s.first_free_from(63, 64), Some(0));
+        assert_eq!(s.first_free_from(63, 64), Some(63));
+        for p in 58..64u16 {
+            s.insert(p, 64);
+        }
+        assert_eq!(s.first_free_from(58, 64), Some(0), "wraps past the end");
     }
 
     #[test]

@@ -16,7 +16,8 @@ use foldhash::fast::FixedState;
 use hashbrown::{HashMap, HashTable};
 
 use super::addr::Addr;
-use super::ports::PortSet;
+use super::config::NicId;
+use super::ports::{PortSet, port_start_offset};
 use super::profile::LimitScope;
 use crate::rng::mix64;
 
@@ -496,8 +497,8 @@ impl<A: Addr> FlowTable<A> {
         let off = match preferred {
             Some(off) => off,
             None => {
-                let start = (mix64(seed ^ self.hasher.hash_one((nic, proto, inside, iport)))
-                    % u64::from(span.usable)) as u16;
+                let start =
+                    port_start_offset(seed, NicId(nic), proto, inside.to_ip(), iport, span.usable);
                 set.first_free_from(start, span.usable).ok_or(Exhausted)?
             }
         };

@@ -34,6 +34,11 @@ pub(crate) fn next_state(state: u8, dir: Dir, flags: u8) -> u8 {
         return s | bits::RST;
     }
     if flags & SYN != 0 {
+        if dir == Dir::Out && flags & ACK == 0 && is_closed(s) {
+            // A new connection reusing the tuple of a closed one starts over (RFC 6146's
+            // TRANS state re-opening); otherwise it could never leave the transitory timer.
+            return 0;
+        }
         if dir == Dir::In {
             s |= bits::OUTSIDE_SYN;
         }
@@ -114,6 +119,20 @@ mod tests {
     fn inside_ack_before_outside_synack_does_not_establish() {
         let s = next_state(next_state(0, Dir::Out, SYN), Dir::Out, ACK);
         assert_eq!(s & bits::ESTABLISHED, 0);
+    }
+
+    #[test]
+    fn new_inside_syn_after_close_starts_a_fresh_handshake() {
+        let mut s = next_state(0, Dir::Out, SYN);
+        s = next_state(s, Dir::In, SYN | ACK);
+        s = next_state(s, Dir::Out, ACK);
+        s = next_state(s, Dir::Out, RST);
+        assert!(is_closed(s));
+        s = next_state(s, Dir::Out, SYN);
+        assert_eq!(s, 0);
+        s = next_state(s, Dir::In, SYN | ACK);
+        s = next_state(s, Dir::Out, ACK);
+        assert_eq!(state_name(s), "established");
     }
 
     #[test]
