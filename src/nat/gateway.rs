@@ -22,7 +22,9 @@ use crate::time::Instant;
 use crate::wire::checksum;
 use crate::wire::parse::{IpMeta, IpVersion, be16, parse_ip, parse_ip_lax, proto, put16};
 use crate::wire::repr::PacketRepr;
-use crate::wire::rewrite::{Side, rewrite_addr, rewrite_icmp_ident, rewrite_port};
+use crate::wire::rewrite::{
+    Side, rewrite_addr, rewrite_endpoint, rewrite_icmp_ident, rewrite_port,
+};
 use crate::wire::tcp_flags::{ACK, FIN, RST, SYN};
 
 /// Where a packet entered the gateway.
@@ -1021,12 +1023,7 @@ impl Gateway {
         let fam = A::state_ref(&self.fams);
         let f = fam.table.flows[idx as usize];
         let nat = fam.nat_ips[usize::from(f.nat_ip)];
-        rewrite_addr(pkt, meta, Side::Src, nat.as_ref());
-        if icmp {
-            rewrite_icmp_ident(pkt, meta, f.nat_port);
-        } else {
-            rewrite_port(pkt, meta, Side::Src, f.nat_port);
-        }
+        rewrite_endpoint(pkt, meta, Side::Src, nat.as_ref(), f.nat_port);
         if f.flags & HAIRPIN != 0 {
             // Hairpin (RFC 4787 REQ-9): the translated packet now enters as if from outside. It
             // is counted once, as hairpinned (or as the drop), never also as translated out.
@@ -1286,12 +1283,7 @@ impl Gateway {
         let tcp_flags = if p == proto::TCP { pkt[l4 + 13] } else { 0 };
         self.refresh::<A>(idx, Dir::In, tcp_flags);
         let f = A::state_ref(&self.fams).table.flows[idx as usize];
-        rewrite_addr(pkt, meta, Side::Dst, f.inside.as_ref());
-        if is_icmp(meta.version, p) {
-            rewrite_icmp_ident(pkt, meta, f.inside_port);
-        } else {
-            rewrite_port(pkt, meta, Side::Dst, f.inside_port);
-        }
+        rewrite_endpoint(pkt, meta, Side::Dst, f.inside.as_ref(), f.inside_port);
         let c = class_of(p);
         match hairpin_from {
             Some(from) => {

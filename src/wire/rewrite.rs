@@ -115,6 +115,69 @@ pub fn rewrite_icmp_ident(buf: &mut [u8], meta: &IpMeta, new: u16) {
     put16(buf, l4 + 4, new);
 }
 
+/// RFC 1624 eqn. 3 over several words at once: `old` and `new` are the partial sums of the
+/// words that changed.
+fn apply_delta(check: u16, old: u64, new: u64) -> u16 {
+    !checksum::fold(u64::from(!check) + u64::from(!checksum::fold(old)) + new)
+}
+
+/// Replaces one side's address and its port (TCP/UDP) or the echo identifier (ICMP/ICMPv6) in a
+/// single pass: one delta for the IPv4 header checksum and one for the transport checksum. Same
+/// result as [`rewrite_addr`] followed by [`rewrite_port`] / [`rewrite_icmp_ident`], at about half
+/// the cost; the gateway's per-packet path uses it.
+pub fn rewrite_endpoint(buf: &mut [u8], meta: &IpMeta, side: Side, new_addr: &[u8], new_port: u16) {
+    let at = match side {
+        Side::Src => meta.src_offset(),
+        Side::Dst => meta.dst_offset(),
+    };
+    let len = meta.addr_len();
+    debug_assert_eq!(new_addr.len(), len);
+    let old_addr = checksum::sum(&buf[at..at + len]);
+    let new_addr_sum = checksum::sum(new_addr);
+    if meta.version == IpVersion::V4 {
+        let c = apply_delta(be16(buf, 10), old_addr, new_addr_sum);
+        put16(buf, 10, c);
+    }
+    let l4 = meta.l4_offset;
+    let icmp = match meta.version {
+        IpVersion::V4 => proto::ICMP,
+        IpVersion::V6 => proto::ICMPV6,
+    };
+    let port_at = if !meta.has_l4_header() {
+        None
+    } else if matches!(meta.protocol, proto::TCP | proto::UDP) {
+        Some(l4 + if side == Side::Src { 0 } else { 2 })
+    } else if meta.protocol == icmp {
+        Some(l4 + 4)
+    } else {
+        None
+    }
+    .filter(|&p| p + 2 <= meta.end);
+    // ICMPv4's checksum covers the identifier but no pseudo-header; the others cover both.
+    let (csum, addr_in_csum) = if meta.protocol == proto::ICMP && meta.version == IpVersion::V4 {
+        (port_at.map(|_| (l4 + 2, false)), false)
+    } else {
+        (pseudo_checksum_at(buf, meta), true)
+    };
+    if let Some((c_at, udp)) = csum {
+        let (mut old_s, mut new_s) = (0u64, 0u64);
+        if addr_in_csum {
+            old_s += old_addr;
+            new_s += new_addr_sum;
+        }
+        if let Some(p) = port_at {
+            old_s += u64::from(be16(buf, p));
+            new_s += u64::from(new_port);
+        }
+        let c = apply_delta(be16(buf, c_at), old_s, new_s);
+        store_checksum(buf, c_at, c, udp);
+    }
+    buf[at..at + len].copy_from_slice(new_addr);
+    if let Some(p) = port_at {
+        put16(buf, p, new_port);
+    }
+}
+
 /// Reads the (source, destination) ports of a TCP/UDP packet, or (identifier, 0) for ICMP echo.
 /// A field that is not present (non-first fragment, truncated quoted packet) reads as 0.
 pub fn ports(buf: &[u8], meta: &IpMeta) -> (u16, u16) {
