@@ -828,13 +828,19 @@ impl Gateway {
             let Some(state) = self.nics.get(nic.0 as usize).and_then(|n| n.as_ref()) else {
                 return Verdict::Drop(DropReason::UnknownNic);
             };
-            let src = meta.src(pkt);
-            if !state.config.addresses.contains(&src) {
+            let src = &pkt[meta.src_offset()..meta.src_offset() + meta.addr_len()];
+            let own = state.config.addresses.iter().any(|a| match a {
+                IpAddr::V4(v) => v.octets() == src,
+                IpAddr::V6(v) => v.octets() == src,
+            });
+            if !own {
                 return Verdict::Drop(DropReason::SpoofedSource);
             }
-            let dst = meta.dst(pkt);
             let net = &self.config.networks[usize::from(state.config.network.0)];
-            if net.local_prefixes.iter().any(|p| p.contains(&dst)) {
+            if !net.local_prefixes.is_empty() && {
+                let dst = meta.dst(pkt);
+                net.local_prefixes.iter().any(|p| p.contains(&dst))
+            } {
                 self.counters.passed_through += 1;
                 self.nic_counters[nic.0 as usize].passed_through += 1;
                 return Verdict::PassThrough;
