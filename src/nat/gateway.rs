@@ -16,7 +16,8 @@ use super::config::{
 use super::counters::{Counters, DropReason, ProtoClass};
 use super::event::{EndReason, Event, FlowView};
 use super::frag::{FragAction, FragKey, FragTarget, FragmentTracker, LaterFragment};
-use super::table::{BlockSpan, Flow, FlowTable, HAIRPIN, Timeouts, UDP_SAW_INBOUND, class};
+use super::nat64;
+use super::table::{BlockSpan, Flow, FlowTable, HAIRPIN, NAT64, Timeouts, UDP_SAW_INBOUND, class};
 use super::tcp::{self, Dir};
 use crate::time::Instant;
 use crate::wire::checksum;
@@ -165,6 +166,9 @@ pub struct Gateway {
     nic_counters: Vec<Counters>,
     events: Vec<Event>,
     transmit: VecDeque<(Egress, Vec<u8>)>,
+    /// NAT64 inside IPv6 addresses; flow handle `h` (an address in 0.0.0.0/8) is entry `h - 1`.
+    nat64_inside: Vec<[u8; 16]>,
+    nat64_handles: BTreeMap<[u8; 16], u32>,
 }
 
 fn class_of(p: u8) -> usize {
@@ -273,6 +277,8 @@ impl Gateway {
             nic_counters: Vec::new(),
             events: Vec::new(),
             transmit: VecDeque::new(),
+            nat64_inside: Vec::new(),
+            nat64_handles: BTreeMap::new(),
             config,
         };
         for ip in gw.config.nat_ips.clone() {
@@ -325,6 +331,16 @@ impl Gateway {
                     nic.network.0,
                     self.config.networks.len()
                 ),
+            ));
+        }
+        if nic
+            .addresses
+            .iter()
+            .any(|a| matches!(a, IpAddr::V4(v) if v.octets()[0] == 0))
+        {
+            return Err(ConfigError::invalid(
+                "nic.addresses",
+                "0.0.0.0/8 is not a usable source address (natsim also uses it for NAT64 handles)",
             ));
         }
         let i = id.0 as usize;
@@ -771,10 +787,22 @@ impl Gateway {
             .get(usize::from(f.nat_ip))
             .copied()
             .unwrap_or_default();
+        let inside = if f.flags & NAT64 != 0 {
+            let h = f
+                .inside
+                .as_ref()
+                .iter()
+                .fold(0usize, |acc, &b| acc << 8 | usize::from(b));
+            self.nat64_inside
+                .get(h.wrapping_sub(1))
+                .map_or(f.inside.to_ip(), |a| IpAddr::from(*a))
+        } else {
+            f.inside.to_ip()
+        };
         FlowView {
             nic: NicId(f.nic),
             protocol: f.proto,
-            inside: SocketAddr::new(f.inside.to_ip(), f.inside_port),
+            inside: SocketAddr::new(inside, f.inside_port),
             remote: SocketAddr::new(f.remote.to_ip(), f.remote_port),
             nat: SocketAddr::new(nat.to_ip(), f.nat_port),
         }
@@ -835,6 +863,12 @@ impl Gateway {
             });
             if !own {
                 return Verdict::Drop(DropReason::SpoofedSource);
+            }
+            if self.config.nat64
+                && meta.version == IpVersion::V6
+                && nat64::is_nat64_destination(&pkt[24..40])
+            {
+                return self.nat64_outbound(nic, pkt, &meta);
             }
             let net = &self.config.networks[usize::from(state.config.network.0)];
             if !net.local_prefixes.is_empty() && {
@@ -1002,29 +1036,10 @@ impl Gateway {
             (be16(pkt, l4), be16(pkt, l4 + 2))
         };
         let tcp_flags = if p == proto::TCP { pkt[l4 + 13] } else { 0 };
-        let found = A::state_ref(&self.fams)
-            .table
-            .find_out(nic.0, p, &inside, iport, &remote, rport);
-        let idx = match found {
-            Some(i) => {
-                self.refresh::<A>(i, Dir::Out, tcp_flags);
-                i
-            }
-            None => {
-                // Only a plain SYN opens a TCP flow; with midstream pickup (Linux "loose") also
-                // a plain ACK segment (no SYN, FIN or RST), as Linux conntrack does.
-                let opening = tcp_flags & (SYN | ACK | FIN | RST) == SYN;
-                let pickup = self.config.profile.tcp_midstream_pickup
-                    && tcp_flags & (SYN | FIN | RST) == 0
-                    && tcp_flags & ACK != 0;
-                if p == proto::TCP && !opening && !pickup {
-                    return Verdict::Drop(DropReason::TcpNoFlow);
-                }
-                match self.create_flow::<A>(nic, p, inside, iport, remote, rport, tcp_flags) {
-                    Ok(i) => i,
-                    Err(r) => return self.refuse::<A>(r, nic, p, pkt, meta),
-                }
-            }
+        let idx = match self.find_or_create::<A>(nic, p, inside, iport, remote, rport, tcp_flags, 0)
+        {
+            Ok(i) => i,
+            Err(r) => return self.refuse::<A>(r, nic, p, pkt, meta),
         };
         let fam = A::state_ref(&self.fams);
         let f = fam.table.flows[idx as usize];
@@ -1040,6 +1055,38 @@ impl Gateway {
         Verdict::Forward(Egress::Outside)
     }
 
+    /// The live flow for an outbound tuple, refreshed, or a new one.
+    #[allow(clippy::too_many_arguments)]
+    fn find_or_create<A: Fam>(
+        &mut self,
+        nic: NicId,
+        p: u8,
+        inside: A,
+        iport: u16,
+        remote: A,
+        rport: u16,
+        tcp_flags: u8,
+        extra_flags: u8,
+    ) -> Result<u32, DropReason> {
+        let found = A::state_ref(&self.fams)
+            .table
+            .find_out(nic.0, p, &inside, iport, &remote, rport);
+        if let Some(i) = found {
+            self.refresh::<A>(i, Dir::Out, tcp_flags);
+            return Ok(i);
+        }
+        // Only a plain SYN opens a TCP flow; with midstream pickup (Linux "loose") also a plain
+        // ACK segment (no SYN, FIN or RST), as Linux conntrack does.
+        let opening = tcp_flags & (SYN | ACK | FIN | RST) == SYN;
+        let pickup = self.config.profile.tcp_midstream_pickup
+            && tcp_flags & (SYN | FIN | RST) == 0
+            && tcp_flags & ACK != 0;
+        if p == proto::TCP && !opening && !pickup {
+            return Err(DropReason::TcpNoFlow);
+        }
+        self.create_flow::<A>(nic, p, inside, iport, remote, rport, tcp_flags, extra_flags)
+    }
+
     #[allow(clippy::too_many_arguments)]
     fn create_flow<A: Fam>(
         &mut self,
@@ -1050,6 +1097,7 @@ impl Gateway {
         remote: A,
         rport: u16,
         tcp_flags: u8,
+        extra_flags: u8,
     ) -> Result<u32, DropReason> {
         let Some(nb) = self
             .nics
@@ -1105,7 +1153,7 @@ impl Gateway {
             proto: p,
             state,
             class: cls,
-            flags: if hairpin { HAIRPIN } else { 0 },
+            flags: extra_flags | if hairpin { HAIRPIN } else { 0 },
         });
         self.next_deadline_bound_ns = self.next_deadline_bound_ns.min(d);
         self.counters.flows_created += 1;
@@ -1232,6 +1280,65 @@ impl Gateway {
         Verdict::Respond(Egress::Nic(nic))
     }
 
+    /// An IPv6 packet from a NIC to `64:ff9b::/96`: translated to IPv4 with the NIC's IPv4
+    /// block (SPEC §4 "NAT64", as dpservice does).
+    fn nat64_outbound(&mut self, nic: NicId, pkt: &mut Vec<u8>, meta: &IpMeta) -> Verdict {
+        if meta.fragment.is_some() {
+            return Verdict::Drop(DropReason::UnsupportedProtocol);
+        }
+        let l4 = meta.l4_offset;
+        let (p4, iport, rport) = match meta.protocol {
+            proto::TCP | proto::UDP => (meta.protocol, be16(pkt, l4), be16(pkt, l4 + 2)),
+            proto::ICMPV6 if pkt[l4] == 128 && self.config.profile.icmp_supported => {
+                (proto::ICMP, be16(pkt, l4 + 4), 0)
+            }
+            proto::ICMPV6 => return Verdict::Drop(DropReason::UnsupportedIcmp),
+            _ => return Verdict::Drop(DropReason::UnsupportedProtocol),
+        };
+        let inside6 = <[u8; 16]>::read(pkt, meta.src_offset());
+        let next = self.nat64_inside.len() as u32 + 1;
+        let handle = *self.nat64_handles.entry(inside6).or_insert(next);
+        if handle == next {
+            self.nat64_inside.push(inside6);
+        }
+        let remote4 = <[u8; 4]>::read(pkt, 36);
+        let tcp_flags = if p4 == proto::TCP { pkt[l4 + 13] } else { 0 };
+        let idx = match self.find_or_create::<[u8; 4]>(
+            nic,
+            p4,
+            handle.to_be_bytes(),
+            iport,
+            remote4,
+            rport,
+            tcp_flags,
+            NAT64,
+        ) {
+            Ok(i) => i,
+            Err(r) => return Verdict::Drop(r),
+        };
+        let f = self.fams.v4.table.flows[idx as usize];
+        let nat = self.fams.v4.nat_ips[usize::from(f.nat_ip)];
+        *pkt = nat64::v6_to_v4(pkt, meta, nat, remote4, f.nat_port);
+        self.counters.translated_out[class_of(p4)] += 1;
+        self.nic_counters[nic.0 as usize].translated_out[class_of(p4)] += 1;
+        Verdict::Forward(Egress::Outside)
+    }
+
+    /// An IPv4 reply to a NAT64 flow: translated back to IPv6 for the inside host.
+    fn nat64_inbound(&mut self, idx: u32, pkt: &mut Vec<u8>, meta: &IpMeta) -> Verdict {
+        let f = self.fams.v4.table.flows[idx as usize];
+        let h = u32::from_be_bytes(f.inside) as usize;
+        let Some(&inside6) = self.nat64_inside.get(h.wrapping_sub(1)) else {
+            return Verdict::Drop(DropReason::Unsolicited);
+        };
+        let remote4 = <[u8; 4]>::read(pkt, meta.src_offset());
+        *pkt = nat64::v4_to_v6(pkt, meta, nat64::embed(remote4), inside6, f.inside_port);
+        let c = class_of(meta.protocol);
+        self.counters.translated_in[c] += 1;
+        self.nic_counters[f.nic as usize].translated_in[c] += 1;
+        Verdict::Forward(Egress::Nic(NicId(f.nic)))
+    }
+
     /// An inbound packet; `hairpin_from` is the sending NIC when the packet was hairpinned.
     fn handle_outside<A: Fam>(
         &mut self,
@@ -1287,7 +1394,15 @@ impl Gateway {
             return self.unsolicited(pkt, meta, hairpin);
         };
         let tcp_flags = if p == proto::TCP { pkt[l4 + 13] } else { 0 };
+        let nat64_flow = A::state_ref(&self.fams).table.flows[idx as usize].flags & NAT64 != 0;
+        if nat64_flow && (meta.fragment.is_some() || hairpin) {
+            // Fragments and hairpins are not translated across families.
+            return Verdict::Drop(DropReason::UnsupportedProtocol);
+        }
         self.refresh::<A>(idx, Dir::In, tcp_flags);
+        if nat64_flow {
+            return self.nat64_inbound(idx, pkt, meta);
+        }
         let f = A::state_ref(&self.fams).table.flows[idx as usize];
         rewrite_endpoint(pkt, meta, Side::Dst, f.inside.as_ref(), f.inside_port);
         let c = class_of(p);
@@ -1387,6 +1502,10 @@ impl Gateway {
             return Verdict::Drop(DropReason::IcmpErrorNoFlow);
         };
         let f = fam.table.flows[idx as usize];
+        if f.flags & NAT64 != 0 {
+            // RFC 7915 ICMP error translation across families is not modelled.
+            return Verdict::Drop(DropReason::UnsupportedIcmp);
+        }
         Self::edit_quoted(pkt, meta, &qm, |quoted| {
             rewrite_addr(quoted, &qm, Side::Src, f.inside.as_ref());
             if matches!(qp, proto::TCP | proto::UDP) {

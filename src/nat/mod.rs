@@ -12,6 +12,7 @@ pub mod counters;
 pub mod event;
 mod frag;
 mod gateway;
+pub mod nat64;
 mod ports;
 pub mod profile;
 mod table;

@@ -51,6 +51,8 @@ pub(crate) const UDP_SAW_INBOUND: u8 = 0x01;
 pub(crate) const LIVE: u8 = 0x01;
 /// Flow flag: the remote is one of the gateway's own NAT addresses (hairpin).
 pub(crate) const HAIRPIN: u8 = 0x02;
+/// Flow flag: a NAT64 flow; its inside address is a handle into the gateway's IPv6 interner.
+pub(crate) const NAT64: u8 = 0x04;
 
 /// One tracked flow. 40 bytes for IPv4, 64 for IPv6.
 #[derive(Clone, Copy, Debug, Default)]
