@@ -28,6 +28,11 @@ use crate::nat::{ConfigError, Egress, Family, Gateway, Ingress, NicId, Verdict};
 use crate::time::Instant;
 use crate::wire::parse::parse_ip;
 
+/// `handle_timeout` runs when virtual time has moved on by at least this much. `process`
+/// expires due flows by itself; the explicit call makes timer expiry its own step (events
+/// attributed to no packet) without paying for a timer scan on every packet.
+const TIMER_STEP_NS: u64 = 1_000_000;
+
 /// Exit code of `natsim replay` when an invariant was violated.
 pub const EXIT_VIOLATIONS: i32 = 4;
 
@@ -275,6 +280,10 @@ struct Run<W: Write> {
     interface_keys_used: Vec<bool>,
     first_ts_ns: Option<u64>,
     now_ns: u64,
+    /// Index of the last packet record replayed.
+    last_index: u64,
+    /// Virtual time of the last `handle_timeout`.
+    timers_ns: u64,
     speed: f64,
     offset_ns: u64,
     guess_announced: bool,
@@ -327,6 +336,8 @@ impl<W: Write> Run<W> {
             interface_keys_used: vec![false; config.interfaces.len()],
             first_ts_ns: None,
             now_ns: 0,
+            timers_ns: 0,
+            last_index: 0,
             speed: config.speed,
             offset_ns: config.time_offset_ms.saturating_mul(1_000_000),
             guess_announced: false,
@@ -472,12 +483,16 @@ impl<W: Write> Run<W> {
         interface_side: Option<EntrySide>,
         direction: Option<CaptureDirection>,
     ) -> Result<(), ReplayError> {
+        self.last_index = index;
         let now_ns = self.clock(ts_ns);
         let now = Instant::from_nanos(now_ns);
         let at = At {
             packet_index: index,
             time_ns: now_ns,
         };
+        if now_ns.saturating_sub(self.timers_ns) >= TIMER_STEP_NS {
+            self.timers(at);
+        }
         let Some((src, dst)) = addresses(&self.buf) else {
             self.stats.no_addresses += 1;
             return self.skipped_line(at, "ip_header_truncated");
@@ -585,6 +600,16 @@ impl<W: Write> Run<W> {
             self.emit(at, None, Verdict::Forward(egress), None, out_ts)?;
         }
         Ok(())
+    }
+
+    /// Expires what is due at `at.time_ns` and follows the events.
+    fn timers(&mut self, at: At) {
+        self.timers_ns = at.time_ns;
+        self.gateway.handle_timeout(Instant::from_nanos(at.time_ns));
+        let events = self.gateway.drain_events();
+        if !events.is_empty() {
+            self.verifier.on_events(at, None, &events);
+        }
     }
 
     fn nic_block(&self, nic: NicId, addr_len: usize) -> Option<crate::nat::Block> {
