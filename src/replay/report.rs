@@ -10,7 +10,7 @@ use serde::Serialize;
 use super::verify::Violation;
 
 /// Width of the printed table: fixed so that the output does not depend on the terminal.
-pub const TABLE_WIDTH: u16 = 100;
+pub const TABLE_WIDTH: u16 = 120;
 
 /// One inside host (NIC) in the summary.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
