@@ -176,6 +176,12 @@ pub fn readdress_inbound(
     let l4 = meta.l4_offset;
     let src = meta.src(buf);
     let dst = meta.dst(buf);
+    // Only read as an ICMP type when it is ICMP (parsing guarantees 8 bytes then); another
+    // protocol may have no payload byte at all.
+    let icmp_type = match (meta.version, meta.protocol) {
+        (IpVersion::V4, proto::ICMP) | (IpVersion::V6, proto::ICMPV6) => buf.get(l4).copied(),
+        _ => None,
+    };
     let found = match meta.protocol {
         proto::TCP | proto::UDP => gateway
             .translation_of(
@@ -188,7 +194,7 @@ pub fn readdress_inbound(
                 set_addr(buf, &meta, Side::Dst, &nat.ip());
                 rewrite_port(buf, &meta, Side::Dst, nat.port());
             }),
-        _ if is_echo_reply(&meta, buf[l4]) => gateway
+        _ if icmp_type.is_some_and(|t| is_echo_reply(&meta, t)) => gateway
             .translation_of(
                 nic,
                 meta.protocol,
@@ -199,7 +205,9 @@ pub fn readdress_inbound(
                 set_addr(buf, &meta, Side::Dst, &nat.ip());
                 rewrite_icmp_ident(buf, &meta, nat.port());
             }),
-        _ if is_icmp_error(&meta, buf[l4]) => readdress_icmp_error(gateway, nic, buf, &meta),
+        _ if icmp_type.is_some_and(|t| is_icmp_error(&meta, t)) => {
+            readdress_icmp_error(gateway, nic, buf, &meta)
+        }
         _ => None,
     };
     match found {
