@@ -28,17 +28,36 @@
 //! headers and raw records, and its writers encode both formats. pcapng reading is done in
 //! [`pcapng`] because pcap-file 2.0.0 gets pcapng timestamps and options wrong (see there).
 //!
-//! See `docs/replay-capture.md` for the supported link types and every skip reason.
+//! # Replaying
+//!
+//! [`replay`] runs a capture through the gateway: [`mapping`] decides each packet's side,
+//! [`hosts`] turns inside addresses into NICs with blocks, [`packet`] checks checksums and
+//! readdresses reply halves to the NAT, [`run`] drives the loop and writes the inside and
+//! outside views, [`verify`] checks the replay-side invariants, [`report`] summarises;
+//! [`config`] and [`cli`] are the configuration and the `natsim replay` command.
+//!
+//! See `docs/replay-capture.md` for the supported link types and every skip reason, and
+//! `docs/replay.md` for replaying.
 
+pub mod cli;
+pub mod config;
 pub mod error;
+pub mod hosts;
 pub mod link;
+pub mod mapping;
+pub mod packet;
 pub mod pcapng;
 pub mod reader;
+pub mod report;
+pub mod run;
 pub mod source;
 pub mod summary;
 pub mod timestamp;
+pub mod verify;
 pub mod writer;
 
+pub use cli::{ReplayCliOptions, replay_cmd};
+pub use config::{EntrySide, NatPool, ReplayConfig};
 pub use error::{CaptureError, CaptureErrorKind, CaptureWriteError};
 pub use link::{
     CaptureDirection, HostOrder, IpVersion, LinkProtocol, SkipReason, linktype, strip_link_layer,
@@ -47,5 +66,7 @@ pub use reader::{
     CaptureFormat, CaptureReader, CaptureRecord, CapturedPacket, MAX_RECORD_BYTES, OwnedPacket,
     SkippedPacket, for_each_packet, read_packets,
 };
+pub use report::ReplaySummary;
+pub use run::{EXIT_VIOLATIONS, ReplayError, ReplayOutcome, replay, replay_streams};
 pub use summary::{Anomaly, CaptureSummary, InterfaceSummary};
 pub use writer::{PcapCaptureWriter, PcapNgCaptureWriter, USER_APPLICATION, WRITER_SNAPLEN};

@@ -11,7 +11,6 @@ use std::time::Duration;
 
 use pcap_file::pcap::{PcapHeader, PcapPacket, PcapWriter};
 use pcap_file::pcapng::PcapNgWriter;
-use pcap_file::pcapng::blocks::enhanced_packet::{EnhancedPacketBlock, EnhancedPacketOption};
 use pcap_file::pcapng::blocks::interface_description::{
     InterfaceDescriptionBlock, InterfaceDescriptionOption,
 };
@@ -31,6 +30,9 @@ pub const USER_APPLICATION: &str = "natsim";
 
 /// pcapng `if_tsresol` value for nanoseconds (10^-9 s).
 const TSRESOL_NANOS: u8 = 9;
+
+/// pcapng block type of an Enhanced Packet Block.
+const ENHANCED_PACKET_BLOCK: u32 = 6;
 
 /// pcapng option values are at most 65535 bytes; pcap-file truncates the length silently.
 const MAX_OPTION_BYTES: usize = 65_535;
@@ -113,23 +115,48 @@ impl<W: Write> PcapNgCaptureWriter<W> {
                 count: self.interfaces,
             });
         }
-        let original_len = check_len(ip)?;
-        // epb_flags bits 0-1: 01 inbound, 10 outbound.
-        let options = match direction {
-            None => Vec::new(),
-            Some(CaptureDirection::Inbound) => vec![EnhancedPacketOption::Flags(1)],
-            Some(CaptureDirection::Outbound) => vec![EnhancedPacketOption::Flags(2)],
-        };
-        // pcap-file writes `timestamp.as_nanos()` as the raw 64-bit unit count, which is right
-        // exactly because every interface declares if_tsresol = 9.
-        let epb = EnhancedPacketBlock {
-            interface_id: interface,
-            timestamp: Duration::from_nanos(timestamp_ns),
-            original_len,
-            data: Cow::Borrowed(ip),
-            options,
-        };
-        self.inner.write_pcapng_block(epb)?;
+        let captured_len = check_len(ip)?;
+        // The Enhanced Packet Block is encoded here rather than through pcap-file, which
+        // serialises every block twice (once to measure it) and allocates its option list: this
+        // is the replay's per-packet output path. The bytes are exactly pcap-file's
+        // (tests/replay_writer.rs pins them): little-endian, data padded to 4 bytes, then
+        // `epb_flags` (bits 0-1: 01 inbound, 10 outbound) and `opt_endofopt` when a direction
+        // is given.
+        let pad_len = (4 - ip.len() % 4) % 4;
+        let options_len = if direction.is_some() { 12 } else { 0 };
+        let block_len = 32 + captured_len + pad_len as u32 + options_len;
+        let mut head = [0u8; 28];
+        let words = [
+            ENHANCED_PACKET_BLOCK,
+            block_len,
+            interface,
+            (timestamp_ns >> 32) as u32,
+            timestamp_ns as u32,
+            captured_len,
+            captured_len,
+        ];
+        for (chunk, w) in head.chunks_exact_mut(4).zip(words) {
+            chunk.copy_from_slice(&w.to_le_bytes());
+        }
+        let mut tail = [0u8; 19];
+        let mut n = pad_len;
+        if let Some(d) = direction {
+            let flags: u32 = match d {
+                CaptureDirection::Inbound => 1,
+                CaptureDirection::Outbound => 2,
+            };
+            tail[n..n + 2].copy_from_slice(&2u16.to_le_bytes());
+            tail[n + 2..n + 4].copy_from_slice(&4u16.to_le_bytes());
+            tail[n + 4..n + 8].copy_from_slice(&flags.to_le_bytes());
+            // opt_endofopt: four zero bytes.
+            n += 12;
+        }
+        tail[n..n + 4].copy_from_slice(&block_len.to_le_bytes());
+        n += 4;
+        let w = self.inner.get_mut();
+        w.write_all(&head)?;
+        w.write_all(ip)?;
+        w.write_all(&tail[..n])?;
         Ok(())
     }
 

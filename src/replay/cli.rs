@@ -1,0 +1,90 @@
+//! `natsim replay CAPTURE [--config FILE] [--out DIR] [--inside PREFIX]... [--profile NAME]
+//! [--fix-checksums] [--speed X] [--verdicts]` as a library function; `main.rs` parses the
+//! arguments and exits with the returned code.
+
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+
+use ipnet::IpNet;
+
+use super::config::ReplayConfig;
+use super::run::replay;
+
+/// Command-line options; each one that is set overrides the config file.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ReplayCliOptions {
+    /// `--out DIR`.
+    pub out: Option<PathBuf>,
+    /// `--inside PREFIX` (repeatable): replaces the inside prefixes.
+    pub inside: Vec<IpNet>,
+    /// `--profile NAME`.
+    pub profile: Option<String>,
+    /// `--fix-checksums`.
+    pub fix_checksums: bool,
+    /// `--speed X`.
+    pub speed: Option<f64>,
+    /// `--verdicts`: also write `verdicts.jsonl`.
+    pub verdicts: bool,
+}
+
+impl ReplayCliOptions {
+    /// Applies the options that are set to `config`.
+    pub fn apply(&self, config: &mut ReplayConfig) {
+        if let Some(out) = &self.out {
+            config.out_dir = Some(out.clone());
+        }
+        if !self.inside.is_empty() {
+            config.inside_prefixes = self.inside.clone();
+        }
+        if let Some(p) = &self.profile {
+            config.profile = p.clone();
+        }
+        if self.fix_checksums {
+            config.fix_checksums = true;
+        }
+        if let Some(s) = self.speed {
+            config.speed = s;
+        }
+        if self.verdicts {
+            config.verdicts = true;
+        }
+    }
+}
+
+/// Runs `natsim replay`: loads `config_path` (if any), applies `overrides`, replays `capture`,
+/// prints every guess, the summary table and the files written. Returns the exit code: 0, or
+/// 4 when a replay-side invariant was violated. Errors (unreadable capture or config, invalid
+/// option, output not writable) are returned; `main` prints them and exits with 2.
+pub fn replay_cmd(
+    capture: &Path,
+    config_path: Option<&Path>,
+    overrides: ReplayCliOptions,
+) -> anyhow::Result<i32> {
+    let mut config = match config_path {
+        Some(p) => ReplayConfig::load(p)?,
+        None => ReplayConfig::default(),
+    };
+    overrides.apply(&mut config);
+    config.validate()?;
+    let outcome = replay(capture, &config)?;
+    let mut out = std::io::stdout().lock();
+    for g in &outcome.summary.guesses {
+        writeln!(out, "guessed: {g}")?;
+    }
+    if let Some(e) = &outcome.summary.capture_error {
+        writeln!(out, "warning: capture ended early: {e}")?;
+    }
+    out.write_all(outcome.table.as_bytes())?;
+    for f in &outcome.files {
+        writeln!(out, "wrote {}", f.display())?;
+    }
+    if outcome.exit_code != 0 {
+        writeln!(
+            out,
+            "{} invariant violation(s); exit code {}",
+            outcome.summary.violation_total(),
+            outcome.exit_code
+        )?;
+    }
+    Ok(outcome.exit_code)
+}
