@@ -38,6 +38,33 @@ enum Command {
         #[arg(long = "pool")]
         pools: Vec<ipnet::IpNet>,
     },
+    /// Replay a pcap/pcapng capture through the gateway: translated inside and outside views,
+    /// per-packet verdicts, a summary, and invariant checks (exit 4 on a violation).
+    Replay {
+        /// The capture file (pcap or pcapng).
+        capture: PathBuf,
+        /// Replay configuration (YAML); command-line options override it.
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Output folder (default: `<capture stem>.replay`).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Inside prefix (repeatable; replaces the default RFC 1918 / 100.64/10 / fc00::/7).
+        #[arg(long)]
+        inside: Vec<ipnet::IpNet>,
+        /// Behaviour profile: rfc, dpservice, gcp, aws, azure, linux.
+        #[arg(long)]
+        profile: Option<String>,
+        /// Recompute checksums on ingest (captures taken with checksum offload).
+        #[arg(long)]
+        fix_checksums: bool,
+        /// Replay speed factor (2 = twice as fast as captured).
+        #[arg(long)]
+        speed: Option<f64>,
+        /// Also write per-packet verdicts as JSON lines.
+        #[arg(long)]
+        verdicts: bool,
+    },
     /// Capacity planning: evaluate a plan file and write report.md, report.json and SVG plots.
     Plan {
         /// The plan file (YAML).
@@ -71,6 +98,27 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
         }
         Command::Validate { files } => Ok(natsim::api::cli::validate(&files)),
         Command::Reconcile { files, pools } => Ok(natsim::api::cli::reconcile(&files, &pools)),
+        Command::Replay {
+            capture,
+            config,
+            out,
+            inside,
+            profile,
+            fix_checksums,
+            speed,
+            verdicts,
+        } => {
+            let options = natsim::replay::cli::ReplayCliOptions {
+                out,
+                inside,
+                profile,
+                fix_checksums,
+                speed,
+                verdicts,
+            };
+            let code = natsim::replay::cli::replay_cmd(&capture, config.as_deref(), options)?;
+            Ok(ExitCode::from(u8::try_from(code).unwrap_or(1)))
+        }
         Command::Plan { plan, out, jobs } => {
             let outcome = natsim::plan::plan_cmd(&plan, &out, jobs)?;
             println!(
