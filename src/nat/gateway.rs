@@ -810,7 +810,9 @@ impl Gateway {
         }
         let verdict = match (ingress, meta.version) {
             (Ingress::Inside(nic), IpVersion::V4) => self.handle_inside::<[u8; 4]>(nic, pkt, &meta),
-            (Ingress::Inside(nic), IpVersion::V6) => self.handle_inside::<[u8; 16]>(nic, pkt, &meta),
+            (Ingress::Inside(nic), IpVersion::V6) => {
+                self.handle_inside::<[u8; 16]>(nic, pkt, &meta)
+            }
             (Ingress::Outside, IpVersion::V4) => self.handle_outside::<[u8; 4]>(pkt, &meta, false),
             (Ingress::Outside, IpVersion::V6) => self.handle_outside::<[u8; 16]>(pkt, &meta, false),
         };
@@ -1171,7 +1173,12 @@ impl Gateway {
         Verdict::Respond(Egress::Nic(nic))
     }
 
-    fn handle_outside<A: Fam>(&mut self, pkt: &mut Vec<u8>, meta: &IpMeta, hairpin: bool) -> Verdict {
+    fn handle_outside<A: Fam>(
+        &mut self,
+        pkt: &mut Vec<u8>,
+        meta: &IpMeta,
+        hairpin: bool,
+    ) -> Verdict {
         let dst = A::read(pkt, meta.dst_offset());
         let Some(&nat_idx) = A::state_ref(&self.fams).nat_lookup.get(&dst) else {
             return Verdict::Drop(DropReason::Unsolicited);
