@@ -20,5 +20,8 @@ fn run_prints_a_summary_and_exits_zero_on_a_passing_scenario() {
     let (code, out, err) = run("scenarios/tcp-basic.yaml", None);
     println!("{out}{err}");
     assert_eq!(code, 0, "{out}{err}");
-    assert!(out.starts_with("scenario tcp-basic (scenarios/tcp-basic.yaml) seed 1"), "{out}");
+    assert!(
+        out.starts_with("scenario tcp-basic (scenarios/tcp-basic.yaml) seed 1"),
+        "{out}"
+    );
 }

@@ -10,7 +10,9 @@ use natsim::sim::real_gateway;
 
 fn run(path: &Path, seed: Option<u64>) -> natsim::scenario::Report {
     let sc = load(path).unwrap_or_else(|e| panic!("{e}"));
-    run_scenario(&sc, seed, &|| Box::new(real_gateway)).expect("runs").report
+    run_scenario(&sc, seed, &|| Box::new(real_gateway))
+        .expect("runs")
+        .report
 }
 
 #[test]

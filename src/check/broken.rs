@@ -7,8 +7,8 @@ use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::nat::{
-    Block, ConfigError, Counters, DropReason, Egress, Event, Family, FlowInfo, Gateway, GatewayConfig,
-    Ingress, NicConfig, NicId, Verdict,
+    Block, ConfigError, Counters, DropReason, Egress, Event, Family, FlowInfo, Gateway,
+    GatewayConfig, Ingress, NicConfig, NicId, Verdict,
 };
 use crate::sim::dataplane::{Dataplane, DataplaneFactory};
 use crate::sim::packet::{Tuple, build_tcp, build_udp_len};
@@ -64,22 +64,30 @@ impl Breakage {
 
     /// A factory building this broken dataplane.
     pub fn factory(self) -> Box<DataplaneFactory> {
-        Box::new(move |cfg: GatewayConfig| -> Result<Box<dyn Dataplane>, ConfigError> {
-            static INSTANCES: AtomicU64 = AtomicU64::new(0);
-            let instance = INSTANCES.fetch_add(1, Ordering::Relaxed);
-            Ok(Box::new(Broken {
-                inner: Gateway::new(cfg.clone())?,
-                per_nic: BTreeMap::new(),
-                config: cfg,
-                kind: self,
-                nics: BTreeMap::new(),
-                told: BTreeMap::new(),
-                assignments: 0,
-                outbound: 0,
-                odd_instance: instance % 2 == 1,
-                hidden: Vec::new(),
-            }))
-        })
+        Box::new(
+            move |cfg: GatewayConfig| -> Result<Box<dyn Dataplane>, ConfigError> {
+                // Only the nondeterministic breakage counts its instances, so other tests running in
+                // parallel cannot disturb the alternation.
+                static INSTANCES: AtomicU64 = AtomicU64::new(0);
+                let instance = if self == Breakage::Nondeterministic {
+                    INSTANCES.fetch_add(1, Ordering::Relaxed)
+                } else {
+                    0
+                };
+                Ok(Box::new(Broken {
+                    inner: Gateway::new(cfg.clone())?,
+                    per_nic: BTreeMap::new(),
+                    config: cfg,
+                    kind: self,
+                    nics: BTreeMap::new(),
+                    told: BTreeMap::new(),
+                    assignments: 0,
+                    outbound: 0,
+                    odd_instance: instance % 2 == 1,
+                    hidden: Vec::new(),
+                }))
+            },
+        )
     }
 }
 
@@ -100,10 +108,20 @@ struct Broken {
 
 /// Rebuilds a TCP/UDP packet with a new destination (valid checksums).
 fn redirect(pkt: &mut Vec<u8>, to: IpAddr) -> bool {
-    let Some(t) = Tuple::parse(pkt) else { return false };
+    let Some(t) = Tuple::parse(pkt) else {
+        return false;
+    };
     let dst = std::net::SocketAddr::new(to, t.dst_port);
     match t.protocol {
-        proto::TCP => build_tcp(pkt, t.src_addr(), dst, t.tcp_flags, t.seq, t.ack, t.payload_len),
+        proto::TCP => build_tcp(
+            pkt,
+            t.src_addr(),
+            dst,
+            t.tcp_flags,
+            t.seq,
+            t.ack,
+            t.payload_len,
+        ),
         proto::UDP => build_udp_len(pkt, t.src_addr(), dst, t.payload_len),
         _ => return false,
     }
@@ -137,12 +155,18 @@ impl Dataplane for Broken {
                 pkt.clone_from(&original);
                 last
             }
-            (Breakage::OverlappingBlocks, Ingress::Inside(n)) => self.gw_for(n).process(now, ingress, pkt),
+            (Breakage::OverlappingBlocks, Ingress::Inside(n)) => {
+                self.gw_for(n).process(now, ingress, pkt)
+            }
             (Breakage::LeakyFilter { port }, Ingress::Outside) => {
                 let v = self.inner.process(now, ingress, pkt);
                 let leak = Tuple::parse(pkt).is_some_and(|t| t.dst_port == port || port == 0);
                 if v == Verdict::Drop(DropReason::Unsolicited) && leak {
-                    let first = self.nics.iter().next().map(|(id, c)| (*id, c.addresses.clone()));
+                    let first = self
+                        .nics
+                        .iter()
+                        .next()
+                        .map(|(id, c)| (*id, c.addresses.clone()));
                     if let Some((id, addrs)) = first
                         && let Some(&a) = addrs.first()
                         && redirect(pkt, a)
@@ -158,7 +182,11 @@ impl Dataplane for Broken {
                 if v != Verdict::Drop(DropReason::PortsExhausted) {
                     return v;
                 }
-                let fam = if original.first().is_some_and(|b| b >> 4 == 6) { Family::V6 } else { Family::V4 };
+                let fam = if original.first().is_some_and(|b| b >> 4 == 6) {
+                    Family::V6
+                } else {
+                    Family::V4
+                };
                 if let Some(b) = self.inner.block_of(n, fam) {
                     self.inner.release_block(now, n, fam);
                     let _ = self.inner.assign_block(now, n, b);
@@ -171,13 +199,15 @@ impl Dataplane for Broken {
                 *pkt = original;
                 self.inner.process(now, ingress, pkt)
             }
-            (Breakage::ReplyToWrongNic, Ingress::Outside) => match self.inner.process(now, ingress, pkt) {
-                Verdict::Forward(Egress::Nic(n)) => {
-                    let other = self.nics.keys().find(|k| **k != n).copied().unwrap_or(n);
-                    Verdict::Forward(Egress::Nic(other))
+            (Breakage::ReplyToWrongNic, Ingress::Outside) => {
+                match self.inner.process(now, ingress, pkt) {
+                    Verdict::Forward(Egress::Nic(n)) => {
+                        let other = self.nics.keys().find(|k| **k != n).copied().unwrap_or(n);
+                        Verdict::Forward(Egress::Nic(other))
+                    }
+                    v => v,
                 }
-                v => v,
-            },
+            }
             (Breakage::BadChecksum, Ingress::Inside(_)) => {
                 let v = self.inner.process(now, ingress, pkt);
                 if v == Verdict::Forward(Egress::Outside)
@@ -312,9 +342,9 @@ impl Dataplane for Broken {
     fn block_of(&self, id: NicId, family: Family) -> Option<Block> {
         match self.kind {
             // These lie the same way the control plane believes, so only their packets show.
-            Breakage::BlockEndOffByOne | Breakage::OverlappingBlocks | Breakage::StaleFlowAfterBlockLoss => {
-                self.told.get(&(id, family)).copied()
-            }
+            Breakage::BlockEndOffByOne
+            | Breakage::OverlappingBlocks
+            | Breakage::StaleFlowAfterBlockLoss => self.told.get(&(id, family)).copied(),
             _ => self.inner.block_of(id, family),
         }
     }

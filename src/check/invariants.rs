@@ -9,8 +9,8 @@ use hashbrown::HashMap;
 use serde::Serialize;
 
 use crate::nat::{
-    Block, DropReason, Egress, EndReason, Event, Family, FlowView, Ingress, LimitScope, NicId, Profile,
-    Verdict,
+    Block, DropReason, Egress, EndReason, Event, Family, FlowView, Ingress, LimitScope, NicId,
+    Profile, Verdict,
 };
 use crate::sim::observe::{NicInfo, Observation, Observer, Violation};
 use crate::sim::packet::{IcmpKind, Tuple, quoted_offset};
@@ -132,7 +132,6 @@ pub struct InvariantChecker {
     by_inside: Map<InsideKey, SocketAddr>,
     /// Live and held ports per NIC and scope key.
     occupancy: Map<(NicId, Scope), u32>,
-    last_ingress: Option<Ingress>,
     checks: [u64; 9],
 }
 
@@ -185,7 +184,6 @@ impl InvariantChecker {
             by_nat: map(),
             by_inside: map(),
             occupancy: map(),
-            last_ingress: None,
             checks: [0; 9],
         }
     }
@@ -215,13 +213,19 @@ impl InvariantChecker {
 
     fn usable(&self, b: &Block) -> u32 {
         let n = b.len();
-        if self.profile.last_port_unusable && n > 1 { n - 1 } else { n }
+        if self.profile.last_port_unusable && n > 1 {
+            n - 1
+        } else {
+            n
+        }
     }
 
     fn min_timeout_ms(&self, proto: u8) -> u64 {
         let p = &self.profile;
         match proto {
-            6 => p.timeout_tcp_established_ms.min(p.timeout_tcp_transitory_ms),
+            6 => p
+                .timeout_tcp_established_ms
+                .min(p.timeout_tcp_transitory_ms),
             17 => p.timeout_udp_ms.min(p.timeout_udp_stream_ms),
             _ => p.timeout_icmp_ms,
         }
@@ -230,7 +234,8 @@ impl InvariantChecker {
     fn forget_nic_family(&mut self, nic: NicId, family: Option<Family>) {
         let fam_ok = |a: &SocketAddr| family.is_none_or(|f| family_of(&a.ip()) == f);
         self.by_nat.retain(|k, v| !(v.nic == nic && fam_ok(&k.nat)));
-        self.by_inside.retain(|k, _| !(k.nic == nic && fam_ok(&k.remote)));
+        self.by_inside
+            .retain(|k, _| !(k.nic == nic && fam_ok(&k.remote)));
         self.occupancy.retain(|(n, s), _| {
             let f = match s {
                 Scope::Nic(_, f) => *f,
@@ -241,7 +246,14 @@ impl InvariantChecker {
         });
     }
 
-    fn outbound(&mut self, nic: NicId, before: &[u8], after: &[u8], hairpin_to: Option<NicId>, now_ns: u64) -> Result<(), Violation> {
+    fn outbound(
+        &mut self,
+        nic: NicId,
+        before: &[u8],
+        after: &[u8],
+        hairpin_to: Option<NicId>,
+        now_ns: u64,
+    ) -> Result<(), Violation> {
         let (Some(bt), Some(at)) = (Tuple::parse(before), Tuple::parse(after)) else {
             return Ok(());
         };
@@ -249,37 +261,61 @@ impl InvariantChecker {
             return Ok(());
         }
         let pkts = |v: Violation| v.with_packet("before", before).with_packet("after", after);
-        let name = self.nics.get(&nic).map_or_else(|| nic.to_string(), |n| n.name.clone());
+        let name = self
+            .nics
+            .get(&nic)
+            .map_or_else(|| nic.to_string(), |n| n.name.clone());
         let family = family_of(&at.src);
         self.check(Invariant::Selection);
         let Some(block) = self.blocks.get(&(nic, family)).copied() else {
             return Err(pkts(Violation::new(
                 Invariant::Selection.name(),
-                format!("NIC {name} holds no {} block (not selected, VirtualIP, exhausted or released) but its packet was translated", family.name()),
+                format!(
+                    "NIC {name} holds no {} block (not selected, VirtualIP, exhausted or released) but its packet was translated",
+                    family.name()
+                ),
             )));
         };
         let nat = at.src_addr();
         let remote = remote_of(&bt, true);
-        let ikey = InsideKey { nic, proto: bt.protocol, inside: bt.src_addr(), remote };
+        let ikey = InsideKey {
+            nic,
+            proto: bt.protocol,
+            inside: bt.src_addr(),
+            remote,
+        };
         self.check(Invariant::MappingStability);
         if let Some(&prev) = self.by_inside.get(&ikey) {
             if prev != nat {
                 return Err(pkts(Violation::new(
                     Invariant::MappingStability.name(),
-                    format!("live flow {} -> {} of NIC {name} was translated to {prev} before and to {nat} now", ikey.inside, remote),
+                    format!(
+                        "live flow {} -> {} of NIC {name} was translated to {prev} before and to {nat} now",
+                        ikey.inside, remote
+                    ),
                 )));
             }
         }
         self.check(Invariant::PortLimit);
         let usable = self.usable(&block);
         let last = u32::from(block.port) + usable - 1;
-        if nat.ip() != block.nat_ip || u32::from(nat.port()) < u32::from(block.port) || u32::from(nat.port()) > last {
+        if nat.ip() != block.nat_ip
+            || u32::from(nat.port()) < u32::from(block.port)
+            || u32::from(nat.port()) > last
+        {
             return Err(pkts(Violation::new(
                 Invariant::PortLimit.name(),
-                format!("NIC {name} translated to {nat}, outside its block {}:{}-{} ({usable} usable ports)", block.nat_ip, block.port, last),
+                format!(
+                    "NIC {name} translated to {nat}, outside its block {}:{}-{} ({usable} usable ports)",
+                    block.nat_ip, block.port, last
+                ),
             )));
         }
-        let nkey = NatKey { proto: bt.protocol, nat, remote };
+        let nkey = NatKey {
+            proto: bt.protocol,
+            nat,
+            remote,
+        };
         if self.by_inside.contains_key(&ikey) {
             if let Some(f) = self.by_nat.get_mut(&nkey) {
                 f.last_out_ns = now_ns;
@@ -291,7 +327,10 @@ impl InvariantChecker {
         {
             return Err(pkts(Violation::new(
                 Invariant::PortLimit.name(),
-                format!("port overloading: {nat} -> {remote} (protocol {}) is already used by {} of {}", bt.protocol, other.inside, other.nic),
+                format!(
+                    "port overloading: {nat} -> {remote} (protocol {}) is already used by {} of {}",
+                    bt.protocol, other.inside, other.nic
+                ),
             )));
         }
         let scope = self.scope(bt.protocol, remote);
@@ -301,11 +340,21 @@ impl InvariantChecker {
             let c = *count;
             return Err(pkts(Violation::new(
                 Invariant::PortLimit.name(),
-                format!("NIC {name} has {c} concurrent flows in one {} scope key; P allows {usable}", self.profile.limit_scope.name()),
+                format!(
+                    "NIC {name} has {c} concurrent flows in one {} scope key; P allows {usable}",
+                    self.profile.limit_scope.name()
+                ),
             )));
         }
         self.by_inside.insert(ikey, nat);
-        self.by_nat.insert(nkey, FlowModel { nic, inside: ikey.inside, last_out_ns: now_ns });
+        self.by_nat.insert(
+            nkey,
+            FlowModel {
+                nic,
+                inside: ikey.inside,
+                last_out_ns: now_ns,
+            },
+        );
         if let Some(receiver) = hairpin_to {
             // The hairpinned packet then enters as inbound traffic to the receiver's mapping.
             return self.inbound_match(receiver, &at, &at, before, after, Some(bt.dst_addr()));
@@ -326,15 +375,31 @@ impl InvariantChecker {
     ) -> Result<(), Violation> {
         let pkts = |v: Violation| v.with_packet("before", before).with_packet("after", after);
         let (key, inside_expected) = if arrived.icmp == Some(IcmpKind::Error) {
-            let Some(q) = quoted_offset(before).and_then(|o| Tuple::parse_quoted(&before[o..])) else {
+            let Some(q) = quoted_offset(before).and_then(|o| Tuple::parse_quoted(&before[o..]))
+            else {
                 return Ok(());
             };
-            let remote = if q.icmp.is_some() { SocketAddr::new(q.dst, 0) } else { q.dst_addr() };
-            (NatKey { proto: q.protocol, nat: q.src_addr(), remote }, None)
+            let remote = if q.icmp.is_some() {
+                SocketAddr::new(q.dst, 0)
+            } else {
+                q.dst_addr()
+            };
+            (
+                NatKey {
+                    proto: q.protocol,
+                    nat: q.src_addr(),
+                    remote,
+                },
+                None,
+            )
         } else {
             let nat = hairpin_nat.unwrap_or_else(|| arrived.dst_addr());
             (
-                NatKey { proto: arrived.protocol, nat, remote: remote_of(arrived, false) },
+                NatKey {
+                    proto: arrived.protocol,
+                    nat,
+                    remote: remote_of(arrived, false),
+                },
                 Some(delivered.dst_addr()),
             )
         };
@@ -342,14 +407,20 @@ impl InvariantChecker {
         let Some(flow) = self.by_nat.get(&key).copied() else {
             return Err(pkts(Violation::new(
                 Invariant::NoInboundInitiation.name(),
-                format!("packet from {} to {} was delivered to {nic} but no live flow of any NIC has that reply tuple", key.remote, key.nat),
+                format!(
+                    "packet from {} to {} was delivered to {nic} but no live flow of any NIC has that reply tuple",
+                    key.remote, key.nat
+                ),
             )));
         };
         self.check(Invariant::Isolation);
         if flow.nic != nic {
             return Err(pkts(Violation::new(
                 Invariant::Isolation.name(),
-                format!("reply for {}'s flow {} -> {} was delivered to {nic}", flow.nic, flow.inside, key.remote),
+                format!(
+                    "reply for {}'s flow {} -> {} was delivered to {nic}",
+                    flow.nic, flow.inside, key.remote
+                ),
             )));
         }
         let delivered_ok = match inside_expected {
@@ -359,34 +430,57 @@ impl InvariantChecker {
         if !delivered_ok {
             return Err(pkts(Violation::new(
                 Invariant::Isolation.name(),
-                format!("reply for flow {} -> {} was rewritten to {} instead", flow.inside, key.remote, delivered.dst_addr()),
+                format!(
+                    "reply for flow {} -> {} was rewritten to {} instead",
+                    flow.inside,
+                    key.remote,
+                    delivered.dst_addr()
+                ),
             )));
         }
         Ok(())
     }
 
-    fn processed(&mut self, ingress: Ingress, before: &[u8], verdict: Verdict, after: &[u8], now_ns: u64) -> Result<(), Violation> {
-        self.last_ingress = Some(ingress);
-        if matches!(verdict, Verdict::Forward(_) | Verdict::Respond(_) | Verdict::PassThrough) {
+    fn processed(
+        &mut self,
+        ingress: Ingress,
+        before: &[u8],
+        verdict: Verdict,
+        after: &[u8],
+        now_ns: u64,
+    ) -> Result<(), Violation> {
+        if matches!(
+            verdict,
+            Verdict::Forward(_) | Verdict::Respond(_) | Verdict::PassThrough
+        ) {
             self.check(Invariant::WireValidity);
             if let Err(e) = wire_ok(after)
                 && wire_ok(before).is_ok()
             {
-                return Err(Violation::new(Invariant::WireValidity.name(), format!("forwarded packet {e}"))
-                    .with_packet("before", before)
-                    .with_packet("after", after));
+                return Err(Violation::new(
+                    Invariant::WireValidity.name(),
+                    format!("forwarded packet {e}"),
+                )
+                .with_packet("before", before)
+                .with_packet("after", after));
             }
         }
         match (ingress, verdict) {
-            (Ingress::Inside(nic), Verdict::Forward(Egress::Outside)) => self.outbound(nic, before, after, None, now_ns),
-            (Ingress::Inside(nic), Verdict::Forward(Egress::Nic(to))) => self.outbound(nic, before, after, Some(to), now_ns),
+            (Ingress::Inside(nic), Verdict::Forward(Egress::Outside)) => {
+                self.outbound(nic, before, after, None, now_ns)
+            }
+            (Ingress::Inside(nic), Verdict::Forward(Egress::Nic(to))) => {
+                self.outbound(nic, before, after, Some(to), now_ns)
+            }
             (Ingress::Outside, Verdict::Forward(Egress::Nic(nic))) => {
                 let (Some(bt), Some(at)) = (Tuple::parse(before), Tuple::parse(after)) else {
                     return Ok(());
                 };
                 self.inbound_match(nic, &bt, &at, before, after, None)
             }
-            (Ingress::Inside(nic), Verdict::Drop(DropReason::PortsExhausted)) => self.exhausted(nic, before),
+            (Ingress::Inside(nic), Verdict::Drop(DropReason::PortsExhausted)) => {
+                self.exhausted(nic, before)
+            }
             _ => Ok(()),
         }
     }
@@ -394,7 +488,9 @@ impl InvariantChecker {
     /// "Expired flows free their ports": a refusal must come with every port of the scope key
     /// live or held.
     fn exhausted(&mut self, nic: NicId, before: &[u8]) -> Result<(), Violation> {
-        let Some(t) = Tuple::parse(before) else { return Ok(()) };
+        let Some(t) = Tuple::parse(before) else {
+            return Ok(());
+        };
         let Some(block) = self.blocks.get(&(nic, family_of(&t.src))).copied() else {
             return Ok(());
         };
@@ -413,33 +509,54 @@ impl InvariantChecker {
     }
 
     fn flow_key(f: &FlowView) -> NatKey {
-        NatKey { proto: f.protocol, nat: f.nat, remote: f.remote }
+        NatKey {
+            proto: f.protocol,
+            nat: f.nat,
+            remote: f.remote,
+        }
     }
 
-    fn dataplane_event(&mut self, node: u16, e: &Event, now_ns: u64) -> Result<(), Violation> {
+    fn dataplane_event(
+        &mut self,
+        node: u16,
+        e: &Event,
+        during: Option<Ingress>,
+        now_ns: u64,
+    ) -> Result<(), Violation> {
         match e {
             Event::FlowCreated { flow, .. } => {
                 self.check(Invariant::NoInboundInitiation);
-                if self.last_ingress == Some(Ingress::Outside) {
+                if during == Some(Ingress::Outside) {
                     return Err(Violation::new(
                         Invariant::NoInboundInitiation.name(),
-                        format!("a packet from outside created flow {} -> {} (NAT {})", flow.inside, flow.remote, flow.nat),
+                        format!(
+                            "a packet from outside created flow {} -> {} (NAT {})",
+                            flow.inside, flow.remote, flow.nat
+                        ),
                     ));
                 }
             }
-            Event::FlowEnded { flow, reason, at, .. } => {
+            Event::FlowEnded {
+                flow, reason, at, ..
+            } => {
                 let key = Self::flow_key(flow);
                 self.check(Invariant::Timers);
                 match reason {
                     EndReason::Timeout => {
                         if let Some(m) = self.by_nat.get(&key) {
-                            let earliest = m.last_out_ns.saturating_add(self.min_timeout_ms(flow.protocol).saturating_mul(1_000_000));
+                            let earliest = m.last_out_ns.saturating_add(
+                                self.min_timeout_ms(flow.protocol).saturating_mul(1_000_000),
+                            );
                             if at.as_nanos() < earliest {
                                 return Err(Violation::new(
                                     Invariant::Timers.name(),
                                     format!(
                                         "flow {} -> {} expired at {} but its last outbound packet was at {} and the shortest timeout is {} ms",
-                                        flow.inside, flow.remote, at, Instant::from_nanos(m.last_out_ns), self.min_timeout_ms(flow.protocol)
+                                        flow.inside,
+                                        flow.remote,
+                                        at,
+                                        Instant::from_nanos(m.last_out_ns),
+                                        self.min_timeout_ms(flow.protocol)
                                     ),
                                 ));
                             }
@@ -447,16 +564,26 @@ impl InvariantChecker {
                     }
                     EndReason::BlockRemoved => {
                         let fam = family_of(&flow.nat.ip());
-                        if self.released_at.get(&(flow.nic, fam)) != Some(&now_ns) && self.by_nat.contains_key(&key) {
+                        if self.released_at.get(&(flow.nic, fam)) != Some(&now_ns)
+                            && self.by_nat.contains_key(&key)
+                        {
                             return Err(Violation::new(
                                 Invariant::Timers.name(),
-                                format!("live flow {} -> {} of {} was evicted although its block was not released", flow.inside, flow.remote, flow.nic),
+                                format!(
+                                    "live flow {} -> {} of {} was evicted although its block was not released",
+                                    flow.inside, flow.remote, flow.nic
+                                ),
                             ));
                         }
                     }
                 }
                 self.by_nat.remove(&key);
-                self.by_inside.remove(&InsideKey { nic: flow.nic, proto: flow.protocol, inside: flow.inside, remote: flow.remote });
+                self.by_inside.remove(&InsideKey {
+                    nic: flow.nic,
+                    proto: flow.protocol,
+                    inside: flow.inside,
+                    remote: flow.remote,
+                });
             }
             Event::PortReleased { flow, .. } => {
                 let scope = self.scope(flow.protocol, flow.remote);
@@ -475,7 +602,16 @@ impl InvariantChecker {
                     .dataplane_blocks
                     .range(..=(block.nat_ip, block.end_port))
                     .next_back()
-                    .map(|(&(ip, start), &(end, owner, _))| (Block { nat_ip: ip, port: start, end_port: end }, owner));
+                    .map(|(&(ip, start), &(end, owner, _))| {
+                        (
+                            Block {
+                                nat_ip: ip,
+                                port: start,
+                                end_port: end,
+                            },
+                            owner,
+                        )
+                    });
                 if let Some((other, owner)) = prev
                     && owner != *nic
                     && other.overlaps(block)
@@ -488,7 +624,8 @@ impl InvariantChecker {
                         ),
                     ));
                 }
-                self.dataplane_blocks.insert((block.nat_ip, block.port), (block.end_port, *nic, node));
+                self.dataplane_blocks
+                    .insert((block.nat_ip, block.port), (block.end_port, *nic, node));
             }
             Event::BlockRemoved { block, .. } => {
                 self.dataplane_blocks.remove(&(block.nat_ip, block.port));
@@ -500,15 +637,36 @@ impl InvariantChecker {
 }
 
 impl Observer for InvariantChecker {
-    fn observe(&mut self, _index: u64, now: Instant, obs: &Observation<'_>) -> Result<(), Violation> {
+    fn observe(
+        &mut self,
+        _index: u64,
+        now: Instant,
+        obs: &Observation<'_>,
+    ) -> Result<(), Violation> {
         let now_ns = now.as_nanos();
         match obs {
-            Observation::Processed { ingress, before, verdict, after, .. } => self.processed(*ingress, before, *verdict, after, now_ns),
+            Observation::Processed {
+                ingress,
+                before,
+                verdict,
+                after,
+                ..
+            } => self.processed(*ingress, before, *verdict, after, now_ns),
             Observation::Transmitted { pkt, .. } => {
                 self.check(Invariant::WireValidity);
-                wire_ok(pkt).map_err(|e| Violation::new(Invariant::WireValidity.name(), format!("released fragment {e}")).with_packet("fragment", pkt))
+                wire_ok(pkt).map_err(|e| {
+                    Violation::new(
+                        Invariant::WireValidity.name(),
+                        format!("released fragment {e}"),
+                    )
+                    .with_packet("fragment", pkt)
+                })
             }
-            Observation::Dataplane { node, event } => self.dataplane_event(*node, event, now_ns),
+            Observation::Dataplane {
+                node,
+                event,
+                during,
+            } => self.dataplane_event(*node, event, *during, now_ns),
             Observation::BlockAssigned { nic, block } => {
                 self.blocks.insert((*nic, family_of(&block.nat_ip)), *block);
                 Ok(())
@@ -519,14 +677,21 @@ impl Observer for InvariantChecker {
                 self.forget_nic_family(*nic, Some(*family));
                 Ok(())
             }
-            Observation::Reconciled { ports_used, ports_per_nic, table } => {
+            Observation::Reconciled {
+                ports_used,
+                ports_per_nic,
+                table,
+            } => {
                 self.check(Invariant::Status);
                 let mut routed: Vec<NicId> = Vec::new();
                 for (nic, family, alloc, dp) in table.iter() {
                     if alloc != dp {
                         return Err(Violation::new(
                             Invariant::Status.name(),
-                            format!("routing table says {nic} {} has {alloc:?} but the dataplane holds {dp:?}", family.name()),
+                            format!(
+                                "routing table says {nic} {} has {alloc:?} but the dataplane holds {dp:?}",
+                                family.name()
+                            ),
                         ));
                     }
                     if alloc.is_some() && routed.last() != Some(nic) {
@@ -537,7 +702,10 @@ impl Observer for InvariantChecker {
                 if *ports_used != expected {
                     return Err(Violation::new(
                         Invariant::Status.name(),
-                        format!("portsUsed is {ports_used} but P × routed NICs is {ports_per_nic} × {} = {expected}", routed.len()),
+                        format!(
+                            "portsUsed is {ports_used} but P × routed NICs is {ports_per_nic} × {} = {expected}",
+                            routed.len()
+                        ),
                     ));
                 }
                 Ok(())
@@ -552,7 +720,12 @@ impl Observer for InvariantChecker {
                 Ok(())
             }
             Observation::NodeRestarted { node } => {
-                let on_node: Vec<NicId> = self.nics.values().filter(|n| n.node == *node).map(|n| n.id).collect();
+                let on_node: Vec<NicId> = self
+                    .nics
+                    .values()
+                    .filter(|n| n.node == *node)
+                    .map(|n| n.id)
+                    .collect();
                 for nic in on_node {
                     self.forget_nic_family(nic, None);
                 }

@@ -35,7 +35,12 @@ impl From<Exit> for u8 {
 
 /// `natsim run FILE [--seed N] [--pcap-dir DIR] [--json PATH]`: runs one scenario, prints the
 /// summary to stdout (errors to stderr), writes the JSON report and pcapng captures.
-pub fn run_cmd(path: &Path, seed: Option<u64>, pcap_dir: Option<&Path>, json: Option<&Path>) -> Exit {
+pub fn run_cmd(
+    path: &Path,
+    seed: Option<u64>,
+    pcap_dir: Option<&Path>,
+    json: Option<&Path>,
+) -> Exit {
     let mut out = std::io::stdout().lock();
     let mut err = std::io::stderr().lock();
     run_cmd_to(&mut out, &mut err, path, seed, pcap_dir, json)
@@ -77,10 +82,15 @@ pub fn run_cmd_to(
         if output.captures.is_empty() {
             let _ = writeln!(err, "note: the scenario captures no links (set `capture:`)");
         } else {
-            let stem = path.file_stem().map_or("scenario".into(), |s| s.to_string_lossy().into_owned());
+            let stem = path
+                .file_stem()
+                .map_or("scenario".into(), |s| s.to_string_lossy().into_owned());
             let file = dir.join(format!("{stem}-seed{}.pcapng", r.seed));
-            let links: Vec<(String, &[(u64, Vec<u8>)])> =
-                output.captures.iter().map(|(n, p)| (n.clone(), p.as_slice())).collect();
+            let links: Vec<(String, &[(u64, Vec<u8>)])> = output
+                .captures
+                .iter()
+                .map(|(n, p)| (n.clone(), p.as_slice()))
+                .collect();
             if let Err(e) = std::fs::create_dir_all(dir).and_then(|_| write_pcapng(&file, &links)) {
                 let _ = writeln!(err, "error: writing {}: {e}", file.display());
                 return Exit::BAD_INPUT;
@@ -102,7 +112,10 @@ pub fn scenario_files(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
 }
 
 fn xml_escape(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
 }
 
 /// `natsim check DIR [--junit PATH]`: runs every scenario in DIR (each twice, comparing
@@ -115,7 +128,12 @@ pub fn check_cmd(dir: &Path, junit: Option<&Path>) -> Exit {
 }
 
 /// [`check_cmd`] writing to the given streams.
-pub fn check_cmd_to(out: &mut dyn Write, err: &mut dyn Write, dir: &Path, junit: Option<&Path>) -> Exit {
+pub fn check_cmd_to(
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+    dir: &Path,
+    junit: Option<&Path>,
+) -> Exit {
     let files = match scenario_files(dir) {
         Ok(f) => f,
         Err(e) => {
@@ -127,9 +145,17 @@ pub fn check_cmd_to(out: &mut dyn Write, err: &mut dyn Write, dir: &Path, junit:
     let mut cases = Vec::new();
     for f in &files {
         let (code, line, detail) = match load(f) {
-            Err(e) => (exit::BAD_INPUT, format!("BAD INPUT {}", f.display()), e.to_string()),
+            Err(e) => (
+                exit::BAD_INPUT,
+                format!("BAD INPUT {}", f.display()),
+                e.to_string(),
+            ),
             Ok(sc) => match run_scenario(&sc, None, &|| Box::new(real_gateway)) {
-                Err(e) => (exit::BAD_INPUT, format!("BAD INPUT {}", f.display()), e.to_string()),
+                Err(e) => (
+                    exit::BAD_INPUT,
+                    format!("BAD INPUT {}", f.display()),
+                    e.to_string(),
+                ),
                 Ok(o) => {
                     let r = o.report;
                     let line = format!(
@@ -155,11 +181,20 @@ pub fn check_cmd_to(out: &mut dyn Write, err: &mut dyn Write, dir: &Path, junit:
     if let Some(j) = junit {
         let mut x = String::new();
         x.push_str("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
-        x.push_str(&format!("<testsuite name=\"natsim\" tests=\"{}\" failures=\"{failed}\">\n", cases.len()));
+        x.push_str(&format!(
+            "<testsuite name=\"natsim\" tests=\"{}\" failures=\"{failed}\">\n",
+            cases.len()
+        ));
         for (name, code, detail) in &cases {
-            x.push_str(&format!("  <testcase classname=\"scenarios\" name=\"{}\">", xml_escape(name)));
+            x.push_str(&format!(
+                "  <testcase classname=\"scenarios\" name=\"{}\">",
+                xml_escape(name)
+            ));
             if *code != exit::OK {
-                x.push_str(&format!("<failure message=\"exit {code}\">{}</failure>", xml_escape(detail)));
+                x.push_str(&format!(
+                    "<failure message=\"exit {code}\">{}</failure>",
+                    xml_escape(detail)
+                ));
             }
             x.push_str("</testcase>\n");
         }

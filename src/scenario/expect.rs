@@ -25,7 +25,9 @@ fn bound(b: &BoundDoc, v: u64) -> (bool, String) {
     match b {
         BoundDoc::Exact(x) => (v == *x, format!("= {x}")),
         BoundDoc::Range { eq, min, max } => {
-            let ok = eq.is_none_or(|e| v == e) && min.is_none_or(|m| v >= m) && max.is_none_or(|m| v <= m);
+            let ok = eq.is_none_or(|e| v == e)
+                && min.is_none_or(|m| v >= m)
+                && max.is_none_or(|m| v <= m);
             let mut parts = Vec::new();
             if let Some(e) = eq {
                 parts.push(format!("= {e}"));
@@ -56,27 +58,45 @@ fn push_bound(out: &mut Vec<ExpectationResult>, what: String, b: &BoundDoc, v: O
 pub fn evaluate(e: &Expectations, r: &Report) -> Vec<ExpectationResult> {
     let mut out = Vec::new();
     for (k, b) in &e.counters {
-        push_bound(&mut out, format!("counters.{k}"), b, r.counters.get(k).copied());
+        push_bound(
+            &mut out,
+            format!("counters.{k}"),
+            b,
+            r.counters.get(k).copied(),
+        );
     }
     for (nic, m) in &e.nic_counters {
         let counters: Option<&BTreeMap<String, u64>> = r.nics.get(nic).map(|n| &n.counters);
         for (k, b) in m {
-            push_bound(&mut out, format!("nic_counters.{nic}.{k}"), b, counters.and_then(|c| c.get(k).copied()));
+            push_bound(
+                &mut out,
+                format!("nic_counters.{nic}.{k}"),
+                b,
+                counters.and_then(|c| c.get(k).copied()),
+            );
         }
     }
     for (host, m) in &e.remote_counters {
         let counters = r.remotes.get(host);
         for (k, b) in m {
-            push_bound(&mut out, format!("remote_counters.{host}.{k}"), b, counters.and_then(|c| c.get(k).copied()));
+            push_bound(
+                &mut out,
+                format!("remote_counters.{host}.{k}"),
+                b,
+                counters.and_then(|c| c.get(k).copied()),
+            );
         }
     }
     for (name, want) in &e.flows {
         let got = r.flows.iter().find(|f| &f.name == name);
-        let actual = got.map_or_else(|| "no such flow".to_string(), |f| match f.outcome {
-            Outcome::Completed => "completes".into(),
-            Outcome::Failed(why) => format!("fails ({why})"),
-            Outcome::Running => "running".into(),
-        });
+        let actual = got.map_or_else(
+            || "no such flow".to_string(),
+            |f| match f.outcome {
+                Outcome::Completed => "completes".into(),
+                Outcome::Failed(why) => format!("fails ({why})"),
+                Outcome::Running => "running".into(),
+            },
+        );
         let ok = got.is_some_and(|f| match (want, f.outcome) {
             (FlowExpect::Completes, Outcome::Completed) => true,
             (FlowExpect::Fails, Outcome::Failed(_)) => true,
@@ -108,8 +128,16 @@ pub fn evaluate(e: &Expectations, r: &Report) -> Vec<ExpectationResult> {
         });
     }
     for nic in &e.no_inbound_from_outside {
-        let v = r.nics.get(nic).and_then(|n| n.counters.get("host.from_outside").copied());
-        push_bound(&mut out, format!("no_inbound_from_outside.{nic}"), &BoundDoc::Exact(0), v);
+        let v = r
+            .nics
+            .get(nic)
+            .and_then(|n| n.counters.get("host.from_outside").copied());
+        push_bound(
+            &mut out,
+            format!("no_inbound_from_outside.{nic}"),
+            &BoundDoc::Exact(0),
+            v,
+        );
     }
     if e.no_unsolicited_delivery {
         let total: u64 = r
@@ -117,7 +145,12 @@ pub fn evaluate(e: &Expectations, r: &Report) -> Vec<ExpectationResult> {
             .values()
             .filter_map(|n| n.counters.get("host.unsolicited_from_outside"))
             .sum();
-        push_bound(&mut out, "no_unsolicited_delivery".into(), &BoundDoc::Exact(0), Some(total));
+        push_bound(
+            &mut out,
+            "no_unsolicited_delivery".into(),
+            &BoundDoc::Exact(0),
+            Some(total),
+        );
     }
     for (g, ge) in &e.generators {
         let st = r.generators.get(g);
@@ -132,11 +165,21 @@ pub fn evaluate(e: &Expectations, r: &Report) -> Vec<ExpectationResult> {
         }
     }
     if let Some(p) = e.ports_used {
-        push_bound(&mut out, "ports_used".into(), &BoundDoc::Exact(p), Some(r.status.ports_used));
+        push_bound(
+            &mut out,
+            "ports_used".into(),
+            &BoundDoc::Exact(p),
+            Some(r.status.ports_used),
+        );
     }
     for (fam, n) in &e.allocated {
         let v = r.status.allocated.get(fam.as_str()).copied();
-        push_bound(&mut out, format!("allocated.{fam}"), &BoundDoc::Exact(*n), v);
+        push_bound(
+            &mut out,
+            format!("allocated.{fam}"),
+            &BoundDoc::Exact(*n),
+            v,
+        );
     }
     for (nic, fams) in &e.routing {
         for (fam, want) in fams {
@@ -147,7 +190,10 @@ pub fn evaluate(e: &Expectations, r: &Report) -> Vec<ExpectationResult> {
                 .iter()
                 .find(|(k, _)| **k == key || k.ends_with(&format!("/{nic}")))
                 .and_then(|(_, m)| m.get(fam.as_str()))
-                .map_or_else(|| "none".to_string(), |b| format!("{}:{}-{}", b.nat_ip, b.port, b.end_port));
+                .map_or_else(
+                    || "none".to_string(),
+                    |b| format!("{}:{}-{}", b.nat_ip, b.port, b.end_port),
+                );
             out.push(ExpectationResult {
                 what: format!("routing.{nic}.{fam}"),
                 expected: want.clone(),

@@ -62,7 +62,13 @@ struct Ctx<'a> {
 }
 
 impl Ctx<'_> {
-    fn err(&self, line: u64, column: u64, field: impl Into<String>, message: impl Into<String>) -> ScenarioError {
+    fn err(
+        &self,
+        line: u64,
+        column: u64,
+        field: impl Into<String>,
+        message: impl Into<String>,
+    ) -> ScenarioError {
         ScenarioError {
             file: self.file.to_path_buf(),
             line,
@@ -71,7 +77,12 @@ impl Ctx<'_> {
             message: message.into(),
         }
     }
-    fn at<T>(&self, s: &Spanned<T>, field: impl Into<String>, message: impl Into<String>) -> ScenarioError {
+    fn at<T>(
+        &self,
+        s: &Spanned<T>,
+        field: impl Into<String>,
+        message: impl Into<String>,
+    ) -> ScenarioError {
         self.err(s.referenced.line(), s.referenced.column(), field, message)
     }
 }
@@ -162,10 +173,23 @@ impl Names {
 
 fn resolve(cx: &Ctx, doc: &ScenarioFile) -> Result<SimConfig, ScenarioError> {
     if doc.api_version != API_VERSION {
-        return Err(cx.err(0, 0, "apiVersion", format!("`{}` is not supported; use `{API_VERSION}`", doc.api_version)));
+        return Err(cx.err(
+            0,
+            0,
+            "apiVersion",
+            format!(
+                "`{}` is not supported; use `{API_VERSION}`",
+                doc.api_version
+            ),
+        ));
     }
     if doc.kind != "Scenario" {
-        return Err(cx.err(0, 0, "kind", format!("`{}` is not supported; use `Scenario`", doc.kind)));
+        return Err(cx.err(
+            0,
+            0,
+            "kind",
+            format!("`{}` is not supported; use `Scenario`", doc.kind),
+        ));
     }
     let topo = &doc.topology;
     if topo.nodes == 0 {
@@ -177,13 +201,23 @@ fn resolve(cx: &Ctx, doc: &ScenarioFile) -> Result<SimConfig, ScenarioError> {
     for (i, n) in topo.networks.iter().enumerate() {
         let mut prefixes = Vec::new();
         for (j, p) in n.prefixes.iter().chain(n.routes.iter()).enumerate() {
-            let net: IpNet = p
-                .parse()
-                .map_err(|_| cx.err(0, 0, format!("topology.networks[{i}].prefixes[{j}]"), format!("`{p}` is not a prefix")))?;
+            let net: IpNet = p.parse().map_err(|_| {
+                cx.err(
+                    0,
+                    0,
+                    format!("topology.networks[{i}].prefixes[{j}]"),
+                    format!("`{p}` is not a prefix"),
+                )
+            })?;
             prefixes.push(net);
         }
         if net_index.insert(n.name.clone(), i as u16).is_some() {
-            return Err(cx.err(0, 0, format!("topology.networks[{i}].name"), format!("duplicate network `{}`", n.name)));
+            return Err(cx.err(
+                0,
+                0,
+                format!("topology.networks[{i}].name"),
+                format!("duplicate network `{}`", n.name),
+            ));
         }
         networks.push(NetworkConfig {
             name: n.name.clone(),
@@ -202,17 +236,37 @@ fn resolve(cx: &Ctx, doc: &ScenarioFile) -> Result<SimConfig, ScenarioError> {
     for (i, s) in topo.nics.iter().enumerate() {
         let n = &s.value;
         let field = format!("topology.nics[{i}]");
-        let network = *net_index
-            .get(&n.network)
-            .ok_or_else(|| cx.at(s, format!("{field}.network"), format!("no network named `{}`", n.network)))?;
+        let network = *net_index.get(&n.network).ok_or_else(|| {
+            cx.at(
+                s,
+                format!("{field}.network"),
+                format!("no network named `{}`", n.network),
+            )
+        })?;
         if n.node >= topo.nodes {
-            return Err(cx.at(s, format!("{field}.node"), format!("node {} does not exist ({} nodes)", n.node, topo.nodes)));
+            return Err(cx.at(
+                s,
+                format!("{field}.node"),
+                format!("node {} does not exist ({} nodes)", n.node, topo.nodes),
+            ));
         }
         if n.addresses.is_empty() {
-            return Err(cx.at(s, format!("{field}.addresses"), "a NIC needs at least one address"));
+            return Err(cx.at(
+                s,
+                format!("{field}.addresses"),
+                "a NIC needs at least one address",
+            ));
         }
-        if names.nics.insert(n.name.clone(), nics.len() as u32).is_some() {
-            return Err(cx.at(s, format!("{field}.name"), format!("duplicate NIC `{}`", n.name)));
+        if names
+            .nics
+            .insert(n.name.clone(), nics.len() as u32)
+            .is_some()
+        {
+            return Err(cx.at(
+                s,
+                format!("{field}.name"),
+                format!("duplicate NIC `{}`", n.name),
+            ));
         }
         names.nic_addrs.push(n.addresses.clone());
         nics.push(NicSpec {
@@ -228,15 +282,25 @@ fn resolve(cx: &Ctx, doc: &ScenarioFile) -> Result<SimConfig, ScenarioError> {
         });
     }
     for (gi, g) in topo.nic_groups.iter().enumerate() {
-        let network = *net_index
-            .get(&g.network)
-            .ok_or_else(|| cx.err(0, 0, format!("topology.nic_groups[{gi}].network"), format!("no network named `{}`", g.network)))?;
+        let network = *net_index.get(&g.network).ok_or_else(|| {
+            cx.err(
+                0,
+                0,
+                format!("topology.nic_groups[{gi}].network"),
+                format!("no network named `{}`", g.network),
+            )
+        })?;
         let base = u32::from(g.first_address);
         for k in 0..g.count {
             let name = format!("{}{k:05}", g.prefix);
             let addr = IpAddr::V4(Ipv4Addr::from(base.wrapping_add(k)));
             if names.nics.insert(name.clone(), nics.len() as u32).is_some() {
-                return Err(cx.err(0, 0, format!("topology.nic_groups[{gi}]"), format!("duplicate NIC `{name}`")));
+                return Err(cx.err(
+                    0,
+                    0,
+                    format!("topology.nic_groups[{gi}]"),
+                    format!("duplicate NIC `{name}`"),
+                ));
             }
             names.nic_addrs.push(vec![addr]);
             nics.push(NicSpec {
@@ -258,10 +322,23 @@ fn resolve(cx: &Ctx, doc: &ScenarioFile) -> Result<SimConfig, ScenarioError> {
         let r = &s.value;
         let field = format!("topology.remotes[{i}]");
         if r.addresses.is_empty() {
-            return Err(cx.at(s, format!("{field}.addresses"), "a remote host needs an address"));
+            return Err(cx.at(
+                s,
+                format!("{field}.addresses"),
+                "a remote host needs an address",
+            ));
         }
-        if names.remotes.insert(r.name.clone(), remotes.len() as u32).is_some() || names.nics.contains_key(&r.name) {
-            return Err(cx.at(s, format!("{field}.name"), format!("duplicate host name `{}`", r.name)));
+        if names
+            .remotes
+            .insert(r.name.clone(), remotes.len() as u32)
+            .is_some()
+            || names.nics.contains_key(&r.name)
+        {
+            return Err(cx.at(
+                s,
+                format!("{field}.name"),
+                format!("duplicate host name `{}`", r.name),
+            ));
         }
         names.remote_addrs.push(r.addresses.clone());
         let services = r
@@ -345,20 +422,35 @@ fn resolve_gateway(
     names: &mut Names,
 ) -> Result<(GatewayConfig, Option<GatewaySpec>), ScenarioError> {
     if !net_index.contains_key(&g.network) {
-        return Err(cx.err(0, 0, "gateway.network", format!("no network named `{}`", g.network)));
+        return Err(cx.err(
+            0,
+            0,
+            "gateway.network",
+            format!("no network named `{}`", g.network),
+        ));
     }
     let p = g.ports_per_nic;
     if p > PORTS_PER_IP {
         return Err(cx.err(0, 0, "gateway.ports_per_nic", format!("{p} is above 64512: an IP would hold zero port blocks (IronCore divides by zero here)")));
     }
     if p == 0 || !p.is_power_of_two() {
-        return Err(cx.err(0, 0, "gateway.ports_per_nic", format!("{p} is not a power of two in 1..=64512")));
+        return Err(cx.err(
+            0,
+            0,
+            "gateway.ports_per_nic",
+            format!("{p} is not a power of two in 1..=64512"),
+        ));
     }
     let mut families = Vec::new();
     for (i, f) in g.ip_families.iter().enumerate() {
         let fam = parse_family(cx, f, &format!("gateway.ip_families[{i}]"))?;
         if families.contains(&fam) {
-            return Err(cx.err(0, 0, format!("gateway.ip_families[{i}]"), format!("duplicate family {f}")));
+            return Err(cx.err(
+                0,
+                0,
+                format!("gateway.ip_families[{i}]"),
+                format!("duplicate family {f}"),
+            ));
         }
         families.push(fam);
     }
@@ -368,8 +460,17 @@ fn resolve_gateway(
     let mut ips = Vec::new();
     let mut nat_ips = Vec::new();
     for (i, ip) in g.ips.iter().enumerate() {
-        if names.nat_ips.insert(ip.name.clone(), ip.addresses.clone()).is_some() {
-            return Err(cx.err(0, 0, format!("gateway.ips[{i}].name"), format!("duplicate IP name `{}`", ip.name)));
+        if names
+            .nat_ips
+            .insert(ip.name.clone(), ip.addresses.clone())
+            .is_some()
+        {
+            return Err(cx.err(
+                0,
+                0,
+                format!("gateway.ips[{i}].name"),
+                format!("duplicate IP name `{}`", ip.name),
+            ));
         }
         nat_ips.extend(ip.addresses.iter().copied());
         ips.push(GatewayIp {
@@ -378,9 +479,19 @@ fn resolve_gateway(
         });
     }
     let base = Profile::named(&g.profile).ok_or_else(|| {
-        cx.err(0, 0, "gateway.profile", format!("unknown profile `{}`; one of {}", g.profile, Profile::NAMES.join(", ")))
+        cx.err(
+            0,
+            0,
+            "gateway.profile",
+            format!(
+                "unknown profile `{}`; one of {}",
+                g.profile,
+                Profile::NAMES.join(", ")
+            ),
+        )
     })?;
-    let overrides: serde_json::Map<String, serde_json::Value> = g.overrides.clone().into_iter().collect();
+    let overrides: serde_json::Map<String, serde_json::Value> =
+        g.overrides.clone().into_iter().collect();
     let profile = base
         .with_overrides(&overrides)
         .map_err(|e| cx.err(0, 0, "gateway.overrides", e))?;
@@ -395,7 +506,8 @@ fn resolve_gateway(
     if let Some(m) = g.max_flows {
         cfg.max_flows = m;
     }
-    cfg.validate().map_err(|e| cx.err(0, 0, "gateway", e.to_string()))?;
+    cfg.validate()
+        .map_err(|e| cx.err(0, 0, "gateway", e.to_string()))?;
     let spec = GatewaySpec {
         network: g.network.clone(),
         selector: g.selector.clone(),
@@ -422,19 +534,39 @@ fn first_addr(names: &Names, h: HostRef) -> Option<IpAddr> {
     }
 }
 
-fn resolve_traffic(cx: &Ctx, i: usize, s: &Spanned<TrafficItem>, names: &Names) -> Result<AppSpec, ScenarioError> {
+fn resolve_traffic(
+    cx: &Ctx,
+    i: usize,
+    s: &Spanned<TrafficItem>,
+    names: &Names,
+) -> Result<AppSpec, ScenarioError> {
     let t = &s.value;
     let field = format!("traffic[{i}]");
-    let host = host_ref(names, &t.from).ok_or_else(|| cx.at(s, format!("{field}.from"), format!("no NIC or remote host named `{}`", t.from)))?;
+    let host = host_ref(names, &t.from).ok_or_else(|| {
+        cx.at(
+            s,
+            format!("{field}.from"),
+            format!("no NIC or remote host named `{}`", t.from),
+        )
+    })?;
     let like = first_addr(names, host);
-    let set = [t.tcp.is_some(), t.udp.is_some(), t.ping.is_some(), t.probe.is_some()];
+    let set = [
+        t.tcp.is_some(),
+        t.udp.is_some(),
+        t.ping.is_some(),
+        t.probe.is_some(),
+    ];
     if set.iter().filter(|b| **b).count() != 1 {
         return Err(cx.at(s, field, "exactly one of tcp, udp, ping, probe"));
     }
     let ep = |to: &str, sub: &str| {
-        names
-            .endpoint(to, like)
-            .ok_or_else(|| cx.at(s, format!("{field}.{sub}.to"), format!("`{to}` is not host:port with a known host or address")))
+        names.endpoint(to, like).ok_or_else(|| {
+            cx.at(
+                s,
+                format!("{field}.{sub}.to"),
+                format!("`{to}` is not host:port with a known host or address"),
+            )
+        })
     };
     let kind = if let Some(d) = &t.tcp {
         AppKind::Tcp(TcpParams {
@@ -460,22 +592,33 @@ fn resolve_traffic(cx: &Ctx, i: usize, s: &Spanned<TrafficItem>, names: &Names) 
         })
     } else if let Some(d) = &t.ping {
         AppKind::Ping(PingParams {
-            to: names
-                .host_addr(&d.to, like)
-                .ok_or_else(|| cx.at(s, format!("{field}.ping.to"), format!("no host or address `{}`", d.to)))?,
+            to: names.host_addr(&d.to, like).ok_or_else(|| {
+                cx.at(
+                    s,
+                    format!("{field}.ping.to"),
+                    format!("no host or address `{}`", d.to),
+                )
+            })?,
             count: d.count,
             interval_ms: d.interval_ms,
             timeout_ms: d.timeout_ms,
             ident: d.ident,
         })
     } else if let Some(d) = &t.probe {
-        let r = names
-            .remotes
-            .get(&d.server)
-            .ok_or_else(|| cx.at(s, format!("{field}.probe.server"), format!("no remote host `{}`", d.server)))?;
+        let r = names.remotes.get(&d.server).ok_or_else(|| {
+            cx.at(
+                s,
+                format!("{field}.probe.server"),
+                format!("no remote host `{}`", d.server),
+            )
+        })?;
         let addrs = &names.remote_addrs[*r as usize];
         if addrs.len() < 2 {
-            return Err(cx.at(s, format!("{field}.probe.server"), "an RFC 5780 server needs two addresses"));
+            return Err(cx.at(
+                s,
+                format!("{field}.probe.server"),
+                "an RFC 5780 server needs two addresses",
+            ));
         }
         AppKind::Probe(ProbeParams {
             primary: SocketAddr::new(addrs[0], 3478),
@@ -494,31 +637,62 @@ fn resolve_traffic(cx: &Ctx, i: usize, s: &Spanned<TrafficItem>, names: &Names) 
     })
 }
 
-fn resolve_attack(cx: &Ctx, i: usize, s: &Spanned<AttackItem>, names: &Names, doc: &ScenarioFile) -> Result<AppSpec, ScenarioError> {
+fn resolve_attack(
+    cx: &Ctx,
+    i: usize,
+    s: &Spanned<AttackItem>,
+    names: &Names,
+    doc: &ScenarioFile,
+) -> Result<AppSpec, ScenarioError> {
     let a = &s.value;
     let field = format!("attacks[{i}]");
-    let r = *names
-        .remotes
-        .get(&a.from)
-        .ok_or_else(|| cx.at(s, format!("{field}.from"), format!("no remote host `{}`", a.from)))?;
+    let r = *names.remotes.get(&a.from).ok_or_else(|| {
+        cx.at(
+            s,
+            format!("{field}.from"),
+            format!("no remote host `{}`", a.from),
+        )
+    })?;
     let like = names.remote_addrs[r as usize].first().copied();
-    let set = [a.port_scan.is_some(), a.unsolicited.is_some(), a.spoof_reply.is_some(), a.forged_icmp.is_some(), a.rst_inject.is_some()];
+    let set = [
+        a.port_scan.is_some(),
+        a.unsolicited.is_some(),
+        a.spoof_reply.is_some(),
+        a.forged_icmp.is_some(),
+        a.rst_inject.is_some(),
+    ];
     if set.iter().filter(|b| **b).count() != 1 {
-        return Err(cx.at(s, field, "exactly one of port_scan, unsolicited, spoof_reply, forged_icmp, rst_inject"));
+        return Err(cx.at(
+            s,
+            field,
+            "exactly one of port_scan, unsolicited, spoof_reply, forged_icmp, rst_inject",
+        ));
     }
     let flow_ok = |flow: &str, sub: &str| {
         if doc.traffic.iter().any(|t| t.value.name == flow) {
             Ok(flow.to_string())
         } else {
-            Err(cx.at(s, format!("{field}.{sub}.flow"), format!("no traffic item named `{flow}`")))
+            Err(cx.at(
+                s,
+                format!("{field}.{sub}.flow"),
+                format!("no traffic item named `{flow}`"),
+            ))
         }
     };
     let attack = if let Some(d) = &a.port_scan {
-        let target = names
-            .host_addr(&d.target, like)
-            .ok_or_else(|| cx.at(s, format!("{field}.port_scan.target"), format!("unknown target `{}`", d.target)))?;
+        let target = names.host_addr(&d.target, like).ok_or_else(|| {
+            cx.at(
+                s,
+                format!("{field}.port_scan.target"),
+                format!("unknown target `{}`", d.target),
+            )
+        })?;
         if d.ports[1] < d.ports[0] {
-            return Err(cx.at(s, format!("{field}.port_scan.ports"), "last port below first"));
+            return Err(cx.at(
+                s,
+                format!("{field}.port_scan.ports"),
+                "last port below first",
+            ));
         }
         Attack::PortScan {
             target,
@@ -532,9 +706,13 @@ fn resolve_attack(cx: &Ctx, i: usize, s: &Spanned<AttackItem>, names: &Names, do
         }
     } else if let Some(d) = &a.unsolicited {
         Attack::Unsolicited {
-            target: names
-                .endpoint(&d.target, like)
-                .ok_or_else(|| cx.at(s, format!("{field}.unsolicited.target"), format!("`{}` is not host:port", d.target)))?,
+            target: names.endpoint(&d.target, like).ok_or_else(|| {
+                cx.at(
+                    s,
+                    format!("{field}.unsolicited.target"),
+                    format!("`{}` is not host:port", d.target),
+                )
+            })?,
             kind: match d.kind {
                 UnsolicitedKindDoc::TcpSyn => UnsolicitedKind::TcpSyn,
                 UnsolicitedKindDoc::Udp => UnsolicitedKind::Udp,
@@ -576,7 +754,12 @@ fn resolve_attack(cx: &Ctx, i: usize, s: &Spanned<AttackItem>, names: &Names, do
     })
 }
 
-fn resolve_fault(cx: &Ctx, i: usize, s: &Spanned<FaultItem>, names: &Names) -> Result<(u64, Fault), ScenarioError> {
+fn resolve_fault(
+    cx: &Ctx,
+    i: usize,
+    s: &Spanned<FaultItem>,
+    names: &Names,
+) -> Result<(u64, Fault), ScenarioError> {
     let f = &s.value;
     let field = format!("faults[{i}]");
     let nic = |n: &str, sub: &str| {
@@ -598,7 +781,11 @@ fn resolve_fault(cx: &Ctx, i: usize, s: &Spanned<FaultItem>, names: &Names) -> R
     }
     if let Some(n) = &f.remove_nat_ip {
         if !names.nat_ips.contains_key(n) {
-            return Err(cx.at(s, format!("{field}.remove_nat_ip"), format!("no gateway IP named `{n}`")));
+            return Err(cx.at(
+                s,
+                format!("{field}.remove_nat_ip"),
+                format!("no gateway IP named `{n}`"),
+            ));
         }
         actions.push(Fault::RemoveNatIp(n.clone()));
     }
@@ -628,7 +815,11 @@ fn resolve_fault(cx: &Ctx, i: usize, s: &Spanned<FaultItem>, names: &Names) -> R
     }
     if let Some(p) = f.set_ports_per_nic {
         if p == 0 || p > PORTS_PER_IP || !p.is_power_of_two() {
-            return Err(cx.at(s, format!("{field}.set_ports_per_nic"), format!("{p} is not a power of two in 1..=64512")));
+            return Err(cx.at(
+                s,
+                format!("{field}.set_ports_per_nic"),
+                format!("{p} is not a power of two in 1..=64512"),
+            ));
         }
         actions.push(Fault::SetPortsPerNic(p));
     }
@@ -641,19 +832,31 @@ fn resolve_fault(cx: &Ctx, i: usize, s: &Spanned<FaultItem>, names: &Names) -> R
     Ok((f.at_ms.saturating_mul(1_000_000), actions.remove(0)))
 }
 
-fn resolve_generator(cx: &Ctx, i: usize, s: &Spanned<GeneratorDoc>, names: &Names, nics: &[NicSpec]) -> Result<GeneratorSpec, ScenarioError> {
+fn resolve_generator(
+    cx: &Ctx,
+    i: usize,
+    s: &Spanned<GeneratorDoc>,
+    names: &Names,
+    nics: &[NicSpec],
+) -> Result<GeneratorSpec, ScenarioError> {
     let g = &s.value;
     let field = format!("generators[{i}]");
     let mut sel = Vec::new();
     for pat in &g.nics {
         let before = sel.len();
         if let Some(prefix) = pat.strip_suffix('*') {
-            sel.extend((0..nics.len() as u32).filter(|&k| nics[k as usize].name.starts_with(prefix)));
+            sel.extend(
+                (0..nics.len() as u32).filter(|&k| nics[k as usize].name.starts_with(prefix)),
+            );
         } else if let Some(&k) = names.nics.get(pat) {
             sel.push(k);
         }
         if sel.len() == before {
-            return Err(cx.at(s, format!("{field}.nics"), format!("`{pat}` matches no NIC")));
+            return Err(cx.at(
+                s,
+                format!("{field}.nics"),
+                format!("`{pat}` matches no NIC"),
+            ));
         }
     }
     sel.sort_unstable();
@@ -661,7 +864,13 @@ fn resolve_generator(cx: &Ctx, i: usize, s: &Spanned<GeneratorDoc>, names: &Name
     let arrivals = match (g.arrivals.fixed_ms, g.arrivals.poisson_per_s) {
         (Some(ms), None) => Arrivals::Fixed { interval_ms: ms },
         (None, Some(r)) if r > 0.0 => Arrivals::Poisson { rate_per_s: r },
-        _ => return Err(cx.at(s, format!("{field}.arrivals"), "exactly one of fixed_ms, poisson_per_s (> 0)")),
+        _ => {
+            return Err(cx.at(
+                s,
+                format!("{field}.arrivals"),
+                "exactly one of fixed_ms, poisson_per_s (> 0)",
+            ));
+        }
     };
     let d = &g.duration;
     let duration = match (d.fixed_ms, d.exponential_mean_ms, &d.pareto) {
@@ -671,19 +880,30 @@ fn resolve_generator(cx: &Ctx, i: usize, s: &Spanned<GeneratorDoc>, names: &Name
             scale_ms: p.scale_ms,
             shape: p.shape,
         },
-        _ => return Err(cx.at(s, format!("{field}.duration"), "exactly one of fixed_ms, exponential_mean_ms, pareto")),
+        _ => {
+            return Err(cx.at(
+                s,
+                format!("{field}.duration"),
+                "exactly one of fixed_ms, exponential_mean_ms, pareto",
+            ));
+        }
     };
     let mut remotes = Vec::new();
     for r in &g.destinations {
-        remotes.push(
-            *names
-                .remotes
-                .get(r)
-                .ok_or_else(|| cx.at(s, format!("{field}.destinations"), format!("no remote host `{r}`")))?,
-        );
+        remotes.push(*names.remotes.get(r).ok_or_else(|| {
+            cx.at(
+                s,
+                format!("{field}.destinations"),
+                format!("no remote host `{r}`"),
+            )
+        })?);
     }
     if remotes.is_empty() {
-        return Err(cx.at(s, format!("{field}.destinations"), "at least one destination"));
+        return Err(cx.at(
+            s,
+            format!("{field}.destinations"),
+            "at least one destination",
+        ));
     }
     Ok(GeneratorSpec {
         name: g.name.clone(),

@@ -156,7 +156,9 @@ impl crate::sim::Observer for Shared {
 fn run_once(sc: &Scenario, seed: u64, factory: Box<DataplaneFactory>) -> Result<Single, SimError> {
     let mut cfg = sc.sim.clone();
     cfg.seed = seed;
-    let checker = std::rc::Rc::new(std::cell::RefCell::new(InvariantChecker::new(cfg.gateway.profile.clone())));
+    let checker = std::rc::Rc::new(std::cell::RefCell::new(InvariantChecker::new(
+        cfg.gateway.profile.clone(),
+    )));
     let mut sim = Simulator::new(cfg, factory, Some(Box::new(Shared(checker.clone()))))?;
     let end = sim.run();
     sim.finish();
@@ -193,7 +195,10 @@ pub fn run_scenario(
     {
         violation = Some(Violation::new(
             Invariant::Determinism.name(),
-            format!("the same seed gave trace digests {digest} and {}", d.rerun_digest),
+            format!(
+                "the same seed gave trace digests {digest} and {}",
+                d.rerun_digest
+            ),
         ));
     }
     let file = sc.file.display().to_string();
@@ -211,32 +216,58 @@ pub fn run_scenario(
             counters.insert(k.to_string(), v);
         }
     }
-    let drops = DropReason::ALL.iter().map(|r| (r.name(), dp.dropped(*r))).collect();
+    let drops = DropReason::ALL
+        .iter()
+        .map(|r| (r.name(), dp.dropped(*r)))
+        .collect();
     let mut nics = BTreeMap::new();
     for (name, host, peak) in sim.nic_reports() {
-        let mut c = sim.nic_counters(&name).map(|c| c.to_map()).unwrap_or_default();
+        let mut c = sim
+            .nic_counters(&name)
+            .map(|c| c.to_map())
+            .unwrap_or_default();
         c.extend(host_counters(&host));
         if peak > 0 {
             c.insert("ports.peak".into(), peak);
         }
-        nics.insert(name, NicReport { counters: c, ports_peak: peak });
+        nics.insert(
+            name,
+            NicReport {
+                counters: c,
+                ports_peak: peak,
+            },
+        );
     }
-    let remotes = sim.remote_reports().into_iter().map(|(n, h)| (n, host_counters(&h))).collect();
+    let remotes = sim
+        .remote_reports()
+        .into_iter()
+        .map(|(n, h)| (n, host_counters(&h)))
+        .collect();
     let links = sim.link_reports().into_iter().collect();
     let mut invariants = BTreeMap::new();
     for inv in Invariant::ALL {
         let checks = first.checks.get(inv.name()).copied().unwrap_or(0);
-        let violated = violation.as_ref().is_some_and(|v| v.invariant == inv.name());
+        let violated = violation
+            .as_ref()
+            .is_some_and(|v| v.invariant == inv.name());
         let result = if violated {
             "violated"
         } else if inv == Invariant::Determinism {
-            if determinism.is_some() { "held" } else { "not_checked" }
+            if determinism.is_some() {
+                "held"
+            } else {
+                "not_checked"
+            }
         } else if first.end == RunEnd::Violation {
             "not_checked"
         } else {
             "held"
         };
-        let checks = if inv == Invariant::Determinism { u64::from(determinism.is_some()) } else { checks };
+        let checks = if inv == Invariant::Determinism {
+            u64::from(determinism.is_some())
+        } else {
+            checks
+        };
         invariants.insert(inv.name(), InvariantResult { result, checks });
     }
     let mut report = Report {
@@ -276,7 +307,11 @@ pub fn run_scenario(
     };
     report.result = result;
     report.exit_code = code;
-    let captures = sim.captures().into_iter().map(|(n, p)| (n, p.to_vec())).collect();
+    let captures = sim
+        .captures()
+        .into_iter()
+        .map(|(n, p)| (n, p.to_vec()))
+        .collect();
     Ok(RunOutput { report, captures })
 }
 
@@ -302,8 +337,14 @@ pub fn summary(r: &Report) -> String {
         key("flows.created"),
         key("flows.ended"),
         r.live_flows,
-        ["tcp", "udp", "icmp", "fragment"].iter().map(|p| key(&format!("translated.out.{p}"))).sum::<u64>(),
-        ["tcp", "udp", "icmp", "fragment"].iter().map(|p| key(&format!("translated.in.{p}"))).sum::<u64>(),
+        ["tcp", "udp", "icmp", "fragment"]
+            .iter()
+            .map(|p| key(&format!("translated.out.{p}")))
+            .sum::<u64>(),
+        ["tcp", "udp", "icmp", "fragment"]
+            .iter()
+            .map(|p| key(&format!("translated.in.{p}")))
+            .sum::<u64>(),
         r.drops.values().sum::<u64>()
     );
     let held = r.invariants.values().filter(|i| i.result == "held").count();
@@ -313,9 +354,18 @@ pub fn summary(r: &Report) -> String {
         let _ = writeln!(s, "  replay: {}", r.replay);
     }
     let failed: Vec<&ExpectationResult> = r.expectations.iter().filter(|e| !e.ok).collect();
-    let _ = writeln!(s, "  expectations met {}/{}", r.expectations.len() - failed.len(), r.expectations.len());
+    let _ = writeln!(
+        s,
+        "  expectations met {}/{}",
+        r.expectations.len() - failed.len(),
+        r.expectations.len()
+    );
     for e in failed {
-        let _ = writeln!(s, "    UNMET {}: expected {}, got {}", e.what, e.expected, e.actual);
+        let _ = writeln!(
+            s,
+            "    UNMET {}: expected {}, got {}",
+            e.what, e.expected, e.actual
+        );
     }
     if r.exit_code == exit::BOUND_HIT {
         let _ = writeln!(s, "  BOUND HIT ({:?}); replay: {}", r.end, r.replay);

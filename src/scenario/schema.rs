@@ -683,7 +683,11 @@ pub struct MixDoc {
 
 impl Default for MixDoc {
     fn default() -> Self {
-        MixDoc { tcp: 1, udp: 0, icmp: 0 }
+        MixDoc {
+            tcp: 1,
+            udp: 0,
+            icmp: 0,
+        }
     }
 }
 

@@ -1077,6 +1077,15 @@ impl Simulator {
         }
         let verdict = self.nodes[usize::from(node)].dp.process(now, ingress, buf);
         self.digest.word(verdict_code(verdict));
+        let events = self.nodes[usize::from(node)].dp.drain_events();
+        for e in &events {
+            self.track_ports(e);
+            self.notify(&Observation::Dataplane {
+                node,
+                event: e,
+                during: Some(ingress),
+            });
+        }
         if let Some(o) = self.observer.as_mut() {
             let obs = Observation::Processed {
                 node,
@@ -1102,7 +1111,11 @@ impl Simulator {
         let events = self.nodes[usize::from(k)].dp.drain_events();
         for e in &events {
             self.track_ports(e);
-            self.notify(&Observation::Dataplane { node: k, event: e });
+            self.notify(&Observation::Dataplane {
+                node: k,
+                event: e,
+                during: None,
+            });
         }
         while let Some((egress, pkt)) = self.nodes[usize::from(k)].dp.poll_transmit() {
             let to_nic = match egress {

@@ -49,12 +49,15 @@ pub enum Observation<'a> {
         /// Bytes.
         pkt: &'a [u8],
     },
-    /// An event the dataplane recorded.
+    /// An event the dataplane recorded. Events recorded while processing a packet are observed
+    /// before that packet's [`Observation::Processed`] (expiries and evictions happen first).
     Dataplane {
         /// Node.
         node: u16,
         /// The event.
         event: &'a Event,
+        /// The ingress of the packet being processed, when it happened inside `process`.
+        during: Option<Ingress>,
     },
     /// The control plane is about to give a NIC a block.
     BlockAssigned {
