@@ -246,6 +246,106 @@ impl InvariantChecker {
         });
     }
 
+    /// Admits a new flow into the model (from an outbound translation seen on the wire, or from
+    /// a `FlowCreated` event when the packet itself was consumed, e.g. an unmatched hairpin):
+    /// selection, port-in-block, no overloading, at most P per scope key.
+    fn admit(
+        &mut self,
+        nic: NicId,
+        proto: u8,
+        inside: SocketAddr,
+        remote: SocketAddr,
+        nat: SocketAddr,
+        now_ns: u64,
+    ) -> Result<(), Violation> {
+        let name = self
+            .nics
+            .get(&nic)
+            .map_or_else(|| nic.to_string(), |n| n.name.clone());
+        let family = family_of(&nat.ip());
+        self.check(Invariant::Selection);
+        let Some(block) = self.blocks.get(&(nic, family)).copied() else {
+            return Err(Violation::new(
+                Invariant::Selection.name(),
+                format!(
+                    "NIC {name} holds no {} block (not selected, VirtualIP, exhausted or released) but its flow {inside} -> {remote} was translated to {nat}",
+                    family.name()
+                ),
+            ));
+        };
+        let ikey = InsideKey {
+            nic,
+            proto,
+            inside,
+            remote,
+        };
+        self.check(Invariant::MappingStability);
+        if let Some(&prev) = self.by_inside.get(&ikey)
+            && prev != nat
+        {
+            return Err(Violation::new(
+                Invariant::MappingStability.name(),
+                format!(
+                    "live flow {inside} -> {remote} of NIC {name} was translated to {prev} before and to {nat} now"
+                ),
+            ));
+        }
+        self.check(Invariant::PortLimit);
+        let usable = self.usable(&block);
+        let last = u32::from(block.port) + usable - 1;
+        let port = u32::from(nat.port());
+        if nat.ip() != block.nat_ip || port < u32::from(block.port) || port > last {
+            return Err(Violation::new(
+                Invariant::PortLimit.name(),
+                format!(
+                    "NIC {name} translated to {nat}, outside its block {}:{}-{} ({usable} usable ports)",
+                    block.nat_ip, block.port, last
+                ),
+            ));
+        }
+        let nkey = NatKey { proto, nat, remote };
+        if self.by_inside.contains_key(&ikey) {
+            if let Some(f) = self.by_nat.get_mut(&nkey) {
+                f.last_out_ns = now_ns;
+            }
+            return Ok(());
+        }
+        if let Some(other) = self.by_nat.get(&nkey)
+            && (other.nic != nic || other.inside != inside)
+        {
+            return Err(Violation::new(
+                Invariant::PortLimit.name(),
+                format!(
+                    "port overloading: {nat} -> {remote} (protocol {proto}) is already used by {} of {}",
+                    other.inside, other.nic
+                ),
+            ));
+        }
+        let scope = self.scope(proto, remote);
+        let count = self.occupancy.entry((nic, scope)).or_insert(0);
+        *count += 1;
+        if *count > usable {
+            let c = *count;
+            return Err(Violation::new(
+                Invariant::PortLimit.name(),
+                format!(
+                    "NIC {name} has {c} concurrent flows in one {} scope key; P allows {usable}",
+                    self.profile.limit_scope.name()
+                ),
+            ));
+        }
+        self.by_inside.insert(ikey, nat);
+        self.by_nat.insert(
+            nkey,
+            FlowModel {
+                nic,
+                inside,
+                last_out_ns: now_ns,
+            },
+        );
+        Ok(())
+    }
+
     fn outbound(
         &mut self,
         nic: NicId,
@@ -260,101 +360,16 @@ impl InvariantChecker {
         if bt.icmp == Some(IcmpKind::Error) {
             return Ok(());
         }
-        let pkts = |v: Violation| v.with_packet("before", before).with_packet("after", after);
-        let name = self
-            .nics
-            .get(&nic)
-            .map_or_else(|| nic.to_string(), |n| n.name.clone());
-        let family = family_of(&at.src);
-        self.check(Invariant::Selection);
-        let Some(block) = self.blocks.get(&(nic, family)).copied() else {
-            return Err(pkts(Violation::new(
-                Invariant::Selection.name(),
-                format!(
-                    "NIC {name} holds no {} block (not selected, VirtualIP, exhausted or released) but its packet was translated",
-                    family.name()
-                ),
-            )));
-        };
-        let nat = at.src_addr();
         let remote = remote_of(&bt, true);
-        let ikey = InsideKey {
+        self.admit(
             nic,
-            proto: bt.protocol,
-            inside: bt.src_addr(),
+            bt.protocol,
+            bt.src_addr(),
             remote,
-        };
-        self.check(Invariant::MappingStability);
-        if let Some(&prev) = self.by_inside.get(&ikey) {
-            if prev != nat {
-                return Err(pkts(Violation::new(
-                    Invariant::MappingStability.name(),
-                    format!(
-                        "live flow {} -> {} of NIC {name} was translated to {prev} before and to {nat} now",
-                        ikey.inside, remote
-                    ),
-                )));
-            }
-        }
-        self.check(Invariant::PortLimit);
-        let usable = self.usable(&block);
-        let last = u32::from(block.port) + usable - 1;
-        if nat.ip() != block.nat_ip
-            || u32::from(nat.port()) < u32::from(block.port)
-            || u32::from(nat.port()) > last
-        {
-            return Err(pkts(Violation::new(
-                Invariant::PortLimit.name(),
-                format!(
-                    "NIC {name} translated to {nat}, outside its block {}:{}-{} ({usable} usable ports)",
-                    block.nat_ip, block.port, last
-                ),
-            )));
-        }
-        let nkey = NatKey {
-            proto: bt.protocol,
-            nat,
-            remote,
-        };
-        if self.by_inside.contains_key(&ikey) {
-            if let Some(f) = self.by_nat.get_mut(&nkey) {
-                f.last_out_ns = now_ns;
-            }
-            return Ok(());
-        }
-        if let Some(other) = self.by_nat.get(&nkey)
-            && (other.nic != nic || other.inside != ikey.inside)
-        {
-            return Err(pkts(Violation::new(
-                Invariant::PortLimit.name(),
-                format!(
-                    "port overloading: {nat} -> {remote} (protocol {}) is already used by {} of {}",
-                    bt.protocol, other.inside, other.nic
-                ),
-            )));
-        }
-        let scope = self.scope(bt.protocol, remote);
-        let count = self.occupancy.entry((nic, scope)).or_insert(0);
-        *count += 1;
-        if *count > usable {
-            let c = *count;
-            return Err(pkts(Violation::new(
-                Invariant::PortLimit.name(),
-                format!(
-                    "NIC {name} has {c} concurrent flows in one {} scope key; P allows {usable}",
-                    self.profile.limit_scope.name()
-                ),
-            )));
-        }
-        self.by_inside.insert(ikey, nat);
-        self.by_nat.insert(
-            nkey,
-            FlowModel {
-                nic,
-                inside: ikey.inside,
-                last_out_ns: now_ns,
-            },
-        );
+            at.src_addr(),
+            now_ns,
+        )
+        .map_err(|v| v.with_packet("before", before).with_packet("after", after))?;
         if let Some(receiver) = hairpin_to {
             // The hairpinned packet then enters as inbound traffic to the receiver's mapping.
             return self.inbound_match(receiver, &at, &at, before, after, Some(bt.dst_addr()));
@@ -535,6 +550,14 @@ impl InvariantChecker {
                         ),
                     ));
                 }
+                return self.admit(
+                    flow.nic,
+                    flow.protocol,
+                    flow.inside,
+                    flow.remote,
+                    flow.nat,
+                    now_ns,
+                );
             }
             Event::FlowEnded {
                 flow, reason, at, ..

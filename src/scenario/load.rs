@@ -114,9 +114,14 @@ pub fn load_str(path: &Path, text: &str) -> Result<Scenario, ScenarioError> {
     })
 }
 
-/// serde-saphyr renders a snippet after the message; the first line carries the message.
+/// serde-saphyr renders a snippet after the message; the first line carries the message,
+/// prefixed with `error: line N column M:`, which our own `file:line:column` prefix replaces.
 fn first_line(s: &str) -> String {
-    s.lines().next().unwrap_or("").trim().to_string()
+    let line = s.lines().next().unwrap_or("").trim();
+    match line.strip_prefix("error: line ") {
+        Some(rest) => rest.splitn(2, ": ").nth(1).unwrap_or(rest).to_string(),
+        None => line.to_string(),
+    }
 }
 
 fn parse_family(cx: &Ctx, s: &str, field: &str) -> Result<Family, ScenarioError> {

@@ -186,7 +186,14 @@ pub struct App {
     pub outcome: Outcome,
     /// The wake-up currently scheduled.
     pub scheduled_ns: Option<u64>,
+    /// A finished application lingers until then (a closed TCP endpoint re-ACKs retransmitted
+    /// FINs, like TIME_WAIT; a datagram client absorbs late replies), so late packets of a
+    /// finished exchange are not mistaken for unsolicited traffic.
+    pub linger_until_ns: Option<u64>,
 }
+
+/// How long a closed TCP endpoint lingers.
+pub const LINGER_NS: u64 = 2_000_000_000;
 
 const TCP_STUN_REQ: usize = 1;
 
@@ -364,7 +371,9 @@ impl UdpClient {
             } else {
                 self.next_ns = now + p.interval_ms * 1_000_000;
             }
-            return Outcome::Running;
+            if self.awaiting || self.sent < p.count {
+                return Outcome::Running;
+            }
         }
         self.finish()
     }
@@ -495,8 +504,10 @@ impl Probe {
         self.attempts = 0;
         if self.step == 3 {
             self.mapping = match self.mapped {
-                [Some(a), Some(b), Some(c)] if a == b && b == c => Behaviour::EndpointIndependent,
-                [Some(a), Some(b), Some(c)] if a != b && b == c => Behaviour::AddressDependent,
+                // RFC 5780 §4.3: test II equal to test I is endpoint-independent; otherwise test
+                // III decides between address- and address-and-port-dependent.
+                [Some(a), Some(b), _] if a == b => Behaviour::EndpointIndependent,
+                [Some(_), Some(b), Some(c)] if b == c => Behaviour::AddressDependent,
                 [Some(_), Some(_), Some(_)] => Behaviour::AddressAndPortDependent,
                 _ => Behaviour::Unknown,
             };
@@ -685,6 +696,11 @@ impl App {
 
     /// The wake-up fired.
     pub fn on_timer(&mut self, io: &mut Io) {
+        let tcp = matches!(self.state, AppState::TcpClient(_) | AppState::TcpServer(_));
+        if !tcp && self.outcome != Outcome::Running {
+            // Lingering after completion: nothing more to send.
+            return;
+        }
         let o = match &mut self.state {
             AppState::TcpClient(c) => {
                 c.ep.on_timer(io.now_ns, io.out, io.pool);
@@ -713,6 +729,9 @@ impl App {
 
     /// When the application next needs its timer.
     pub fn wakeup(&self) -> Option<u64> {
+        if self.linger_until_ns.is_some() {
+            return self.linger_until_ns;
+        }
         match &self.state {
             AppState::TcpClient(c) if !c.ep.is_done() => c.wakeup(),
             AppState::TcpServer(s) if !s.ep.is_done() => s.ep.timer_at_ns,
@@ -724,13 +743,30 @@ impl App {
         }
     }
 
-    /// True when the application can be freed (nothing more will happen to it).
-    pub fn finished(&self) -> bool {
+    /// True when the application can be freed at `now_ns` (nothing more will happen to it).
+    /// A TCP endpoint that closed cleanly starts lingering first.
+    pub fn finished(&mut self, now_ns: u64) -> bool {
+        let closed = match &self.state {
+            AppState::TcpClient(c) => Some(&c.ep),
+            AppState::TcpServer(s) => Some(&s.ep),
+            _ => None,
+        };
+        if let Some(ep) = closed
+            && ep.state == TcpState::Closed
+        {
+            let until = *self.linger_until_ns.get_or_insert(now_ns + LINGER_NS);
+            return now_ns >= until;
+        }
         match &self.state {
             AppState::TcpClient(c) => c.ep.is_done(),
             AppState::TcpServer(s) => s.ep.is_done(),
             AppState::Done => true,
-            _ => self.outcome != Outcome::Running,
+            // Datagram clients linger too: a reply to their last request may still be in flight.
+            _ if self.outcome != Outcome::Running => {
+                let until = *self.linger_until_ns.get_or_insert(now_ns + LINGER_NS);
+                now_ns >= until
+            }
+            _ => false,
         }
     }
 }

@@ -1438,6 +1438,7 @@ impl Simulator {
             state,
             outcome: Outcome::Running,
             scheduled_ns: None,
+            linger_until_ns: None,
         };
         match self.free_apps.pop() {
             Some(i) => {
@@ -1474,11 +1475,12 @@ impl Simulator {
     }
 
     fn reschedule(&mut self, a: u32) {
-        let app = &self.apps[a as usize];
-        if app.finished() {
+        let now_ns = self.now_ns;
+        if self.apps[a as usize].finished(now_ns) {
             self.finish_app(a);
             return;
         }
+        let app = &self.apps[a as usize];
         if let Some(t) = app.wakeup()
             && app.scheduled_ns != Some(t)
         {
