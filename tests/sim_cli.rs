@@ -27,7 +27,7 @@ fn run(path: &str, seed: Option<u64>) -> (u8, String, String) {
 
 #[test]
 fn run_prints_a_summary_and_exits_zero_on_a_passing_scenario() {
-    let (code, out, err) = run("scenarios/unsolicited-inbound.yaml", None);
+    let (code, out, err) = run("scenarios/tcp-basic.yaml", None);
     println!("{out}{err}");
     assert_eq!(code, 0, "{out}{err}");
     assert!(
@@ -89,4 +89,60 @@ fn bad_files_exit_2_naming_file_line_and_field() {
             );
         }
     }
+}
+
+#[test]
+fn run_writes_a_json_report_and_a_pcapng_with_one_interface_per_link() {
+    let dir = std::env::temp_dir().join(format!("natsim-out-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("tmp");
+    let json = dir.join("r.json");
+    let (mut out, mut err) = (Vec::new(), Vec::new());
+    let code = run_cmd_to(
+        &mut out,
+        &mut err,
+        Path::new("scenarios/tcp-basic.yaml"),
+        Some(5),
+        Some(&dir),
+        Some(&json),
+    );
+    assert_eq!(code.0, 0, "{}", String::from_utf8_lossy(&err));
+    let r: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).expect("json")).expect("parses");
+    assert_eq!(r["seed"], 5);
+    assert_eq!(r["replay"], "natsim run scenarios/tcp-basic.yaml --seed 5");
+    assert_eq!(r["invariants"]["isolation"]["result"], "held");
+    let pcap = std::fs::read(dir.join("tcp-basic-seed5.pcapng")).expect("pcapng written");
+    let mut reader = pcap_file::pcapng::PcapNgReader::new(&pcap[..]).expect("pcapng header");
+    let (mut interfaces, mut packets) = (0, 0);
+    while let Some(block) = reader.next_block() {
+        match block.expect("block") {
+            pcap_file::pcapng::Block::InterfaceDescription(_) => interfaces += 1,
+            pcap_file::pcapng::Block::EnhancedPacket(p) => {
+                packets += 1;
+                assert!(natsim::wire::PacketRepr::parse(&p.data).is_ok());
+            }
+            _ => {}
+        }
+    }
+    assert_eq!(interfaces, 2);
+    assert!(packets > 10, "{packets}");
+}
+
+#[test]
+fn schema_is_generated_from_the_types() {
+    let schema: serde_json::Value =
+        serde_json::from_str(&natsim::scenario::schema::json_schema()).expect("schema is JSON");
+    let props = &schema["properties"];
+    for key in [
+        "apiVersion",
+        "topology",
+        "gateway",
+        "traffic",
+        "attacks",
+        "faults",
+        "expect",
+    ] {
+        assert!(props.get(key).is_some(), "{key} missing from schema");
+    }
+    assert_eq!(schema["additionalProperties"], false);
 }

@@ -231,7 +231,7 @@ impl Dataplane for Broken {
                     && matches!(meta.protocol, proto::TCP | proto::UDP)
                 {
                     self.outbound += 1;
-                    if self.outbound % 3 == 0
+                    if self.outbound.is_multiple_of(3)
                         && let Some(t) = Tuple::parse(pkt)
                     {
                         rewrite_port(pkt, &meta, Side::Src, t.src_port.wrapping_add(1).max(1024));
@@ -326,7 +326,7 @@ impl Dataplane for Broken {
                     .assign_block(now, id, wider)
                     .or_else(|_| self.inner.assign_block(now, id, block))
             }
-            Breakage::WrongStatus if self.assignments % 2 == 0 => Ok(()),
+            Breakage::WrongStatus if self.assignments.is_multiple_of(2) => Ok(()),
             _ => self.inner.assign_block(now, id, block),
         }
     }

@@ -17,7 +17,10 @@ use pcap_file::pcapng::blocks::interface_description::{
 
 /// Writes `links` (name, packets as (virtual time in ns, IP bytes)) to one pcapng file, packets
 /// in time order across links.
-pub fn write_pcapng(path: &Path, links: &[(String, &[(u64, Vec<u8>)])]) -> io::Result<()> {
+pub fn write_pcapng(
+    path: &Path,
+    links: &[(String, &[crate::sim::engine::CapturedPacket])],
+) -> io::Result<()> {
     let file = std::fs::File::create(path)?;
     let mut w = PcapNgWriter::new(io::BufWriter::new(file)).map_err(io::Error::other)?;
     for (name, _) in links {

@@ -86,7 +86,7 @@ pub fn run_cmd_to(
                 .file_stem()
                 .map_or("scenario".into(), |s| s.to_string_lossy().into_owned());
             let file = dir.join(format!("{stem}-seed{}.pcapng", r.seed));
-            let links: Vec<(String, &[(u64, Vec<u8>)])> = output
+            let links: Vec<(String, &[crate::sim::engine::CapturedPacket])> = output
                 .captures
                 .iter()
                 .map(|(n, p)| (n.clone(), p.as_slice()))

@@ -97,11 +97,13 @@ pub fn evaluate(e: &Expectations, r: &Report) -> Vec<ExpectationResult> {
                 Outcome::Running => "running".into(),
             },
         );
-        let ok = got.is_some_and(|f| match (want, f.outcome) {
-            (FlowExpect::Completes, Outcome::Completed) => true,
-            (FlowExpect::Fails, Outcome::Failed(_)) => true,
-            (FlowExpect::Running, Outcome::Running) => true,
-            _ => false,
+        let ok = got.is_some_and(|f| {
+            matches!(
+                (want, f.outcome),
+                (FlowExpect::Completes, Outcome::Completed)
+                    | (FlowExpect::Fails, Outcome::Failed(_))
+                    | (FlowExpect::Running, Outcome::Running)
+            )
         });
         out.push(ExpectationResult {
             what: format!("flows.{name}"),

@@ -119,7 +119,7 @@ pub fn load_str(path: &Path, text: &str) -> Result<Scenario, ScenarioError> {
 fn first_line(s: &str) -> String {
     let line = s.lines().next().unwrap_or("").trim();
     match line.strip_prefix("error: line ") {
-        Some(rest) => rest.splitn(2, ": ").nth(1).unwrap_or(rest).to_string(),
+        Some(rest) => rest.split_once(": ").map_or(rest, |(_, m)| m).to_string(),
         None => line.to_string(),
     }
 }

@@ -114,7 +114,7 @@ pub struct RunOutput {
     /// The report.
     pub report: Report,
     /// Captured links: name, packets.
-    pub captures: Vec<(String, Vec<(u64, Vec<u8>)>)>,
+    pub captures: Vec<(String, Vec<crate::sim::engine::CapturedPacket>)>,
 }
 
 fn host_counters(h: &HostStats) -> BTreeMap<String, u64> {

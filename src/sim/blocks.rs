@@ -148,11 +148,7 @@ pub fn slot_block(nat_ip: IpAddr, p: u32, s: usize) -> Block {
 
 /// `floor(64512 / P)`; 0 for P above 64512 (which the spec rejects).
 pub fn slots_per_ip(p: u32) -> usize {
-    if p == 0 {
-        0
-    } else {
-        (PORTS_PER_IP / p) as usize
-    }
+    PORTS_PER_IP.checked_div(p).unwrap_or(0) as usize
 }
 
 impl Allocator {

@@ -123,6 +123,15 @@ impl Ord for Sched {
     }
 }
 
+/// A captured packet: virtual time in nanoseconds and the IP bytes.
+pub type CapturedPacket = (u64, Vec<u8>);
+
+/// One row of the status comparison: NIC, family, the allocator's block, the dataplane's block.
+pub type StatusRow = (NicId, Family, Option<Block>, Option<Block>);
+
+/// A bound port: (host, protocol, port).
+type BoundKey = (u32, u8, u16);
+
 /// A socket: (host, protocol, local port, remote endpoint).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 struct SocketKey {
@@ -299,7 +308,7 @@ pub struct Simulator {
     allocator: Allocator,
     owners: BTreeMap<(IpAddr, u16), (u16, u32)>,
     apps: Vec<App>,
-    app_keys: Vec<(Option<SocketKey>, Option<(u32, u8, u16)>)>,
+    app_keys: Vec<(Option<SocketKey>, Option<BoundKey>)>,
     free_apps: Vec<u32>,
     conns: HashMap<SocketKey, u32, FixedState>,
     bound: HashMap<(u32, u8, u16), Bound, FixedState>,
@@ -312,10 +321,10 @@ pub struct Simulator {
     results: Vec<AppResult>,
     result_app: Vec<Option<u32>>,
     generators: Vec<GenRt>,
-    capture: Vec<Option<Vec<(u64, Vec<u8>)>>>,
+    capture: Vec<Option<Vec<CapturedPacket>>>,
     violation: Option<Violation>,
     router_rng: Rng,
-    table: Vec<(NicId, Family, Option<Block>, Option<Block>)>,
+    table: Vec<StatusRow>,
 }
 
 impl Simulator {
@@ -885,6 +894,15 @@ impl Simulator {
         }
     }
 
+    /// Runs until virtual time `until_ns` (events after it stay queued), a bound, or a violation.
+    pub fn run_until(&mut self, until_ns: u64) -> RunEnd {
+        let saved = self.cfg.limits.duration_ns;
+        self.cfg.limits.duration_ns = Some(until_ns.min(saved.unwrap_or(u64::MAX)));
+        let end = self.run();
+        self.cfg.limits.duration_ns = saved;
+        end
+    }
+
     fn dispatch(&mut self, ev: Ev) {
         match ev {
             Ev::Arrive {
@@ -972,8 +990,8 @@ impl Simulator {
                 let h = self.nics[nic as usize].host;
                 self.deliver(h, kind, buf);
             }
-            (Role::Access { nic, node }, _) => self.from_nic(node, nic, buf),
-            (Role::Uplink { node }, 0) => self.from_router(node, kind, buf),
+            (Role::Access { nic, node }, _) => self.on_nic_packet(node, nic, buf),
+            (Role::Uplink { node }, 0) => self.on_router_packet(node, kind, buf),
             (Role::Uplink { .. }, _) => self.at_router(kind, buf, false),
             (Role::Remote { .. }, 0) => self.at_router(kind, buf, true),
             (Role::Remote { host }, _) => self.deliver(host, kind, buf),
@@ -1027,15 +1045,15 @@ impl Simulator {
 
     // ----- dataplane nodes -----------------------------------------------------------------
 
-    fn from_nic(&mut self, node: u16, nic: u32, mut buf: Vec<u8>) {
+    fn on_nic_packet(&mut self, node: u16, nic: u32, mut buf: Vec<u8>) {
         let ingress = Ingress::Inside(NicId(nic));
         let verdict = self.process(node, ingress, &mut buf);
         self.route_verdict(node, ingress, verdict, buf);
     }
 
-    fn from_router(&mut self, node: u16, kind: Kind, mut buf: Vec<u8>) {
+    fn on_router_packet(&mut self, node: u16, kind: Kind, mut buf: Vec<u8>) {
         match kind {
-            Kind::ToNic(m, fo) => self.to_nic(node, m, fo, buf),
+            Kind::ToNic(m, fo) => self.send_to_nic(node, m, fo, buf),
             Kind::ToNode(_) => {
                 let v = self.process(node, Ingress::Outside, &mut buf);
                 self.route_verdict(node, Ingress::Outside, v, buf);
@@ -1133,7 +1151,7 @@ impl Simulator {
                 pkt: &pkt,
             });
             match to_nic {
-                Some(n) => self.to_nic(k, n.0, true, pkt),
+                Some(n) => self.send_to_nic(k, n.0, true, pkt),
                 None => {
                     let up = self.nodes[usize::from(k)].uplink;
                     self.send(up, 0, Kind::Plain, pkt);
@@ -1174,8 +1192,8 @@ impl Simulator {
                 let up = self.nodes[usize::from(node)].uplink;
                 self.send(up, 0, Kind::Plain, buf);
             }
-            Verdict::Forward(Egress::Nic(m)) => self.to_nic(node, m.0, true, buf),
-            Verdict::Respond(Egress::Nic(m)) => self.to_nic(node, m.0, false, buf),
+            Verdict::Forward(Egress::Nic(m)) => self.send_to_nic(node, m.0, true, buf),
+            Verdict::Respond(Egress::Nic(m)) => self.send_to_nic(node, m.0, false, buf),
             Verdict::PassThrough => {
                 let (Ingress::Inside(src), Some(dst)) = (ingress, dst_of(&buf)) else {
                     self.recycle(buf);
@@ -1183,7 +1201,7 @@ impl Simulator {
                 };
                 let net = self.nics[src.0 as usize].spec.network;
                 match self.nic_by_addr.get(&(net, dst)) {
-                    Some(&m) => self.to_nic(node, m, false, buf),
+                    Some(&m) => self.send_to_nic(node, m, false, buf),
                     None => {
                         self.stats.no_route += 1;
                         self.recycle(buf);
@@ -1194,7 +1212,7 @@ impl Simulator {
         }
     }
 
-    fn to_nic(&mut self, node: u16, m: u32, from_outside: bool, buf: Vec<u8>) {
+    fn send_to_nic(&mut self, node: u16, m: u32, from_outside: bool, buf: Vec<u8>) {
         let Some(n) = self.nics.get(m as usize).filter(|n| n.present) else {
             self.stats.no_such_nic += 1;
             self.recycle(buf);
@@ -1750,13 +1768,7 @@ impl Simulator {
         Some(self.register(a, h, key, bound))
     }
 
-    fn register(
-        &mut self,
-        a: u32,
-        h: u32,
-        key: Option<SocketKey>,
-        bound: Option<(u32, u8, u16)>,
-    ) -> u32 {
+    fn register(&mut self, a: u32, h: u32, key: Option<SocketKey>, bound: Option<BoundKey>) -> u32 {
         if let Some(k) = key {
             self.conns.insert(k, a);
         }
@@ -2090,7 +2102,7 @@ impl Simulator {
     }
 
     /// Captured packets per captured link.
-    pub fn captures(&self) -> Vec<(String, &[(u64, Vec<u8>)])> {
+    pub fn captures(&self) -> Vec<(String, &[CapturedPacket])> {
         self.capture
             .iter()
             .enumerate()

@@ -82,7 +82,7 @@ pub enum Observation<'a> {
         /// P.
         ports_per_nic: u32,
         /// Per NIC and family: (allocator's block, dataplane's block).
-        table: &'a [(NicId, Family, Option<Block>, Option<Block>)],
+        table: &'a [super::engine::StatusRow],
     },
     /// A NIC was added or changed (address, node).
     NicUpdated(&'a NicInfo),
