@@ -11,14 +11,20 @@
 //! | [`api`] | IronCore manifests, validation, reconciliation of NICs to port blocks, status |
 //! | [`replay`] | pcap/pcapng ingest and capture output |
 //! | [`plan`] | capacity planning: analytic model |
+//! | [`sim`] | deterministic network simulator: event queue, topology, links, hosts, traffic |
+//! | [`check`] | SPEC §6 invariant checkers (observers of simulator events) and broken gateways |
+//! | [`scenario`] | scenario files: schema, loading, expectations, reports, `run`/`check` entry points |
 //!
 //! See `ARCHITECTURE.md` for how a packet flows through these modules.
 
 pub mod api;
+pub mod check;
 pub mod demo;
 pub mod nat;
 pub mod plan;
 pub mod replay;
 pub mod rng;
+pub mod scenario;
+pub mod sim;
 pub mod time;
 pub mod wire;

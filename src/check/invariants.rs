@@ -1,0 +1,761 @@
+//! The invariant checker (SPEC §6, invariants 1–8; 9, determinism, is checked by running twice
+//! and comparing trace digests, see [`crate::scenario`]).
+
+use std::collections::BTreeMap;
+use std::net::{IpAddr, SocketAddr};
+
+use foldhash::fast::FixedState;
+use hashbrown::HashMap;
+use serde::Serialize;
+
+use crate::nat::{
+    Block, DropReason, Egress, EndReason, Event, Family, FlowView, Ingress, LimitScope, NicId,
+    Profile, Verdict,
+};
+use crate::sim::observe::{NicInfo, Observation, Observer, Violation};
+use crate::sim::packet::{IcmpKind, Tuple, quoted_offset};
+use crate::time::Instant;
+use crate::wire::checksum;
+use crate::wire::parse::{IpVersion, parse_ip, parse_ip_lax};
+
+/// The invariants, in SPEC order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+pub enum Invariant {
+    /// 1.
+    NoInboundInitiation,
+    /// 2.
+    PortLimit,
+    /// 3.
+    Isolation,
+    /// 4.
+    WireValidity,
+    /// 5.
+    MappingStability,
+    /// 6.
+    Timers,
+    /// 7.
+    Selection,
+    /// 8.
+    Status,
+    /// 9.
+    Determinism,
+}
+
+impl Invariant {
+    /// All, in order.
+    pub const ALL: [Invariant; 9] = [
+        Invariant::NoInboundInitiation,
+        Invariant::PortLimit,
+        Invariant::Isolation,
+        Invariant::WireValidity,
+        Invariant::MappingStability,
+        Invariant::Timers,
+        Invariant::Selection,
+        Invariant::Status,
+        Invariant::Determinism,
+    ];
+
+    /// SPEC name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Invariant::NoInboundInitiation => "no-inbound-initiation",
+            Invariant::PortLimit => "port-limit",
+            Invariant::Isolation => "isolation",
+            Invariant::WireValidity => "wire-validity",
+            Invariant::MappingStability => "mapping-stability",
+            Invariant::Timers => "timers",
+            Invariant::Selection => "selection",
+            Invariant::Status => "status",
+            Invariant::Determinism => "determinism",
+        }
+    }
+
+    /// By name.
+    pub fn from_name(s: &str) -> Option<Invariant> {
+        Invariant::ALL.into_iter().find(|i| i.name() == s)
+    }
+}
+
+/// How often each invariant was evaluated.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct InvariantSummary {
+    /// Checks performed, by invariant name.
+    pub checks: BTreeMap<&'static str, u64>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+struct NatKey {
+    proto: u8,
+    nat: SocketAddr,
+    remote: SocketAddr,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+struct InsideKey {
+    nic: NicId,
+    proto: u8,
+    inside: SocketAddr,
+    remote: SocketAddr,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+enum Scope {
+    Nic(u8, Family),
+    RemoteIp(u8, IpAddr),
+    RemoteEndpoint(u8, SocketAddr),
+}
+
+#[derive(Clone, Copy, Debug)]
+struct FlowModel {
+    nic: NicId,
+    inside: SocketAddr,
+    last_out_ns: u64,
+}
+
+type Map<K, V> = HashMap<K, V, FixedState>;
+
+fn map<K, V>() -> Map<K, V> {
+    HashMap::with_hasher(FixedState::with_seed(0x6e61_7473))
+}
+
+/// Checks invariants 1–8 on every observation.
+pub struct InvariantChecker {
+    profile: Profile,
+    nics: BTreeMap<NicId, NicInfo>,
+    /// The control plane's assignments.
+    blocks: Map<(NicId, Family), Block>,
+    /// When the control plane last released a NIC's block of a family.
+    released_at: Map<(NicId, Family), u64>,
+    /// Blocks the dataplanes report holding (from their events): start → (end, NIC).
+    dataplane_blocks: BTreeMap<(IpAddr, u16), (u16, NicId, u16)>,
+    by_nat: Map<NatKey, FlowModel>,
+    by_inside: Map<InsideKey, SocketAddr>,
+    /// Live and held ports per NIC and scope key.
+    occupancy: Map<(NicId, Scope), u32>,
+    checks: [u64; 9],
+}
+
+fn family_of(a: &IpAddr) -> Family {
+    Family::of(a)
+}
+
+/// The remote endpoint of a flow as the gateway keys it (ICMP echo flows use port 0).
+fn remote_of(t: &Tuple, outbound: bool) -> SocketAddr {
+    match (t.icmp, outbound) {
+        (Some(_), true) => SocketAddr::new(t.dst, 0),
+        (Some(_), false) => SocketAddr::new(t.src, 0),
+        (None, true) => t.dst_addr(),
+        (None, false) => t.src_addr(),
+    }
+}
+
+/// Verifies the checksums of a packet leaving the gateway: IPv4 header, transport, and for ICMP
+/// errors the quoted IPv4 header (RFC 5508 REQ-4).
+fn wire_ok(pkt: &[u8]) -> Result<(), String> {
+    let meta = parse_ip(pkt).map_err(|e| format!("does not parse: {e}"))?;
+    if meta.version == IpVersion::V4 && !checksum::verifies(checksum::sum(&pkt[..meta.l4_offset])) {
+        return Err("IPv4 header checksum is wrong".into());
+    }
+    if !crate::nat::l4_checksum_ok(pkt, &meta) {
+        return Err(format!("protocol {} checksum is wrong", meta.protocol));
+    }
+    if let Some(off) = quoted_offset(pkt) {
+        let q = &pkt[off..meta.end];
+        if let Ok(qm) = parse_ip_lax(q)
+            && qm.version == IpVersion::V4
+            && q.len() >= qm.l4_offset
+            && !checksum::verifies(checksum::sum(&q[..qm.l4_offset]))
+        {
+            return Err("quoted IPv4 header checksum is wrong".into());
+        }
+    }
+    Ok(())
+}
+
+impl InvariantChecker {
+    /// A checker for a gateway running `profile`.
+    pub fn new(profile: Profile) -> Self {
+        InvariantChecker {
+            profile,
+            nics: BTreeMap::new(),
+            blocks: map(),
+            released_at: map(),
+            dataplane_blocks: BTreeMap::new(),
+            by_nat: map(),
+            by_inside: map(),
+            occupancy: map(),
+            checks: [0; 9],
+        }
+    }
+
+    /// Counts of checks performed.
+    pub fn summary(&self) -> InvariantSummary {
+        InvariantSummary {
+            checks: Invariant::ALL
+                .iter()
+                .filter(|i| **i != Invariant::Determinism)
+                .map(|i| (i.name(), self.checks[*i as usize]))
+                .collect(),
+        }
+    }
+
+    fn check(&mut self, inv: Invariant) {
+        self.checks[inv as usize] += 1;
+    }
+
+    fn scope(&self, proto: u8, remote: SocketAddr) -> Scope {
+        match self.profile.limit_scope {
+            LimitScope::Nic => Scope::Nic(proto, family_of(&remote.ip())),
+            LimitScope::RemoteIp => Scope::RemoteIp(proto, remote.ip()),
+            LimitScope::RemoteEndpoint => Scope::RemoteEndpoint(proto, remote),
+        }
+    }
+
+    fn usable(&self, b: &Block) -> u32 {
+        let n = b.len();
+        if self.profile.last_port_unusable && n > 1 {
+            n - 1
+        } else {
+            n
+        }
+    }
+
+    fn min_timeout_ms(&self, proto: u8) -> u64 {
+        let p = &self.profile;
+        match proto {
+            6 => p
+                .timeout_tcp_established_ms
+                .min(p.timeout_tcp_transitory_ms),
+            17 => p.timeout_udp_ms.min(p.timeout_udp_stream_ms),
+            _ => p.timeout_icmp_ms,
+        }
+    }
+
+    fn forget_nic_family(&mut self, nic: NicId, family: Option<Family>) {
+        let fam_ok = |a: &SocketAddr| family.is_none_or(|f| family_of(&a.ip()) == f);
+        self.by_nat.retain(|k, v| !(v.nic == nic && fam_ok(&k.nat)));
+        self.by_inside
+            .retain(|k, _| !(k.nic == nic && fam_ok(&k.remote)));
+        self.occupancy.retain(|(n, s), _| {
+            let f = match s {
+                Scope::Nic(_, f) => *f,
+                Scope::RemoteIp(_, ip) => family_of(ip),
+                Scope::RemoteEndpoint(_, ep) => family_of(&ep.ip()),
+            };
+            !(*n == nic && family.is_none_or(|x| x == f))
+        });
+    }
+
+    /// Admits a new flow into the model (from an outbound translation seen on the wire, or from
+    /// a `FlowCreated` event when the packet itself was consumed, e.g. an unmatched hairpin):
+    /// selection, port-in-block, no overloading, at most P per scope key.
+    fn admit(
+        &mut self,
+        nic: NicId,
+        proto: u8,
+        inside: SocketAddr,
+        remote: SocketAddr,
+        nat: SocketAddr,
+        now_ns: u64,
+    ) -> Result<(), Violation> {
+        let name = self
+            .nics
+            .get(&nic)
+            .map_or_else(|| nic.to_string(), |n| n.name.clone());
+        let family = family_of(&nat.ip());
+        self.check(Invariant::Selection);
+        let Some(block) = self.blocks.get(&(nic, family)).copied() else {
+            return Err(Violation::new(
+                Invariant::Selection.name(),
+                format!(
+                    "NIC {name} holds no {} block (not selected, VirtualIP, exhausted or released) but its flow {inside} -> {remote} was translated to {nat}",
+                    family.name()
+                ),
+            ));
+        };
+        let ikey = InsideKey {
+            nic,
+            proto,
+            inside,
+            remote,
+        };
+        self.check(Invariant::MappingStability);
+        if let Some(&prev) = self.by_inside.get(&ikey)
+            && prev != nat
+        {
+            return Err(Violation::new(
+                Invariant::MappingStability.name(),
+                format!(
+                    "live flow {inside} -> {remote} of NIC {name} was translated to {prev} before and to {nat} now"
+                ),
+            ));
+        }
+        self.check(Invariant::PortLimit);
+        let usable = self.usable(&block);
+        let last = u32::from(block.port) + usable - 1;
+        let port = u32::from(nat.port());
+        if nat.ip() != block.nat_ip || port < u32::from(block.port) || port > last {
+            return Err(Violation::new(
+                Invariant::PortLimit.name(),
+                format!(
+                    "NIC {name} translated to {nat}, outside its block {}:{}-{} ({usable} usable ports)",
+                    block.nat_ip, block.port, last
+                ),
+            ));
+        }
+        let nkey = NatKey { proto, nat, remote };
+        if self.by_inside.contains_key(&ikey) {
+            if let Some(f) = self.by_nat.get_mut(&nkey) {
+                f.last_out_ns = now_ns;
+            }
+            return Ok(());
+        }
+        if let Some(other) = self.by_nat.get(&nkey)
+            && (other.nic != nic || other.inside != inside)
+        {
+            return Err(Violation::new(
+                Invariant::PortLimit.name(),
+                format!(
+                    "port overloading: {nat} -> {remote} (protocol {proto}) is already used by {} of {}",
+                    other.inside, other.nic
+                ),
+            ));
+        }
+        let scope = self.scope(proto, remote);
+        let count = self.occupancy.entry((nic, scope)).or_insert(0);
+        *count += 1;
+        if *count > usable {
+            let c = *count;
+            return Err(Violation::new(
+                Invariant::PortLimit.name(),
+                format!(
+                    "NIC {name} has {c} concurrent flows in one {} scope key; P allows {usable}",
+                    self.profile.limit_scope.name()
+                ),
+            ));
+        }
+        self.by_inside.insert(ikey, nat);
+        self.by_nat.insert(
+            nkey,
+            FlowModel {
+                nic,
+                inside,
+                last_out_ns: now_ns,
+            },
+        );
+        Ok(())
+    }
+
+    fn outbound(
+        &mut self,
+        nic: NicId,
+        before: &[u8],
+        after: &[u8],
+        hairpin_to: Option<NicId>,
+        now_ns: u64,
+    ) -> Result<(), Violation> {
+        let (Some(bt), Some(at)) = (Tuple::parse(before), Tuple::parse(after)) else {
+            return Ok(());
+        };
+        if bt.icmp == Some(IcmpKind::Error) {
+            return Ok(());
+        }
+        let remote = remote_of(&bt, true);
+        self.admit(
+            nic,
+            bt.protocol,
+            bt.src_addr(),
+            remote,
+            at.src_addr(),
+            now_ns,
+        )
+        .map_err(|v| v.with_packet("before", before).with_packet("after", after))?;
+        if let Some(receiver) = hairpin_to {
+            // The hairpinned packet then enters as inbound traffic to the receiver's mapping.
+            return self.inbound_match(receiver, &at, &at, before, after, Some(bt.dst_addr()));
+        }
+        Ok(())
+    }
+
+    /// Checks that an inbound packet delivered to `nic` matches a live flow of that NIC.
+    /// `key_src` is the packet as it arrived, `delivered` as it leaves to the NIC.
+    fn inbound_match(
+        &mut self,
+        nic: NicId,
+        arrived: &Tuple,
+        delivered: &Tuple,
+        before: &[u8],
+        after: &[u8],
+        hairpin_nat: Option<SocketAddr>,
+    ) -> Result<(), Violation> {
+        let pkts = |v: Violation| v.with_packet("before", before).with_packet("after", after);
+        let (key, inside_expected) = if arrived.icmp == Some(IcmpKind::Error) {
+            let Some(q) = quoted_offset(before).and_then(|o| Tuple::parse_quoted(&before[o..]))
+            else {
+                return Ok(());
+            };
+            let remote = if q.icmp.is_some() {
+                SocketAddr::new(q.dst, 0)
+            } else {
+                q.dst_addr()
+            };
+            (
+                NatKey {
+                    proto: q.protocol,
+                    nat: q.src_addr(),
+                    remote,
+                },
+                None,
+            )
+        } else {
+            let nat = hairpin_nat.unwrap_or_else(|| arrived.dst_addr());
+            (
+                NatKey {
+                    proto: arrived.protocol,
+                    nat,
+                    remote: remote_of(arrived, false),
+                },
+                Some(delivered.dst_addr()),
+            )
+        };
+        self.check(Invariant::NoInboundInitiation);
+        let Some(flow) = self.by_nat.get(&key).copied() else {
+            return Err(pkts(Violation::new(
+                Invariant::NoInboundInitiation.name(),
+                format!(
+                    "packet from {} to {} was delivered to {nic} but no live flow of any NIC has that reply tuple",
+                    key.remote, key.nat
+                ),
+            )));
+        };
+        self.check(Invariant::Isolation);
+        if flow.nic != nic {
+            return Err(pkts(Violation::new(
+                Invariant::Isolation.name(),
+                format!(
+                    "reply for {}'s flow {} -> {} was delivered to {nic}",
+                    flow.nic, flow.inside, key.remote
+                ),
+            )));
+        }
+        let delivered_ok = match inside_expected {
+            Some(ep) => ep == flow.inside,
+            None => delivered.dst == flow.inside.ip(),
+        };
+        if !delivered_ok {
+            return Err(pkts(Violation::new(
+                Invariant::Isolation.name(),
+                format!(
+                    "reply for flow {} -> {} was rewritten to {} instead",
+                    flow.inside,
+                    key.remote,
+                    delivered.dst_addr()
+                ),
+            )));
+        }
+        Ok(())
+    }
+
+    fn processed(
+        &mut self,
+        ingress: Ingress,
+        before: &[u8],
+        verdict: Verdict,
+        after: &[u8],
+        now_ns: u64,
+    ) -> Result<(), Violation> {
+        if matches!(
+            verdict,
+            Verdict::Forward(_) | Verdict::Respond(_) | Verdict::PassThrough
+        ) {
+            self.check(Invariant::WireValidity);
+            if let Err(e) = wire_ok(after)
+                && wire_ok(before).is_ok()
+            {
+                return Err(Violation::new(
+                    Invariant::WireValidity.name(),
+                    format!("forwarded packet {e}"),
+                )
+                .with_packet("before", before)
+                .with_packet("after", after));
+            }
+        }
+        match (ingress, verdict) {
+            (Ingress::Inside(nic), Verdict::Forward(Egress::Outside)) => {
+                self.outbound(nic, before, after, None, now_ns)
+            }
+            (Ingress::Inside(nic), Verdict::Forward(Egress::Nic(to))) => {
+                self.outbound(nic, before, after, Some(to), now_ns)
+            }
+            (Ingress::Outside, Verdict::Forward(Egress::Nic(nic))) => {
+                let (Some(bt), Some(at)) = (Tuple::parse(before), Tuple::parse(after)) else {
+                    return Ok(());
+                };
+                self.inbound_match(nic, &bt, &at, before, after, None)
+            }
+            (Ingress::Inside(nic), Verdict::Drop(DropReason::PortsExhausted)) => {
+                self.exhausted(nic, before)
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// "Expired flows free their ports": a refusal must come with every port of the scope key
+    /// live or held.
+    fn exhausted(&mut self, nic: NicId, before: &[u8]) -> Result<(), Violation> {
+        let Some(t) = Tuple::parse(before) else {
+            return Ok(());
+        };
+        let Some(block) = self.blocks.get(&(nic, family_of(&t.src))).copied() else {
+            return Ok(());
+        };
+        self.check(Invariant::Timers);
+        let scope = self.scope(t.protocol, remote_of(&t, true));
+        let used = self.occupancy.get(&(nic, scope)).copied().unwrap_or(0);
+        let usable = self.usable(&block);
+        if used < usable {
+            return Err(Violation::new(
+                Invariant::Timers.name(),
+                format!("{nic} was refused a port while only {used} of {usable} are live or held in its scope key"),
+            )
+            .with_packet("refused", before));
+        }
+        Ok(())
+    }
+
+    fn flow_key(f: &FlowView) -> NatKey {
+        NatKey {
+            proto: f.protocol,
+            nat: f.nat,
+            remote: f.remote,
+        }
+    }
+
+    fn dataplane_event(
+        &mut self,
+        node: u16,
+        e: &Event,
+        during: Option<Ingress>,
+        now_ns: u64,
+    ) -> Result<(), Violation> {
+        match e {
+            Event::FlowCreated { flow, .. } => {
+                self.check(Invariant::NoInboundInitiation);
+                if during == Some(Ingress::Outside) {
+                    return Err(Violation::new(
+                        Invariant::NoInboundInitiation.name(),
+                        format!(
+                            "a packet from outside created flow {} -> {} (NAT {})",
+                            flow.inside, flow.remote, flow.nat
+                        ),
+                    ));
+                }
+                return self.admit(
+                    flow.nic,
+                    flow.protocol,
+                    flow.inside,
+                    flow.remote,
+                    flow.nat,
+                    now_ns,
+                );
+            }
+            Event::FlowEnded {
+                flow, reason, at, ..
+            } => {
+                let key = Self::flow_key(flow);
+                self.check(Invariant::Timers);
+                match reason {
+                    EndReason::Timeout => {
+                        if let Some(m) = self.by_nat.get(&key) {
+                            let earliest = m.last_out_ns.saturating_add(
+                                self.min_timeout_ms(flow.protocol).saturating_mul(1_000_000),
+                            );
+                            if at.as_nanos() < earliest {
+                                return Err(Violation::new(
+                                    Invariant::Timers.name(),
+                                    format!(
+                                        "flow {} -> {} expired at {} but its last outbound packet was at {} and the shortest timeout is {} ms",
+                                        flow.inside,
+                                        flow.remote,
+                                        at,
+                                        Instant::from_nanos(m.last_out_ns),
+                                        self.min_timeout_ms(flow.protocol)
+                                    ),
+                                ));
+                            }
+                        }
+                    }
+                    EndReason::BlockRemoved => {
+                        let fam = family_of(&flow.nat.ip());
+                        if self.released_at.get(&(flow.nic, fam)) != Some(&now_ns)
+                            && self.by_nat.contains_key(&key)
+                        {
+                            return Err(Violation::new(
+                                Invariant::Timers.name(),
+                                format!(
+                                    "live flow {} -> {} of {} was evicted although its block was not released",
+                                    flow.inside, flow.remote, flow.nic
+                                ),
+                            ));
+                        }
+                    }
+                }
+                self.by_nat.remove(&key);
+                self.by_inside.remove(&InsideKey {
+                    nic: flow.nic,
+                    proto: flow.protocol,
+                    inside: flow.inside,
+                    remote: flow.remote,
+                });
+            }
+            Event::PortReleased { flow, .. } => {
+                let scope = self.scope(flow.protocol, flow.remote);
+                if let Some(c) = self.occupancy.get_mut(&(flow.nic, scope)) {
+                    *c = c.saturating_sub(1);
+                    if *c == 0 {
+                        self.occupancy.remove(&(flow.nic, scope));
+                    }
+                }
+            }
+            Event::BlockAssigned { nic, block, .. } => {
+                self.check(Invariant::PortLimit);
+                // Blocks held so far are disjoint, so only the nearest one starting at or before
+                // the new block's end can overlap it.
+                let prev = self
+                    .dataplane_blocks
+                    .range(..=(block.nat_ip, block.end_port))
+                    .next_back()
+                    .map(|(&(ip, start), &(end, owner, _))| {
+                        (
+                            Block {
+                                nat_ip: ip,
+                                port: start,
+                                end_port: end,
+                            },
+                            owner,
+                        )
+                    });
+                if let Some((other, owner)) = prev
+                    && owner != *nic
+                    && other.overlaps(block)
+                {
+                    return Err(Violation::new(
+                        Invariant::PortLimit.name(),
+                        format!(
+                            "blocks overlap: {nic} got {}:{}-{} while {owner} holds {}-{}",
+                            block.nat_ip, block.port, block.end_port, other.port, other.end_port
+                        ),
+                    ));
+                }
+                self.dataplane_blocks
+                    .insert((block.nat_ip, block.port), (block.end_port, *nic, node));
+            }
+            Event::BlockRemoved { block, .. } => {
+                self.dataplane_blocks.remove(&(block.nat_ip, block.port));
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+}
+
+impl Observer for InvariantChecker {
+    fn observe(
+        &mut self,
+        _index: u64,
+        now: Instant,
+        obs: &Observation<'_>,
+    ) -> Result<(), Violation> {
+        let now_ns = now.as_nanos();
+        match obs {
+            Observation::Processed {
+                ingress,
+                before,
+                verdict,
+                after,
+                ..
+            } => self.processed(*ingress, before, *verdict, after, now_ns),
+            Observation::Transmitted { pkt, .. } => {
+                self.check(Invariant::WireValidity);
+                wire_ok(pkt).map_err(|e| {
+                    Violation::new(
+                        Invariant::WireValidity.name(),
+                        format!("released fragment {e}"),
+                    )
+                    .with_packet("fragment", pkt)
+                })
+            }
+            Observation::Dataplane {
+                node,
+                event,
+                during,
+            } => self.dataplane_event(*node, event, *during, now_ns),
+            Observation::BlockAssigned { nic, block } => {
+                self.blocks.insert((*nic, family_of(&block.nat_ip)), *block);
+                Ok(())
+            }
+            Observation::BlockReleased { nic, family, .. } => {
+                self.blocks.remove(&(*nic, *family));
+                self.released_at.insert((*nic, *family), now_ns);
+                self.forget_nic_family(*nic, Some(*family));
+                Ok(())
+            }
+            Observation::Reconciled {
+                ports_used,
+                ports_per_nic,
+                table,
+            } => {
+                self.check(Invariant::Status);
+                let mut routed: Vec<NicId> = Vec::new();
+                for (nic, family, alloc, dp) in table.iter() {
+                    if alloc != dp {
+                        return Err(Violation::new(
+                            Invariant::Status.name(),
+                            format!(
+                                "routing table says {nic} {} has {alloc:?} but the dataplane holds {dp:?}",
+                                family.name()
+                            ),
+                        ));
+                    }
+                    if alloc.is_some() && routed.last() != Some(nic) {
+                        routed.push(*nic);
+                    }
+                }
+                let expected = u64::from(*ports_per_nic) * routed.len() as u64;
+                if *ports_used != expected {
+                    return Err(Violation::new(
+                        Invariant::Status.name(),
+                        format!(
+                            "portsUsed is {ports_used} but P × routed NICs is {ports_per_nic} × {} = {expected}",
+                            routed.len()
+                        ),
+                    ));
+                }
+                Ok(())
+            }
+            Observation::NicUpdated(info) => {
+                self.nics.insert(info.id, (*info).clone());
+                Ok(())
+            }
+            Observation::NicRemoved(nic) => {
+                self.nics.remove(nic);
+                self.forget_nic_family(*nic, None);
+                Ok(())
+            }
+            Observation::NodeRestarted { node } => {
+                let on_node: Vec<NicId> = self
+                    .nics
+                    .values()
+                    .filter(|n| n.node == *node)
+                    .map(|n| n.id)
+                    .collect();
+                for nic in on_node {
+                    self.forget_nic_family(nic, None);
+                }
+                self.dataplane_blocks.retain(|_, v| v.2 != *node);
+                Ok(())
+            }
+            Observation::Delivered { .. } => Ok(()),
+        }
+    }
+}

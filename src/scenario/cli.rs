@@ -1,0 +1,227 @@
+//! Entry points for `natsim run`, `natsim check` and `natsim schema`. `main.rs` parses the
+//! arguments and calls these; they print, write files and return the exit code.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use super::capture::write_pcapng;
+use super::load::load;
+use super::report::{exit, run_scenario, summary};
+use super::schema::json_schema;
+use crate::sim::dataplane::real_gateway;
+
+/// A process exit status. `u8::from(exit)` / `ExitCode::from(exit)` give the code.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Exit(pub u8);
+
+impl Exit {
+    /// Success.
+    pub const OK: Exit = Exit(exit::OK);
+    /// Bad input (2).
+    pub const BAD_INPUT: Exit = Exit(exit::BAD_INPUT);
+}
+
+impl From<Exit> for std::process::ExitCode {
+    fn from(e: Exit) -> Self {
+        std::process::ExitCode::from(e.0)
+    }
+}
+
+impl From<Exit> for u8 {
+    fn from(e: Exit) -> u8 {
+        e.0
+    }
+}
+
+/// `natsim run FILE [--seed N] [--pcap-dir DIR] [--json PATH]`: runs one scenario, prints the
+/// summary to stdout (errors to stderr), writes the JSON report and pcapng captures.
+pub fn run_cmd(
+    path: &Path,
+    seed: Option<u64>,
+    pcap_dir: Option<&Path>,
+    json: Option<&Path>,
+) -> Exit {
+    let mut out = std::io::stdout().lock();
+    let mut err = std::io::stderr().lock();
+    run_cmd_to(&mut out, &mut err, path, seed, pcap_dir, json)
+}
+
+/// [`run_cmd`] writing to the given streams (for tests).
+pub fn run_cmd_to(
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+    path: &Path,
+    seed: Option<u64>,
+    pcap_dir: Option<&Path>,
+    json: Option<&Path>,
+) -> Exit {
+    let sc = match load(path) {
+        Ok(s) => s,
+        Err(e) => {
+            let _ = writeln!(err, "error: {e}");
+            return Exit::BAD_INPUT;
+        }
+    };
+    let output = match run_scenario(&sc, seed, &|| Box::new(real_gateway)) {
+        Ok(o) => o,
+        Err(e) => {
+            let _ = writeln!(err, "error: {}: {e}", path.display());
+            return Exit::BAD_INPUT;
+        }
+    };
+    let r = &output.report;
+    let _ = write!(out, "{}", summary(r));
+    if let Some(j) = json {
+        let text = serde_json::to_string_pretty(r).unwrap_or_default();
+        if let Err(e) = std::fs::write(j, text + "\n") {
+            let _ = writeln!(err, "error: writing {}: {e}", j.display());
+            return Exit::BAD_INPUT;
+        }
+    }
+    if let Some(dir) = pcap_dir {
+        if output.captures.is_empty() {
+            let _ = writeln!(err, "note: the scenario captures no links (set `capture:`)");
+        } else {
+            let stem = path
+                .file_stem()
+                .map_or("scenario".into(), |s| s.to_string_lossy().into_owned());
+            let file = dir.join(format!("{stem}-seed{}.pcapng", r.seed));
+            let links: Vec<(String, &[crate::sim::engine::CapturedPacket])> = output
+                .captures
+                .iter()
+                .map(|(n, p)| (n.clone(), p.as_slice()))
+                .collect();
+            if let Err(e) = std::fs::create_dir_all(dir).and_then(|_| write_pcapng(&file, &links)) {
+                let _ = writeln!(err, "error: writing {}: {e}", file.display());
+                return Exit::BAD_INPUT;
+            }
+            let _ = writeln!(out, "  pcapng: {}", file.display());
+        }
+    }
+    Exit(r.exit_code)
+}
+
+/// The scenario files of a directory, sorted by name.
+pub fn scenario_files(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "yaml" || x == "yml"))
+        .collect();
+    files.sort();
+    Ok(files)
+}
+
+fn xml_escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+/// `natsim check DIR [--junit PATH]`: runs every scenario in DIR (each twice, comparing
+/// digests), prints one line each, optionally writes JUnit XML; the exit code is the worst
+/// (highest) of the scenarios'.
+pub fn check_cmd(dir: &Path, junit: Option<&Path>) -> Exit {
+    let mut out = std::io::stdout().lock();
+    let mut err = std::io::stderr().lock();
+    check_cmd_to(&mut out, &mut err, dir, junit)
+}
+
+/// [`check_cmd`] writing to the given streams.
+pub fn check_cmd_to(
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+    dir: &Path,
+    junit: Option<&Path>,
+) -> Exit {
+    let files = match scenario_files(dir) {
+        Ok(f) => f,
+        Err(e) => {
+            let _ = writeln!(err, "error: {}: {e}", dir.display());
+            return Exit::BAD_INPUT;
+        }
+    };
+    let mut worst = 0u8;
+    let mut cases = Vec::new();
+    for f in &files {
+        let (code, line, detail) = match load(f) {
+            Err(e) => (
+                exit::BAD_INPUT,
+                format!("BAD INPUT {}", f.display()),
+                e.to_string(),
+            ),
+            Ok(sc) => match run_scenario(&sc, None, &|| Box::new(real_gateway)) {
+                Err(e) => (
+                    exit::BAD_INPUT,
+                    format!("BAD INPUT {}", f.display()),
+                    e.to_string(),
+                ),
+                Ok(o) => {
+                    let r = o.report;
+                    let line = format!(
+                        "{:<18} {} seed {} digest {} ({} events)",
+                        r.result, r.file, r.seed, r.digest, r.sim.events
+                    );
+                    (r.exit_code, line, summary(&r))
+                }
+            },
+        };
+        let _ = writeln!(out, "{line}");
+        if code != exit::OK {
+            let _ = write!(out, "{detail}");
+            if !detail.ends_with('\n') {
+                let _ = writeln!(out);
+            }
+        }
+        worst = worst.max(code);
+        cases.push((f.display().to_string(), code, detail));
+    }
+    let failed = cases.iter().filter(|c| c.1 != exit::OK).count();
+    let _ = writeln!(out, "{} scenarios, {} failed", cases.len(), failed);
+    if let Some(j) = junit {
+        let mut x = String::new();
+        x.push_str("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
+        x.push_str(&format!(
+            "<testsuite name=\"natsim\" tests=\"{}\" failures=\"{failed}\">\n",
+            cases.len()
+        ));
+        for (name, code, detail) in &cases {
+            x.push_str(&format!(
+                "  <testcase classname=\"scenarios\" name=\"{}\">",
+                xml_escape(name)
+            ));
+            if *code != exit::OK {
+                x.push_str(&format!(
+                    "<failure message=\"exit {code}\">{}</failure>",
+                    xml_escape(detail)
+                ));
+            }
+            x.push_str("</testcase>\n");
+        }
+        x.push_str("</testsuite>\n");
+        if let Err(e) = std::fs::write(j, x) {
+            let _ = writeln!(err, "error: writing {}: {e}", j.display());
+            return Exit::BAD_INPUT;
+        }
+    }
+    Exit(worst)
+}
+
+/// `natsim schema [--out PATH]`: the JSON Schema of scenario files (for editors), to a file or
+/// stdout.
+pub fn schema_cmd(out_path: Option<&Path>) -> Exit {
+    let schema = json_schema();
+    match out_path {
+        Some(p) => match std::fs::write(p, schema + "\n") {
+            Ok(()) => Exit::OK,
+            Err(e) => {
+                eprintln!("error: writing {}: {e}", p.display());
+                Exit::BAD_INPUT
+            }
+        },
+        None => {
+            println!("{schema}");
+            Exit::OK
+        }
+    }
+}

@@ -1,0 +1,931 @@
+//! Loading a scenario file: YAML parse (serde-saphyr, locations in errors), then resolution of
+//! names into a [`SimConfig`], with every semantic error naming the file, line and field.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+
+use ipnet::IpNet;
+use serde_saphyr::Spanned;
+
+use super::schema::*;
+use crate::nat::config::PORTS_PER_IP;
+use crate::nat::{Family, GatewayConfig, NetworkConfig, Profile};
+use crate::sim::blocks::{GatewayIp, GatewaySpec};
+use crate::sim::config::*;
+use crate::sim::link::LinkConfig;
+
+/// A scenario that failed to load: file, line (0 when unknown), field path and message.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ScenarioError {
+    /// The file.
+    pub file: PathBuf,
+    /// 1-based line, 0 when unknown.
+    pub line: u64,
+    /// 1-based column, 0 when unknown.
+    pub column: u64,
+    /// Dotted field path, e.g. `traffic[2].from`.
+    pub field: String,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl fmt::Display for ScenarioError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.file.display())?;
+        if self.line > 0 {
+            write!(f, ":{}:{}", self.line, self.column)?;
+        }
+        if !self.field.is_empty() {
+            write!(f, ": {}", self.field)?;
+        }
+        write!(f, ": {}", self.message)
+    }
+}
+
+impl std::error::Error for ScenarioError {}
+
+/// A loaded scenario.
+#[derive(Clone, Debug)]
+pub struct Scenario {
+    /// Where it came from.
+    pub file: PathBuf,
+    /// The parsed document.
+    pub doc: ScenarioFile,
+    /// What the simulator runs.
+    pub sim: SimConfig,
+}
+
+struct Ctx<'a> {
+    file: &'a Path,
+}
+
+impl Ctx<'_> {
+    fn err(
+        &self,
+        line: u64,
+        column: u64,
+        field: impl Into<String>,
+        message: impl Into<String>,
+    ) -> ScenarioError {
+        ScenarioError {
+            file: self.file.to_path_buf(),
+            line,
+            column,
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+    fn at<T>(
+        &self,
+        s: &Spanned<T>,
+        field: impl Into<String>,
+        message: impl Into<String>,
+    ) -> ScenarioError {
+        self.err(s.referenced.line(), s.referenced.column(), field, message)
+    }
+}
+
+/// Reads and resolves a scenario file.
+pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
+    let text = std::fs::read_to_string(path).map_err(|e| ScenarioError {
+        file: path.to_path_buf(),
+        line: 0,
+        column: 0,
+        field: String::new(),
+        message: format!("cannot read: {e}"),
+    })?;
+    load_str(path, &text)
+}
+
+/// Resolves a scenario given as text (`path` names it in errors).
+pub fn load_str(path: &Path, text: &str) -> Result<Scenario, ScenarioError> {
+    let cx = Ctx { file: path };
+    let doc: ScenarioFile = serde_saphyr::from_str(text).map_err(|e| {
+        let (line, column) = e.location().map_or((0, 0), |l| (l.line(), l.column()));
+        cx.err(line, column, "", first_line(&e.to_string()))
+    })?;
+    let sim = resolve(&cx, &doc)?;
+    Ok(Scenario {
+        file: path.to_path_buf(),
+        doc,
+        sim,
+    })
+}
+
+/// serde-saphyr renders a snippet after the message; the first line carries the message,
+/// prefixed with `error: line N column M:`, which our own `file:line:column` prefix replaces.
+fn first_line(s: &str) -> String {
+    let line = s.lines().next().unwrap_or("").trim();
+    match line.strip_prefix("error: line ") {
+        Some(rest) => rest.split_once(": ").map_or(rest, |(_, m)| m).to_string(),
+        None => line.to_string(),
+    }
+}
+
+fn parse_family(cx: &Ctx, s: &str, field: &str) -> Result<Family, ScenarioError> {
+    match s {
+        "IPv4" => Ok(Family::V4),
+        "IPv6" => Ok(Family::V6),
+        other => Err(cx.err(0, 0, field, format!("`{other}` is not IPv4 or IPv6"))),
+    }
+}
+
+struct Names {
+    nics: BTreeMap<String, u32>,
+    remotes: BTreeMap<String, u32>,
+    remote_addrs: Vec<Vec<IpAddr>>,
+    nic_addrs: Vec<Vec<IpAddr>>,
+    nat_ips: BTreeMap<String, Vec<IpAddr>>,
+}
+
+impl Names {
+    /// Resolves a host name or address to an address of the family of `like` when possible.
+    fn host_addr(&self, name: &str, like: Option<IpAddr>) -> Option<IpAddr> {
+        if let Ok(ip) = name.parse::<IpAddr>() {
+            return Some(ip);
+        }
+        let pick = |addrs: &Vec<IpAddr>| {
+            addrs
+                .iter()
+                .copied()
+                .find(|a| like.is_none_or(|l| l.is_ipv4() == a.is_ipv4()))
+                .or_else(|| addrs.first().copied())
+        };
+        if let Some(ipname) = name.strip_prefix("ip:") {
+            return self.nat_ips.get(ipname).and_then(pick);
+        }
+        if let Some(&r) = self.remotes.get(name) {
+            return pick(&self.remote_addrs[r as usize]);
+        }
+        if let Some(&n) = self.nics.get(name) {
+            return pick(&self.nic_addrs[n as usize]);
+        }
+        None
+    }
+
+    /// `host:port`, `[v6]:port`, `ip:<name>:port`.
+    fn endpoint(&self, s: &str, like: Option<IpAddr>) -> Option<SocketAddr> {
+        if let Ok(sa) = s.parse::<SocketAddr>() {
+            return Some(sa);
+        }
+        let (host, port) = s.rsplit_once(':')?;
+        let port: u16 = port.parse().ok()?;
+        Some(SocketAddr::new(self.host_addr(host, like)?, port))
+    }
+}
+
+fn resolve(cx: &Ctx, doc: &ScenarioFile) -> Result<SimConfig, ScenarioError> {
+    if doc.api_version != API_VERSION {
+        return Err(cx.err(
+            0,
+            0,
+            "apiVersion",
+            format!(
+                "`{}` is not supported; use `{API_VERSION}`",
+                doc.api_version
+            ),
+        ));
+    }
+    if doc.kind != "Scenario" {
+        return Err(cx.err(
+            0,
+            0,
+            "kind",
+            format!("`{}` is not supported; use `Scenario`", doc.kind),
+        ));
+    }
+    let topo = &doc.topology;
+    if topo.nodes == 0 {
+        return Err(cx.err(0, 0, "topology.nodes", "at least one dataplane node"));
+    }
+    // Networks.
+    let mut networks = Vec::new();
+    let mut net_index = BTreeMap::new();
+    for (i, n) in topo.networks.iter().enumerate() {
+        let mut prefixes = Vec::new();
+        for (j, p) in n.prefixes.iter().chain(n.routes.iter()).enumerate() {
+            let net: IpNet = p.parse().map_err(|_| {
+                cx.err(
+                    0,
+                    0,
+                    format!("topology.networks[{i}].prefixes[{j}]"),
+                    format!("`{p}` is not a prefix"),
+                )
+            })?;
+            prefixes.push(net);
+        }
+        if net_index.insert(n.name.clone(), i as u16).is_some() {
+            return Err(cx.err(
+                0,
+                0,
+                format!("topology.networks[{i}].name"),
+                format!("duplicate network `{}`", n.name),
+            ));
+        }
+        networks.push(NetworkConfig {
+            name: n.name.clone(),
+            local_prefixes: prefixes,
+        });
+    }
+    // NICs.
+    let mut nics = Vec::new();
+    let mut names = Names {
+        nics: BTreeMap::new(),
+        remotes: BTreeMap::new(),
+        remote_addrs: Vec::new(),
+        nic_addrs: Vec::new(),
+        nat_ips: BTreeMap::new(),
+    };
+    for (i, s) in topo.nics.iter().enumerate() {
+        let n = &s.value;
+        let field = format!("topology.nics[{i}]");
+        let network = *net_index.get(&n.network).ok_or_else(|| {
+            cx.at(
+                s,
+                format!("{field}.network"),
+                format!("no network named `{}`", n.network),
+            )
+        })?;
+        if n.node >= topo.nodes {
+            return Err(cx.at(
+                s,
+                format!("{field}.node"),
+                format!("node {} does not exist ({} nodes)", n.node, topo.nodes),
+            ));
+        }
+        if n.addresses.is_empty() {
+            return Err(cx.at(
+                s,
+                format!("{field}.addresses"),
+                "a NIC needs at least one address",
+            ));
+        }
+        if names
+            .nics
+            .insert(n.name.clone(), nics.len() as u32)
+            .is_some()
+        {
+            return Err(cx.at(
+                s,
+                format!("{field}.name"),
+                format!("duplicate NIC `{}`", n.name),
+            ));
+        }
+        names.nic_addrs.push(n.addresses.clone());
+        nics.push(NicSpec {
+            name: n.name.clone(),
+            namespace: n.namespace.clone(),
+            network,
+            addresses: n.addresses.clone(),
+            labels: n.labels.clone(),
+            node: n.node,
+            virtual_ip: n.virtual_ip,
+            link: n.link.clone().unwrap_or_else(|| topo.links.access.clone()),
+            present: n.present,
+        });
+    }
+    for (gi, g) in topo.nic_groups.iter().enumerate() {
+        let network = *net_index.get(&g.network).ok_or_else(|| {
+            cx.err(
+                0,
+                0,
+                format!("topology.nic_groups[{gi}].network"),
+                format!("no network named `{}`", g.network),
+            )
+        })?;
+        let base = u32::from(g.first_address);
+        for k in 0..g.count {
+            let name = format!("{}{k:05}", g.prefix);
+            let addr = IpAddr::V4(Ipv4Addr::from(base.wrapping_add(k)));
+            if names.nics.insert(name.clone(), nics.len() as u32).is_some() {
+                return Err(cx.err(
+                    0,
+                    0,
+                    format!("topology.nic_groups[{gi}]"),
+                    format!("duplicate NIC `{name}`"),
+                ));
+            }
+            names.nic_addrs.push(vec![addr]);
+            nics.push(NicSpec {
+                name,
+                namespace: "default".into(),
+                network,
+                addresses: vec![addr],
+                labels: g.labels.clone(),
+                node: (k % u32::from(topo.nodes)) as u16,
+                virtual_ip: false,
+                link: topo.links.access.clone(),
+                present: true,
+            });
+        }
+    }
+    // Remotes.
+    let mut remotes = Vec::new();
+    for (i, s) in topo.remotes.iter().enumerate() {
+        let r = &s.value;
+        let field = format!("topology.remotes[{i}]");
+        if r.addresses.is_empty() {
+            return Err(cx.at(
+                s,
+                format!("{field}.addresses"),
+                "a remote host needs an address",
+            ));
+        }
+        if names
+            .remotes
+            .insert(r.name.clone(), remotes.len() as u32)
+            .is_some()
+            || names.nics.contains_key(&r.name)
+        {
+            return Err(cx.at(
+                s,
+                format!("{field}.name"),
+                format!("duplicate host name `{}`", r.name),
+            ));
+        }
+        names.remote_addrs.push(r.addresses.clone());
+        let services = r
+            .services
+            .iter()
+            .map(|sv| Service {
+                proto: match sv.protocol {
+                    ProtoDoc::Tcp => Proto::Tcp,
+                    ProtoDoc::Udp => Proto::Udp,
+                },
+                port: sv.port,
+                kind: if sv.stun {
+                    ServiceKind::Stun
+                } else {
+                    ServiceKind::Respond {
+                        response_bytes: sv.response_bytes,
+                    }
+                },
+            })
+            .collect();
+        remotes.push(RemoteSpec {
+            name: r.name.clone(),
+            addresses: r.addresses.clone(),
+            services,
+            link: r.link.clone().unwrap_or_else(|| topo.links.remote.clone()),
+        });
+    }
+    // Gateway.
+    let (gateway, gateway_spec) = match &doc.gateway {
+        None => (
+            GatewayConfig {
+                networks: networks.clone(),
+                ..GatewayConfig::default()
+            },
+            None,
+        ),
+        Some(g) => resolve_gateway(cx, g, &networks, &net_index, &mut names)?,
+    };
+    // Applications.
+    let mut apps = Vec::new();
+    for (i, s) in doc.traffic.iter().enumerate() {
+        apps.push(resolve_traffic(cx, i, s, &names)?);
+    }
+    for (i, s) in doc.attacks.iter().enumerate() {
+        apps.push(resolve_attack(cx, i, s, &names, doc)?);
+    }
+    let mut faults = Vec::new();
+    for (i, s) in doc.faults.iter().enumerate() {
+        faults.push(resolve_fault(cx, i, s, &names)?);
+    }
+    let mut generators = Vec::new();
+    for (i, s) in doc.generators.iter().enumerate() {
+        generators.push(resolve_generator(cx, i, s, &names, &nics)?);
+    }
+    let l = &doc.limits;
+    Ok(SimConfig {
+        seed: doc.seed,
+        gateway,
+        gateway_spec,
+        nodes: topo.nodes,
+        nics,
+        remotes,
+        uplink: topo.links.uplink.clone(),
+        apps,
+        generators,
+        faults,
+        limits: Limits {
+            max_events: l.max_events,
+            max_time_ns: l.max_time_ms.saturating_mul(1_000_000),
+            duration_ns: l.duration_ms.map(|d| d.saturating_mul(1_000_000)),
+        },
+        capture: doc.capture.clone(),
+    })
+}
+
+fn resolve_gateway(
+    cx: &Ctx,
+    g: &GatewayDoc,
+    networks: &[NetworkConfig],
+    net_index: &BTreeMap<String, u16>,
+    names: &mut Names,
+) -> Result<(GatewayConfig, Option<GatewaySpec>), ScenarioError> {
+    if !net_index.contains_key(&g.network) {
+        return Err(cx.err(
+            0,
+            0,
+            "gateway.network",
+            format!("no network named `{}`", g.network),
+        ));
+    }
+    let p = g.ports_per_nic;
+    if p > PORTS_PER_IP {
+        return Err(cx.err(0, 0, "gateway.ports_per_nic", format!("{p} is above 64512: an IP would hold zero port blocks (IronCore divides by zero here)")));
+    }
+    if p == 0 || !p.is_power_of_two() {
+        return Err(cx.err(
+            0,
+            0,
+            "gateway.ports_per_nic",
+            format!("{p} is not a power of two in 1..=64512"),
+        ));
+    }
+    let mut families = Vec::new();
+    for (i, f) in g.ip_families.iter().enumerate() {
+        let fam = parse_family(cx, f, &format!("gateway.ip_families[{i}]"))?;
+        if families.contains(&fam) {
+            return Err(cx.err(
+                0,
+                0,
+                format!("gateway.ip_families[{i}]"),
+                format!("duplicate family {f}"),
+            ));
+        }
+        families.push(fam);
+    }
+    if families.is_empty() {
+        return Err(cx.err(0, 0, "gateway.ip_families", "at least one family"));
+    }
+    let mut ips = Vec::new();
+    let mut nat_ips = Vec::new();
+    for (i, ip) in g.ips.iter().enumerate() {
+        if names
+            .nat_ips
+            .insert(ip.name.clone(), ip.addresses.clone())
+            .is_some()
+        {
+            return Err(cx.err(
+                0,
+                0,
+                format!("gateway.ips[{i}].name"),
+                format!("duplicate IP name `{}`", ip.name),
+            ));
+        }
+        nat_ips.extend(ip.addresses.iter().copied());
+        ips.push(GatewayIp {
+            name: ip.name.clone(),
+            addresses: ip.addresses.clone(),
+        });
+    }
+    let base = Profile::named(&g.profile).ok_or_else(|| {
+        cx.err(
+            0,
+            0,
+            "gateway.profile",
+            format!(
+                "unknown profile `{}`; one of {}",
+                g.profile,
+                Profile::NAMES.join(", ")
+            ),
+        )
+    })?;
+    let overrides: serde_json::Map<String, serde_json::Value> =
+        g.overrides.clone().into_iter().collect();
+    let profile = base
+        .with_overrides(&overrides)
+        .map_err(|e| cx.err(0, 0, "gateway.overrides", e))?;
+    let mut cfg = GatewayConfig {
+        profile,
+        ports_per_nic: p,
+        networks: networks.to_vec(),
+        nat_ips,
+        nat64: g.nat64,
+        ..GatewayConfig::default()
+    };
+    if let Some(m) = g.max_flows {
+        cfg.max_flows = m;
+    }
+    cfg.validate()
+        .map_err(|e| cx.err(0, 0, "gateway", e.to_string()))?;
+    let spec = GatewaySpec {
+        network: g.network.clone(),
+        selector: g.selector.clone(),
+        families,
+        ips,
+        ports_per_nic: p,
+        quarantine_ms: g.block_quarantine_ms,
+    };
+    Ok((cfg, Some(spec)))
+}
+
+fn host_ref(names: &Names, name: &str) -> Option<HostRef> {
+    names
+        .nics
+        .get(name)
+        .map(|&i| HostRef::Nic(i))
+        .or_else(|| names.remotes.get(name).map(|&i| HostRef::Remote(i)))
+}
+
+fn first_addr(names: &Names, h: HostRef) -> Option<IpAddr> {
+    match h {
+        HostRef::Nic(i) => names.nic_addrs[i as usize].first().copied(),
+        HostRef::Remote(i) => names.remote_addrs[i as usize].first().copied(),
+    }
+}
+
+fn resolve_traffic(
+    cx: &Ctx,
+    i: usize,
+    s: &Spanned<TrafficItem>,
+    names: &Names,
+) -> Result<AppSpec, ScenarioError> {
+    let t = &s.value;
+    let field = format!("traffic[{i}]");
+    let host = host_ref(names, &t.from).ok_or_else(|| {
+        cx.at(
+            s,
+            format!("{field}.from"),
+            format!("no NIC or remote host named `{}`", t.from),
+        )
+    })?;
+    let like = first_addr(names, host);
+    let set = [
+        t.tcp.is_some(),
+        t.udp.is_some(),
+        t.ping.is_some(),
+        t.probe.is_some(),
+    ];
+    if set.iter().filter(|b| **b).count() != 1 {
+        return Err(cx.at(s, field, "exactly one of tcp, udp, ping, probe"));
+    }
+    let ep = |to: &str, sub: &str| {
+        names.endpoint(to, like).ok_or_else(|| {
+            cx.at(
+                s,
+                format!("{field}.{sub}.to"),
+                format!("`{to}` is not host:port with a known host or address"),
+            )
+        })
+    };
+    let kind = if let Some(d) = &t.tcp {
+        AppKind::Tcp(TcpParams {
+            to: ep(&d.to, "tcp")?,
+            request_bytes: d.request_bytes,
+            expect_bytes: d.expect_bytes,
+            hold_ms: d.hold_ms,
+            keepalive_ms: d.keepalive_ms,
+            close: d.close,
+            src_port: d.src_port,
+            rto_ms: d.rto_ms.max(1),
+            max_retries: d.max_retries,
+        })
+    } else if let Some(d) = &t.udp {
+        AppKind::Udp(UdpParams {
+            to: ep(&d.to, "udp")?,
+            request_bytes: d.request_bytes,
+            count: d.count,
+            interval_ms: d.interval_ms,
+            timeout_ms: d.timeout_ms,
+            retries: d.retries,
+            src_port: d.src_port,
+        })
+    } else if let Some(d) = &t.ping {
+        AppKind::Ping(PingParams {
+            to: names.host_addr(&d.to, like).ok_or_else(|| {
+                cx.at(
+                    s,
+                    format!("{field}.ping.to"),
+                    format!("no host or address `{}`", d.to),
+                )
+            })?,
+            count: d.count,
+            interval_ms: d.interval_ms,
+            timeout_ms: d.timeout_ms,
+            ident: d.ident,
+        })
+    } else if let Some(d) = &t.probe {
+        let r = names.remotes.get(&d.server).ok_or_else(|| {
+            cx.at(
+                s,
+                format!("{field}.probe.server"),
+                format!("no remote host `{}`", d.server),
+            )
+        })?;
+        let addrs = &names.remote_addrs[*r as usize];
+        if addrs.len() < 2 {
+            return Err(cx.at(
+                s,
+                format!("{field}.probe.server"),
+                "an RFC 5780 server needs two addresses",
+            ));
+        }
+        AppKind::Probe(ProbeParams {
+            primary: SocketAddr::new(addrs[0], 3478),
+            alternate: SocketAddr::new(addrs[1], 3479),
+            timeout_ms: d.timeout_ms,
+            src_port: d.src_port,
+        })
+    } else {
+        return Err(cx.at(s, field, "exactly one of tcp, udp, ping, probe"));
+    };
+    Ok(AppSpec {
+        name: t.name.clone(),
+        at_ns: t.at_ms.saturating_mul(1_000_000),
+        host,
+        kind,
+    })
+}
+
+fn resolve_attack(
+    cx: &Ctx,
+    i: usize,
+    s: &Spanned<AttackItem>,
+    names: &Names,
+    doc: &ScenarioFile,
+) -> Result<AppSpec, ScenarioError> {
+    let a = &s.value;
+    let field = format!("attacks[{i}]");
+    let r = *names.remotes.get(&a.from).ok_or_else(|| {
+        cx.at(
+            s,
+            format!("{field}.from"),
+            format!("no remote host `{}`", a.from),
+        )
+    })?;
+    let like = names.remote_addrs[r as usize].first().copied();
+    let set = [
+        a.port_scan.is_some(),
+        a.unsolicited.is_some(),
+        a.spoof_reply.is_some(),
+        a.forged_icmp.is_some(),
+        a.rst_inject.is_some(),
+    ];
+    if set.iter().filter(|b| **b).count() != 1 {
+        return Err(cx.at(
+            s,
+            field,
+            "exactly one of port_scan, unsolicited, spoof_reply, forged_icmp, rst_inject",
+        ));
+    }
+    let flow_ok = |flow: &str, sub: &str| {
+        if doc.traffic.iter().any(|t| t.value.name == flow) {
+            Ok(flow.to_string())
+        } else {
+            Err(cx.at(
+                s,
+                format!("{field}.{sub}.flow"),
+                format!("no traffic item named `{flow}`"),
+            ))
+        }
+    };
+    let attack = if let Some(d) = &a.port_scan {
+        let target = names.host_addr(&d.target, like).ok_or_else(|| {
+            cx.at(
+                s,
+                format!("{field}.port_scan.target"),
+                format!("unknown target `{}`", d.target),
+            )
+        })?;
+        if d.ports[1] < d.ports[0] {
+            return Err(cx.at(
+                s,
+                format!("{field}.port_scan.ports"),
+                "last port below first",
+            ));
+        }
+        Attack::PortScan {
+            target,
+            first_port: d.ports[0],
+            last_port: d.ports[1],
+            proto: match d.protocol {
+                ProtoDoc::Tcp => Proto::Tcp,
+                ProtoDoc::Udp => Proto::Udp,
+            },
+            interval_us: d.interval_us,
+        }
+    } else if let Some(d) = &a.unsolicited {
+        Attack::Unsolicited {
+            target: names.endpoint(&d.target, like).ok_or_else(|| {
+                cx.at(
+                    s,
+                    format!("{field}.unsolicited.target"),
+                    format!("`{}` is not host:port", d.target),
+                )
+            })?,
+            kind: match d.kind {
+                UnsolicitedKindDoc::TcpSyn => UnsolicitedKind::TcpSyn,
+                UnsolicitedKindDoc::Udp => UnsolicitedKind::Udp,
+                UnsolicitedKindDoc::IcmpEcho => UnsolicitedKind::IcmpEcho,
+            },
+            count: d.count.max(1),
+            interval_ms: d.interval_ms,
+        }
+    } else if let Some(d) = &a.spoof_reply {
+        Attack::SpoofReply {
+            flow: flow_ok(&d.flow, "spoof_reply")?,
+            vary: match d.vary {
+                VaryDoc::SrcPort => Vary::SrcPort,
+                VaryDoc::SrcAddr => Vary::SrcAddr,
+                VaryDoc::DstPort => Vary::DstPort,
+                VaryDoc::Nothing => Vary::Nothing,
+            },
+            count: d.count,
+        }
+    } else if let Some(d) = &a.forged_icmp {
+        Attack::ForgedIcmp {
+            flow: flow_ok(&d.flow, "forged_icmp")?,
+            bad_checksum: d.bad_checksum,
+            wrong_port: d.wrong_port,
+        }
+    } else if let Some(d) = &a.rst_inject {
+        Attack::RstInject {
+            flow: flow_ok(&d.flow, "rst_inject")?,
+            from_remote: d.from_remote,
+        }
+    } else {
+        return Err(cx.at(s, field, "no action"));
+    };
+    Ok(AppSpec {
+        name: a.name.clone(),
+        at_ns: a.at_ms.saturating_mul(1_000_000),
+        host: HostRef::Remote(r),
+        kind: AppKind::Attack(attack),
+    })
+}
+
+fn resolve_fault(
+    cx: &Ctx,
+    i: usize,
+    s: &Spanned<FaultItem>,
+    names: &Names,
+) -> Result<(u64, Fault), ScenarioError> {
+    let f = &s.value;
+    let field = format!("faults[{i}]");
+    let nic = |n: &str, sub: &str| {
+        names
+            .nics
+            .get(n)
+            .copied()
+            .ok_or_else(|| cx.at(s, format!("{field}.{sub}"), format!("no NIC named `{n}`")))
+    };
+    let mut actions: Vec<Fault> = Vec::new();
+    if let Some(l) = &f.link_down {
+        actions.push(Fault::LinkDown(l.clone()));
+    }
+    if let Some(l) = &f.link_up {
+        actions.push(Fault::LinkUp(l.clone()));
+    }
+    if let Some(k) = f.restart_node {
+        actions.push(Fault::RestartNode(k));
+    }
+    if let Some(n) = &f.remove_nat_ip {
+        if !names.nat_ips.contains_key(n) {
+            return Err(cx.at(
+                s,
+                format!("{field}.remove_nat_ip"),
+                format!("no gateway IP named `{n}`"),
+            ));
+        }
+        actions.push(Fault::RemoveNatIp(n.clone()));
+    }
+    if let Some(ip) = &f.add_nat_ip {
+        actions.push(Fault::AddNatIp {
+            name: ip.name.clone(),
+            addresses: ip.addresses.clone(),
+        });
+    }
+    if let Some(n) = &f.add_nic {
+        actions.push(Fault::AddNic(nic(n, "add_nic")?));
+    }
+    if let Some(n) = &f.delete_nic {
+        actions.push(Fault::DeleteNic(nic(n, "delete_nic")?));
+    }
+    if let Some(r) = &f.relabel {
+        actions.push(Fault::Relabel {
+            nic: nic(&r.nic, "relabel.nic")?,
+            labels: r.labels.clone(),
+        });
+    }
+    if let Some(n) = &f.attach_virtual_ip {
+        actions.push(Fault::AttachVirtualIp(nic(n, "attach_virtual_ip")?));
+    }
+    if let Some(n) = &f.detach_virtual_ip {
+        actions.push(Fault::DetachVirtualIp(nic(n, "detach_virtual_ip")?));
+    }
+    if let Some(p) = f.set_ports_per_nic {
+        if p == 0 || p > PORTS_PER_IP || !p.is_power_of_two() {
+            return Err(cx.at(
+                s,
+                format!("{field}.set_ports_per_nic"),
+                format!("{p} is not a power of two in 1..=64512"),
+            ));
+        }
+        actions.push(Fault::SetPortsPerNic(p));
+    }
+    if f.delete_gateway == Some(true) {
+        actions.push(Fault::DeleteGateway);
+    }
+    if actions.len() != 1 {
+        return Err(cx.at(s, field, "exactly one action per fault item"));
+    }
+    Ok((f.at_ms.saturating_mul(1_000_000), actions.remove(0)))
+}
+
+fn resolve_generator(
+    cx: &Ctx,
+    i: usize,
+    s: &Spanned<GeneratorDoc>,
+    names: &Names,
+    nics: &[NicSpec],
+) -> Result<GeneratorSpec, ScenarioError> {
+    let g = &s.value;
+    let field = format!("generators[{i}]");
+    let mut sel = Vec::new();
+    for pat in &g.nics {
+        let before = sel.len();
+        if let Some(prefix) = pat.strip_suffix('*') {
+            sel.extend(
+                (0..nics.len() as u32).filter(|&k| nics[k as usize].name.starts_with(prefix)),
+            );
+        } else if let Some(&k) = names.nics.get(pat) {
+            sel.push(k);
+        }
+        if sel.len() == before {
+            return Err(cx.at(
+                s,
+                format!("{field}.nics"),
+                format!("`{pat}` matches no NIC"),
+            ));
+        }
+    }
+    sel.sort_unstable();
+    sel.dedup();
+    let arrivals = match (g.arrivals.fixed_ms, g.arrivals.poisson_per_s) {
+        (Some(ms), None) => Arrivals::Fixed { interval_ms: ms },
+        (None, Some(r)) if r > 0.0 => Arrivals::Poisson { rate_per_s: r },
+        _ => {
+            return Err(cx.at(
+                s,
+                format!("{field}.arrivals"),
+                "exactly one of fixed_ms, poisson_per_s (> 0)",
+            ));
+        }
+    };
+    let d = &g.duration;
+    let duration = match (d.fixed_ms, d.exponential_mean_ms, &d.pareto) {
+        (Some(ms), None, None) => Distribution::Fixed { ms },
+        (None, Some(m), None) => Distribution::Exponential { mean_ms: m },
+        (None, None, Some(p)) => Distribution::Pareto {
+            scale_ms: p.scale_ms,
+            shape: p.shape,
+        },
+        _ => {
+            return Err(cx.at(
+                s,
+                format!("{field}.duration"),
+                "exactly one of fixed_ms, exponential_mean_ms, pareto",
+            ));
+        }
+    };
+    let mut remotes = Vec::new();
+    for r in &g.destinations {
+        remotes.push(*names.remotes.get(r).ok_or_else(|| {
+            cx.at(
+                s,
+                format!("{field}.destinations"),
+                format!("no remote host `{r}`"),
+            )
+        })?);
+    }
+    if remotes.is_empty() {
+        return Err(cx.at(
+            s,
+            format!("{field}.destinations"),
+            "at least one destination",
+        ));
+    }
+    Ok(GeneratorSpec {
+        name: g.name.clone(),
+        nics: sel,
+        start_ns: g.start_ms.saturating_mul(1_000_000),
+        stop_ns: g.stop_ms.saturating_mul(1_000_000),
+        arrivals,
+        duration,
+        remotes,
+        zipf_s: g.zipf_s,
+        mix: [g.mix.tcp, g.mix.udp, g.mix.icmp],
+        request_bytes: g.request_bytes,
+        interval_ms: g.interval_ms,
+    })
+}
+
+/// The default access link (for callers building configs by hand).
+pub fn default_link() -> LinkConfig {
+    LinkConfig::default()
+}

@@ -1,0 +1,13 @@
+//! Scenario files: the schema ([`schema`]), loading and name resolution ([`load`]),
+//! expectations ([`expect`]), reports ([`report`]), pcapng capture output ([`capture`]) and the
+//! `run` / `check` / `schema` command entry points ([`cli`]).
+
+pub mod capture;
+pub mod cli;
+pub mod expect;
+pub mod load;
+pub mod report;
+pub mod schema;
+
+pub use load::{Scenario, ScenarioError, load, load_str};
+pub use report::{Report, RunOutput, run_scenario};

@@ -1,0 +1,374 @@
+//! Running a scenario and reporting on it: the JSON report (deterministic: ordered maps only),
+//! the human summary, and the exit code.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use serde::Serialize;
+
+use super::expect::{ExpectationResult, evaluate};
+use super::load::Scenario;
+use crate::check::{Invariant, InvariantChecker};
+use crate::nat::DropReason;
+use crate::sim::blocks::Status;
+use crate::sim::dataplane::DataplaneFactory;
+use crate::sim::engine::{AppResult, GeneratorStats, HostStats, RunEnd, SimStats};
+use crate::sim::link::LinkStats;
+use crate::sim::{SimError, Simulator, Violation};
+use crate::time::Instant;
+
+/// Exit codes (TigerBeetle style: distinct failure classes).
+pub mod exit {
+    /// Everything held.
+    pub const OK: u8 = 0;
+    /// The scenario file is invalid.
+    pub const BAD_INPUT: u8 = 2;
+    /// Expectations not met.
+    pub const UNMET: u8 = 3;
+    /// An invariant was violated.
+    pub const VIOLATION: u8 = 4;
+    /// A run bound (events, time) was hit with work left.
+    pub const BOUND_HIT: u8 = 5;
+}
+
+/// A NIC's line in the report.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct NicReport {
+    /// Gateway counters of the NIC and host counters (`host.*`), zero values omitted.
+    pub counters: BTreeMap<String, u64>,
+    /// Peak ports tracked at once (live plus held).
+    pub ports_peak: u64,
+}
+
+/// One invariant's result.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct InvariantResult {
+    /// `held`, `violated` or `not_checked`.
+    pub result: &'static str,
+    /// Times it was evaluated.
+    pub checks: u64,
+}
+
+/// The second run's digest.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Determinism {
+    /// Digest of the rerun.
+    pub rerun_digest: String,
+    /// Same as the first run.
+    pub identical: bool,
+}
+
+/// Everything a run produced.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Report {
+    /// Scenario name.
+    pub scenario: String,
+    /// File, as given.
+    pub file: String,
+    /// Seed used.
+    pub seed: u64,
+    /// `pass`, `unmet_expectations`, `violation`, `bound_hit`.
+    pub result: &'static str,
+    /// Process exit code.
+    pub exit_code: u8,
+    /// Why the run stopped.
+    pub end: RunEnd,
+    /// Virtual time at the end.
+    pub virtual_time: Instant,
+    /// Simulator counters.
+    pub sim: SimStats,
+    /// Trace digest (FNV-1a over 64-bit words of the canonical trace).
+    pub digest: String,
+    /// Rerun comparison (invariant 9).
+    pub determinism: Option<Determinism>,
+    /// Gateway counters over all nodes plus `sim.*`, zero values omitted.
+    pub counters: BTreeMap<String, u64>,
+    /// Drops by reason (all reasons).
+    pub drops: BTreeMap<&'static str, u64>,
+    /// Per NIC.
+    pub nics: BTreeMap<String, NicReport>,
+    /// Per remote host, `host.*` counters.
+    pub remotes: BTreeMap<String, BTreeMap<String, u64>>,
+    /// Per link.
+    pub links: BTreeMap<String, LinkStats>,
+    /// NATGateway status and routing table at the end.
+    pub status: Status,
+    /// Live flows at the end.
+    pub live_flows: usize,
+    /// Scripted applications.
+    pub flows: Vec<AppResult>,
+    /// Generators.
+    pub generators: BTreeMap<String, GeneratorStats>,
+    /// Invariants.
+    pub invariants: BTreeMap<&'static str, InvariantResult>,
+    /// The violation that stopped the run.
+    pub violation: Option<Violation>,
+    /// Expectations.
+    pub expectations: Vec<ExpectationResult>,
+    /// The command that reproduces this run.
+    pub replay: String,
+}
+
+/// A report plus captured packets.
+pub struct RunOutput {
+    /// The report.
+    pub report: Report,
+    /// Captured links: name, packets.
+    pub captures: Vec<(String, Vec<crate::sim::engine::CapturedPacket>)>,
+}
+
+fn host_counters(h: &HostStats) -> BTreeMap<String, u64> {
+    [
+        ("host.sent", h.sent),
+        ("host.received", h.received),
+        ("host.from_outside", h.from_outside),
+        ("host.unsolicited_from_outside", h.unsolicited_from_outside),
+        ("host.unmatched", h.unmatched),
+        ("host.icmp_errors", h.icmp_errors),
+    ]
+    .into_iter()
+    .filter(|(_, v)| *v != 0)
+    .map(|(k, v)| (k.to_string(), v))
+    .collect()
+}
+
+struct Single {
+    sim: Simulator,
+    end: RunEnd,
+    checks: BTreeMap<&'static str, u64>,
+}
+
+/// Shares the checker with the simulator (which owns its observer) so the summary can be read
+/// back after the run.
+struct Shared(std::rc::Rc<std::cell::RefCell<InvariantChecker>>);
+
+impl crate::sim::Observer for Shared {
+    fn observe(
+        &mut self,
+        index: u64,
+        now: Instant,
+        obs: &crate::sim::Observation<'_>,
+    ) -> Result<(), Violation> {
+        self.0.borrow_mut().observe(index, now, obs)
+    }
+}
+
+fn run_once(sc: &Scenario, seed: u64, factory: Box<DataplaneFactory>) -> Result<Single, SimError> {
+    let mut cfg = sc.sim.clone();
+    cfg.seed = seed;
+    let checker = std::rc::Rc::new(std::cell::RefCell::new(InvariantChecker::new(
+        cfg.gateway.profile.clone(),
+    )));
+    let mut sim = Simulator::new(cfg, factory, Some(Box::new(Shared(checker.clone()))))?;
+    let end = sim.run();
+    sim.finish();
+    let checks = checker.borrow().summary().checks;
+    Ok(Single { sim, end, checks })
+}
+
+/// Runs a scenario (twice when `limits.rerun_for_determinism`), checks invariants on every
+/// event, evaluates expectations and builds the report. `make_factory` builds the dataplane
+/// factory for each run (the real gateway, or a broken one in tests).
+pub fn run_scenario(
+    sc: &Scenario,
+    seed: Option<u64>,
+    make_factory: &dyn Fn() -> Box<DataplaneFactory>,
+) -> Result<RunOutput, SimError> {
+    let seed = seed.unwrap_or(sc.doc.seed);
+    let first = run_once(sc, seed, make_factory())?;
+    let digest = first.sim.digest().hex();
+    let determinism = if sc.doc.limits.rerun_for_determinism && first.end != RunEnd::Violation {
+        let second = run_once(sc, seed, make_factory())?;
+        let d2 = second.sim.digest().hex();
+        Some(Determinism {
+            identical: d2 == digest,
+            rerun_digest: d2,
+        })
+    } else {
+        None
+    };
+    let sim = &first.sim;
+    let mut violation = sim.violation().cloned();
+    if violation.is_none()
+        && let Some(d) = &determinism
+        && !d.identical
+    {
+        violation = Some(Violation::new(
+            Invariant::Determinism.name(),
+            format!(
+                "the same seed gave trace digests {digest} and {}",
+                d.rerun_digest
+            ),
+        ));
+    }
+    let file = sc.file.display().to_string();
+    let dp = sim.dataplane_counters();
+    let mut counters = dp.to_map();
+    let st = sim.stats();
+    for (k, v) in [
+        ("sim.relayed", st.relayed),
+        ("sim.no_route", st.no_route),
+        ("sim.no_such_nic", st.no_such_nic),
+        ("sim.control_errors", st.control_errors),
+        ("sim.restarts", st.restarts),
+    ] {
+        if v != 0 {
+            counters.insert(k.to_string(), v);
+        }
+    }
+    let drops = DropReason::ALL
+        .iter()
+        .map(|r| (r.name(), dp.dropped(*r)))
+        .collect();
+    let mut nics = BTreeMap::new();
+    for (name, host, peak) in sim.nic_reports() {
+        let mut c = sim
+            .nic_counters(&name)
+            .map(|c| c.to_map())
+            .unwrap_or_default();
+        c.extend(host_counters(&host));
+        if peak > 0 {
+            c.insert("ports.peak".into(), peak);
+        }
+        nics.insert(
+            name,
+            NicReport {
+                counters: c,
+                ports_peak: peak,
+            },
+        );
+    }
+    let remotes = sim
+        .remote_reports()
+        .into_iter()
+        .map(|(n, h)| (n, host_counters(&h)))
+        .collect();
+    let links = sim.link_reports().into_iter().collect();
+    let mut invariants = BTreeMap::new();
+    for inv in Invariant::ALL {
+        let checks = first.checks.get(inv.name()).copied().unwrap_or(0);
+        let violated = violation
+            .as_ref()
+            .is_some_and(|v| v.invariant == inv.name());
+        let result = if violated {
+            "violated"
+        } else if inv == Invariant::Determinism {
+            if determinism.is_some() {
+                "held"
+            } else {
+                "not_checked"
+            }
+        } else if first.end == RunEnd::Violation {
+            "not_checked"
+        } else {
+            "held"
+        };
+        let checks = if inv == Invariant::Determinism {
+            u64::from(determinism.is_some())
+        } else {
+            checks
+        };
+        invariants.insert(inv.name(), InvariantResult { result, checks });
+    }
+    let mut report = Report {
+        scenario: sc.doc.metadata.name.clone(),
+        file: file.clone(),
+        seed,
+        result: "pass",
+        exit_code: exit::OK,
+        end: first.end,
+        virtual_time: sim.now(),
+        sim: st,
+        digest,
+        determinism,
+        counters,
+        drops,
+        nics,
+        remotes,
+        links,
+        status: sim.status(),
+        live_flows: sim.live_flows(),
+        flows: sim.app_results().to_vec(),
+        generators: sim.generator_results().into_iter().collect(),
+        invariants,
+        violation,
+        expectations: Vec::new(),
+        replay: format!("natsim run {file} --seed {seed}"),
+    };
+    report.expectations = evaluate(&sc.doc.expect, &report);
+    let (result, code) = if report.violation.is_some() {
+        ("violation", exit::VIOLATION)
+    } else if matches!(report.end, RunEnd::MaxEvents | RunEnd::MaxTime) {
+        ("bound_hit", exit::BOUND_HIT)
+    } else if report.expectations.iter().any(|e| !e.ok) {
+        ("unmet_expectations", exit::UNMET)
+    } else {
+        ("pass", exit::OK)
+    };
+    report.result = result;
+    report.exit_code = code;
+    let captures = sim
+        .captures()
+        .into_iter()
+        .map(|(n, p)| (n, p.to_vec()))
+        .collect();
+    Ok(RunOutput { report, captures })
+}
+
+/// A short human summary: seed first (so any failure replays from one line), then the outcome.
+pub fn summary(r: &Report) -> String {
+    let mut s = String::new();
+    let _ = writeln!(s, "scenario {} ({}) seed {}", r.scenario, r.file, r.seed);
+    let _ = writeln!(
+        s,
+        "  result {} (exit {}); ended {:?} at t={} after {} events ({} packet events)",
+        r.result, r.exit_code, r.end, r.virtual_time, r.sim.events, r.sim.packet_events
+    );
+    let det = match &r.determinism {
+        Some(d) if d.identical => "rerun identical".to_string(),
+        Some(d) => format!("RERUN DIFFERS: {}", d.rerun_digest),
+        None => "rerun skipped".to_string(),
+    };
+    let _ = writeln!(s, "  digest {} ({det})", r.digest);
+    let key = |k: &str| r.counters.get(k).copied().unwrap_or(0);
+    let _ = writeln!(
+        s,
+        "  flows created {} ended {}; live at end {}; translated out {} in {}; drops {}",
+        key("flows.created"),
+        key("flows.ended"),
+        r.live_flows,
+        ["tcp", "udp", "icmp", "fragment"]
+            .iter()
+            .map(|p| key(&format!("translated.out.{p}")))
+            .sum::<u64>(),
+        ["tcp", "udp", "icmp", "fragment"]
+            .iter()
+            .map(|p| key(&format!("translated.in.{p}")))
+            .sum::<u64>(),
+        r.drops.values().sum::<u64>()
+    );
+    let held = r.invariants.values().filter(|i| i.result == "held").count();
+    let _ = writeln!(s, "  invariants held {held}/{}", r.invariants.len());
+    if let Some(v) = &r.violation {
+        let _ = write!(s, "  VIOLATION {v}");
+        let _ = writeln!(s, "  replay: {}", r.replay);
+    }
+    let failed: Vec<&ExpectationResult> = r.expectations.iter().filter(|e| !e.ok).collect();
+    let _ = writeln!(
+        s,
+        "  expectations met {}/{}",
+        r.expectations.len() - failed.len(),
+        r.expectations.len()
+    );
+    for e in failed {
+        let _ = writeln!(
+            s,
+            "    UNMET {}: expected {}, got {}",
+            e.what, e.expected, e.actual
+        );
+    }
+    if r.exit_code == exit::BOUND_HIT {
+        let _ = writeln!(s, "  BOUND HIT ({:?}); replay: {}", r.end, r.replay);
+    }
+    s
+}

@@ -1,0 +1,856 @@
+//! The scenario file format (`apiVersion: natsim.dev/v1`, `kind: Scenario`). Every struct
+//! rejects unknown fields; durations carry their unit in the name (`_ms`, `_us`). The JSON
+//! Schema for editors is generated from these types ([`json_schema`]).
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use serde_saphyr::Spanned;
+
+use crate::sim::link::LinkConfig;
+use crate::sim::selector::LabelSelector;
+use crate::sim::tcp::CloseMode;
+
+/// The only accepted `apiVersion`.
+pub const API_VERSION: &str = "natsim.dev/v1";
+
+fn yes() -> bool {
+    true
+}
+fn one() -> u32 {
+    1
+}
+fn default_profile() -> String {
+    "rfc".into()
+}
+fn default_p() -> u32 {
+    2048
+}
+fn default_quarantine() -> u64 {
+    120_000
+}
+fn default_families() -> Vec<String> {
+    vec!["IPv4".into()]
+}
+fn default_namespace() -> String {
+    "default".into()
+}
+
+/// A scenario file.
+#[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ScenarioFile {
+    /// Must be `natsim.dev/v1`.
+    #[serde(rename = "apiVersion")]
+    pub api_version: String,
+    /// Must be `Scenario`.
+    pub kind: String,
+    /// Name and description.
+    pub metadata: Metadata,
+    /// Run seed (`--seed` overrides it).
+    #[serde(default)]
+    pub seed: u64,
+    /// Run bounds.
+    #[serde(default)]
+    pub limits: LimitsDoc,
+    /// Networks, NICs, remote hosts, dataplane nodes, links.
+    pub topology: Topology,
+    /// The NAT gateway (absent: none).
+    #[serde(default)]
+    pub gateway: Option<GatewayDoc>,
+    /// IronCore manifests (inline multi-document YAML, or file paths relative to the scenario).
+    /// Accepted and recorded; wiring them to the API reconciler is pending.
+    #[serde(default)]
+    pub manifests: Option<Manifests>,
+    /// Scripted applications.
+    #[serde(default)]
+    #[schemars(with = "Vec<TrafficItem>")]
+    pub traffic: Vec<Spanned<TrafficItem>>,
+    /// Workload generators.
+    #[serde(default)]
+    #[schemars(with = "Vec<GeneratorDoc>")]
+    pub generators: Vec<Spanned<GeneratorDoc>>,
+    /// Outside adversaries.
+    #[serde(default)]
+    #[schemars(with = "Vec<AttackItem>")]
+    pub attacks: Vec<Spanned<AttackItem>>,
+    /// Faults and control-plane changes.
+    #[serde(default)]
+    #[schemars(with = "Vec<FaultItem>")]
+    pub faults: Vec<Spanned<FaultItem>>,
+    /// What must hold at the end.
+    #[serde(default)]
+    pub expect: Expectations,
+    /// Links to write to pcapng with `--pcap-dir` (e.g. `nic/vm-a`, `uplink/0`, `remote/web`).
+    #[serde(default)]
+    pub capture: Vec<String>,
+}
+
+/// `metadata`.
+#[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Metadata {
+    /// Scenario name.
+    pub name: String,
+    /// What it shows.
+    #[serde(default)]
+    pub description: String,
+    /// SPEC rules it covers (e.g. `§3 quarantine`), for the coverage index.
+    #[serde(default)]
+    pub covers: Vec<String>,
+}
+
+/// `limits`.
+#[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct LimitsDoc {
+    /// Stop (exit 5) after this many events.
+    pub max_events: u64,
+    /// Stop (exit 5) when work remains past this virtual time.
+    pub max_time_ms: u64,
+    /// Planned end; reaching it is a normal end.
+    pub duration_ms: Option<u64>,
+    /// Run twice and compare trace digests (invariant 9).
+    pub rerun_for_determinism: bool,
+}
+
+impl Default for LimitsDoc {
+    fn default() -> Self {
+        LimitsDoc {
+            max_events: 50_000_000,
+            max_time_ms: 7 * 86_400_000,
+            duration_ms: None,
+            rerun_for_determinism: true,
+        }
+    }
+}
+
+/// `manifests`: inline YAML or a list of paths.
+#[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
+#[serde(untagged)]
+pub enum Manifests {
+    /// Inline multi-document YAML.
+    Inline(String),
+    /// Files relative to the scenario.
+    Files(Vec<String>),
+}
+
+/// `topology`.
+#[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Topology {
+    /// Networks.
+    pub networks: Vec<NetworkDoc>,
+    /// Dataplane nodes (hypervisors); more than one is the distributed dataplane.
+    #[serde(default = "one_u16")]
+    pub nodes: u16,
+    /// NICs.
+    #[serde(default)]
+    #[schemars(with = "Vec<NicDoc>")]
+    pub nics: Vec<Spanned<NicDoc>>,
+    /// Generated NICs.
+    #[serde(default)]
+    pub nic_groups: Vec<NicGroupDoc>,
+    /// Internet hosts.
+    #[serde(default)]
+    #[schemars(with = "Vec<RemoteDoc>")]
+    pub remotes: Vec<Spanned<RemoteDoc>>,
+    /// Default link behaviour per link class.
+    #[serde(default)]
+    pub links: LinkDefaults,
+}
+
+fn one_u16() -> u16 {
+    1
+}
+
+/// A network.
+#[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NetworkDoc {
+    /// Name.
+    pub name: String,
+    /// Its own prefixes (reached untranslated).
+    pub prefixes: Vec<String>,
+    /// Extra routed prefixes (peerings), also untranslated.
+    #[serde(default)]
+    pub routes: Vec<String>,
+}
+
+/// A NIC.
+#[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NicDoc {
+    /// Name (unique).
+    pub name: String,
+    /// Namespace.
+    #[serde(default = "default_namespace")]
+    pub namespace: String,
+    /// Network name.
+    pub network: String,
+    /// Private addresses (one per family).
+    pub addresses: Vec<IpAddr>,
+    /// Labels.
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+    /// Dataplane node.
+    #[serde(default)]
+    pub node: u16,
+    /// A VirtualIP is attached (not NATed).
+    #[serde(default)]
+    pub virtual_ip: bool,
+    /// Exists at start (else an `add_nic` fault creates it).
+    #[serde(default = "yes")]
+    pub present: bool,
+    /// Access link (else `topology.links.access`).
+    #[serde(default)]
+    pub link: Option<LinkConfig>,
+}
+
+/// Many NICs at once: `<prefix>0000`, `<prefix>0001`, ... with consecutive IPv4 addresses,
+/// spread round-robin over the nodes.
+#[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NicGroupDoc {
+    /// Name prefix.
+    pub prefix: String,
+    /// How many.
+    pub count: u32,
+    /// Network.
+    pub network: String,
+    /// First IPv4 address.
+    pub first_address: std::net::Ipv4Addr,
+    /// Labels.
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+}
+
+/// An internet host.
+#[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RemoteDoc {
+    /// Name.
+    pub name: String,
+    /// Addresses.
+    pub addresses: Vec<IpAddr>,
+    /// Listening services.
+    #[serde(default)]
+    pub services: Vec<ServiceDoc>,
+    /// Link (else `topology.links.remote`).
+    #[serde(default)]
+    pub link: Option<LinkConfig>,
+}
+
+/// Transport protocol.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ProtoDoc {
+    /// TCP.
+    Tcp,
+    /// UDP.
+    Udp,
+}
+
+/// A service.
+#[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ServiceDoc {
+    /// Protocol.
+    pub protocol: ProtoDoc,
+    /// Port.
+    pub port: u16,
+    /// Bytes sent per request (TCP: per PSH-terminated request; UDP: per datagram; 0: none).
+    #[serde(default)]
+    pub response_bytes: u64,
+    /// RFC 5780 binding server (UDP) instead of a responder.
+    #[serde(default)]
+    pub stun: bool,
+}
+
+/// Default links.
+#[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct LinkDefaults {
+    /// NIC ↔ dataplane node.
+    pub access: LinkConfig,
+    /// Dataplane node ↔ router.
+    pub uplink: LinkConfig,
+    /// Router ↔ remote host.
+    pub remote: LinkConfig,
+}
+
+/// `gateway`: the NATGateway (IEP-4) and the dataplane behaviour.
+#[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct GatewayDoc {
+    /// `networkRef.name`.
+    pub network: String,
+    /// `ipFamilies`: `IPv4`, `IPv6`.
+    #[serde(default = "default_families")]
+    pub ip_families: Vec<String>,
+    /// `ips`.
+    pub ips: Vec<IpDoc>,
+    /// `portsPerNetworkInterface` (P): power of two, 1–64512.
+    #[serde(default = "default_p")]
+    pub ports_per_nic: u32,
+    /// `networkInterfaceSelector`; absent selects nothing, `{}` everything.
+    #[serde(default)]
+    pub selector: Option<LabelSelector>,
+    /// Profile name: rfc, dpservice, gcp, aws, azure, linux.
+    #[serde(default = "default_profile")]
+    pub profile: String,
+    /// Per-field profile overrides (e.g. `timeout_udp_ms: 1000`).
+    #[serde(default)]
+    pub overrides: BTreeMap<String, serde_json::Value>,
+    /// Quarantine of released blocks.
+    #[serde(default = "default_quarantine")]
+    pub block_quarantine_ms: u64,
+    /// Conntrack capacity per family.
+    #[serde(default)]
+    pub max_flows: Option<u32>,
+    /// NAT64 mode.
+    #[serde(default)]
+    pub nat64: bool,
+}
+
+/// A named gateway IP.
+#[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct IpDoc {
+    /// Name.
+    pub name: String,
+    /// One address per family.
+    pub addresses: Vec<IpAddr>,
+}
+
+/// A scripted application: exactly one of `tcp`, `udp`, `ping`, `probe`.
+#[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TrafficItem {
+    /// Name (expectations refer to it).
+    pub name: String,
+    /// Start time.
+    #[serde(default)]
+    pub at_ms: u64,
+    /// NIC or remote host name it runs on.
+    pub from: String,
+    /// TCP client.
+    #[serde(default)]
+    pub tcp: Option<TcpDoc>,
+    /// UDP client.
+    #[serde(default)]
+    pub udp: Option<UdpDoc>,
+    /// ICMP echo.
+    #[serde(default)]
+    pub ping: Option<PingDoc>,
+    /// RFC 5780 probe.
+    #[serde(default)]
+    pub probe: Option<ProbeDoc>,
+}
+
+fn d100() -> u64 {
+    100
+}
+fn d200() -> u64 {
+    200
+}
+fn d500() -> u64 {
+    500
+}
+fn d1000() -> u64 {
+    1000
+}
+fn d6() -> u32 {
+    6
+}
+fn d2() -> u32 {
+    2
+}
+fn d64() -> u64 {
+    64
+}
+fn close_fin() -> CloseMode {
+    CloseMode::Fin
+}
+
+/// TCP client.
+#[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TcpDoc {
+    /// `host:port` (remote or NIC name, or address).
+    pub to: String,
+    /// Request bytes.
+    #[serde(default = "d100")]
+    pub request_bytes: u64,
+    /// Wait for this many response bytes before holding/closing.
+    #[serde(default)]
+    pub expect_bytes: u64,
+    /// Stay open this long after the response.
+    #[serde(default)]
+    pub hold_ms: u64,
+    /// Keepalive spacing while holding (0: none).
+    #[serde(default)]
+    pub keepalive_ms: u64,
+    /// `fin`, `rst` or `none`.
+    #[serde(default = "close_fin")]
+    pub close: CloseMode,
+    /// Fixed source port.
+    #[serde(default)]
+    pub src_port: Option<u16>,
+    /// Initial RTO.
+    #[serde(default = "d200")]
+    pub rto_ms: u64,
+    /// Retransmissions before giving up.
+    #[serde(default = "d6")]
+    pub max_retries: u32,
+}
+
+/// UDP client.
+#[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UdpDoc {
+    /// `host:port`.
+    pub to: String,
+    /// Datagram size.
+    #[serde(default = "d64")]
+    pub request_bytes: u64,
+    /// Datagrams.
+    #[serde(default = "one")]
+    pub count: u32,
+    /// Spacing.
+    #[serde(default = "d100")]
+    pub interval_ms: u64,
+    /// Reply deadline (0: expect no replies).
+    #[serde(default = "d500")]
+    pub timeout_ms: u64,
+    /// Resends without reply.
+    #[serde(default = "d2")]
+    pub retries: u32,
+    /// Fixed source port.
+    #[serde(default)]
+    pub src_port: Option<u16>,
+}
+
+/// ICMP echo.
+#[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PingDoc {
+    /// Host name or address.
+    pub to: String,
+    /// Requests.
+    #[serde(default = "one")]
+    pub count: u32,
+    /// Spacing.
+    #[serde(default = "d100")]
+    pub interval_ms: u64,
+    /// Deadline after the last request.
+    #[serde(default = "d1000")]
+    pub timeout_ms: u64,
+    /// Fixed identifier.
+    #[serde(default)]
+    pub ident: Option<u16>,
+}
+
+/// RFC 5780 probe against a remote with two addresses and two `stun` services.
+#[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ProbeDoc {
+    /// Remote host name.
+    pub server: String,
+    /// Per-test deadline.
+    #[serde(default = "d500")]
+    pub timeout_ms: u64,
+    /// Fixed source port.
+    #[serde(default)]
+    pub src_port: Option<u16>,
+}
+
+/// An adversary action from a remote host: exactly one kind.
+#[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AttackItem {
+    /// Name.
+    pub name: String,
+    /// When.
+    #[serde(default)]
+    pub at_ms: u64,
+    /// Remote host it comes from.
+    pub from: String,
+    /// Port scan.
+    #[serde(default)]
+    pub port_scan: Option<PortScanDoc>,
+    /// Unsolicited packets.
+    #[serde(default)]
+    pub unsolicited: Option<UnsolicitedDoc>,
+    /// Packets aimed at a live flow's mapping with one field changed.
+    #[serde(default)]
+    pub spoof_reply: Option<SpoofDoc>,
+    /// Forged ICMP error about a live flow.
+    #[serde(default)]
+    pub forged_icmp: Option<ForgedIcmpDoc>,
+    /// RST injection.
+    #[serde(default)]
+    pub rst_inject: Option<RstDoc>,
+}
+
+/// Port scan.
+#[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PortScanDoc {
+    /// Address, or `ip:<gateway ip name>`.
+    pub target: String,
+    /// `[first, last]`.
+    pub ports: [u16; 2],
+    /// Protocol.
+    #[serde(default = "tcp_proto")]
+    pub protocol: ProtoDoc,
+    /// Spacing in microseconds.
+    #[serde(default = "d1000")]
+    pub interval_us: u64,
+}
+
+fn tcp_proto() -> ProtoDoc {
+    ProtoDoc::Tcp
+}
+
+/// Unsolicited packet kinds.
+#[derive(Clone, Copy, Debug, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum UnsolicitedKindDoc {
+    /// TCP SYN.
+    TcpSyn,
+    /// UDP.
+    Udp,
+    /// ICMP echo request (port = identifier).
+    IcmpEcho,
+}
+
+/// Unsolicited packets.
+#[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UnsolicitedDoc {
+    /// `address:port` or `ip:<gateway ip name>:port`.
+    pub target: String,
+    /// Kind.
+    pub kind: UnsolicitedKindDoc,
+    /// Packets.
+    #[serde(default = "one")]
+    pub count: u32,
+    /// Spacing.
+    #[serde(default = "d10")]
+    pub interval_ms: u64,
+}
+
+fn d10() -> u64 {
+    10
+}
+
+/// What a spoofed reply changes.
+#[derive(Clone, Copy, Debug, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum VaryDoc {
+    /// Source port.
+    SrcPort,
+    /// Source address.
+    SrcAddr,
+    /// NAT port.
+    DstPort,
+    /// Nothing (a valid reply).
+    Nothing,
+}
+
+/// Spoofed replies.
+#[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SpoofDoc {
+    /// Scripted flow name.
+    pub flow: String,
+    /// What to change.
+    pub vary: VaryDoc,
+    /// Packets.
+    #[serde(default = "one")]
+    pub count: u32,
+}
+
+/// Forged ICMP error.
+#[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ForgedIcmpDoc {
+    /// Scripted flow name.
+    pub flow: String,
+    /// Corrupt the ICMP checksum.
+    #[serde(default)]
+    pub bad_checksum: bool,
+    /// Quote a NAT port no flow uses.
+    #[serde(default)]
+    pub wrong_port: bool,
+}
+
+/// RST injection.
+#[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RstDoc {
+    /// Scripted TCP flow name.
+    pub flow: String,
+    /// From the flow's real remote endpoint (else a wrong port).
+    #[serde(default = "yes")]
+    pub from_remote: bool,
+}
+
+/// A workload generator.
+#[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct GeneratorDoc {
+    /// Name.
+    pub name: String,
+    /// NIC names; `prefix*` matches by prefix, `*` all.
+    pub nics: Vec<String>,
+    /// Start.
+    #[serde(default)]
+    pub start_ms: u64,
+    /// No new flows after.
+    pub stop_ms: u64,
+    /// Arrivals: exactly one of `fixed_ms`, `poisson_per_s`.
+    pub arrivals: ArrivalsDoc,
+    /// Durations: exactly one of `fixed_ms`, `exponential_mean_ms`, `pareto`.
+    pub duration: DurationDoc,
+    /// Remote host names.
+    pub destinations: Vec<String>,
+    /// Zipf exponent over `destinations` (absent: uniform).
+    #[serde(default)]
+    pub zipf_s: Option<f64>,
+    /// Protocol weights.
+    #[serde(default)]
+    pub mix: MixDoc,
+    /// Bytes per request.
+    #[serde(default = "d100")]
+    pub request_bytes: u64,
+    /// Packet spacing in UDP/ICMP flows; TCP keepalive spacing.
+    #[serde(default = "d1000")]
+    pub interval_ms: u64,
+}
+
+/// Arrivals.
+#[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ArrivalsDoc {
+    /// Fixed spacing.
+    #[serde(default)]
+    pub fixed_ms: Option<u64>,
+    /// Poisson rate per NIC.
+    #[serde(default)]
+    pub poisson_per_s: Option<f64>,
+}
+
+/// Durations.
+#[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DurationDoc {
+    /// Fixed.
+    #[serde(default)]
+    pub fixed_ms: Option<u64>,
+    /// Exponential mean.
+    #[serde(default)]
+    pub exponential_mean_ms: Option<f64>,
+    /// Pareto.
+    #[serde(default)]
+    pub pareto: Option<ParetoDoc>,
+}
+
+/// Pareto parameters.
+#[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ParetoDoc {
+    /// Scale (minimum).
+    pub scale_ms: f64,
+    /// Shape (tail index).
+    pub shape: f64,
+}
+
+/// Protocol weights.
+#[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct MixDoc {
+    /// TCP weight.
+    pub tcp: u32,
+    /// UDP weight.
+    pub udp: u32,
+    /// ICMP weight.
+    pub icmp: u32,
+}
+
+impl Default for MixDoc {
+    fn default() -> Self {
+        MixDoc {
+            tcp: 1,
+            udp: 0,
+            icmp: 0,
+        }
+    }
+}
+
+/// A fault or control-plane change: exactly one action.
+#[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FaultItem {
+    /// When.
+    pub at_ms: u64,
+    /// Link name down.
+    #[serde(default)]
+    pub link_down: Option<String>,
+    /// Link name up.
+    #[serde(default)]
+    pub link_up: Option<String>,
+    /// Dataplane node restarts, losing its state.
+    #[serde(default)]
+    pub restart_node: Option<u16>,
+    /// Gateway IP (by name) removed.
+    #[serde(default)]
+    pub remove_nat_ip: Option<String>,
+    /// Gateway IP added.
+    #[serde(default)]
+    pub add_nat_ip: Option<IpDoc>,
+    /// NIC (declared `present: false`) created.
+    #[serde(default)]
+    pub add_nic: Option<String>,
+    /// NIC deleted.
+    #[serde(default)]
+    pub delete_nic: Option<String>,
+    /// NIC relabelled.
+    #[serde(default)]
+    pub relabel: Option<RelabelDoc>,
+    /// VirtualIP attached to a NIC.
+    #[serde(default)]
+    pub attach_virtual_ip: Option<String>,
+    /// VirtualIP removed from a NIC.
+    #[serde(default)]
+    pub detach_virtual_ip: Option<String>,
+    /// P changed.
+    #[serde(default)]
+    pub set_ports_per_nic: Option<u32>,
+    /// Gateway deleted (`true`).
+    #[serde(default)]
+    pub delete_gateway: Option<bool>,
+}
+
+/// Relabel.
+#[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RelabelDoc {
+    /// NIC.
+    pub nic: String,
+    /// New labels (replacing all).
+    pub labels: BTreeMap<String, String>,
+}
+
+/// A bound on a number: a plain number means equality.
+#[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
+#[serde(untagged)]
+pub enum BoundDoc {
+    /// Exactly.
+    Exact(u64),
+    /// Range.
+    Range {
+        /// Exactly.
+        #[serde(default)]
+        eq: Option<u64>,
+        /// At least.
+        #[serde(default)]
+        min: Option<u64>,
+        /// At most.
+        #[serde(default)]
+        max: Option<u64>,
+    },
+}
+
+/// Expected outcome of a scripted application.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum FlowExpect {
+    /// Completed.
+    Completes,
+    /// Failed.
+    Fails,
+    /// Still running at the end.
+    Running,
+}
+
+/// Expected RFC 5780 classification.
+#[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ProbeExpect {
+    /// Mapping behaviour.
+    pub mapping: String,
+    /// Filtering behaviour.
+    pub filtering: String,
+}
+
+/// Expected generator results.
+#[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct GeneratorExpect {
+    /// Flows started.
+    #[serde(default)]
+    pub started: Option<BoundDoc>,
+    /// Flows completed.
+    #[serde(default)]
+    pub completed: Option<BoundDoc>,
+    /// Flows failed.
+    #[serde(default)]
+    pub failed: Option<BoundDoc>,
+}
+
+/// `expect`.
+#[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Expectations {
+    /// Gateway counters over all nodes (`drop.unsolicited`, `translated.out.tcp`, ...) and
+    /// simulator counters (`sim.relayed`, `sim.no_route`, ...).
+    #[serde(default)]
+    pub counters: BTreeMap<String, BoundDoc>,
+    /// Per NIC: gateway counters and host counters (`host.received`, `host.from_outside`,
+    /// `host.unsolicited_from_outside`, `host.icmp_errors`, `ports.peak`).
+    #[serde(default)]
+    pub nic_counters: BTreeMap<String, BTreeMap<String, BoundDoc>>,
+    /// Per remote host: host counters (`host.received`, ...).
+    #[serde(default)]
+    pub remote_counters: BTreeMap<String, BTreeMap<String, BoundDoc>>,
+    /// Scripted application outcomes.
+    #[serde(default)]
+    pub flows: BTreeMap<String, FlowExpect>,
+    /// Per scripted application: bytes/replies received.
+    #[serde(default)]
+    pub received: BTreeMap<String, BoundDoc>,
+    /// RFC 5780 results.
+    #[serde(default)]
+    pub probes: BTreeMap<String, ProbeExpect>,
+    /// NICs that must receive nothing from outside.
+    #[serde(default)]
+    pub no_inbound_from_outside: Vec<String>,
+    /// No NIC receives an unsolicited packet from outside.
+    #[serde(default)]
+    pub no_unsolicited_delivery: bool,
+    /// Generator results.
+    #[serde(default)]
+    pub generators: BTreeMap<String, GeneratorExpect>,
+    /// `portsUsed` at the end.
+    #[serde(default)]
+    pub ports_used: Option<u64>,
+    /// Routing table at the end: NIC → family → `ip:port-endPort` or `none`.
+    #[serde(default)]
+    pub routing: BTreeMap<String, BTreeMap<String, String>>,
+    /// NICs requested / allocated per family at the end.
+    #[serde(default)]
+    pub allocated: BTreeMap<String, u64>,
+    /// Live flows at the end.
+    #[serde(default)]
+    pub live_flows: Option<BoundDoc>,
+}
+
+/// The JSON Schema of scenario files.
+pub fn json_schema() -> String {
+    let schema = schemars::schema_for!(ScenarioFile);
+    serde_json::to_string_pretty(&schema).unwrap_or_default()
+}

@@ -1,0 +1,2157 @@
+//! The discrete-event engine: a virtual clock, an event queue ordered by (time, sequence number),
+//! the topology, and the dispatch of packets between hosts, dataplane nodes and the router.
+//!
+//! Packet path: a NIC host sends on its access link to its dataplane node, which calls
+//! [`Dataplane::process`] with `Ingress::Inside`; translated packets go up the node's uplink to
+//! the internet router, which delivers them to remote hosts by destination address. Replies come
+//! back through the router to a dataplane node (any node in distributed mode: the node relays a
+//! packet for a port block it does not own to the owner, SPEC §4), which translates and sends
+//! them down the NIC's access link.
+
+use std::cmp::{Ordering, Reverse};
+use std::collections::{BTreeMap, BinaryHeap};
+use std::net::{IpAddr, SocketAddr};
+
+use foldhash::fast::FixedState;
+use hashbrown::HashMap;
+use petgraph::stable_graph::{NodeIndex, StableGraph};
+use serde::Serialize;
+
+use super::apps::{
+    App, AppState, Flood, Io, Outcome, PingClient, Probe, TcpClient, TcpServer, UdpClient,
+    encode_endpoint,
+};
+use super::blocks::{Allocator, Change, NicFacts, Status};
+use super::config::{
+    AppKind, Attack, Fault, HostRef, PingParams, Proto, ServiceKind, SimConfig, TcpParams,
+    UdpParams, Vary,
+};
+use super::dataplane::{Dataplane, DataplaneFactory};
+use super::link::{Link, Transmit};
+use super::observe::{Digest, NicInfo, Observation, Observer, Violation};
+use super::packet::{
+    IcmpKind, Tuple, build_echo, build_icmp_error, build_tcp, build_udp, build_udp_len,
+    quoted_offset,
+};
+use super::tcp::CloseMode;
+use super::workload::{FlowProto, Sampler};
+use crate::nat::{
+    Block, ConfigError, Egress, Event, Family, Ingress, NetworkId, NicConfig, NicId, Verdict,
+};
+use crate::rng::Rng;
+use crate::time::Instant;
+use crate::wire::tcp_flags::{ACK, RST, SYN};
+
+/// A vertex of the topology graph.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum NodeKind {
+    /// The internet router.
+    Router,
+    /// A dataplane node (hypervisor running a NAT dataplane instance).
+    Dataplane(u16),
+    /// A VM NIC (host index).
+    Nic(u32),
+    /// An internet host (host index).
+    Remote(u32),
+}
+
+/// What a link connects (its end 0 / end 1).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Role {
+    /// NIC host (end 0) – dataplane node (end 1).
+    Access { nic: u32, node: u16 },
+    /// Dataplane node (end 0) – router (end 1).
+    Uplink { node: u16 },
+    /// Router (end 0) – remote host (end 1).
+    Remote { host: u32 },
+}
+
+/// How a packet in flight is to be handled on arrival.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Kind {
+    /// Ordinary routing by destination address.
+    Plain,
+    /// Came through a dataplane from outside (delivered to a NIC).
+    FromOutside,
+    /// Already translated, relayed to the node owning NIC `0`.
+    ToNic(u32, bool),
+    /// Relayed untranslated to the node owning the destination port block.
+    ToNode(u16),
+}
+
+enum Ev {
+    Arrive {
+        link: u32,
+        to: u8,
+        kind: Kind,
+        buf: Vec<u8>,
+    },
+    AppStart(u32),
+    AppTimer {
+        app: u32,
+        generation: u32,
+    },
+    DataplaneTimer(u16),
+    Fault(u32),
+    Reconcile,
+    GenArrival {
+        generator: u32,
+        slot: u32,
+    },
+}
+
+struct Sched {
+    at_ns: u64,
+    seq: u64,
+    ev: Ev,
+}
+
+impl PartialEq for Sched {
+    fn eq(&self, o: &Self) -> bool {
+        (self.at_ns, self.seq) == (o.at_ns, o.seq)
+    }
+}
+impl Eq for Sched {}
+impl PartialOrd for Sched {
+    fn partial_cmp(&self, o: &Self) -> Option<Ordering> {
+        Some(self.cmp(o))
+    }
+}
+impl Ord for Sched {
+    fn cmp(&self, o: &Self) -> Ordering {
+        (self.at_ns, self.seq).cmp(&(o.at_ns, o.seq))
+    }
+}
+
+/// A captured packet: virtual time in nanoseconds and the IP bytes.
+pub type CapturedPacket = (u64, Vec<u8>);
+
+/// One row of the status comparison: NIC, family, the allocator's block, the dataplane's block.
+pub type StatusRow = (NicId, Family, Option<Block>, Option<Block>);
+
+/// A bound port: (host, protocol, port).
+type BoundKey = (u32, u8, u16);
+
+/// A socket: (host, protocol, local port, remote endpoint).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+struct SocketKey {
+    host: u32,
+    proto: u8,
+    port: u16,
+    remote: SocketAddr,
+}
+
+#[derive(Clone, Copy, Debug)]
+enum Bound {
+    Service(ServiceKind),
+    App(u32),
+}
+
+/// Per-host counters.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct HostStats {
+    /// Packets sent.
+    pub sent: u64,
+    /// Packets received.
+    pub received: u64,
+    /// Received through a dataplane from outside (or hairpinned).
+    pub from_outside: u64,
+    /// Received from outside and matching no socket.
+    pub unsolicited_from_outside: u64,
+    /// Received and matching no socket, service or echo.
+    pub unmatched: u64,
+    /// ICMP errors received.
+    pub icmp_errors: u64,
+}
+
+struct Host {
+    name: String,
+    nic: Option<u32>,
+    addresses: Vec<IpAddr>,
+    link: u32,
+    rng: Rng,
+    next_port: u16,
+    stats: HostStats,
+}
+
+struct NicRt {
+    spec: super::config::NicSpec,
+    host: u32,
+    link: u32,
+    present: bool,
+    ports_now: u64,
+    ports_peak: u64,
+}
+
+struct Node {
+    dp: Box<dyn Dataplane>,
+    uplink: u32,
+    timer_at_ns: Option<u64>,
+}
+
+/// Aggregate results of one workload generator.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct GeneratorStats {
+    /// Flows started.
+    pub started: u64,
+    /// Completed.
+    pub completed: u64,
+    /// Failed.
+    pub failed: u64,
+}
+
+struct GenRt {
+    spec: super::config::GeneratorSpec,
+    sampler: Sampler,
+    rngs: Vec<Rng>,
+    stats: GeneratorStats,
+}
+
+/// Result of a scripted application.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct AppResult {
+    /// Name.
+    pub name: String,
+    /// Kind (`tcp`, `udp`, `ping`, `probe`, `attack`).
+    pub kind: &'static str,
+    /// Outcome.
+    pub outcome: Outcome,
+    /// Bytes received (TCP) or replies (UDP/ping).
+    pub received: u64,
+    /// TCP retransmission timeouts / UDP datagrams without reply.
+    pub retries: u64,
+    /// ICMP errors received about the flow.
+    pub icmp_errors: u64,
+    /// RFC 5780 mapping behaviour (probes).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mapping: Option<&'static str>,
+    /// RFC 5780 filtering behaviour (probes).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub filtering: Option<&'static str>,
+    /// Packets sent (attacks).
+    pub packets: u64,
+}
+
+/// Simulator-wide counters.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct SimStats {
+    /// Events processed.
+    pub events: u64,
+    /// Of which packet arrivals.
+    pub packet_events: u64,
+    /// Packets relayed between dataplane nodes.
+    pub relayed: u64,
+    /// Packets the router could not deliver.
+    pub no_route: u64,
+    /// Packets for NICs that do not exist (deleted).
+    pub no_such_nic: u64,
+    /// Control-plane changes a dataplane refused.
+    pub control_errors: u64,
+    /// Dataplane node restarts.
+    pub restarts: u64,
+}
+
+/// Why a run stopped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunEnd {
+    /// Nothing left to do.
+    Idle,
+    /// The planned duration was reached.
+    Duration,
+    /// `max_events` reached with work left.
+    MaxEvents,
+    /// `max_time` reached with work left.
+    MaxTime,
+    /// An observer reported a violation.
+    Violation,
+}
+
+/// Errors building a simulator.
+#[derive(Debug, thiserror::Error)]
+pub enum SimError {
+    /// The dataplane refused the configuration.
+    #[error("gateway configuration: {0}")]
+    Config(#[from] ConfigError),
+    /// The topology is inconsistent.
+    #[error("{0}")]
+    Topology(String),
+}
+
+/// A component's random stream id: a stable hash of its name, so adding a component never
+/// shifts another's stream.
+pub fn stream_of(name: &str) -> u64 {
+    let mut d = Digest::default();
+    d.bytes(name.as_bytes());
+    d.value()
+}
+
+/// The simulator.
+pub struct Simulator {
+    cfg: SimConfig,
+    now_ns: u64,
+    seq: u64,
+    queue: BinaryHeap<Reverse<Sched>>,
+    graph: StableGraph<NodeKind, u32>,
+    links: Vec<Link>,
+    link_keys: Vec<u64>,
+    roles: Vec<Role>,
+    link_by_name: BTreeMap<String, u32>,
+    hosts: Vec<Host>,
+    nics: Vec<NicRt>,
+    nic_by_key: BTreeMap<String, u32>,
+    nic_by_addr: HashMap<(u16, IpAddr), u32, FixedState>,
+    remote_by_addr: HashMap<IpAddr, u32, FixedState>,
+    remote_hosts: Vec<u32>,
+    nodes: Vec<Node>,
+    factory: Box<DataplaneFactory>,
+    allocator: Allocator,
+    owners: BTreeMap<(IpAddr, u16), (u16, u32)>,
+    apps: Vec<App>,
+    app_keys: Vec<(Option<SocketKey>, Option<BoundKey>)>,
+    free_apps: Vec<u32>,
+    conns: HashMap<SocketKey, u32, FixedState>,
+    bound: HashMap<(u32, u8, u16), Bound, FixedState>,
+    pool: Vec<Vec<u8>>,
+    out: Vec<Vec<u8>>,
+    before: Vec<u8>,
+    observer: Option<Box<dyn Observer>>,
+    digest: Digest,
+    stats: SimStats,
+    results: Vec<AppResult>,
+    result_app: Vec<Option<u32>>,
+    generators: Vec<GenRt>,
+    capture: Vec<Option<Vec<CapturedPacket>>>,
+    violation: Option<Violation>,
+    router_rng: Rng,
+    table: Vec<StatusRow>,
+}
+
+impl Simulator {
+    /// Builds the topology, the dataplanes and the initial control-plane state, and schedules
+    /// the scripted work. `observer` (an invariant checker) sees everything from the start.
+    pub fn new(
+        cfg: SimConfig,
+        factory: Box<DataplaneFactory>,
+        observer: Option<Box<dyn Observer>>,
+    ) -> Result<Self, SimError> {
+        let seed = cfg.seed;
+        let mut gw_cfg = cfg.gateway.clone();
+        gw_cfg.record_events = true;
+        gw_cfg.seed = seed;
+        let nodes_n = cfg.nodes.max(1);
+        let mut graph = StableGraph::new();
+        let router = graph.add_node(NodeKind::Router);
+        let mut links = Vec::new();
+        let mut roles = Vec::new();
+        let mut link_by_name = BTreeMap::new();
+        let mut add_link = |graph: &mut StableGraph<NodeKind, u32>,
+                            a: NodeIndex,
+                            b: NodeIndex,
+                            name: String,
+                            lc: &super::link::LinkConfig,
+                            role: Role| {
+            let id = links.len() as u32;
+            graph.add_edge(a, b, id);
+            let rng = Rng::new(seed, stream_of(&format!("link/{name}")));
+            link_by_name.insert(name.clone(), id);
+            links.push(Link::new(name, lc.clone(), rng));
+            roles.push(role);
+            id
+        };
+        let mut nodes = Vec::new();
+        let mut node_idx = Vec::new();
+        for k in 0..nodes_n {
+            let v = graph.add_node(NodeKind::Dataplane(k));
+            let uplink = add_link(
+                &mut graph,
+                v,
+                router,
+                format!("uplink/{k}"),
+                &cfg.uplink,
+                Role::Uplink { node: k },
+            );
+            nodes.push(Node {
+                dp: factory(gw_cfg.clone())?,
+                uplink,
+                timer_at_ns: None,
+            });
+            node_idx.push(v);
+        }
+        let mut hosts = Vec::new();
+        let mut nics = Vec::new();
+        let mut nic_by_key = BTreeMap::new();
+        for (i, n) in cfg.nics.iter().enumerate() {
+            if n.node >= nodes_n {
+                return Err(SimError::Topology(format!(
+                    "NIC {} is on node {} but there are {} nodes",
+                    n.name, n.node, nodes_n
+                )));
+            }
+            let h = hosts.len() as u32;
+            let v = graph.add_node(NodeKind::Nic(h));
+            let link = add_link(
+                &mut graph,
+                v,
+                node_idx[usize::from(n.node)],
+                format!("nic/{}", n.name),
+                &n.link,
+                Role::Access {
+                    nic: i as u32,
+                    node: n.node,
+                },
+            );
+            let mut rng = Rng::new(seed, stream_of(&format!("host/{}", n.name)));
+            let next_port = 32768 + rng.below(20000) as u16;
+            hosts.push(Host {
+                name: n.name.clone(),
+                nic: Some(i as u32),
+                addresses: n.addresses.clone(),
+                link,
+                rng,
+                next_port,
+                stats: HostStats::default(),
+            });
+            nic_by_key.insert(n.key(), i as u32);
+            nics.push(NicRt {
+                spec: n.clone(),
+                host: h,
+                link,
+                present: false,
+                ports_now: 0,
+                ports_peak: 0,
+            });
+        }
+        let mut remote_by_addr = HashMap::with_hasher(FixedState::with_seed(seed));
+        let mut remote_hosts = Vec::new();
+        let mut bound = HashMap::with_hasher(FixedState::with_seed(seed));
+        for r in &cfg.remotes {
+            let h = hosts.len() as u32;
+            let v = graph.add_node(NodeKind::Remote(h));
+            let link = add_link(
+                &mut graph,
+                router,
+                v,
+                format!("remote/{}", r.name),
+                &r.link,
+                Role::Remote { host: h },
+            );
+            for a in &r.addresses {
+                remote_by_addr.insert(*a, h);
+            }
+            for s in &r.services {
+                bound.insert((h, s.proto.number(), s.port), Bound::Service(s.kind));
+            }
+            let mut rng = Rng::new(seed, stream_of(&format!("host/{}", r.name)));
+            let next_port = 32768 + rng.below(20000) as u16;
+            hosts.push(Host {
+                name: r.name.clone(),
+                nic: None,
+                addresses: r.addresses.clone(),
+                link,
+                rng,
+                next_port,
+                stats: HostStats::default(),
+            });
+            remote_hosts.push(h);
+        }
+        let mut capture = vec![None; links.len()];
+        for name in &cfg.capture {
+            let id = *link_by_name
+                .get(name)
+                .ok_or_else(|| SimError::Topology(format!("capture: no link named `{name}`")))?;
+            capture[id as usize] = Some(Vec::new());
+        }
+        let generators = cfg
+            .generators
+            .iter()
+            .map(|g| GenRt {
+                sampler: Sampler::new(g),
+                rngs: g
+                    .nics
+                    .iter()
+                    .map(|&n| {
+                        let nic = cfg.nics.get(n as usize).map_or("", |x| x.name.as_str());
+                        Rng::new(seed, stream_of(&format!("gen/{}/{}", g.name, nic)))
+                    })
+                    .collect(),
+                spec: g.clone(),
+                stats: GeneratorStats::default(),
+            })
+            .collect();
+        let results = cfg
+            .apps
+            .iter()
+            .map(|a| AppResult {
+                name: a.name.clone(),
+                kind: match a.kind {
+                    AppKind::Tcp(_) => "tcp",
+                    AppKind::Udp(_) => "udp",
+                    AppKind::Ping(_) => "ping",
+                    AppKind::Probe(_) => "probe",
+                    AppKind::Attack(_) => "attack",
+                },
+                outcome: Outcome::Running,
+                received: 0,
+                retries: 0,
+                icmp_errors: 0,
+                mapping: None,
+                filtering: None,
+                packets: 0,
+            })
+            .collect::<Vec<_>>();
+        let napps = results.len();
+        let mut sim = Simulator {
+            allocator: Allocator::new(cfg.gateway_spec.clone()),
+            now_ns: 0,
+            seq: 0,
+            queue: BinaryHeap::new(),
+            graph,
+            link_keys: links.iter().map(|l| stream_of(&l.name)).collect(),
+            links,
+            roles,
+            link_by_name,
+            hosts,
+            nics,
+            nic_by_key,
+            nic_by_addr: HashMap::with_hasher(FixedState::with_seed(seed)),
+            remote_by_addr,
+            remote_hosts,
+            nodes,
+            factory,
+            owners: BTreeMap::new(),
+            apps: Vec::new(),
+            app_keys: Vec::new(),
+            free_apps: Vec::new(),
+            conns: HashMap::with_hasher(FixedState::with_seed(seed)),
+            bound,
+            pool: Vec::new(),
+            out: Vec::new(),
+            before: Vec::new(),
+            observer,
+            digest: Digest::default(),
+            stats: SimStats::default(),
+            results,
+            result_app: vec![None; napps],
+            generators,
+            capture,
+            violation: None,
+            router_rng: Rng::new(seed, stream_of("router")),
+            table: Vec::new(),
+            cfg,
+        };
+        let present: Vec<u32> = (0..sim.nics.len() as u32)
+            .filter(|&i| sim.nics[i as usize].spec.present)
+            .collect();
+        for &i in &present {
+            sim.bring_up_nic(i)?;
+        }
+        let facts: Vec<NicFacts> = present.iter().map(|&i| sim.facts(i)).collect();
+        let changes = sim.allocator.insert_nics(0, facts);
+        sim.apply_changes(changes);
+        for i in 0..sim.cfg.apps.len() {
+            let at = sim.cfg.apps[i].at_ns;
+            sim.schedule(at, Ev::AppStart(i as u32));
+        }
+        for (i, (at, _)) in sim.cfg.faults.clone().iter().enumerate() {
+            sim.schedule(*at, Ev::Fault(i as u32));
+        }
+        for g in 0..sim.generators.len() {
+            for slot in 0..sim.generators[g].spec.nics.len() {
+                let first = {
+                    let gen_rt = &mut sim.generators[g];
+                    gen_rt.spec.start_ns
+                        + Sampler::next_arrival_ns(&gen_rt.spec, &mut gen_rt.rngs[slot])
+                };
+                sim.schedule(
+                    first,
+                    Ev::GenArrival {
+                        generator: g as u32,
+                        slot: slot as u32,
+                    },
+                );
+            }
+        }
+        Ok(sim)
+    }
+
+    fn schedule(&mut self, at_ns: u64, ev: Ev) {
+        self.seq += 1;
+        self.queue.push(Reverse(Sched {
+            at_ns: at_ns.max(self.now_ns),
+            seq: self.seq,
+            ev,
+        }));
+    }
+
+    fn facts(&self, i: u32) -> NicFacts {
+        let n = &self.nics[i as usize].spec;
+        let mut families: Vec<Family> = n.addresses.iter().map(Family::of).collect();
+        families.dedup();
+        NicFacts {
+            key: n.key(),
+            network: self.cfg.gateway.networks[usize::from(n.network)]
+                .name
+                .clone(),
+            labels: n.labels.clone(),
+            families,
+            has_virtual_ip: n.virtual_ip,
+            deleting: false,
+        }
+    }
+
+    fn nic_info(&self, i: u32) -> NicInfo {
+        let n = &self.nics[i as usize].spec;
+        NicInfo {
+            id: NicId(i),
+            name: n.name.clone(),
+            network: n.network,
+            addresses: n.addresses.clone(),
+            node: n.node,
+        }
+    }
+
+    fn bring_up_nic(&mut self, i: u32) -> Result<(), ConfigError> {
+        let (node, cfg) = {
+            let n = &mut self.nics[i as usize];
+            n.present = true;
+            (
+                n.spec.node,
+                NicConfig {
+                    network: NetworkId(n.spec.network),
+                    addresses: n.spec.addresses.clone(),
+                    name: n.spec.name.clone(),
+                },
+            )
+        };
+        for a in &cfg.addresses {
+            self.nic_by_addr.insert((cfg.network.0, *a), i);
+        }
+        self.nodes[usize::from(node)].dp.add_nic(NicId(i), cfg)?;
+        let info = self.nic_info(i);
+        self.notify(&Observation::NicUpdated(&info));
+        Ok(())
+    }
+
+    fn notify(&mut self, obs: &Observation<'_>) {
+        if let Some(o) = self.observer.as_mut()
+            && let Err(mut v) = o.observe(self.stats.events, Instant::from_nanos(self.now_ns), obs)
+            && self.violation.is_none()
+        {
+            v.event_index = self.stats.events;
+            v.at = Instant::from_nanos(self.now_ns);
+            self.violation = Some(v);
+        }
+    }
+
+    // ----- control plane -------------------------------------------------------------------
+
+    fn apply_changes(&mut self, changes: Vec<Change>) {
+        let now = Instant::from_nanos(self.now_ns);
+        let touched = !changes.is_empty();
+        for c in changes {
+            match c {
+                Change::BlockReleased { nic, family, block } => {
+                    let Some(&i) = self.nic_by_key.get(&nic) else {
+                        continue;
+                    };
+                    self.notify(&Observation::BlockReleased {
+                        nic: NicId(i),
+                        family,
+                        block,
+                    });
+                    let node = self.nics[i as usize].spec.node;
+                    self.nodes[usize::from(node)]
+                        .dp
+                        .release_block(now, NicId(i), family);
+                    self.owners.remove(&(block.nat_ip, block.port));
+                    self.after_dataplane(node);
+                }
+                Change::BlockAssigned { nic, block } => {
+                    let Some(&i) = self.nic_by_key.get(&nic) else {
+                        continue;
+                    };
+                    self.notify(&Observation::BlockAssigned {
+                        nic: NicId(i),
+                        block,
+                    });
+                    let node = self.nics[i as usize].spec.node;
+                    if self.nodes[usize::from(node)]
+                        .dp
+                        .assign_block(now, NicId(i), block)
+                        .is_err()
+                    {
+                        self.stats.control_errors += 1;
+                    }
+                    self.owners
+                        .insert((block.nat_ip, block.port), (block.end_port, i));
+                    self.after_dataplane(node);
+                }
+            }
+        }
+        if touched {
+            self.report_status();
+        }
+        if let Some(t) = self.allocator.next_quarantine_end_ns() {
+            self.schedule(t, Ev::Reconcile);
+        }
+    }
+
+    fn report_status(&mut self) {
+        if self.observer.is_none() {
+            return;
+        }
+        let mut table = std::mem::take(&mut self.table);
+        table.clear();
+        for (i, n) in self.nics.iter().enumerate() {
+            if !n.present {
+                continue;
+            }
+            let key = n.spec.key();
+            for f in [Family::V4, Family::V6] {
+                let a = self.allocator.block_of(&key, f);
+                let d = self.nodes[usize::from(n.spec.node)]
+                    .dp
+                    .block_of(NicId(i as u32), f);
+                if a.is_some() || d.is_some() {
+                    table.push((NicId(i as u32), f, a, d));
+                }
+            }
+        }
+        let st = self.allocator.status();
+        let p = self.allocator.spec().map_or(0, |s| s.ports_per_nic);
+        self.notify(&Observation::Reconciled {
+            ports_used: st.ports_used,
+            ports_per_nic: p,
+            table: &table,
+        });
+        self.table = table;
+    }
+
+    fn apply_fault(&mut self, idx: u32) {
+        let Some((_, fault)) = self.cfg.faults.get(idx as usize).cloned() else {
+            return;
+        };
+        let now = self.now_ns;
+        let spec = self.allocator.spec().cloned();
+        let changes = match fault {
+            Fault::LinkDown(name) | Fault::LinkUp(name) => {
+                let up = matches!(self.cfg.faults[idx as usize].1, Fault::LinkUp(_));
+                if let Some(&l) = self.link_by_name.get(&name) {
+                    self.links[l as usize].up = up;
+                }
+                Vec::new()
+            }
+            Fault::RestartNode(k) => {
+                self.restart_node(k);
+                Vec::new()
+            }
+            Fault::RemoveNatIp(name) => {
+                let spec = spec.map(|mut s| {
+                    s.ips.retain(|ip| ip.name != name);
+                    s
+                });
+                self.allocator.set_spec(now, spec)
+            }
+            Fault::AddNatIp { name, addresses } => {
+                let spec = spec.map(|mut s| {
+                    s.ips.push(super::blocks::GatewayIp { name, addresses });
+                    s
+                });
+                self.allocator.set_spec(now, spec)
+            }
+            Fault::SetPortsPerNic(p) => {
+                let spec = spec.map(|mut s| {
+                    s.ports_per_nic = p;
+                    s
+                });
+                self.allocator.set_spec(now, spec)
+            }
+            Fault::DeleteGateway => self.allocator.set_spec(now, None),
+            Fault::AddNic(i) => {
+                if self.bring_up_nic(i).is_err() {
+                    self.stats.control_errors += 1;
+                }
+                let f = self.facts(i);
+                self.allocator.upsert_nic(now, f)
+            }
+            Fault::DeleteNic(i) => {
+                let key = self.nics[i as usize].spec.key();
+                let ch = self.allocator.remove_nic(now, &key);
+                self.apply_changes(ch);
+                let node = self.nics[i as usize].spec.node;
+                self.nodes[usize::from(node)]
+                    .dp
+                    .remove_nic(Instant::from_nanos(now), NicId(i));
+                self.after_dataplane(node);
+                self.nics[i as usize].present = false;
+                let (net, addrs) = (
+                    self.nics[i as usize].spec.network,
+                    self.nics[i as usize].spec.addresses.clone(),
+                );
+                for a in addrs {
+                    self.nic_by_addr.remove(&(net, a));
+                }
+                self.notify(&Observation::NicRemoved(NicId(i)));
+                Vec::new()
+            }
+            Fault::Relabel { nic, labels } => {
+                self.nics[nic as usize].spec.labels = labels;
+                let f = self.facts(nic);
+                self.allocator.upsert_nic(now, f)
+            }
+            Fault::AttachVirtualIp(nic) | Fault::DetachVirtualIp(nic) => {
+                self.nics[nic as usize].spec.virtual_ip =
+                    matches!(fault, Fault::AttachVirtualIp(_));
+                let f = self.facts(nic);
+                self.allocator.upsert_nic(now, f)
+            }
+        };
+        self.digest.word(0xFA17 ^ u64::from(idx));
+        self.apply_changes(changes);
+    }
+
+    fn restart_node(&mut self, k: u16) {
+        let Some(node) = self.nodes.get(usize::from(k)) else {
+            return;
+        };
+        let _ = node;
+        self.stats.restarts += 1;
+        let mut gw_cfg = self.cfg.gateway.clone();
+        gw_cfg.record_events = true;
+        gw_cfg.seed = self.cfg.seed;
+        let fresh = match (self.factory)(gw_cfg) {
+            Ok(d) => d,
+            Err(_) => {
+                self.stats.control_errors += 1;
+                return;
+            }
+        };
+        self.nodes[usize::from(k)].dp = fresh;
+        self.nodes[usize::from(k)].timer_at_ns = None;
+        self.notify(&Observation::NodeRestarted { node: k });
+        let now = Instant::from_nanos(self.now_ns);
+        for i in 0..self.nics.len() as u32 {
+            let n = &self.nics[i as usize];
+            if !n.present || n.spec.node != k {
+                continue;
+            }
+            self.nics[i as usize].ports_now = 0;
+            if self.bring_up_nic(i).is_err() {
+                self.stats.control_errors += 1;
+            }
+            let key = self.nics[i as usize].spec.key();
+            for f in [Family::V4, Family::V6] {
+                if let Some(b) = self.allocator.block_of(&key, f) {
+                    self.notify(&Observation::BlockAssigned {
+                        nic: NicId(i),
+                        block: b,
+                    });
+                    if self.nodes[usize::from(k)]
+                        .dp
+                        .assign_block(now, NicId(i), b)
+                        .is_err()
+                    {
+                        self.stats.control_errors += 1;
+                    }
+                }
+            }
+        }
+        self.after_dataplane(k);
+        self.report_status();
+    }
+
+    // ----- run loop ------------------------------------------------------------------------
+
+    /// Runs until idle, the planned duration, a bound, or a violation.
+    pub fn run(&mut self) -> RunEnd {
+        let limits = self.cfg.limits;
+        loop {
+            if self.violation.is_some() {
+                return RunEnd::Violation;
+            }
+            let Some(Reverse(next)) = self.queue.peek() else {
+                return RunEnd::Idle;
+            };
+            if let Some(d) = limits.duration_ns
+                && next.at_ns > d
+            {
+                self.now_ns = d;
+                return RunEnd::Duration;
+            }
+            if next.at_ns > limits.max_time_ns {
+                return RunEnd::MaxTime;
+            }
+            if self.stats.events >= limits.max_events {
+                return RunEnd::MaxEvents;
+            }
+            let Some(Reverse(s)) = self.queue.pop() else {
+                return RunEnd::Idle;
+            };
+            self.now_ns = s.at_ns;
+            self.stats.events += 1;
+            self.dispatch(s.ev);
+        }
+    }
+
+    /// Runs until virtual time `until_ns` (events after it stay queued), a bound, or a violation.
+    pub fn run_until(&mut self, until_ns: u64) -> RunEnd {
+        let saved = self.cfg.limits.duration_ns;
+        self.cfg.limits.duration_ns = Some(until_ns.min(saved.unwrap_or(u64::MAX)));
+        let end = self.run();
+        self.cfg.limits.duration_ns = saved;
+        end
+    }
+
+    fn dispatch(&mut self, ev: Ev) {
+        match ev {
+            Ev::Arrive {
+                link,
+                to,
+                kind,
+                buf,
+            } => self.arrive(link, to, kind, buf),
+            Ev::AppStart(i) => self.start_app(i),
+            Ev::AppTimer { app, generation } => {
+                let a = &self.apps[app as usize];
+                if a.generation == generation && a.scheduled_ns == Some(self.now_ns) {
+                    self.apps[app as usize].scheduled_ns = None;
+                    self.with_app(app, |a, io| a.on_timer(io));
+                }
+            }
+            Ev::DataplaneTimer(k) => {
+                let node = &mut self.nodes[usize::from(k)];
+                if node.timer_at_ns == Some(self.now_ns) {
+                    node.timer_at_ns = None;
+                    node.dp.handle_timeout(Instant::from_nanos(self.now_ns));
+                    self.after_dataplane(k);
+                }
+            }
+            Ev::Fault(i) => self.apply_fault(i),
+            Ev::Reconcile => {
+                let ch = self.allocator.reconcile(self.now_ns);
+                self.apply_changes(ch);
+            }
+            Ev::GenArrival { generator, slot } => self.gen_arrival(generator, slot),
+        }
+    }
+
+    // ----- links ---------------------------------------------------------------------------
+
+    fn send(&mut self, link: u32, from: u8, kind: Kind, buf: Vec<u8>) {
+        let now = self.now_ns;
+        if let Some(Some(cap)) = self.capture.get_mut(link as usize) {
+            cap.push((now, buf.clone()));
+        }
+        match self.links[link as usize].transmit(now, buf.len()) {
+            Transmit::Dropped => self.pool.push(buf),
+            Transmit::Deliver {
+                at_ns,
+                duplicate_at_ns,
+            } => {
+                let to = 1 - from;
+                if let Some(d) = duplicate_at_ns {
+                    let mut copy = self.pool.pop().unwrap_or_default();
+                    copy.clear();
+                    copy.extend_from_slice(&buf);
+                    self.schedule(
+                        d,
+                        Ev::Arrive {
+                            link,
+                            to,
+                            kind,
+                            buf: copy,
+                        },
+                    );
+                }
+                self.schedule(
+                    at_ns,
+                    Ev::Arrive {
+                        link,
+                        to,
+                        kind,
+                        buf,
+                    },
+                );
+            }
+        }
+    }
+
+    fn arrive(&mut self, link: u32, to: u8, kind: Kind, buf: Vec<u8>) {
+        self.stats.packet_events += 1;
+        self.digest.word(self.now_ns);
+        // Links enter the digest by a hash of their name, not their index, so adding a host
+        // elsewhere leaves an otherwise identical trace with the same digest.
+        self.digest
+            .word(self.link_keys[link as usize] ^ u64::from(to));
+        self.digest.bytes(&buf);
+        match (self.roles[link as usize], to) {
+            (Role::Access { nic, .. }, 0) => {
+                let h = self.nics[nic as usize].host;
+                self.deliver(h, kind, buf);
+            }
+            (Role::Access { nic, node }, _) => self.on_nic_packet(node, nic, buf),
+            (Role::Uplink { node }, 0) => self.on_router_packet(node, kind, buf),
+            (Role::Uplink { .. }, _) => self.at_router(kind, buf, false),
+            (Role::Remote { .. }, 0) => self.at_router(kind, buf, true),
+            (Role::Remote { host }, _) => self.deliver(host, kind, buf),
+        }
+    }
+
+    fn recycle(&mut self, buf: Vec<u8>) {
+        if self.pool.len() < 4096 {
+            self.pool.push(buf);
+        }
+    }
+
+    // ----- router --------------------------------------------------------------------------
+
+    fn at_router(&mut self, kind: Kind, buf: Vec<u8>, from_internet: bool) {
+        let target_node = match kind {
+            Kind::ToNic(m, _) => self.nics.get(m as usize).map(|n| n.spec.node),
+            Kind::ToNode(k) => Some(k),
+            Kind::Plain | Kind::FromOutside => {
+                let Some(dst) = dst_of(&buf) else {
+                    self.recycle(buf);
+                    return;
+                };
+                if let Some(&h) = self.remote_by_addr.get(&dst) {
+                    let link = self.hosts[h as usize].link;
+                    self.send(link, 0, Kind::Plain, buf);
+                    return;
+                }
+                if !from_internet {
+                    self.stats.no_route += 1;
+                    self.recycle(buf);
+                    return;
+                }
+                // The underlay may deliver to any node (SPEC §4 distributed dataplane).
+                let n = self.nodes.len() as u64;
+                Some(if n > 1 {
+                    self.router_rng.below(n) as u16
+                } else {
+                    0
+                })
+            }
+        };
+        match target_node.and_then(|k| self.nodes.get(usize::from(k)).map(|n| n.uplink)) {
+            Some(uplink) => self.send(uplink, 1, kind, buf),
+            None => {
+                self.stats.no_route += 1;
+                self.recycle(buf);
+            }
+        }
+    }
+
+    // ----- dataplane nodes -----------------------------------------------------------------
+
+    fn on_nic_packet(&mut self, node: u16, nic: u32, mut buf: Vec<u8>) {
+        let ingress = Ingress::Inside(NicId(nic));
+        let verdict = self.process(node, ingress, &mut buf);
+        self.route_verdict(node, ingress, verdict, buf);
+    }
+
+    fn on_router_packet(&mut self, node: u16, kind: Kind, mut buf: Vec<u8>) {
+        match kind {
+            Kind::ToNic(m, fo) => self.send_to_nic(node, m, fo, buf),
+            Kind::ToNode(_) => {
+                let v = self.process(node, Ingress::Outside, &mut buf);
+                self.route_verdict(node, Ingress::Outside, v, buf);
+            }
+            Kind::Plain | Kind::FromOutside => {
+                if self.nodes.len() > 1
+                    && let Some(owner) = self.owner_node(&buf)
+                    && owner != node
+                {
+                    self.stats.relayed += 1;
+                    let uplink = self.nodes[usize::from(node)].uplink;
+                    self.send(uplink, 0, Kind::ToNode(owner), buf);
+                    return;
+                }
+                let v = self.process(node, Ingress::Outside, &mut buf);
+                self.route_verdict(node, Ingress::Outside, v, buf);
+            }
+        }
+    }
+
+    /// The node owning the destination (NAT IP, port) of an inbound packet, from the blocks the
+    /// control plane handed out (the simulator's own knowledge, not the dataplane's).
+    fn owner_node(&self, buf: &[u8]) -> Option<u16> {
+        let t = Tuple::parse(buf)?;
+        let (ip, port) = match t.icmp {
+            Some(IcmpKind::Error) => {
+                let off = quoted_offset(buf)?;
+                let q = Tuple::parse_quoted(&buf[off..])?;
+                (q.src, q.src_port)
+            }
+            Some(IcmpKind::EchoReply) => (t.dst, t.dst_port),
+            Some(_) => return None,
+            None => (t.dst, t.dst_port),
+        };
+        let (&(bip, _), &(end, nic)) = self.owners.range(..=(ip, port)).next_back()?;
+        (bip == ip && port <= end).then(|| self.nics[nic as usize].spec.node)
+    }
+
+    fn process(&mut self, node: u16, ingress: Ingress, buf: &mut Vec<u8>) -> Verdict {
+        let now = Instant::from_nanos(self.now_ns);
+        if self.observer.is_some() {
+            self.before.clear();
+            self.before.extend_from_slice(buf);
+        }
+        let verdict = self.nodes[usize::from(node)].dp.process(now, ingress, buf);
+        self.digest.word(verdict_code(verdict));
+        let events = self.nodes[usize::from(node)].dp.drain_events();
+        for e in &events {
+            self.track_ports(e);
+            self.notify(&Observation::Dataplane {
+                node,
+                event: e,
+                during: Some(ingress),
+            });
+        }
+        if let Some(o) = self.observer.as_mut() {
+            let obs = Observation::Processed {
+                node,
+                ingress,
+                before: &self.before,
+                verdict,
+                after: buf,
+            };
+            if let Err(mut v) = o.observe(self.stats.events, now, &obs)
+                && self.violation.is_none()
+            {
+                v.event_index = self.stats.events;
+                v.at = now;
+                self.violation = Some(v);
+            }
+        }
+        self.after_dataplane(node);
+        verdict
+    }
+
+    /// Drains events and self-originated packets of a node and re-arms its timer.
+    fn after_dataplane(&mut self, k: u16) {
+        let events = self.nodes[usize::from(k)].dp.drain_events();
+        for e in &events {
+            self.track_ports(e);
+            self.notify(&Observation::Dataplane {
+                node: k,
+                event: e,
+                during: None,
+            });
+        }
+        while let Some((egress, pkt)) = self.nodes[usize::from(k)].dp.poll_transmit() {
+            let to_nic = match egress {
+                Egress::Nic(n) => Some(n),
+                Egress::Outside => None,
+            };
+            self.notify(&Observation::Transmitted {
+                node: k,
+                to_nic,
+                pkt: &pkt,
+            });
+            match to_nic {
+                Some(n) => self.send_to_nic(k, n.0, true, pkt),
+                None => {
+                    let up = self.nodes[usize::from(k)].uplink;
+                    self.send(up, 0, Kind::Plain, pkt);
+                }
+            }
+        }
+        let node = &mut self.nodes[usize::from(k)];
+        if let Some(t) = node.dp.poll_timeout() {
+            let t = t.as_nanos().max(self.now_ns);
+            if node.timer_at_ns.is_none_or(|s| t < s) {
+                node.timer_at_ns = Some(t);
+                self.schedule(t, Ev::DataplaneTimer(k));
+            }
+        }
+    }
+
+    fn track_ports(&mut self, e: &Event) {
+        let (nic, delta) = match e {
+            Event::FlowCreated { flow, .. } => (flow.nic, 1i64),
+            Event::PortReleased { flow, .. } => (flow.nic, -1),
+            Event::BlockRemoved { nic, .. } => {
+                if let Some(n) = self.nics.get_mut(nic.0 as usize) {
+                    n.ports_now = 0;
+                }
+                return;
+            }
+            _ => return,
+        };
+        if let Some(n) = self.nics.get_mut(nic.0 as usize) {
+            n.ports_now = n.ports_now.saturating_add_signed(delta);
+            n.ports_peak = n.ports_peak.max(n.ports_now);
+        }
+    }
+
+    fn route_verdict(&mut self, node: u16, ingress: Ingress, verdict: Verdict, buf: Vec<u8>) {
+        match verdict {
+            Verdict::Forward(Egress::Outside) | Verdict::Respond(Egress::Outside) => {
+                let up = self.nodes[usize::from(node)].uplink;
+                self.send(up, 0, Kind::Plain, buf);
+            }
+            Verdict::Forward(Egress::Nic(m)) => self.send_to_nic(node, m.0, true, buf),
+            Verdict::Respond(Egress::Nic(m)) => self.send_to_nic(node, m.0, false, buf),
+            Verdict::PassThrough => {
+                let (Ingress::Inside(src), Some(dst)) = (ingress, dst_of(&buf)) else {
+                    self.recycle(buf);
+                    return;
+                };
+                let net = self.nics[src.0 as usize].spec.network;
+                match self.nic_by_addr.get(&(net, dst)) {
+                    Some(&m) => self.send_to_nic(node, m, false, buf),
+                    None => {
+                        self.stats.no_route += 1;
+                        self.recycle(buf);
+                    }
+                }
+            }
+            Verdict::Buffered | Verdict::Drop(_) => self.recycle(buf),
+        }
+    }
+
+    fn send_to_nic(&mut self, node: u16, m: u32, from_outside: bool, buf: Vec<u8>) {
+        let Some(n) = self.nics.get(m as usize).filter(|n| n.present) else {
+            self.stats.no_such_nic += 1;
+            self.recycle(buf);
+            return;
+        };
+        if n.spec.node == node {
+            let kind = if from_outside {
+                Kind::FromOutside
+            } else {
+                Kind::Plain
+            };
+            let link = n.link;
+            self.send(link, 1, kind, buf);
+        } else {
+            self.stats.relayed += 1;
+            let up = self.nodes[usize::from(node)].uplink;
+            self.send(up, 0, Kind::ToNic(m, from_outside), buf);
+        }
+    }
+
+    // ----- hosts ---------------------------------------------------------------------------
+
+    fn host_send(&mut self, h: u32, buf: Vec<u8>) {
+        let host = &mut self.hosts[h as usize];
+        if let Some(n) = host.nic
+            && !self.nics[n as usize].present
+        {
+            self.pool.push(buf);
+            return;
+        }
+        host.stats.sent += 1;
+        let link = host.link;
+        let from = match self.roles[link as usize] {
+            Role::Access { .. } => 0,
+            _ => 1,
+        };
+        self.send(link, from, Kind::Plain, buf);
+    }
+
+    fn flush_out(&mut self, h: u32) {
+        let mut out = std::mem::take(&mut self.out);
+        for b in out.drain(..) {
+            self.host_send(h, b);
+        }
+        self.out = out;
+    }
+
+    fn deliver(&mut self, h: u32, kind: Kind, buf: Vec<u8>) {
+        let from_outside = matches!(kind, Kind::FromOutside);
+        let nic = self.hosts[h as usize].nic;
+        self.notify(&Observation::Delivered {
+            nic: nic.map(NicId),
+            from_outside,
+            pkt: &buf,
+        });
+        let st = &mut self.hosts[h as usize].stats;
+        st.received += 1;
+        if from_outside {
+            st.from_outside += 1;
+        }
+        let Some(t) = Tuple::parse(&buf) else {
+            self.unmatched(h, from_outside);
+            self.recycle(buf);
+            return;
+        };
+        match t.icmp {
+            Some(IcmpKind::EchoRequest) => {
+                let mut b = self.pool.pop().unwrap_or_default();
+                build_echo(
+                    &mut b,
+                    t.dst,
+                    t.src,
+                    false,
+                    t.src_port,
+                    t.icmp_seq,
+                    t.payload_len,
+                );
+                self.host_send(h, b);
+            }
+            Some(IcmpKind::EchoReply) => {
+                let key = SocketKey {
+                    host: h,
+                    proto: t.protocol,
+                    port: t.dst_port,
+                    remote: SocketAddr::new(t.src, 0),
+                };
+                match self.conns.get(&key).copied() {
+                    Some(a) => self.with_app(a, |app, io| app.on_packet(&t, &buf, io)),
+                    None => self.unmatched(h, from_outside),
+                }
+            }
+            Some(IcmpKind::Error) => {
+                self.hosts[h as usize].stats.icmp_errors += 1;
+                let q = quoted_offset(&buf).and_then(|o| Tuple::parse_quoted(&buf[o..]));
+                let app = q.and_then(|q| {
+                    let remote = if q.icmp.is_some() {
+                        SocketAddr::new(q.dst, 0)
+                    } else {
+                        q.dst_addr()
+                    };
+                    self.conns
+                        .get(&SocketKey {
+                            host: h,
+                            proto: q.protocol,
+                            port: q.src_port,
+                            remote,
+                        })
+                        .copied()
+                });
+                match app {
+                    Some(a) => self.apps[a as usize].on_icmp_error(),
+                    None => self.unmatched(h, from_outside),
+                }
+            }
+            Some(IcmpKind::Other) => self.unmatched(h, from_outside),
+            None => self.deliver_l4(h, &t, &buf, from_outside),
+        }
+        self.recycle(buf);
+    }
+
+    fn unmatched(&mut self, h: u32, from_outside: bool) {
+        let st = &mut self.hosts[h as usize].stats;
+        st.unmatched += 1;
+        if from_outside {
+            st.unsolicited_from_outside += 1;
+        }
+    }
+
+    fn deliver_l4(&mut self, h: u32, t: &Tuple, buf: &[u8], from_outside: bool) {
+        let key = SocketKey {
+            host: h,
+            proto: t.protocol,
+            port: t.dst_port,
+            remote: t.src_addr(),
+        };
+        if let Some(&a) = self.conns.get(&key) {
+            self.with_app(a, |app, io| app.on_packet(t, buf, io));
+            return;
+        }
+        match self.bound.get(&(h, t.protocol, t.dst_port)).copied() {
+            Some(Bound::App(a)) => self.with_app(a, |app, io| app.on_packet(t, buf, io)),
+            Some(Bound::Service(kind)) => self.serve(h, kind, t, buf, key),
+            None => {
+                self.unmatched(h, from_outside);
+                self.refuse(h, t, buf);
+            }
+        }
+    }
+
+    /// What a host's stack does with a packet for a closed port: RST for TCP (unless it is one),
+    /// ICMP port unreachable for UDP.
+    fn refuse(&mut self, h: u32, t: &Tuple, buf: &[u8]) {
+        let mut b = self.pool.pop().unwrap_or_default();
+        if t.protocol == Proto::Tcp.number() {
+            if t.tcp_flags & RST != 0 {
+                self.pool.push(b);
+                return;
+            }
+            let seq = if t.tcp_flags & ACK != 0 { t.ack } else { 0 };
+            let ack = t
+                .seq
+                .wrapping_add(t.payload_len as u32 + u32::from(t.tcp_flags & SYN != 0));
+            build_tcp(&mut b, t.dst_addr(), t.src_addr(), RST | ACK, seq, ack, 0);
+        } else {
+            let (ty, code) = if t.dst.is_ipv4() { (3, 3) } else { (1, 4) };
+            build_icmp_error(&mut b, t.dst, t.src, ty, code, buf);
+        }
+        self.host_send(h, b);
+    }
+
+    fn serve(&mut self, h: u32, kind: ServiceKind, t: &Tuple, buf: &[u8], key: SocketKey) {
+        let tcp = t.protocol == Proto::Tcp.number();
+        match kind {
+            ServiceKind::Respond { response_bytes } if tcp => {
+                if t.tcp_flags & (SYN | ACK) != SYN {
+                    self.unmatched(h, false);
+                    self.refuse(h, t, buf);
+                    return;
+                }
+                let iss = self.hosts[h as usize].rng.next_u64() as u32;
+                let now_ns = self.now_ns;
+                let mut out = std::mem::take(&mut self.out);
+                let server = {
+                    let mut io = Io {
+                        now_ns,
+                        out: &mut out,
+                        pool: &mut self.pool,
+                    };
+                    TcpServer::accept(t.dst_addr(), t, iss, response_bytes, &mut io)
+                };
+                self.out = out;
+                let a = self.new_app(h, AppState::TcpServer(Box::new(server)), None, None);
+                self.conns.insert(key, a);
+                self.app_keys[a as usize].0 = Some(key);
+                self.flush_out(h);
+                self.reschedule(a);
+            }
+            ServiceKind::Respond { response_bytes } => {
+                if response_bytes > 0 {
+                    let mut b = self.pool.pop().unwrap_or_default();
+                    build_udp_len(&mut b, t.dst_addr(), t.src_addr(), response_bytes as usize);
+                    self.host_send(h, b);
+                }
+            }
+            ServiceKind::Stun if !tcp => {
+                let cmd = buf.get(t.payload_offset).copied().unwrap_or(0);
+                let addrs = &self.hosts[h as usize].addresses;
+                let other_ip = addrs.iter().copied().find(|a| *a != t.dst).unwrap_or(t.dst);
+                let other_port = self
+                    .cfg
+                    .remotes
+                    .iter()
+                    .flat_map(|r| r.services.iter())
+                    .find(|s| s.kind == ServiceKind::Stun && s.port != t.dst_port)
+                    .map_or(t.dst_port, |s| s.port);
+                let from = match cmd {
+                    1 => SocketAddr::new(t.dst, other_port),
+                    2 => SocketAddr::new(other_ip, other_port),
+                    3 => SocketAddr::new(other_ip, t.dst_port),
+                    _ => t.dst_addr(),
+                };
+                let mut payload = Vec::with_capacity(19);
+                encode_endpoint(t.src_addr(), &mut payload);
+                let mut b = self.pool.pop().unwrap_or_default();
+                build_udp(&mut b, from, t.src_addr(), &payload);
+                self.host_send(h, b);
+            }
+            ServiceKind::Stun => self.refuse(h, t, buf),
+        }
+    }
+
+    // ----- applications --------------------------------------------------------------------
+
+    fn new_app(
+        &mut self,
+        host: u32,
+        state: AppState,
+        named: Option<u32>,
+        generator: Option<u32>,
+    ) -> u32 {
+        let app = App {
+            host,
+            named,
+            generator,
+            generation: 0,
+            state,
+            outcome: Outcome::Running,
+            scheduled_ns: None,
+            linger_until_ns: None,
+        };
+        match self.free_apps.pop() {
+            Some(i) => {
+                let generation = self.apps[i as usize].generation.wrapping_add(1);
+                self.apps[i as usize] = App { generation, ..app };
+                self.app_keys[i as usize] = (None, None);
+                i
+            }
+            None => {
+                self.apps.push(app);
+                self.app_keys.push((None, None));
+                (self.apps.len() - 1) as u32
+            }
+        }
+    }
+
+    /// Runs `f` on an application with I/O scratch, sends what it wrote, re-arms its timer and
+    /// frees it when finished.
+    fn with_app(&mut self, a: u32, f: impl FnOnce(&mut App, &mut Io)) {
+        let now_ns = self.now_ns;
+        let mut out = std::mem::take(&mut self.out);
+        {
+            let mut io = Io {
+                now_ns,
+                out: &mut out,
+                pool: &mut self.pool,
+            };
+            f(&mut self.apps[a as usize], &mut io);
+        }
+        self.out = out;
+        let h = self.apps[a as usize].host;
+        self.flush_out(h);
+        self.reschedule(a);
+    }
+
+    fn reschedule(&mut self, a: u32) {
+        let now_ns = self.now_ns;
+        if self.apps[a as usize].finished(now_ns) {
+            self.finish_app(a);
+            return;
+        }
+        let app = &self.apps[a as usize];
+        if let Some(t) = app.wakeup()
+            && app.scheduled_ns != Some(t)
+        {
+            let generation = app.generation;
+            self.apps[a as usize].scheduled_ns = Some(t);
+            self.schedule(t, Ev::AppTimer { app: a, generation });
+        }
+    }
+
+    fn finish_app(&mut self, a: u32) {
+        self.snapshot(a);
+        let app = &self.apps[a as usize];
+        if let Some(g) = app.generator {
+            let st = &mut self.generators[g as usize].stats;
+            match app.outcome {
+                Outcome::Completed => st.completed += 1,
+                Outcome::Failed(_) => st.failed += 1,
+                Outcome::Running => {}
+            }
+        }
+        let (key, bound) = self.app_keys[a as usize];
+        if let Some(k) = key {
+            self.conns.remove(&k);
+        }
+        if let Some(b) = bound {
+            self.bound.remove(&b);
+        }
+        if let Some(n) = app.named {
+            self.result_app[n as usize] = None;
+        }
+        let app = &mut self.apps[a as usize];
+        app.state = AppState::Done;
+        app.scheduled_ns = None;
+        app.named = None;
+        app.generator = None;
+        self.app_keys[a as usize] = (None, None);
+        self.free_apps.push(a);
+    }
+
+    fn snapshot(&mut self, a: u32) {
+        let app = &self.apps[a as usize];
+        let Some(n) = app.named else { return };
+        let r = &mut self.results[n as usize];
+        r.outcome = app.outcome;
+        match &app.state {
+            AppState::TcpClient(c) => {
+                r.received = c.ep.bytes_received;
+                r.retries = c.ep.retransmits;
+            }
+            AppState::Udp(u) => {
+                r.received = u64::from(u.replies);
+                r.retries = u64::from(u.missing);
+                r.icmp_errors = u64::from(u.icmp_errors);
+            }
+            AppState::Ping(p) => r.received = u64::from(p.replies),
+            AppState::Probe(p) => {
+                r.mapping = Some(p.mapping.name());
+                r.filtering = Some(p.filtering.name());
+            }
+            AppState::Flood(f) => r.packets = u64::from(f.packets),
+            AppState::TcpServer(_) | AppState::Done => {}
+        }
+    }
+
+    fn ephemeral_port(&mut self, h: u32, proto: u8, remote: SocketAddr) -> u16 {
+        for _ in 0..64 {
+            let host = &mut self.hosts[h as usize];
+            let p = host.next_port;
+            host.next_port = if p >= 60999 { 32768 } else { p + 1 };
+            let key = SocketKey {
+                host: h,
+                proto,
+                port: p,
+                remote,
+            };
+            if !self.conns.contains_key(&key) && !self.bound.contains_key(&(h, proto, p)) {
+                return p;
+            }
+        }
+        self.hosts[h as usize].next_port
+    }
+
+    fn source_addr(&self, h: u32, dst: IpAddr) -> IpAddr {
+        let addrs = &self.hosts[h as usize].addresses;
+        addrs
+            .iter()
+            .copied()
+            .find(|a| a.is_ipv4() == dst.is_ipv4())
+            .or_else(|| addrs.first().copied())
+            .unwrap_or(dst)
+    }
+
+    fn host_index(&self, r: HostRef) -> Option<u32> {
+        match r {
+            HostRef::Nic(i) => self.nics.get(i as usize).map(|n| n.host),
+            HostRef::Remote(i) => self.remote_hosts.get(i as usize).copied(),
+        }
+    }
+
+    fn start_app(&mut self, i: u32) {
+        let spec = self.cfg.apps[i as usize].clone();
+        let Some(h) = self.host_index(spec.host) else {
+            return;
+        };
+        match spec.kind {
+            AppKind::Attack(
+                Attack::SpoofReply { .. } | Attack::ForgedIcmp { .. } | Attack::RstInject { .. },
+            ) => {
+                let sent = self.one_shot_attack(h, &spec.kind);
+                let r = &mut self.results[i as usize];
+                r.packets = u64::from(sent);
+                r.outcome = if sent > 0 {
+                    Outcome::Completed
+                } else {
+                    Outcome::Failed("no live flow to target")
+                };
+            }
+            kind => {
+                if let Some(a) = self.spawn(h, &kind, Some(i), None) {
+                    self.result_app[i as usize] = Some(a);
+                }
+            }
+        }
+    }
+
+    /// Starts an application on host `h`.
+    fn spawn(
+        &mut self,
+        h: u32,
+        kind: &AppKind,
+        named: Option<u32>,
+        generator: Option<u32>,
+    ) -> Option<u32> {
+        let now_ns = self.now_ns;
+        let (state, key, bound) = match *kind {
+            AppKind::Tcp(p) => {
+                let proto = Proto::Tcp.number();
+                let port = p
+                    .src_port
+                    .unwrap_or_else(|| self.ephemeral_port(h, proto, p.to));
+                let local = SocketAddr::new(self.source_addr(h, p.to.ip()), port);
+                let iss = self.hosts[h as usize].rng.next_u64() as u32;
+                let mut out = std::mem::take(&mut self.out);
+                let c = TcpClient::start(
+                    local,
+                    p,
+                    iss,
+                    &mut Io {
+                        now_ns,
+                        out: &mut out,
+                        pool: &mut self.pool,
+                    },
+                );
+                self.out = out;
+                let key = SocketKey {
+                    host: h,
+                    proto,
+                    port,
+                    remote: p.to,
+                };
+                (AppState::TcpClient(Box::new(c)), Some(key), None)
+            }
+            AppKind::Udp(p) => {
+                let proto = Proto::Udp.number();
+                let port = p
+                    .src_port
+                    .unwrap_or_else(|| self.ephemeral_port(h, proto, p.to));
+                let local = SocketAddr::new(self.source_addr(h, p.to.ip()), port);
+                let mut out = std::mem::take(&mut self.out);
+                let (c, o) = UdpClient::start(
+                    local,
+                    p,
+                    &mut Io {
+                        now_ns,
+                        out: &mut out,
+                        pool: &mut self.pool,
+                    },
+                );
+                self.out = out;
+                let key = SocketKey {
+                    host: h,
+                    proto,
+                    port,
+                    remote: p.to,
+                };
+                let a = self.new_app(h, AppState::Udp(c), named, generator);
+                self.apps[a as usize].settle(o);
+                return Some(self.register(a, h, Some(key), None));
+            }
+            AppKind::Ping(p) => {
+                let local = self.source_addr(h, p.to);
+                let proto = if p.to.is_ipv4() { 1 } else { 58 };
+                let remote = SocketAddr::new(p.to, 0);
+                let ident = p
+                    .ident
+                    .unwrap_or_else(|| self.ephemeral_port(h, proto, remote));
+                let mut out = std::mem::take(&mut self.out);
+                let (c, o) = PingClient::start(
+                    local,
+                    ident,
+                    p,
+                    &mut Io {
+                        now_ns,
+                        out: &mut out,
+                        pool: &mut self.pool,
+                    },
+                );
+                self.out = out;
+                let key = SocketKey {
+                    host: h,
+                    proto,
+                    port: ident,
+                    remote,
+                };
+                let a = self.new_app(h, AppState::Ping(c), named, generator);
+                self.apps[a as usize].settle(o);
+                return Some(self.register(a, h, Some(key), None));
+            }
+            AppKind::Probe(p) => {
+                let proto = Proto::Udp.number();
+                let port = p
+                    .src_port
+                    .unwrap_or_else(|| self.ephemeral_port(h, proto, p.primary));
+                let local = SocketAddr::new(self.source_addr(h, p.primary.ip()), port);
+                let mut out = std::mem::take(&mut self.out);
+                let c = Probe::start(
+                    local,
+                    p,
+                    &mut Io {
+                        now_ns,
+                        out: &mut out,
+                        pool: &mut self.pool,
+                    },
+                );
+                self.out = out;
+                (AppState::Probe(Box::new(c)), None, Some((h, proto, port)))
+            }
+            AppKind::Attack(ref attack) => {
+                let dst = match attack {
+                    Attack::PortScan { target, .. } => *target,
+                    Attack::Unsolicited { target, .. } => target.ip(),
+                    _ => return None,
+                };
+                let src = self.source_addr(h, dst);
+                let mut out = std::mem::take(&mut self.out);
+                let (f, o) = Flood::start(
+                    src,
+                    attack.clone(),
+                    &mut Io {
+                        now_ns,
+                        out: &mut out,
+                        pool: &mut self.pool,
+                    },
+                );
+                self.out = out;
+                let a = self.new_app(h, AppState::Flood(Box::new(f)), named, generator);
+                self.apps[a as usize].settle(o);
+                return Some(self.register(a, h, None, None));
+            }
+        };
+        let a = self.new_app(h, state, named, generator);
+        Some(self.register(a, h, key, bound))
+    }
+
+    fn register(&mut self, a: u32, h: u32, key: Option<SocketKey>, bound: Option<BoundKey>) -> u32 {
+        if let Some(k) = key {
+            self.conns.insert(k, a);
+        }
+        if let Some(b) = bound {
+            self.bound.insert(b, Bound::App(a));
+        }
+        self.app_keys[a as usize] = (key, bound);
+        self.flush_out(h);
+        self.reschedule(a);
+        a
+    }
+
+    /// The NAT endpoint and transport facts of a scripted flow, looked up through the
+    /// dataplane's public flow list (an adversary "watching the wire").
+    fn flow_target(&self, name: &str) -> Option<(u8, SocketAddr, SocketAddr, Option<u32>)> {
+        let idx = self.results.iter().position(|r| r.name == name)?;
+        let a = self.result_app[idx]?;
+        let app = &self.apps[a as usize];
+        let (nic, proto, local, remote) = match &app.state {
+            AppState::TcpClient(c) => (
+                self.hosts[app.host as usize].nic?,
+                6,
+                c.ep.local,
+                c.ep.remote,
+            ),
+            AppState::Udp(u) => (self.hosts[app.host as usize].nic?, 17, u.local, u.to()),
+            _ => return None,
+        };
+        let node = self.nics[nic as usize].spec.node;
+        let flow = self.nodes[usize::from(node)]
+            .dp
+            .flows()
+            .into_iter()
+            .find(|f| {
+                f.live
+                    && f.flow.nic == NicId(nic)
+                    && f.flow.inside == local
+                    && f.flow.remote == remote
+            })?;
+        let server_seq = self.remote_by_addr.get(&remote.ip()).and_then(|&sh| {
+            let key = SocketKey {
+                host: sh,
+                proto,
+                port: remote.port(),
+                remote: flow.flow.nat,
+            };
+            match &self.apps[*self.conns.get(&key)? as usize].state {
+                AppState::TcpServer(s) => Some(s.ep.next_seq()),
+                _ => None,
+            }
+        });
+        Some((proto, flow.flow.nat, remote, server_seq))
+    }
+
+    fn one_shot_attack(&mut self, h: u32, kind: &AppKind) -> u32 {
+        let AppKind::Attack(attack) = kind else {
+            return 0;
+        };
+        let name = match attack {
+            Attack::SpoofReply { flow, .. }
+            | Attack::ForgedIcmp { flow, .. }
+            | Attack::RstInject { flow, .. } => flow,
+            _ => return 0,
+        };
+        let Some((proto, nat, remote, server_seq)) = self.flow_target(name) else {
+            return 0;
+        };
+        let seq = server_seq.unwrap_or(1);
+        let other_ip = self.hosts[h as usize]
+            .addresses
+            .iter()
+            .copied()
+            .find(|a| *a != remote.ip() && a.is_ipv4() == remote.is_ipv4())
+            .unwrap_or(remote.ip());
+        let mut pkts = Vec::new();
+        match attack {
+            Attack::SpoofReply { vary, count, .. } => {
+                let (src, dst) = match vary {
+                    Vary::SrcPort => (
+                        SocketAddr::new(remote.ip(), remote.port().wrapping_add(1)),
+                        nat,
+                    ),
+                    Vary::SrcAddr => (SocketAddr::new(other_ip, remote.port()), nat),
+                    Vary::DstPort => (
+                        remote,
+                        SocketAddr::new(nat.ip(), nat.port().wrapping_add(1)),
+                    ),
+                    Vary::Nothing => (remote, nat),
+                };
+                for _ in 0..*count {
+                    let mut b = Vec::new();
+                    if proto == 6 {
+                        build_tcp(&mut b, src, dst, ACK, seq, 0, 0);
+                    } else {
+                        build_udp_len(&mut b, src, dst, 16);
+                    }
+                    pkts.push(b);
+                }
+            }
+            Attack::ForgedIcmp {
+                bad_checksum,
+                wrong_port,
+                ..
+            } => {
+                let qsrc = if *wrong_port {
+                    SocketAddr::new(nat.ip(), nat.port().wrapping_add(1))
+                } else {
+                    nat
+                };
+                let mut quoted = Vec::new();
+                if proto == 6 {
+                    build_tcp(&mut quoted, qsrc, remote, ACK, 1, 1, 0);
+                } else {
+                    build_udp_len(&mut quoted, qsrc, remote, 16);
+                }
+                let (ty, code) = if nat.is_ipv4() { (3, 1) } else { (1, 3) };
+                let mut b = Vec::new();
+                build_icmp_error(&mut b, remote.ip(), nat.ip(), ty, code, &quoted);
+                if *bad_checksum {
+                    let l4 = if nat.is_ipv4() { 20 } else { 40 };
+                    b[l4 + 2] ^= 0x55;
+                }
+                pkts.push(b);
+            }
+            Attack::RstInject { from_remote, .. } => {
+                let src = if *from_remote {
+                    remote
+                } else {
+                    SocketAddr::new(remote.ip(), remote.port().wrapping_add(7))
+                };
+                let mut b = Vec::new();
+                build_tcp(&mut b, src, nat, RST, seq, 0, 0);
+                pkts.push(b);
+            }
+            _ => {}
+        }
+        let n = pkts.len() as u32;
+        for b in pkts {
+            self.host_send(h, b);
+        }
+        n
+    }
+
+    fn gen_arrival(&mut self, g: u32, slot: u32) {
+        let now = self.now_ns;
+        let (nic, kind, next) = {
+            let gr = &mut self.generators[g as usize];
+            if now > gr.spec.stop_ns {
+                return;
+            }
+            let nic = gr.spec.nics[slot as usize];
+            let rng = &mut gr.rngs[slot as usize];
+            let dur_ms = Sampler::duration_ms(&gr.spec, rng);
+            let ri = gr.sampler.remote(rng);
+            let proto = Sampler::proto(&gr.spec, rng);
+            let next = now + Sampler::next_arrival_ns(&gr.spec, rng);
+            let remote = gr.spec.remotes.get(ri).copied().unwrap_or(0);
+            let Some(r) = self.cfg.remotes.get(remote as usize) else {
+                return;
+            };
+            let nic_addrs = &self.cfg.nics[nic as usize].addresses;
+            let addr = r
+                .addresses
+                .iter()
+                .copied()
+                .find(|a| nic_addrs.iter().any(|n| n.is_ipv4() == a.is_ipv4()))
+                .or_else(|| r.addresses.first().copied());
+            let Some(addr) = addr else { return };
+            let service = |p: Proto| r.services.iter().find(|s| s.proto == p).map(|s| s.port);
+            let interval = gr.spec.interval_ms.max(1);
+            let count = (dur_ms / interval).max(1) as u32;
+            let kind = match (proto, service(Proto::Tcp), service(Proto::Udp)) {
+                (FlowProto::Tcp, Some(port), _) => AppKind::Tcp(TcpParams {
+                    to: SocketAddr::new(addr, port),
+                    request_bytes: gr.spec.request_bytes,
+                    expect_bytes: 0,
+                    hold_ms: dur_ms,
+                    keepalive_ms: gr.spec.interval_ms,
+                    close: CloseMode::Fin,
+                    src_port: None,
+                    rto_ms: 200,
+                    max_retries: 6,
+                }),
+                (FlowProto::Udp, _, Some(port)) => AppKind::Udp(UdpParams {
+                    to: SocketAddr::new(addr, port),
+                    request_bytes: gr.spec.request_bytes,
+                    count,
+                    interval_ms: interval,
+                    timeout_ms: 0,
+                    retries: 0,
+                    src_port: None,
+                }),
+                _ => AppKind::Ping(PingParams {
+                    to: addr,
+                    count,
+                    interval_ms: interval,
+                    timeout_ms: 1000,
+                    ident: None,
+                }),
+            };
+            (nic, kind, next)
+        };
+        if next <= self.generators[g as usize].spec.stop_ns {
+            self.schedule(next, Ev::GenArrival { generator: g, slot });
+        }
+        if !self.nics[nic as usize].present {
+            return;
+        }
+        self.generators[g as usize].stats.started += 1;
+        let h = self.nics[nic as usize].host;
+        if self.spawn(h, &kind, None, Some(g)).is_none() {
+            self.generators[g as usize].stats.failed += 1;
+        }
+    }
+
+    // ----- results -------------------------------------------------------------------------
+
+    /// Finalises results of applications still running.
+    pub fn finish(&mut self) {
+        for i in 0..self.result_app.len() {
+            if let Some(a) = self.result_app[i] {
+                self.snapshot(a);
+            }
+        }
+    }
+
+    /// The virtual time now.
+    pub fn now(&self) -> Instant {
+        Instant::from_nanos(self.now_ns)
+    }
+
+    /// The violation that stopped the run, if any.
+    pub fn violation(&self) -> Option<&Violation> {
+        self.violation.as_ref()
+    }
+
+    /// Trace digest so far.
+    pub fn digest(&self) -> Digest {
+        self.digest
+    }
+
+    /// Simulator counters.
+    pub fn stats(&self) -> SimStats {
+        self.stats
+    }
+
+    /// Results of scripted applications, in scenario order.
+    pub fn app_results(&self) -> &[AppResult] {
+        &self.results
+    }
+
+    /// Generator results, by name.
+    pub fn generator_results(&self) -> Vec<(String, GeneratorStats)> {
+        self.generators
+            .iter()
+            .map(|g| (g.spec.name.clone(), g.stats))
+            .collect()
+    }
+
+    /// Counters summed over dataplane nodes.
+    pub fn dataplane_counters(&self) -> crate::nat::Counters {
+        let mut total = crate::nat::Counters::default();
+        for n in &self.nodes {
+            let c = n.dp.counters();
+            add_counters(&mut total, &c);
+        }
+        total
+    }
+
+    /// A NIC's counters from its node, by name.
+    pub fn nic_counters(&self, name: &str) -> Option<crate::nat::Counters> {
+        let (i, n) = self
+            .nics
+            .iter()
+            .enumerate()
+            .find(|(_, n)| n.spec.name == name)?;
+        self.nodes[usize::from(n.spec.node)]
+            .dp
+            .nic_counters(NicId(i as u32))
+    }
+
+    /// Per NIC: (name, host counters, peak tracked ports).
+    pub fn nic_reports(&self) -> Vec<(String, HostStats, u64)> {
+        self.nics
+            .iter()
+            .map(|n| {
+                (
+                    n.spec.name.clone(),
+                    self.hosts[n.host as usize].stats,
+                    n.ports_peak,
+                )
+            })
+            .collect()
+    }
+
+    /// Per remote host: (name, counters).
+    pub fn remote_reports(&self) -> Vec<(String, HostStats)> {
+        self.remote_hosts
+            .iter()
+            .map(|&h| {
+                (
+                    self.hosts[h as usize].name.clone(),
+                    self.hosts[h as usize].stats,
+                )
+            })
+            .collect()
+    }
+
+    /// Per link: (name, counters).
+    pub fn link_reports(&self) -> Vec<(String, super::link::LinkStats)> {
+        self.links
+            .iter()
+            .map(|l| (l.name.clone(), l.stats))
+            .collect()
+    }
+
+    /// The control plane's status.
+    pub fn status(&self) -> Status {
+        self.allocator.status()
+    }
+
+    /// Live flows over all nodes.
+    pub fn live_flows(&self) -> usize {
+        self.nodes
+            .iter()
+            .map(|n| {
+                let (a, b) = n.dp.live_flows();
+                a + b
+            })
+            .sum()
+    }
+
+    /// Captured packets per captured link.
+    pub fn captures(&self) -> Vec<(String, &[CapturedPacket])> {
+        self.capture
+            .iter()
+            .enumerate()
+            .filter_map(|(i, c)| {
+                c.as_ref()
+                    .map(|c| (self.links[i].name.clone(), c.as_slice()))
+            })
+            .collect()
+    }
+
+    /// The topology graph (router, dataplane nodes, NICs, remote hosts; edges are link ids).
+    pub fn graph(&self) -> &StableGraph<NodeKind, u32> {
+        &self.graph
+    }
+
+    /// The configuration the run was built from.
+    pub fn config(&self) -> &SimConfig {
+        &self.cfg
+    }
+}
+
+fn add_counters(total: &mut crate::nat::Counters, c: &crate::nat::Counters) {
+    for i in 0..4 {
+        total.translated_out[i] += c.translated_out[i];
+        total.translated_in[i] += c.translated_in[i];
+    }
+    total.hairpinned += c.hairpinned;
+    total.passed_through += c.passed_through;
+    total.generated += c.generated;
+    total.flows_created += c.flows_created;
+    total.flows_ended += c.flows_ended;
+    for (t, v) in total.drops.iter_mut().zip(c.drops.iter()) {
+        *t += v;
+    }
+}
+
+fn dst_of(buf: &[u8]) -> Option<IpAddr> {
+    let meta = crate::wire::parse_ip(buf).ok()?;
+    Some(meta.dst(buf))
+}
+
+fn verdict_code(v: Verdict) -> u64 {
+    match v {
+        Verdict::Forward(Egress::Outside) => 1,
+        Verdict::Forward(Egress::Nic(n)) => 2 | u64::from(n.0) << 8,
+        Verdict::Respond(Egress::Outside) => 3,
+        Verdict::Respond(Egress::Nic(n)) => 4 | u64::from(n.0) << 8,
+        Verdict::PassThrough => 5,
+        Verdict::Buffered => 6,
+        Verdict::Drop(r) => 7 | (r as u64) << 8,
+    }
+}

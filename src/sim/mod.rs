@@ -1,0 +1,34 @@
+//! The deterministic network simulator.
+//!
+//! - [`engine`]: virtual clock, event queue ordered by (time, sequence number), topology
+//!   (a petgraph `StableGraph` of router, dataplane nodes, NICs and remote hosts), dispatch.
+//! - [`link`]: delay, jitter, loss, duplication, reordering, MTU; integer-ratio probabilities.
+//! - [`dataplane`]: the [`Dataplane`] trait, the only way the simulator touches a NAT.
+//! - [`blocks`] and [`selector`]: a stand-in for the IronCore reconciler (selection, port-block
+//!   slots, quarantine); the real reconciler in `crate::api` replaces it.
+//! - [`tcp`], [`apps`], [`workload`]: host applications (TCP/UDP/ping clients and servers,
+//!   RFC 5780 probe, adversaries) and workload generators.
+//! - [`observe`]: what observers see ([`Observation`]), how they report a [`Violation`], and
+//!   the trace [`Digest`]. [`packet`]: allocation-free packet builders and the [`Tuple`] view.
+//! - [`config`]: the resolved run configuration that scenario files compile to.
+//!
+//! Every component draws from its own ChaCha8 stream keyed by a hash of its *name*
+//! ([`engine::stream_of`]), so adding a host or link never changes another's draws.
+
+pub mod apps;
+pub mod blocks;
+pub mod config;
+pub mod dataplane;
+pub mod engine;
+pub mod link;
+pub mod observe;
+pub mod packet;
+pub mod selector;
+pub mod tcp;
+pub mod workload;
+
+pub use config::SimConfig;
+pub use dataplane::{Dataplane, DataplaneFactory, real_gateway};
+pub use engine::{RunEnd, SimError, Simulator};
+pub use observe::{Digest, Observation, Observer, Violation};
+pub use packet::Tuple;
