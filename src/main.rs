@@ -1,5 +1,6 @@
 //! The `natsim` command line: a thin shell over the library. Exit codes: 0 success, 1 failing
-//! verdicts (plan points over target), 2 bad input or usage.
+//! verdicts (invalid manifests, plan points over target), 2 bad input or usage, 3 unmet
+//! expectations, 4 invariant violation, 5 a run bound was hit.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -16,6 +17,35 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Run one scenario in the simulator, checking every invariant on every event.
+    Run {
+        /// The scenario file (YAML, `kind: Scenario`).
+        scenario: PathBuf,
+        /// Override the scenario's seed.
+        #[arg(long)]
+        seed: Option<u64>,
+        /// Write pcapng captures of the scenario's chosen links into this folder.
+        #[arg(long)]
+        pcap_dir: Option<PathBuf>,
+        /// Write the JSON report to this file.
+        #[arg(long)]
+        json: Option<PathBuf>,
+    },
+    /// Run every scenario in a folder and print a table (the CI job).
+    Check {
+        /// Folder of scenario files.
+        #[arg(default_value = "scenarios")]
+        dir: PathBuf,
+        /// Also write JUnit XML for CI systems.
+        #[arg(long)]
+        junit: Option<PathBuf>,
+    },
+    /// Print (or write) the JSON Schema of scenario files, for editors.
+    Schema {
+        /// Write to this file instead of standard output.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
     /// Push a fixed set of flows through the gateway and print translations and drops.
     Demo {
         /// Behaviour profile: rfc, dpservice, gcp, aws, azure, linux.
@@ -91,6 +121,22 @@ fn main() -> ExitCode {
 
 fn run(command: Command) -> anyhow::Result<ExitCode> {
     match command {
+        Command::Run {
+            scenario,
+            seed,
+            pcap_dir,
+            json,
+        } => Ok(natsim::scenario::cli::run_cmd(
+            &scenario,
+            seed,
+            pcap_dir.as_deref(),
+            json.as_deref(),
+        )
+        .into()),
+        Command::Check { dir, junit } => {
+            Ok(natsim::scenario::cli::check_cmd(&dir, junit.as_deref()).into())
+        }
+        Command::Schema { out } => Ok(natsim::scenario::cli::schema_cmd(out.as_deref()).into()),
         Command::Demo { profile } => {
             let text = natsim::demo::run(&profile).map_err(anyhow::Error::msg)?;
             print!("{text}");
