@@ -273,3 +273,54 @@ fn fragments_heading_to_a_nic_that_lost_its_block_are_dropped() {
         Verdict::Drop(DropReason::FragmentOfDropped)
     );
 }
+
+#[test]
+fn fragments_of_the_same_private_address_in_two_networks_keep_apart() {
+    let mut g = gw("rfc", 64);
+    // The red network's NIC uses the same private address as blue's NIC0, on another NAT IP.
+    g.assign_block(secs(1), RED, block("203.0.113.77", 0, 64))
+        .expect("red block");
+    let blue = fragments((A4, 5000), ("198.51.100.9", 53), 7, 60);
+    let red = fragments((A4, 5000), ("198.51.100.9", 53), 7, 60);
+    // Blue's later fragment arrives first and waits for blue's first fragment.
+    let mut early = blue[1].clone();
+    assert_eq!(
+        g.process(secs(2), Ingress::Inside(NIC0), &mut early),
+        Verdict::Buffered
+    );
+    // Red's first fragment has the same (src, dst, proto, id) but is another datagram.
+    let mut red_first = red[0].clone();
+    assert_eq!(
+        g.process(secs(2), Ingress::Inside(RED), &mut red_first),
+        Verdict::Forward(Egress::Outside)
+    );
+    assert!(
+        g.poll_transmit().is_none(),
+        "red's first fragment must not release blue's fragment"
+    );
+    let mut blue_first = blue[0].clone();
+    assert_eq!(
+        g.process(secs(2), Ingress::Inside(NIC0), &mut blue_first),
+        Verdict::Forward(Egress::Outside)
+    );
+    let (egress, released) = g.poll_transmit().expect("blue's fragment released");
+    assert_eq!(egress, Egress::Outside);
+    assert_eq!(parsed(&released).ip.src, ip(NAT4));
+}
+
+#[test]
+fn later_outbound_fragments_are_dropped_once_the_nic_loses_its_block() {
+    let mut g = gw("rfc", 64);
+    let frags = fragments((A4, 5000), ("198.51.100.9", 53), 9, 60);
+    let mut first = frags[0].clone();
+    assert_eq!(
+        g.process(secs(1), Ingress::Inside(NIC0), &mut first),
+        Verdict::Forward(Egress::Outside)
+    );
+    g.release_block(secs(2), NIC0, Family::V4);
+    let mut later = frags[1].clone();
+    assert_eq!(
+        g.process(secs(2), Ingress::Inside(NIC0), &mut later),
+        Verdict::Drop(DropReason::FragmentOfDropped)
+    );
+}

@@ -14,6 +14,9 @@ use crate::wire::IpVersion;
 pub(crate) struct FragKey {
     /// True for datagrams entering from outside.
     pub inbound: bool,
+    /// The sending NIC for datagrams from inside (`u32::MAX` from outside): two networks may use
+    /// the same private addresses, and a NIC that loses its block must lose its datagrams too.
+    pub nic: u32,
     pub version: IpVersion,
     pub src: [u8; 16],
     pub dst: [u8; 16],
@@ -163,16 +166,13 @@ impl FragmentTracker {
         dropped
     }
 
-    /// Drops the translation of datagrams headed to a NIC that lost its block: their later
-    /// fragments must not reach it.
+    /// Drops the translation of datagrams headed to or sent by a NIC that lost its block: their
+    /// later fragments must neither reach it nor leave with its old NAT address.
     pub(crate) fn forget_nic(&mut self, nic: NicId) {
-        for e in self.entries.values_mut() {
-            if let Some(FragAction::Translate {
-                target: FragTarget::Nic(n),
-                ..
-            }) = e.action
-                && n == nic
-            {
+        for (key, e) in self.entries.iter_mut() {
+            let to_nic = matches!(e.action, Some(FragAction::Translate { target: FragTarget::Nic(n), .. }) if n == nic);
+            let from_nic = !key.inbound && key.nic == nic.0;
+            if to_nic || from_nic {
                 e.action = Some(FragAction::Drop);
             }
         }

@@ -883,6 +883,10 @@ impl Gateway {
         let inbound = ingress == Ingress::Outside;
         let frag_key = meta.fragment.map(|f| FragKey {
             inbound,
+            nic: match ingress {
+                Ingress::Inside(n) => n.0,
+                Ingress::Outside => u32::MAX,
+            },
             version: meta.version,
             src: pad16(&pkt[meta.src_offset()..meta.src_offset() + meta.addr_len()]),
             dst: pad16(&pkt[meta.dst_offset()..meta.dst_offset() + meta.addr_len()]),
