@@ -8,8 +8,9 @@
 //! packet for a port block it does not own to the owner, SPEC §4), which translates and sends
 //! them down the NIC's access link.
 
-use std::cmp::{Ordering, Reverse};
-use std::collections::{BTreeMap, BinaryHeap};
+use std::collections::BTreeMap;
+
+use super::queue::EventQueue;
 use std::net::{IpAddr, SocketAddr};
 
 use foldhash::fast::FixedState;
@@ -98,29 +99,6 @@ enum Ev {
         generator: u32,
         slot: u32,
     },
-}
-
-struct Sched {
-    at_ns: u64,
-    seq: u64,
-    ev: Ev,
-}
-
-impl PartialEq for Sched {
-    fn eq(&self, o: &Self) -> bool {
-        (self.at_ns, self.seq) == (o.at_ns, o.seq)
-    }
-}
-impl Eq for Sched {}
-impl PartialOrd for Sched {
-    fn partial_cmp(&self, o: &Self) -> Option<Ordering> {
-        Some(self.cmp(o))
-    }
-}
-impl Ord for Sched {
-    fn cmp(&self, o: &Self) -> Ordering {
-        (self.at_ns, self.seq).cmp(&(o.at_ns, o.seq))
-    }
 }
 
 /// A captured packet: virtual time in nanoseconds and the IP bytes.
@@ -291,7 +269,7 @@ pub struct Simulator {
     cfg: SimConfig,
     now_ns: u64,
     seq: u64,
-    queue: BinaryHeap<Reverse<Sched>>,
+    queue: EventQueue<Ev>,
     graph: StableGraph<NodeKind, u32>,
     links: Vec<Link>,
     link_keys: Vec<u64>,
@@ -505,7 +483,7 @@ impl Simulator {
             allocator: Allocator::new(cfg.gateway_spec.clone()),
             now_ns: 0,
             seq: 0,
-            queue: BinaryHeap::new(),
+            queue: EventQueue::new(),
             graph,
             link_keys: links.iter().map(|l| stream_of(&l.name)).collect(),
             links,
@@ -577,11 +555,7 @@ impl Simulator {
 
     fn schedule(&mut self, at_ns: u64, ev: Ev) {
         self.seq += 1;
-        self.queue.push(Reverse(Sched {
-            at_ns: at_ns.max(self.now_ns),
-            seq: self.seq,
-            ev,
-        }));
+        self.queue.push(at_ns.max(self.now_ns), self.seq, ev);
     }
 
     fn facts(&self, i: u32) -> NicFacts {
@@ -870,27 +844,27 @@ impl Simulator {
             if self.violation.is_some() {
                 return RunEnd::Violation;
             }
-            let Some(Reverse(next)) = self.queue.peek() else {
+            let Some(next_ns) = self.queue.peek_time() else {
                 return RunEnd::Idle;
             };
             if let Some(d) = limits.duration_ns
-                && next.at_ns > d
+                && next_ns > d
             {
                 self.now_ns = d;
                 return RunEnd::Duration;
             }
-            if next.at_ns > limits.max_time_ns {
+            if next_ns > limits.max_time_ns {
                 return RunEnd::MaxTime;
             }
             if self.stats.events >= limits.max_events {
                 return RunEnd::MaxEvents;
             }
-            let Some(Reverse(s)) = self.queue.pop() else {
+            let Some((at_ns, ev)) = self.queue.pop() else {
                 return RunEnd::Idle;
             };
-            self.now_ns = s.at_ns;
+            self.now_ns = at_ns;
             self.stats.events += 1;
-            self.dispatch(s.ev);
+            self.dispatch(ev);
         }
     }
 

@@ -23,6 +23,7 @@ pub mod engine;
 pub mod link;
 pub mod observe;
 pub mod packet;
+pub mod queue;
 pub mod selector;
 pub mod tcp;
 pub mod workload;
