@@ -16,6 +16,7 @@
 
 pub mod api;
 pub mod demo;
+pub mod fuzzing;
 pub mod nat;
 pub mod plan;
 pub mod replay;
