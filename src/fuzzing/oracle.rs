@@ -736,6 +736,15 @@ impl Checker {
             // A later fragment carries no ports; its datagram's first fragment was checked.
             return Ok(());
         }
+        if t.kind == (Kind::IcmpError { quoted: None }) {
+            return Err(self.violation(
+                "no-inbound-initiation",
+                format!(
+                    "inbound ICMP error delivered to {n} although its quoted packet has no \
+                     readable transport header within its own IP length: {t:?}"
+                ),
+            ));
+        }
         let Some(flow) = after.iter().find(|f| f.live && matches(&f.flow)) else {
             return Err(self.violation(
                 "no-inbound-initiation",
@@ -801,6 +810,15 @@ impl Checker {
                 }
             },
             Kind::NoTransport => return Ok(()),
+            Kind::IcmpError { quoted: None } => {
+                return Err(self.violation(
+                    "port-limit",
+                    format!(
+                        "outbound ICMP error forwarded although its quoted packet has no \
+                         readable transport header within its own IP length: {t:?}"
+                    ),
+                ));
+            }
             _ => {
                 return Err(self.violation(
                     "port-limit",
