@@ -74,7 +74,10 @@ for t in "${targets[@]}"; do
     result=ok
     known=0
     new=0
-    if [ "$status" -ne 0 ]; then
+    # In fork mode libFuzzer exits with 77 when any child crashed (even with -ignore_crashes),
+    # and cargo fuzz turns that into its own failure; the crash inputs are classified below. Any
+    # other failure (build, setup, libFuzzer error) is an error.
+    if [ "$status" -ne 0 ] && ! grep -q '^INFO: exiting: 77 ' "$log"; then
         result=ERROR
         tail -n 40 "$log"
     fi
@@ -114,7 +117,11 @@ for t in "${targets[@]}"; do
     # Fork mode prints progress as "#N: cov: C ft: F corp: ... exec/s: E ..."; take the last.
     last=$(grep -E '^#[0-9]+' "$log" | tail -n 1 || true)
     runs=$(sed -n 's/^#\([0-9]*\).*/\1/p' <<<"$last")
-    secs=$(sed -n 's/.* exec\/s: \([0-9]*\).*/\1/p' <<<"$last")
+    elapsed=$(sed -n 's/.* time: \([0-9]*\)s.*/\1/p' <<<"$last")
+    secs='?'
+    if [ -n "$runs" ] && [ -n "$elapsed" ] && [ "$elapsed" -gt 0 ]; then
+        secs=$((runs / elapsed))
+    fi
     cov=$(sed -n 's/.* cov: \([0-9]*\).*/\1/p' <<<"$last")
     ft=$(sed -n 's/.* ft: \([0-9]*\).*/\1/p' <<<"$last")
     corpus=$(find "$work/$t/corpus" -type f | wc -l)
