@@ -20,6 +20,7 @@
 pub mod api;
 pub mod check;
 pub mod demo;
+pub mod fuzzing;
 pub mod nat;
 pub mod plan;
 pub mod replay;
