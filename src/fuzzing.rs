@@ -11,6 +11,8 @@
 //! | [`gateway_packet`] | config byte + raw packets | SPEC §6 as far as one gateway shows it ([`oracle`]) |
 //! | [`gateway_ops`] | config byte + operation sequence ([`ops::Op`]) | the same oracle after every operation, plus flow bookkeeping |
 //! | [`pcap_read`] | a pcap/pcapng file | no panic, summary counts consistent, chunked reads equal whole reads |
+//! | [`manifest_yaml`] | IronCore manifest text | no panic, deterministic findings, reconciled blocks in range and disjoint |
+//! | [`scenario_yaml`] | scenario file text | no panic, deterministic load |
 //!
 //! # Why bytes and not `arbitrary`
 //!
@@ -35,6 +37,9 @@ pub mod oracle;
 mod pcap;
 pub mod seeds;
 mod wire;
+mod yaml;
+
+pub use yaml::{manifest_yaml, scenario_yaml};
 
 pub use ops::{GatewayOpsConfig, Op};
 pub use oracle::{Checker, Violation};

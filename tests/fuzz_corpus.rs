@@ -21,11 +21,13 @@ use natsim::replay::CaptureReader;
 
 type Harness = fn(&[u8]);
 
-const TARGETS: [(&str, Harness); 4] = [
+const TARGETS: [(&str, Harness); 6] = [
     ("wire_parse", fuzzing::wire_parse),
     ("gateway_packet", fuzzing::gateway_packet),
     ("gateway_ops", fuzzing::gateway_ops),
     ("pcap_read", fuzzing::pcap_read),
+    ("manifest_yaml", fuzzing::manifest_yaml),
+    ("scenario_yaml", fuzzing::scenario_yaml),
 ];
 
 /// Captures up to this size become `pcap_read` seeds (keeps the corpus small).
@@ -126,6 +128,16 @@ fn replay_gateway_ops() {
 #[test]
 fn replay_pcap_read() {
     replay("pcap_read", TARGETS[3].1);
+}
+
+#[test]
+fn replay_manifest_yaml() {
+    replay("manifest_yaml", TARGETS[4].1);
+}
+
+#[test]
+fn replay_scenario_yaml() {
+    replay("scenario_yaml", TARGETS[5].1);
 }
 
 /// Every known failure names a file that exists.

@@ -46,6 +46,9 @@ impl fmt::Display for ScenarioError {
 
 impl std::error::Error for ScenarioError {}
 
+/// Most NICs one scenario may declare (topology NICs plus NIC groups).
+pub const MAX_NICS: u64 = 1_000_000;
+
 /// A loaded scenario.
 #[derive(Clone, Debug)]
 pub struct Scenario {
@@ -296,6 +299,18 @@ fn resolve(cx: &Ctx, doc: &ScenarioFile) -> Result<SimConfig, ScenarioError> {
             )
         })?;
         let base = u32::from(g.first_address);
+        // The simulator is sized for up to a million NICs; a larger count is a typo, not a run.
+        if nics.len() as u64 + u64::from(g.count) > MAX_NICS {
+            return Err(cx.err(
+                0,
+                0,
+                format!("topology.nic_groups[{gi}].count"),
+                format!(
+                    "{} NICs in all is more than a scenario may have ({MAX_NICS})",
+                    nics.len() as u64 + u64::from(g.count)
+                ),
+            ));
+        }
         for k in 0..g.count {
             let name = format!("{}{k:05}", g.prefix);
             let addr = IpAddr::V4(Ipv4Addr::from(base.wrapping_add(k)));
