@@ -444,7 +444,8 @@ fn key_of(rest: &str) -> Option<String> {
         (&rest[..end], false)
     };
     if quoted {
-        let after = &rest[key.len() + 2..];
+        // An unterminated quote leaves nothing after the key (found by fuzzing).
+        let after = rest.get(key.len() + 2..)?;
         if !after.starts_with(':') {
             return None;
         }
