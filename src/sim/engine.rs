@@ -2084,6 +2084,14 @@ impl Simulator {
         &self.control
     }
 
+    /// The block the dataplane of a NIC's node holds for it (`None` for an absent NIC).
+    pub fn dataplane_block(&self, nic: u32, family: Family) -> Option<Block> {
+        let n = self.nics.get(nic as usize).filter(|n| n.present)?;
+        self.nodes[usize::from(n.spec.node)]
+            .dp
+            .block_of(NicId(nic), family)
+    }
+
     /// Live flows over all nodes.
     pub fn live_flows(&self) -> usize {
         self.nodes
