@@ -142,3 +142,17 @@ fn the_dataplanes_hold_exactly_the_reconcilers_blocks() {
         .expect("reconciled");
     assert_eq!(status.ports_used, sim.status().ports_used);
 }
+
+#[test]
+fn an_address_pinned_twice_across_gateway_and_manifests_is_refused() {
+    let text = format!(
+        "{HEAD}topology:\n  networks: [{{name: net-a, prefixes: [10.0.0.0/24]}}]\ngateway: {{network: net-a, ips: [{{name: ip1, addresses: [203.0.113.1]}}], selector: {{}}}}\nmanifests: |\n  apiVersion: networking.ironcore.dev/v1alpha1\n  kind: VirtualIP\n  metadata: {{name: vip}}\n  spec: {{type: Public, ipFamily: IPv4}}\n  status: {{ip: 203.0.113.1}}\n"
+    );
+    let err = load_str(Path::new("twice.yaml"), &text).expect_err("refused");
+    assert!(err.message.contains("203.0.113.1"), "{err}");
+    let bad_name = format!(
+        "{HEAD}topology:\n  networks: [{{name: net-a, prefixes: [10.0.0.0/24]}}]\ngateway: {{name: Not_A_Label, network: net-a}}\n"
+    );
+    let err = load_str(Path::new("name.yaml"), &bad_name).expect_err("refused");
+    assert_eq!(err.field, "gateway.name", "{err}");
+}

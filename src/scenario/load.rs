@@ -514,7 +514,8 @@ fn reconcile_addresses(
     sim: &mut SimConfig,
     names: &mut Names,
 ) -> Result<(), ScenarioError> {
-    let mut control = ControlPlane::new(sim).map_err(|e| cx.err(0, 0, "gateway", e.to_string()))?;
+    let mut control =
+        ControlPlane::new(sim).map_err(|e| cx.err(0, 0, "", format!("IronCore objects: {e}")))?;
     control.reconcile(Instant::ZERO);
     let world = control.world();
     let mut nat_ips = Vec::new();

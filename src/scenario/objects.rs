@@ -182,7 +182,9 @@ pub(super) fn gateway_object(
     families: &[IpFamily],
     declared: &[Object],
 ) -> Result<Option<NatGateway>, MergeError> {
-    let key = ObjectKey::in_default(g.name.as_deref().unwrap_or(DEFAULT_GATEWAY_NAME));
+    let name = g.name.as_deref().unwrap_or(DEFAULT_GATEWAY_NAME);
+    crate::api::rules::dns_label(name).map_err(|e| ("gateway.name".to_string(), e))?;
+    let key = ObjectKey::in_default(name);
     let manifest = declared.iter().find_map(|o| match o {
         Object::NatGateway(gw) if gw.key == key => Some(gw),
         _ => None,

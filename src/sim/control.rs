@@ -450,3 +450,78 @@ impl ControlPlane {
         st
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scenario::load_str;
+
+    const SCENARIO: &str = "apiVersion: natsim.dev/v1
+kind: Scenario
+metadata: {name: t}
+topology:
+  networks: [{name: net, prefixes: [10.0.0.0/24]}]
+  nics:
+    - {name: a, network: net, addresses: [10.0.0.1]}
+    - {name: b, network: net, addresses: [10.0.0.2], virtual_ip: true}
+gateway: {network: net, ips: [{name: ip1, addresses: [192.0.2.1]}], ports_per_nic: 32768, selector: {}}
+";
+
+    fn config() -> SimConfig {
+        load_str(std::path::Path::new("t.yaml"), SCENARIO)
+            .expect("loads")
+            .sim
+    }
+
+    #[test]
+    fn derived_nics_follow_their_spec_and_faults_go_through_the_world() {
+        let cfg = config();
+        let b = nic_object(&cfg.nics[1], "net");
+        assert_eq!(b.virtual_ip, Some(NicVirtualIp::Ephemeral));
+        assert_eq!(b.ip_families, vec![IpFamily::IPv4]);
+        let mut cp = ControlPlane::new(&cfg).expect("builds");
+        let (changes, next) = cp.reconcile(Instant::ZERO);
+        assert_eq!(changes.len(), 1, "{changes:?}");
+        assert_eq!(next, None);
+        assert_eq!(cp.block(0, Family::V4).map(|b| b.port), Some(1024));
+        // a loses its block to a VirtualIP; b cannot have the quarantined slot yet.
+        cp.set_virtual_ip(0, true).expect("attach");
+        cp.set_virtual_ip(1, false).expect("detach");
+        let (changes, next) = cp.reconcile(Instant::from_secs(1));
+        assert!(
+            matches!(changes.as_slice(), [BlockChange::Released { nic: 0, .. }]),
+            "{changes:?}"
+        );
+        assert_eq!(next, Some(Instant::from_secs(121)));
+        let (changes, _) = cp.reconcile(Instant::from_secs(121));
+        assert!(
+            matches!(changes.as_slice(), [BlockChange::Assigned { nic: 1, .. }]),
+            "{changes:?}"
+        );
+        let st = cp.status();
+        assert_eq!(st.ports_used, 32768);
+        assert!(st.routing.contains_key("default/b"));
+        let views = cp.routing_views();
+        assert_eq!(views.len(), 1);
+        assert_eq!(
+            views[0].blocks.keys().collect::<Vec<_>>(),
+            [&(1, Family::V4)]
+        );
+    }
+
+    #[test]
+    fn an_object_for_a_nic_that_is_not_simulated_is_refused() {
+        let mut cfg = config();
+        let mut ghost = nic_object(&cfg.nics[0], "net");
+        ghost.key = ObjectKey::in_default("ghost");
+        cfg.control.objects.push(Object::NetworkInterface(ghost));
+        assert!(matches!(
+            ControlPlane::new(&cfg),
+            Err(ControlError::Config(m)) if m.contains("ghost")
+        ));
+        cfg.control.objects.clear();
+        cfg.control.gateway = None;
+        let mut cp = ControlPlane::new(&cfg).expect("builds");
+        assert_eq!(cp.set_ports_per_nic(64), Err(ControlError::NoGateway));
+    }
+}
