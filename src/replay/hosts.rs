@@ -1,6 +1,6 @@
 //! Inside hosts: each distinct inside address seen in the capture becomes a NIC of the
 //! gateway, in order of first appearance, named `host-<addr>`, with a port block by IronCore's
-//! slot arithmetic.
+//! slot arithmetic (the API reconciler's own functions, not a copy).
 //!
 //! Slots are counted per family: the i-th IPv4 host gets IPv4 slot i, the i-th IPv6 host IPv6
 //! slot i. With `slotsPerIP = floor(64512 / P)`, slot i lies on pool address
@@ -14,27 +14,30 @@ use foldhash::fast::FixedState;
 use hashbrown::HashMap;
 
 use super::config::NatPool;
-use crate::nat::config::{FIRST_NAT_PORT, PORTS_PER_IP};
+use crate::api;
 use crate::nat::{Block, ConfigError, Family, Gateway, NetworkId, NicConfig, NicId};
 use crate::time::Instant;
 
 /// NIC ids index a vector in the gateway, which refuses ids from 2^24 on.
 pub const MAX_HOSTS: usize = 1 << 24;
 
-/// The block of `slot` for a family, or `None` when the pool has no address for it.
+/// The block of `slot` for a family, or `None` when the pool has no address for it. The
+/// slot arithmetic is the API reconciler's ([`api::slots_per_ip`], [`api::block_ports`]):
+/// the i-th slot of a family is slot `i mod slotsPerIP` of pool address `i / slotsPerIP`,
+/// which is where the reconciler puts the i-th NIC when every NIC arrives in order and none
+/// leaves.
 pub fn slot_block(slot: u32, ports_per_nic: u32, pool: &NatPool, family: Family) -> Option<Block> {
-    let slots_per_ip = PORTS_PER_IP.checked_div(ports_per_nic)?;
+    let slots_per_ip = api::slots_per_ip(ports_per_nic);
     let ip_index = slot.checked_div(slots_per_ip)?;
     let nat_ip = match family {
         Family::V4 => pool.ipv4(ip_index)?,
         Family::V6 => pool.ipv6(ip_index)?,
     };
-    let port = u32::from(FIRST_NAT_PORT) + (slot % slots_per_ip) * ports_per_nic;
-    let end_port = port + ports_per_nic - 1;
+    let (port, end_port) = api::block_ports(ports_per_nic, slot % slots_per_ip);
     Some(Block {
         nat_ip,
-        port: u16::try_from(port).ok()?,
-        end_port: u16::try_from(end_port).ok()?,
+        port,
+        end_port,
     })
 }
 

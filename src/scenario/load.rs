@@ -9,12 +9,18 @@ use std::path::{Path, PathBuf};
 use ipnet::IpNet;
 use serde_saphyr::Spanned;
 
+use super::manifests::load_manifests;
+use super::objects::{
+    DEFAULT_GATEWAY_NAME, gateway_object, merge_networks, merge_nics, topology_networks,
+};
 use super::schema::*;
+use crate::api::{IpFamily, Object, ObjectKey, Pools, WorldConfig};
 use crate::nat::config::PORTS_PER_IP;
 use crate::nat::{Family, GatewayConfig, NetworkConfig, Profile};
-use crate::sim::blocks::{GatewayIp, GatewaySpec};
 use crate::sim::config::*;
+use crate::sim::control::{ControlConfig, ControlPlane};
 use crate::sim::link::LinkConfig;
+use crate::time::Instant;
 
 /// A scenario that failed to load: file, line (0 when unknown), field path and message.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -109,7 +115,7 @@ pub fn load_str(path: &Path, text: &str) -> Result<Scenario, ScenarioError> {
         let (line, column) = e.location().map_or((0, 0), |l| (l.line(), l.column()));
         cx.err(line, column, "", first_line(&e.to_string()))
     })?;
-    let sim = resolve(&cx, &doc)?;
+    let sim = resolve(&cx, &doc, text)?;
     Ok(Scenario {
         file: path.to_path_buf(),
         doc,
@@ -179,7 +185,7 @@ impl Names {
     }
 }
 
-fn resolve(cx: &Ctx, doc: &ScenarioFile) -> Result<SimConfig, ScenarioError> {
+fn resolve(cx: &Ctx, doc: &ScenarioFile, text: &str) -> Result<SimConfig, ScenarioError> {
     if doc.api_version != API_VERSION {
         return Err(cx.err(
             0,
@@ -232,6 +238,16 @@ fn resolve(cx: &Ctx, doc: &ScenarioFile) -> Result<SimConfig, ScenarioError> {
             local_prefixes: prefixes,
         });
     }
+    // Manifests: validated by the API loader, merged with the topology (they win).
+    let manifest_objects: Vec<Object> = match &doc.manifests {
+        Some(m) => {
+            let names: Vec<String> = topo.networks.iter().map(|n| n.name.clone()).collect();
+            load_manifests(cx.file, text, m, &names)?
+        }
+        None => Vec::new(),
+    };
+    merge_networks(&manifest_objects, &mut networks, &mut net_index)
+        .map_err(|(field, message)| cx.err(0, 0, field, message))?;
     // NICs.
     let mut nics = Vec::new();
     let mut names = Names {
@@ -336,6 +352,21 @@ fn resolve(cx: &Ctx, doc: &ScenarioFile) -> Result<SimConfig, ScenarioError> {
             });
         }
     }
+    for i in merge_nics(
+        &manifest_objects,
+        &mut nics,
+        &mut names.nics,
+        &net_index,
+        &topo.links.access,
+    )
+    .map_err(|(field, message)| cx.err(0, 0, field, message))?
+    {
+        let addrs = nics[i as usize].addresses.clone();
+        match names.nic_addrs.get_mut(i as usize) {
+            Some(a) => *a = addrs,
+            None => names.nic_addrs.push(addrs),
+        }
+    }
     // Remotes.
     let mut remotes = Vec::new();
     for (i, s) in topo.remotes.iter().enumerate() {
@@ -386,17 +417,29 @@ fn resolve(cx: &Ctx, doc: &ScenarioFile) -> Result<SimConfig, ScenarioError> {
             link: r.link.clone().unwrap_or_else(|| topo.links.remote.clone()),
         });
     }
-    // Gateway.
-    let (gateway, gateway_spec) = match &doc.gateway {
-        None => (
-            GatewayConfig {
-                networks: networks.clone(),
-                ..GatewayConfig::default()
-            },
-            None,
-        ),
-        Some(g) => resolve_gateway(cx, g, &networks, &net_index, &mut names)?,
+    // Gateway and control plane.
+    let (gateway, control) =
+        resolve_control(cx, doc, &networks, &net_index, &nics, manifest_objects)?;
+    let l = &doc.limits;
+    let mut sim = SimConfig {
+        seed: doc.seed,
+        gateway,
+        control,
+        nodes: topo.nodes,
+        nics,
+        remotes,
+        uplink: topo.links.uplink.clone(),
+        apps: Vec::new(),
+        generators: Vec::new(),
+        faults: Vec::new(),
+        limits: Limits {
+            max_events: l.max_events,
+            max_time_ns: l.max_time_ms.saturating_mul(1_000_000),
+            duration_ns: l.duration_ms.map(|d| d.saturating_mul(1_000_000)),
+        },
+        capture: doc.capture.clone(),
     };
+    reconcile_addresses(cx, &mut sim, &mut names)?;
     // Applications.
     let mut apps = Vec::new();
     for (i, s) in doc.traffic.iter().enumerate() {
@@ -411,37 +454,110 @@ fn resolve(cx: &Ctx, doc: &ScenarioFile) -> Result<SimConfig, ScenarioError> {
     }
     let mut generators = Vec::new();
     for (i, s) in doc.generators.iter().enumerate() {
-        generators.push(resolve_generator(cx, i, s, &names, &nics)?);
+        generators.push(resolve_generator(cx, i, s, &names, &sim.nics)?);
     }
-    let l = &doc.limits;
-    Ok(SimConfig {
-        seed: doc.seed,
-        gateway,
-        gateway_spec,
-        nodes: topo.nodes,
-        nics,
-        remotes,
-        uplink: topo.links.uplink.clone(),
-        apps,
-        generators,
-        faults,
-        limits: Limits {
-            max_events: l.max_events,
-            max_time_ns: l.max_time_ms.saturating_mul(1_000_000),
-            duration_ns: l.duration_ms.map(|d| d.saturating_mul(1_000_000)),
-        },
-        capture: doc.capture.clone(),
-    })
+    sim.apps = apps;
+    sim.faults = faults;
+    sim.generators = generators;
+    Ok(sim)
 }
 
+/// The dataplane configuration and the control plane: the API objects the topology and the
+/// gateway section stand for, merged with the manifests' (see [`super::objects`]).
+fn resolve_control(
+    cx: &Ctx,
+    doc: &ScenarioFile,
+    networks: &[NetworkConfig],
+    net_index: &BTreeMap<String, u16>,
+    nics: &[NicSpec],
+    manifest_objects: Vec<Object>,
+) -> Result<(GatewayConfig, ControlConfig), ScenarioError> {
+    let merge_err = |(field, message): (String, String)| cx.err(0, 0, field, message);
+    let mut objects = topology_networks(&doc.topology.networks, nics, &manifest_objects);
+    let (mut gateway, world, primary) = match &doc.gateway {
+        None => (
+            GatewayConfig {
+                networks: networks.to_vec(),
+                ..GatewayConfig::default()
+            },
+            WorldConfig::default(),
+            None,
+        ),
+        Some(g) => {
+            let (cfg, families, world) = resolve_gateway(cx, g, networks, net_index)?;
+            if let Some(gw) = gateway_object(g, &families, &manifest_objects).map_err(merge_err)? {
+                objects.push(Object::NatGateway(gw));
+            }
+            let name = g.name.as_deref().unwrap_or(DEFAULT_GATEWAY_NAME);
+            (cfg, world, Some(ObjectKey::in_default(name)))
+        }
+    };
+    objects.extend(manifest_objects);
+    // Without a gateway section, the run's gateway is the manifests' first (namespace, name).
+    let primary = primary.or_else(|| {
+        objects
+            .iter()
+            .filter_map(|o| match o {
+                Object::NatGateway(g) => Some(g.key.clone()),
+                _ => None,
+            })
+            .min()
+    });
+    if let Some(p) = objects.iter().find_map(|o| match o {
+        Object::NatGateway(g) if Some(&g.key) == primary.as_ref() => {
+            Some(g.ports_per_network_interface)
+        }
+        _ => None,
+    }) {
+        gateway.ports_per_nic = p;
+    }
+    Ok((
+        gateway,
+        ControlConfig {
+            world,
+            objects,
+            gateway: primary,
+        },
+    ))
+}
+
+/// Builds the control plane once and reconciles it at time zero: any API refusal is a
+/// scenario error, and the gateways' addresses (pinned or from the pools) become the
+/// dataplane's NAT IPs and the names `ip:<name>` resolves.
+fn reconcile_addresses(
+    cx: &Ctx,
+    sim: &mut SimConfig,
+    names: &mut Names,
+) -> Result<(), ScenarioError> {
+    let mut control =
+        ControlPlane::new(sim).map_err(|e| cx.err(0, 0, "", format!("IronCore objects: {e}")))?;
+    control.reconcile(Instant::ZERO);
+    let world = control.world();
+    let mut nat_ips = Vec::new();
+    for key in world.gateways().keys() {
+        let Some(status) = world.gateway_status(key) else {
+            continue;
+        };
+        for ip in status.ips {
+            if control.gateway() == Some(key) {
+                names.nat_ips.insert(ip.name.clone(), ip.ips.clone());
+            }
+            nat_ips.extend(ip.ips);
+        }
+    }
+    sim.gateway.nat_ips = nat_ips;
+    Ok(())
+}
+
+/// The dataplane configuration, the gateway's families and the reconciler's knobs from the
+/// `gateway:` section (its API object is built by [`gateway_object`]).
 fn resolve_gateway(
     cx: &Ctx,
     g: &GatewayDoc,
     networks: &[NetworkConfig],
     net_index: &BTreeMap<String, u16>,
-    names: &mut Names,
-) -> Result<(GatewayConfig, Option<GatewaySpec>), ScenarioError> {
-    if !net_index.contains_key(&g.network) {
+) -> Result<(GatewayConfig, Vec<IpFamily>, WorldConfig), ScenarioError> {
+    if !g.network.is_empty() && !net_index.contains_key(&g.network) {
         return Err(cx.err(
             0,
             0,
@@ -477,14 +593,9 @@ fn resolve_gateway(
     if families.is_empty() {
         return Err(cx.err(0, 0, "gateway.ip_families", "at least one family"));
     }
-    let mut ips = Vec::new();
-    let mut nat_ips = Vec::new();
+    let mut ip_names = std::collections::BTreeSet::new();
     for (i, ip) in g.ips.iter().enumerate() {
-        if names
-            .nat_ips
-            .insert(ip.name.clone(), ip.addresses.clone())
-            .is_some()
-        {
+        if !ip_names.insert(ip.name.as_str()) {
             return Err(cx.err(
                 0,
                 0,
@@ -492,12 +603,22 @@ fn resolve_gateway(
                 format!("duplicate IP name `{}`", ip.name),
             ));
         }
-        nat_ips.extend(ip.addresses.iter().copied());
-        ips.push(GatewayIp {
-            name: ip.name.clone(),
-            addresses: ip.addresses.clone(),
-        });
     }
+    let mut pools = Vec::new();
+    for (i, p) in g.pools.iter().enumerate() {
+        pools.push(p.parse::<ipnet::IpNet>().map_err(|_| {
+            cx.err(
+                0,
+                0,
+                format!("gateway.pools[{i}]"),
+                format!("`{p}` is not a prefix"),
+            )
+        })?);
+    }
+    let world = WorldConfig {
+        pools: Pools::new(&pools),
+        block_quarantine: std::time::Duration::from_millis(g.block_quarantine_ms),
+    };
     let base = Profile::named(&g.profile).ok_or_else(|| {
         cx.err(
             0,
@@ -519,7 +640,6 @@ fn resolve_gateway(
         profile,
         ports_per_nic: p,
         networks: networks.to_vec(),
-        nat_ips,
         nat64: g.nat64,
         ..GatewayConfig::default()
     };
@@ -528,15 +648,11 @@ fn resolve_gateway(
     }
     cfg.validate()
         .map_err(|e| cx.err(0, 0, "gateway", e.to_string()))?;
-    let spec = GatewaySpec {
-        network: g.network.clone(),
-        selector: g.selector.clone(),
-        families,
-        ips,
-        ports_per_nic: p,
-        quarantine_ms: g.block_quarantine_ms,
-    };
-    Ok((cfg, Some(spec)))
+    let families = families
+        .into_iter()
+        .map(crate::sim::control::ip_family)
+        .collect();
+    Ok((cfg, families, world))
 }
 
 fn host_ref(names: &Names, name: &str) -> Option<HostRef> {

@@ -1,4 +1,6 @@
-//! Scenario files: the schema ([`schema`]), loading and name resolution ([`load`]),
+//! Scenario files: the schema ([`schema`]), loading and name resolution ([`load`]), the
+//! IronCore API objects a scenario stands for and its `manifests:` ([`objects`],
+//! [`manifests`]),
 //! expectations ([`expect`]), reports ([`report`]), pcapng capture output ([`capture`]) and the
 //! `run` / `check` / `schema` command entry points ([`cli`]).
 
@@ -6,6 +8,8 @@ pub mod capture;
 pub mod cli;
 pub mod expect;
 pub mod load;
+pub mod manifests;
+pub mod objects;
 pub mod report;
 pub mod schema;
 

@@ -10,7 +10,7 @@ use super::expect::{ExpectationResult, evaluate};
 use super::load::Scenario;
 use crate::check::{Invariant, InvariantChecker};
 use crate::nat::DropReason;
-use crate::sim::blocks::Status;
+use crate::sim::control::Status;
 use crate::sim::dataplane::DataplaneFactory;
 use crate::sim::engine::{AppResult, GeneratorStats, HostStats, RunEnd, SimStats};
 use crate::sim::link::LinkStats;

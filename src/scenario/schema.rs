@@ -10,7 +10,6 @@ use serde::{Deserialize, Serialize};
 use serde_saphyr::Spanned;
 
 use crate::sim::link::LinkConfig;
-use crate::sim::selector::LabelSelector;
 use crate::sim::tcp::CloseMode;
 
 /// The only accepted `apiVersion`.
@@ -60,8 +59,8 @@ pub struct ScenarioFile {
     /// The NAT gateway (absent: none).
     #[serde(default)]
     pub gateway: Option<GatewayDoc>,
-    /// IronCore manifests (inline multi-document YAML, or file paths relative to the scenario).
-    /// Accepted and recorded; wiring them to the API reconciler is pending.
+    /// IronCore manifests (inline multi-document YAML, or file paths relative to the scenario),
+    /// loaded through the API loader and merged with the topology (the manifests win).
     #[serde(default)]
     pub manifests: Option<Manifests>,
     /// Scripted applications.
@@ -285,12 +284,19 @@ pub struct LinkDefaults {
 #[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct GatewayDoc {
-    /// `networkRef.name`.
+    /// NATGateway name (namespace `default`); `nat` when absent. When the manifests declare
+    /// a NATGateway of that name, the manifest object wins: `network`, `ips` and `selector`
+    /// must then be omitted, and this section only sets the dataplane behaviour.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// `networkRef.name` (required unless the manifests declare the gateway).
+    #[serde(default)]
     pub network: String,
     /// `ipFamilies`: `IPv4`, `IPv6`.
     #[serde(default = "default_families")]
     pub ip_families: Vec<String>,
-    /// `ips`.
+    /// `ips`, in order (allocation order too).
+    #[serde(default)]
     pub ips: Vec<IpDoc>,
     /// `portsPerNetworkInterface` (P): power of two, 1–64512.
     #[serde(default = "default_p")]
@@ -307,6 +313,11 @@ pub struct GatewayDoc {
     /// Quarantine of released blocks.
     #[serde(default = "default_quarantine")]
     pub block_quarantine_ms: u64,
+    /// Public address pools for addresses not pinned (gateway IPs, VirtualIPs), used in
+    /// order; a family without a prefix uses its default (`203.0.113.0/24`,
+    /// `2001:db8:ffff::/96`).
+    #[serde(default)]
+    pub pools: Vec<String>,
     /// Conntrack capacity per family.
     #[serde(default)]
     pub max_flows: Option<u32>,
@@ -321,8 +332,74 @@ pub struct GatewayDoc {
 pub struct IpDoc {
     /// Name.
     pub name: String,
-    /// One address per family.
+    /// Pinned addresses, at most one per family; families without one get the lowest free
+    /// pool address.
+    #[serde(default)]
     pub addresses: Vec<IpAddr>,
+}
+
+/// A Kubernetes LabelSelector as written in a scenario (`networkInterfaceSelector`). `{}`
+/// selects every NIC of the network; an absent selector selects none. Matching is the API's
+/// ([`crate::api::LabelSelector`]).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct LabelSelector {
+    /// Every listed label must be present with exactly this value.
+    #[serde(default)]
+    pub match_labels: BTreeMap<String, String>,
+    /// Every expression must hold.
+    #[serde(default)]
+    pub match_expressions: Vec<LabelExpression>,
+}
+
+/// One `matchExpressions` item.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LabelExpression {
+    /// Label key.
+    pub key: String,
+    /// Operator.
+    pub operator: LabelOperator,
+    /// Values (for `In` / `NotIn`).
+    #[serde(default)]
+    pub values: Vec<String>,
+}
+
+/// Selector operators.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub enum LabelOperator {
+    /// The label's value is one of `values`.
+    In,
+    /// The label is absent or its value is not one of `values`.
+    NotIn,
+    /// The label is present.
+    Exists,
+    /// The label is absent.
+    DoesNotExist,
+}
+
+impl LabelSelector {
+    /// The API selector this scenario selector stands for.
+    pub fn to_api(&self) -> crate::api::LabelSelector {
+        use crate::api::{Operator, Requirement};
+        crate::api::LabelSelector {
+            match_labels: self.match_labels.clone(),
+            match_expressions: self
+                .match_expressions
+                .iter()
+                .map(|e| Requirement {
+                    key: e.key.clone(),
+                    operator: match e.operator {
+                        LabelOperator::In => Operator::In,
+                        LabelOperator::NotIn => Operator::NotIn,
+                        LabelOperator::Exists => Operator::Exists,
+                        LabelOperator::DoesNotExist => Operator::DoesNotExist,
+                    },
+                    values: e.values.iter().cloned().collect(),
+                })
+                .collect(),
+        }
+    }
 }
 
 /// A scripted application: exactly one of `tcp`, `udp`, `ping`, `probe`.

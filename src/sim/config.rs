@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
 
-use super::blocks::GatewaySpec;
+use super::control::ControlConfig;
 use super::link::LinkConfig;
 use super::tcp::CloseMode;
 use crate::nat::GatewayConfig;
@@ -16,8 +16,10 @@ pub struct SimConfig {
     pub seed: u64,
     /// Dataplane configuration shared by every node (networks, profile, table sizes).
     pub gateway: GatewayConfig,
-    /// The NAT gateway's spec for the control plane (`None`: no gateway).
-    pub gateway_spec: Option<GatewaySpec>,
+    /// The control plane: IronCore API objects (networks, gateways, VirtualIPs, manifest
+    /// NICs) and the reconciler's knobs. NICs without an object here are derived from their
+    /// [`NicSpec`] ([`super::control::nic_object`]).
+    pub control: ControlConfig,
     /// Dataplane nodes (1 = centralised; more = distributed, SPEC §4).
     pub nodes: u16,
     /// NICs, indexed by their dataplane id.
@@ -49,11 +51,11 @@ pub struct NicSpec {
     pub network: u16,
     /// Private addresses.
     pub addresses: Vec<IpAddr>,
-    /// Labels.
+    /// Labels (of the derived NetworkInterface; ignored when `control.objects` declares it).
     pub labels: BTreeMap<String, String>,
     /// Dataplane node hosting it.
     pub node: u16,
-    /// A VirtualIP is attached.
+    /// A VirtualIP is attached at start (of the derived NetworkInterface, as above).
     pub virtual_ip: bool,
     /// Its access link.
     pub link: LinkConfig,

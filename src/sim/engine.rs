@@ -8,7 +8,7 @@
 //! packet for a port block it does not own to the owner, SPEC §4), which translates and sends
 //! them down the NIC's access link.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use super::queue::EventQueue;
 use std::net::{IpAddr, SocketAddr};
@@ -22,11 +22,11 @@ use super::apps::{
     App, AppState, Flood, Io, Outcome, PingClient, Probe, TcpClient, TcpServer, UdpClient,
     encode_endpoint,
 };
-use super::blocks::{Allocator, Change, NicFacts, Status};
 use super::config::{
     AppKind, Attack, Fault, HostRef, PingParams, Proto, ServiceKind, SimConfig, TcpParams,
     UdpParams, Vary,
 };
+use super::control::{BlockChange, ControlError, ControlPlane, Status};
 use super::dataplane::{Dataplane, DataplaneFactory};
 use super::link::{Link, Transmit};
 use super::observe::{Digest, NicInfo, Observation, Observer, Violation};
@@ -104,7 +104,8 @@ enum Ev {
 /// A captured packet: virtual time in nanoseconds and the IP bytes.
 pub type CapturedPacket = (u64, Vec<u8>);
 
-/// One row of the status comparison: NIC, family, the allocator's block, the dataplane's block.
+/// One row of the status comparison: NIC, family, the block the API's routing table gives it,
+/// the dataplane's block.
 pub type StatusRow = (NicId, Family, Option<Block>, Option<Block>);
 
 /// A bound port: (host, protocol, port).
@@ -254,6 +255,9 @@ pub enum SimError {
     /// The topology is inconsistent.
     #[error("{0}")]
     Topology(String),
+    /// The control plane (IronCore API objects) refused the configuration.
+    #[error("control plane: {0}")]
+    Control(#[from] ControlError),
 }
 
 /// A component's random stream id: a stable hash of its name, so adding a component never
@@ -277,13 +281,14 @@ pub struct Simulator {
     link_by_name: BTreeMap<String, u32>,
     hosts: Vec<Host>,
     nics: Vec<NicRt>,
-    nic_by_key: BTreeMap<String, u32>,
     nic_by_addr: HashMap<(u16, IpAddr), u32, FixedState>,
     remote_by_addr: HashMap<IpAddr, u32, FixedState>,
     remote_hosts: Vec<u32>,
     nodes: Vec<Node>,
     factory: Box<DataplaneFactory>,
-    allocator: Allocator,
+    control: ControlPlane,
+    /// Times at which an `Ev::Reconcile` is queued (one event per time is enough).
+    reconcile_at: BTreeSet<u64>,
     owners: BTreeMap<(IpAddr, u16), (u16, u32)>,
     apps: Vec<App>,
     app_keys: Vec<(Option<SocketKey>, Option<BoundKey>)>,
@@ -358,7 +363,6 @@ impl Simulator {
         }
         let mut hosts = Vec::new();
         let mut nics = Vec::new();
-        let mut nic_by_key = BTreeMap::new();
         for (i, n) in cfg.nics.iter().enumerate() {
             if n.node >= nodes_n {
                 return Err(SimError::Topology(format!(
@@ -390,7 +394,6 @@ impl Simulator {
                 next_port,
                 stats: HostStats::default(),
             });
-            nic_by_key.insert(n.key(), i as u32);
             nics.push(NicRt {
                 spec: n.clone(),
                 host: h,
@@ -480,7 +483,8 @@ impl Simulator {
             .collect::<Vec<_>>();
         let napps = results.len();
         let mut sim = Simulator {
-            allocator: Allocator::new(cfg.gateway_spec.clone()),
+            control: ControlPlane::new(&cfg)?,
+            reconcile_at: BTreeSet::new(),
             now_ns: 0,
             seq: 0,
             queue: EventQueue::new(),
@@ -491,7 +495,6 @@ impl Simulator {
             link_by_name,
             hosts,
             nics,
-            nic_by_key,
             nic_by_addr: HashMap::with_hasher(FixedState::with_seed(seed)),
             remote_by_addr,
             remote_hosts,
@@ -524,9 +527,7 @@ impl Simulator {
         for &i in &present {
             sim.bring_up_nic(i)?;
         }
-        let facts: Vec<NicFacts> = present.iter().map(|&i| sim.facts(i)).collect();
-        let changes = sim.allocator.insert_nics(0, facts);
-        sim.apply_changes(changes);
+        sim.reconcile();
         for i in 0..sim.cfg.apps.len() {
             let at = sim.cfg.apps[i].at_ns;
             sim.schedule(at, Ev::AppStart(i as u32));
@@ -556,22 +557,6 @@ impl Simulator {
     fn schedule(&mut self, at_ns: u64, ev: Ev) {
         self.seq += 1;
         self.queue.push(at_ns.max(self.now_ns), self.seq, ev);
-    }
-
-    fn facts(&self, i: u32) -> NicFacts {
-        let n = &self.nics[i as usize].spec;
-        let mut families: Vec<Family> = n.addresses.iter().map(Family::of).collect();
-        families.dedup();
-        NicFacts {
-            key: n.key(),
-            network: self.cfg.gateway.networks[usize::from(n.network)]
-                .name
-                .clone(),
-            labels: n.labels.clone(),
-            families,
-            has_virtual_ip: n.virtual_ip,
-            deleting: false,
-        }
     }
 
     fn nic_info(&self, i: u32) -> NicInfo {
@@ -620,45 +605,51 @@ impl Simulator {
 
     // ----- control plane -------------------------------------------------------------------
 
-    fn apply_changes(&mut self, changes: Vec<Change>) {
+    /// Reconciles the API world now, applies the resulting block changes to the dataplanes and
+    /// queues a reconcile for when the next quarantine ends.
+    fn reconcile(&mut self) {
+        let (changes, next) = self.control.reconcile(Instant::from_nanos(self.now_ns));
+        self.apply_changes(changes);
+        if let Some(t) = next
+            && self.reconcile_at.insert(t.as_nanos())
+        {
+            self.schedule(t.as_nanos(), Ev::Reconcile);
+        }
+    }
+
+    fn apply_changes(&mut self, changes: Vec<BlockChange>) {
         let now = Instant::from_nanos(self.now_ns);
         let touched = !changes.is_empty();
         for c in changes {
             match c {
-                Change::BlockReleased { nic, family, block } => {
-                    let Some(&i) = self.nic_by_key.get(&nic) else {
-                        continue;
-                    };
+                BlockChange::Released { nic, family, block } => {
                     self.notify(&Observation::BlockReleased {
-                        nic: NicId(i),
+                        nic: NicId(nic),
                         family,
                         block,
                     });
-                    let node = self.nics[i as usize].spec.node;
+                    let node = self.nics[nic as usize].spec.node;
                     self.nodes[usize::from(node)]
                         .dp
-                        .release_block(now, NicId(i), family);
+                        .release_block(now, NicId(nic), family);
                     self.owners.remove(&(block.nat_ip, block.port));
                     self.after_dataplane(node);
                 }
-                Change::BlockAssigned { nic, block } => {
-                    let Some(&i) = self.nic_by_key.get(&nic) else {
-                        continue;
-                    };
+                BlockChange::Assigned { nic, block } => {
                     self.notify(&Observation::BlockAssigned {
-                        nic: NicId(i),
+                        nic: NicId(nic),
                         block,
                     });
-                    let node = self.nics[i as usize].spec.node;
+                    let node = self.nics[nic as usize].spec.node;
                     if self.nodes[usize::from(node)]
                         .dp
-                        .assign_block(now, NicId(i), block)
+                        .assign_block(now, NicId(nic), block)
                         .is_err()
                     {
                         self.stats.control_errors += 1;
                     }
                     self.owners
-                        .insert((block.nat_ip, block.port), (block.end_port, i));
+                        .insert((block.nat_ip, block.port), (block.end_port, nic));
                     self.after_dataplane(node);
                 }
             }
@@ -666,39 +657,63 @@ impl Simulator {
         if touched {
             self.report_status();
         }
-        if let Some(t) = self.allocator.next_quarantine_end_ns() {
-            self.schedule(t, Ev::Reconcile);
-        }
     }
 
+    /// Invariant 8: hands the observer, per gateway, `portsUsed` and the routing table as the
+    /// API reports them next to what the dataplanes hold. Dataplane blocks no gateway routes
+    /// are reported in a last table without a gateway (P = 0).
     fn report_status(&mut self) {
         if self.observer.is_none() {
             return;
         }
+        let views = self.control.routing_views();
         let mut table = std::mem::take(&mut self.table);
+        let mut routed: BTreeSet<(u32, Family)> = BTreeSet::new();
+        for view in &views {
+            table.clear();
+            for (&(nic, f), &b) in &view.blocks {
+                routed.insert((nic, f));
+                let d = self
+                    .nics
+                    .get(nic as usize)
+                    .filter(|n| n.present)
+                    .and_then(|n| {
+                        self.nodes[usize::from(n.spec.node)]
+                            .dp
+                            .block_of(NicId(nic), f)
+                    });
+                table.push((NicId(nic), f, Some(b), d));
+            }
+            self.notify(&Observation::Reconciled {
+                ports_used: view.ports_used,
+                ports_per_nic: view.ports_per_nic,
+                table: &table,
+            });
+        }
         table.clear();
         for (i, n) in self.nics.iter().enumerate() {
             if !n.present {
                 continue;
             }
-            let key = n.spec.key();
             for f in [Family::V4, Family::V6] {
-                let a = self.allocator.block_of(&key, f);
+                if routed.contains(&(i as u32, f)) {
+                    continue;
+                }
                 let d = self.nodes[usize::from(n.spec.node)]
                     .dp
                     .block_of(NicId(i as u32), f);
-                if a.is_some() || d.is_some() {
-                    table.push((NicId(i as u32), f, a, d));
+                if d.is_some() {
+                    table.push((NicId(i as u32), f, None, d));
                 }
             }
         }
-        let st = self.allocator.status();
-        let p = self.allocator.spec().map_or(0, |s| s.ports_per_nic);
-        self.notify(&Observation::Reconciled {
-            ports_used: st.ports_used,
-            ports_per_nic: p,
-            table: &table,
-        });
+        if views.is_empty() || !table.is_empty() {
+            self.notify(&Observation::Reconciled {
+                ports_used: 0,
+                ports_per_nic: 0,
+                table: &table,
+            });
+        }
         self.table = table;
     }
 
@@ -706,57 +721,37 @@ impl Simulator {
         let Some((_, fault)) = self.cfg.faults.get(idx as usize).cloned() else {
             return;
         };
-        let now = self.now_ns;
-        let spec = self.allocator.spec().cloned();
-        let changes = match fault {
+        let now = Instant::from_nanos(self.now_ns);
+        // Control-plane faults change the API world; the reconcile below turns them into
+        // block changes, exactly as the reconciler would at this virtual time.
+        let result: Result<(), ControlError> = match fault {
             Fault::LinkDown(name) | Fault::LinkUp(name) => {
                 let up = matches!(self.cfg.faults[idx as usize].1, Fault::LinkUp(_));
                 if let Some(&l) = self.link_by_name.get(&name) {
                     self.links[l as usize].up = up;
                 }
-                Vec::new()
+                Ok(())
             }
             Fault::RestartNode(k) => {
                 self.restart_node(k);
-                Vec::new()
+                Ok(())
             }
-            Fault::RemoveNatIp(name) => {
-                let spec = spec.map(|mut s| {
-                    s.ips.retain(|ip| ip.name != name);
-                    s
-                });
-                self.allocator.set_spec(now, spec)
-            }
-            Fault::AddNatIp { name, addresses } => {
-                let spec = spec.map(|mut s| {
-                    s.ips.push(super::blocks::GatewayIp { name, addresses });
-                    s
-                });
-                self.allocator.set_spec(now, spec)
-            }
-            Fault::SetPortsPerNic(p) => {
-                let spec = spec.map(|mut s| {
-                    s.ports_per_nic = p;
-                    s
-                });
-                self.allocator.set_spec(now, spec)
-            }
-            Fault::DeleteGateway => self.allocator.set_spec(now, None),
+            Fault::RemoveNatIp(name) => self.control.remove_gateway_ip(&name),
+            Fault::AddNatIp { name, addresses } => self.control.add_gateway_ip(name, addresses),
+            Fault::SetPortsPerNic(p) => self.control.set_ports_per_nic(p),
+            Fault::DeleteGateway => self.control.delete_gateway(),
             Fault::AddNic(i) => {
                 if self.bring_up_nic(i).is_err() {
                     self.stats.control_errors += 1;
                 }
-                let f = self.facts(i);
-                self.allocator.upsert_nic(now, f)
+                self.control.add_nic(i)
             }
             Fault::DeleteNic(i) => {
-                let key = self.nics[i as usize].spec.key();
-                let ch = self.allocator.remove_nic(now, &key);
-                self.apply_changes(ch);
+                let r = self.control.delete_nic(i);
+                // Release the blocks before the NIC leaves its dataplane.
+                self.reconcile();
                 let node = self.nics[i as usize].spec.node;
-                self.nodes[usize::from(node)]
-                    .dp
-                    .remove_nic(Instant::from_nanos(now), NicId(i));
+                self.nodes[usize::from(node)].dp.remove_nic(now, NicId(i));
                 self.after_dataplane(node);
                 self.nics[i as usize].present = false;
                 let (net, addrs) = (
@@ -767,29 +762,23 @@ impl Simulator {
                     self.nic_by_addr.remove(&(net, a));
                 }
                 self.notify(&Observation::NicRemoved(NicId(i)));
-                Vec::new()
+                r
             }
-            Fault::Relabel { nic, labels } => {
-                self.nics[nic as usize].spec.labels = labels;
-                let f = self.facts(nic);
-                self.allocator.upsert_nic(now, f)
-            }
-            Fault::AttachVirtualIp(nic) | Fault::DetachVirtualIp(nic) => {
-                self.nics[nic as usize].spec.virtual_ip =
-                    matches!(fault, Fault::AttachVirtualIp(_));
-                let f = self.facts(nic);
-                self.allocator.upsert_nic(now, f)
-            }
+            Fault::Relabel { nic, labels } => self.control.relabel(nic, labels),
+            Fault::AttachVirtualIp(nic) => self.control.set_virtual_ip(nic, true),
+            Fault::DetachVirtualIp(nic) => self.control.set_virtual_ip(nic, false),
         };
+        if result.is_err() {
+            self.stats.control_errors += 1;
+        }
         self.digest.word(0xFA17 ^ u64::from(idx));
-        self.apply_changes(changes);
+        self.reconcile();
     }
 
     fn restart_node(&mut self, k: u16) {
-        let Some(node) = self.nodes.get(usize::from(k)) else {
+        if self.nodes.get(usize::from(k)).is_none() {
             return;
-        };
-        let _ = node;
+        }
         self.stats.restarts += 1;
         let mut gw_cfg = self.cfg.gateway.clone();
         gw_cfg.record_events = true;
@@ -814,9 +803,9 @@ impl Simulator {
             if self.bring_up_nic(i).is_err() {
                 self.stats.control_errors += 1;
             }
-            let key = self.nics[i as usize].spec.key();
+            // The control plane re-pushes the blocks the API holds for the NIC.
             for f in [Family::V4, Family::V6] {
-                if let Some(b) = self.allocator.block_of(&key, f) {
+                if let Some(b) = self.control.block(i, f) {
                     self.notify(&Observation::BlockAssigned {
                         nic: NicId(i),
                         block: b,
@@ -903,8 +892,8 @@ impl Simulator {
             }
             Ev::Fault(i) => self.apply_fault(i),
             Ev::Reconcile => {
-                let ch = self.allocator.reconcile(self.now_ns);
-                self.apply_changes(ch);
+                self.reconcile_at.remove(&self.now_ns);
+                self.reconcile();
             }
             Ev::GenArrival { generator, slot } => self.gen_arrival(generator, slot),
         }
@@ -2059,9 +2048,22 @@ impl Simulator {
             .collect()
     }
 
-    /// The control plane's status.
+    /// The run gateway's `NATGateway.status` and routing table, as the API reports them.
     pub fn status(&self) -> Status {
-        self.allocator.status()
+        self.control.status()
+    }
+
+    /// The control plane (the IronCore API world and the NIC ↔ key maps).
+    pub fn control(&self) -> &ControlPlane {
+        &self.control
+    }
+
+    /// The block the dataplane of a NIC's node holds for it (`None` for an absent NIC).
+    pub fn dataplane_block(&self, nic: u32, family: Family) -> Option<Block> {
+        let n = self.nics.get(nic as usize).filter(|n| n.present)?;
+        self.nodes[usize::from(n.spec.node)]
+            .dp
+            .block_of(NicId(nic), family)
     }
 
     /// Live flows over all nodes.

@@ -4,8 +4,10 @@
 //!   (a petgraph `StableGraph` of router, dataplane nodes, NICs and remote hosts), dispatch.
 //! - [`link`]: delay, jitter, loss, duplication, reordering, MTU; integer-ratio probabilities.
 //! - [`dataplane`]: the [`Dataplane`] trait, the only way the simulator touches a NAT.
-//! - [`blocks`] and [`selector`]: a stand-in for the IronCore reconciler (selection, port-block
-//!   slots, quarantine); the real reconciler in `crate::api` replaces it.
+//! - [`control`]: the control plane, a thin adapter over the IronCore API reconciler
+//!   ([`crate::api::World`]): scripted changes become API mutations, reconcile output becomes
+//!   `assign_block` / `release_block` calls, status comes from `gateway_status` /
+//!   `gateway_routing`.
 //! - [`tcp`], [`apps`], [`workload`]: host applications (TCP/UDP/ping clients and servers,
 //!   RFC 5780 probe, adversaries) and workload generators.
 //! - [`observe`]: what observers see ([`Observation`]), how they report a [`Violation`], and
@@ -16,19 +18,19 @@
 //! ([`engine::stream_of`]), so adding a host or link never changes another's draws.
 
 pub mod apps;
-pub mod blocks;
 pub mod config;
+pub mod control;
 pub mod dataplane;
 pub mod engine;
 pub mod link;
 pub mod observe;
 pub mod packet;
 pub mod queue;
-pub mod selector;
 pub mod tcp;
 pub mod workload;
 
 pub use config::SimConfig;
+pub use control::{ControlConfig, ControlPlane, Status};
 pub use dataplane::{Dataplane, DataplaneFactory, real_gateway};
 pub use engine::{RunEnd, SimError, Simulator};
 pub use observe::{Digest, Observation, Observer, Violation};
