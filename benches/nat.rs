@@ -130,7 +130,7 @@ fn established(c: &mut Criterion) {
             }
             // Packets sit in one contiguous buffer with a fixed stride, like a NIC ring, so the
             // benchmark does not add pointer chasing of its own.
-            const STRIDE: usize = 64;
+            const STRIDE: usize = 128;
             let len = pkts[0].len();
             assert!(pkts.iter().all(|p| p.len() == len) && len <= STRIDE);
             let mut ring = vec![0u8; pkts.len() * STRIDE];
