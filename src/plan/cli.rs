@@ -8,6 +8,7 @@ use anyhow::Context as _;
 use super::file::Plan;
 use super::report::{render, write_report};
 use super::run::{SimulateFn, run_plan};
+use super::simulate::simulate;
 
 /// What a plan run produced.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -22,9 +23,19 @@ pub struct PlanOutcome {
     pub files: Vec<PathBuf>,
 }
 
-/// Loads `plan_path`, evaluates every point on `jobs` threads (default: available cores) and
-/// writes the report into `out_dir`. Analytic only; see [`plan_cmd_with`] to add a simulator.
+/// Loads `plan_path`, evaluates every point on `jobs` threads (default: available cores), both
+/// analytically and in the simulator ([`simulate`]), and writes the report into `out_dir`.
 pub fn plan_cmd(
+    plan_path: &Path,
+    out_dir: &Path,
+    jobs: Option<usize>,
+) -> anyhow::Result<PlanOutcome> {
+    plan_cmd_with(plan_path, out_dir, jobs, Some(&simulate))
+}
+
+/// [`plan_cmd`] without the simulation (`natsim plan --no-sim`): analytic figures only, in
+/// milliseconds.
+pub fn plan_cmd_no_sim(
     plan_path: &Path,
     out_dir: &Path,
     jobs: Option<usize>,
