@@ -44,5 +44,6 @@ pub use providers::Rules;
 pub use report::{RenderedReport, render, write_report};
 pub use run::{
     Comparison, PlanResult, PointResult, SimSample, SimulateFn, SimulatedPoint, run_plan,
+    run_plan_with_progress,
 };
 pub use simulate::simulate;

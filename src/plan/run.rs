@@ -26,6 +26,9 @@ pub struct SimulatedPoint {
     pub peak_ports_in_use_nic: u64,
     /// Highest number of ports in use on one scope key at once.
     pub peak_ports_in_use_key: u64,
+    /// Blocking on the busiest scope key of the allocated NICs (worst protocol; refusals for lack
+    /// of ports or table space over new-flow attempts). `None` when no flow was attempted.
+    pub blocking_hot: Option<f64>,
     /// Time-averaged ports in use per allocated NIC over the measured window (Little's law's
     /// carried load, all keys).
     pub mean_ports_in_use_nic: f64,
@@ -193,6 +196,17 @@ fn run_point(plan: &Plan, point: &PointParams, simulate: Option<SimulateFn<'_>>)
 /// `jobs`: each point depends only on its own parameters and seed, and results are placed by
 /// index.
 pub fn run_plan(plan: &Plan, simulate: Option<SimulateFn<'_>>, jobs: usize) -> PlanResult {
+    run_plan_with_progress(plan, simulate, jobs, &|| {})
+}
+
+/// [`run_plan`], calling `point_done` after each point (from the worker thread that ran it), e.g.
+/// to advance a progress bar.
+pub fn run_plan_with_progress(
+    plan: &Plan,
+    simulate: Option<SimulateFn<'_>>,
+    jobs: usize,
+    point_done: &(dyn Fn() + Sync),
+) -> PlanResult {
     let count = plan.points.len();
     let jobs = jobs.clamp(1, count.max(1));
     let slots: Vec<Mutex<Option<PointResult>>> = (0..count).map(|_| Mutex::new(None)).collect();
@@ -206,6 +220,7 @@ pub fn run_plan(plan: &Plan, simulate: Option<SimulateFn<'_>>, jobs: usize) -> P
                         break;
                     };
                     let result = run_point(plan, point, simulate);
+                    point_done();
                     // A poisoned slot means another worker panicked; the scope re-raises that
                     // panic, so storing into the inner value is safe.
                     let mut slot = slots[index].lock().unwrap_or_else(|e| e.into_inner());

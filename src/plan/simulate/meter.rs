@@ -70,6 +70,9 @@ pub struct Meter {
     keys: HashMap<(u32, KeyClass), KeyState, FixedState>,
     /// Port-nanoseconds per key class over the measured window, summed over NICs.
     class_port_ns: BTreeMap<KeyClass, u128>,
+    /// New-flow attempts and refusals (for lack of ports or table space) per key class on
+    /// allocated NICs, measured window only.
+    class_flows: BTreeMap<KeyClass, (u64, u64)>,
     measuring: bool,
     /// Counts per stratum, measured window only.
     pub counts: [StratumCounts; 2],
@@ -100,6 +103,7 @@ impl Meter {
             nic_ports: vec![0; nics],
             keys: HashMap::with_hasher(FixedState::with_seed(0)),
             class_port_ns: BTreeMap::new(),
+            class_flows: BTreeMap::new(),
             measuring: false,
             counts: [StratumCounts::default(), StratumCounts::default()],
             peak_nic: 0,
@@ -187,9 +191,18 @@ impl Meter {
             self.inserts_since_prune = 0;
         }
         if fresh && self.measuring {
-            let s = self.stratum(nic) as usize;
-            if let Some(c) = self.counts.get_mut(s) {
+            let stratum = self.stratum(nic);
+            if let Some(c) = self.counts.get_mut(stratum as usize) {
                 *c.refused.entry(reason.name()).or_default() += 1;
+            }
+            if stratum == Stratum::Allocated {
+                let class =
+                    self.class_of(t.protocol, std::net::SocketAddr::new(t.dst, remote_port));
+                let flows = self.class_flows.entry(class).or_default();
+                flows.0 += 1;
+                if matches!(reason, DropReason::PortsExhausted | DropReason::TableFull) {
+                    flows.1 += 1;
+                }
             }
         }
     }
@@ -224,6 +237,26 @@ impl Meter {
     }
 }
 
+impl Meter {
+    /// Blocking on the busiest scope key: per protocol, the key class with the most new-flow
+    /// attempts (the hottest destination); the worst protocol's refused / attempts. Counts only
+    /// refusals for lack of ports or table space, like Erlang-B on a supported protocol.
+    pub fn blocking_hot(&self) -> Option<f64> {
+        let mut busiest: BTreeMap<u8, (u64, u64)> = BTreeMap::new();
+        for (&(protocol, _, _), &(attempts, refused)) in &self.class_flows {
+            let b = busiest.entry(protocol).or_default();
+            if attempts > b.0 {
+                *b = (attempts, refused);
+            }
+        }
+        busiest
+            .values()
+            .filter(|(attempts, _)| *attempts > 0)
+            .map(|&(attempts, refused)| refused as f64 / attempts as f64)
+            .reduce(f64::max)
+    }
+}
+
 /// Drops that refuse a new flow (the first packet found no port, block, table slot, or the
 /// profile drops the protocol).
 fn refuses(reason: DropReason) -> bool {
@@ -250,14 +283,22 @@ impl Observer for Meter {
         match obs {
             Observation::Dataplane { event, .. } => match event {
                 Event::FlowCreated { flow, .. } => {
-                    let remote_port = flow.remote.port();
-                    self.recent_refusals.remove(&(
-                        flow.nic.0,
-                        flow.protocol,
-                        flow.inside.port(),
-                        flow.remote.ip(),
-                        remote_port,
-                    ));
+                    let retried = self
+                        .recent_refusals
+                        .remove(&(
+                            flow.nic.0,
+                            flow.protocol,
+                            flow.inside.port(),
+                            flow.remote.ip(),
+                            flow.remote.port(),
+                        ))
+                        .is_some();
+                    // A flow that got through on a retry was already counted as an attempt.
+                    if !retried && self.measuring && self.stratum(flow.nic.0) == Stratum::Allocated
+                    {
+                        let class = self.class_of(flow.protocol, flow.remote);
+                        self.class_flows.entry(class).or_default().0 += 1;
+                    }
                     self.port_change(flow, now_ns, 1);
                 }
                 Event::PortReleased { flow, .. } => self.port_change(flow, now_ns, -1),

@@ -165,6 +165,7 @@ pub fn simulate(point: &PointParams) -> Result<SimulatedPoint, String> {
         drops_by_reason: round(drops_by_reason),
         peak_ports_in_use_nic: meter.peak_nic,
         peak_ports_in_use_key: meter.peak_key,
+        blocking_hot: meter.blocking_hot(),
         mean_ports_in_use_nic: total_port_ns as f64 / per_nic as f64,
         mean_ports_in_use_hot_key: hot_port_ns as f64 / per_nic as f64,
         refused_by_reason: round(refused_by_reason),

@@ -12,8 +12,13 @@
 //! - `mix-*`: UDP and ICMP flows, one packet every `interval`; the NAT sees a flow's life as the
 //!   span from its first to its last packet.
 //! - TCP flows that never close (the rest of the TCP share) are scripted applications drawn
-//!   here, because generated TCP flows always close: `close: none`, then the NAT's established
-//!   timer has to expire them.
+//!   here, because generated TCP flows always close. Such a flow holds its port for its life
+//!   plus the established idle timer. Simulated servers never time out a connection whose
+//!   client went silent, so a silent client would leave a stale server connection that refuses
+//!   the next flow the NAT maps to the same port and server; instead the client stays open
+//!   (with keepalives) until `established timer − close hold` after its life and then closes
+//!   with FIN, which ties the port up for exactly `life + established timer`. Where the close
+//!   hold exceeds the established timer the client just goes silent (`close: none`).
 
 use std::fmt::Write as _;
 use std::net::Ipv4Addr;
@@ -163,6 +168,10 @@ fn unclosed_flows(
         return 0;
     }
     let cdf = zipf_cdf(destinations(point), t.zipf_s);
+    let timers = &point.gateway.timers;
+    let idle_minus_hold_s = timers.tcp_established_idle_s - timers.tcp_close_hold_s;
+    let idle_minus_hold_ms =
+        (idle_minus_hold_s >= 0.0).then(|| (idle_minus_hold_s * 1000.0).round() as u64);
     let end_s = point.simulation.duration_s;
     let mut after_warmup = 0;
     for k in 0..nics {
@@ -175,6 +184,10 @@ fn unclosed_flows(
                 break;
             }
             let life_ms = (t.flow_duration.sample_s(&mut rng) * 1000.0).round() as u64;
+            let (open_ms, close) = match idle_minus_hold_ms {
+                Some(extra_ms) => (life_ms + extra_ms, "fin"),
+                None => (life_ms, "none"),
+            };
             let u = rng.unit_f64();
             let dest = cdf
                 .partition_point(|&c| c <= u)
@@ -184,7 +197,7 @@ fn unclosed_flows(
             }
             let _ = writeln!(
                 out,
-                "  - {{name: u-{nic}-{j}, at_ms: {}, from: {nic}, tcp: {{to: \"d{dest}:80\", request_bytes: 64, hold_ms: {life_ms}, keepalive_ms: {interval_ms}, close: none}}}}",
+                "  - {{name: u-{nic}-{j}, at_ms: {}, from: {nic}, tcp: {{to: \"d{dest}:80\", request_bytes: 64, hold_ms: {open_ms}, keepalive_ms: {interval_ms}, close: {close}}}}}",
                 (at_s * 1000.0) as u64
             );
         }
