@@ -1,7 +1,7 @@
 //! Capacity planning: how many public IPs, which P, and when ports run out.
 //!
 //! A plan file describes a fleet, its traffic and a gateway, plus sweeps over any of those; each
-//! point of the sweep is evaluated with an analytic model (and, once plugged in, a simulation),
+//! point of the sweep is evaluated with an analytic model and in the simulator ([`simulate`]),
 //! and the results become a Markdown report, a JSON dump and SVG plots.
 //!
 //! | module | job |

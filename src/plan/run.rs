@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::file::Plan;
 use super::model::{AnalyticPoint, evaluate};
@@ -14,7 +14,7 @@ use super::params::PointParams;
 
 /// What a simulation of one point measured. Filled in by the simulator; the planner never
 /// invents these numbers.
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct SimulatedPoint {
     /// New flows the workload tried to open after warm-up.
     pub flows_offered: u64,
@@ -46,7 +46,7 @@ pub struct SimulatedPoint {
 /// NICs with per-NIC port blocks are independent of each other, so the fleet is split into two
 /// strata, NICs that get a block and NICs left without one, and each is represented by a sample
 /// whose counts are multiplied by `fleet NICs in the stratum / sampled NICs`.
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct SimSample {
     /// Sampled NICs that hold a port block.
     pub nics_allocated: u64,

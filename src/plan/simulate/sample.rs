@@ -95,3 +95,45 @@ fn ratio(fleet: u64, sampled: u64) -> f64 {
         fleet as f64 / sampled as f64
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::file::Plan;
+
+    fn point(rules: &str, rate: f64) -> PointParams {
+        let text = format!(
+            "apiVersion: natsim.dev/v1\nkind: Plan\nmetadata: {{name: s}}\n\
+             fleet:\n  nics: 5000\n  traffic:\n    flow_rate_per_s: {rate}\n    \
+             flow_duration: {{mean_s: 5}}\n    protocol_mix: {{tcp: 1}}\n\
+             gateway: {{rules: {rules}, ports_per_nic: 1024, ips: 8}}\n\
+             target: {{blocking_max: 0.01}}\nsimulation: {{duration_s: 1000, warmup_s: 100}}\n"
+        );
+        let plan = Plan::parse(&text, "s.yaml").expect("valid plan");
+        plan.points[0].clone()
+    }
+
+    #[test]
+    fn strata_fillers_and_scales() {
+        // 63 NICs per IP × 8 IPs = 504 NICs with a block, 4496 without.
+        let s = Sample::of(&point("ironcore", 1.0)).expect("simulable");
+        assert_eq!((s.fleet_allocated, s.fleet_unallocated), (504, 4496));
+        // 100,000 flows / (1 flow/s × 1000 s) = 100 NICs; a quarter of that without a block.
+        assert_eq!((s.allocated, s.unallocated), (100, 25));
+        // Two IPs hold the 100 sampled NICs; 26 idle fillers take the rest of their slots.
+        assert_eq!((s.ips, s.filler), (2, 26));
+        assert!((s.scale_allocated() - 5.04).abs() < 1e-12);
+        assert!((s.scale_unallocated() - 179.84).abs() < 1e-12);
+        // A busy NIC alone exceeds the budget: still one NIC.
+        assert_eq!(
+            Sample::of(&point("ironcore", 500.0)).map(|s| s.allocated),
+            Ok(1)
+        );
+    }
+
+    #[test]
+    fn pooled_rules_are_declined() {
+        let err = Sample::of(&point("aws", 1.0)).expect_err("not simulable");
+        assert!(err.contains("aws"), "{err}");
+    }
+}
