@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use natsim::plan::{
-    Comparison, Plan, PointParams, SimulatedPoint, plan_cmd, plan_cmd_with, render, run_plan,
+    Comparison, Plan, PointParams, SimulatedPoint, plan_cmd_no_sim, plan_cmd_with, render, run_plan,
 };
 
 const SMALL: &str = "\
@@ -59,8 +59,8 @@ fn same_plan_twice_gives_identical_bytes() {
         let plan = Path::new("plans").join(format!("{name}.yaml"));
         let a = dir.join(format!("{name}-a"));
         let b = dir.join(format!("{name}-b"));
-        let out_a = plan_cmd(&plan, &a, Some(1)).expect("first run");
-        let out_b = plan_cmd(&plan, &b, Some(2)).expect("second run");
+        let out_a = plan_cmd_no_sim(&plan, &a, Some(1)).expect("first run");
+        let out_b = plan_cmd_no_sim(&plan, &b, Some(2)).expect("second run");
         assert_eq!(out_a.files.len(), out_b.files.len());
         assert!(out_a.files.len() >= 3, "md, json and at least one svg");
         for (fa, fb) in out_a.files.iter().zip(&out_b.files) {
@@ -137,7 +137,7 @@ fn json_is_valid_and_keeps_key_order() {
 
 /// A stand-in simulator for testing the hook's plumbing only: it reports a blocking equal to
 /// the analytic fleet figure on even points and 10 points higher on odd ones.
-fn stand_in(point: &PointParams) -> SimulatedPoint {
+fn stand_in(point: &PointParams) -> Result<SimulatedPoint, String> {
     let analytic = natsim::plan::evaluate(point).blocking_fleet;
     let offered = 1_000_000_u64;
     let shift = if point.index.is_multiple_of(2) {
@@ -146,13 +146,13 @@ fn stand_in(point: &PointParams) -> SimulatedPoint {
         0.1
     };
     let refused = ((analytic + shift).min(1.0) * offered as f64).round() as u64;
-    SimulatedPoint {
+    Ok(SimulatedPoint {
         flows_offered: offered,
         flows_refused: refused,
         drops_by_reason: BTreeMap::from([("ports_exhausted".to_string(), refused)]),
-        peak_ports_in_use_nic: 0,
-        peak_ports_in_use_key: 0,
-    }
+        refused_by_reason: BTreeMap::from([("ports_exhausted".to_string(), refused)]),
+        ..SimulatedPoint::default()
+    })
 }
 
 #[test]

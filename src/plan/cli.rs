@@ -3,11 +3,15 @@
 
 use std::path::{Path, PathBuf};
 
+use std::io::IsTerminal as _;
+
 use anyhow::Context as _;
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use super::file::Plan;
 use super::report::{render, write_report};
-use super::run::{SimulateFn, run_plan};
+use super::run::{SimulateFn, run_plan_with_progress};
+use super::simulate::simulate;
 
 /// What a plan run produced.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -22,9 +26,19 @@ pub struct PlanOutcome {
     pub files: Vec<PathBuf>,
 }
 
-/// Loads `plan_path`, evaluates every point on `jobs` threads (default: available cores) and
-/// writes the report into `out_dir`. Analytic only; see [`plan_cmd_with`] to add a simulator.
+/// Loads `plan_path`, evaluates every point on `jobs` threads (default: available cores), both
+/// analytically and in the simulator ([`simulate`]), and writes the report into `out_dir`.
 pub fn plan_cmd(
+    plan_path: &Path,
+    out_dir: &Path,
+    jobs: Option<usize>,
+) -> anyhow::Result<PlanOutcome> {
+    plan_cmd_with(plan_path, out_dir, jobs, Some(&simulate))
+}
+
+/// [`plan_cmd`] without the simulation (`natsim plan --no-sim`): analytic figures only, in
+/// milliseconds.
+pub fn plan_cmd_no_sim(
     plan_path: &Path,
     out_dir: &Path,
     jobs: Option<usize>,
@@ -43,7 +57,9 @@ pub fn plan_cmd_with(
     let jobs = jobs
         .or_else(|| std::thread::available_parallelism().ok().map(usize::from))
         .unwrap_or(1);
-    let result = run_plan(&plan, simulate, jobs);
+    let result = with_progress(plan.points.len(), simulate.is_some(), |done| {
+        run_plan_with_progress(&plan, simulate, jobs, done)
+    });
     let report = render(&plan, &result).map_err(anyhow::Error::msg)?;
     let files = write_report(&report, out_dir)
         .with_context(|| format!("writing the report into {}", out_dir.display()))?;
@@ -53,4 +69,21 @@ pub fn plan_cmd_with(
         disagreements: result.disagreements(),
         files,
     })
+}
+
+/// Runs `f` with a progress bar on stderr when simulating (seconds per point) and stderr is a
+/// terminal; otherwise (analytic only, CI, redirected output) with no output at all.
+fn with_progress<T>(points: usize, simulating: bool, f: impl FnOnce(&(dyn Fn() + Sync)) -> T) -> T {
+    if !(simulating && std::io::stderr().is_terminal()) {
+        return f(&|| {});
+    }
+    let bar = ProgressBar::with_draw_target(Some(points as u64), ProgressDrawTarget::stderr());
+    if let Ok(style) = ProgressStyle::with_template(
+        "simulating {pos}/{len} points [{bar:40}] {elapsed} (eta {eta})",
+    ) {
+        bar.set_style(style.progress_chars("=> "));
+    }
+    let out = f(&|| bar.inc(1));
+    bar.finish_and_clear();
+    out
 }

@@ -1,7 +1,7 @@
 //! Capacity planning: how many public IPs, which P, and when ports run out.
 //!
 //! A plan file describes a fleet, its traffic and a gateway, plus sweeps over any of those; each
-//! point of the sweep is evaluated with an analytic model (and, once plugged in, a simulation),
+//! point of the sweep is evaluated with an analytic model and in the simulator ([`simulate`]),
 //! and the results become a Markdown report, a JSON dump and SVG plots.
 //!
 //! | module | job |
@@ -15,6 +15,7 @@
 //! | [`sweep`] | deterministic cartesian expansion of sweeps |
 //! | [`model`] | evaluates one point; provider comparison |
 //! | [`run`] | runs all points on threads, simulator hook, comparison |
+//! | [`simulate`] | the simulator hook: a point as a sampled scenario, measured and scaled |
 //! | [`report`], [`plot`] | `report.md`, `report.json`, SVG plots |
 //! | [`cli`] | `natsim plan PLAN --out DIR` |
 //!
@@ -31,13 +32,18 @@ pub mod providers;
 pub mod report;
 pub mod run;
 pub mod settings;
+pub mod simulate;
 pub mod sweep;
 
-pub use cli::{PlanOutcome, plan_cmd, plan_cmd_with};
+pub use cli::{PlanOutcome, plan_cmd, plan_cmd_no_sim, plan_cmd_with};
 pub use file::{Plan, PlanError};
 pub use model::{AnalyticPoint, compare_providers, evaluate};
 pub use params::PointParams;
 pub use profiles::{LimitScope, ProfileName, ProfileTimers};
 pub use providers::Rules;
 pub use report::{RenderedReport, render, write_report};
-pub use run::{Comparison, PlanResult, PointResult, SimulateFn, SimulatedPoint, run_plan};
+pub use run::{
+    Comparison, PlanResult, PointResult, SimSample, SimulateFn, SimulatedPoint, run_plan,
+    run_plan_with_progress,
+};
+pub use simulate::simulate;

@@ -125,6 +125,12 @@ impl Metric {
     pub fn simulated_value(self, point: &PointResult) -> Option<f64> {
         match self {
             Metric::BlockingFleet => point.simulated.as_ref().and_then(|s| s.blocking()),
+            Metric::BlockingHot => point.simulated.as_ref().and_then(|s| s.blocking_hot),
+            Metric::BusyPortsNic => point.simulated.as_ref().map(|s| s.mean_ports_in_use_nic),
+            Metric::BusyPortsHot => point
+                .simulated
+                .as_ref()
+                .map(|s| s.mean_ports_in_use_hot_key),
             _ => None,
         }
     }
@@ -134,6 +140,18 @@ impl Metric {
 const SIZE: (u32, u32) = (900, 560);
 /// Smallest value a log y axis shows; smaller values (including 0) are drawn there.
 const LOG_Y_FLOOR: f64 = 1e-12;
+/// Floor of a log probability axis: a blocking under one in a million is zero for planning, and
+/// a floor far below it would spend most of the plot on numerical noise.
+const LOG_Y_FLOOR_PROBABILITY: f64 = 1e-6;
+
+/// The log-axis floor for `metric`.
+fn log_floor(metric: Metric) -> f64 {
+    if metric.is_probability() {
+        LOG_Y_FLOOR_PROBABILITY
+    } else {
+        LOG_Y_FLOOR
+    }
+}
 /// Colour-blind-friendly palette (Okabe–Ito), in series order.
 const PALETTE: [RGBColor; 8] = [
     RGBColor(0, 114, 178),
@@ -174,7 +192,7 @@ fn collect_lines(plan: &Plan, spec: &PlotSpec, result: &PlanResult) -> Vec<Line>
     };
     let transform_y = |y: f64| {
         if spec.log_y {
-            Some(y.max(LOG_Y_FLOOR).log10())
+            Some(y.max(log_floor(spec.y)).log10())
         } else {
             Some(y)
         }
@@ -256,7 +274,7 @@ pub fn render_svg(plan: &Plan, spec: &PlotSpec, result: &PlanResult) -> Result<S
     let lines = collect_lines(plan, spec, result);
     let transform_y = |y: f64| {
         if spec.log_y {
-            y.max(LOG_Y_FLOOR).log10()
+            y.max(log_floor(spec.y)).log10()
         } else {
             y
         }
@@ -273,9 +291,15 @@ pub fn render_svg(plan: &Plan, spec: &PlotSpec, result: &PlanResult) -> Result<S
         ));
     }
     if matches!(spec.y, Metric::BusyPortsHot) {
+        // Only the P of points this plot shows: a filtered plot must not draw other P's limits.
         let mut ports: Vec<u64> = result
             .points
             .iter()
+            .filter(|p| {
+                spec.filter
+                    .iter()
+                    .all(|(param, v)| p.params.coordinate(param.path()) == Some(v.as_str()))
+            })
             .filter_map(|p| p.analytic.ports_usable)
             .collect();
         ports.sort_unstable();
@@ -365,7 +389,12 @@ pub fn render_svg(plan: &Plan, spec: &PlotSpec, result: &PlanResult) -> Result<S
     };
     let y_desc = if spec.log_y {
         if spec.y.is_probability() {
-            format!("{} (log scale, floor {LOG_Y_FLOOR:e})", spec.y.label())
+            format!(
+                "{} (log scale; below {} drawn at {})",
+                spec.y.label(),
+                super::model::percent(LOG_Y_FLOOR_PROBABILITY),
+                super::model::percent(LOG_Y_FLOOR_PROBABILITY)
+            )
         } else {
             format!("{} (log scale)", spec.y.label())
         }
@@ -416,17 +445,26 @@ pub fn render_svg(plan: &Plan, spec: &PlotSpec, result: &PlanResult) -> Result<S
                 .label(label.clone())
                 .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color));
         }
+        let mut simulated_labelled = false;
         for (i, line) in lines.iter().enumerate() {
             let color = PALETTE[i % PALETTE.len()];
+            // A series that later series draw over exactly (e.g. profiles with the same UDP
+            // timer) is drawn wider, so identical series show as nested bands instead of one
+            // hiding the others.
+            let covered_by = lines[i + 1..]
+                .iter()
+                .filter(|later| later.analytic == line.analytic)
+                .count() as u32;
+            let width = 2 + 3 * covered_by;
             chart
                 .draw_series(LineSeries::new(
                     line.analytic.clone(),
-                    color.stroke_width(2),
+                    color.stroke_width(width),
                 ))
                 .map_err(e)?
                 .label(line.label.clone())
                 .legend(move |(x, y)| {
-                    PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2))
+                    PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(width))
                 });
             chart
                 .draw_series(PointSeries::of_element(
@@ -436,17 +474,27 @@ pub fn render_svg(plan: &Plan, spec: &PlotSpec, result: &PlanResult) -> Result<S
                     &|c, s, st| Circle::new(c, s, st),
                 ))
                 .map_err(e)?;
+        }
+        // Crosses after every line, so the legend lists the series first.
+        for (i, line) in lines.iter().enumerate() {
+            let color = PALETTE[i % PALETTE.len()];
             if !line.simulated.is_empty() {
-                chart
+                let series = chart
                     .draw_series(PointSeries::of_element(
                         line.simulated.clone(),
                         5,
                         color.stroke_width(2),
                         &|c, s, st| Cross::new(c, s, st),
                     ))
-                    .map_err(e)?
-                    .label(format!("{} (simulated)", line.label))
-                    .legend(move |(x, y)| Cross::new((x + 10, y), 4, color.stroke_width(2)));
+                    .map_err(e)?;
+                // One legend entry for all simulated crosses: the colour already names the
+                // series, and one entry per series would double the legend.
+                if !simulated_labelled {
+                    simulated_labelled = true;
+                    series
+                        .label("simulated (crosses, same colour)")
+                        .legend(|(x, y)| Cross::new((x + 10, y), 4, BLACK.stroke_width(2)));
+                }
             }
         }
         chart

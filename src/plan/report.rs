@@ -117,6 +117,7 @@ fn table(header: Vec<String>) -> Table {
 fn comparison_text(c: &Comparison) -> String {
     match c {
         Comparison::NotRun => "not run".to_string(),
+        Comparison::NotSimulated { .. } => "not simulated".to_string(),
         Comparison::NoFlows => "no flows offered".to_string(),
         Comparison::Compared {
             simulated_blocking,
@@ -341,41 +342,7 @@ fn markdown(
 
     md.push_str("## Simulation\n\n");
     if result.simulated {
-        let mut t = table(
-            [
-                "#",
-                "offered",
-                "refused",
-                "drops by reason",
-                "peak ports/NIC",
-                "peak ports/key",
-                "comparison",
-            ]
-            .map(String::from)
-            .to_vec(),
-        );
-        for p in &result.points {
-            let Some(s) = &p.simulated else { continue };
-            let drops = s
-                .drops_by_reason
-                .iter()
-                .map(|(k, v)| format!("{k}={v}"))
-                .collect::<Vec<_>>()
-                .join(", ");
-            t.add_row(vec![
-                p.params.index.to_string(),
-                s.flows_offered.to_string(),
-                s.flows_refused.to_string(),
-                drops,
-                s.peak_ports_in_use_nic.to_string(),
-                s.peak_ports_in_use_key.to_string(),
-                comparison_text(&p.comparison),
-            ]);
-        }
-        md.push_str(&format!(
-            "Agreement tolerance: ±{} pp of fleet blocking.\n\n{t}\n\n",
-            sig3(plan.report.tolerance_blocking * 100.0)
-        ));
+        md.push_str(&simulation_section(plan, result));
     } else {
         md.push_str("simulation: not run. Only analytic figures are shown.\n\n");
     }
@@ -385,6 +352,85 @@ fn markdown(
         for (spec, (file, _)) in plan.report.plots.iter().zip(svgs) {
             md.push_str(&format!("![{}]({file})\n\n", spec.title));
         }
+    }
+    md
+}
+
+/// "n of N NICs" for one stratum of a sample.
+fn stratum_text(sampled: u64, scale: f64) -> String {
+    format!("{sampled} (×{})", sig3(scale))
+}
+
+fn simulation_section(plan: &Plan, result: &PlanResult) -> String {
+    let mut md = String::new();
+    md.push_str(&format!(
+        "Each point ran in natsim's packet-level simulator on a sample of NICs (the fleet's NICs \
+         are independent under per-NIC blocks); counts are scaled to the fleet by the factor in \
+         brackets (fleet NICs per sampled NIC), separately for NICs with and without a block. \
+         Only flows after warm-up count. A refused flow is one whose first packet was refused; \
+         drops count packets (a refused TCP client retransmits its SYN). Mean ports are \
+         time-averaged per NIC (carried load, to compare with Little's law); peaks are over the \
+         sampled NICs. Agreement tolerance: ±{} pp of fleet blocking. See `docs/planning.md`.\n\n",
+        sig3(plan.report.tolerance_blocking * 100.0)
+    ));
+    let mut t = table(
+        [
+            "#",
+            "NICs sampled with block",
+            "without block",
+            "run s (warm-up)",
+            "offered",
+            "refused",
+            "refused by reason",
+            "drops by reason (packets)",
+            "mean ports/NIC",
+            "mean ports hot key",
+            "peak ports/NIC",
+            "peak ports/key",
+            "comparison",
+        ]
+        .map(String::from)
+        .to_vec(),
+    );
+    let mut unsimulated = Vec::new();
+    for p in &result.points {
+        if let Comparison::NotSimulated { reason } = &p.comparison {
+            unsimulated.push(format!(
+                "- point {}: not simulated: {reason}\n",
+                p.params.index
+            ));
+        }
+        let Some(s) = &p.simulated else { continue };
+        let list = |m: &std::collections::BTreeMap<String, u64>| {
+            m.iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        t.add_row(vec![
+            p.params.index.to_string(),
+            stratum_text(s.sample.nics_allocated, s.sample.scale_allocated),
+            stratum_text(s.sample.nics_unallocated, s.sample.scale_unallocated),
+            format!(
+                "{} ({})",
+                sig3(s.sample.duration_s),
+                sig3(s.sample.warmup_s)
+            ),
+            s.flows_offered.to_string(),
+            s.flows_refused.to_string(),
+            list(&s.refused_by_reason),
+            list(&s.drops_by_reason),
+            sig3(s.mean_ports_in_use_nic),
+            sig3(s.mean_ports_in_use_hot_key),
+            s.peak_ports_in_use_nic.to_string(),
+            s.peak_ports_in_use_key.to_string(),
+            comparison_text(&p.comparison),
+        ]);
+    }
+    md.push_str(&format!("{t}\n\n"));
+    if !unsimulated.is_empty() {
+        md.push_str(&unsimulated.concat());
+        md.push('\n');
     }
     md
 }

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::file::Plan;
 use super::model::{AnalyticPoint, evaluate};
@@ -14,7 +14,7 @@ use super::params::PointParams;
 
 /// What a simulation of one point measured. Filled in by the simulator; the planner never
 /// invents these numbers.
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct SimulatedPoint {
     /// New flows the workload tried to open after warm-up.
     pub flows_offered: u64,
@@ -26,6 +26,49 @@ pub struct SimulatedPoint {
     pub peak_ports_in_use_nic: u64,
     /// Highest number of ports in use on one scope key at once.
     pub peak_ports_in_use_key: u64,
+    /// Blocking on the busiest scope key of the allocated NICs (worst protocol; refusals for lack
+    /// of ports or table space over new-flow attempts). `None` when no flow was attempted.
+    pub blocking_hot: Option<f64>,
+    /// Time-averaged ports in use per allocated NIC over the measured window (Little's law's
+    /// carried load, all keys).
+    pub mean_ports_in_use_nic: f64,
+    /// Time-averaged ports in use per allocated NIC on the busiest scope key.
+    pub mean_ports_in_use_hot_key: f64,
+    /// Refused flows by the reason of their first refusal (fleet-scaled, like `flows_refused`).
+    pub refused_by_reason: BTreeMap<String, u64>,
+    /// What was actually simulated and how it was scaled to the fleet.
+    pub sample: SimSample,
+}
+
+/// How a simulated point relates to the fleet: which NICs ran, for how long, and the factors
+/// that scale their counts up to the whole fleet.
+///
+/// NICs with per-NIC port blocks are independent of each other, so the fleet is split into two
+/// strata, NICs that get a block and NICs left without one, and each is represented by a sample
+/// whose counts are multiplied by `fleet NICs in the stratum / sampled NICs`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct SimSample {
+    /// Sampled NICs that hold a port block.
+    pub nics_allocated: u64,
+    /// Fleet NICs each sampled allocated NIC stands for.
+    pub scale_allocated: f64,
+    /// Sampled NICs left without a block (the gateway's IPs are full).
+    pub nics_unallocated: u64,
+    /// Fleet NICs each sampled unallocated NIC stands for.
+    pub scale_unallocated: f64,
+    /// Idle NICs that only fill the last simulated IP's slots, so that the unallocated sample
+    /// really finds the IPs full (never measured).
+    pub nics_filler: u64,
+    /// Virtual run length in seconds.
+    pub duration_s: f64,
+    /// Leading seconds excluded from every count and peak.
+    pub warmup_s: f64,
+    /// New flows offered by the sampled NICs after warm-up (unscaled).
+    pub flows_offered_sampled: u64,
+    /// Of those, refused (unscaled).
+    pub flows_refused_sampled: u64,
+    /// Simulator events processed (a cost figure).
+    pub events: u64,
 }
 
 impl SimulatedPoint {
@@ -35,9 +78,11 @@ impl SimulatedPoint {
     }
 }
 
-/// The simulator hook: given a point, run it and report what happened. Must be `Sync` because
-/// points run on several threads; it must be deterministic in the point (use `point.seed`).
-pub type SimulateFn<'a> = &'a (dyn Fn(&PointParams) -> SimulatedPoint + Sync);
+/// The simulator hook: given a point, run it and report what happened, or say why this point
+/// cannot be simulated (e.g. pooled AWS/Azure rules, which the simulator does not model). Must be
+/// `Sync` because points run on several threads; it must be deterministic in the point (use
+/// `point.seed`).
+pub type SimulateFn<'a> = &'a (dyn Fn(&PointParams) -> Result<SimulatedPoint, String> + Sync);
 
 /// Analytic vs simulated fleet blocking at one point.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -45,6 +90,11 @@ pub type SimulateFn<'a> = &'a (dyn Fn(&PointParams) -> SimulatedPoint + Sync);
 pub enum Comparison {
     /// No simulator was plugged in.
     NotRun,
+    /// A simulator was plugged in but cannot model this point.
+    NotSimulated {
+        /// Why.
+        reason: String,
+    },
     /// The simulation offered no flows, so there is nothing to compare.
     NoFlows,
     /// Both answers exist.
@@ -69,7 +119,7 @@ pub struct PointResult {
     pub params: PointParams,
     /// The analytic answer.
     pub analytic: AnalyticPoint,
-    /// The simulated answer, if a simulator ran.
+    /// The simulated answer, if a simulator ran and could model the point.
     pub simulated: Option<SimulatedPoint>,
     /// How the two compare.
     pub comparison: Comparison,
@@ -105,11 +155,17 @@ impl PlanResult {
 /// Compares the analytic fleet blocking with a simulation.
 pub fn compare(
     analytic: &AnalyticPoint,
-    simulated: Option<&SimulatedPoint>,
+    simulated: Option<&Result<SimulatedPoint, String>>,
     tolerance: f64,
 ) -> Comparison {
-    let Some(sim) = simulated else {
-        return Comparison::NotRun;
+    let sim = match simulated {
+        None => return Comparison::NotRun,
+        Some(Err(reason)) => {
+            return Comparison::NotSimulated {
+                reason: reason.clone(),
+            };
+        }
+        Some(Ok(sim)) => sim,
     };
     let Some(simulated_blocking) = sim.blocking() else {
         return Comparison::NoFlows;
@@ -126,16 +182,12 @@ pub fn compare(
 
 fn run_point(plan: &Plan, point: &PointParams, simulate: Option<SimulateFn<'_>>) -> PointResult {
     let analytic = evaluate(point);
-    let simulated = simulate.map(|f| f(point));
-    let comparison = compare(
-        &analytic,
-        simulated.as_ref(),
-        plan.report.tolerance_blocking,
-    );
+    let outcome = simulate.map(|f| f(point));
+    let comparison = compare(&analytic, outcome.as_ref(), plan.report.tolerance_blocking);
     PointResult {
         params: point.clone(),
         analytic,
-        simulated,
+        simulated: outcome.and_then(Result::ok),
         comparison,
     }
 }
@@ -144,6 +196,17 @@ fn run_point(plan: &Plan, point: &PointParams, simulate: Option<SimulateFn<'_>>)
 /// `jobs`: each point depends only on its own parameters and seed, and results are placed by
 /// index.
 pub fn run_plan(plan: &Plan, simulate: Option<SimulateFn<'_>>, jobs: usize) -> PlanResult {
+    run_plan_with_progress(plan, simulate, jobs, &|| {})
+}
+
+/// [`run_plan`], calling `point_done` after each point (from the worker thread that ran it), e.g.
+/// to advance a progress bar.
+pub fn run_plan_with_progress(
+    plan: &Plan,
+    simulate: Option<SimulateFn<'_>>,
+    jobs: usize,
+    point_done: &(dyn Fn() + Sync),
+) -> PlanResult {
     let count = plan.points.len();
     let jobs = jobs.clamp(1, count.max(1));
     let slots: Vec<Mutex<Option<PointResult>>> = (0..count).map(|_| Mutex::new(None)).collect();
@@ -157,6 +220,7 @@ pub fn run_plan(plan: &Plan, simulate: Option<SimulateFn<'_>>, jobs: usize) -> P
                         break;
                     };
                     let result = run_point(plan, point, simulate);
+                    point_done();
                     // A poisoned slot means another worker panicked; the scope re-raises that
                     // panic, so storing into the inner value is safe.
                     let mut slot = slots[index].lock().unwrap_or_else(|e| e.into_inner());
