@@ -105,6 +105,9 @@ enum Command {
         /// Worker threads (default: all cores); results do not depend on it.
         #[arg(long)]
         jobs: Option<usize>,
+        /// Analytic answers only (skip the simulated run of every point).
+        #[arg(long)]
+        no_sim: bool,
     },
 }
 
@@ -165,8 +168,17 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
             let code = natsim::replay::cli::replay_cmd(&capture, config.as_deref(), options)?;
             Ok(ExitCode::from(u8::try_from(code).unwrap_or(1)))
         }
-        Command::Plan { plan, out, jobs } => {
-            let outcome = natsim::plan::plan_cmd(&plan, &out, jobs)?;
+        Command::Plan {
+            plan,
+            out,
+            jobs,
+            no_sim,
+        } => {
+            let outcome = if no_sim {
+                natsim::plan::plan_cmd_no_sim(&plan, &out, jobs)?
+            } else {
+                natsim::plan::plan_cmd(&plan, &out, jobs)?
+            };
             println!(
                 "{} points, {} over target, {} disagreements; wrote {} files to {}",
                 outcome.points,
