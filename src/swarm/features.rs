@@ -187,42 +187,133 @@ impl Features {
         f
     }
 
+    /// Names of the switches, in declaration order (bit `i` of a mask is switch `i`).
+    pub const NAMES: [&'static str; 28] = [
+        "tcp",
+        "udp",
+        "icmp",
+        "probe",
+        "inbound",
+        "hairpin",
+        "generators",
+        "pressure",
+        "short-timers",
+        "distributed",
+        "second-network",
+        "scarce-blocks",
+        "unsolicited",
+        "port-scan",
+        "spoof",
+        "forged-icmp",
+        "rst-inject",
+        "loss",
+        "duplicate",
+        "reorder",
+        "link-flap",
+        "nic-churn",
+        "relabel",
+        "virtual-ip",
+        "p-change",
+        "ip-churn",
+        "restart",
+        "delete-gateway",
+    ];
+
+    fn switches(&self) -> [bool; 28] {
+        [
+            self.tcp,
+            self.udp,
+            self.icmp,
+            self.probe,
+            self.inbound,
+            self.hairpin,
+            self.generators,
+            self.pressure,
+            self.short_timers,
+            self.distributed,
+            self.second_network,
+            self.scarce_blocks,
+            self.unsolicited,
+            self.port_scan,
+            self.spoof,
+            self.forged_icmp,
+            self.rst_inject,
+            self.loss,
+            self.duplicate,
+            self.reorder,
+            self.link_flap,
+            self.nic_churn,
+            self.relabel,
+            self.virtual_ip,
+            self.p_change,
+            self.ip_churn,
+            self.restart,
+            self.delete_gateway,
+        ]
+    }
+
+    fn switches_mut(&mut self) -> [&mut bool; 28] {
+        [
+            &mut self.tcp,
+            &mut self.udp,
+            &mut self.icmp,
+            &mut self.probe,
+            &mut self.inbound,
+            &mut self.hairpin,
+            &mut self.generators,
+            &mut self.pressure,
+            &mut self.short_timers,
+            &mut self.distributed,
+            &mut self.second_network,
+            &mut self.scarce_blocks,
+            &mut self.unsolicited,
+            &mut self.port_scan,
+            &mut self.spoof,
+            &mut self.forged_icmp,
+            &mut self.rst_inject,
+            &mut self.loss,
+            &mut self.duplicate,
+            &mut self.reorder,
+            &mut self.link_flap,
+            &mut self.nic_churn,
+            &mut self.relabel,
+            &mut self.virtual_ip,
+            &mut self.p_change,
+            &mut self.ip_churn,
+            &mut self.restart,
+            &mut self.delete_gateway,
+        ]
+    }
+
+    /// The switches as a bit mask (bit `i` is [`Features::NAMES`]`[i]`).
+    pub fn mask(&self) -> u32 {
+        self.switches()
+            .iter()
+            .enumerate()
+            .fold(0, |m, (i, on)| m | (u32::from(*on) << i))
+    }
+
+    /// Features from a bit mask, e.g. one drawn (and shrunk towards fewer features) by a
+    /// property-testing library. As in [`Features::draw`], some protocol is always on.
+    pub fn from_mask(families: Families, mask: u32) -> Features {
+        let mut f = Features::all();
+        f.families = families;
+        for (i, s) in f.switches_mut().into_iter().enumerate() {
+            *s = mask & (1 << i) != 0;
+        }
+        if !(f.tcp || f.udp || f.icmp) {
+            f.udp = true;
+        }
+        f
+    }
+
     /// The names of the switches that are on, in declaration order.
     pub fn on(&self) -> Vec<&'static str> {
-        let flags = [
-            (self.tcp, "tcp"),
-            (self.udp, "udp"),
-            (self.icmp, "icmp"),
-            (self.probe, "probe"),
-            (self.inbound, "inbound"),
-            (self.hairpin, "hairpin"),
-            (self.generators, "generators"),
-            (self.pressure, "pressure"),
-            (self.short_timers, "short-timers"),
-            (self.distributed, "distributed"),
-            (self.second_network, "second-network"),
-            (self.scarce_blocks, "scarce-blocks"),
-            (self.unsolicited, "unsolicited"),
-            (self.port_scan, "port-scan"),
-            (self.spoof, "spoof"),
-            (self.forged_icmp, "forged-icmp"),
-            (self.rst_inject, "rst-inject"),
-            (self.loss, "loss"),
-            (self.duplicate, "duplicate"),
-            (self.reorder, "reorder"),
-            (self.link_flap, "link-flap"),
-            (self.nic_churn, "nic-churn"),
-            (self.relabel, "relabel"),
-            (self.virtual_ip, "virtual-ip"),
-            (self.p_change, "p-change"),
-            (self.ip_churn, "ip-churn"),
-            (self.restart, "restart"),
-            (self.delete_gateway, "delete-gateway"),
-        ];
-        flags
+        Self::NAMES
             .iter()
-            .filter(|(on, _)| *on)
-            .map(|(_, n)| *n)
+            .zip(self.switches())
+            .filter(|(_, on)| *on)
+            .map(|(n, _)| *n)
             .collect()
     }
 }
@@ -244,6 +335,18 @@ mod tests {
             .map(|s| Features::draw(s).to_string())
             .collect::<std::collections::BTreeSet<_>>();
         assert!(distinct.len() > 50, "{}", distinct.len());
+    }
+
+    #[test]
+    fn masks_round_trip() {
+        for s in 0..100 {
+            let f = Features::draw(s);
+            assert_eq!(Features::from_mask(f.families, f.mask()), f);
+        }
+        assert_eq!(
+            Features::from_mask(Families::Dual, u32::MAX),
+            Features::all()
+        );
     }
 
     #[test]

@@ -13,12 +13,14 @@ use serde_saphyr::{Location, Spanned};
 
 use super::features::{Families, Features};
 use crate::nat::config::PORTS_PER_IP;
+use crate::nat::{NicId, Profile, port_start_offset};
 use crate::rng::Rng;
 use crate::scenario::schema::*;
 use crate::sim::engine::stream_of;
 use crate::sim::link::{LinkConfig, Ratio};
 use crate::sim::selector::{LabelExpression, LabelOperator, LabelSelector};
 use crate::sim::tcp::CloseMode;
+use crate::wire::parse::proto::UDP;
 
 /// Events a generated run may take before it counts as a bound hit (exit 5). Generated
 /// traffic stays far below this; hitting it means the simulator or gateway loops.
@@ -188,6 +190,10 @@ struct GatewayPlan {
     ips: u64,
     ports_per_nic: u32,
     selector: SelectorKind,
+    /// The run seed (the gateway seeds its port choice with it).
+    seed: u64,
+    /// The profile keeps the last port of each block unused (dpservice).
+    last_port_unusable: bool,
 }
 
 impl GatewayPlan {
@@ -221,11 +227,13 @@ impl GatewayPlan {
         Self::nat_addr(d.range(1, self.ips), v4)
     }
     /// Where the allocator puts the NICs selected at the start (SPEC §3: (namespace, name)
-    /// order, lowest free slot on the first IP with room): NIC name → (ip number, first port).
-    fn expected_blocks(&self, nics: &[NicPlan], v4: bool) -> BTreeMap<String, (u64, u32)> {
-        let mut selected: Vec<&NicPlan> = nics
+    /// order, lowest free slot on the first IP with room): NIC name → (ip number, first port,
+    /// dataplane NIC id).
+    fn expected_blocks(&self, nics: &[NicPlan], v4: bool) -> BTreeMap<String, (u64, u32, u32)> {
+        let mut selected: Vec<(usize, &NicPlan)> = nics
             .iter()
-            .filter(|n| {
+            .enumerate()
+            .filter(|(_, n)| {
                 n.present
                     && !n.virtual_ip
                     && n.network == NET_A
@@ -233,18 +241,32 @@ impl GatewayPlan {
                     && self.selector.selects(&n.labels)
             })
             .collect();
-        selected.sort_by(|a, b| (&a.namespace, &a.name).cmp(&(&b.namespace, &b.name)));
+        selected.sort_by(|(_, a), (_, b)| (&a.namespace, &a.name).cmp(&(&b.namespace, &b.name)));
         let per_ip = u64::from(PORTS_PER_IP / self.ports_per_nic);
         selected
             .iter()
             .enumerate()
-            .filter_map(|(s, n)| {
+            .filter_map(|(s, (id, n))| {
                 let s = s as u64;
                 let ip_k = s / per_ip + 1;
                 let port = 1024 + (s % per_ip) * u64::from(self.ports_per_nic);
-                (ip_k <= self.ips).then(|| (n.name.clone(), (ip_k, port as u32)))
+                (ip_k <= self.ips).then(|| (n.name.clone(), (ip_k, port as u32, *id as u32)))
             })
             .collect()
+    }
+
+    /// The NAT port a NIC's first UDP flow from `inside` gets: the gateway's documented start
+    /// point in the block (SPEC §4, [`port_start_offset`]), free because nothing else of the
+    /// NIC is assumed to run.
+    fn first_port(&self, block_port: u32, nic_id: u32, inside: IpAddr, src_port: u16) -> u32 {
+        let p = self.ports_per_nic;
+        let usable = if self.last_port_unusable && p > 1 {
+            p - 1
+        } else {
+            p
+        };
+        let off = port_start_offset(self.seed, NicId(nic_id), UDP, inside, src_port, usable);
+        block_port + u32::from(off)
     }
 }
 
@@ -260,10 +282,14 @@ struct FlowRef {
 pub fn generate(seed: u64, f: &Features) -> ScenarioFile {
     let mut topo = Draw::new(seed, "topology");
     let duration_ms = topo.pick(&[3_000u64, 6_000, 10_000, 20_000]);
-    let gw = gateway_plan(&mut Draw::new(seed, "gateway-plan"), f);
+    let mut gw = gateway_plan(&mut Draw::new(seed, "gateway-plan"), f, seed);
     let (nics, nodes) = nic_plans(&mut topo, f, &gw);
     let topology = topology_doc(&mut topo, f, &nics, nodes);
     let gateway = gateway_doc(&mut Draw::new(seed, "gateway"), f, &gw);
+    let overrides = gateway.overrides.clone().into_iter().collect();
+    gw.last_port_unusable = Profile::named(&gateway.profile)
+        .and_then(|p| p.with_overrides(&overrides).ok())
+        .is_some_and(|p| p.last_port_unusable);
     let mut tr = Draw::new(seed, "traffic");
     let (traffic, flows) = traffic_items(&mut tr, f, &gw, &nics, duration_ms);
     let generators = generator_items(
@@ -315,11 +341,11 @@ pub fn generate(seed: u64, f: &Features) -> ScenarioFile {
     }
 }
 
-fn gateway_plan(d: &mut Draw, f: &Features) -> GatewayPlan {
+fn gateway_plan(d: &mut Draw, f: &Features, seed: u64) -> GatewayPlan {
     let ports_per_nic = if f.scarce_blocks {
         d.pick(&[16_384u32, 32_768])
-    } else if f.pressure || (f.hairpin && d.chance(1, 2)) {
-        // Small P: exhaustion within a few flows, and hairpin targets that can be guessed.
+    } else if f.pressure {
+        // Exhaustion within a few flows.
         1 << d.range(0, 2)
     } else {
         1 << d.range(0, 6)
@@ -342,6 +368,8 @@ fn gateway_plan(d: &mut Draw, f: &Features) -> GatewayPlan {
         ips: d.range(1, 3),
         ports_per_nic,
         selector,
+        seed,
+        last_port_unusable: false,
     }
 }
 
@@ -732,9 +760,10 @@ fn traffic_items(
     (items, flows)
 }
 
-/// Two NICs sending to each other's NAT endpoint (RFC 4787 REQ-9). The NAT port is guessed from
-/// the expected blocks: exact for P = 1, one of the first ports of the block otherwise, so
-/// small P worlds hairpin and large ones mostly produce unsolicited drops.
+/// Two NICs sending to each other's NAT endpoint (RFC 4787 REQ-9). Each aims at the port the
+/// other's first flow gets ([`GatewayPlan::first_port`]); other flows of the same NICs (other
+/// scripted traffic, generators, `nic` scope with small P) can move or refuse it, and then the
+/// pair produces unsolicited drops instead, which is also worth running.
 fn hairpin_pair(
     d: &mut Draw,
     gw: &GatewayPlan,
@@ -749,13 +778,16 @@ fn hairpin_pair(
     }
     let a = d.index(names.len());
     let b = (a + 1 + d.index(names.len() - 1)) % names.len();
-    let spread = u64::from(gw.ports_per_nic.min(4));
     let at_ms = d.range(0, spread_ms);
     let src_port = 4000 + d.range(0, 3) as u16;
     let mut out = Vec::new();
     for (k, (from, to)) in [(a, b), (b, a)].into_iter().enumerate() {
-        let (ip_k, port) = blocks[names[to]];
-        let port = port as u64 + d.range(0, spread - 1);
+        let (ip_k, block_port, id) = blocks[names[to]];
+        let inside = nics
+            .get(id as usize)
+            .and_then(|n| n.addr(v4))
+            .map_or(IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED), ip);
+        let port = gw.first_port(block_port, id, inside, src_port);
         let addr = GatewayPlan::nat_addr(ip_k, v4);
         let mut it = item(format!("hairpin{k}"), at_ms + 100 * k as u64, names[from]);
         it.udp = Some(UdpDoc {
@@ -942,7 +974,9 @@ fn attack_items(
         });
         out.push(a);
     }
-    let live_after = |d: &mut Draw, fl: &FlowRef| fl.at_ms + d.range(20, 400);
+    // Soon after the flow starts, while it most likely still has its mapping (many flows
+    // finish within a few round trips).
+    let live_after = |d: &mut Draw, fl: &FlowRef| fl.at_ms + d.range(5, 80);
     if f.spoof && !flows.is_empty() {
         for _ in 0..d.range(1, 2) {
             let fl = &flows[d.index(flows.len())];
@@ -961,7 +995,7 @@ fn attack_items(
         }
     }
     if f.forged_icmp && !flows.is_empty() {
-        for _ in 0..d.range(1, 2) {
+        for _ in 0..d.range(1, 3) {
             let fl = &flows[d.index(flows.len())];
             let mut a = attack(next(), live_after(d, fl), fl.remote);
             a.forged_icmp = Some(ForgedIcmpDoc {
