@@ -218,3 +218,34 @@ pub fn round_trip(doc: &ScenarioFile, path: &Path) -> Result<(String, Scenario),
     let sc = load_str(path, &text)?;
     Ok((text, sc))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::swarm::cli::world;
+
+    #[test]
+    fn an_empty_selector_is_kept_and_an_absent_one_stays_absent() {
+        let (_, mut doc) = world(3);
+        let gw = doc.gateway.as_mut().expect("a gateway");
+        gw.selector = Some(Default::default());
+        let text = to_yaml(&doc, "").expect("yaml");
+        assert!(text.contains("selector: {}"), "{text}");
+        let (_, sc) = round_trip(&doc, Path::new("x.yaml")).expect("loads");
+        assert!(sc.doc.gateway.and_then(|g| g.selector).is_some());
+
+        doc.gateway.as_mut().expect("a gateway").selector = None;
+        let text = to_yaml(&doc, "").expect("yaml");
+        assert!(!text.contains("selector"), "{text}");
+    }
+
+    #[test]
+    fn defaults_are_left_out_and_the_header_is_a_comment() {
+        let (_, doc) = world(5);
+        let text = to_yaml(&doc, "line one\nline two").expect("yaml");
+        assert!(text.starts_with("# line one\n# line two\napiVersion: natsim.dev/v1\n"));
+        assert!(!text.contains("null"), "{text}");
+        assert!(!text.contains("mtu_bytes: 1500"), "{text}");
+        assert!(!text.contains("expect"), "{text}");
+    }
+}
