@@ -347,6 +347,27 @@ pub fn swarm(opts: &SwarmOptions, out: &mut dyn Write) -> SwarmReport {
     }
 }
 
+/// Parses `--seeds A..B` (end exclusive) or a single seed `N` (= `N..N+1`), for clap's
+/// `value_parser`.
+pub fn parse_seeds(s: &str) -> Result<Range<u64>, String> {
+    let num = |x: &str| {
+        x.trim()
+            .parse::<u64>()
+            .map_err(|_| format!("`{x}` is not a seed"))
+    };
+    let r = match s.split_once("..") {
+        Some((a, b)) => num(a)?..num(b)?,
+        None => {
+            let n = num(s)?;
+            n..n.saturating_add(1)
+        }
+    };
+    if r.is_empty() {
+        return Err(format!("`{s}` is an empty range"));
+    }
+    Ok(r)
+}
+
 /// `natsim swarm`: the command-line entry point. `broken` plugs a deliberately broken
 /// dataplane by name (testing option: `leaky-filter[:PORT]`, `overlapping-blocks`, ...).
 pub fn swarm_cmd(
@@ -412,4 +433,17 @@ pub fn reproduce_cmd(path: &Path, broken: Option<&str>) -> Exit {
         ),
     }
     Exit(o.exit_code)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_seeds;
+
+    #[test]
+    fn seed_ranges_parse() {
+        assert_eq!(parse_seeds("0..1000"), Ok(0..1000));
+        assert_eq!(parse_seeds("7"), Ok(7..8));
+        assert!(parse_seeds("5..5").is_err());
+        assert!(parse_seeds("a..b").is_err());
+    }
 }

@@ -21,7 +21,7 @@ pub mod run;
 pub mod shrink;
 pub mod yaml;
 
-pub use cli::{SwarmOptions, SwarmReport, reproduce_cmd, swarm, swarm_cmd, world};
+pub use cli::{SwarmOptions, SwarmReport, parse_seeds, reproduce_cmd, swarm, swarm_cmd, world};
 pub use coverage::{Path, Reached, Tally};
 pub use features::{Families, Features};
 pub use generate::generate;
