@@ -14,6 +14,7 @@
 //! | [`sim`] | deterministic network simulator: event queue, topology, links, hosts, traffic |
 //! | [`check`] | SPEC §6 invariant checkers (observers of simulator events) and broken gateways |
 //! | [`scenario`] | scenario files: schema, loading, expectations, reports, `run`/`check` entry points |
+//! | [`swarm`] | generated worlds, swarm testing, minimisation of failures to scenario files |
 //!
 //! See `ARCHITECTURE.md` for how a packet flows through these modules.
 
@@ -27,5 +28,6 @@ pub mod replay;
 pub mod rng;
 pub mod scenario;
 pub mod sim;
+pub mod swarm;
 pub mod time;
 pub mod wire;

@@ -40,6 +40,22 @@ enum Command {
         #[arg(long)]
         junit: Option<PathBuf>,
     },
+    /// Swarm testing: generate a world per seed (random feature subsets, traffic, faults,
+    /// control-plane changes), check every invariant, minimise failures to scenario files.
+    Swarm {
+        /// Seed range `A..B` (B excluded) or a single seed.
+        #[arg(long, value_parser = natsim::swarm::cli::parse_seeds)]
+        seeds: std::ops::Range<u64>,
+        /// Worker threads; the printed results do not depend on it.
+        #[arg(long)]
+        jobs: Option<usize>,
+        /// Where minimised failing scenarios are written.
+        #[arg(long, default_value = "swarm-failures")]
+        out: PathBuf,
+        /// Testing aid: run against a deliberately broken gateway by name (see docs/swarm.md).
+        #[arg(long)]
+        broken: Option<String>,
+    },
     /// Print (or write) the JSON Schema of scenario files, for editors.
     Schema {
         /// Write to this file instead of standard output.
@@ -139,6 +155,12 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::Check { dir, junit } => {
             Ok(natsim::scenario::cli::check_cmd(&dir, junit.as_deref()).into())
         }
+        Command::Swarm {
+            seeds,
+            jobs,
+            out,
+            broken,
+        } => Ok(natsim::swarm::cli::swarm_cmd(seeds, jobs, &out, broken.as_deref()).into()),
         Command::Schema { out } => Ok(natsim::scenario::cli::schema_cmd(out.as_deref()).into()),
         Command::Demo { profile } => {
             let text = natsim::demo::run(&profile).map_err(anyhow::Error::msg)?;

@@ -132,6 +132,10 @@ pub struct InvariantChecker {
     by_inside: Map<InsideKey, SocketAddr>,
     /// Live and held ports per NIC and scope key.
     occupancy: Map<(NicId, Scope), u32>,
+    /// `nic` scope only: live and held flows per endpoint mapping (NIC, protocol, inside
+    /// endpoint). P bounds mappings there, not flows: the flows of one inside endpoint share its
+    /// mapping's port, so only the mapping's first flow takes a slot of `occupancy`.
+    mapping_refs: Map<(NicId, u8, SocketAddr), u32>,
     checks: [u64; 9],
 }
 
@@ -184,6 +188,7 @@ impl InvariantChecker {
             by_nat: map(),
             by_inside: map(),
             occupancy: map(),
+            mapping_refs: map(),
             checks: [0; 9],
         }
     }
@@ -244,6 +249,37 @@ impl InvariantChecker {
             };
             !(*n == nic && family.is_none_or(|x| x == f))
         });
+        self.mapping_refs
+            .retain(|(n, _, inside), _| !(*n == nic && fam_ok(inside)));
+    }
+
+    /// Under `nic` scope, counts a flow's reference to its endpoint mapping; true when the flow
+    /// is the mapping's first and so takes a port of the scope. Other scopes: always true.
+    fn takes_port(&mut self, scope: Scope, nic: NicId, proto: u8, inside: SocketAddr) -> bool {
+        if !matches!(scope, Scope::Nic(..)) {
+            return true;
+        }
+        let refs = self.mapping_refs.entry((nic, proto, inside)).or_insert(0);
+        *refs += 1;
+        *refs == 1
+    }
+
+    /// The reverse of [`InvariantChecker::takes_port`] when a flow's port is released: true
+    /// when the scope's port is free again.
+    fn frees_port(&mut self, scope: Scope, nic: NicId, proto: u8, inside: SocketAddr) -> bool {
+        if !matches!(scope, Scope::Nic(..)) {
+            return true;
+        }
+        let key = (nic, proto, inside);
+        let Some(refs) = self.mapping_refs.get_mut(&key) else {
+            return true;
+        };
+        *refs = refs.saturating_sub(1);
+        if *refs == 0 {
+            self.mapping_refs.remove(&key);
+            return true;
+        }
+        false
     }
 
     /// Admits a new flow into the model (from an outbound translation seen on the wire, or from
@@ -322,8 +358,9 @@ impl InvariantChecker {
             ));
         }
         let scope = self.scope(proto, remote);
+        let new_port = self.takes_port(scope, nic, proto, inside);
         let count = self.occupancy.entry((nic, scope)).or_insert(0);
-        *count += 1;
+        *count += u32::from(new_port);
         if *count > usable {
             let c = *count;
             return Err(Violation::new(
@@ -610,7 +647,9 @@ impl InvariantChecker {
             }
             Event::PortReleased { flow, .. } => {
                 let scope = self.scope(flow.protocol, flow.remote);
-                if let Some(c) = self.occupancy.get_mut(&(flow.nic, scope)) {
+                if self.frees_port(scope, flow.nic, flow.protocol, flow.inside)
+                    && let Some(c) = self.occupancy.get_mut(&(flow.nic, scope))
+                {
                     *c = c.saturating_sub(1);
                     if *c == 0 {
                         self.occupancy.remove(&(flow.nic, scope));

@@ -1,0 +1,301 @@
+//! Vacuity guards: which interesting paths a run actually reached. A property that holds
+//! because its path never ran proves nothing, so every guarded path is counted per run and
+//! the swarm (and `tests/swarm_props.rs`) report how many runs reached each.
+//!
+//! Most paths show in the report's counters. The rest (a block removal that ended flows, an
+//! inbound ICMP error translated, an established TCP flow, a timer expiry, IPv6 translation)
+//! are seen by [`Counting`], a transparent [`Dataplane`] wrapper: it forwards every call
+//! unchanged and only looks at verdicts, packets and events, so a run with it is the same run
+//! (same trace digest) as one without.
+
+use std::cell::Cell;
+use std::rc::Rc;
+
+use crate::nat::{
+    Block, ConfigError, Counters, Egress, EndReason, Event, Family, FlowInfo, GatewayConfig,
+    Ingress, NicConfig, NicId, Verdict,
+};
+use crate::scenario::Report;
+use crate::sim::dataplane::{Dataplane, DataplaneFactory};
+use crate::time::Instant;
+use crate::wire::IpVersion;
+use crate::wire::parse::{parse_ip, proto};
+
+/// A guarded path.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Path {
+    /// A new flow refused for lack of ports (`drop.ports_exhausted`).
+    Exhaustion,
+    /// An ICMP error from outside translated back to a NIC (RFC 5508).
+    IcmpErrorIn,
+    /// A packet hairpinned NIC to NIC through the NAT address (`translated.hairpin`).
+    Hairpin,
+    /// A NIC lost a block while it had live flows.
+    BlockRemoved,
+    /// Unsolicited inbound dropped (`drop.unsolicited`).
+    Unsolicited,
+    /// An inbound TCP segment of an established connection translated.
+    TcpEstablished,
+    /// A flow's idle timer ran out.
+    Expiry,
+    /// An IPv6 packet translated outbound.
+    Ipv6,
+    /// A NIC without a block refused (`drop.no_nat_block`).
+    NoNatBlock,
+    /// A dataplane node restarted (`sim.restarts`).
+    Restart,
+    /// A packet relayed between dataplane nodes (`sim.relayed`).
+    Relayed,
+    /// A packet with a bad checksum dropped (`drop.bad_checksum`).
+    BadChecksum,
+    /// A link lost a packet.
+    LinkLoss,
+}
+
+impl Path {
+    /// Every guarded path.
+    pub const ALL: [Path; 13] = [
+        Path::Exhaustion,
+        Path::IcmpErrorIn,
+        Path::Hairpin,
+        Path::BlockRemoved,
+        Path::Unsolicited,
+        Path::TcpEstablished,
+        Path::Expiry,
+        Path::Ipv6,
+        Path::NoNatBlock,
+        Path::Restart,
+        Path::Relayed,
+        Path::BadChecksum,
+        Path::LinkLoss,
+    ];
+
+    /// Stable name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Path::Exhaustion => "exhaustion",
+            Path::IcmpErrorIn => "icmp-error-in",
+            Path::Hairpin => "hairpin",
+            Path::BlockRemoved => "block-removed",
+            Path::Unsolicited => "unsolicited",
+            Path::TcpEstablished => "tcp-established",
+            Path::Expiry => "expiry",
+            Path::Ipv6 => "ipv6",
+            Path::NoNatBlock => "no-nat-block",
+            Path::Restart => "restart",
+            Path::Relayed => "relayed",
+            Path::BadChecksum => "bad-checksum",
+            Path::LinkLoss => "link-loss",
+        }
+    }
+
+    fn bit(self) -> u32 {
+        1 << (self as u32)
+    }
+}
+
+/// The set of paths one run reached.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Reached(u32);
+
+impl Reached {
+    /// Marks a path.
+    pub fn insert(&mut self, p: Path) {
+        self.0 |= p.bit();
+    }
+    /// Whether the path was reached.
+    pub fn contains(self, p: Path) -> bool {
+        self.0 & p.bit() != 0
+    }
+    /// Union.
+    pub fn union(self, other: Reached) -> Reached {
+        Reached(self.0 | other.0)
+    }
+    /// Names of the reached paths, in [`Path::ALL`] order.
+    pub fn names(self) -> Vec<&'static str> {
+        Path::ALL
+            .iter()
+            .filter(|p| self.contains(**p))
+            .map(|p| p.name())
+            .collect()
+    }
+
+    /// The paths visible in a report's counters.
+    pub fn from_report(r: &Report) -> Reached {
+        let mut out = Reached::default();
+        let counter = |k: &str| r.counters.get(k).copied().unwrap_or(0);
+        for (p, k) in [
+            (Path::Exhaustion, "drop.ports_exhausted"),
+            (Path::Hairpin, "translated.hairpin"),
+            (Path::Unsolicited, "drop.unsolicited"),
+            (Path::NoNatBlock, "drop.no_nat_block"),
+            (Path::Restart, "sim.restarts"),
+            (Path::Relayed, "sim.relayed"),
+            (Path::BadChecksum, "drop.bad_checksum"),
+        ] {
+            if counter(k) > 0 {
+                out.insert(p);
+            }
+        }
+        if r.links.values().any(|l| l.lost > 0) {
+            out.insert(Path::LinkLoss);
+        }
+        out
+    }
+}
+
+/// The cell a [`Counting`] dataplane writes into; shared by every node of a run (the run is
+/// single-threaded, so a `Cell` suffices).
+pub type Shared = Rc<Cell<Reached>>;
+
+/// A transparent wrapper that records which paths the wrapped dataplane took.
+pub struct Counting {
+    inner: Box<dyn Dataplane>,
+    reached: Shared,
+}
+
+impl Counting {
+    /// Wraps a factory: every dataplane it builds records into `reached`.
+    pub fn factory(inner: Box<DataplaneFactory>, reached: Shared) -> Box<DataplaneFactory> {
+        Box::new(move |cfg: GatewayConfig| {
+            Ok(Box::new(Counting {
+                inner: inner(cfg)?,
+                reached: reached.clone(),
+            }) as Box<dyn Dataplane>)
+        })
+    }
+
+    fn mark(&self, p: Path) {
+        let mut r = self.reached.get();
+        r.insert(p);
+        self.reached.set(r);
+    }
+
+    /// Looks at a processed packet (after translation).
+    fn look(&self, ingress: Ingress, verdict: Verdict, pkt: &[u8]) {
+        let Ok(meta) = parse_ip(pkt) else {
+            return;
+        };
+        let l4 = pkt.get(meta.l4_offset..).unwrap_or(&[]);
+        match (ingress, verdict) {
+            (Ingress::Inside(_), Verdict::Forward(Egress::Outside))
+                if meta.version == IpVersion::V6 =>
+            {
+                self.mark(Path::Ipv6)
+            }
+            (Ingress::Outside, Verdict::Forward(Egress::Nic(_))) => match meta.protocol {
+                proto::ICMP if l4.first().is_some_and(|t| matches!(t, 3 | 4 | 5 | 11 | 12)) => {
+                    self.mark(Path::IcmpErrorIn)
+                }
+                proto::ICMPV6 if l4.first().is_some_and(|t| (1..=4).contains(t)) => {
+                    self.mark(Path::IcmpErrorIn)
+                }
+                proto::TCP => {
+                    // ACK without SYN: the handshake is done.
+                    let flags = l4.get(13).copied().unwrap_or(0);
+                    if flags & 0x10 != 0 && flags & 0x02 == 0 {
+                        self.mark(Path::TcpEstablished);
+                    }
+                }
+                _ => {}
+            },
+            _ => {}
+        }
+    }
+}
+
+impl Dataplane for Counting {
+    fn process(&mut self, now: Instant, ingress: Ingress, pkt: &mut Vec<u8>) -> Verdict {
+        let v = self.inner.process(now, ingress, pkt);
+        self.look(ingress, v, pkt);
+        v
+    }
+    fn poll_transmit(&mut self) -> Option<(Egress, Vec<u8>)> {
+        self.inner.poll_transmit()
+    }
+    fn poll_timeout(&mut self) -> Option<Instant> {
+        self.inner.poll_timeout()
+    }
+    fn handle_timeout(&mut self, now: Instant) {
+        self.inner.handle_timeout(now)
+    }
+    fn add_nic(&mut self, id: NicId, nic: NicConfig) -> Result<(), ConfigError> {
+        self.inner.add_nic(id, nic)
+    }
+    fn remove_nic(&mut self, now: Instant, id: NicId) {
+        self.inner.remove_nic(now, id)
+    }
+    fn assign_block(&mut self, now: Instant, id: NicId, block: Block) -> Result<(), ConfigError> {
+        self.inner.assign_block(now, id, block)
+    }
+    fn release_block(&mut self, now: Instant, id: NicId, family: Family) -> Option<Block> {
+        self.inner.release_block(now, id, family)
+    }
+    fn block_of(&self, id: NicId, family: Family) -> Option<Block> {
+        self.inner.block_of(id, family)
+    }
+    fn drain_events(&mut self) -> Vec<Event> {
+        let events = self.inner.drain_events();
+        for e in &events {
+            match e {
+                Event::BlockRemoved { flows_flushed, .. } if *flows_flushed > 0 => {
+                    self.mark(Path::BlockRemoved)
+                }
+                Event::FlowEnded {
+                    reason: EndReason::Timeout,
+                    ..
+                } => self.mark(Path::Expiry),
+                _ => {}
+            }
+        }
+        events
+    }
+    fn counters(&self) -> Counters {
+        self.inner.counters()
+    }
+    fn nic_counters(&self, id: NicId) -> Option<Counters> {
+        self.inner.nic_counters(id)
+    }
+    fn flows(&self) -> Vec<FlowInfo> {
+        self.inner.flows()
+    }
+    fn live_flows(&self) -> (usize, usize) {
+        self.inner.live_flows()
+    }
+}
+
+/// How many of a set of runs reached each path.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Tally {
+    /// Runs counted.
+    pub runs: u64,
+    /// Per path (in [`Path::ALL`] order), runs that reached it.
+    pub reached: [u64; Path::ALL.len()],
+}
+
+impl Tally {
+    /// Counts one run.
+    pub fn add(&mut self, r: Reached) {
+        self.runs += 1;
+        for (i, p) in Path::ALL.iter().enumerate() {
+            if r.contains(*p) {
+                self.reached[i] += 1;
+            }
+        }
+    }
+    /// Runs that reached `p`.
+    pub fn count(&self, p: Path) -> u64 {
+        Path::ALL
+            .iter()
+            .position(|x| *x == p)
+            .map_or(0, |i| self.reached[i])
+    }
+    /// `name count/runs` for every path.
+    pub fn line(&self) -> String {
+        Path::ALL
+            .iter()
+            .map(|p| format!("{} {}/{}", p.name(), self.count(*p), self.runs))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}

@@ -1,0 +1,193 @@
+//! Running one scenario for the swarm: through [`run_scenario`] exactly as `natsim run` does
+//! (so a failure found here reproduces there), with the [`Counting`] wrapper around the
+//! dataplane, a chosen dataplane (the real gateway or a deliberately broken one), and panics
+//! caught so a crash is a result rather than the end of the swarm.
+
+use std::fmt;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+
+use super::coverage::{Counting, Reached, Shared};
+use crate::check::broken::Breakage;
+use crate::scenario::report::exit;
+use crate::scenario::{Scenario, run_scenario};
+use crate::sim::dataplane::{DataplaneFactory, real_gateway};
+
+/// Exit status of a run that panicked (what Rust gives a panicking `natsim run`).
+pub const CRASH: u8 = 101;
+
+/// The port the `leaky-filter` breakage leaks when no port is named: inside the first block of
+/// the first NAT IP for any P, where generated attackers aim most of their packets.
+pub const DEFAULT_LEAKY_PORT: u16 = 1040;
+
+/// The dataplane a swarm runs against.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Target {
+    /// The real gateway.
+    Real,
+    /// A deliberately broken gateway (testing the swarm itself).
+    Broken(Breakage),
+}
+
+/// Kebab-case names of the breakages, as `--broken` takes them.
+pub const BROKEN_NAMES: [(&str, Breakage); 11] = [
+    ("leaky-filter", Breakage::LeakyFilter { port: 0 }),
+    ("overlapping-blocks", Breakage::OverlappingBlocks),
+    ("block-end-off-by-one", Breakage::BlockEndOffByOne),
+    ("evicting-allocator", Breakage::EvictingAllocator),
+    (
+        "stale-flow-after-block-loss",
+        Breakage::StaleFlowAfterBlockLoss,
+    ),
+    ("reply-to-wrong-nic", Breakage::ReplyToWrongNic),
+    ("bad-checksum", Breakage::BadChecksum),
+    ("unstable-mapping", Breakage::UnstableMapping),
+    ("ignores-selection", Breakage::IgnoresSelection),
+    ("wrong-status", Breakage::WrongStatus),
+    ("nondeterministic", Breakage::Nondeterministic),
+];
+
+impl Target {
+    /// Parses `--broken NAME` (`leaky-filter[:PORT]` takes an optional port, default
+    /// [`DEFAULT_LEAKY_PORT`]).
+    pub fn broken(name: &str) -> Result<Target, String> {
+        let (base, arg) = match name.split_once(':') {
+            Some((b, a)) => (b, Some(a)),
+            None => (name, None),
+        };
+        let known = || {
+            BROKEN_NAMES
+                .iter()
+                .map(|(n, _)| *n)
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let (_, b) = BROKEN_NAMES
+            .iter()
+            .find(|(n, _)| *n == base)
+            .ok_or_else(|| format!("unknown broken dataplane `{name}`; one of {}", known()))?;
+        match (b, arg) {
+            (Breakage::LeakyFilter { .. }, None) => Ok(Target::Broken(Breakage::LeakyFilter {
+                port: DEFAULT_LEAKY_PORT,
+            })),
+            (Breakage::LeakyFilter { .. }, Some(p)) => p
+                .parse::<u16>()
+                .map(|port| Target::Broken(Breakage::LeakyFilter { port }))
+                .map_err(|_| format!("`{p}` is not a port")),
+            (_, Some(_)) => Err(format!("`{base}` takes no argument")),
+            (b, None) => Ok(Target::Broken(*b)),
+        }
+    }
+
+    /// A factory for this dataplane.
+    pub fn factory(self) -> Box<DataplaneFactory> {
+        match self {
+            Target::Real => Box::new(real_gateway),
+            Target::Broken(b) => b.factory(),
+        }
+    }
+
+    /// The `--broken` argument that selects this dataplane (`None` for the real gateway).
+    pub fn broken_arg(self) -> Option<String> {
+        match self {
+            Target::Real => None,
+            Target::Broken(Breakage::LeakyFilter { port }) => Some(format!("leaky-filter:{port}")),
+            Target::Broken(b) => BROKEN_NAMES
+                .iter()
+                .find(|(_, x)| *x == b)
+                .map(|(n, _)| n.to_string()),
+        }
+    }
+}
+
+impl fmt::Display for Target {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.broken_arg() {
+            None => write!(f, "real gateway"),
+            Some(name) => write!(f, "broken {name} gateway"),
+        }
+    }
+}
+
+/// What kind of failure a run ended in; minimisation keeps a change only if the kind stays.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Failure {
+    /// Exit code (4 violation, 5 bound, 2 bad input, [`CRASH`]).
+    pub exit_code: u8,
+    /// The violated invariant (`bound` for exit 5, `bad-input`, `crash`).
+    pub invariant: String,
+}
+
+impl fmt::Display for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} (exit {})", self.invariant, self.exit_code)
+    }
+}
+
+/// The result of one run.
+#[derive(Clone, Debug)]
+pub struct Outcome {
+    /// Exit code `natsim run` would give.
+    pub exit_code: u8,
+    /// Set unless the run passed.
+    pub failure: Option<Failure>,
+    /// One-line detail of the failure (the violation message, the panic, the error).
+    pub detail: String,
+    /// Simulator events.
+    pub events: u64,
+    /// Guarded paths reached.
+    pub reached: Reached,
+}
+
+fn panic_text(p: &(dyn std::any::Any + Send)) -> String {
+    p.downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| p.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "panic".into())
+}
+
+/// Runs a scenario (with its own seed) against `target`.
+pub fn run_case(sc: &Scenario, target: Target) -> Outcome {
+    let reached = Shared::default();
+    let factory = || Counting::factory(target.factory(), reached.clone());
+    let res = catch_unwind(AssertUnwindSafe(|| run_scenario(sc, None, &factory)));
+    let fail = |code: u8, what: &str, detail: String| Outcome {
+        exit_code: code,
+        failure: Some(Failure {
+            exit_code: code,
+            invariant: what.into(),
+        }),
+        detail,
+        events: 0,
+        reached: Reached::default(),
+    };
+    match res {
+        Err(p) => fail(CRASH, "crash", panic_text(p.as_ref())),
+        Ok(Err(e)) => fail(exit::BAD_INPUT, "bad-input", e.to_string()),
+        Ok(Ok(out)) => {
+            let r = &out.report;
+            let failure = match (r.exit_code, &r.violation) {
+                (exit::OK, _) => None,
+                (code, Some(v)) => Some(Failure {
+                    exit_code: code,
+                    invariant: v.invariant.into(),
+                }),
+                (code, None) => Some(Failure {
+                    exit_code: code,
+                    invariant: r.result.into(),
+                }),
+            };
+            let detail = match &r.violation {
+                Some(v) => v.message.lines().next().unwrap_or("").to_string(),
+                None if failure.is_some() => format!("{:?} at t={}", r.end, r.virtual_time),
+                None => String::new(),
+            };
+            Outcome {
+                exit_code: r.exit_code,
+                failure,
+                detail,
+                events: r.sim.events,
+                reached: Reached::from_report(r).union(reached.get()),
+            }
+        }
+    }
+}
