@@ -44,8 +44,12 @@ enum Command {
     /// control-plane changes), check every invariant, minimise failures to scenario files.
     Swarm {
         /// Seed range `A..B` (B excluded) or a single seed.
-        #[arg(long, value_parser = natsim::swarm::cli::parse_seeds)]
-        seeds: std::ops::Range<u64>,
+        #[arg(long, value_parser = natsim::swarm::cli::parse_seeds, required_unless_present = "reproduce")]
+        seeds: Option<std::ops::Range<u64>>,
+        /// Instead of generating: run one (minimised) scenario file against the gateway named by
+        /// `--broken` (or the real one), as the header of a written failure says.
+        #[arg(long)]
+        reproduce: Option<PathBuf>,
         /// Worker threads; the printed results do not depend on it.
         #[arg(long)]
         jobs: Option<usize>,
@@ -157,10 +161,18 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
         }
         Command::Swarm {
             seeds,
+            reproduce,
             jobs,
             out,
             broken,
-        } => Ok(natsim::swarm::cli::swarm_cmd(seeds, jobs, &out, broken.as_deref()).into()),
+        } => Ok(match (reproduce, seeds) {
+            (Some(file), _) => natsim::swarm::cli::reproduce_cmd(&file, broken.as_deref()),
+            (None, Some(seeds)) => {
+                natsim::swarm::cli::swarm_cmd(seeds, jobs, &out, broken.as_deref())
+            }
+            (None, None) => anyhow::bail!("give --seeds A..B or --reproduce FILE"),
+        }
+        .into()),
         Command::Schema { out } => Ok(natsim::scenario::cli::schema_cmd(out.as_deref()).into()),
         Command::Demo { profile } => {
             let text = natsim::demo::run(&profile).map_err(anyhow::Error::msg)?;
