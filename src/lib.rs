@@ -31,3 +31,4 @@ pub mod sim;
 pub mod swarm;
 pub mod time;
 pub mod wire;
+pub mod yaml;

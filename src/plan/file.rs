@@ -8,6 +8,8 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use serde::de::{self, Deserializer, Visitor};
 use serde_saphyr::Spanned;
+
+use crate::yaml::{describe_error, key_path_at};
 use thiserror::Error;
 
 use super::params::{Family, PointParams, SimulationParams};
@@ -65,49 +67,6 @@ pub enum PlanError {
 
 fn field_prefix(field: Option<&str>) -> String {
     field.map(|f| format!("{f}: ")).unwrap_or_default()
-}
-
-/// The dotted path of the block-style mapping key at `line` (1-based), read off the indentation
-/// of the lines above it. Sequence items are entered without an index. `None` for flow style or
-/// anything the heuristic cannot follow; the line and column are still exact.
-fn key_path_at(text: &str, line: u64) -> Option<String> {
-    let lines: Vec<&str> = text.lines().collect();
-    let index = usize::try_from(line).ok()?.checked_sub(1)?;
-    // Indentation of the key on a line and the key itself; "- key:" counts as indented by 2.
-    let key_of = |raw: &str| -> Option<(usize, String)> {
-        let trimmed = raw.trim_start();
-        let mut indent = raw.len() - trimmed.len();
-        let mut body = trimmed;
-        while let Some(rest) = body.strip_prefix("- ") {
-            indent += 2;
-            body = rest.trim_start();
-        }
-        if body.starts_with('#') || body.starts_with('{') {
-            return None;
-        }
-        let (key, _) = body.split_once(':')?;
-        let key = key.trim();
-        let plain = !key.is_empty()
-            && key
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-' || c == '.');
-        plain.then(|| (indent, key.to_string()))
-    };
-    let (mut indent, key) = key_of(lines.get(index)?)?;
-    let mut path = vec![key];
-    for raw in lines[..index].iter().rev() {
-        if indent == 0 {
-            break;
-        }
-        if let Some((i, k)) = key_of(raw)
-            && i < indent
-        {
-            path.push(k);
-            indent = i;
-        }
-    }
-    path.reverse();
-    Some(path.join("."))
 }
 
 /// A YAML scalar kept as text, so each parameter can type-check it with its own rules and the
@@ -392,17 +351,7 @@ impl Plan {
     /// Parses and validates plan text; `source_name` names it in errors.
     pub fn parse(text: &str, source_name: &str) -> Result<Plan, PlanError> {
         let doc: PlanDoc = serde_saphyr::from_str(text).map_err(|e| {
-            let location = e.location();
-            let line = location.map(|l| l.line()).unwrap_or(0);
-            let column = location.map(|l| l.column()).unwrap_or(0);
-            let mut message = e.without_snippet().to_string();
-            // The location is already in front; drop serde-saphyr's own suffix.
-            let suffix = format!(" at line {line}, column {column}");
-            if let Some(stripped) = message.strip_suffix(&suffix) {
-                message = stripped.to_string();
-            }
-            // A hint for library users, not for people writing plans.
-            message = message.replace(", set DuplicateKeyPolicy in Options if acceptable", "");
+            let (line, column, message) = describe_error(&e);
             PlanError::Syntax {
                 source_name: source_name.to_string(),
                 line,

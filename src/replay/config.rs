@@ -26,6 +26,7 @@ use serde::{Deserialize, Serialize};
 use super::run::ReplayError;
 use crate::nat::config::PORTS_PER_IP;
 use crate::nat::{GatewayConfig, Profile};
+use crate::yaml::{describe_error, key_of, key_path_at};
 
 /// The side a packet enters the gateway from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -181,16 +182,7 @@ impl ReplayConfig {
     /// Parses and validates config text; `source_name` names it in errors.
     pub fn parse(text: &str, source_name: &str) -> Result<ReplayConfig, ReplayError> {
         let config: ReplayConfig = serde_saphyr::from_str(text).map_err(|e| {
-            let location = e.location();
-            let line = location.map(|l| l.line()).unwrap_or(0);
-            let column = location.map(|l| l.column()).unwrap_or(0);
-            let mut message = e.without_snippet().to_string();
-            // The location is printed in front already.
-            let suffix = format!(" at line {line}, column {column}");
-            if let Some(stripped) = message.strip_suffix(&suffix) {
-                message = stripped.to_string();
-            }
-            message = message.replace(", set DuplicateKeyPolicy in Options if acceptable", "");
+            let (line, column, message) = describe_error(&e);
             ReplayError::Config {
                 source_name: source_name.to_string(),
                 line,
@@ -295,49 +287,6 @@ impl ReplayConfig {
             ..GatewayConfig::default()
         })
     }
-}
-
-/// The dotted path of the block-style mapping key at `line` (1-based), read off the indentation
-/// of the lines above it. `None` for flow style or anything this heuristic cannot follow.
-fn key_path_at(text: &str, line: u64) -> Option<String> {
-    let lines: Vec<&str> = text.lines().collect();
-    let index = usize::try_from(line).ok()?.checked_sub(1)?;
-    let (mut indent, key) = key_of(lines.get(index)?)?;
-    let mut path = vec![key];
-    for raw in lines[..index].iter().rev() {
-        if indent == 0 {
-            break;
-        }
-        if let Some((i, k)) = key_of(raw)
-            && i < indent
-        {
-            path.push(k);
-            indent = i;
-        }
-    }
-    path.reverse();
-    Some(path.join("."))
-}
-
-/// Indentation and key of a `key: value` line ("- key:" counts as indented by 2).
-fn key_of(raw: &str) -> Option<(usize, String)> {
-    let trimmed = raw.trim_start();
-    let mut indent = raw.len() - trimmed.len();
-    let mut body = trimmed;
-    while let Some(rest) = body.strip_prefix("- ") {
-        indent += 2;
-        body = rest.trim_start();
-    }
-    if body.starts_with('#') || body.starts_with('{') {
-        return None;
-    }
-    let (key, _) = body.split_once(':')?;
-    let key = key.trim();
-    let plain = !key.is_empty()
-        && key
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-' || c == '.');
-    plain.then(|| (indent, key.to_string()))
 }
 
 /// The line (1-based) where the last component of a dotted field is written, 0 if not found

@@ -1,0 +1,79 @@
+//! Shared helpers for the YAML files natsim reads (plans, replay configs): turn a serde-saphyr
+//! error into a line, a column and a clean message, and recover the dotted key path at a line so
+//! the error can name the field.
+
+/// Line, column (1-based; 0 when unknown) and message of a serde-saphyr error, without the
+/// snippet, the trailing " at line L, column C" (callers print the location first) and the
+/// library-user hint about `DuplicateKeyPolicy`.
+pub fn describe_error(e: &serde_saphyr::Error) -> (u64, u64, String) {
+    let location = e.location();
+    let line = location.map(|l| l.line()).unwrap_or(0);
+    let column = location.map(|l| l.column()).unwrap_or(0);
+    let mut message = e.without_snippet().to_string();
+    let suffix = format!(" at line {line}, column {column}");
+    if let Some(stripped) = message.strip_suffix(&suffix) {
+        message = stripped.to_string();
+    }
+    message = message.replace(", set DuplicateKeyPolicy in Options if acceptable", "");
+    (line, column, message)
+}
+
+/// The dotted path of the block-style mapping key at `line` (1-based), read off the indentation
+/// of the lines above it. Sequence items are entered without an index. `None` for flow style or
+/// anything the heuristic cannot follow; the line and column are still exact.
+pub fn key_path_at(text: &str, line: u64) -> Option<String> {
+    let lines: Vec<&str> = text.lines().collect();
+    let index = usize::try_from(line).ok()?.checked_sub(1)?;
+    let (mut indent, key) = key_of(lines.get(index)?)?;
+    let mut path = vec![key];
+    for raw in lines[..index].iter().rev() {
+        if indent == 0 {
+            break;
+        }
+        if let Some((i, k)) = key_of(raw)
+            && i < indent
+        {
+            path.push(k);
+            indent = i;
+        }
+    }
+    path.reverse();
+    Some(path.join("."))
+}
+
+/// Indentation and key of a `key: value` line ("- key:" counts as indented by 2).
+pub fn key_of(raw: &str) -> Option<(usize, String)> {
+    let trimmed = raw.trim_start();
+    let mut indent = raw.len() - trimmed.len();
+    let mut body = trimmed;
+    while let Some(rest) = body.strip_prefix("- ") {
+        indent += 2;
+        body = rest.trim_start();
+    }
+    if body.starts_with('#') || body.starts_with('{') {
+        return None;
+    }
+    let (key, _) = body.split_once(':')?;
+    let key = key.trim();
+    let plain = !key.is_empty()
+        && key
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-' || c == '.');
+    plain.then(|| (indent, key.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn key_path_follows_indentation_through_sequence_items() {
+        let text = "gateway:\n  ips:\n    - name: a\n      addresses: [x]\n";
+        assert_eq!(
+            key_path_at(text, 4).as_deref(),
+            Some("gateway.ips.addresses")
+        );
+        assert_eq!(key_path_at(text, 1).as_deref(), Some("gateway"));
+        assert_eq!(key_path_at("a: {b: 1}\n", 2), None);
+    }
+}
