@@ -23,9 +23,7 @@ use crate::time::Instant;
 use crate::wire::checksum;
 use crate::wire::parse::{IpMeta, IpVersion, be16, parse_ip, parse_ip_lax, proto, put16};
 use crate::wire::repr::PacketRepr;
-use crate::wire::rewrite::{
-    Side, rewrite_addr, rewrite_endpoint, rewrite_icmp_ident, rewrite_port,
-};
+use crate::wire::rewrite::{Side, rewrite_addr, rewrite_endpoint};
 use crate::wire::tcp_flags::{ACK, FIN, RST, SYN};
 
 /// Where a packet entered the gateway.
@@ -1511,12 +1509,7 @@ impl Gateway {
             return Verdict::Drop(DropReason::UnsupportedIcmp);
         }
         Self::edit_quoted(pkt, meta, &qm, |quoted| {
-            rewrite_addr(quoted, &qm, Side::Src, f.inside.as_ref());
-            if matches!(qp, proto::TCP | proto::UDP) {
-                rewrite_port(quoted, &qm, Side::Src, f.inside_port);
-            } else {
-                rewrite_icmp_ident(quoted, &qm, f.inside_port);
-            }
+            rewrite_endpoint(quoted, &qm, Side::Src, f.inside.as_ref(), f.inside_port);
         });
         rewrite_addr(pkt, meta, Side::Dst, f.inside.as_ref());
         match hairpin_from {
@@ -1562,12 +1555,7 @@ impl Gateway {
         let f = fam.table.flows[idx as usize];
         let nat = fam.nat_ips[usize::from(f.nat_ip)];
         Self::edit_quoted(pkt, meta, &qm, |quoted| {
-            rewrite_addr(quoted, &qm, Side::Dst, nat.as_ref());
-            if matches!(qp, proto::TCP | proto::UDP) {
-                rewrite_port(quoted, &qm, Side::Dst, f.nat_port);
-            } else {
-                rewrite_icmp_ident(quoted, &qm, f.nat_port);
-            }
+            rewrite_endpoint(quoted, &qm, Side::Dst, nat.as_ref(), f.nat_port);
         });
         rewrite_addr(pkt, meta, Side::Src, nat.as_ref());
         self.counters.translated_out[ProtoClass::Icmp as usize] += 1;
