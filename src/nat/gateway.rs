@@ -639,6 +639,23 @@ impl Gateway {
             .map(Instant::from_nanos)
     }
 
+    /// A time no later than [`Gateway::poll_timeout`]'s, found without tidying the timer heap:
+    /// calling [`Gateway::handle_timeout`] then is always correct but may find nothing due yet
+    /// (a refreshed flow's stale timer entry), after which this moves on. For drivers that wake
+    /// after every packet: the exact answer re-queues a refreshed flow each time its stale entry
+    /// reaches the top, one heap operation per packet, where waking at the stale entries costs
+    /// about one per flow and timeout period.
+    pub fn poll_wakeup(&self) -> Option<Instant> {
+        let a = self.fams.v4.table.due_lower_bound();
+        let b = self.fams.v6.table.due_lower_bound();
+        let c = self.frags.next_deadline_ns();
+        [a, b, c]
+            .into_iter()
+            .flatten()
+            .min()
+            .map(Instant::from_nanos)
+    }
+
     /// Advances the clock to `now`, expiring every flow and fragment whose deadline is due.
     pub fn handle_timeout(&mut self, now: Instant) {
         if now.as_nanos() > self.now_ns {

@@ -355,6 +355,12 @@ impl<A: Addr> FlowTable<A> {
         }
     }
 
+    /// The earliest timer entry, valid or stale: a time no later than the next real deadline,
+    /// found without tidying the heap.
+    pub(crate) fn due_lower_bound(&self) -> Option<u64> {
+        self.timers.peek().map(|Reverse(e)| e.at_ns)
+    }
+
     /// Removes the entry [`FlowTable::peek_due`] returned; the flow then has no timer until
     /// it is touched again.
     pub(crate) fn pop_due(&mut self) {

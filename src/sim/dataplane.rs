@@ -17,6 +17,13 @@ pub trait Dataplane {
     fn poll_transmit(&mut self) -> Option<(Egress, Vec<u8>)>;
     /// When [`Dataplane::handle_timeout`] next has work.
     fn poll_timeout(&mut self) -> Option<Instant>;
+    /// A time no later than [`Dataplane::poll_timeout`]'s at which to call
+    /// [`Dataplane::handle_timeout`]; it may find nothing due (a spurious wakeup). The simulator
+    /// asks this after every packet, so implementations may answer cheaply; see
+    /// [`Gateway::poll_wakeup`].
+    fn poll_wakeup(&mut self) -> Option<Instant> {
+        self.poll_timeout()
+    }
     /// Advances the clock and runs due timers.
     fn handle_timeout(&mut self, now: Instant);
     /// Adds or updates a NIC.
@@ -58,6 +65,9 @@ impl Dataplane for Gateway {
     }
     fn poll_timeout(&mut self) -> Option<Instant> {
         Gateway::poll_timeout(self)
+    }
+    fn poll_wakeup(&mut self) -> Option<Instant> {
+        Gateway::poll_wakeup(self)
     }
     fn handle_timeout(&mut self, now: Instant) {
         Gateway::handle_timeout(self, now)

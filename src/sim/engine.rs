@@ -1,4 +1,4 @@
-//! The discrete-event engine: a virtual clock, an event queue ordered by (time, sequence number),
+//! The discrete-event engine: a virtual clock, an event queue ordered by (time, insertion order),
 //! the topology, and the dispatch of packets between hosts, dataplane nodes and the router.
 //!
 //! Packet path: a NIC host sends on its access link to its dataplane node, which calls
@@ -272,7 +272,6 @@ pub fn stream_of(name: &str) -> u64 {
 pub struct Simulator {
     cfg: SimConfig,
     now_ns: u64,
-    seq: u64,
     queue: EventQueue<Ev>,
     graph: StableGraph<NodeKind, u32>,
     links: Vec<Link>,
@@ -486,7 +485,6 @@ impl Simulator {
             control: ControlPlane::new(&cfg)?,
             reconcile_at: BTreeSet::new(),
             now_ns: 0,
-            seq: 0,
             queue: EventQueue::new(),
             graph,
             link_keys: links.iter().map(|l| stream_of(&l.name)).collect(),
@@ -555,8 +553,7 @@ impl Simulator {
     }
 
     fn schedule(&mut self, at_ns: u64, ev: Ev) {
-        self.seq += 1;
-        self.queue.push(at_ns.max(self.now_ns), self.seq, ev);
+        self.queue.push(at_ns.max(self.now_ns), ev);
     }
 
     fn nic_info(&self, i: u32) -> NicInfo {
@@ -1122,7 +1119,7 @@ impl Simulator {
             }
         }
         let node = &mut self.nodes[usize::from(k)];
-        if let Some(t) = node.dp.poll_timeout() {
+        if let Some(t) = node.dp.poll_wakeup() {
             let t = t.as_nanos().max(self.now_ns);
             if node.timer_at_ns.is_none_or(|s| t < s) {
                 node.timer_at_ns = Some(t);

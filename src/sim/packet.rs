@@ -29,6 +29,9 @@ fn addr_bytes(a: &IpAddr, out: &mut [u8; 16]) -> usize {
 /// Writes the IP header for an `l4_len`-byte transport part and returns the transport offset.
 fn ip_header(buf: &mut Vec<u8>, src: IpAddr, dst: IpAddr, protocol: u8, l4_len: usize) -> usize {
     buf.clear();
+    // One allocation at most: pooled buffers are often fresh, and growing them field by field
+    // reallocated several times per packet.
+    buf.reserve(40 + l4_len);
     let (mut s, mut d) = ([0u8; 16], [0u8; 16]);
     let n = addr_bytes(&src, &mut s);
     addr_bytes(&dst, &mut d);

@@ -1,16 +1,27 @@
-//! The simulator's event queue: a radix heap over (time, sequence number) keys.
+//! The simulator's event queue: a radix heap over event times, FIFO among equal times.
 //!
 //! A discrete-event simulator never schedules into the past, so priorities are monotone and a
-//! radix heap gives the exact (time, seq) order with amortised O(1) work per event: items are
-//! kept in 129 buckets by the highest bit in which their key differs from the last key popped,
-//! and only the lowest non-empty bucket is ever re-sorted. A binary heap of whole events spent a
+//! radix heap gives the exact order with amortised O(1) work per event: items are kept in 65
+//! buckets by the highest bit in which their time differs from the last time popped, and only
+//! the lowest non-empty bucket is ever redistributed. A binary heap of whole events spent a
 //! third of the simulator's time moving events during sift-down.
+//!
+//! Ties are broken by insertion order (the simulator's sequence number) without storing it:
+//! every bucket holds its items in insertion order. Pushes append; a redistribution empties one
+//! bucket, in order, into lower buckets that are all empty at that moment (it only happens when
+//! every lower bucket is empty), so each bucket stays in insertion order, and the items due now
+//! come out first-in, first-out.
 
-/// A monotone priority queue of items keyed by `(at_ns, seq)`; keys must be unique and never
-/// below the last key popped.
+use std::collections::VecDeque;
+
+/// A monotone priority queue of items keyed by time; among equal times, first in, first out.
+/// Times must never be below the last time popped (lower ones are clamped to it).
 pub struct EventQueue<T> {
-    buckets: Vec<Vec<(u128, T)>>,
-    last: u128,
+    /// Items whose time equals `last`, in insertion order.
+    due: VecDeque<T>,
+    /// Bucket `b` (1..=64) holds items whose time first differs from `last` in bit `b - 1`.
+    buckets: Vec<Vec<(u64, T)>>,
+    last_ns: u64,
     len: usize,
 }
 
@@ -24,46 +35,46 @@ impl<T> EventQueue<T> {
     /// An empty queue.
     pub fn new() -> Self {
         EventQueue {
-            buckets: (0..129).map(|_| Vec::new()).collect(),
-            last: 0,
+            due: VecDeque::new(),
+            buckets: (0..65).map(|_| Vec::new()).collect(),
+            last_ns: 0,
             len: 0,
         }
     }
 
-    fn key(at_ns: u64, seq: u64) -> u128 {
-        u128::from(at_ns) << 64 | u128::from(seq)
+    fn bucket_of(last_ns: u64, at_ns: u64) -> usize {
+        64 - (at_ns ^ last_ns).leading_zeros() as usize
     }
 
-    fn bucket_of(&self, key: u128) -> usize {
-        if key == self.last {
-            0
+    /// Adds an item due at `at_ns` (clamped to the last time popped, which the simulator never
+    /// needs: it schedules at or after "now").
+    pub fn push(&mut self, at_ns: u64, item: T) {
+        let at_ns = at_ns.max(self.last_ns);
+        if at_ns == self.last_ns {
+            self.due.push_back(item);
         } else {
-            128 - (key ^ self.last).leading_zeros() as usize
+            self.buckets[Self::bucket_of(self.last_ns, at_ns)].push((at_ns, item));
         }
-    }
-
-    /// Adds an item. A key below the last one popped is clamped to it (never happens in the
-    /// simulator, which schedules at or after "now" with a growing sequence number).
-    pub fn push(&mut self, at_ns: u64, seq: u64, item: T) {
-        let key = Self::key(at_ns, seq).max(self.last);
-        let b = self.bucket_of(key);
-        self.buckets[b].push((key, item));
         self.len += 1;
     }
 
-    /// Makes bucket 0 hold the minimum, if there is one.
+    /// Makes `due` hold the earliest items, if there are any.
     fn refill(&mut self) {
-        if !self.buckets[0].is_empty() {
+        if !self.due.is_empty() {
             return;
         }
         let Some(i) = (1..self.buckets.len()).find(|&i| !self.buckets[i].is_empty()) else {
             return;
         };
         let mut items = std::mem::take(&mut self.buckets[i]);
-        self.last = items.iter().map(|(k, _)| *k).min().unwrap_or(self.last);
-        for (k, item) in items.drain(..) {
-            let b = self.bucket_of(k);
-            self.buckets[b].push((k, item));
+        let last_ns = items.iter().map(|(t, _)| *t).min().unwrap_or(self.last_ns);
+        self.last_ns = last_ns;
+        for (t, item) in items.drain(..) {
+            if t == last_ns {
+                self.due.push_back(item);
+            } else {
+                self.buckets[Self::bucket_of(last_ns, t)].push((t, item));
+            }
         }
         // Keep the bucket's allocation for later pushes.
         self.buckets[i] = items;
@@ -72,15 +83,15 @@ impl<T> EventQueue<T> {
     /// The time of the earliest item.
     pub fn peek_time(&mut self) -> Option<u64> {
         self.refill();
-        self.buckets[0].last().map(|(k, _)| (*k >> 64) as u64)
+        (!self.due.is_empty()).then_some(self.last_ns)
     }
 
     /// Removes the earliest item and returns its time and the item.
     pub fn pop(&mut self) -> Option<(u64, T)> {
         self.refill();
-        let (k, item) = self.buckets[0].pop()?;
+        let item = self.due.pop_front()?;
         self.len -= 1;
-        Some(((k >> 64) as u64, item))
+        Some((self.last_ns, item))
     }
 
     /// Number of queued items.
@@ -103,9 +114,9 @@ mod tests {
 
     proptest! {
         /// Interleaved pushes (never into the past) and pops come out exactly as a binary heap
-        /// ordered by (time, seq) would give them.
+        /// ordered by (time, insertion sequence) would give them, ties included.
         #[test]
-        fn radix_queue_matches_binary_heap_order(ops in proptest::collection::vec((any::<bool>(), 0u64..5_000), 1..400)) {
+        fn radix_queue_matches_binary_heap_order(ops in proptest::collection::vec((any::<bool>(), prop_oneof![0u64..3, 0u64..1 << 40]), 1..400)) {
             let mut q = EventQueue::new();
             let mut h = BinaryHeap::new();
             let (mut now, mut seq) = (0u64, 0u64);
@@ -113,7 +124,7 @@ mod tests {
                 if is_push {
                     seq += 1;
                     let at = now + delta;
-                    q.push(at, seq, seq);
+                    q.push(at, seq);
                     h.push(Reverse((at, seq)));
                 } else {
                     let want = h.pop().map(|Reverse((at, s))| (at, s));

@@ -216,6 +216,9 @@ impl Dataplane for Counting {
     fn poll_timeout(&mut self) -> Option<Instant> {
         self.inner.poll_timeout()
     }
+    fn poll_wakeup(&mut self) -> Option<Instant> {
+        self.inner.poll_wakeup()
+    }
     fn handle_timeout(&mut self, now: Instant) {
         self.inner.handle_timeout(now)
     }
