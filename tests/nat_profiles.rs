@@ -384,3 +384,27 @@ fn poll_timeout_returns_the_exact_next_deadline() {
     assert_eq!(g.poll_timeout(), None);
     assert!(g.flows().is_empty());
 }
+
+/// `poll_wakeup` never answers later than `poll_timeout` (so a driver waking on it misses no
+/// expiry), may answer earlier after a refresh (the stale timer entry), and waking then is a
+/// harmless no-op that moves it on to the real deadline.
+#[test]
+fn poll_wakeup_is_a_lower_bound_and_spurious_wakeups_are_harmless() {
+    let mut g = gw("rfc", 64);
+    assert_eq!(g.poll_wakeup(), None);
+    out_ok(&mut g, secs(10), NIC0, udp((A4, 5000), (R4, 53)));
+    assert_eq!(g.poll_wakeup(), Some(secs(310)));
+    // The refresh moves the real deadline to 350 s; the stale entry still says 310 s.
+    out_ok(&mut g, secs(50), NIC0, udp((A4, 5000), (R4, 53)));
+    assert_eq!(g.poll_wakeup(), Some(secs(310)));
+    g.handle_timeout(secs(310));
+    assert!(g.flows()[0].live, "nothing expires at the stale time");
+    assert_eq!(g.poll_wakeup(), Some(secs(350)));
+    assert_eq!(g.poll_timeout(), Some(secs(350)));
+    g.handle_timeout(secs(350));
+    assert!(
+        g.flows().iter().all(|f| !f.live),
+        "expired exactly at the real deadline"
+    );
+    assert_eq!(g.poll_wakeup(), g.poll_timeout(), "then the hold's end");
+}

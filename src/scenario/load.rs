@@ -853,6 +853,7 @@ fn resolve_attack(
                 UnsolicitedKindDoc::TcpSyn => UnsolicitedKind::TcpSyn,
                 UnsolicitedKindDoc::Udp => UnsolicitedKind::Udp,
                 UnsolicitedKindDoc::IcmpEcho => UnsolicitedKind::IcmpEcho,
+                UnsolicitedKindDoc::Fragment => UnsolicitedKind::Fragment,
             },
             count: d.count.max(1),
             interval_ms: d.interval_ms,

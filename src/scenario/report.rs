@@ -125,6 +125,10 @@ fn host_counters(h: &HostStats) -> BTreeMap<String, u64> {
         ("host.unsolicited_from_outside", h.unsolicited_from_outside),
         ("host.unmatched", h.unmatched),
         ("host.icmp_errors", h.icmp_errors),
+        ("host.fragmented", h.fragmented),
+        ("host.fragments_received", h.fragments_received),
+        ("host.reassembled", h.reassembled),
+        ("host.reassembly_failed", h.reassembly_failed),
     ]
     .into_iter()
     .filter(|(_, v)| *v != 0)
@@ -211,6 +215,7 @@ pub fn run_scenario(
         ("sim.no_such_nic", st.no_such_nic),
         ("sim.control_errors", st.control_errors),
         ("sim.restarts", st.restarts),
+        ("sim.fragmented_in_transit", st.fragmented_in_transit),
     ] {
         if v != 0 {
             counters.insert(k.to_string(), v);

@@ -602,6 +602,8 @@ pub enum UnsolicitedKindDoc {
     Udp,
     /// ICMP echo request (port = identifier).
     IcmpEcho,
+    /// A middle fragment of a UDP datagram to the port that never completes (a fragment flood).
+    Fragment,
 }
 
 /// Unsolicited packets.

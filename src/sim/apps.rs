@@ -9,6 +9,7 @@ use serde::Serialize;
 use super::config::{
     Attack, PingParams, ProbeParams, Proto, TcpParams, UdpParams, UnsolicitedKind,
 };
+use super::ipfrag::fragment;
 use super::packet::{Tuple, build_echo, build_tcp, build_udp, build_udp_len};
 use super::tcp::{CloseMode, TcpEndpoint, TcpState};
 use crate::wire::tcp_flags::SYN;
@@ -648,6 +649,17 @@ impl Flood {
                         self.sent as u16,
                         8,
                     ),
+                    UnsolicitedKind::Fragment => {
+                        build_udp_len(&mut b, src, target, 64);
+                        let header = if target.is_ipv4() { 20 } else { 48 };
+                        let mut pieces = Vec::new();
+                        // Three pieces; the middle one has an offset and more to come.
+                        if fragment(&b, header + 32, Some(self.sent + 1), &mut pieces).is_ok()
+                            && let Some(middle) = pieces.get_mut(1)
+                        {
+                            std::mem::swap(&mut b, middle);
+                        }
+                    }
                 }
                 self.next_ns = io.now_ns + interval_ms * 1_000_000;
                 self.sent + 1 >= count

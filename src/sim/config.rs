@@ -311,6 +311,9 @@ pub enum UnsolicitedKind {
     Udp,
     /// ICMP echo request.
     IcmpEcho,
+    /// A middle fragment of a UDP datagram whose other fragments never come (each packet a new
+    /// datagram): what a fragment flood sends.
+    Fragment,
 }
 
 /// Flow inter-arrival process.

@@ -10,6 +10,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use super::ipfrag::{Offer, Reassembly, fragment, may_be_fragment};
 use super::queue::EventQueue;
 use std::net::{IpAddr, SocketAddr};
 
@@ -141,6 +142,14 @@ pub struct HostStats {
     pub unmatched: u64,
     /// ICMP errors received.
     pub icmp_errors: u64,
+    /// Datagrams this host sent in fragments (larger than its link's MTU).
+    pub fragmented: u64,
+    /// Fragments received.
+    pub fragments_received: u64,
+    /// Datagrams reassembled from fragments.
+    pub reassembled: u64,
+    /// Incomplete datagrams given up (timed out, evicted, inconsistent).
+    pub reassembly_failed: u64,
 }
 
 struct Host {
@@ -151,6 +160,9 @@ struct Host {
     rng: Rng,
     next_port: u16,
     stats: HostStats,
+    /// Identification of the next datagram this host fragments.
+    next_fragment_ident: u32,
+    reassembly: Reassembly,
 }
 
 struct NicRt {
@@ -228,6 +240,8 @@ pub struct SimStats {
     pub control_errors: u64,
     /// Dataplane node restarts.
     pub restarts: u64,
+    /// IPv4 datagrams routers split to fit a link's MTU.
+    pub fragmented_in_transit: u64,
 }
 
 /// Why a run stopped.
@@ -392,6 +406,8 @@ impl Simulator {
                 rng,
                 next_port,
                 stats: HostStats::default(),
+                next_fragment_ident: 1,
+                reassembly: Reassembly::default(),
             });
             nics.push(NicRt {
                 spec: n.clone(),
@@ -432,6 +448,8 @@ impl Simulator {
                 rng,
                 next_port,
                 stats: HostStats::default(),
+                next_fragment_ident: 1,
+                reassembly: Reassembly::default(),
             });
             remote_hosts.push(h);
         }
@@ -899,6 +917,24 @@ impl Simulator {
     // ----- links ---------------------------------------------------------------------------
 
     fn send(&mut self, link: u32, from: u8, kind: Kind, buf: Vec<u8>) {
+        let mtu = self.links[link as usize].config.mtu_bytes as usize;
+        if buf.len() > mtu {
+            // A router splits an IPv4 datagram without DF; anything else is left for the link
+            // to drop and count.
+            let mut pieces = Vec::new();
+            if fragment(&buf, mtu, None, &mut pieces).is_ok() {
+                self.stats.fragmented_in_transit += 1;
+                self.recycle(buf);
+                for p in pieces {
+                    self.transmit(link, from, kind, p);
+                }
+                return;
+            }
+        }
+        self.transmit(link, from, kind, buf);
+    }
+
+    fn transmit(&mut self, link: u32, from: u8, kind: Kind, buf: Vec<u8>) {
         let now = self.now_ns;
         if let Some(Some(cap)) = self.capture.get_mut(link as usize) {
             cap.push((now, buf.clone()));
@@ -1209,6 +1245,22 @@ impl Simulator {
             Role::Access { .. } => 0,
             _ => 1,
         };
+        if buf.len() > self.links[link as usize].config.mtu_bytes as usize {
+            // The host's own stack fragments what its interface cannot carry whole (IPv6 too:
+            // only the source may). What cannot be fragmented goes on and the link drops it.
+            let host = &mut self.hosts[h as usize];
+            let mut pieces = Vec::new();
+            let mtu = self.links[link as usize].config.mtu_bytes as usize;
+            if fragment(&buf, mtu, Some(host.next_fragment_ident), &mut pieces).is_ok() {
+                host.next_fragment_ident = host.next_fragment_ident.wrapping_add(1);
+                host.stats.fragmented += 1;
+                self.recycle(buf);
+                for p in pieces {
+                    self.send(link, from, Kind::Plain, p);
+                }
+                return;
+            }
+        }
         self.send(link, from, Kind::Plain, buf);
     }
 
@@ -1233,6 +1285,20 @@ impl Simulator {
         if from_outside {
             st.from_outside += 1;
         }
+        let buf = if may_be_fragment(&buf) {
+            let host = &mut self.hosts[h as usize];
+            let offer = host.reassembly.offer(self.now_ns, buf);
+            let r = host.reassembly.stats;
+            host.stats.fragments_received = r.fragments;
+            host.stats.reassembled = r.reassembled;
+            host.stats.reassembly_failed = r.failed;
+            match offer {
+                Offer::Whole(whole) => whole,
+                Offer::Pending | Offer::Dropped => return,
+            }
+        } else {
+            buf
+        };
         let Some(t) = Tuple::parse(&buf) else {
             self.unmatched(h, from_outside);
             self.recycle(buf);

@@ -22,6 +22,7 @@ pub mod config;
 pub mod control;
 pub mod dataplane;
 pub mod engine;
+pub mod ipfrag;
 pub mod link;
 pub mod observe;
 pub mod packet;
