@@ -114,6 +114,10 @@ enum Command {
         /// Also write per-packet verdicts as JSON lines.
         #[arg(long)]
         verdicts: bool,
+        /// Testing aid: replay against a deliberately broken gateway by name, as
+        /// `natsim swarm --broken` takes it (see docs/replay.md); the checks should fail.
+        #[arg(long, value_name = "NAME")]
+        broken: Option<String>,
     },
     /// Capacity planning: evaluate a plan file and write report.md, report.json and SVG plots.
     Plan {
@@ -190,6 +194,7 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
             fix_checksums,
             speed,
             verdicts,
+            broken,
         } => {
             let options = natsim::replay::cli::ReplayCliOptions {
                 out,
@@ -198,6 +203,7 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
                 fix_checksums,
                 speed,
                 verdicts,
+                broken,
             };
             let code = natsim::replay::cli::replay_cmd(&capture, config.as_deref(), options)?;
             Ok(ExitCode::from(u8::try_from(code).unwrap_or(1)))

@@ -1,6 +1,7 @@
 //! Every capture of the tcpdump corpus either replays or is rejected with a clear message, never
 //! panics, and counts what it skipped by reason. One snapshot holds a deterministic line per
-//! file, so any change in what the replay does with real captures shows up in review.
+//! file, so any change in what the replay does with real captures shows up in review, including
+//! how often each SPEC §6 invariant was checked (`inv[number=checks]`).
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -60,9 +61,16 @@ fn whole_corpus_replays_or_is_rejected_clearly() {
                 assert_eq!(s.violation_total(), 0, "{name}: {:?}", s.violation_examples);
                 assert_eq!(o.exit_code, 0, "{name}");
                 let drops = pairs(s.gateway.iter().filter(|(k, _)| k.starts_with("drop.")));
+                let checks = s
+                    .invariants
+                    .iter()
+                    .filter(|i| i.checks > 0)
+                    .map(|i| format!("{}={}", i.number, i.checks))
+                    .collect::<Vec<_>>()
+                    .join(",");
                 let _ = writeln!(
                     table,
-                    "{name}: read={} replayed={} fwd_out={} fwd_in={} [{}] skip[{}] drop[{}]{}{}",
+                    "{name}: read={} replayed={} fwd_out={} fwd_in={} [{}] skip[{}] drop[{}] inv[{checks}]{}{}",
                     s.packets_read,
                     s.replayed_packets,
                     s.verdicts.get("forward.outside").copied().unwrap_or(0),

@@ -378,4 +378,18 @@ impl Dataplane for Broken {
     fn live_flows(&self) -> (usize, usize) {
         self.inner.live_flows()
     }
+
+    fn translation_of(
+        &self,
+        nic: NicId,
+        protocol: u8,
+        inside: std::net::SocketAddr,
+        remote: std::net::SocketAddr,
+    ) -> Option<std::net::SocketAddr> {
+        // OverlappingBlocks keeps each NIC's flows in its own gateway.
+        self.per_nic
+            .get(&nic)
+            .unwrap_or(&self.inner)
+            .translation_of(nic, protocol, inside, remote)
+    }
 }

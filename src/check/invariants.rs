@@ -204,6 +204,14 @@ impl InvariantChecker {
         }
     }
 
+    /// A NIC's name for a message (built only when a violation is reported: `admit` runs on
+    /// every translated packet).
+    fn nic_name(&self, nic: NicId) -> String {
+        self.nics
+            .get(&nic)
+            .map_or_else(|| nic.to_string(), |n| n.name.clone())
+    }
+
     fn check(&mut self, inv: Invariant) {
         self.checks[inv as usize] += 1;
     }
@@ -294,17 +302,14 @@ impl InvariantChecker {
         nat: SocketAddr,
         now_ns: u64,
     ) -> Result<(), Violation> {
-        let name = self
-            .nics
-            .get(&nic)
-            .map_or_else(|| nic.to_string(), |n| n.name.clone());
         let family = family_of(&nat.ip());
         self.check(Invariant::Selection);
         let Some(block) = self.blocks.get(&(nic, family)).copied() else {
             return Err(Violation::new(
                 Invariant::Selection.name(),
                 format!(
-                    "NIC {name} holds no {} block (not selected, VirtualIP, exhausted or released) but its flow {inside} -> {remote} was translated to {nat}",
+                    "NIC {} holds no {} block (not selected, VirtualIP, exhausted or released) but its flow {inside} -> {remote} was translated to {nat}",
+                    self.nic_name(nic),
                     family.name()
                 ),
             ));
@@ -316,13 +321,15 @@ impl InvariantChecker {
             remote,
         };
         self.check(Invariant::MappingStability);
-        if let Some(&prev) = self.by_inside.get(&ikey)
+        let known = self.by_inside.get(&ikey).copied();
+        if let Some(prev) = known
             && prev != nat
         {
             return Err(Violation::new(
                 Invariant::MappingStability.name(),
                 format!(
-                    "live flow {inside} -> {remote} of NIC {name} was translated to {prev} before and to {nat} now"
+                    "live flow {inside} -> {remote} of NIC {} was translated to {prev} before and to {nat} now",
+                    self.nic_name(nic)
                 ),
             ));
         }
@@ -334,13 +341,16 @@ impl InvariantChecker {
             return Err(Violation::new(
                 Invariant::PortLimit.name(),
                 format!(
-                    "NIC {name} translated to {nat}, outside its block {}:{}-{} ({usable} usable ports)",
-                    block.nat_ip, block.port, last
+                    "NIC {} translated to {nat}, outside its block {}:{}-{} ({usable} usable ports)",
+                    self.nic_name(nic),
+                    block.nat_ip,
+                    block.port,
+                    last
                 ),
             ));
         }
         let nkey = NatKey { proto, nat, remote };
-        if self.by_inside.contains_key(&ikey) {
+        if known.is_some() {
             if let Some(f) = self.by_nat.get_mut(&nkey) {
                 f.last_out_ns = now_ns;
             }
@@ -366,7 +376,8 @@ impl InvariantChecker {
             return Err(Violation::new(
                 Invariant::PortLimit.name(),
                 format!(
-                    "NIC {name} has {c} concurrent flows in one {} scope key; P allows {usable}",
+                    "NIC {} has {c} concurrent flows in one {} scope key; P allows {usable}",
+                    self.nic_name(nic),
                     self.profile.limit_scope.name()
                 ),
             ));
@@ -501,6 +512,7 @@ impl InvariantChecker {
         after: &[u8],
         now_ns: u64,
     ) -> Result<(), Violation> {
+        let mut wire = Ok(());
         if matches!(
             verdict,
             Verdict::Forward(_) | Verdict::Respond(_) | Verdict::PassThrough
@@ -509,7 +521,7 @@ impl InvariantChecker {
             if let Err(e) = wire_ok(after)
                 && wire_ok(before).is_ok()
             {
-                return Err(Violation::new(
+                wire = Err(Violation::new(
                     Invariant::WireValidity.name(),
                     format!("forwarded packet {e}"),
                 )
@@ -517,6 +529,21 @@ impl InvariantChecker {
                 .with_packet("after", after));
             }
         }
+        // The flow model follows the packet even when it is malformed, so that a checker which
+        // goes on after a violation (replay) does not report the same flow again; the wire
+        // violation is the one reported.
+        let model = self.follow(ingress, before, verdict, after, now_ns);
+        wire.and(model)
+    }
+
+    fn follow(
+        &mut self,
+        ingress: Ingress,
+        before: &[u8],
+        verdict: Verdict,
+        after: &[u8],
+        now_ns: u64,
+    ) -> Result<(), Violation> {
         match (ingress, verdict) {
             (Ingress::Inside(nic), Verdict::Forward(Egress::Outside)) => {
                 self.outbound(nic, before, after, None, now_ns)

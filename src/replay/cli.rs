@@ -1,5 +1,5 @@
 //! `natsim replay CAPTURE [--config FILE] [--out DIR] [--inside PREFIX]... [--profile NAME]
-//! [--fix-checksums] [--speed X] [--verdicts]` as a library function; `main.rs` parses the
+//! [--fix-checksums] [--speed X] [--verdicts] [--broken NAME]` as a library function; `main.rs` parses the
 //! arguments and exits with the returned code.
 
 use std::io::Write as _;
@@ -8,7 +8,8 @@ use std::path::{Path, PathBuf};
 use ipnet::IpNet;
 
 use super::config::ReplayConfig;
-use super::run::replay;
+use super::run::replay_with;
+use crate::swarm::run::Target;
 
 /// Command-line options; each one that is set overrides the config file.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -25,6 +26,9 @@ pub struct ReplayCliOptions {
     pub speed: Option<f64>,
     /// `--verdicts`: also write `verdicts.jsonl`.
     pub verdicts: bool,
+    /// `--broken NAME`: replay against a deliberately broken dataplane (names as
+    /// `natsim swarm --broken`), to see the invariant checks fail. Testing aid.
+    pub broken: Option<String>,
 }
 
 impl ReplayCliOptions {
@@ -53,7 +57,7 @@ impl ReplayCliOptions {
 
 /// Runs `natsim replay`: loads `config_path` (if any), applies `overrides`, replays `capture`,
 /// prints every guess, the summary table and the files written. Returns the exit code: 0, or
-/// 4 when a replay-side invariant was violated. Errors (unreadable capture or config, invalid
+/// 4 when an invariant was violated. Errors (unreadable capture or config, invalid
 /// option, output not writable) are returned; `main` prints them and exits with 2.
 pub fn replay_cmd(
     capture: &Path,
@@ -66,7 +70,11 @@ pub fn replay_cmd(
     };
     overrides.apply(&mut config);
     config.validate()?;
-    let outcome = replay(capture, &config)?;
+    let target = match &overrides.broken {
+        Some(name) => Target::broken(name).map_err(anyhow::Error::msg)?,
+        None => Target::Real,
+    };
+    let outcome = replay_with(capture, &config, target)?;
     let mut out = std::io::stdout().lock();
     for g in &outcome.summary.guesses {
         writeln!(out, "guessed: {g}")?;

@@ -273,7 +273,7 @@ impl ReplayConfig {
     }
 
     /// The gateway configuration: one network whose local prefixes are the inside prefixes,
-    /// the whole NAT pool, events on (the replay-side invariant checks read them).
+    /// the whole NAT pool, events on (the invariant checker reads them).
     pub fn gateway_config(&self) -> Result<GatewayConfig, ReplayError> {
         Ok(GatewayConfig {
             profile: self.profile()?,

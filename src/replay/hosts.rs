@@ -15,8 +15,7 @@ use hashbrown::HashMap;
 
 use super::config::NatPool;
 use crate::api;
-use crate::nat::{Block, ConfigError, Family, Gateway, NetworkId, NicConfig, NicId};
-use crate::time::Instant;
+use crate::nat::{Block, Family, NetworkId, NicConfig, NicId};
 
 /// NIC ids index a vector in the gateway, which refuses ids from 2^24 on.
 pub const MAX_HOSTS: usize = 1 << 24;
@@ -66,7 +65,7 @@ pub struct Hosts {
 pub enum HostLookup {
     /// Seen before.
     Known(NicId),
-    /// Added now (the caller adds it to its outputs).
+    /// Added now (the caller adds it to the dataplane and its outputs).
     Added(NicId),
     /// [`MAX_HOSTS`] reached.
     Full,
@@ -94,43 +93,37 @@ impl Hosts {
         self.hosts.get(nic.0 as usize)
     }
 
-    /// The NIC of `address`, adding it to the gateway (with its block, if any) when new.
-    pub fn get_or_add(
-        &mut self,
-        gateway: &mut Gateway,
-        now: Instant,
-        address: IpAddr,
-    ) -> Result<HostLookup, ConfigError> {
+    /// The NIC of `address`, allocating a NIC id and (if the pool has room) a block when it is
+    /// new. The caller configures the dataplane: it has to tell the invariant checker about the
+    /// NIC and the block first.
+    pub fn get_or_add(&mut self, address: IpAddr) -> HostLookup {
         if let Some(&id) = self.index.get(&address) {
-            return Ok(HostLookup::Known(id));
+            return HostLookup::Known(id);
         }
         if self.hosts.len() >= MAX_HOSTS {
-            return Ok(HostLookup::Full);
+            return HostLookup::Full;
         }
         let id = NicId(self.hosts.len() as u32);
-        let name = format!("host-{address}");
-        gateway.add_nic(
-            id,
-            NicConfig {
-                network: NetworkId(0),
-                addresses: vec![address],
-                name: name.clone(),
-            },
-        )?;
         let family = Family::of(&address);
         let slot = &mut self.next_slot[family.index()];
         let block = slot_block(*slot, self.ports_per_nic, &self.pool, family);
         *slot = slot.saturating_add(1);
-        if let Some(b) = block {
-            gateway.assign_block(now, id, b)?;
-        }
         self.index.insert(address, id);
         self.hosts.push(Host {
             address,
-            name,
+            name: format!("host-{address}"),
             block,
         });
-        Ok(HostLookup::Added(id))
+        HostLookup::Added(id)
+    }
+
+    /// The dataplane configuration of a host's NIC: one address in the capture's network.
+    pub fn nic_config(host: &Host) -> NicConfig {
+        NicConfig {
+            network: NetworkId(0),
+            addresses: vec![host.address],
+            name: host.name.clone(),
+        }
     }
 }
 

@@ -32,8 +32,9 @@
 //!
 //! [`replay`] runs a capture through the gateway: [`mapping`] decides each packet's side,
 //! [`hosts`] turns inside addresses into NICs with blocks, [`packet`] checks checksums and
-//! readdresses reply halves to the NAT, [`run`] drives the loop and writes the inside and
-//! outside views, [`verify`] checks the replay-side invariants, [`report`] summarises;
+//! readdresses reply halves to the NAT, [`run`] drives the loop through the `Dataplane` trait and writes the
+//! inside and outside views, [`verify`] runs the simulator's SPEC §6 checker over it, [`report`]
+//! summarises;
 //! [`config`] and [`cli`] are the configuration and the `natsim replay` command.
 //!
 //! See `docs/replay-capture.md` for the supported link types and every skip reason, and
@@ -67,6 +68,9 @@ pub use reader::{
     SkippedPacket, for_each_packet, read_packets,
 };
 pub use report::ReplaySummary;
-pub use run::{EXIT_VIOLATIONS, ReplayError, ReplayOutcome, replay, replay_streams};
+pub use run::{
+    EXIT_VIOLATIONS, ReplayError, ReplayOutcome, replay, replay_streams, replay_streams_with,
+    replay_with,
+};
 pub use summary::{Anomaly, CaptureSummary, InterfaceSummary};
 pub use writer::{PcapCaptureWriter, PcapNgCaptureWriter, USER_APPLICATION, WRITER_SNAPLEN};

@@ -4,7 +4,8 @@
 use std::fmt::{self, Write as _};
 use std::net::{IpAddr, SocketAddr};
 
-use crate::nat::{Gateway, NicId, l4_checksum_ok};
+use crate::nat::{NicId, l4_checksum_ok};
+use crate::sim::dataplane::Dataplane;
 use crate::wire::checksum;
 use crate::wire::parse::{IpMeta, IpVersion, be16, parse_ip, parse_ip_lax, proto, put16};
 use crate::wire::rewrite::{Side, rewrite_addr, rewrite_icmp_ident, rewrite_port};
@@ -157,11 +158,11 @@ fn is_icmp_error(meta: &IpMeta, t: u8) -> bool {
 
 /// Turns a captured reply half (addressed to the inside host `nic`) into what the internet
 /// would have sent: addressed to the NAT endpoint of the flow it answers
-/// ([`Gateway::translation_of`]), with incremental checksum updates. Without a live flow the
+/// ([`Dataplane::translation_of`]), with incremental checksum updates. Without a live flow the
 /// destination becomes `nat_ip` with the port kept, so the gateway sees it as unsolicited.
 /// ICMP errors get the quoted packet's source rewritten too (it is what the NAT sent).
 pub fn readdress_inbound(
-    gateway: &Gateway,
+    gateway: &dyn Dataplane,
     nic: NicId,
     nat_ip: IpAddr,
     buf: &mut [u8],
@@ -222,7 +223,7 @@ pub fn readdress_inbound(
 /// An ICMP error quoting a packet the inside host sent: the quoted source becomes the NAT
 /// endpoint, the outer destination the NAT IP; the ICMP checksum is recomputed if it was right.
 fn readdress_icmp_error(
-    gateway: &Gateway,
+    gateway: &dyn Dataplane,
     nic: NicId,
     buf: &mut [u8],
     meta: &IpMeta,

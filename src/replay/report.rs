@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use comfy_table::{ContentArrangement, Table, presets::ASCII_MARKDOWN};
 use serde::Serialize;
 
-use super::verify::Violation;
+use super::verify::{InvariantReport, Violation};
 
 /// Width of the printed table: fixed so that the output does not depend on the terminal.
 pub const TABLE_WIDTH: u16 = 120;
@@ -88,8 +88,12 @@ pub struct ReplaySummary {
     pub virtual_duration_ns: u64,
     /// Live flows when the capture ended.
     pub live_flows_at_end: u64,
-    /// Replay-side invariant violations per invariant (all listed, zeros included).
-    pub violations: BTreeMap<String, u64>,
+    /// The deliberately broken dataplane replayed against (`--broken NAME`), `null` for the
+    /// real gateway.
+    pub dataplane: Option<String>,
+    /// Every invariant of SPEC §6, in order: checked (checks and violations) or not applicable
+    /// (with the reason).
+    pub invariants: Vec<InvariantReport>,
     /// The first violations.
     pub violation_examples: Vec<Violation>,
     /// The read error that ended the capture early, if any (packets before it were replayed).
@@ -99,7 +103,7 @@ pub struct ReplaySummary {
 impl ReplaySummary {
     /// Violations over all invariants.
     pub fn violation_total(&self) -> u64 {
-        self.violations.values().sum()
+        self.invariants.iter().map(|i| i.violations).sum()
     }
 
     /// The summary as pretty JSON with a final newline.
@@ -129,6 +133,9 @@ impl ReplaySummary {
                 self.profile, self.ports_per_nic, self.speed, self.fix_checksums
             ),
         );
+        if let Some(d) = &self.dataplane {
+            row("dataplane", format!("broken: {d} (testing the checks)"));
+        }
         row("packets read", self.packets_read.to_string());
         row("ip packets", self.ip_packets.to_string());
         row("replayed", self.replayed_packets.to_string());
@@ -168,13 +175,17 @@ impl ReplaySummary {
             "virtual duration",
             format!("{:.6} s", self.virtual_duration_ns as f64 / 1e9),
         );
-        for (k, v) in &self.violations {
-            row(&format!("violations.{k}"), v.to_string());
+        for i in &self.invariants {
+            let value = match i.not_applicable {
+                Some(why) => format!("not applicable: {why}"),
+                None => format!("checks {}, violations {}", i.checks, i.violations),
+            };
+            row(&format!("invariant {} {}", i.number, i.name), value);
         }
         for v in &self.violation_examples {
             row(
                 &format!("violation #{}", v.packet_index),
-                format!("{}: {}", v.invariant.name(), v.detail),
+                format!("{}: {}", v.invariant, v.detail),
             );
         }
         if let Some(e) = &self.capture_error {

@@ -3,6 +3,8 @@
 //! verdicts and events. [`crate::nat::Gateway`] implements it; deliberately broken gateways in
 //! [`crate::check::broken`] wrap it to show that every invariant checker can fail.
 
+use std::net::SocketAddr;
+
 use crate::nat::{
     Block, ConfigError, Counters, Egress, Event, Family, FlowInfo, Gateway, GatewayConfig, Ingress,
     NicConfig, NicId, Verdict,
@@ -46,6 +48,15 @@ pub trait Dataplane {
     fn flows(&self) -> Vec<FlowInfo>;
     /// Live flows (IPv4, IPv6), cheap.
     fn live_flows(&self) -> (usize, usize);
+    /// The NAT endpoint of a NIC's live flow, if any (see [`Gateway::translation_of`]). Replay
+    /// uses it to address a captured reply half to the NAT.
+    fn translation_of(
+        &self,
+        nic: NicId,
+        protocol: u8,
+        inside: SocketAddr,
+        remote: SocketAddr,
+    ) -> Option<SocketAddr>;
 }
 
 /// Builds a fresh dataplane instance: at start, and again when a node restarts with state loss.
@@ -101,5 +112,14 @@ impl Dataplane for Gateway {
     }
     fn live_flows(&self) -> (usize, usize) {
         Gateway::live_flows(self)
+    }
+    fn translation_of(
+        &self,
+        nic: NicId,
+        protocol: u8,
+        inside: SocketAddr,
+        remote: SocketAddr,
+    ) -> Option<SocketAddr> {
+        Gateway::translation_of(self, nic, protocol, inside, remote)
     }
 }

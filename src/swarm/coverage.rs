@@ -265,6 +265,15 @@ impl Dataplane for Counting {
     fn live_flows(&self) -> (usize, usize) {
         self.inner.live_flows()
     }
+    fn translation_of(
+        &self,
+        nic: NicId,
+        protocol: u8,
+        inside: std::net::SocketAddr,
+        remote: std::net::SocketAddr,
+    ) -> Option<std::net::SocketAddr> {
+        self.inner.translation_of(nic, protocol, inside, remote)
+    }
 }
 
 /// How many of a set of runs reached each path.
