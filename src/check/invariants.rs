@@ -504,6 +504,55 @@ impl InvariantChecker {
         Ok(())
     }
 
+    /// A later fragment has no ports, so it is checked by addresses: it must come from the
+    /// remote address of a live flow of the NIC it is delivered to, for that flow's NAT address
+    /// and protocol, and be delivered to that flow's inside address (RFC 4787 REQ-14 gives later
+    /// fragments the first one's translation).
+    fn inbound_later_fragment(
+        &mut self,
+        nic: NicId,
+        before: &[u8],
+        after: &[u8],
+    ) -> Result<(), Violation> {
+        let (Ok(bm), Ok(am)) = (parse_ip_lax(before), parse_ip_lax(after)) else {
+            return Ok(());
+        };
+        if bm.fragment.is_none_or(|f| f.is_first()) {
+            return Ok(());
+        }
+        let (remote, nat, delivered) = (bm.src(before), bm.dst(before), am.dst(after));
+        let pkts = |v: Violation| v.with_packet("before", before).with_packet("after", after);
+        self.check(Invariant::NoInboundInitiation);
+        // Any order of iteration gives the same answers: only existence is asked.
+        let mut of_any_nic = false;
+        let mut of_this_nic = false;
+        for (k, f) in &self.by_nat {
+            if k.proto == bm.protocol && k.nat.ip() == nat && k.remote.ip() == remote {
+                of_any_nic = true;
+                of_this_nic |= f.nic == nic && f.inside.ip() == delivered;
+            }
+        }
+        if !of_any_nic {
+            return Err(pkts(Violation::new(
+                Invariant::NoInboundInitiation.name(),
+                format!(
+                    "a later fragment from {remote} to {nat} (protocol {}) was delivered to {nic} but no live flow of any NIC has that remote and NAT address",
+                    bm.protocol
+                ),
+            )));
+        }
+        self.check(Invariant::Isolation);
+        if !of_this_nic {
+            return Err(pkts(Violation::new(
+                Invariant::Isolation.name(),
+                format!(
+                    "a later fragment from {remote} to {nat} was delivered to {nic} as {delivered}, which has no flow with that remote and NAT address"
+                ),
+            )));
+        }
+        Ok(())
+    }
+
     fn processed(
         &mut self,
         ingress: Ingress,
@@ -552,10 +601,10 @@ impl InvariantChecker {
                 self.outbound(nic, before, after, Some(to), now_ns)
             }
             (Ingress::Outside, Verdict::Forward(Egress::Nic(nic))) => {
-                let (Some(bt), Some(at)) = (Tuple::parse(before), Tuple::parse(after)) else {
-                    return Ok(());
-                };
-                self.inbound_match(nic, &bt, &at, before, after, None)
+                match (Tuple::parse(before), Tuple::parse(after)) {
+                    (Some(bt), Some(at)) => self.inbound_match(nic, &bt, &at, before, after, None),
+                    _ => self.inbound_later_fragment(nic, before, after),
+                }
             }
             (Ingress::Inside(nic), Verdict::Drop(DropReason::PortsExhausted)) => {
                 self.exhausted(nic, before)
