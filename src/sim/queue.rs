@@ -21,6 +21,9 @@ pub struct EventQueue<T> {
     due: VecDeque<T>,
     /// Bucket `b` (1..=64) holds items whose time first differs from `last` in bit `b - 1`.
     buckets: Vec<Vec<(u64, T)>>,
+    /// Bit `b - 1` is set while bucket `b` holds items, so a refill finds the lowest one with
+    /// `trailing_zeros` instead of scanning the buckets.
+    nonempty: u64,
     last_ns: u64,
     len: usize,
 }
@@ -37,6 +40,7 @@ impl<T> EventQueue<T> {
         EventQueue {
             due: VecDeque::new(),
             buckets: (0..65).map(|_| Vec::new()).collect(),
+            nonempty: 0,
             last_ns: 0,
             len: 0,
         }
@@ -53,9 +57,16 @@ impl<T> EventQueue<T> {
         if at_ns == self.last_ns {
             self.due.push_back(item);
         } else {
-            self.buckets[Self::bucket_of(self.last_ns, at_ns)].push((at_ns, item));
+            self.file(at_ns, item);
         }
         self.len += 1;
+    }
+
+    /// Puts an item due after `last_ns` in its bucket.
+    fn file(&mut self, at_ns: u64, item: T) {
+        let b = Self::bucket_of(self.last_ns, at_ns);
+        self.nonempty |= 1 << (b - 1);
+        self.buckets[b].push((at_ns, item));
     }
 
     /// Makes `due` hold the earliest items, if there are any.
@@ -63,9 +74,11 @@ impl<T> EventQueue<T> {
         if !self.due.is_empty() {
             return;
         }
-        let Some(i) = (1..self.buckets.len()).find(|&i| !self.buckets[i].is_empty()) else {
+        if self.nonempty == 0 {
             return;
-        };
+        }
+        let i = self.nonempty.trailing_zeros() as usize + 1;
+        self.nonempty &= !(1 << (i - 1));
         let mut items = std::mem::take(&mut self.buckets[i]);
         let last_ns = items.iter().map(|(t, _)| *t).min().unwrap_or(self.last_ns);
         self.last_ns = last_ns;
@@ -73,7 +86,7 @@ impl<T> EventQueue<T> {
             if t == last_ns {
                 self.due.push_back(item);
             } else {
-                self.buckets[Self::bucket_of(last_ns, t)].push((t, item));
+                self.file(t, item);
             }
         }
         // Keep the bucket's allocation for later pushes.
