@@ -50,11 +50,13 @@ pub enum Path {
     BadChecksum,
     /// A link lost a packet.
     LinkLoss,
+    /// A later fragment translated (`translated.out.fragment`, `translated.in.fragment`).
+    Fragments,
 }
 
 impl Path {
     /// Every guarded path.
-    pub const ALL: [Path; 13] = [
+    pub const ALL: [Path; 14] = [
         Path::Exhaustion,
         Path::IcmpErrorIn,
         Path::Hairpin,
@@ -68,6 +70,7 @@ impl Path {
         Path::Relayed,
         Path::BadChecksum,
         Path::LinkLoss,
+        Path::Fragments,
     ];
 
     /// Stable name.
@@ -86,6 +89,7 @@ impl Path {
             Path::Relayed => "relayed",
             Path::BadChecksum => "bad-checksum",
             Path::LinkLoss => "link-loss",
+            Path::Fragments => "fragments",
         }
     }
 
@@ -132,6 +136,8 @@ impl Reached {
             (Path::Restart, "sim.restarts"),
             (Path::Relayed, "sim.relayed"),
             (Path::BadChecksum, "drop.bad_checksum"),
+            (Path::Fragments, "translated.out.fragment"),
+            (Path::Fragments, "translated.in.fragment"),
         ] {
             if counter(k) > 0 {
                 out.insert(p);

@@ -101,6 +101,9 @@ pub struct Features {
     pub restart: bool,
     /// The gateway deleted near the end.
     pub delete_gateway: bool,
+    /// UDP datagrams larger than the MTU: hosts fragment them, the gateway translates the
+    /// fragments, receivers reassemble.
+    pub fragments: bool,
 }
 
 impl Features {
@@ -136,6 +139,7 @@ impl Features {
             ip_churn: true,
             restart: true,
             delete_gateway: true,
+            fragments: true,
         }
     }
 
@@ -180,7 +184,11 @@ impl Features {
             ip_churn: coin(1, 4),
             restart: coin(1, 4),
             delete_gateway: coin(1, 10),
+            // Drawn below from a stream of its own, so that adding the switch left every
+            // other switch of every seed as it was.
+            fragments: false,
         };
+        f.fragments = Rng::new(seed, stream_of("swarm/features/fragments")).chance(1, 4);
         if !(f.tcp || f.udp || f.icmp) {
             f.udp = true;
         }
@@ -188,7 +196,7 @@ impl Features {
     }
 
     /// Names of the switches, in declaration order (bit `i` of a mask is switch `i`).
-    pub const NAMES: [&'static str; 28] = [
+    pub const NAMES: [&'static str; 29] = [
         "tcp",
         "udp",
         "icmp",
@@ -217,9 +225,10 @@ impl Features {
         "ip-churn",
         "restart",
         "delete-gateway",
+        "fragments",
     ];
 
-    fn switches(&self) -> [bool; 28] {
+    fn switches(&self) -> [bool; 29] {
         [
             self.tcp,
             self.udp,
@@ -249,10 +258,11 @@ impl Features {
             self.ip_churn,
             self.restart,
             self.delete_gateway,
+            self.fragments,
         ]
     }
 
-    fn switches_mut(&mut self) -> [&mut bool; 28] {
+    fn switches_mut(&mut self) -> [&mut bool; 29] {
         [
             &mut self.tcp,
             &mut self.udp,
@@ -282,6 +292,7 @@ impl Features {
             &mut self.ip_churn,
             &mut self.restart,
             &mut self.delete_gateway,
+            &mut self.fragments,
         ]
     }
 

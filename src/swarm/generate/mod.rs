@@ -64,6 +64,23 @@ impl Draw {
     }
 }
 
+/// Makes UDP requests and responses larger than the default 1,500-byte MTU, so that hosts send
+/// them in fragments. Draws from its own stream: the rest of the world stays as it was.
+fn oversize_udp(d: &mut Draw, topology: &mut Topology, traffic: &mut [TrafficItem]) {
+    for item in traffic.iter_mut() {
+        if let Some(udp) = item.udp.as_mut() {
+            udp.request_bytes = d.range(1_500, 4_000);
+        }
+    }
+    for remote in topology.remotes.iter_mut() {
+        for svc in remote.value.services.iter_mut() {
+            if matches!(svc.protocol, ProtoDoc::Udp) && !svc.stun && svc.response_bytes > 0 {
+                svc.response_bytes = d.range(1_500, 4_000);
+            }
+        }
+    }
+}
+
 /// A remote host of the fixed internet: name, IPv4 address, IPv6 address.
 #[derive(Clone, Copy)]
 struct Remote {
@@ -124,8 +141,16 @@ pub fn generate(seed: u64, f: &Features) -> ScenarioFile {
     gw.last_port_unusable = Profile::named(&gateway.profile)
         .and_then(|p| p.with_overrides(&overrides).ok())
         .is_some_and(|p| p.last_port_unusable);
+    let mut topology = topology;
     let mut tr = Draw::new(seed, "traffic");
-    let (traffic, flows) = traffic_items(&mut tr, f, &gw, &nics, duration_ms);
+    let (mut traffic, flows) = traffic_items(&mut tr, f, &gw, &nics, duration_ms);
+    if f.fragments {
+        oversize_udp(
+            &mut Draw::new(seed, "fragments"),
+            &mut topology,
+            &mut traffic,
+        );
+    }
     let generators = generator_items(
         &mut Draw::new(seed, "generators"),
         f,
