@@ -10,6 +10,10 @@
 /// below the last key popped.
 pub struct EventQueue<T> {
     buckets: Vec<Vec<(u128, T)>>,
+    /// Bit `i - 1` is set while bucket `i` (1..=128) may hold items, so a refill finds the
+    /// lowest one with `trailing_zeros` instead of scanning up to 128 buckets per pop (a fifth
+    /// of a short simulated run under fuzzing's comparison tracing).
+    nonempty: u128,
     last: u128,
     len: usize,
 }
@@ -25,6 +29,7 @@ impl<T> EventQueue<T> {
     pub fn new() -> Self {
         EventQueue {
             buckets: (0..129).map(|_| Vec::new()).collect(),
+            nonempty: 0,
             last: 0,
             len: 0,
         }
@@ -46,9 +51,17 @@ impl<T> EventQueue<T> {
     /// simulator, which schedules at or after "now" with a growing sequence number).
     pub fn push(&mut self, at_ns: u64, seq: u64, item: T) {
         let key = Self::key(at_ns, seq).max(self.last);
-        let b = self.bucket_of(key);
-        self.buckets[b].push((key, item));
+        self.put(key, item);
         self.len += 1;
+    }
+
+    /// Files an item in its bucket and marks the bucket.
+    fn put(&mut self, key: u128, item: T) {
+        let b = self.bucket_of(key);
+        if b > 0 {
+            self.nonempty |= 1 << (b - 1);
+        }
+        self.buckets[b].push((key, item));
     }
 
     /// Makes bucket 0 hold the minimum, if there is one.
@@ -56,14 +69,15 @@ impl<T> EventQueue<T> {
         if !self.buckets[0].is_empty() {
             return;
         }
-        let Some(i) = (1..self.buckets.len()).find(|&i| !self.buckets[i].is_empty()) else {
+        if self.nonempty == 0 {
             return;
-        };
+        }
+        let i = self.nonempty.trailing_zeros() as usize + 1;
+        self.nonempty &= !(1 << (i - 1));
         let mut items = std::mem::take(&mut self.buckets[i]);
         self.last = items.iter().map(|(k, _)| *k).min().unwrap_or(self.last);
         for (k, item) in items.drain(..) {
-            let b = self.bucket_of(k);
-            self.buckets[b].push((k, item));
+            self.put(k, item);
         }
         // Keep the bucket's allocation for later pushes.
         self.buckets[i] = items;
