@@ -23,16 +23,14 @@
 # The committed corpus is never written: libFuzzer adds new inputs to a temporary copy.
 set -euo pipefail
 
-CARGO_FUZZ_VERSION=0.13.2
 seconds=${FUZZ_SECONDS:-30}
 sanitizer=${FUZZ_SANITIZER:-none}
 root=$(cd "$(dirname "$0")/.." && pwd)
 artifacts_out=${FUZZ_ARTIFACTS_DIR:-$root/target/fuzz-artifacts}
+# shellcheck source=scripts/fuzz-common.sh
+source "$root/scripts/fuzz-common.sh"
 
-if ! cargo fuzz --version 2>/dev/null | grep -q "$CARGO_FUZZ_VERSION"; then
-    echo "installing cargo-fuzz $CARGO_FUZZ_VERSION"
-    cargo install cargo-fuzz --locked --version "$CARGO_FUZZ_VERSION"
-fi
+fuzz_ensure_cargo_fuzz
 
 cd "$root/fuzz"
 if [ "$#" -gt 0 ]; then
@@ -41,10 +39,7 @@ else
     mapfile -t targets < <(cargo fuzz list)
 fi
 
-echo "building ${#targets[@]} targets (sanitizer: $sanitizer)"
-build_start=$SECONDS
-cargo fuzz build -s "$sanitizer"
-echo "build took $((SECONDS - build_start)) s"
+fuzz_build "$sanitizer"
 
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT

@@ -13,6 +13,7 @@
 //! | [`pcap_read`] | a pcap/pcapng file | no panic, summary counts consistent, chunked reads equal whole reads |
 //! | [`manifest_yaml`] | IronCore manifest text | no panic, deterministic findings, reconciled blocks in range and disjoint |
 //! | [`scenario_yaml`] | scenario file text | no panic, deterministic load |
+//! | [`sim_world`] | feature mask, generator seed, extra adversaries ([`world::WorldInput`]) | a whole swarm world in the simulator with the invariant checker, against the real gateway or the broken one [`world::ENV_BROKEN`] names |
 //!
 //! # Why bytes and not `arbitrary`
 //!
@@ -37,6 +38,7 @@ pub mod oracle;
 mod pcap;
 pub mod seeds;
 mod wire;
+pub mod world;
 mod yaml;
 
 pub use yaml::{manifest_yaml, scenario_yaml};
@@ -45,6 +47,7 @@ pub use ops::{GatewayOpsConfig, Op};
 pub use oracle::{Checker, Violation};
 pub use pcap::pcap_read;
 pub use wire::{fix_checksums, wire_parse};
+pub use world::sim_world;
 
 /// Upper bound on packets one [`gateway_packet`] input injects (keeps each run short).
 pub const MAX_PACKETS: usize = 16;

@@ -44,12 +44,18 @@ enum Command {
     /// control-plane changes), check every invariant, minimise failures to scenario files.
     Swarm {
         /// Seed range `A..B` (B excluded) or a single seed.
-        #[arg(long, value_parser = natsim::swarm::cli::parse_seeds, required_unless_present = "reproduce")]
+        #[arg(long, value_parser = natsim::swarm::cli::parse_seeds,
+              required_unless_present_any = ["reproduce", "from_fuzz"])]
         seeds: Option<std::ops::Range<u64>>,
         /// Instead of generating: run one (minimised) scenario file against the gateway named by
         /// `--broken` (or the real one), as the header of a written failure says.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "from_fuzz")]
         reproduce: Option<PathBuf>,
+        /// Instead of generating: take a `sim_world` fuzz input (e.g. a crash file), run its
+        /// world against the gateway named by `--broken` (or the real one), and on failure write
+        /// the minimised scenario to `OUT/<file name>.yaml`.
+        #[arg(long, conflicts_with = "seeds")]
+        from_fuzz: Option<PathBuf>,
         /// Worker threads; the printed results do not depend on it.
         #[arg(long)]
         jobs: Option<usize>,
@@ -166,15 +172,21 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::Swarm {
             seeds,
             reproduce,
+            from_fuzz,
             jobs,
             out,
             broken,
-        } => Ok(match (reproduce, seeds) {
-            (Some(file), _) => natsim::swarm::cli::reproduce_cmd(&file, broken.as_deref()),
-            (None, Some(seeds)) => {
+        } => Ok(match (reproduce, from_fuzz, seeds) {
+            (Some(file), _, _) => natsim::swarm::cli::reproduce_cmd(&file, broken.as_deref()),
+            (None, Some(input), _) => {
+                natsim::swarm::from_fuzz::from_fuzz_cmd(&input, broken.as_deref(), &out)
+            }
+            (None, None, Some(seeds)) => {
                 natsim::swarm::cli::swarm_cmd(seeds, jobs, &out, broken.as_deref())
             }
-            (None, None) => anyhow::bail!("give --seeds A..B or --reproduce FILE"),
+            (None, None, None) => {
+                anyhow::bail!("give --seeds A..B, --reproduce FILE or --from-fuzz FILE")
+            }
         }
         .into()),
         Command::Schema { out } => Ok(natsim::scenario::cli::schema_cmd(out.as_deref()).into()),

@@ -16,18 +16,27 @@ use std::fs;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
 
+use natsim::fuzzing::world::{WorldInput, sim_world_against};
 use natsim::fuzzing::{self, seeds};
 use natsim::replay::CaptureReader;
+use natsim::swarm::Target;
+use natsim::swarm::yaml::round_trip;
 
 type Harness = fn(&[u8]);
 
-const TARGETS: [(&str, Harness); 6] = [
+/// `sim_world` on the real gateway, whatever `NATSIM_FUZZ_BROKEN` says.
+fn sim_world_real(data: &[u8]) {
+    sim_world_against(data, Target::Real);
+}
+
+const TARGETS: [(&str, Harness); 7] = [
     ("wire_parse", fuzzing::wire_parse),
     ("gateway_packet", fuzzing::gateway_packet),
     ("gateway_ops", fuzzing::gateway_ops),
     ("pcap_read", fuzzing::pcap_read),
     ("manifest_yaml", fuzzing::manifest_yaml),
     ("scenario_yaml", fuzzing::scenario_yaml),
+    ("sim_world", sim_world_real),
 ];
 
 /// Captures up to this size become `pcap_read` seeds (keeps the corpus small).
@@ -140,6 +149,93 @@ fn replay_scenario_yaml() {
     replay("scenario_yaml", TARGETS[5].1);
 }
 
+#[test]
+fn replay_sim_world() {
+    replay("sim_world", TARGETS[6].1);
+}
+
+/// The `sim_world` corpus: the CI proof (`scripts/fuzz-find-broken.sh`) starts from it and must
+/// find the leaky filter by fuzzing, so no committed input may trip it already.
+#[test]
+fn sim_world_corpus_does_not_trip_the_leaky_filter() {
+    let leaky = Target::broken("leaky-filter").expect("known");
+    for path in files_in(&fuzz_dir().join("corpus/sim_world")) {
+        let data = fs::read(&path).expect("readable corpus file");
+        let outcome = WorldInput::decode(&data).run(leaky);
+        assert_eq!(
+            outcome.failure,
+            None,
+            "{} already trips the leaky filter: {}",
+            path.display(),
+            outcome.detail
+        );
+    }
+}
+
+/// `sim_world` resolves its documents without writing YAML; `natsim swarm --from-fuzz` writes
+/// them. Both see the same world only if the document reads back unchanged, extras included.
+#[test]
+fn sim_world_documents_read_back_unchanged() {
+    let mut inputs: Vec<PathBuf> = files_in(&fuzz_dir().join("corpus/sim_world"));
+    inputs.extend(broken_finds().into_iter().map(|(_, p)| p));
+    assert!(!inputs.is_empty());
+    for path in inputs {
+        let data = fs::read(&path).expect("readable input");
+        let doc = WorldInput::decode(&data).document();
+        let (text, sc) = round_trip(&doc, &path).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            serde_json::to_value(&sc.doc).expect("json"),
+            serde_json::to_value(&doc).expect("json"),
+            "{} changes when written and read back:\n{text}",
+            path.display()
+        );
+    }
+}
+
+/// `fuzz/broken/<name>/*`: `sim_world` inputs a fuzzer found against the deliberately broken
+/// dataplane `<name>` (a `natsim swarm --broken` name), with the name.
+fn broken_finds() -> Vec<(String, PathBuf)> {
+    let Ok(entries) = fs::read_dir(fuzz_dir().join("broken")) else {
+        return Vec::new();
+    };
+    let mut dirs: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.is_dir())
+        .collect();
+    dirs.sort();
+    dirs.into_iter()
+        .flat_map(|d| {
+            let name = d
+                .file_name()
+                .and_then(|n| n.to_str())
+                .unwrap_or("")
+                .to_string();
+            files_in(&d).into_iter().map(move |p| (name.clone(), p))
+        })
+        .collect()
+}
+
+/// Inputs found against a broken dataplane still fail against it (so `sim_world` still finds
+/// that breakage) and pass on the real gateway (they are not real-gateway failures, which
+/// belong in `fuzz/artifacts/`).
+#[test]
+fn broken_finds_fail_only_against_their_broken_dataplane() {
+    let finds = broken_finds();
+    assert!(!finds.is_empty(), "no fuzz/broken/<name>/ inputs");
+    for (name, path) in finds {
+        let target = Target::broken(&name)
+            .unwrap_or_else(|e| panic!("fuzz/broken/{name}/ is not a dataplane name: {e}"));
+        let data = fs::read(&path).expect("readable input");
+        let bad = catch_unwind(AssertUnwindSafe(|| sim_world_against(&data, target)));
+        assert!(
+            bad.is_err(),
+            "{} no longer fails against the {target}",
+            path.display()
+        );
+        sim_world_real(&data);
+    }
+}
+
 /// Every known failure names a file that exists.
 #[test]
 fn known_failures_name_existing_artifacts() {
@@ -194,6 +290,9 @@ fn expected_seeds() -> BTreeMap<(&'static str, String), Vec<u8>> {
     }
     for (name, bytes) in seeds::gateway_ops() {
         m.insert(("gateway_ops", format!("seed-{name}")), bytes);
+    }
+    for (name, bytes) in seeds::sim_world() {
+        m.insert(("sim_world", format!("seed-{name}")), bytes);
     }
     // Real-world packets: each capture's first packets for the parser, and all of them as one
     // gateway_packet input, once from inside NIC 0 and once from outside, checksums fixed.

@@ -39,6 +39,11 @@ impl<'a> ByteReader<'a> {
         u32::from_be_bytes([self.u8(), self.u8(), self.u8(), self.u8()])
     }
 
+    /// A big-endian u64 (missing bytes read as 0).
+    pub fn u64(&mut self) -> u64 {
+        (u64::from(self.u32()) << 32) | u64::from(self.u32())
+    }
+
     /// Bit 0 of the next byte.
     pub fn bool(&mut self) -> bool {
         self.u8() & 1 != 0

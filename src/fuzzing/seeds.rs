@@ -7,7 +7,9 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use super::ops::{GatewayOpsConfig, Op, encode_input};
 use super::oracle::{FIXTURE_P, Fixture, INSIDE_V4, INSIDE_V6, NAT_V4, REMOTE_V4};
+use super::world::{Extra, ExtraKind, WorldInput};
 use crate::nat::FlowInfo;
+use crate::swarm::{Families, Features};
 use crate::wire::tcp_flags::{ACK, FIN, PSH, RST, SYN};
 use crate::wire::{FragmentRepr, IcmpRepr, IpRepr, PacketRepr, TransportRepr, proto};
 
@@ -583,4 +585,106 @@ pub fn gateway_ops() -> Vec<Seed> {
         }
     }
     seeds
+}
+
+/// The feature mask with the named switches on ([`Features::NAMES`]).
+fn mask_of(names: &[&str]) -> u32 {
+    Features::NAMES
+        .iter()
+        .enumerate()
+        .filter(|(_, n)| names.contains(n))
+        .fold(0, |m, (i, _)| m | 1 << i)
+}
+
+/// `sim_world` seeds: small worlds covering the feature groups (protocols, inside and outside
+/// clients, adversaries, faults and control-plane churn, both families), one with extra
+/// adversary items. None trips the `leaky-filter` dataplane (`tests/fuzz_corpus.rs` checks), so
+/// finding it from this corpus is the fuzzer's work.
+pub fn sim_world() -> Vec<Seed> {
+    let world = |families, names: &[&str], seed, extras: Vec<Extra>| {
+        WorldInput {
+            families,
+            mask: mask_of(names),
+            seed,
+            extras,
+        }
+        .encode()
+    };
+    let extra = |kind, private, port, count| Extra {
+        kind,
+        private,
+        target: 0,
+        port,
+        at: 64,
+        count,
+    };
+    vec![
+        (
+            "v4-udp".into(),
+            world(Families::V4, &["udp"], 1, Vec::new()),
+        ),
+        (
+            "v4-tcp-inbound-hairpin".into(),
+            world(
+                Families::V4,
+                &["tcp", "inbound", "hairpin", "short-timers"],
+                2,
+                Vec::new(),
+            ),
+        ),
+        (
+            "v6-icmp-probe-generators".into(),
+            world(
+                Families::V6,
+                &["icmp", "probe", "generators"],
+                3,
+                Vec::new(),
+            ),
+        ),
+        (
+            "dual-adversaries".into(),
+            world(
+                Families::Dual,
+                &["tcp", "udp", "spoof", "forged-icmp", "rst-inject"],
+                4,
+                Vec::new(),
+            ),
+        ),
+        (
+            "v4-faults-and-churn".into(),
+            world(
+                Families::V4,
+                &[
+                    "tcp",
+                    "udp",
+                    "distributed",
+                    "restart",
+                    "nic-churn",
+                    "relabel",
+                    "virtual-ip",
+                    "p-change",
+                    "ip-churn",
+                    "loss",
+                    "duplicate",
+                    "reorder",
+                    "link-flap",
+                ],
+                5,
+                Vec::new(),
+            ),
+        ),
+        (
+            "v4-pressure-extras".into(),
+            world(
+                Families::V4,
+                &["udp", "pressure", "generators", "scarce-blocks"],
+                6,
+                vec![
+                    extra(ExtraKind::Udp, false, 5000, 2),
+                    extra(ExtraKind::TcpScan, false, 20_000, 15),
+                    extra(ExtraKind::IcmpEcho, true, 7, 0),
+                ],
+            ),
+        ),
+    ]
 }

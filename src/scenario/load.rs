@@ -123,6 +123,20 @@ pub fn load_str(path: &Path, text: &str) -> Result<Scenario, ScenarioError> {
     })
 }
 
+/// Resolves a scenario document that is already in memory (a generated world), skipping the
+/// YAML text: what runs is what [`load_str`] makes of the document's text, as long as the
+/// document writes and reads back unchanged (generated documents do; `swarm::yaml` tests it).
+/// Without the text, errors in inline `manifests` carry no line numbers.
+pub fn load_doc(path: &Path, doc: ScenarioFile) -> Result<Scenario, ScenarioError> {
+    let cx = Ctx { file: path };
+    let sim = resolve(&cx, &doc, "")?;
+    Ok(Scenario {
+        file: path.to_path_buf(),
+        doc,
+        sim,
+    })
+}
+
 /// serde-saphyr renders a snippet after the message; the first line carries the message,
 /// prefixed with `error: line N column M:`, which our own `file:line:column` prefix replaces.
 fn first_line(s: &str) -> String {

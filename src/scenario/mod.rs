@@ -13,5 +13,5 @@ pub mod objects;
 pub mod report;
 pub mod schema;
 
-pub use load::{Scenario, ScenarioError, load, load_str};
+pub use load::{Scenario, ScenarioError, load, load_doc, load_str};
 pub use report::{Report, RunOutput, run_scenario};

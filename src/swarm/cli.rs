@@ -17,12 +17,15 @@ use std::sync::mpsc;
 use super::coverage::Tally;
 use super::features::Features;
 use super::generate::{describe, generate};
-use super::run::{Failure, Outcome, Target, run_case};
+use super::run::{Failure, Outcome, Target, run_case, run_document};
 use super::shrink::{minimise, size};
-use super::yaml::{round_trip, to_yaml};
+use super::yaml::to_yaml;
 use crate::scenario::cli::Exit;
 use crate::scenario::load;
 use crate::scenario::schema::ScenarioFile;
+
+/// Default run budget for minimising one failure.
+pub const MAX_SHRINK_RUNS: u32 = 400;
 
 /// Swarm settings.
 #[derive(Clone, Debug)]
@@ -54,7 +57,7 @@ impl SwarmOptions {
             target: Target::Real,
             stop_at_first_failure: false,
             minimise_first: 5,
-            max_shrink_runs: 400,
+            max_shrink_runs: MAX_SHRINK_RUNS,
         }
     }
 }
@@ -125,20 +128,8 @@ fn file_of(out_dir: &Path, seed: u64) -> PathBuf {
 fn run_seed(seed: u64, opts: &SwarmOptions) -> SeedResult {
     let (f, doc) = world(seed);
     let params = format!("{f} | {}", describe(&doc));
-    let outcome = match round_trip(&doc, &file_of(&opts.out_dir, seed)) {
-        Ok((_, sc)) => run_case(&sc, opts.target),
-        // A generator bug: the world does not load.
-        Err(e) => Outcome {
-            exit_code: crate::scenario::report::exit::BAD_INPUT,
-            failure: Some(Failure {
-                exit_code: crate::scenario::report::exit::BAD_INPUT,
-                invariant: "bad-input".into(),
-            }),
-            detail: e.to_string(),
-            events: 0,
-            reached: Default::default(),
-        },
-    };
+    // A world that does not load is a generator bug, reported as `bad-input`.
+    let outcome = run_document(&doc, &file_of(&opts.out_dir, seed), opts.target);
     SeedResult {
         seed,
         params,
@@ -162,47 +153,114 @@ fn seed_line(r: &SeedResult) -> String {
 /// Minimises one failing seed, writes the file, and re-runs it from disk.
 fn reproduce(r: &SeedResult, opts: &SwarmOptions) -> Reproduction {
     let (f, doc) = world(r.seed);
-    let path = file_of(&opts.out_dir, r.seed);
     let failure = r.outcome.failure.clone().unwrap_or(Failure {
         exit_code: 0,
         invariant: String::new(),
     });
-    let m = minimise(&doc, opts.target, &failure, opts.max_shrink_runs, &path);
-    let mut rep = Reproduction {
+    let origin = Origin {
+        what: format!("seed {}", r.seed),
+        features: f.to_string(),
         seed: r.seed,
-        path: path.clone(),
+    };
+    let path = file_of(&opts.out_dir, r.seed);
+    minimise_to_file(
+        &doc,
+        &origin,
+        &failure,
+        &r.outcome.detail,
+        &path,
+        opts.target,
+        opts.max_shrink_runs,
+    )
+}
+
+/// Where a failing document came from, for the header of its reproduction file.
+#[derive(Clone, Debug)]
+pub struct Origin {
+    /// What failed, e.g. `seed 39` or `fuzz input crash-1f2e`.
+    pub what: String,
+    /// The features that were on.
+    pub features: String,
+    /// The document's seed.
+    pub seed: u64,
+}
+
+/// Minimises `doc` (which fails as `failure` against `target`, with message `detail`), writes
+/// it to `path` as a scenario file whose comment header says where it came from and how to
+/// reproduce it, and re-runs the file from disk to check it fails the same way.
+pub fn minimise_to_file(
+    doc: &ScenarioFile,
+    origin: &Origin,
+    failure: &Failure,
+    detail: &str,
+    path: &Path,
+    target: Target,
+    max_runs: u32,
+) -> Reproduction {
+    let m = minimise(doc, target, failure, max_runs, path);
+    let mut rep = Reproduction {
+        seed: origin.seed,
+        path: path.to_path_buf(),
         failure: failure.clone(),
-        size_before: size(&doc),
+        size_before: size(doc),
         size_after: size(&m.doc),
         runs: m.runs,
         verified: false,
         error: None,
     };
-    let how = match opts.target.broken_arg() {
+    let header = format!(
+        "natsim swarm: minimised reproduction of {} ({} list items, was {}; {} runs)\n\
+         features: {}\n\
+         dataplane: {target}\n\
+         failure: {failure}: {detail}\n\
+         reproduce: {}",
+        origin.what,
+        rep.size_after,
+        rep.size_before,
+        m.runs,
+        origin.features,
+        reproduce_command(path, target),
+    );
+    let written = to_yaml(&m.doc, &header).and_then(|text| {
+        path.parent()
+            .map_or(Ok(()), std::fs::create_dir_all)
+            .and_then(|_| std::fs::write(path, text))
+            .map_err(|e| format!("writing {}: {e}", path.display()))
+    });
+    match written.and_then(|_| load(path).map_err(|e| e.to_string())) {
+        Ok(sc) => rep.verified = run_case(&sc, target).failure.as_ref() == Some(failure),
+        Err(e) => rep.error = Some(e),
+    }
+    rep
+}
+
+/// The command that runs a written scenario against `target`: `natsim run` for the real
+/// gateway, `natsim swarm --reproduce` for a broken one.
+pub fn reproduce_command(path: &Path, target: Target) -> String {
+    match target.broken_arg() {
         None => format!("natsim run {}", path.display()),
         Some(b) => format!(
             "natsim swarm --reproduce {} --broken {b}   (natsim run uses the real gateway)",
             path.display()
         ),
-    };
-    let header = format!(
-        "natsim swarm: minimised reproduction of seed {} ({} list items, was {}; {} runs)\n\
-         features: {f}\n\
-         dataplane: {}\n\
-         failure: {failure}: {}\n\
-         reproduce: {how}",
-        r.seed, rep.size_after, rep.size_before, m.runs, opts.target, r.outcome.detail,
-    );
-    let written = to_yaml(&m.doc, &header).and_then(|text| {
-        std::fs::create_dir_all(&opts.out_dir)
-            .and_then(|_| std::fs::write(&path, text))
-            .map_err(|e| format!("writing {}: {e}", path.display()))
-    });
-    match written.and_then(|_| load(&path).map_err(|e| e.to_string())) {
-        Ok(sc) => rep.verified = run_case(&sc, opts.target).failure == Some(failure),
-        Err(e) => rep.error = Some(e),
     }
-    rep
+}
+
+/// One line saying where a reproduction went and whether it reproduces.
+pub fn reproduction_line(rep: &Reproduction) -> String {
+    format!(
+        "{}: minimised {} -> {} list items in {} runs; wrote {}{}",
+        rep.failure,
+        rep.size_before,
+        rep.size_after,
+        rep.runs,
+        rep.path.display(),
+        match (&rep.error, rep.verified) {
+            (Some(e), _) => format!(" (ERROR {e})"),
+            (None, true) => " (reproduces when loaded)".into(),
+            (None, false) => " (DOES NOT REPRODUCE when loaded)".into(),
+        }
+    )
 }
 
 /// Runs `work` over `items` on `jobs` threads; results come back in item order. `stop(i, r)`
@@ -297,21 +355,7 @@ pub fn swarm(opts: &SwarmOptions, out: &mut dyn Write) -> SwarmReport {
         &|r| reproduce(r, opts),
         &|_| false,
         |rep: &Reproduction| {
-            let _ = writeln!(
-                out,
-                "seed {}: {}: minimised {} -> {} list items in {} runs; wrote {}{}",
-                rep.seed,
-                rep.failure,
-                rep.size_before,
-                rep.size_after,
-                rep.runs,
-                rep.path.display(),
-                match (&rep.error, rep.verified) {
-                    (Some(e), _) => format!(" (ERROR {e})"),
-                    (None, true) => " (reproduces when loaded)".into(),
-                    (None, false) => " (DOES NOT REPRODUCE when loaded)".into(),
-                }
-            );
+            let _ = writeln!(out, "seed {}: {}", rep.seed, reproduction_line(rep));
         },
     );
     let failed: Vec<String> = results
@@ -390,8 +434,13 @@ pub fn swarm_cmd(
             }
         }
     }
-    // A crash is a result the swarm reports on its own line (and minimises): print one line
-    // per panic instead of the default hook's message and backtrace.
+    let code = with_quiet_panics(|| swarm(&opts, &mut std::io::stdout().lock()).exit_code);
+    Exit(code)
+}
+
+/// Runs `f` with a panic hook that prints one line per panic instead of the default message
+/// and backtrace: a crash is a result the swarm reports on its own line (and minimises).
+pub fn with_quiet_panics<T>(f: impl FnOnce() -> T) -> T {
     let hook = std::panic::take_hook();
     std::panic::set_hook(Box::new(|info| {
         let at = info
@@ -399,11 +448,9 @@ pub fn swarm_cmd(
             .map_or(String::new(), |l| format!(" at {}:{}", l.file(), l.line()));
         eprintln!("panic{at} (reported as a crash)");
     }));
-    let mut stdout = std::io::stdout().lock();
-    let code = swarm(&opts, &mut stdout).exit_code;
-    drop(stdout);
+    let out = f();
     std::panic::set_hook(hook);
-    Exit(code)
+    out
 }
 
 /// `natsim swarm --reproduce FILE [--broken NAME]`: runs a (minimised) scenario file against

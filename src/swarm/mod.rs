@@ -9,6 +9,7 @@
 //! | [`coverage`] | vacuity guards: which interesting paths each run reached |
 //! | [`shrink`] | greedy, bounded, deterministic minimisation of a failing document |
 //! | [`cli`] | `natsim swarm`: seeds on threads, ordered output, reproductions on disk |
+//! | [`from_fuzz`] | `natsim swarm --from-fuzz`: a `sim_world` fuzz input to a minimised scenario file |
 //!
 //! A seed is the whole input: `Features::draw(seed)`, then `generate(seed, &features)`, then a
 //! run with the document's seed (= the swarm seed). See `docs/swarm.md`.
@@ -16,6 +17,7 @@
 pub mod cli;
 pub mod coverage;
 pub mod features;
+pub mod from_fuzz;
 pub mod generate;
 pub mod run;
 pub mod shrink;
@@ -25,5 +27,5 @@ pub use cli::{SwarmOptions, SwarmReport, parse_seeds, reproduce_cmd, swarm, swar
 pub use coverage::{Path, Reached, Tally};
 pub use features::{Families, Features};
 pub use generate::generate;
-pub use run::{Failure, Outcome, Target, run_case};
+pub use run::{Failure, Outcome, Target, run_case, run_document};
 pub use shrink::{Minimised, minimise};

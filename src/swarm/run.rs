@@ -5,10 +5,13 @@
 
 use std::fmt;
 use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::path::Path;
 
 use super::coverage::{Counting, Reached, Shared};
+use super::yaml::round_trip;
 use crate::check::broken::Breakage;
 use crate::scenario::report::exit;
+use crate::scenario::schema::ScenarioFile;
 use crate::scenario::{Scenario, run_scenario};
 use crate::sim::dataplane::{DataplaneFactory, real_gateway};
 
@@ -143,6 +146,33 @@ fn panic_text(p: &(dyn std::any::Any + Send)) -> String {
         .map(|s| s.to_string())
         .or_else(|| p.downcast_ref::<String>().cloned())
         .unwrap_or_else(|| "panic".into())
+}
+
+/// Runs a scenario document against `target` the way a scenario file with its text runs: written
+/// as YAML and loaded back under the name `path` (nothing is written to disk), then
+/// [`run_case`]. A document that does not load is a failure `bad-input` (exit 2): generated
+/// documents always should.
+pub fn run_document(doc: &ScenarioFile, path: &Path, target: Target) -> Outcome {
+    match round_trip(doc, path) {
+        Ok((_, sc)) => run_case(&sc, target),
+        Err(e) => Outcome::bad_input(e.to_string()),
+    }
+}
+
+impl Outcome {
+    /// A document that does not load: failure `bad-input` (exit 2).
+    pub fn bad_input(detail: String) -> Outcome {
+        Outcome {
+            exit_code: exit::BAD_INPUT,
+            failure: Some(Failure {
+                exit_code: exit::BAD_INPUT,
+                invariant: "bad-input".into(),
+            }),
+            detail,
+            events: 0,
+            reached: Reached::default(),
+        }
+    }
 }
 
 /// Runs a scenario (with its own seed) against `target`.

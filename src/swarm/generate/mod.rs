@@ -123,6 +123,16 @@ fn endpoint(addr: &str, port: u16) -> String {
     }
 }
 
+/// The outside remote every generated world has, for adversaries (`evil`, two IPv4 addresses
+/// and one IPv6 address, a UDP sink on 5000).
+pub const ADVERSARY: &str = EVIL.name;
+
+/// An attack list item from remote `from` at `at_ms` with no attack set yet (the caller sets
+/// one), for harnesses that add their own adversaries to a generated world.
+pub fn attack_item(name: String, at_ms: u64, from: &str) -> Spanned<AttackItem> {
+    spanned(adversity::attack(name, at_ms, from))
+}
+
 fn ip(s: &str) -> IpAddr {
     // Only called on the literals and formatted addresses of this module.
     s.parse()
