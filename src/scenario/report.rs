@@ -226,12 +226,10 @@ pub fn run_scenario(
         .map(|r| (r.name(), dp.dropped(*r)))
         .collect();
     let mut nics = BTreeMap::new();
-    for (name, host, peak) in sim.nic_reports() {
-        let mut c = sim
-            .nic_counters(&name)
-            .map(|c| c.to_map())
-            .unwrap_or_default();
-        c.extend(host_counters(&host));
+    for row in sim.nic_reports() {
+        let (name, peak) = (row.name, row.ports_peak);
+        let mut c = row.counters.map(|c| c.to_map()).unwrap_or_default();
+        c.extend(host_counters(&row.host));
         if peak > 0 {
             c.insert("ports.peak".into(), peak);
         }

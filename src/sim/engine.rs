@@ -127,6 +127,19 @@ enum Bound {
     App(u32),
 }
 
+/// One NIC's line of a report: see [`Simulator::nic_reports`].
+#[derive(Clone, Debug)]
+pub struct NicReportRow {
+    /// NIC name.
+    pub name: String,
+    /// Its host's counters.
+    pub host: HostStats,
+    /// Most ports it had tracked at once (live plus held).
+    pub ports_peak: u64,
+    /// The dataplane's counters for it (none once it was deleted).
+    pub counters: Option<crate::nat::Counters>,
+}
+
 /// Per-host counters.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct HostStats {
@@ -2064,28 +2077,19 @@ impl Simulator {
         total
     }
 
-    /// A NIC's counters from its node, by name.
-    pub fn nic_counters(&self, name: &str) -> Option<crate::nat::Counters> {
-        let (i, n) = self
-            .nics
-            .iter()
-            .enumerate()
-            .find(|(_, n)| n.spec.name == name)?;
-        self.nodes[usize::from(n.spec.node)]
-            .dp
-            .nic_counters(NicId(i as u32))
-    }
-
-    /// Per NIC: (name, host counters, peak tracked ports).
-    pub fn nic_reports(&self) -> Vec<(String, HostStats, u64)> {
+    /// Per NIC, in NIC order: name, host counters, peak tracked ports and the dataplane's
+    /// counters for it (looked up by index: a report of 100,000 NICs must not search by name).
+    pub fn nic_reports(&self) -> Vec<NicReportRow> {
         self.nics
             .iter()
-            .map(|n| {
-                (
-                    n.spec.name.clone(),
-                    self.hosts[n.host as usize].stats,
-                    n.ports_peak,
-                )
+            .enumerate()
+            .map(|(i, n)| NicReportRow {
+                name: n.spec.name.clone(),
+                host: self.hosts[n.host as usize].stats,
+                ports_peak: n.ports_peak,
+                counters: self.nodes[usize::from(n.spec.node)]
+                    .dp
+                    .nic_counters(NicId(i as u32)),
             })
             .collect()
     }
