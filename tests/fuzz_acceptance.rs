@@ -7,24 +7,17 @@
 //! sim_world` with `NATSIM_FUZZ_BROKEN=leaky-filter`, started from the seed corpus
 //! (`scripts/fuzz-find-broken.sh` repeats that search in CI).
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use natsim::check::broken::Breakage;
-use natsim::scenario::report::summary;
-use natsim::scenario::{load, run_scenario};
-use natsim::sim::real_gateway;
+use natsim::scenario::load;
 use natsim::swarm::cli::MAX_SHRINK_RUNS;
 use natsim::swarm::from_fuzz::{from_fuzz, scenario_path};
-use natsim::swarm::run::DEFAULT_LEAKY_PORT;
 use natsim::swarm::{Target, run_case};
 
-const FOUND: &str = "fuzz/broken/leaky-filter/sim_world-found-by-libfuzzer";
+mod leaky;
+use leaky::out_dir;
 
-fn out_dir(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("natsim-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    d
-}
+const FOUND: &str = "fuzz/broken/leaky-filter/sim_world-found-by-libfuzzer";
 
 #[test]
 fn fuzz_found_leaky_filter_minimises_to_a_reproducing_scenario() {
@@ -60,24 +53,7 @@ fn fuzz_found_leaky_filter_minimises_to_a_reproducing_scenario() {
     assert!(text.contains("--broken leaky-filter:1040"), "{text}");
     let sc = load(&rep.path).unwrap_or_else(|e| panic!("{e}"));
 
-    // Against the leaky filter: the same invariant breaks.
-    let breakage = Breakage::LeakyFilter {
-        port: DEFAULT_LEAKY_PORT,
-    };
-    let bad = run_scenario(&sc, None, &move || breakage.factory())
-        .expect("runs")
-        .report;
-    assert_eq!(bad.exit_code, 4, "{}", summary(&bad));
-    assert_eq!(
-        bad.violation.as_ref().map(|v| v.invariant),
-        Some("no-inbound-initiation")
-    );
-    // With the real gateway (what `natsim run FILE` runs) it passes: the failure is the
-    // dataplane's, not the scenario's.
-    let good = run_scenario(&sc, None, &|| Box::new(real_gateway))
-        .expect("runs")
-        .report;
-    assert_eq!(good.exit_code, 0, "{}", summary(&good));
+    leaky::assert_reproduces_the_leak_and_passes_the_real_gateway(&sc);
     assert_eq!(run_case(&sc, Target::Real).failure, None);
     let _ = std::fs::remove_dir_all(&dir);
 }

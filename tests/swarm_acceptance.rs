@@ -3,20 +3,13 @@
 //! reproduces the failure when loaded and run with the same dataplane, and the real gateway
 //! passes the same kind of seed range.
 
-use std::path::PathBuf;
-
 use natsim::check::broken::Breakage;
-use natsim::scenario::report::summary;
-use natsim::scenario::{load, run_scenario};
-use natsim::sim::real_gateway;
-use natsim::swarm::run::{BROKEN_NAMES, DEFAULT_LEAKY_PORT};
+use natsim::scenario::load;
+use natsim::swarm::run::BROKEN_NAMES;
 use natsim::swarm::{SwarmOptions, Target, swarm};
 
-fn out_dir(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("natsim-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    d
-}
+mod leaky;
+use leaky::out_dir;
 
 #[test]
 fn the_swarm_finds_a_leaky_filter_and_its_minimised_scenario_reproduces() {
@@ -65,22 +58,7 @@ fn the_swarm_finds_a_leaky_filter_and_its_minimised_scenario_reproduces() {
     println!("{text}");
     assert!(text.contains(&format!("seed: {}", first.seed)), "{text}");
     let sc = load(&rep.path).unwrap_or_else(|e| panic!("{e}"));
-    let breakage = Breakage::LeakyFilter {
-        port: DEFAULT_LEAKY_PORT,
-    };
-    let bad = run_scenario(&sc, None, &move || breakage.factory())
-        .expect("runs")
-        .report;
-    assert_eq!(bad.exit_code, 4, "{}", summary(&bad));
-    assert_eq!(
-        bad.violation.as_ref().map(|v| v.invariant),
-        Some("no-inbound-initiation")
-    );
-    // And the real gateway passes it: the failure is the dataplane's, not the scenario's.
-    let good = run_scenario(&sc, None, &|| Box::new(real_gateway))
-        .expect("runs")
-        .report;
-    assert_eq!(good.exit_code, 0, "{}", summary(&good));
+    leaky::assert_reproduces_the_leak_and_passes_the_real_gateway(&sc);
     let _ = std::fs::remove_dir_all(&opts.out_dir);
 }
 

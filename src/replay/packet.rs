@@ -37,9 +37,7 @@ pub struct Fixed {
 pub fn fix_checksums(buf: &mut [u8], meta: &IpMeta) -> Fixed {
     let mut fixed = Fixed::default();
     if !ip_header_ok(buf, meta) {
-        put16(buf, 10, 0);
-        let c = checksum::finish(checksum::sum(&buf[..meta.l4_offset]));
-        put16(buf, 10, c);
+        checksum::set_ipv4_header(buf, meta.l4_offset);
         fixed.ip_header = true;
     }
     if meta.is_whole() && !l4_checksum_ok(buf, meta) {

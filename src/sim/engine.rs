@@ -178,6 +178,19 @@ struct Host {
     reassembly: Reassembly,
 }
 
+impl Host {
+    /// Its counters, with the reassembly ones read from the reassembly buffer that keeps them.
+    fn stats(&self) -> HostStats {
+        let r = self.reassembly.stats;
+        HostStats {
+            fragments_received: r.fragments,
+            reassembled: r.reassembled,
+            reassembly_failed: r.failed,
+            ..self.stats
+        }
+    }
+}
+
 struct NicRt {
     spec: super::config::NicSpec,
     host: u32,
@@ -930,13 +943,33 @@ impl Simulator {
     // ----- links ---------------------------------------------------------------------------
 
     fn send(&mut self, link: u32, from: u8, kind: Kind, buf: Vec<u8>) {
+        self.send_from(link, from, kind, buf, None);
+    }
+
+    /// Sends on a link, splitting a datagram larger than its MTU: by the sending host's own
+    /// stack when `source_host` is given (IPv6 too: only the source may), else as a router
+    /// (IPv4 without DF). What cannot be fragmented goes on and the link drops and counts it.
+    fn send_from(
+        &mut self,
+        link: u32,
+        from: u8,
+        kind: Kind,
+        buf: Vec<u8>,
+        source_host: Option<u32>,
+    ) {
         let mtu = self.links[link as usize].config.mtu_bytes as usize;
         if buf.len() > mtu {
-            // A router splits an IPv4 datagram without DF; anything else is left for the link
-            // to drop and count.
+            let ident = source_host.map(|h| self.hosts[h as usize].next_fragment_ident);
             let mut pieces = Vec::new();
-            if fragment(&buf, mtu, None, &mut pieces).is_ok() {
-                self.stats.fragmented_in_transit += 1;
+            if fragment(&buf, mtu, ident, &mut pieces).is_ok() {
+                match source_host {
+                    Some(h) => {
+                        let host = &mut self.hosts[h as usize];
+                        host.next_fragment_ident = host.next_fragment_ident.wrapping_add(1);
+                        host.stats.fragmented += 1;
+                    }
+                    None => self.stats.fragmented_in_transit += 1,
+                }
                 self.recycle(buf);
                 for p in pieces {
                     self.transmit(link, from, kind, p);
@@ -1258,23 +1291,7 @@ impl Simulator {
             Role::Access { .. } => 0,
             _ => 1,
         };
-        if buf.len() > self.links[link as usize].config.mtu_bytes as usize {
-            // The host's own stack fragments what its interface cannot carry whole (IPv6 too:
-            // only the source may). What cannot be fragmented goes on and the link drops it.
-            let host = &mut self.hosts[h as usize];
-            let mut pieces = Vec::new();
-            let mtu = self.links[link as usize].config.mtu_bytes as usize;
-            if fragment(&buf, mtu, Some(host.next_fragment_ident), &mut pieces).is_ok() {
-                host.next_fragment_ident = host.next_fragment_ident.wrapping_add(1);
-                host.stats.fragmented += 1;
-                self.recycle(buf);
-                for p in pieces {
-                    self.send(link, from, Kind::Plain, p);
-                }
-                return;
-            }
-        }
-        self.send(link, from, Kind::Plain, buf);
+        self.send_from(link, from, Kind::Plain, buf, Some(h));
     }
 
     fn flush_out(&mut self, h: u32) {
@@ -1299,13 +1316,7 @@ impl Simulator {
             st.from_outside += 1;
         }
         let buf = if may_be_fragment(&buf) {
-            let host = &mut self.hosts[h as usize];
-            let offer = host.reassembly.offer(self.now_ns, buf);
-            let r = host.reassembly.stats;
-            host.stats.fragments_received = r.fragments;
-            host.stats.reassembled = r.reassembled;
-            host.stats.reassembly_failed = r.failed;
-            match offer {
+            match self.hosts[h as usize].reassembly.offer(self.now_ns, buf) {
                 Offer::Whole(whole) => whole,
                 Offer::Pending | Offer::Dropped => return,
             }
@@ -2085,7 +2096,7 @@ impl Simulator {
             .enumerate()
             .map(|(i, n)| NicReportRow {
                 name: n.spec.name.clone(),
-                host: self.hosts[n.host as usize].stats,
+                host: self.hosts[n.host as usize].stats(),
                 ports_peak: n.ports_peak,
                 counters: self.nodes[usize::from(n.spec.node)]
                     .dp
@@ -2101,7 +2112,7 @@ impl Simulator {
             .map(|&h| {
                 (
                     self.hosts[h as usize].name.clone(),
-                    self.hosts[h as usize].stats,
+                    self.hosts[h as usize].stats(),
                 )
             })
             .collect()

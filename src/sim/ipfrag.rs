@@ -9,13 +9,20 @@
 //! [`REASSEMBLY_TIMEOUT_NS`] (Linux `ipfrag_time`), oldest evicted first; overlapping pieces
 //! that disagree drop the datagram (RFC 5722). Exact duplicates are ignored, since links can
 //! duplicate packets.
+//!
+//! Fragmentation works on the packet bytes rather than through
+//! [`crate::wire::PacketRepr::emit_fragments`]: a router re-fragments fragments (keeping their
+//! offset, identification and more-fragments flag), which a repr of a whole datagram cannot
+//! express, and the per-packet parse-and-emit would copy every oversized datagram twice.
 
 use std::collections::BTreeMap;
 
 use serde::Serialize;
 
 use crate::wire::checksum;
-use crate::wire::parse::{IpMeta, IpVersion, be16, parse_ip_lax};
+use crate::wire::parse::{
+    IpMeta, IpVersion, be16, is_v6_extension_header, parse_ip_lax, v6_extension_header_len,
+};
 
 /// How long an incomplete datagram waits for its missing pieces.
 pub const REASSEMBLY_TIMEOUT_NS: u64 = 30_000_000_000;
@@ -100,9 +107,7 @@ fn fragment_v4(
         f[4..6].copy_from_slice(&ident.to_be_bytes());
         let field = if more { V4_MF | offset } else { offset };
         f[6..8].copy_from_slice(&field.to_be_bytes());
-        f[10..12].copy_from_slice(&[0, 0]);
-        let c = checksum::finish(checksum::sum(&f[..ihl]));
-        f[10..12].copy_from_slice(&c.to_be_bytes());
+        checksum::set_ipv4_header(&mut f, ihl);
         f.extend_from_slice(piece);
         out.push(f);
     }
@@ -119,7 +124,7 @@ fn fragment_v6(
         return Err(CannotFragment::Unparsable);
     }
     let next = pkt[6];
-    if matches!(next, 0 | 43 | 44 | 51 | 60 | 135 | 139 | 140) {
+    if is_v6_extension_header(next) {
         return Err(CannotFragment::Ipv6ExtensionHeaders);
     }
     let end = (40 + usize::from(be16(pkt, 4))).min(pkt.len());
@@ -150,7 +155,7 @@ fn fragment_v6(
 pub fn may_be_fragment(pkt: &[u8]) -> bool {
     match pkt.first().map(|b| b >> 4) {
         Some(4) => pkt.len() >= 20 && be16(pkt, 6) & 0x3fff != 0,
-        Some(6) => pkt.len() >= 40 && matches!(pkt[6], 0 | 43 | 44 | 60),
+        Some(6) => pkt.len() >= 40 && is_v6_extension_header(pkt[6]),
         _ => false,
     }
 }
@@ -322,10 +327,13 @@ fn unfragmentable_header(pkt: &[u8], meta: &IpMeta) -> Vec<u8> {
             let mut h = pkt[..at].to_vec();
             let next = pkt.get(at).copied().unwrap_or(0);
             // Walk the chain to the header whose "next header" field names the fragment header.
-            let (mut field, mut off) = (6usize, 40usize);
+            let (mut field, mut off, mut kind) = (6usize, 40usize, pkt[6]);
             while off < at {
                 field = off;
-                off += (usize::from(pkt.get(off + 1).copied().unwrap_or(0)) + 1) * 8;
+                let len_byte = pkt.get(off + 1).copied().unwrap_or(0);
+                let len = v6_extension_header_len(kind, len_byte);
+                kind = pkt[off];
+                off += len;
             }
             if let Some(b) = h.get_mut(field) {
                 *b = next;
@@ -358,9 +366,7 @@ fn complete(p: &Partial) -> Option<Vec<u8>> {
         let ihl = header.len();
         whole[2..4].copy_from_slice(&(len as u16).to_be_bytes());
         whole[6..8].copy_from_slice(&[0, 0]);
-        whole[10..12].copy_from_slice(&[0, 0]);
-        let c = checksum::finish(checksum::sum(&whole[..ihl]));
-        whole[10..12].copy_from_slice(&c.to_be_bytes());
+        checksum::set_ipv4_header(&mut whole, ihl);
     } else {
         whole[4..6].copy_from_slice(&((len - 40) as u16).to_be_bytes());
     }
@@ -432,6 +438,38 @@ mod tests {
                 assert!(got == Offer::Whole(whole.clone()), "reassembled exactly");
             } else {
                 assert_eq!(got, Offer::Pending);
+            }
+        }
+    }
+
+    /// Extension headers before the fragment header stay in the reassembled datagram, and the
+    /// last of them now names the upper-layer protocol. The chain here is an authentication
+    /// header (its length counts 4-byte units, RFC 4302) then destination options (8-byte units).
+    #[test]
+    fn ipv6_fragments_behind_extension_headers_reassemble() {
+        let whole = udp("[2001:db8::1]:53", "[fd00::1]:4000", 3000);
+        let with_ah = |pkt: &[u8], next: u8| {
+            let mut p = pkt[..40].to_vec();
+            p[6] = 51;
+            let plen = be16(pkt, 4) + 24;
+            p[4..6].copy_from_slice(&plen.to_be_bytes());
+            p.extend_from_slice(&[60, 2, 0, 0, 0, 0, 0, 1, 0, 0, 0, 1, 0xaa, 0xbb, 0xcc, 0xdd]);
+            p.extend_from_slice(&[next, 0, 1, 4, 0, 0, 0, 0]);
+            p.extend_from_slice(&pkt[40..]);
+            p
+        };
+        let mut r = Reassembly::default();
+        let pieces = split(&whole, 1280, Some(4));
+        let n = pieces.len();
+        for (i, p) in pieces.iter().enumerate() {
+            let got = r.offer(0, with_ah(p, 44));
+            if i + 1 < n {
+                assert_eq!(got, Offer::Pending);
+            } else {
+                assert!(
+                    got == Offer::Whole(with_ah(&whole, 17)),
+                    "chain kept, names UDP"
+                );
             }
         }
     }

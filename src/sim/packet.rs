@@ -41,8 +41,7 @@ fn ip_header(buf: &mut Vec<u8>, src: IpAddr, dst: IpAddr, protocol: u8, l4_len: 
         buf[2..4].copy_from_slice(&total.to_be_bytes());
         buf.extend_from_slice(&s[..4]);
         buf.extend_from_slice(&d[..4]);
-        let c = checksum::finish(checksum::sum(&buf[..20]));
-        buf[10..12].copy_from_slice(&c.to_be_bytes());
+        checksum::set_ipv4_header(buf, 20);
         20
     } else {
         buf.extend_from_slice(&[0x60, 0, 0, 0]);

@@ -26,6 +26,14 @@ pub fn sum(data: &[u8]) -> u64 {
     acc
 }
 
+/// Writes the IPv4 header checksum of the `header_len`-byte header at the start of `buf` (the
+/// field is cleared first, so its old value does not count).
+pub fn set_ipv4_header(buf: &mut [u8], header_len: usize) {
+    buf[10..12].copy_from_slice(&[0, 0]);
+    let c = finish(sum(&buf[..header_len]));
+    buf[10..12].copy_from_slice(&c.to_be_bytes());
+}
+
 /// Folds a partial sum into 16 bits with end-around carry.
 pub fn fold(mut acc: u64) -> u16 {
     while acc > 0xFFFF {

@@ -192,6 +192,26 @@ pub fn read_addr(buf: &[u8], offset: usize, version: IpVersion) -> IpAddr {
     }
 }
 
+/// True for the IPv6 extension headers [`parse_ip`] walks (hop-by-hop, routing, fragment,
+/// authentication, destination options); anything else is the upper-layer protocol.
+pub fn is_v6_extension_header(next: u8) -> bool {
+    matches!(
+        next,
+        proto::HOP_BY_HOP | proto::ROUTING | proto::FRAGMENT | proto::AH | proto::DEST_OPTS
+    )
+}
+
+/// Length in bytes of the IPv6 extension header `next` whose length byte is `len_byte`
+/// (authentication headers count 4-byte units beyond the first two, RFC 4302; the others
+/// 8-byte units beyond the first, RFC 8200).
+pub fn v6_extension_header_len(next: u8, len_byte: u8) -> usize {
+    if next == proto::AH {
+        (usize::from(len_byte) + 2) * 4
+    } else {
+        (usize::from(len_byte) + 1) * 8
+    }
+}
+
 /// Reads a big-endian u16 at `at`.
 #[inline]
 pub fn be16(buf: &[u8], at: usize) -> u16 {
@@ -298,7 +318,7 @@ fn parse_v6(buf: &[u8], lax: bool) -> Result<IpMeta, WireError> {
                 if at + 8 > end {
                     return Err(WireError::BadExtensionHeader);
                 }
-                let len = (usize::from(buf[at + 1]) + 1) * 8;
+                let len = v6_extension_header_len(next, buf[at + 1]);
                 if at + len > end {
                     return Err(WireError::BadExtensionHeader);
                 }
@@ -309,7 +329,7 @@ fn parse_v6(buf: &[u8], lax: bool) -> Result<IpMeta, WireError> {
                 if at + 8 > end {
                     return Err(WireError::BadExtensionHeader);
                 }
-                let len = (usize::from(buf[at + 1]) + 2) * 4;
+                let len = v6_extension_header_len(next, buf[at + 1]);
                 if at + len > end {
                     return Err(WireError::BadExtensionHeader);
                 }
