@@ -260,6 +260,193 @@ fn outbound_error_about_no_flow_is_dropped() {
     );
 }
 
+// ----- outer destination (docs/behaviour.md §4 ICMP) -----------------------------------------
+
+const NAT4B: &str = "203.0.113.2";
+
+/// The standard gateway with a second IPv4 NAT address, NIC 1's block moved onto it.
+fn two_nat_ips() -> Gateway {
+    let mut cfg = config(profile("rfc"), 64);
+    cfg.nat_ips.push(ip(NAT4B));
+    let mut g = build(cfg);
+    g.release_block(secs(0), NIC1, Family::V4);
+    g.assign_block(secs(0), NIC1, block(NAT4B, 0, 64))
+        .expect("block on the second NAT IP");
+    g.drain_events();
+    g
+}
+
+#[test]
+fn an_inbound_error_is_translated_only_if_its_outer_destination_is_the_flows_nat_address() {
+    let mut g = two_nat_ips();
+    // RED's flow on NAT4, NIC 1's on NAT4B, both to the same remote endpoint.
+    let mut red = udp((A4, 5000), (R4, 53));
+    assert_eq!(
+        g.process(secs(1), Ingress::Inside(RED), &mut red),
+        Verdict::Forward(Egress::Outside)
+    );
+    let mut b = udp((B4, 5000), (R4, 53));
+    assert_eq!(
+        g.process(secs(1), Ingress::Inside(NIC1), &mut b),
+        Verdict::Forward(Egress::Outside)
+    );
+    assert_eq!(parsed(&b).ip.src, ip(NAT4B));
+    // The issue 19 fuzz find: an error quoting RED's packet (on NAT4) addressed to NAT4B.
+    let before = g.flows();
+    let counted = g.counters().dropped(DropReason::IcmpErrorNoFlow);
+    for to in [NAT4B, "192.0.2.1"] {
+        let (v, _) = inbound(&mut g, secs(2), icmp_error(ip(R4), ip(to), 3, 3, &red));
+        let expected = if to == NAT4B {
+            DropReason::IcmpErrorNoFlow
+        } else {
+            DropReason::Unsolicited
+        };
+        assert_eq!(v, Verdict::Drop(expected), "error addressed to {to}");
+    }
+    assert_eq!(
+        g.counters().dropped(DropReason::IcmpErrorNoFlow),
+        counted + 1,
+        "counted as drop.icmp_error_no_flow"
+    );
+    assert_eq!(g.flows(), before, "a dropped error touches no flow");
+    // The same error addressed to the quoted source is translated to RED.
+    let (v, pkt) = inbound(&mut g, secs(2), icmp_error(ip(R4), ip(NAT4), 3, 3, &red));
+    assert_eq!(v, Verdict::Forward(Egress::Nic(RED)));
+    assert_eq!(parsed(&pkt).ip.dst, ip(A4));
+}
+
+#[test]
+fn an_inbound_icmpv6_error_to_another_nat_address_is_dropped() {
+    // The issue 19 find also has an IPv6 form (its fuzz artifacts, replayed by
+    // tests/fuzz_corpus.rs, are the IPv4 and 4-op ones).
+    let mut cfg = config(profile("rfc"), 1);
+    cfg.nat_ips.push(ip("2001:db8:ff::2"));
+    let mut g = build(cfg);
+    let mut pkt = udp((A6, 5000), (R6, 53));
+    assert_eq!(
+        g.process(secs(1), Ingress::Inside(NIC0), &mut pkt),
+        Verdict::Forward(Egress::Outside)
+    );
+    let (v, _) = inbound(
+        &mut g,
+        secs(2),
+        icmp_error(ip(R6), ip("2001:db8:ff::2"), 1, 4, &pkt),
+    );
+    assert_eq!(v, Verdict::Drop(DropReason::IcmpErrorNoFlow));
+    let (v, _) = inbound(&mut g, secs(2), icmp_error(ip(R6), ip(NAT6), 1, 4, &pkt));
+    assert_eq!(v, Verdict::Forward(Egress::Nic(NIC0)));
+}
+
+#[test]
+fn an_outbound_error_is_translated_only_if_its_outer_destination_is_the_remote() {
+    for (inside, remote, other, nat, t) in [(A4, R4, R4B, NAT4, 3u8), (A6, R6, R6B, NAT6, 1u8)] {
+        let mut g = gw("rfc", 64);
+        let translated = translate_out(&mut g, &udp((inside, 5000), (remote, 53)));
+        let p = ports(&parsed(&translated)).0;
+        let (_, reply) = inbound(&mut g, secs(2), udp((remote, 53), (nat, p)));
+        let before = g.flows();
+        let mut err = icmp_error(ip(inside), ip(other), t, 4, &reply);
+        assert_eq!(
+            g.process(secs(3), Ingress::Inside(NIC0), &mut err),
+            Verdict::Drop(DropReason::IcmpErrorNoFlow),
+            "an error about {remote}'s packet sent to {other}"
+        );
+        assert_eq!(g.flows(), before);
+        let mut err = icmp_error(ip(inside), ip(remote), t, 4, &reply);
+        assert_eq!(
+            g.process(secs(3), Ingress::Inside(NIC0), &mut err),
+            Verdict::Forward(Egress::Outside)
+        );
+    }
+}
+
+// ----- hairpinned errors (docs/behaviour.md §4 Hairpinning) ------------------------------------
+
+#[test]
+fn an_inside_error_to_a_nat_address_is_hairpinned_to_the_matching_flow_never_sent_out() {
+    let mut g = gw("rfc", 64);
+    // A and B talk through their NAT endpoints (the hairpin test of nat_spec.rs).
+    let (_, pa) = out_ok(&mut g, secs(1), NIC0, udp((A4, 5000), (R4, 53)));
+    let mut pkt = udp((B4, 6000), (NAT4, pa));
+    assert_eq!(
+        g.process(secs(2), Ingress::Inside(NIC1), &mut pkt),
+        Verdict::Drop(DropReason::Unsolicited)
+    );
+    let pb = g
+        .flows()
+        .into_iter()
+        .find(|f| f.live && f.flow.nic == NIC1)
+        .expect("B's flow")
+        .flow
+        .nat
+        .port();
+    let mut reply = udp((A4, 5000), (NAT4, pb));
+    assert_eq!(
+        g.process(secs(3), Ingress::Inside(NIC0), &mut reply),
+        Verdict::Forward(Egress::Nic(NIC1))
+    );
+    // B's host answers the hairpinned packet with a port unreachable, addressed (as hosts do)
+    // to the packet's source, A's NAT address.
+    let before = g.flows();
+    let counters = g.counters().clone();
+    let mut err = icmp_error(ip(B4), ip(NAT4), 3, 3, &reply);
+    assert_eq!(
+        g.process(secs(4), Ingress::Inside(NIC1), &mut err),
+        Verdict::Forward(Egress::Nic(NIC0)),
+        "hairpinned to A, not sent out to the gateway's own address"
+    );
+    let outer = parsed(&err);
+    assert_eq!(
+        (outer.ip.src, outer.ip.dst),
+        (ip(NAT4), ip(A4)),
+        "A sees B's external address, never its private one"
+    );
+    let quoted = quoted_of(&err);
+    assert_embedded_ip_checksum_ok(&quoted);
+    let q = PacketRepr::parse_lax(&quoted).expect("quoted parses");
+    assert_eq!(
+        (q.ip.src, ports(&q).0, q.ip.dst, ports(&q).1),
+        (ip(A4), 5000, ip(NAT4), pb),
+        "A's own packet as B's NAT endpoint received it"
+    );
+    let after = g.counters();
+    assert_eq!(after.hairpinned, counters.hairpinned + 1);
+    assert_eq!(
+        after.translated_out, counters.translated_out,
+        "counted once, as hairpinned"
+    );
+    assert_eq!(g.flows(), before, "no ICMP message touches a flow");
+    assert!(g.poll_transmit().is_none());
+}
+
+#[test]
+fn an_inside_error_to_a_nat_address_matching_no_flow_is_dropped_not_sent_out() {
+    let mut g = gw("rfc", 64);
+    // B received a reply from R4 and blames it on A's NAT address, where no flow of A answers.
+    let translated = translate_out(&mut g, &udp((A4, 5000), (R4, 53)));
+    let pa = ports(&parsed(&translated)).0;
+    let mut b = udp((B4, 6000), (R4, 53));
+    let pb = match g.process(secs(1), Ingress::Inside(NIC1), &mut b) {
+        Verdict::Forward(Egress::Outside) => ports(&parsed(&b)).0,
+        v => panic!("{v:?}"),
+    };
+    let (_, reply) = inbound(&mut g, secs(2), udp((R4, 53), (NAT4, pb)));
+    let mut err = icmp_error(ip(B4), ip(NAT4), 3, 3, &reply);
+    assert_eq!(
+        g.process(secs(3), Ingress::Inside(NIC1), &mut err),
+        Verdict::Drop(DropReason::IcmpErrorNoFlow),
+        "outer destination is not the quoted source"
+    );
+    // Quoting a packet from A's NAT endpoint to which B has no flow: dropped, never looped.
+    let fake = udp((NAT4, pa), (B4, 6001));
+    let mut err = icmp_error(ip(B4), ip(NAT4), 3, 3, &fake);
+    assert_eq!(
+        g.process(secs(3), Ingress::Inside(NIC1), &mut err),
+        Verdict::Drop(DropReason::IcmpErrorNoFlow)
+    );
+    assert!(g.poll_transmit().is_none());
+}
+
 // ----- truncation ----------------------------------------------------------------------------
 
 #[test]

@@ -205,3 +205,39 @@ fn determinism_catches_a_nondeterministic_gateway() {
         &["determinism"],
     );
 }
+
+/// docs/behaviour.md §4 ICMP: an error about vm-a's flow (on ip1) addressed to ip2, and one
+/// addressed to the flow's own NAT address. The real gateway drops the first and translates the
+/// second; the broken one re-addresses the first and delivers it too.
+const OUTER_DESTINATION: &str = r#"
+traffic:
+  - {name: s, from: vm-a, udp: {to: "echo:53", count: 10, interval_ms: 100}}
+attacks:
+  - {name: other-ip, at_ms: 200, from: echo, forged_icmp: {flow: s, outer_destination: "203.0.113.2"}}
+  - {name: own-ip, at_ms: 300, from: echo, forged_icmp: {flow: s}}
+expect:
+  counters: {drop.icmp_error_no_flow: 1}
+"#;
+
+#[test]
+fn no_inbound_initiation_catches_a_gateway_that_ignores_the_outer_destination() {
+    let yaml = scenario(64, OUTER_DESTINATION).replace(
+        "ips: [{name: ip1, addresses: [203.0.113.1]}]",
+        "ips: [{name: ip1, addresses: [203.0.113.1]}, {name: ip2, addresses: [203.0.113.2]}]",
+    );
+    let good = run(&yaml, None);
+    assert_eq!(good.exit_code, 0, "{}", summary(&good));
+    caught(
+        &yaml,
+        Breakage::IgnoresOuterDestination,
+        &["no-inbound-initiation"],
+    );
+    let bad = run(&yaml, Some(Breakage::IgnoresOuterDestination));
+    assert_eq!(bad.exit_code, 4);
+    let v = bad.violation.as_ref().expect("violation");
+    assert!(
+        v.message.contains("outer side") && v.message.contains("203.0.113.2"),
+        "{}",
+        summary(&bad)
+    );
+}

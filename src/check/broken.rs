@@ -11,9 +11,9 @@ use crate::nat::{
     GatewayConfig, Ingress, NicConfig, NicId, Verdict,
 };
 use crate::sim::dataplane::{Dataplane, DataplaneFactory};
-use crate::sim::packet::{Tuple, build_tcp, build_udp_len};
+use crate::sim::packet::{Tuple, build_tcp, build_udp_len, quoted_offset};
 use crate::time::Instant;
-use crate::wire::parse::{parse_ip, proto};
+use crate::wire::parse::{parse_ip, parse_ip_lax, proto};
 use crate::wire::rewrite::{Side, rewrite_addr, rewrite_port};
 
 /// The ways a dataplane can be broken.
@@ -44,11 +44,15 @@ pub enum Breakage {
     WrongStatus,
     /// Drops the first outbound packet in every other instance (a process-global counter).
     Nondeterministic,
+    /// Translates ICMP errors whatever their outer destination: an error the real gateway drops
+    /// because it is not addressed to the quoted packet's source (docs/behaviour.md §4 ICMP) is
+    /// re-addressed to it and translated (the gateway's behaviour before issue 19).
+    IgnoresOuterDestination,
 }
 
 impl Breakage {
     /// Every breakage, with the invariant that should catch it.
-    pub const CATALOGUE: [(Breakage, &'static str); 11] = [
+    pub const CATALOGUE: [(Breakage, &'static str); 12] = [
         (Breakage::LeakyFilter { port: 0 }, "no-inbound-initiation"),
         (Breakage::OverlappingBlocks, "port-limit"),
         (Breakage::BlockEndOffByOne, "port-limit"),
@@ -60,6 +64,7 @@ impl Breakage {
         (Breakage::IgnoresSelection, "selection"),
         (Breakage::WrongStatus, "status"),
         (Breakage::Nondeterministic, "determinism"),
+        (Breakage::IgnoresOuterDestination, "no-inbound-initiation"),
     ];
 
     /// A factory building this broken dataplane.
@@ -104,6 +109,30 @@ struct Broken {
     outbound: u64,
     odd_instance: bool,
     hidden: Vec<Event>,
+}
+
+/// Re-addresses an ICMP error to its quoted packet's source when it is addressed elsewhere (the
+/// rule `IgnoresOuterDestination` ignores); false when `pkt` is no such error.
+fn readdress_to_quoted_source(pkt: &mut [u8]) -> bool {
+    let Ok(meta) = parse_ip(pkt) else {
+        return false;
+    };
+    let Some(off) = quoted_offset(pkt) else {
+        return false;
+    };
+    let Ok(qm) = parse_ip_lax(&pkt[off..meta.end]) else {
+        return false;
+    };
+    if qm.version != meta.version {
+        return false;
+    }
+    let len = meta.addr_len();
+    let qsrc = pkt[off + qm.src_offset()..off + qm.src_offset() + len].to_vec();
+    if pkt[meta.dst_offset()..meta.dst_offset() + len] == qsrc[..] {
+        return false;
+    }
+    rewrite_addr(pkt, &meta, Side::Dst, &qsrc);
+    true
 }
 
 /// Rebuilds a TCP/UDP packet with a new destination (valid checksums).
@@ -257,6 +286,23 @@ impl Dataplane for Broken {
                         return Verdict::Forward(Egress::Outside);
                     }
                 }
+                v
+            }
+            (Breakage::IgnoresOuterDestination, _) => {
+                let original = pkt.clone();
+                let v = self.inner.process(now, ingress, pkt);
+                if v != Verdict::Drop(DropReason::IcmpErrorNoFlow) {
+                    return v;
+                }
+                let mut again = original.clone();
+                if readdress_to_quoted_source(&mut again) {
+                    let retry = self.inner.process(now, ingress, &mut again);
+                    if matches!(retry, Verdict::Forward(_)) {
+                        *pkt = again;
+                        return retry;
+                    }
+                }
+                *pkt = original;
                 v
             }
             (Breakage::Nondeterministic, Ingress::Inside(_)) => {

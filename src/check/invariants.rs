@@ -406,7 +406,7 @@ impl InvariantChecker {
             return Ok(());
         };
         if bt.icmp == Some(IcmpKind::Error) {
-            return Ok(());
+            return self.outbound_error(nic, &bt, &at, before, after, hairpin_to);
         }
         let remote = remote_of(&bt, true);
         self.admit(
@@ -425,8 +425,145 @@ impl InvariantChecker {
         Ok(())
     }
 
+    /// An ICMP error from inside host `nic`, translated outbound (docs/behaviour.md §4 ICMP,
+    /// RFC 5508 REQ-5): it must quote a reply of a live flow of that NIC, be addressed to the
+    /// quoted packet's source (the flow's remote), and leave with the flow's NAT address as its
+    /// outer source and quoted destination. A hairpinned error (to another NIC's NAT address)
+    /// then enters as an inbound error, checked like one.
+    fn outbound_error(
+        &mut self,
+        nic: NicId,
+        bt: &Tuple,
+        at: &Tuple,
+        before: &[u8],
+        after: &[u8],
+        hairpin_to: Option<NicId>,
+    ) -> Result<(), Violation> {
+        let pkts = |v: Violation| v.with_packet("before", before).with_packet("after", after);
+        let quoted = |b: &[u8]| quoted_offset(b).and_then(|o| Tuple::parse_quoted(&b[o..]));
+        let (Some(qb), Some(qa)) = (quoted(before), quoted(after)) else {
+            return Ok(());
+        };
+        // The quoted packet is a reply: remote → inside (an echo reply's identifier is its
+        // destination port).
+        let icmp = qb.icmp.is_some();
+        let remote = SocketAddr::new(qb.src, if icmp { 0 } else { qb.src_port });
+        let inside = qb.dst_addr();
+        self.check(Invariant::MappingStability);
+        let key = InsideKey {
+            nic,
+            proto: qb.protocol,
+            inside,
+            remote,
+        };
+        let Some(nat) = self.by_inside.get(&key).copied() else {
+            return Err(pkts(Violation::new(
+                Invariant::MappingStability.name(),
+                format!(
+                    "ICMP error from {} was translated outbound but quotes {remote} -> {inside}, a reply of no live flow of that NIC (quoted side)",
+                    self.nic_name(nic)
+                ),
+            )));
+        };
+        if bt.dst != remote.ip() {
+            return Err(pkts(Violation::new(
+                Invariant::MappingStability.name(),
+                format!(
+                    "ICMP error from {} about its flow {inside} -> {remote} was addressed to {}, not to the quoted packet's source {}, and translated instead of dropped (outer side, docs/behaviour.md §4 ICMP)",
+                    self.nic_name(nic),
+                    bt.dst,
+                    remote.ip()
+                ),
+            )));
+        }
+        if at.src != nat.ip() || qa.dst_addr() != nat {
+            return Err(pkts(Violation::new(
+                Invariant::MappingStability.name(),
+                format!(
+                    "ICMP error about flow {inside} -> {remote} (NAT {nat}) left with outer source {} and quoted destination {}",
+                    at.src,
+                    qa.dst_addr()
+                ),
+            )));
+        }
+        let Some(receiver) = hairpin_to else {
+            return Ok(());
+        };
+        // As it entered the hairpin: quoted source unchanged, quoted destination translated.
+        let mut mid = qb;
+        mid.dst = nat.ip();
+        mid.dst_port = nat.port();
+        self.error_match(receiver, bt.dst, &mid, at, before, after)
+    }
+
+    /// An inbound ICMP error delivered to `nic`: the quoted packet `q` (as the error arrived)
+    /// must be a live flow's translated packet, the error must have arrived addressed to that
+    /// flow's NAT address (`outer_dst`; docs/behaviour.md §4 ICMP), and it must be delivered to
+    /// the flow's NIC and inside address.
+    fn error_match(
+        &mut self,
+        nic: NicId,
+        outer_dst: IpAddr,
+        q: &Tuple,
+        delivered: &Tuple,
+        before: &[u8],
+        after: &[u8],
+    ) -> Result<(), Violation> {
+        let pkts = |v: Violation| v.with_packet("before", before).with_packet("after", after);
+        let remote = if q.icmp.is_some() {
+            SocketAddr::new(q.dst, 0)
+        } else {
+            q.dst_addr()
+        };
+        let key = NatKey {
+            proto: q.protocol,
+            nat: q.src_addr(),
+            remote,
+        };
+        self.check(Invariant::NoInboundInitiation);
+        let Some(flow) = self.by_nat.get(&key).copied() else {
+            return Err(pkts(Violation::new(
+                Invariant::NoInboundInitiation.name(),
+                format!(
+                    "ICMP error delivered to {nic} quotes {} -> {remote}, which is no live flow's translated packet (quoted side)",
+                    key.nat
+                ),
+            )));
+        };
+        if outer_dst != key.nat.ip() {
+            return Err(pkts(Violation::new(
+                Invariant::NoInboundInitiation.name(),
+                format!(
+                    "ICMP error about {}'s flow {} -> {remote} (NAT {}) arrived addressed to {outer_dst}, not to the quoted packet's source, and was delivered instead of dropped (outer side, docs/behaviour.md §4 ICMP)",
+                    flow.nic, flow.inside, key.nat
+                ),
+            )));
+        }
+        self.check(Invariant::Isolation);
+        if flow.nic != nic {
+            return Err(pkts(Violation::new(
+                Invariant::Isolation.name(),
+                format!(
+                    "ICMP error about {}'s flow {} -> {remote} was delivered to {nic}",
+                    flow.nic, flow.inside
+                ),
+            )));
+        }
+        if delivered.dst != flow.inside.ip() {
+            return Err(pkts(Violation::new(
+                Invariant::Isolation.name(),
+                format!(
+                    "ICMP error about flow {} -> {remote} was delivered to {} instead",
+                    flow.inside, delivered.dst
+                ),
+            )));
+        }
+        Ok(())
+    }
+
     /// Checks that an inbound packet delivered to `nic` matches a live flow of that NIC.
-    /// `key_src` is the packet as it arrived, `delivered` as it leaves to the NIC.
+    /// `arrived` is the packet as it arrived, `delivered` as it leaves to the NIC; an ICMP error
+    /// is matched on both its quoted packet and its outer destination ([`Self::error_match`]).
     fn inbound_match(
         &mut self,
         nic: NicId,
@@ -437,34 +574,18 @@ impl InvariantChecker {
         hairpin_nat: Option<SocketAddr>,
     ) -> Result<(), Violation> {
         let pkts = |v: Violation| v.with_packet("before", before).with_packet("after", after);
-        let (key, inside_expected) = if arrived.icmp == Some(IcmpKind::Error) {
+        if arrived.icmp == Some(IcmpKind::Error) {
             let Some(q) = quoted_offset(before).and_then(|o| Tuple::parse_quoted(&before[o..]))
             else {
                 return Ok(());
             };
-            let remote = if q.icmp.is_some() {
-                SocketAddr::new(q.dst, 0)
-            } else {
-                q.dst_addr()
-            };
-            (
-                NatKey {
-                    proto: q.protocol,
-                    nat: q.src_addr(),
-                    remote,
-                },
-                None,
-            )
-        } else {
-            let nat = hairpin_nat.unwrap_or_else(|| arrived.dst_addr());
-            (
-                NatKey {
-                    proto: arrived.protocol,
-                    nat,
-                    remote: remote_of(arrived, false),
-                },
-                Some(delivered.dst_addr()),
-            )
+            return self.error_match(nic, arrived.dst, &q, delivered, before, after);
+        }
+        let nat = hairpin_nat.unwrap_or_else(|| arrived.dst_addr());
+        let key = NatKey {
+            proto: arrived.protocol,
+            nat,
+            remote: remote_of(arrived, false),
         };
         self.check(Invariant::NoInboundInitiation);
         let Some(flow) = self.by_nat.get(&key).copied() else {
@@ -486,11 +607,7 @@ impl InvariantChecker {
                 ),
             )));
         }
-        let delivered_ok = match inside_expected {
-            Some(ep) => ep == flow.inside,
-            None => delivered.dst == flow.inside.ip(),
-        };
-        if !delivered_ok {
+        if delivered.dst_addr() != flow.inside {
             return Err(pkts(Violation::new(
                 Invariant::Isolation.name(),
                 format!(

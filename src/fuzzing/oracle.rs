@@ -701,8 +701,8 @@ impl Checker {
                 _ => false,
             }
         };
-        let matches = |f: &FlowView| -> bool {
-            if f.nic != n || !entered(f) {
+        let delivered = |f: &FlowView| -> bool {
+            if f.nic != n {
                 return false;
             }
             match &t.kind {
@@ -745,10 +745,43 @@ impl Checker {
                 ),
             ));
         }
-        let Some(flow) = after.iter().find(|f| f.live && matches(&f.flow)) else {
+        let Some(flow) = after
+            .iter()
+            .find(|f| f.live && entered(&f.flow) && delivered(&f.flow))
+        else {
+            // Say which side of the match failed: the packet as it arrived (the flow's NAT
+            // endpoint, remote, and for an ICMP error its outer destination), or as delivered
+            // (the flow's inside endpoint).
+            let as_delivered = after.iter().find(|f| f.live && delivered(&f.flow));
+            let as_arrived = after
+                .iter()
+                .find(|f| f.live && f.flow.nic == n && entered(&f.flow));
+            let outer = match input.map(|i| (i.dst, &i.kind)) {
+                Some((dst, Kind::IcmpError { quoted: Some(q) })) if dst != q.src => format!(
+                    "; its outer destination {dst} is not the quoted packet's source {}",
+                    q.src
+                ),
+                _ => String::new(),
+            };
+            let detail = match (as_delivered, as_arrived) {
+                (Some(f), _) => format!(
+                    "matches its live flow {} -> {} (NAT {}) as delivered, but not as it arrived \
+                     (arrived side{outer}): arrived {input:?}, delivered {t:?}",
+                    f.flow.inside, f.flow.remote, f.flow.nat
+                ),
+                (None, Some(f)) => format!(
+                    "arrived for its live flow {} -> {} (NAT {}), but was not delivered as that \
+                     flow's reply (delivered side): arrived {input:?}, delivered {t:?}",
+                    f.flow.inside, f.flow.remote, f.flow.nat
+                ),
+                (None, None) => format!(
+                    "matches none of its live flows, neither as it arrived nor as delivered \
+                     (both sides{outer}): arrived {input:?}, delivered {t:?}"
+                ),
+            };
             return Err(self.violation(
                 "no-inbound-initiation",
-                format!("packet delivered to {n} matches none of its live flows: {t:?}"),
+                format!("packet delivered to {n} {detail}"),
             ));
         };
         if ingress == Ingress::Outside
@@ -791,6 +824,16 @@ impl Checker {
                 SocketAddr::new(t.dst, 0),
                 t.protocol,
             ),
+            Kind::IcmpError { quoted: Some(q) } if t.dst != q.src => {
+                return Err(self.violation(
+                    "mapping-stability",
+                    format!(
+                        "outbound ICMP error forwarded although its outer destination {} is not \
+                         the quoted packet's source {} (docs/behaviour.md §4 ICMP): {t:?}",
+                        t.dst, q.src
+                    ),
+                ));
+            }
             Kind::IcmpError { quoted: Some(q) } => match q.kind {
                 Kind::Ports { src, dst } => (
                     SocketAddr::new(q.dst, dst),

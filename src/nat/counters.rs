@@ -24,7 +24,8 @@ pub enum DropReason {
     UnsupportedProtocol,
     /// ICMP type the gateway does not translate (or ICMP disabled by the profile).
     UnsupportedIcmp,
-    /// ICMP error quoting no live flow.
+    /// ICMP error quoting no live flow, or not addressed to the quoted packet's source (the
+    /// flow's NAT address inbound, its remote outbound; docs/behaviour.md §4 ICMP).
     IcmpErrorNoFlow,
     /// Source address is not one of the sending NIC's addresses.
     SpoofedSource,

@@ -1513,6 +1513,12 @@ impl Gateway {
         };
         let qsrc = A::read(quoted, qm.src_offset());
         let qdst = A::read(quoted, qm.dst_offset());
+        // docs/behaviour.md §4 ICMP: the error must be addressed to the quoted packet's source,
+        // the flow's NAT address, as Linux conntrack requires ("outer daddr != inner saddr").
+        // Without this any NAT address could carry an error about any other one's flows.
+        if A::read(pkt, meta.dst_offset()) != qsrc {
+            return Verdict::Drop(DropReason::IcmpErrorNoFlow);
+        }
         let fam = A::state_ref(&self.fams);
         let Some(&qnat) = fam.nat_lookup.get(&qsrc) else {
             return Verdict::Drop(DropReason::IcmpErrorNoFlow);
@@ -1541,7 +1547,12 @@ impl Gateway {
     }
 
     /// An ICMP error from an inside host about a packet it received through the NAT (RFC 5508
-    /// REQ-5): translated so the remote sees the NAT address and port.
+    /// REQ-5): translated so the remote sees the NAT address and port. It must be addressed to
+    /// the quoted packet's source, the flow's remote (else `icmp_error_no_flow`). When that
+    /// remote is one of the gateway's own NAT addresses (an error about a hairpinned packet),
+    /// the translated error is hairpinned like any packet to a NAT address (docs/behaviour.md
+    /// §4 Hairpinning): it reaches the NIC whose flow it quotes, or is dropped; it never leaves
+    /// towards the gateway's own address.
     fn outbound_icmp_error<A: Fam>(
         &mut self,
         nic: NicId,
@@ -1565,6 +1576,11 @@ impl Gateway {
         };
         let qsrc = A::read(quoted, qm.src_offset());
         let qdst = A::read(quoted, qm.dst_offset());
+        // docs/behaviour.md §4 ICMP: the error must go to the quoted packet's source, the remote.
+        let outer_dst = A::read(pkt, meta.dst_offset());
+        if outer_dst != qsrc {
+            return Verdict::Drop(DropReason::IcmpErrorNoFlow);
+        }
         let fam = A::state_ref(&self.fams);
         let Some(idx) = fam.table.find_out(nic.0, qp, &qdst, iport, &qsrc, rport) else {
             return Verdict::Drop(DropReason::IcmpErrorNoFlow);
@@ -1575,6 +1591,13 @@ impl Gateway {
             rewrite_endpoint(quoted, &qm, Side::Dst, nat.as_ref(), f.nat_port);
         });
         rewrite_addr(pkt, meta, Side::Src, nat.as_ref());
+        if fam.nat_lookup.contains_key(&outer_dst) {
+            // docs/behaviour.md §4 Hairpinning: an error about a hairpinned packet is addressed
+            // to the other NIC's NAT address. Translated outbound above, it now enters as an
+            // inbound error and reaches that NIC only if it matches its flow; it never leaves
+            // towards the gateway's own address. Counted once, as hairpinned (or as the drop).
+            return self.inbound_icmp_error::<A>(pkt, meta, Some(nic));
+        }
         self.counters.translated_out[ProtoClass::Icmp as usize] += 1;
         self.nic_counters[nic.0 as usize].translated_out[ProtoClass::Icmp as usize] += 1;
         Verdict::Forward(Egress::Outside)

@@ -888,6 +888,16 @@ fn resolve_attack(
             flow: flow_ok(&d.flow, "forged_icmp")?,
             bad_checksum: d.bad_checksum,
             wrong_port: d.wrong_port,
+            outer_destination: match &d.outer_destination {
+                None => None,
+                Some(a) => Some(a.parse::<IpAddr>().map_err(|_| {
+                    cx.at(
+                        s,
+                        format!("{field}.forged_icmp.outer_destination"),
+                        format!("`{a}` is not an IP address"),
+                    )
+                })?),
+            },
         }
     } else if let Some(d) = &a.rst_inject {
         Attack::RstInject {

@@ -665,6 +665,10 @@ pub struct ForgedIcmpDoc {
     /// Quote a NAT port no flow uses.
     #[serde(default)]
     pub wrong_port: bool,
+    /// Address the error to this IP (e.g. another of the gateway's NAT addresses) instead of
+    /// the flow's own NAT address; the gateway must drop it (docs/behaviour.md §4 ICMP).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outer_destination: Option<String>,
 }
 
 /// RST injection.

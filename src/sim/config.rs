@@ -292,6 +292,9 @@ pub enum Attack {
         bad_checksum: bool,
         /// Quote a different NAT port (the error matches no flow).
         wrong_port: bool,
+        /// The error's outer destination when not the flow's NAT address (an error of the
+        /// other family than the flow's is not sent).
+        outer_destination: Option<IpAddr>,
     },
     /// An RST aimed at a live TCP flow's NAT endpoint.
     RstInject {

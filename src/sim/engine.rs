@@ -1921,8 +1921,13 @@ impl Simulator {
             Attack::ForgedIcmp {
                 bad_checksum,
                 wrong_port,
+                outer_destination,
                 ..
             } => {
+                let to = outer_destination.unwrap_or(nat.ip());
+                if to.is_ipv4() != nat.is_ipv4() {
+                    return 0;
+                }
                 let qsrc = if *wrong_port {
                     SocketAddr::new(nat.ip(), nat.port().wrapping_add(1))
                 } else {
@@ -1936,7 +1941,7 @@ impl Simulator {
                 }
                 let (ty, code) = if nat.is_ipv4() { (3, 1) } else { (1, 3) };
                 let mut b = Vec::new();
-                build_icmp_error(&mut b, remote.ip(), nat.ip(), ty, code, &quoted);
+                build_icmp_error(&mut b, remote.ip(), to, ty, code, &quoted);
                 if *bad_checksum {
                     let l4 = if nat.is_ipv4() { 20 } else { 40 };
                     b[l4 + 2] ^= 0x55;

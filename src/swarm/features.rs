@@ -104,6 +104,9 @@ pub struct Features {
     /// UDP datagrams larger than the MTU: hosts fragment them, the gateway translates the
     /// fragments, receivers reassemble.
     pub fragments: bool,
+    /// Forged ICMP errors about live flows addressed to a NAT address other than the flow's
+    /// (docs/behaviour.md §4 ICMP: the gateway must drop them).
+    pub icmp_outer_destination: bool,
 }
 
 impl Features {
@@ -140,6 +143,7 @@ impl Features {
             restart: true,
             delete_gateway: true,
             fragments: true,
+            icmp_outer_destination: true,
         }
     }
 
@@ -187,8 +191,12 @@ impl Features {
             // Drawn below from a stream of its own, so that adding the switch left every
             // other switch of every seed as it was.
             fragments: false,
+            icmp_outer_destination: false,
         };
         f.fragments = Rng::new(seed, stream_of("swarm/features/fragments")).chance(1, 4);
+        // Also from a stream of its own, for the same reason.
+        f.icmp_outer_destination =
+            Rng::new(seed, stream_of("swarm/features/icmp-outer-destination")).chance(1, 4);
         if !(f.tcp || f.udp || f.icmp) {
             f.udp = true;
         }
@@ -196,7 +204,7 @@ impl Features {
     }
 
     /// Names of the switches, in declaration order (bit `i` of a mask is switch `i`).
-    pub const NAMES: [&'static str; 29] = [
+    pub const NAMES: [&'static str; 30] = [
         "tcp",
         "udp",
         "icmp",
@@ -226,9 +234,10 @@ impl Features {
         "restart",
         "delete-gateway",
         "fragments",
+        "icmp-outer-destination",
     ];
 
-    fn switches(&self) -> [bool; 29] {
+    fn switches(&self) -> [bool; 30] {
         [
             self.tcp,
             self.udp,
@@ -259,10 +268,11 @@ impl Features {
             self.restart,
             self.delete_gateway,
             self.fragments,
+            self.icmp_outer_destination,
         ]
     }
 
-    fn switches_mut(&mut self) -> [&mut bool; 29] {
+    fn switches_mut(&mut self) -> [&mut bool; 30] {
         [
             &mut self.tcp,
             &mut self.udp,
@@ -293,6 +303,7 @@ impl Features {
             &mut self.restart,
             &mut self.delete_gateway,
             &mut self.fragments,
+            &mut self.icmp_outer_destination,
         ]
     }
 

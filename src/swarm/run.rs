@@ -32,7 +32,7 @@ pub enum Target {
 }
 
 /// Kebab-case names of the breakages, as `--broken` takes them.
-pub const BROKEN_NAMES: [(&str, Breakage); 11] = [
+pub const BROKEN_NAMES: [(&str, Breakage); 12] = [
     ("leaky-filter", Breakage::LeakyFilter { port: 0 }),
     ("overlapping-blocks", Breakage::OverlappingBlocks),
     ("block-end-off-by-one", Breakage::BlockEndOffByOne),
@@ -47,6 +47,10 @@ pub const BROKEN_NAMES: [(&str, Breakage); 11] = [
     ("ignores-selection", Breakage::IgnoresSelection),
     ("wrong-status", Breakage::WrongStatus),
     ("nondeterministic", Breakage::Nondeterministic),
+    (
+        "ignores-outer-destination",
+        Breakage::IgnoresOuterDestination,
+    ),
 ];
 
 impl Target {

@@ -105,6 +105,7 @@ pub(super) fn attack_items(
                 flow: fl.name.clone(),
                 bad_checksum: d.chance(1, 2),
                 wrong_port: d.chance(1, 3),
+                outer_destination: None,
             });
             out.push(a);
         }
@@ -116,6 +117,38 @@ pub(super) fn attack_items(
         a.rst_inject = Some(RstDoc {
             flow: fl.name.clone(),
             from_remote: d.chance(1, 2),
+        });
+        out.push(a);
+    }
+    out
+}
+
+/// Forged ICMP errors about live flows, addressed to some NAT address (another than the flow's
+/// whenever the gateway has several): the gateway must drop those (docs/behaviour.md §4 ICMP).
+/// With a single NAT IP the second address is not the gateway's, which it drops as well.
+pub(super) fn readdressed_icmp(
+    d: &mut Draw,
+    gw: &GatewayPlan,
+    flows: &[FlowRef],
+) -> Vec<AttackItem> {
+    let mut out = Vec::new();
+    if flows.is_empty() {
+        return out;
+    }
+    for i in 0..d.range(1, 3) {
+        let fl = &flows[d.index(flows.len())];
+        let at_ms = fl.at_ms + d.range(5, 80);
+        let mut a = attack(format!("icmp-outer-{i}"), at_ms, fl.remote);
+        let v4 = match gw.families {
+            Families::V4 => true,
+            Families::V6 => false,
+            Families::Dual => d.chance(1, 2),
+        };
+        a.forged_icmp = Some(ForgedIcmpDoc {
+            flow: fl.name.clone(),
+            bad_checksum: false,
+            wrong_port: false,
+            outer_destination: Some(GatewayPlan::nat_addr(d.range(1, gw.ips.max(2)), v4)),
         });
         out.push(a);
     }

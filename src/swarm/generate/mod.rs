@@ -168,7 +168,7 @@ pub fn generate(seed: u64, f: &Features) -> ScenarioFile {
         &nics,
         duration_ms,
     );
-    let attacks = attack_items(
+    let mut attacks = attack_items(
         &mut Draw::new(seed, "attacks"),
         f,
         &gw,
@@ -176,6 +176,14 @@ pub fn generate(seed: u64, f: &Features) -> ScenarioFile {
         &flows,
         duration_ms,
     );
+    if f.icmp_outer_destination {
+        // Its own stream, so the other attacks of every seed stay as they were.
+        attacks.extend(adversity::readdressed_icmp(
+            &mut Draw::new(seed, "icmp-outer-destination"),
+            &gw,
+            &flows,
+        ));
+    }
     let faults = fault_items(
         &mut Draw::new(seed, "faults"),
         f,
