@@ -316,3 +316,110 @@ fn established_flow_idles_out_on_the_established_timer() {
     g.handle_timeout(expiry);
     assert_eq!(g.live_flows(), (0, 0));
 }
+
+// ----- linux TIME_WAIT takeover (SPEC §5) ------------------------------------------------------
+
+fn seg(src: (&str, u16), dst: (&str, u16), flags: u8, seq: u32) -> Vec<u8> {
+    natsim::wire::PacketRepr::tcp((ip(src.0), src.1), (ip(dst.0), dst.1), flags, seq, 0, b"").emit()
+}
+
+/// A one-port `profile` gateway whose only port is used by (A4, 5000) -> (R4, 80), opened with
+/// sequence number 1000 and then closed by both FINs (or an RST from outside).
+fn one_port_closed(profile_name: &str, rst: bool) -> (Gateway, u16) {
+    let mut g = gw(profile_name, 1);
+    let p = out_ok(&mut g, secs(1), NIC0, seg((A4, 5000), (R4, 80), SYN, 1000)).1;
+    send_in(&mut g, secs(1), p, SYN | ACK);
+    out_ok(&mut g, secs(1), NIC0, seg((A4, 5000), (R4, 80), ACK, 1001));
+    if rst {
+        send_in(&mut g, secs(2), p, RST);
+    } else {
+        out_ok(
+            &mut g,
+            secs(2),
+            NIC0,
+            seg((A4, 5000), (R4, 80), FIN | ACK, 1001),
+        );
+        send_in(&mut g, secs(2), p, FIN | ACK);
+        out_ok(&mut g, secs(2), NIC0, seg((A4, 5000), (R4, 80), ACK, 1002));
+    }
+    (g, p)
+}
+
+#[test]
+fn linux_a_new_syn_takes_over_the_port_of_a_closed_flow_if_its_sequence_number_has_advanced() {
+    for rst in [false, true] {
+        let (mut g, p) = one_port_closed("linux", rst);
+        g.drain_events();
+        // Sequence number not past the closed connection's last one: the port stays held.
+        assert_eq!(
+            out(&mut g, secs(3), NIC0, seg((A4, 5001), (R4, 80), SYN, 500)),
+            Err(Verdict::Drop(DropReason::PortsExhausted)),
+            "rst={rst}"
+        );
+        assert_eq!(live(&g)[0].flow.inside.port(), 5000);
+        // Past it: the closed entry ends and the port is reused at once.
+        let (_, port) = out_ok(
+            &mut g,
+            secs(3),
+            NIC0,
+            seg((A4, 5001), (R4, 80), SYN, 90_000),
+        );
+        assert_eq!(port, p, "rst={rst}");
+        let f = only_flow(&g);
+        assert_eq!((f.flow.inside.port(), f.state), (5001, "syn_sent"));
+        assert!(g.drain_events().iter().any(|e| matches!(
+            e,
+            Event::FlowEnded {
+                reason: EndReason::TakenOver,
+                flow,
+                ..
+            } if flow.inside.port() == 5000
+        )));
+        // Replies now reach the new connection.
+        assert_eq!(
+            send_in(&mut g, secs(3), p, SYN | ACK),
+            Verdict::Forward(Egress::Nic(NIC0))
+        );
+        assert_no_overloading(&g);
+    }
+}
+
+#[test]
+fn time_wait_takeover_never_ends_a_live_flow() {
+    let mut g = gw("linux", 1);
+    let p = out_ok(&mut g, secs(1), NIC0, seg((A4, 5000), (R4, 80), SYN, 1000)).1;
+    send_in(&mut g, secs(1), p, SYN | ACK);
+    out_ok(&mut g, secs(1), NIC0, seg((A4, 5000), (R4, 80), ACK, 1001));
+    // One FIN only: closing, not closed.
+    out_ok(
+        &mut g,
+        secs(2),
+        NIC0,
+        seg((A4, 5000), (R4, 80), FIN | ACK, 1001),
+    );
+    assert_eq!(
+        out(
+            &mut g,
+            secs(3),
+            NIC0,
+            seg((A4, 5001), (R4, 80), SYN, 90_000)
+        ),
+        Err(Verdict::Drop(DropReason::PortsExhausted))
+    );
+    assert_eq!(only_flow(&g).flow.inside.port(), 5000);
+}
+
+#[test]
+fn profiles_without_takeover_keep_a_closed_flows_port_until_it_is_free() {
+    let (mut g, _) = one_port_closed("rfc", false);
+    assert_eq!(
+        out(
+            &mut g,
+            secs(3),
+            NIC0,
+            seg((A4, 5001), (R4, 80), SYN, 90_000)
+        ),
+        Err(Verdict::Drop(DropReason::PortsExhausted))
+    );
+    assert_eq!(only_flow(&g).state, "closed");
+}

@@ -1055,14 +1055,6 @@ impl Gateway {
                 return Verdict::PassThrough;
             }
         }
-        if let Ingress::Inside(nic) = ingress
-            && self.config.profile.ttl_decrement
-            && ttl::hops(pkt, meta.version) <= 1
-        {
-            // Checked before any NAT work: the packet creates and refreshes nothing.
-            let from = self.inside_answer_source(nic, meta.version);
-            return self.time_exceeded(from, Egress::Nic(nic), pkt, &meta);
-        }
         let inbound = ingress == Ingress::Outside;
         let frag_key = meta.fragment.map(|f| FragKey {
             inbound,
@@ -1198,6 +1190,16 @@ impl Gateway {
         if self.span_of::<A>(nic.0).is_none() {
             return Verdict::Drop(DropReason::NoNatBlock);
         }
+        if self.config.profile.ttl_decrement
+            && ttl::hops(pkt, meta.version) <= 1
+            && self.would_translate(pkt, meta)
+        {
+            // Checked before any NAT work: the packet creates and refreshes nothing. Packets
+            // the gateway would not forward anyway (other protocols, e.g. IGMP with TTL 1)
+            // keep their own reason.
+            let from = self.inside_answer_source(nic, meta.version);
+            return self.time_exceeded(from, Egress::Nic(nic), pkt, meta);
+        }
         match meta.protocol {
             proto::TCP | proto::UDP => self.outbound::<A>(nic, pkt, meta),
             p if is_icmp(meta.version, p) => {
@@ -1214,6 +1216,20 @@ impl Gateway {
                 }
             }
             _ => Verdict::Drop(DropReason::UnsupportedProtocol),
+        }
+    }
+
+    /// True for what `handle_inside` hands to translation: TCP, UDP, and (when the profile
+    /// translates ICMP) echo requests and errors.
+    fn would_translate(&self, pkt: &[u8], meta: &IpMeta) -> bool {
+        match meta.protocol {
+            proto::TCP | proto::UDP => true,
+            p if is_icmp(meta.version, p) => {
+                let t = pkt[meta.l4_offset];
+                self.config.profile.icmp_supported
+                    && (is_echo_request(meta.version, t) || is_icmp_error(meta.version, t))
+            }
+            _ => false,
         }
     }
 
