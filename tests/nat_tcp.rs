@@ -220,8 +220,9 @@ fn midstream_pickup_does_not_open_flows_for_fin_rst_or_synack() {
 fn a_new_syn_after_close_starts_a_new_handshake() {
     let mut g = gw("rfc", 64);
     let p = handshake(&mut g, secs(1));
-    send_out(&mut g, secs(2), RST).expect("RST");
-    assert_eq!(only_flow(&g).state, "reset");
+    send_out(&mut g, secs(2), FIN | ACK).expect("FIN");
+    send_in(&mut g, secs(2), p, FIN | ACK);
+    assert_eq!(only_flow(&g).state, "closed");
     assert_eq!(send_out(&mut g, secs(3), SYN).expect("new SYN").1, p);
     assert_eq!(only_flow(&g).state, "syn_sent");
     send_in(&mut g, secs(3), p, SYN | ACK);
@@ -229,6 +230,79 @@ fn a_new_syn_after_close_starts_a_new_handshake() {
     let f = only_flow(&g);
     assert_eq!(f.state, "established");
     assert_eq!(f.deadline, secs(3).plus_millis(ESTABLISHED_MS));
+}
+
+#[test]
+fn after_an_rst_any_later_non_rst_packet_from_either_side_puts_the_flow_back_to_established() {
+    for (from_inside, flags) in [
+        (true, ACK),
+        (false, ACK),
+        (true, PSH | ACK),
+        (false, SYN | ACK),
+    ] {
+        let mut g = gw("rfc", 64);
+        let p = handshake(&mut g, secs(1));
+        // A forged or lost RST: the endpoints go on.
+        inbound(&mut g, secs(5), tcp((R4, 80), (NAT4, p), RST));
+        assert_eq!(only_flow(&g).state, "reset");
+        assert_eq!(only_flow(&g).deadline, secs(5).plus_millis(TRANSITORY_MS));
+        // A keepalive 150 s later (inside the 240 s transitory timer).
+        let t = secs(155);
+        if from_inside {
+            send_out(&mut g, t, flags).expect("forwarded");
+        } else {
+            assert_eq!(
+                send_in(&mut g, t, p, flags),
+                Verdict::Forward(Egress::Nic(NIC0))
+            );
+        }
+        let f = only_flow(&g);
+        assert_eq!(f.state, "established", "inside={from_inside} {flags:#x}");
+        assert_eq!(f.deadline, t.plus_millis(ESTABLISHED_MS));
+        // Still alive after the transitory timer would have run out.
+        g.handle_timeout(secs(5).plus_millis(TRANSITORY_MS + 1000));
+        assert_eq!(g.live_flows(), (1, 0));
+    }
+}
+
+#[test]
+fn a_second_rst_after_recovery_resets_again() {
+    let mut g = gw("rfc", 64);
+    let p = handshake(&mut g, secs(1));
+    send_out(&mut g, secs(2), RST).expect("RST");
+    send_in(&mut g, secs(3), p, ACK);
+    assert_eq!(only_flow(&g).state, "established");
+    send_in(&mut g, secs(4), p, RST | ACK);
+    let f = only_flow(&g);
+    assert_eq!(f.state, "reset");
+    assert_eq!(f.deadline, secs(4).plus_millis(TRANSITORY_MS));
+}
+
+#[test]
+fn linux_rst_closes_the_flow_for_10_s_with_no_recovery() {
+    let mut g = gw("linux", 64);
+    let p = handshake(&mut g, secs(1));
+    send_in(&mut g, secs(5), p, RST);
+    let f = only_flow(&g);
+    assert_eq!(f.state, "reset");
+    assert_eq!(f.deadline, secs(15));
+    // Later packets are translated but the flow stays in CLOSE (the kernel refreshes the CLOSE
+    // timer on each packet).
+    send_out(&mut g, secs(8), ACK).expect("forwarded");
+    let f = only_flow(&g);
+    assert_eq!(f.state, "reset");
+    assert_eq!(f.deadline, secs(18));
+    g.handle_timeout(secs(18));
+    assert_eq!(g.live_flows(), (0, 0));
+}
+
+#[test]
+fn linux_a_new_syn_after_an_rst_starts_a_new_handshake() {
+    let mut g = gw("linux", 64);
+    let p = handshake(&mut g, secs(1));
+    send_out(&mut g, secs(2), RST).expect("RST");
+    assert_eq!(send_out(&mut g, secs(3), SYN).expect("new SYN").1, p);
+    assert_eq!(only_flow(&g).state, "syn_sent");
 }
 
 #[test]
@@ -241,4 +315,111 @@ fn established_flow_idles_out_on_the_established_timer() {
     assert_eq!(g.live_flows(), (1, 0));
     g.handle_timeout(expiry);
     assert_eq!(g.live_flows(), (0, 0));
+}
+
+// ----- linux TIME_WAIT takeover (SPEC §5) ------------------------------------------------------
+
+fn seg(src: (&str, u16), dst: (&str, u16), flags: u8, seq: u32) -> Vec<u8> {
+    natsim::wire::PacketRepr::tcp((ip(src.0), src.1), (ip(dst.0), dst.1), flags, seq, 0, b"").emit()
+}
+
+/// A one-port `profile` gateway whose only port is used by (A4, 5000) -> (R4, 80), opened with
+/// sequence number 1000 and then closed by both FINs (or an RST from outside).
+fn one_port_closed(profile_name: &str, rst: bool) -> (Gateway, u16) {
+    let mut g = gw(profile_name, 1);
+    let p = out_ok(&mut g, secs(1), NIC0, seg((A4, 5000), (R4, 80), SYN, 1000)).1;
+    send_in(&mut g, secs(1), p, SYN | ACK);
+    out_ok(&mut g, secs(1), NIC0, seg((A4, 5000), (R4, 80), ACK, 1001));
+    if rst {
+        send_in(&mut g, secs(2), p, RST);
+    } else {
+        out_ok(
+            &mut g,
+            secs(2),
+            NIC0,
+            seg((A4, 5000), (R4, 80), FIN | ACK, 1001),
+        );
+        send_in(&mut g, secs(2), p, FIN | ACK);
+        out_ok(&mut g, secs(2), NIC0, seg((A4, 5000), (R4, 80), ACK, 1002));
+    }
+    (g, p)
+}
+
+#[test]
+fn linux_a_new_syn_takes_over_the_port_of_a_closed_flow_if_its_sequence_number_has_advanced() {
+    for rst in [false, true] {
+        let (mut g, p) = one_port_closed("linux", rst);
+        g.drain_events();
+        // Sequence number not past the closed connection's last one: the port stays held.
+        assert_eq!(
+            out(&mut g, secs(3), NIC0, seg((A4, 5001), (R4, 80), SYN, 500)),
+            Err(Verdict::Drop(DropReason::PortsExhausted)),
+            "rst={rst}"
+        );
+        assert_eq!(live(&g)[0].flow.inside.port(), 5000);
+        // Past it: the closed entry ends and the port is reused at once.
+        let (_, port) = out_ok(
+            &mut g,
+            secs(3),
+            NIC0,
+            seg((A4, 5001), (R4, 80), SYN, 90_000),
+        );
+        assert_eq!(port, p, "rst={rst}");
+        let f = only_flow(&g);
+        assert_eq!((f.flow.inside.port(), f.state), (5001, "syn_sent"));
+        assert!(g.drain_events().iter().any(|e| matches!(
+            e,
+            Event::FlowEnded {
+                reason: EndReason::TakenOver,
+                flow,
+                ..
+            } if flow.inside.port() == 5000
+        )));
+        // Replies now reach the new connection.
+        assert_eq!(
+            send_in(&mut g, secs(3), p, SYN | ACK),
+            Verdict::Forward(Egress::Nic(NIC0))
+        );
+        assert_no_overloading(&g);
+    }
+}
+
+#[test]
+fn time_wait_takeover_never_ends_a_live_flow() {
+    let mut g = gw("linux", 1);
+    let p = out_ok(&mut g, secs(1), NIC0, seg((A4, 5000), (R4, 80), SYN, 1000)).1;
+    send_in(&mut g, secs(1), p, SYN | ACK);
+    out_ok(&mut g, secs(1), NIC0, seg((A4, 5000), (R4, 80), ACK, 1001));
+    // One FIN only: closing, not closed.
+    out_ok(
+        &mut g,
+        secs(2),
+        NIC0,
+        seg((A4, 5000), (R4, 80), FIN | ACK, 1001),
+    );
+    assert_eq!(
+        out(
+            &mut g,
+            secs(3),
+            NIC0,
+            seg((A4, 5001), (R4, 80), SYN, 90_000)
+        ),
+        Err(Verdict::Drop(DropReason::PortsExhausted))
+    );
+    assert_eq!(only_flow(&g).flow.inside.port(), 5000);
+}
+
+#[test]
+fn profiles_without_takeover_keep_a_closed_flows_port_until_it_is_free() {
+    let (mut g, _) = one_port_closed("rfc", false);
+    assert_eq!(
+        out(
+            &mut g,
+            secs(3),
+            NIC0,
+            seg((A4, 5001), (R4, 80), SYN, 90_000)
+        ),
+        Err(Verdict::Drop(DropReason::PortsExhausted))
+    );
+    assert_eq!(only_flow(&g).state, "closed");
 }

@@ -120,7 +120,8 @@ pub struct GatewayConfig {
     pub networks: Vec<NetworkConfig>,
     /// Public addresses the gateway owns (more may be added with blocks at run time).
     pub nat_ips: Vec<IpAddr>,
-    /// Connection-tracking capacity per family (live and held flows).
+    /// Connection-tracking capacity per family: live flows only (a closed TCP flow on its
+    /// transitory timer counts; an expired flow whose port is still held does not).
     pub max_flows: u32,
     /// Fragmented datagrams tracked at once.
     pub max_fragment_datagrams: u32,

@@ -39,11 +39,13 @@ pub enum DropReason {
     FragmentTimeout,
     /// Later fragment of a datagram whose first fragment was dropped.
     FragmentOfDropped,
+    /// The packet would have left with TTL / hop limit 0 (profiles that are a router hop).
+    TtlExpired,
 }
 
 impl DropReason {
     /// All reasons, in counter order.
-    pub const ALL: [DropReason; 15] = [
+    pub const ALL: [DropReason; 16] = [
         DropReason::Malformed,
         DropReason::BadChecksum,
         DropReason::Unsolicited,
@@ -59,6 +61,7 @@ impl DropReason {
         DropReason::FragmentLimit,
         DropReason::FragmentTimeout,
         DropReason::FragmentOfDropped,
+        DropReason::TtlExpired,
     ];
 
     /// Stable snake_case name.
@@ -79,6 +82,7 @@ impl DropReason {
             DropReason::FragmentLimit => "fragment_limit",
             DropReason::FragmentTimeout => "fragment_timeout",
             DropReason::FragmentOfDropped => "fragment_of_dropped",
+            DropReason::TtlExpired => "ttl_expired",
         }
     }
 }
@@ -138,7 +142,7 @@ pub struct Counters {
     /// Flows that ended (timeout, close, block loss).
     pub flows_ended: u64,
     /// Drops by reason, indexed like [`DropReason::ALL`].
-    pub drops: [u64; 15],
+    pub drops: [u64; 16],
 }
 
 impl Counters {
