@@ -40,8 +40,10 @@
 //! See `docs/replay-capture.md` for the supported link types and every skip reason, and
 //! `docs/replay.md` for replaying.
 
+pub mod classify;
 pub mod cli;
 pub mod config;
+pub mod decompress;
 pub mod error;
 pub mod hosts;
 pub mod link;
@@ -59,6 +61,7 @@ pub mod writer;
 
 pub use cli::{ReplayCliOptions, replay_cmd};
 pub use config::{EntrySide, NatPool, ReplayConfig};
+pub use decompress::{Compression, MAX_DECOMPRESSED_BYTES};
 pub use error::{CaptureError, CaptureErrorKind, CaptureWriteError};
 pub use link::{
     CaptureDirection, HostOrder, IpVersion, LinkProtocol, SkipReason, linktype, strip_link_layer,

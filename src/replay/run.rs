@@ -19,7 +19,8 @@ use std::io::{BufWriter, Read, Write};
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
-use super::config::{EntrySide, ReplayConfig};
+use super::classify::{AddressClass, Class, classify, is_neighbour_discovery};
+use super::config::{EntrySide, NatPool, ReplayConfig};
 use super::error::{CaptureError, CaptureWriteError};
 use super::hosts::{HostLookup, Hosts};
 use super::link::CaptureDirection;
@@ -232,7 +233,7 @@ pub fn replay_streams_with<R: Read, W: Write>(
 ) -> Result<ReplayOutcome, ReplayError> {
     config.validate()?;
     let prefixes = PrefixSet::new(&config.inside_prefixes);
-    let scan = prescan(open()?, &prefixes);
+    let scan = prescan(open()?, &prefixes, &config.nat_pool);
     let reader = open()?;
     let guessed = if scan.has_inside_address {
         None
@@ -258,7 +259,10 @@ struct Scan {
 }
 
 /// Reads until the first packet with an inside-prefix address (usually the first packet).
-fn prescan<R: Read>(mut reader: CaptureReader<R>, prefixes: &PrefixSet) -> Scan {
+/// The first sender is the first one that can be a NIC: a DHCP client's `0.0.0.0`, a
+/// multicast or link-local sender or neighbour discovery is never guessed to be the inside
+/// host (see [`super::classify`]).
+fn prescan<R: Read>(mut reader: CaptureReader<R>, prefixes: &PrefixSet, pool: &NatPool) -> Scan {
     let mut scan = Scan {
         has_inside_address: false,
         first_sender: None,
@@ -267,7 +271,11 @@ fn prescan<R: Read>(mut reader: CaptureReader<R>, prefixes: &PrefixSet) -> Scan 
         let Some((src, dst)) = addresses(p.ip) else {
             continue;
         };
-        if scan.first_sender.is_none() {
+        if scan.first_sender.is_none()
+            && !is_neighbour_discovery(p.ip)
+            && AddressClass::of(src, pool).is_none()
+            && AddressClass::of(dst, pool).is_none()
+        {
             scan.first_sender = to_ip(src);
         }
         if prefixes.contains_bytes(src) || prefixes.contains_bytes(dst) {
@@ -304,6 +312,10 @@ struct Stats {
     released_inside: u64,
     inside_written: u64,
     outside_written: u64,
+    /// Packets not replayed because of what their addresses are (`super::classify`).
+    classified: std::collections::BTreeMap<Class, u64>,
+    /// The first packet of each class, in words with its record index.
+    classified_first: std::collections::BTreeMap<Class, String>,
 }
 
 struct Run<W: Write> {
@@ -589,6 +601,7 @@ impl<W: Write> Run<W> {
             return self.skipped_line(at, "ip_header_truncated");
         };
         let mapping = self.mapper.map(interface_side, direction, src, dst);
+        let class = classify(mapping, &self.buf, src, dst, &self.config.nat_pool);
         // Copy the addresses out: the buffer is about to change.
         let mut src_b = [0u8; 16];
         let mut dst_b = [0u8; 16];
@@ -596,6 +609,9 @@ impl<W: Write> Run<W> {
         src_b[..alen].copy_from_slice(src);
         dst_b[..alen].copy_from_slice(dst);
         let (src, dst) = (&src_b[..alen], &dst_b[..alen]);
+        if let Some(class) = class {
+            return self.classified(at, class);
+        }
         let (ingress, nic) = match mapping {
             Mapping::Unmapped => {
                 self.stats.unmapped += 1;
@@ -839,6 +855,37 @@ impl<W: Write> Run<W> {
         Ok(())
     }
 
+    /// Counts a packet [`classify`] took out of the replay, remembers the first of its class
+    /// and writes its verdict line.
+    fn classified(&mut self, at: At, class: Class) -> Result<(), ReplayError> {
+        *self.stats.classified.entry(class).or_insert(0) += 1;
+        if !self.stats.classified_first.contains_key(&class) {
+            self.stats.classified_first.insert(
+                class,
+                format!(
+                    "record {}: {} ({}): {}",
+                    at.packet_index,
+                    class.verdict(),
+                    class.kind(),
+                    Tuple(&self.buf)
+                ),
+            );
+        }
+        let Some(w) = self.verdicts.as_mut() else {
+            return Ok(());
+        };
+        let r = writeln!(
+            w,
+            "{{\"index\":{},\"time_ns\":{},\"side\":null,\"verdict\":\"{}\",\"reason\":\"{}\",\"before\":\"{}\",\"after\":null}}",
+            at.packet_index,
+            at.time_ns,
+            class.verdict(),
+            class.kind(),
+            Tuple(&self.buf)
+        );
+        r.map_err(verdicts_io)
+    }
+
     fn skipped_line(&mut self, at: At, reason: &str) -> Result<(), ReplayError> {
         let Some(w) = self.verdicts.as_mut() else {
             return Ok(());
@@ -1055,6 +1102,8 @@ impl<W: Write> Run<W> {
                 hosts,
             },
             guesses: self.guesses.clone(),
+            classified: s.classified.iter().map(|(c, n)| (c.key(), *n)).collect(),
+            classified_first: s.classified_first.values().cloned().collect(),
             notes,
             outputs: [
                 (INSIDE_FILE.to_string(), s.inside_written),
