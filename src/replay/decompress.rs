@@ -45,10 +45,10 @@ pub type Prefixed<R> = io::Chain<io::Cursor<Vec<u8>>, R>;
 pub enum Decoded<R: Read> {
     /// Not compressed.
     Plain(Prefixed<R>),
-    /// gzip.
-    Gzip(Limited<flate2::read::MultiGzDecoder<Prefixed<R>>>),
+    /// gzip (boxed: decoder state is large, and made once per file).
+    Gzip(Box<Limited<flate2::read::MultiGzDecoder<Prefixed<R>>>>),
     /// zstd.
-    Zstd(Limited<StreamingDecoder<Prefixed<R>, FrameDecoder>>),
+    Zstd(Box<Limited<StreamingDecoder<Prefixed<R>, FrameDecoder>>>),
 }
 
 impl<R: Read> std::fmt::Debug for Decoded<R> {
@@ -77,12 +77,20 @@ impl<R: Read> Decoded<R> {
         let stream = io::Cursor::new(head.to_vec()).chain(inner);
         if head.starts_with(&GZIP_MAGIC) {
             let d = flate2::read::MultiGzDecoder::new(stream);
-            return Ok(Decoded::Gzip(Limited::new(d, Compression::Gzip, limit)));
+            return Ok(Decoded::Gzip(Box::new(Limited::new(
+                d,
+                Compression::Gzip,
+                limit,
+            ))));
         }
         if head.starts_with(&ZSTD_MAGIC) {
             let d = StreamingDecoder::new(stream)
                 .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, format!("zstd: {e}")))?;
-            return Ok(Decoded::Zstd(Limited::new(d, Compression::Zstd, limit)));
+            return Ok(Decoded::Zstd(Box::new(Limited::new(
+                d,
+                Compression::Zstd,
+                limit,
+            ))));
         }
         Ok(Decoded::Plain(stream))
     }

@@ -254,7 +254,7 @@ pub fn packet_comments(file: &[u8]) -> Result<Vec<Option<String>>, &'static str>
         }
         let block_type = u32_at(head, 0, order).ok_or("block header")?;
         let len = u32_at(head, 4, order).ok_or("block header")? as usize;
-        if len < 12 || len % 4 != 0 {
+        if len < 12 || !len.is_multiple_of(4) {
             return Err("invalid block length");
         }
         let body = file
