@@ -55,9 +55,15 @@ fn whole_corpus_replays_or_is_rejected_clearly() {
         match replay(&path, &config) {
             Ok(o) => {
                 let s = &o.summary;
-                // Every record is accounted for: replayed or skipped with a reason.
+                // Every record is accounted for: replayed, skipped with a reason, or classified
+                // (not NIC traffic: DHCP, multicast, neighbour discovery, ...).
                 let skipped: u64 = s.skipped.values().sum();
-                assert_eq!(s.replayed_packets + skipped, s.packets_read, "{name}");
+                let classified: u64 = s.classified.values().sum();
+                assert_eq!(
+                    s.replayed_packets + skipped + classified,
+                    s.packets_read,
+                    "{name}"
+                );
                 assert_eq!(s.violation_total(), 0, "{name}: {:?}", s.violation_examples);
                 assert_eq!(o.exit_code, 0, "{name}");
                 let drops = pairs(s.gateway.iter().filter(|(k, _)| k.starts_with("drop.")));
@@ -70,13 +76,18 @@ fn whole_corpus_replays_or_is_rejected_clearly() {
                     .join(",");
                 let _ = writeln!(
                     table,
-                    "{name}: read={} replayed={} fwd_out={} fwd_in={} [{}] skip[{}] drop[{}] inv[{checks}]{}{}",
+                    "{name}: read={} replayed={} fwd_out={} fwd_in={} [{}] skip[{}]{} drop[{}] inv[{checks}]{}{}",
                     s.packets_read,
                     s.replayed_packets,
                     s.verdicts.get("forward.outside").copied().unwrap_or(0),
                     s.verdicts.get("forward.inside").copied().unwrap_or(0),
                     pairs(&s.mapping),
                     pairs(&s.skipped),
+                    if s.classified.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" classified[{}]", pairs(&s.classified))
+                    },
                     drops.replace("drop.", ""),
                     if s.guesses.is_empty() { "" } else { " guessed" },
                     s.capture_error

@@ -79,6 +79,9 @@ pub fn replay_cmd(
     for g in &outcome.summary.guesses {
         writeln!(out, "guessed: {g}")?;
     }
+    for c in &outcome.summary.classified_first {
+        writeln!(out, "classified: {c}")?;
+    }
     if let Some(e) = &outcome.summary.capture_error {
         writeln!(out, "warning: capture ended early: {e}")?;
     }

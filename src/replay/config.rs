@@ -98,6 +98,23 @@ impl NatPool {
         v4.chain((0..self.size).filter_map(|i| self.ipv6(i)))
             .collect()
     }
+
+    /// True when the 4- or 16-byte address is one of the pool's (a range check: pools can be
+    /// large, and this runs per packet).
+    pub fn contains_bytes(&self, addr: &[u8]) -> bool {
+        let size = u128::from(self.size);
+        if let Ok(a) = <[u8; 4]>::try_from(addr) {
+            let a = u128::from(u32::from_be_bytes(a));
+            let first = u128::from(u32::from(self.first_ipv4));
+            a >= first && a - first < size
+        } else if let Ok(a) = <[u8; 16]>::try_from(addr) {
+            let a = u128::from_be_bytes(a);
+            let first = u128::from(self.first_ipv6);
+            a >= first && a - first < size
+        } else {
+            false
+        }
+    }
 }
 
 /// Everything `natsim replay` needs besides the capture. Every field has a default, so an

@@ -38,8 +38,14 @@ pub enum CaptureErrorKind {
     #[error("empty file: no capture header")]
     EmptyFile,
     /// The first four bytes are neither a pcap nor a pcapng magic number.
-    #[error("not a pcap or pcapng file (magic 0x{0:08x})")]
+    #[error(
+        "not a pcap or pcapng file (magic 0x{0:08x}; natsim reads pcap, nanosecond and modified \
+         pcap, pcapng, each plain or gzip/zstd-compressed)"
+    )]
     UnknownMagic(u32),
+    /// A known capture or archive format that natsim does not read.
+    #[error("{0}: not supported")]
+    Unsupported(&'static str),
     /// The file ends inside a header or record.
     #[error("file truncated: {what} needs {needed} bytes, only {available} left")]
     Truncated {

@@ -3,7 +3,8 @@
 //! # Reading
 //!
 //! [`CaptureReader`] detects the format from the magic number (pcap in either byte order with
-//! micro- or nanosecond timestamps; pcapng with any number of sections and interfaces) and
+//! micro- or nanosecond timestamps, libpcap's modified pcap; pcapng with any number of sections
+//! and interfaces; any of them gzip- or zstd-compressed, see [`decompress`]) and
 //! yields, per packet record, a [`CapturedPacket`]: file index, timestamp in nanoseconds,
 //! interface, link type, direction if known, and the IPv4/IPv6 bytes with the link layer
 //! stripped ([`strip_link_layer`]). Records without a usable IP packet are skipped with a
@@ -31,7 +32,8 @@
 //! # Replaying
 //!
 //! [`replay`] runs a capture through the gateway: [`mapping`] decides each packet's side,
-//! [`hosts`] turns inside addresses into NICs with blocks, [`packet`] checks checksums and
+//! [`classify`] takes out what can never be a NIC's traffic (DHCP, multicast, neighbour
+//! discovery, ...), [`hosts`] turns inside addresses into NICs with blocks, [`packet`] checks checksums and
 //! readdresses reply halves to the NAT, [`run`] drives the loop through the `Dataplane` trait and writes the
 //! inside and outside views, [`verify`] runs the simulator's SPEC §6 checker over it, [`report`]
 //! summarises;
@@ -40,8 +42,10 @@
 //! See `docs/replay-capture.md` for the supported link types and every skip reason, and
 //! `docs/replay.md` for replaying.
 
+pub mod classify;
 pub mod cli;
 pub mod config;
+pub mod decompress;
 pub mod error;
 pub mod hosts;
 pub mod link;
@@ -59,6 +63,7 @@ pub mod writer;
 
 pub use cli::{ReplayCliOptions, replay_cmd};
 pub use config::{EntrySide, NatPool, ReplayConfig};
+pub use decompress::{Compression, MAX_DECOMPRESSED_BYTES};
 pub use error::{CaptureError, CaptureErrorKind, CaptureWriteError};
 pub use link::{
     CaptureDirection, HostOrder, IpVersion, LinkProtocol, SkipReason, linktype, strip_link_layer,

@@ -236,6 +236,48 @@ pub fn simple_packet(body: &[u8], order: HostOrder) -> Result<(u32, usize, usize
     Ok((original_len, 4, data_len))
 }
 
+/// The packet comment (`opt_comment`, the first one) of every packet block of a whole pcapng
+/// file, in file order (`None` for a packet without one, or a Simple Packet Block). Reads
+/// back the verdicts `natsim replay` and `natsim run --pcap-dir` write on their packets.
+pub fn packet_comments(file: &[u8]) -> Result<Vec<Option<String>>, &'static str> {
+    let mut out = Vec::new();
+    let mut order = HostOrder::Little;
+    let mut at = 0usize;
+    while at < file.len() {
+        let head = file
+            .get(at..at + 8)
+            .ok_or("file ends inside a block header")?;
+        let raw_type = u32::from_le_bytes([head[0], head[1], head[2], head[3]]);
+        if raw_type == SECTION_HEADER {
+            let body = file.get(at + 8..).ok_or("section header truncated")?;
+            order = section_header(body)?.order;
+        }
+        let block_type = u32_at(head, 0, order).ok_or("block header")?;
+        let len = u32_at(head, 4, order).ok_or("block header")? as usize;
+        if len < 12 || !len.is_multiple_of(4) {
+            return Err("invalid block length");
+        }
+        let body = file
+            .get(at + 8..at + len - 4)
+            .ok_or("block runs past the end of the file")?;
+        match block_type {
+            ENHANCED_PACKET | PACKET => {
+                let fields = packet(body, order, block_type == PACKET)?;
+                let opts_start = (fields.data_start + fields.data_len + 3) & !3;
+                let opts = body.get(opts_start..).unwrap_or(&[]);
+                let comment = find_option(opts, order, 1)
+                    .map_err(|()| "malformed packet options")?
+                    .map(|v| String::from_utf8_lossy(v).into_owned());
+                out.push(comment);
+            }
+            SIMPLE_PACKET => out.push(None),
+            _ => {}
+        }
+        at += len;
+    }
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -12,6 +12,7 @@ use std::path::Path;
 use pcap_file::pcap::PcapParser;
 use pcap_file::{Endianness, TsResolution as PcapTsResolution};
 
+use super::decompress::{Compression, Decoded, MAX_DECOMPRESSED_BYTES, known_unsupported};
 use super::error::{CaptureError, CaptureErrorKind};
 use super::link::{CaptureDirection, HostOrder, IpVersion, SkipReason, strip_link_layer};
 use super::pcapng::{self, u32_at};
@@ -28,6 +29,9 @@ const PCAP_LINKTYPE_MASK: u32 = 0x03ff_ffff;
 
 const PCAP_MAGIC_US: u32 = 0xa1b2_c3d4;
 const PCAP_MAGIC_NS: u32 = 0xa1b2_3c4d;
+/// libpcap's "modified" (Kuznetzov) format: microseconds, and 8 more bytes per record header
+/// (interface index, protocol, packet type, padding).
+const PCAP_MAGIC_MODIFIED: u32 = 0xa1b2_cd34;
 
 /// An IP packet read from a capture. Borrows the reader's buffer until the next read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -127,15 +131,34 @@ pub enum CaptureFormat {
     PcapNsec,
     /// pcapng.
     PcapNg,
+    /// libpcap's modified pcap (magic 0xa1b2cd34, 24-byte record headers, microseconds).
+    PcapModified,
 }
 
 impl CaptureFormat {
-    /// Stable name: `pcap`, `pcap_nsec`, `pcapng`.
+    /// Stable name: `pcap`, `pcap_nsec`, `pcapng`, `pcap_modified`.
     pub fn name(self) -> &'static str {
         match self {
             CaptureFormat::Pcap => "pcap",
             CaptureFormat::PcapNsec => "pcap_nsec",
             CaptureFormat::PcapNg => "pcapng",
+            CaptureFormat::PcapModified => "pcap_modified",
+        }
+    }
+
+    /// The name with the compression appended (`pcap+gzip`), as the summary shows it.
+    pub fn label(self, compression: Option<Compression>) -> &'static str {
+        use CaptureFormat as F;
+        match (self, compression) {
+            (f, None) => f.name(),
+            (F::Pcap, Some(Compression::Gzip)) => "pcap+gzip",
+            (F::PcapNsec, Some(Compression::Gzip)) => "pcap_nsec+gzip",
+            (F::PcapNg, Some(Compression::Gzip)) => "pcapng+gzip",
+            (F::PcapModified, Some(Compression::Gzip)) => "pcap_modified+gzip",
+            (F::Pcap, Some(Compression::Zstd)) => "pcap+zstd",
+            (F::PcapNsec, Some(Compression::Zstd)) => "pcap_nsec+zstd",
+            (F::PcapNg, Some(Compression::Zstd)) => "pcapng+zstd",
+            (F::PcapModified, Some(Compression::Zstd)) => "pcap_modified+zstd",
         }
     }
 }
@@ -152,7 +175,11 @@ struct NgInterface {
 #[derive(Debug)]
 enum State {
     Pcap {
-        parser: PcapParser,
+        /// `None` for the modified format, which pcap-file does not know: its records are
+        /// read here.
+        parser: Option<PcapParser>,
+        /// 16, or 24 in the modified format.
+        record_header: usize,
         order: HostOrder,
         link_type: u32,
         nanos: bool,
@@ -211,10 +238,13 @@ pub struct CaptureReader<R> {
     pending: usize,
     stats: Stats,
     done: bool,
+    /// Set by [`CaptureReader::decompressing`]: how the file was compressed.
+    compression: Option<Compression>,
 }
 
-impl CaptureReader<File> {
-    /// Opens a capture file; detects pcap or pcapng from its magic number.
+impl CaptureReader<Decoded<File>> {
+    /// Opens a capture file; detects gzip or zstd compression, then pcap or pcapng, from
+    /// magic numbers (see [`super::decompress`]).
     pub fn open(path: impl AsRef<Path>) -> Result<Self, CaptureError> {
         let path = path.as_ref();
         let name = path.display().to_string();
@@ -224,7 +254,34 @@ impl CaptureReader<File> {
             packet_index: None,
             kind: CaptureErrorKind::Io(e),
         })?;
-        CaptureReader::new(file, name)
+        CaptureReader::decompressing(file, name, MAX_DECOMPRESSED_BYTES)
+    }
+}
+
+impl<R: Read> CaptureReader<Decoded<R>> {
+    /// [`CaptureReader::new`] behind transparent gzip/zstd decompression of at most `limit`
+    /// bytes ([`MAX_DECOMPRESSED_BYTES`] for files).
+    pub fn decompressing(
+        reader: R,
+        name: impl Into<String>,
+        limit: u64,
+    ) -> Result<Self, CaptureError> {
+        let name = name.into();
+        let decoded = Decoded::new(reader, limit).map_err(|e| CaptureError {
+            file: name.clone(),
+            offset: Some(0),
+            packet_index: None,
+            kind: CaptureErrorKind::Io(e),
+        })?;
+        let compression = decoded.compression();
+        let mut reader = CaptureReader::new(decoded, name).map_err(|mut e| {
+            if let Some(c) = compression {
+                e.file = format!("{} ({} decompressed)", e.file, c.name());
+            }
+            e
+        })?;
+        reader.compression = compression;
+        Ok(reader)
     }
 }
 
@@ -257,8 +314,14 @@ impl<R: Read> CaptureReader<R> {
             };
             return Err(err(kind, Some(0)));
         }
+        // Eight bytes name more foreign formats (snoop); a shorter file is judged on four.
+        let _ = source.fill(8);
         let head = source.available();
         let magic = u32::from_be_bytes([head[0], head[1], head[2], head[3]]);
+        let modified = magic == PCAP_MAGIC_MODIFIED || magic.swap_bytes() == PCAP_MAGIC_MODIFIED;
+        if let Some(format) = known_unsupported(head) {
+            return Err(err(CaptureErrorKind::Unsupported(format), Some(0)));
+        }
         let (format, state) = if magic == pcapng::SECTION_HEADER {
             // The section header itself is read as the first block.
             (
@@ -266,6 +329,33 @@ impl<R: Read> CaptureReader<R> {
                 State::PcapNg {
                     order: HostOrder::Big,
                     interfaces: Vec::new(),
+                },
+            )
+        } else if modified {
+            if !have(&mut source, 24)? {
+                let available = source.available().len() as u64;
+                let kind = CaptureErrorKind::Truncated {
+                    what: "pcap file header",
+                    needed: 24,
+                    available,
+                };
+                return Err(err(kind, Some(0)));
+            }
+            let order = if magic == PCAP_MAGIC_MODIFIED {
+                HostOrder::Big
+            } else {
+                HostOrder::Little
+            };
+            let link_type = u32_at(source.available(), 20, order).unwrap_or(0) & PCAP_LINKTYPE_MASK;
+            source.consume(24);
+            (
+                CaptureFormat::PcapModified,
+                State::Pcap {
+                    parser: None,
+                    record_header: 24,
+                    order,
+                    link_type,
+                    nanos: false,
                 },
             )
         } else if [PCAP_MAGIC_US, PCAP_MAGIC_NS].contains(&magic)
@@ -306,7 +396,8 @@ impl<R: Read> CaptureReader<R> {
             (
                 format,
                 State::Pcap {
-                    parser,
+                    parser: Some(parser),
+                    record_header: 16,
                     order,
                     link_type,
                     nanos,
@@ -331,6 +422,7 @@ impl<R: Read> CaptureReader<R> {
             pending: 0,
             stats,
             done: false,
+            compression: None,
         })
     }
 
@@ -339,9 +431,15 @@ impl<R: Read> CaptureReader<R> {
         self.format
     }
 
+    /// How the file was compressed, if it was (only readers from
+    /// [`CaptureReader::decompressing`] or [`CaptureReader::open`] look).
+    pub fn compression(&self) -> Option<Compression> {
+        self.compression
+    }
+
     /// Counters so far (complete once a read returned `Ok(None)` or an error).
     pub fn summary(&self) -> CaptureSummary {
-        self.stats.summary(self.format.name())
+        self.stats.summary(self.format.label(self.compression))
     }
 
     /// The next record, IP or skipped; `Ok(None)` at the end. After an error every further
@@ -459,13 +557,14 @@ impl<R: Read> CaptureReader<R> {
             order,
             link_type,
             nanos,
+            record_header,
             ..
         } = self.state
         else {
             return Ok(Step::End);
         };
         let index = self.next_index;
-        self.need(16, "pcap record header", Some(index))?;
+        self.need(record_header, "pcap record header", Some(index))?;
         let incl_len = u32_at(self.source.available(), 8, order).unwrap_or(0);
         let data_len = incl_len as usize;
         if data_len > MAX_RECORD_BYTES {
@@ -476,15 +575,26 @@ impl<R: Read> CaptureReader<R> {
             };
             return Err(self.error(kind, Some(index)));
         }
-        self.need(16 + data_len, "pcap record", Some(index))?;
+        self.need(record_header + data_len, "pcap record", Some(index))?;
         let State::Pcap { parser, .. } = &self.state else {
             return Ok(Step::End);
         };
         // pcap-file's checked `next_packet` rejects whole files for a caplen above the snap
         // length or a fraction ≥ 1 s, both common in real captures; take the raw record and
         // judge those fields here.
-        let raw = match parser.next_raw_packet(self.source.available()) {
-            Ok((_, raw)) => (raw.ts_sec, raw.ts_frac, raw.orig_len),
+        let raw = match parser {
+            // The modified format: the first 16 bytes are a classic record header.
+            None => {
+                let head = self.source.available();
+                let field = |at| u32_at(head, at, order).unwrap_or(0);
+                Ok((field(0), field(4), field(12)))
+            }
+            Some(parser) => parser
+                .next_raw_packet(self.source.available())
+                .map(|(_, raw)| (raw.ts_sec, raw.ts_frac, raw.orig_len)),
+        };
+        let raw = match raw {
+            Ok(raw) => raw,
             Err(e) => {
                 let detail = e.to_string();
                 let kind = CaptureErrorKind::Invalid {
@@ -495,7 +605,7 @@ impl<R: Read> CaptureReader<R> {
             }
         };
         let (ts_sec, ts_frac, original_len) = raw;
-        self.pending = 16 + data_len;
+        self.pending = record_header + data_len;
         self.next_index += 1;
         let limit = if nanos { 1_000_000_000 } else { 1_000_000 };
         if ts_frac >= limit {
@@ -507,7 +617,7 @@ impl<R: Read> CaptureReader<R> {
             interface: 0,
             link_type,
             order,
-            frame: 16..16 + data_len,
+            frame: record_header..record_header + data_len,
             original_len,
             flags_direction: None,
         };

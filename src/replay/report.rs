@@ -80,6 +80,12 @@ pub struct ReplaySummary {
     pub nics: NicSummary,
     /// Every guess the mapping made, in words.
     pub guesses: Vec<String>,
+    /// Packets not replayed because of their addresses, by `<verdict>.<kind>`
+    /// (`not_natable_source.unspecified`, `passed_link_local.neighbour_discovery`, ...; see
+    /// `replay::classify`).
+    pub classified: BTreeMap<String, u64>,
+    /// The first packet of each classified kind, with its record index.
+    pub classified_first: Vec<String>,
     /// Other remarks (an interface map entry that matched nothing, ...).
     pub notes: Vec<String>,
     /// Packets written per output file.
@@ -147,6 +153,7 @@ impl ReplaySummary {
         section("", &self.skipped);
         section("anomaly.", &self.anomalies);
         section("mapping.", &self.mapping);
+        section("classified.", &self.classified);
         section("checksum.", &self.checksums);
         section("inbound_readdressed.", &self.inbound_readdressed);
         section("verdict.", &self.verdicts);
@@ -163,6 +170,9 @@ impl ReplaySummary {
         );
         for g in &self.guesses {
             row("guess", g.clone());
+        }
+        for c in &self.classified_first {
+            row("classified first", c.clone());
         }
         for n in &self.notes {
             row("note", n.clone());

@@ -19,12 +19,13 @@ use std::io::{BufWriter, Read, Write};
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
-use super::config::{EntrySide, ReplayConfig};
+use super::classify::{AddressClass, Class, classify, is_neighbour_discovery};
+use super::config::{EntrySide, NatPool, ReplayConfig};
 use super::error::{CaptureError, CaptureWriteError};
 use super::hosts::{HostLookup, Hosts};
 use super::link::CaptureDirection;
 use super::mapping::{Mapper, Mapping, PrefixSet, Rule, addresses, to_ip};
-use super::packet::{Readdress, Tuple, checksums_ok, fix_checksums, readdress_inbound};
+use super::packet::{Endpoint, Readdress, Tuple, checksums_ok, fix_checksums, readdress_inbound};
 use super::reader::CaptureReader;
 use super::report::{HostSummary, NicSummary, ReplaySummary};
 use super::summary::CaptureSummary;
@@ -232,7 +233,7 @@ pub fn replay_streams_with<R: Read, W: Write>(
 ) -> Result<ReplayOutcome, ReplayError> {
     config.validate()?;
     let prefixes = PrefixSet::new(&config.inside_prefixes);
-    let scan = prescan(open()?, &prefixes);
+    let scan = prescan(open()?, &prefixes, &config.nat_pool);
     let reader = open()?;
     let guessed = if scan.has_inside_address {
         None
@@ -258,7 +259,10 @@ struct Scan {
 }
 
 /// Reads until the first packet with an inside-prefix address (usually the first packet).
-fn prescan<R: Read>(mut reader: CaptureReader<R>, prefixes: &PrefixSet) -> Scan {
+/// The first sender is the first one that can be a NIC: a DHCP client's `0.0.0.0`, a
+/// multicast or link-local sender or neighbour discovery is never guessed to be the inside
+/// host (see [`super::classify`]).
+fn prescan<R: Read>(mut reader: CaptureReader<R>, prefixes: &PrefixSet, pool: &NatPool) -> Scan {
     let mut scan = Scan {
         has_inside_address: false,
         first_sender: None,
@@ -267,7 +271,11 @@ fn prescan<R: Read>(mut reader: CaptureReader<R>, prefixes: &PrefixSet) -> Scan 
         let Some((src, dst)) = addresses(p.ip) else {
             continue;
         };
-        if scan.first_sender.is_none() {
+        if scan.first_sender.is_none()
+            && !is_neighbour_discovery(p.ip)
+            && AddressClass::of(src, pool).is_none()
+            && AddressClass::of(dst, pool).is_none()
+        {
             scan.first_sender = to_ip(src);
         }
         if prefixes.contains_bytes(src) || prefixes.contains_bytes(dst) {
@@ -304,6 +312,10 @@ struct Stats {
     released_inside: u64,
     inside_written: u64,
     outside_written: u64,
+    /// Packets not replayed because of what their addresses are (`super::classify`).
+    classified: std::collections::BTreeMap<Class, u64>,
+    /// The first packet of each class, in words with its record index.
+    classified_first: std::collections::BTreeMap<Class, String>,
 }
 
 struct Run<W: Write> {
@@ -324,6 +336,14 @@ struct Run<W: Write> {
     /// Verdict-line scratch (reused).
     line: String,
     before: String,
+    /// The packet comment of the packet being written (reused): its verdict and translation.
+    comment: String,
+    /// Comment scratch: the changed ends before and after (reused).
+    end_before: String,
+    end_after: String,
+    /// The checker's violation total before the packet being replayed was processed: what
+    /// its processing added is marked on it and on what the gateway sent for it.
+    record_violations: u64,
     /// Side per capture interface id, resolved on first sight (only with an interface map).
     interface_sides: Vec<Option<Option<EntrySide>>>,
     interface_keys_used: Vec<bool>,
@@ -386,6 +406,10 @@ impl<W: Write> Run<W> {
             buf: Vec::with_capacity(65_536),
             line: String::new(),
             before: String::new(),
+            comment: String::new(),
+            end_before: String::new(),
+            end_after: String::new(),
+            record_violations: 0,
             interface_sides: Vec::new(),
             interface_keys_used: vec![false; config.interfaces.len()],
             first_ts_ns: None,
@@ -589,6 +613,7 @@ impl<W: Write> Run<W> {
             return self.skipped_line(at, "ip_header_truncated");
         };
         let mapping = self.mapper.map(interface_side, direction, src, dst);
+        let class = classify(mapping, &self.buf, src, dst, &self.config.nat_pool);
         // Copy the addresses out: the buffer is about to change.
         let mut src_b = [0u8; 16];
         let mut dst_b = [0u8; 16];
@@ -596,6 +621,9 @@ impl<W: Write> Run<W> {
         src_b[..alen].copy_from_slice(src);
         dst_b[..alen].copy_from_slice(dst);
         let (src, dst) = (&src_b[..alen], &dst_b[..alen]);
+        if let Some(class) = class {
+            return self.classified(at, class);
+        }
         let (ingress, nic) = match mapping {
             Mapping::Unmapped => {
                 self.stats.unmapped += 1;
@@ -643,14 +671,8 @@ impl<W: Write> Run<W> {
             }
         }
         let out_ts = self.out_ts(now_ns);
-        match ingress {
-            Ingress::Inside(_) => {
-                self.inside
-                    .write_packet(nic.0, out_ts, Some(CaptureDirection::Outbound), &self.buf)
-                    .map_err(write_err(INSIDE_FILE))?;
-                self.stats.inside_written += 1;
-            }
-            Ingress::Outside => {
+        if ingress == Ingress::Outside {
+            {
                 let nat_ip = match self.nic_block(nic, alen) {
                     Some(b) => Some(b.nat_ip),
                     None if alen == 4 => self.config.nat_pool.ipv4(0),
@@ -661,15 +683,6 @@ impl<W: Write> Run<W> {
                     None => Readdress::Unparsed,
                 };
                 self.stats.readdressed[r as usize] += 1;
-                self.outside
-                    .write_packet(
-                        self.outside_iface,
-                        out_ts,
-                        Some(CaptureDirection::Inbound),
-                        &self.buf,
-                    )
-                    .map_err(write_err(OUTSIDE_FILE))?;
-                self.stats.outside_written += 1;
             }
         }
         if self.verdicts.is_some() {
@@ -678,6 +691,8 @@ impl<W: Write> Run<W> {
         }
         self.entered.clear();
         self.entered.extend_from_slice(&self.buf);
+        let violations_before = self.checks.total();
+        self.record_violations = violations_before;
         let verdict = self.gateway.process(now, ingress, &mut self.buf);
         let events = self.gateway.drain_events();
         if !events.is_empty() {
@@ -693,6 +708,35 @@ impl<W: Write> Run<W> {
                 after: &self.buf,
             },
         );
+        // The packet as it entered, written once its verdict is known so that it carries it.
+        self.ingress_comment(ingress, verdict);
+        self.mark_violations(violations_before);
+        let ingress_file = match ingress {
+            Ingress::Inside(_) => self.inside.write_packet_commented(
+                nic.0,
+                out_ts,
+                Some(CaptureDirection::Outbound),
+                &self.entered,
+                &self.comment,
+            ),
+            Ingress::Outside => self.outside.write_packet_commented(
+                self.outside_iface,
+                out_ts,
+                Some(CaptureDirection::Inbound),
+                &self.entered,
+                &self.comment,
+            ),
+        };
+        match ingress {
+            Ingress::Inside(_) => {
+                ingress_file.map_err(write_err(INSIDE_FILE))?;
+                self.stats.inside_written += 1;
+            }
+            Ingress::Outside => {
+                ingress_file.map_err(write_err(OUTSIDE_FILE))?;
+                self.stats.outside_written += 1;
+            }
+        }
         self.emit(at, Some(ingress), verdict, out_ts)?;
         if self.verdicts.is_some() {
             self.verdict_line(at, ingress, nic, verdict)?;
@@ -803,40 +847,202 @@ impl<W: Write> Run<W> {
             (Egress::Outside, Emitted::Respond, true) => s.respond_outside += 1,
             (Egress::Nic(_), Emitted::Respond, true) => s.respond_inside += 1,
         }
+        let violations_before = if ingress.is_some() {
+            self.record_violations
+        } else {
+            self.checks.total()
+        };
+        if let Egress::Nic(n) = egress {
+            // As the simulator counts it: through the gateway from outside, or a hairpin
+            // (forwarded from a NIC to another NIC).
+            let from_outside = match ingress {
+                Some(Ingress::Outside) | None => true,
+                Some(Ingress::Inside(_)) => emitted == Emitted::Forward,
+            };
+            self.checks.observe(
+                at,
+                &Observation::Delivered {
+                    nic: Some(n),
+                    from_outside,
+                    pkt: &self.buf,
+                },
+            );
+        }
+        self.egress_comment(at, ingress.is_some(), egress, emitted);
+        self.mark_violations(violations_before);
         match egress {
             Egress::Outside => {
                 self.outside
-                    .write_packet(
+                    .write_packet_commented(
                         self.outside_iface,
                         out_ts,
                         Some(CaptureDirection::Outbound),
                         &self.buf,
+                        &self.comment,
                     )
                     .map_err(write_err(OUTSIDE_FILE))?;
                 self.stats.outside_written += 1;
             }
             Egress::Nic(n) => {
-                // As the simulator counts it: through the gateway from outside, or a hairpin
-                // (forwarded from a NIC to another NIC).
-                let from_outside = match ingress {
-                    Some(Ingress::Outside) | None => true,
-                    Some(Ingress::Inside(_)) => emitted == Emitted::Forward,
-                };
-                self.checks.observe(
-                    at,
-                    &Observation::Delivered {
-                        nic: Some(n),
-                        from_outside,
-                        pkt: &self.buf,
-                    },
-                );
                 self.inside
-                    .write_packet(n.0, out_ts, Some(CaptureDirection::Inbound), &self.buf)
+                    .write_packet_commented(
+                        n.0,
+                        out_ts,
+                        Some(CaptureDirection::Inbound),
+                        &self.buf,
+                        &self.comment,
+                    )
                     .map_err(write_err(INSIDE_FILE))?;
                 self.stats.inside_written += 1;
             }
         }
         Ok(())
+    }
+
+    /// Counts a packet [`classify`] took out of the replay, remembers the first of its class
+    /// and writes its verdict line.
+    fn classified(&mut self, at: At, class: Class) -> Result<(), ReplayError> {
+        *self.stats.classified.entry(class).or_insert(0) += 1;
+        if !self.stats.classified_first.contains_key(&class) {
+            self.stats.classified_first.insert(
+                class,
+                format!(
+                    "record {}: {} ({}): {}",
+                    at.packet_index,
+                    class.verdict(),
+                    class.kind(),
+                    Tuple(&self.buf)
+                ),
+            );
+        }
+        let Some(w) = self.verdicts.as_mut() else {
+            return Ok(());
+        };
+        let r = writeln!(
+            w,
+            "{{\"index\":{},\"time_ns\":{},\"side\":null,\"verdict\":\"{}\",\"reason\":\"{}\",\"before\":\"{}\",\"after\":null}}",
+            at.packet_index,
+            at.time_ns,
+            class.verdict(),
+            class.kind(),
+            Tuple(&self.buf)
+        );
+        r.map_err(verdicts_io)
+    }
+
+    /// The name of the host behind a NIC, for comments.
+    fn host_name(&self, nic: NicId) -> &str {
+        self.hosts
+            .get(nic)
+            .map_or("an unknown NIC", |h| h.name.as_str())
+    }
+
+    /// Appends to `comment` what changed between `entered` (before) and `buf` (after):
+    /// `translated 10.0.0.2:40000 → 203.0.113.1:1024` (one end rewritten), both ends when
+    /// both were (hairpin), or `untranslated`.
+    fn push_translation(&mut self) {
+        let mut changed = false;
+        for source in [true, false] {
+            self.end_before.clear();
+            self.end_after.clear();
+            let _ = write!(
+                self.end_before,
+                "{}",
+                Endpoint {
+                    buf: &self.entered,
+                    source
+                }
+            );
+            let _ = write!(
+                self.end_after,
+                "{}",
+                Endpoint {
+                    buf: &self.buf,
+                    source
+                }
+            );
+            if self.end_before != self.end_after {
+                self.comment
+                    .push_str(if changed { ", " } else { "translated " });
+                let _ = write!(self.comment, "{} → {}", self.end_before, self.end_after);
+                changed = true;
+            }
+        }
+        if !changed {
+            self.comment.push_str("untranslated");
+        }
+    }
+
+    /// The comment of a replayed packet as it entered the gateway: its verdict.
+    fn ingress_comment(&mut self, ingress: Ingress, verdict: Verdict) {
+        self.comment.clear();
+        match verdict {
+            Verdict::Forward(egress) => {
+                self.push_translation();
+                match egress {
+                    Egress::Outside => self.comment.push_str(", sent outside"),
+                    Egress::Nic(n) => {
+                        let name = self.host_name(n).to_string();
+                        let _ = write!(self.comment, ", delivered to {name}");
+                    }
+                }
+            }
+            Verdict::Respond(_) => self.comment.push_str("answered by the gateway"),
+            Verdict::PassThrough => self
+                .comment
+                .push_str("passed through untranslated (inside to inside)"),
+            Verdict::Buffered => self
+                .comment
+                .push_str("buffered: fragment held until its first fragment"),
+            Verdict::Drop(r) => {
+                let _ = write!(self.comment, "dropped: {}", r.name());
+            }
+        }
+        if ingress == Ingress::Outside {
+            // Say that the destination was readdressed from the captured one (docs/replay.md).
+            self.comment
+                .push_str(" (reply half, readdressed to the NAT)");
+        }
+    }
+
+    /// The comment of a packet the gateway sent: forwarded, generated or released.
+    fn egress_comment(&mut self, at: At, processed: bool, egress: Egress, emitted: Emitted) {
+        self.comment.clear();
+        match (emitted, processed) {
+            (Emitted::Respond, _) => {
+                let _ = write!(
+                    self.comment,
+                    "generated by the gateway in answer to record {}",
+                    at.packet_index
+                );
+            }
+            (Emitted::Forward, true) => self.push_translation(),
+            (Emitted::Forward, false) => self
+                .comment
+                .push_str("released fragment, translated with its first fragment"),
+        }
+        if let Egress::Nic(n) = egress {
+            let name = self.host_name(n).to_string();
+            let _ = write!(self.comment, ", delivered to {name}");
+        }
+    }
+
+    /// Appends the violations found since the checker's total was `before` to the comment, so
+    /// that the packets involved carry them.
+    fn mark_violations(&mut self, before: u64) {
+        let now = self.checks.total();
+        if now == before {
+            return;
+        }
+        let _ = write!(self.comment, "; INVARIANT VIOLATED ({})", now - before);
+        let new = usize::try_from(now - before).unwrap_or(usize::MAX);
+        let examples = self.checks.examples();
+        // Only the first violations are kept as examples; name the new ones if they were.
+        if examples.len() as u64 == now {
+            for v in &examples[examples.len().saturating_sub(new)..] {
+                let _ = write!(self.comment, ": {}: {}", v.invariant, v.detail);
+            }
+        }
     }
 
     fn skipped_line(&mut self, at: At, reason: &str) -> Result<(), ReplayError> {
@@ -1055,6 +1261,8 @@ impl<W: Write> Run<W> {
                 hosts,
             },
             guesses: self.guesses.clone(),
+            classified: s.classified.iter().map(|(c, n)| (c.key(), *n)).collect(),
+            classified_first: s.classified_first.values().cloned().collect(),
             notes,
             outputs: [
                 (INSIDE_FILE.to_string(), s.inside_written),

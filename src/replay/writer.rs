@@ -109,6 +109,20 @@ impl<W: Write> PcapNgCaptureWriter<W> {
         direction: Option<CaptureDirection>,
         ip: &[u8],
     ) -> Result<(), CaptureWriteError> {
+        self.write_packet_commented(interface, timestamp_ns, direction, ip, "")
+    }
+
+    /// [`write_packet`](Self::write_packet) with a packet comment (`opt_comment`, shown by
+    /// Wireshark and matched by tshark's `frame.comment`); an empty comment writes none. A
+    /// comment longer than an option can hold (65535 bytes) is cut at a character boundary.
+    pub fn write_packet_commented(
+        &mut self,
+        interface: u32,
+        timestamp_ns: u64,
+        direction: Option<CaptureDirection>,
+        ip: &[u8],
+        comment: &str,
+    ) -> Result<(), CaptureWriteError> {
         if interface >= self.interfaces {
             return Err(CaptureWriteError::UnknownInterface {
                 interface,
@@ -120,10 +134,21 @@ impl<W: Write> PcapNgCaptureWriter<W> {
         // serialises every block twice (once to measure it) and allocates its option list: this
         // is the replay's per-packet output path. The bytes are exactly pcap-file's
         // (tests/replay_writer.rs pins them): little-endian, data padded to 4 bytes, then
-        // `epb_flags` (bits 0-1: 01 inbound, 10 outbound) and `opt_endofopt` when a direction
-        // is given.
+        // `opt_comment` (code 1, padded to 4 bytes) when a comment is given, `epb_flags`
+        // (bits 0-1: 01 inbound, 10 outbound) when a direction is, and `opt_endofopt` after any
+        // option.
+        let comment = truncate_to_char_boundary(comment, MAX_OPTION_BYTES);
         let pad_len = (4 - ip.len() % 4) % 4;
-        let options_len = if direction.is_some() { 12 } else { 0 };
+        let comment_pad = (4 - comment.len() % 4) % 4;
+        let comment_len = if comment.is_empty() {
+            0
+        } else {
+            4 + comment.len() + comment_pad
+        };
+        let any_option = direction.is_some() || !comment.is_empty();
+        let options_len = comment_len as u32
+            + if direction.is_some() { 8 } else { 0 }
+            + if any_option { 4 } else { 0 };
         let block_len = 32 + captured_len + pad_len as u32 + options_len;
         let mut head = [0u8; 28];
         let words = [
@@ -138,8 +163,19 @@ impl<W: Write> PcapNgCaptureWriter<W> {
         for (chunk, w) in head.chunks_exact_mut(4).zip(words) {
             chunk.copy_from_slice(&w.to_le_bytes());
         }
+        let w = self.inner.get_mut();
+        w.write_all(&head)?;
+        w.write_all(ip)?;
         let mut tail = [0u8; 19];
         let mut n = pad_len;
+        if !comment.is_empty() {
+            tail[n..n + 2].copy_from_slice(&1u16.to_le_bytes());
+            tail[n + 2..n + 4].copy_from_slice(&(comment.len() as u16).to_le_bytes());
+            w.write_all(&tail[..n + 4])?;
+            w.write_all(comment.as_bytes())?;
+            tail[..n + 4].fill(0);
+            n = comment_pad;
+        }
         if let Some(d) = direction {
             let flags: u32 = match d {
                 CaptureDirection::Inbound => 1,
@@ -148,14 +184,14 @@ impl<W: Write> PcapNgCaptureWriter<W> {
             tail[n..n + 2].copy_from_slice(&2u16.to_le_bytes());
             tail[n + 2..n + 4].copy_from_slice(&4u16.to_le_bytes());
             tail[n + 4..n + 8].copy_from_slice(&flags.to_le_bytes());
+            n += 8;
+        }
+        if any_option {
             // opt_endofopt: four zero bytes.
-            n += 12;
+            n += 4;
         }
         tail[n..n + 4].copy_from_slice(&block_len.to_le_bytes());
         n += 4;
-        let w = self.inner.get_mut();
-        w.write_all(&head)?;
-        w.write_all(ip)?;
         w.write_all(&tail[..n])?;
         Ok(())
     }
@@ -166,6 +202,18 @@ impl<W: Write> PcapNgCaptureWriter<W> {
         w.flush()?;
         Ok(w)
     }
+}
+
+/// The longest prefix of `s` of at most `max` bytes that ends on a character boundary.
+fn truncate_to_char_boundary(s: &str, max: usize) -> &str {
+    if s.len() <= max {
+        return s;
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
 }
 
 /// Writes a classic pcap file: `LINKTYPE_RAW`, nanosecond magic (0xa1b23c4d), little-endian.
