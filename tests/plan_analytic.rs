@@ -291,9 +291,18 @@ target: {blocking_max: 0.01}
     let a = evaluate(&plan.points[0]);
     // TCP alone would be fine; the dropped 10% of ICMP is what fails the point.
     assert_eq!(a.blocking_hot, 1.0);
-    assert!((a.blocking_fleet - 0.1).abs() < 1e-9, "{}", a.blocking_fleet);
+    assert!(
+        (a.blocking_fleet - 0.1).abs() < 1e-9,
+        "{}",
+        a.blocking_fleet
+    );
     assert!(!a.verdict.ok);
-    assert!(a.verdict.blocking_reason.as_deref().is_some_and(|r| r.contains("icmp")));
+    assert!(
+        a.verdict
+            .blocking_reason
+            .as_deref()
+            .is_some_and(|r| r.contains("icmp"))
+    );
     assert_eq!(a.recommended_ips, None);
 }
 

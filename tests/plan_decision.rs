@@ -14,7 +14,11 @@ fn assert_consistent(p: &PointResult) {
     // The judged figure is the worse of both answers.
     assert!(d.blocking >= a.blocking_hot, "{at}: {d:?}");
     if let Some(sim) = p.simulated.as_ref().and_then(|s| s.blocking_hot) {
-        assert!(d.blocking >= sim, "{at}: judged {} < simulated {sim}", d.blocking);
+        assert!(
+            d.blocking >= sim,
+            "{at}: judged {} < simulated {sim}",
+            d.blocking
+        );
     }
     assert_eq!(d.ok, d.reasons.is_empty(), "{at}: {d:?}");
     if d.ok {
@@ -31,7 +35,10 @@ fn assert_consistent(p: &PointResult) {
         (Some(rec_p), Some(rec_ips)) => {
             if d.ok {
                 // An ok point never needs more than it has.
-                assert!(rec_p <= p_eff, "{at}: ok but recommends P = {rec_p} > {p_eff}");
+                assert!(
+                    rec_p <= p_eff,
+                    "{at}: ok but recommends P = {rec_p} > {p_eff}"
+                );
                 assert!(a.ips_needed.is_some_and(|n| n <= ips), "{at}");
             } else {
                 // A failing point is never told to keep what it has.
@@ -41,7 +48,11 @@ fn assert_consistent(p: &PointResult) {
                 );
             }
             if d.blocking > target {
-                assert!(rec_p > p_eff, "{at}: blocks {} but recommends P = {rec_p}", d.blocking);
+                assert!(
+                    rec_p > p_eff,
+                    "{at}: blocks {} but recommends P = {rec_p}",
+                    d.blocking
+                );
             }
         }
         (None, _) => assert!(!d.ok, "{at}: ok but no P meets the target"),

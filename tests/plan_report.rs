@@ -110,11 +110,17 @@ fn report_without_simulation_says_not_run() {
             svg.contains("new flows per second per NIC") || svg.contains("ports per NIC (P)"),
             "{name}"
         );
-        assert!(!svg.contains("fleet.traffic.") && !svg.contains("gateway."), "{name}");
+        assert!(
+            !svg.contains("fleet.traffic.") && !svg.contains("gateway."),
+            "{name}"
+        );
     }
     // The filtered plot names its pin in the title.
     let ips = &report.svgs[1].1;
-    assert!(ips.contains("(flows/s per NIC = 1)"), "filter pin in the title");
+    assert!(
+        ips.contains("(flows/s per NIC = 1)"),
+        "filter pin in the title"
+    );
     insta::assert_snapshot!("plan_small_report_md", report.markdown);
 }
 
@@ -222,9 +228,12 @@ fn report_json_grows_in_proportion_to_points() {
     let per_point = (b - a) / (large.points.len() - small.points.len()) as f64;
     assert!(per_point < 4000.0, "{per_point} bytes per point");
     assert!(b / a > 5.0 && b / a < 11.0, "{a} -> {b}");
-    let first: serde_json::Value =
-        serde_json::from_str(&render(&small, &run_plan(&small, None, 1)).expect("renders").json)
-            .expect("valid json");
+    let first: serde_json::Value = serde_json::from_str(
+        &render(&small, &run_plan(&small, None, 1))
+            .expect("renders")
+            .json,
+    )
+    .expect("valid json");
     assert!(first["points"][0].get("params").is_none());
     assert_eq!(first["first_point_params"]["nics"], 2000);
 }

@@ -147,7 +147,10 @@ fn worked_reports_have_consistent_verdicts() {
                     assert!(rec <= p_eff, "{at}: ok but recommends P = {rec}");
                 }
             } else {
-                assert!(!d["reasons"].as_array().expect("reasons").is_empty(), "{at}");
+                assert!(
+                    !d["reasons"].as_array().expect("reasons").is_empty(),
+                    "{at}"
+                );
             }
         }
     }

@@ -101,14 +101,20 @@ pub fn decide(
             let (factor, rec_p) = equivalent_load(point, analytic, servers, sim);
             decision.load_factor = factor;
             decision.recommended_ports_per_nic = rec_p;
-            decision.recommended_ips = rec_p
-                .map(|rp| point.nics.div_ceil(u64::from(PORTS_PER_IP / rp.max(1)).max(1)));
+            decision.recommended_ips = rec_p.map(|rp| {
+                point
+                    .nics
+                    .div_ceil(u64::from(PORTS_PER_IP / rp.max(1)).max(1))
+            });
         }
     }
     if decision.blocking > target {
-        decision
-            .reasons
-            .push(blocking_text(decision.blocking, target, protocol, &basis_text));
+        decision.reasons.push(blocking_text(
+            decision.blocking,
+            target,
+            protocol,
+            &basis_text,
+        ));
     }
     decision
         .reasons
@@ -156,8 +162,12 @@ fn equivalent_load(
         Some(a) => (1.0, vec![a * (1.0 + 1e-9)]),
         None => (1.0, loads),
     };
-    let rec = min_power_of_two_ports(&scaled, point.blocking_max, point.gateway.exclusive_block_end)
-        .filter(|_| !drops);
+    let rec = min_power_of_two_ports(
+        &scaled,
+        point.blocking_max,
+        point.gateway.exclusive_block_end,
+    )
+    .filter(|_| !drops);
     (factor, rec)
 }
 

@@ -815,7 +815,7 @@ fn plot(
         title: doc
             .title
             .clone()
-            .unwrap_or_else(|| format!("{} vs {}", y.label(), x.param.path())),
+            .unwrap_or_else(|| format!("{} vs {}", y.label(), crate::plan::plot::human(x.param))),
         x: x.param,
         y,
         series,

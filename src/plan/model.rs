@@ -276,9 +276,13 @@ pub fn evaluate(point: &PointParams) -> AnalyticPoint {
         .fold(0.0, f64::max);
     let offered_hot_max = supported.iter().map(|p| p.offered_hot).fold(0.0, f64::max);
     // Dropped protocols count: their flows are refused on every key (blocking 1).
-    let worst = protocols
-        .iter()
-        .reduce(|a, b| if b.blocking_hot > a.blocking_hot { b } else { a });
+    let worst = protocols.iter().reduce(|a, b| {
+        if b.blocking_hot > a.blocking_hot {
+            b
+        } else {
+            a
+        }
+    });
     let blocking_hot = worst.map_or(0.0, |p| p.blocking_hot);
     let worst_protocol = worst.map(|p| p.protocol);
     let carried_ports_hot = supported
@@ -441,7 +445,11 @@ pub fn blocking_text(figure: f64, target: f64, protocol: &str, basis: &str) -> S
 }
 
 /// Smallest power-of-two P (1..=32768) meeting `target` on every load, honouring the quirk.
-pub fn min_power_of_two_ports(loads: &[f64], target: f64, exclusive_block_end: bool) -> Option<u32> {
+pub fn min_power_of_two_ports(
+    loads: &[f64],
+    target: f64,
+    exclusive_block_end: bool,
+) -> Option<u32> {
     let mut p = 1_u32;
     while p <= super::analytic::MAX_POWER_OF_TWO_PORTS {
         let servers = usable(p, exclusive_block_end);

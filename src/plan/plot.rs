@@ -117,10 +117,9 @@ impl Metric {
             Metric::RefusedFlowsPerS => Some(a.refused_flows_per_s),
             Metric::MaxRatePerSAtTarget => a.max_rate_per_s_at_target,
             // The recommendation of the point's one verdict (simulation-aware).
-            Metric::RecommendedPortsPerNic => point
-                .decision
-                .recommended_ports_per_nic
-                .map(f64::from),
+            Metric::RecommendedPortsPerNic => {
+                point.decision.recommended_ports_per_nic.map(f64::from)
+            }
             Metric::RecommendedIps => point.decision.recommended_ips.map(|n| n as f64),
         }
     }

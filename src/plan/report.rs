@@ -5,8 +5,8 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use super::file::{API_VERSION, Plan};
 use super::decide::{Basis, interval_text};
+use super::file::{API_VERSION, Plan};
 use super::mdtable::MdTable;
 use super::model::{percent, sig3};
 use super::params::PointParams;
@@ -119,7 +119,10 @@ pub fn combined(plan: &Plan, result: &PlanResult) -> Vec<Combined> {
             };
             let ips = match ports {
                 Some(p) => Some(nics.div_ceil(u64::from(super::analytic::PORTS_PER_IP / p))),
-                None => reachable.iter().filter_map(|p| p.decision.recommended_ips).max(),
+                None => reachable
+                    .iter()
+                    .filter_map(|p| p.decision.recommended_ips)
+                    .max(),
             };
             Combined {
                 alternative: g.label,
@@ -178,7 +181,11 @@ fn comparison_text(c: &Comparison) -> String {
 /// (never `-0`).
 pub fn pp(difference: f64) -> String {
     let text = sig3(difference * 100.0);
-    if text.trim_start_matches(['-', '+']).chars().all(|c| c == '0' || c == '.') {
+    if text
+        .trim_start_matches(['-', '+'])
+        .chars()
+        .all(|c| c == '0' || c == '.')
+    {
         "0".to_string()
     } else {
         text
@@ -278,10 +285,12 @@ fn markdown(
         .points
         .iter()
         .filter_map(|p| {
-            p.decision
-                .why
-                .as_ref()
-                .map(|w| format!("- point {}: judged on the simulation: {w}\n", p.params.index))
+            p.decision.why.as_ref().map(|w| {
+                format!(
+                    "- point {}: judged on the simulation: {w}\n",
+                    p.params.index
+                )
+            })
         })
         .collect();
     if !judged.is_empty() {
@@ -615,7 +624,12 @@ pub fn render(plan: &Plan, result: &PlanResult) -> Result<RenderedReport, String
             .map(|p| PointJson {
                 index: p.params.index,
                 seed: p.params.seed,
-                coordinates: p.params.coordinates.iter().map(|c| c.value.as_str()).collect(),
+                coordinates: p
+                    .params
+                    .coordinates
+                    .iter()
+                    .map(|c| c.value.as_str())
+                    .collect(),
                 analytic: &p.analytic,
                 simulated: p.simulated.as_ref(),
                 comparison: &p.comparison,

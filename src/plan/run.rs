@@ -8,8 +8,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use serde::{Deserialize, Serialize};
 
-use super::file::Plan;
 use super::decide::{Decision, decide};
+use super::file::Plan;
 use super::interval::{Interval, wilson};
 use super::model::{AnalyticPoint, evaluate};
 use super::params::PointParams;

@@ -354,7 +354,9 @@ impl Settings {
                     other => self.err(Param::PortsPerNic, other.to_string()),
                 })?;
         let ips = match self.values.get(&Param::Ips) {
-            Some((Value::Text(t), _)) if t == "auto" => auto_ips(rules, ports_per_nic_effective, nics),
+            Some((Value::Text(t), _)) if t == "auto" => {
+                auto_ips(rules, ports_per_nic_effective, nics)
+            }
             _ => self.int(Param::Ips, Some(1))?,
         };
         let profile_names: Vec<&str> = ProfileName::ALL.iter().map(|p| p.as_str()).collect();

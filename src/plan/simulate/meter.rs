@@ -226,7 +226,9 @@ impl Meter {
                 // A dropped protocol (Azure's ICMP) is blocked on its key like a full key.
                 let for_key = matches!(
                     reason,
-                    DropReason::PortsExhausted | DropReason::TableFull | DropReason::UnsupportedIcmp
+                    DropReason::PortsExhausted
+                        | DropReason::TableFull
+                        | DropReason::UnsupportedIcmp
                 );
                 self.attempt(class, now_ns, for_key, true);
             }

@@ -191,10 +191,7 @@ pub fn simulate(point: &PointParams) -> Result<SimulatedPoint, String> {
     let blocking_hot_interval = hot_batches.as_ref().and_then(|b| interval::interval(b));
     let blocking_interval = fleet_interval(
         &meter.allocated_flows(),
-        [
-            scaled(offered[0], scales[0]),
-            scaled(offered[1], scales[1]),
-        ],
+        [scaled(offered[0], scales[0]), scaled(offered[1], scales[1])],
         meter.counts[1].refused.values().sum::<u64>() as f64 * scales[1],
         offered[0] + offered[1],
     );
