@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build --release --quiet
-for plan in ips-for-5000-nics dns-under-profiles providers; do
+for plan in ips-for-5000-nics dns-under-profiles providers tcp-clients-dpservice; do
     rm -rf "reports/$plan"
     # Exit code 1 only says that some points miss the target: expected in these plans.
     target/release/natsim plan "plans/$plan.yaml" --out "reports/$plan" || [ $? -eq 1 ]

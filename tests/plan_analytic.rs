@@ -227,8 +227,11 @@ target: {blocking_max: 0.01}
     // port 350 s: 5000 × 1.98/s × 355 s ≈ 3.5 M concurrent flows, far beyond 8 × 55000.
     assert_eq!(by(Rules::Aws).recommended_ips, None);
     assert!(!by(Rules::Aws).verdict.ok);
-    // Azure frees it after 65 s: 5000 × 1.98/s × 70 s ≈ 693,000 flows fit in 14 × 50000.
-    assert_eq!(by(Rules::Azure).recommended_ips, Some(14));
+    // Azure frees it after 65 s: 5000 × 1.98/s × 70 s ≈ 693,000 flows fit in 14 × 50000 —
+    // but Azure drops ICMP, which counts as 100% blocking, so no IP count meets the target.
+    assert_eq!(by(Rules::Azure).ips_needed, Some(14));
+    assert_eq!(by(Rules::Azure).recommended_ips, None);
+    assert_eq!(by(Rules::Azure).blocking_hot, 1.0);
     assert!(
         by(Rules::Azure)
             .verdict
@@ -246,4 +249,83 @@ target: {blocking_max: 0.01}
             .iter()
             .any(|n| n.contains("icmp"))
     );
+}
+
+#[test]
+fn gcp_default_min_ports_per_vm_is_64() {
+    // docs/behaviour.md §7: GCP's per-VM minimum defaults to 64 ports, so `rules: gcp` without
+    // P packs 1008 VMs per IP (not 31, IronCore's 2048 default).
+    let text = "\
+apiVersion: natsim.dev/v1
+kind: Plan
+metadata: {name: gcp-default}
+fleet:
+  nics: 5000
+  traffic: {flow_rate_per_s: 0.1, flow_duration: {mean_s: 1}, protocol_mix: {tcp: 1}}
+gateway: {rules: gcp}
+target: {blocking_max: 0.01}
+";
+    let plan = Plan::parse(text, "gcp.yaml").expect("valid");
+    assert_eq!(plan.points[0].gateway.ports_per_nic, 64);
+    let a = evaluate(&plan.points[0]);
+    assert_eq!(a.nics_per_ip, Some(1008));
+    assert_eq!(a.ips_needed, Some(5));
+    // IronCore keeps its 2048 default.
+    let plan = Plan::parse(&text.replace("rules: gcp", "rules: ironcore"), "ic.yaml").expect("ok");
+    assert_eq!(evaluate(&plan.points[0]).nics_per_ip, Some(31));
+}
+
+#[test]
+fn azure_dropped_icmp_counts_as_blocking() {
+    let text = "\
+apiVersion: natsim.dev/v1
+kind: Plan
+metadata: {name: azure-icmp}
+fleet:
+  nics: 10
+  traffic: {flow_rate_per_s: 0.1, flow_duration: {mean_s: 1}, protocol_mix: {tcp: 0.9, icmp: 0.1}}
+gateway: {rules: azure, ips: 1}
+target: {blocking_max: 0.01}
+";
+    let plan = Plan::parse(text, "azure.yaml").expect("valid");
+    let a = evaluate(&plan.points[0]);
+    // TCP alone would be fine; the dropped 10% of ICMP is what fails the point.
+    assert_eq!(a.blocking_hot, 1.0);
+    assert!(
+        (a.blocking_fleet - 0.1).abs() < 1e-9,
+        "{}",
+        a.blocking_fleet
+    );
+    assert!(!a.verdict.ok);
+    assert!(
+        a.verdict
+            .blocking_reason
+            .as_deref()
+            .is_some_and(|r| r.contains("icmp"))
+    );
+    assert_eq!(a.recommended_ips, None);
+}
+
+#[test]
+fn ips_auto_gives_each_rule_the_ips_it_needs() {
+    let text = "\
+apiVersion: natsim.dev/v1
+kind: Plan
+metadata: {name: auto}
+fleet:
+  nics: 5000
+  traffic: {flow_rate_per_s: 0.1, flow_duration: {mean_s: 1}, protocol_mix: {tcp: 1}}
+gateway: {ports_per_nic: 1024, ips: auto}
+target: {blocking_max: 0.01}
+sweep:
+  - param: gateway.rules
+    values: [ironcore, gcp, aws, azure]
+";
+    let plan = Plan::parse(text, "auto.yaml").expect("valid");
+    let ips: Vec<u64> = plan.points.iter().map(|p| p.gateway.ips).collect();
+    // 63 NICs per IP at P = 1024: ceil(5000 / 63) = 80; AWS and Azure their maximum.
+    assert_eq!(ips, [80, 80, 8, 16]);
+    for p in &plan.points[..2] {
+        assert_eq!(evaluate(p).nics_unallocated, 0);
+    }
 }

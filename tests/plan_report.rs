@@ -105,11 +105,22 @@ fn report_without_simulation_says_not_run() {
     assert_eq!(report.svgs.len(), 2);
     for (name, svg) in &report.svgs {
         assert!(svg.starts_with("<svg"), "{name}");
-        // Titles, axis labels and legends are in the picture.
+        // Human axis titles with units, never raw parameter paths.
         assert!(
-            svg.contains("fleet.traffic.flow_rate_per_s") || svg.contains("gateway.ports_per_nic")
+            svg.contains("new flows per second per NIC") || svg.contains("ports per NIC (P)"),
+            "{name}"
+        );
+        assert!(
+            !svg.contains("fleet.traffic.") && !svg.contains("gateway."),
+            "{name}"
         );
     }
+    // The filtered plot names its pin in the title.
+    let ips = &report.svgs[1].1;
+    assert!(
+        ips.contains("(flows/s per NIC = 1)"),
+        "filter pin in the title"
+    );
     insta::assert_snapshot!("plan_small_report_md", report.markdown);
 }
 
@@ -123,13 +134,14 @@ fn json_is_valid_and_keeps_key_order() {
     let first = &value["points"][0]["analytic"];
     assert_eq!(first["nics_per_ip"], 1008);
     assert_eq!(first["ips_needed"], 2);
-    // Key order is the struct order: params, analytic, simulated, comparison.
+    // Key order is the struct order: coordinates, analytic, simulated, comparison, decision.
     let text = &report.json;
     let order = [
-        "\"params\"",
+        "\"coordinates\"",
         "\"analytic\"",
         "\"simulated\"",
         "\"comparison\"",
+        "\"decision\"",
     ]
     .map(|k| text.find(k).expect("key present"));
     assert!(order.windows(2).all(|w| w[0] < w[1]));
@@ -171,6 +183,7 @@ fn simulator_hook_is_compared_and_flagged() {
     assert_eq!(result.disagreements(), 3);
     let report = render(&plan, &result).expect("renders");
     assert!(report.markdown.contains("DISAGREES"));
+    assert!(report.markdown.contains("**Answer.**"));
     assert!(report.markdown.contains("ports_exhausted="));
     // Same answer on one thread.
     assert_eq!(result, run_plan(&plan, Some(&stand_in), 1));
@@ -195,4 +208,32 @@ fn plan_cmd_with_hook_writes_files() {
         ["report.md", "report.json", "blocking.svg", "ips.svg"]
     );
     std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn report_json_grows_in_proportion_to_points() {
+    // No per-point blob is repeated: ten times the points, about ten times the bytes.
+    let plan_of = |points: usize| {
+        let text = SMALL.replace("to: 1.5", &format!("to: {}", points as f64 * 0.5));
+        Plan::parse(&text, "small.yaml").expect("valid plan")
+    };
+    let size = |plan: &Plan| {
+        render(plan, &run_plan(plan, None, 1))
+            .expect("renders")
+            .json
+            .len() as f64
+    };
+    let (small, large) = (plan_of(10), plan_of(100));
+    let (a, b) = (size(&small), size(&large));
+    let per_point = (b - a) / (large.points.len() - small.points.len()) as f64;
+    assert!(per_point < 4000.0, "{per_point} bytes per point");
+    assert!(b / a > 5.0 && b / a < 11.0, "{a} -> {b}");
+    let first: serde_json::Value = serde_json::from_str(
+        &render(&small, &run_plan(&small, None, 1))
+            .expect("renders")
+            .json,
+    )
+    .expect("valid json");
+    assert!(first["points"][0].get("params").is_none());
+    assert_eq!(first["first_point_params"]["nics"], 2000);
 }

@@ -14,7 +14,12 @@ use std::path::{Path, PathBuf};
 use natsim::plan::{PointParams, SimulatedPoint, plan_cmd, plan_cmd_with, simulate};
 use serde_json::Value;
 
-const PLANS: [&str; 3] = ["ips-for-5000-nics", "dns-under-profiles", "providers"];
+const PLANS: [&str; 4] = [
+    "ips-for-5000-nics",
+    "dns-under-profiles",
+    "providers",
+    "tcp-clients-dpservice",
+];
 
 fn plan_path(stem: &str) -> PathBuf {
     Path::new("plans").join(format!("{stem}.yaml"))
@@ -112,6 +117,41 @@ fn worked_reports_are_what_the_command_produces() {
             replayed_with_spot_check(stem);
         } else {
             full(stem);
+        }
+    }
+}
+
+/// No committed worked report has a point whose verdict contradicts its own simulated figure or
+/// its recommendation (issue 18's acceptance check, on the files people read).
+#[test]
+fn worked_reports_have_consistent_verdicts() {
+    for stem in PLANS {
+        let path = Path::new("reports").join(stem).join("report.json");
+        let text = std::fs::read_to_string(&path).expect("committed report.json");
+        let json: Value = serde_json::from_str(&text).expect("valid JSON");
+        let target = json["plan"]["blocking_max"].as_f64().expect("a target");
+        for p in json["points"].as_array().expect("points") {
+            let at = format!("{stem} point {}", p["index"]);
+            let d = &p["decision"];
+            let ok = d["ok"].as_bool().expect("ok");
+            let judged = d["blocking"].as_f64().expect("blocking");
+            if let Some(sim) = p["simulated"]["blocking_hot"].as_f64() {
+                assert!(judged >= sim, "{at}: judged {judged} below simulated {sim}");
+            }
+            if ok {
+                assert!(judged <= target, "{at}: ok at {judged}");
+                if let (Some(rec), Some(p_eff)) = (
+                    d["recommended_ports_per_nic"].as_u64(),
+                    p["analytic"]["ports_per_nic_effective"].as_u64(),
+                ) {
+                    assert!(rec <= p_eff, "{at}: ok but recommends P = {rec}");
+                }
+            } else {
+                assert!(
+                    !d["reasons"].as_array().expect("reasons").is_empty(),
+                    "{at}"
+                );
+            }
         }
     }
 }

@@ -21,8 +21,9 @@ use super::sweep::{Sweep, arithmetic_range, expand, geometric_range};
 pub const API_VERSION: &str = "natsim.dev/v1";
 /// The only `kind` this module reads.
 pub const KIND: &str = "Plan";
-/// Default absolute tolerance when comparing analytic and simulated blocking.
-pub const DEFAULT_TOLERANCE_BLOCKING: f64 = 0.005;
+/// Default practical-significance floor when comparing analytic and simulated blocking: the
+/// simulation's 95 % intervals decide, and differences below this are never flagged.
+pub const DEFAULT_TOLERANCE_BLOCKING: f64 = 0.0;
 
 /// Why a plan could not be loaded.
 #[derive(Debug, Error)]
@@ -814,7 +815,7 @@ fn plot(
         title: doc
             .title
             .clone()
-            .unwrap_or_else(|| format!("{} vs {}", y.label(), x.param.path())),
+            .unwrap_or_else(|| format!("{} vs {}", y.label(), crate::plan::plot::human(x.param))),
         x: x.param,
         y,
         series,

@@ -6,6 +6,7 @@
 //!
 //! | module | job |
 //! |---|---|
+//! | [`answer`] | the answer paragraph; points grouped into alternatives and conditions |
 //! | [`analytic`] | block arithmetic, Little's law, Erlang-B and its inverses, Zipf skew |
 //! | [`profiles`] | plan-side timer table of the behaviour profiles (SPEC §5) |
 //! | [`providers`] | IronCore, GCP, AWS and Azure capacity rules (SPEC §7) |
@@ -15,15 +16,22 @@
 //! | [`sweep`] | deterministic cartesian expansion of sweeps |
 //! | [`model`] | evaluates one point; provider comparison |
 //! | [`run`] | runs all points on threads, simulator hook, comparison |
+//! | [`interval`] | confidence intervals on simulated blocking (Wilson, batch means) |
+//! | [`decide`] | one verdict and recommendation per point from the worse of both answers |
 //! | [`simulate`] | the simulator hook: a point as a sampled scenario, measured and scaled |
+//! | [`mdtable`] | Markdown tables (padded, or streamed when long) |
 //! | [`report`], [`plot`] | `report.md`, `report.json`, SVG plots |
 //! | [`cli`] | `natsim plan PLAN --out DIR` |
 //!
 //! `docs/planning.md` documents the plan format, the formulas and their assumptions.
 
 pub mod analytic;
+pub mod answer;
 pub mod cli;
+pub mod decide;
 pub mod file;
+pub mod interval;
+pub mod mdtable;
 pub mod model;
 pub mod params;
 pub mod plot;

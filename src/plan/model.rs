@@ -43,14 +43,24 @@ pub struct ProtocolLoad {
     pub littles_law_max_rate_per_s: Option<f64>,
     /// Per-NIC rate at which the hottest key's blocking reaches the target.
     pub max_rate_per_s_at_target: Option<f64>,
+    /// Carried load on the hottest key: offered × (1 − blocking). Little's law on what gets
+    /// through; never more than the key's ports, however far the offered load exceeds them.
+    pub carried_hot: f64,
 }
 
 /// Whether a point meets the target, and why not.
+///
+/// One model decides: blocking against the target (the hottest key's, or 100 % for NICs left
+/// without a block). Little's law is reported as offered against carried load, never as a
+/// second verdict: carried busy ports cannot exceed P.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Verdict {
     /// True when every check passed.
     pub ok: bool,
-    /// Failed checks, one sentence each.
+    /// The blocking check, when it failed (one sentence). Kept apart from `reasons` so that a
+    /// simulation can replace the figure it judges ([`crate::plan::run`]).
+    pub blocking_reason: Option<String>,
+    /// Other failed checks (IP count, provider limits), one sentence each.
     pub reasons: Vec<String>,
     /// Facts worth knowing that do not fail the point.
     pub notes: Vec<String>,
@@ -80,9 +90,14 @@ pub struct AnalyticPoint {
     pub protocols: Vec<ProtocolLoad>,
     /// Mean busy ports per NIC, all protocols and destinations.
     pub busy_ports_nic: f64,
-    /// Mean busy ports of one NIC on its hottest key (the worst protocol).
+    /// Mean busy ports of one NIC on its hottest key (the worst protocol): the offered load.
     pub busy_ports_hot: f64,
-    /// Worst Erlang-B blocking over the hottest keys of supported protocols.
+    /// Carried busy ports on that key: offered × (1 − blocking), at most its ports.
+    pub carried_ports_hot: f64,
+    /// Protocol whose hottest key blocks most (`None` without any flow).
+    pub worst_protocol: Option<Protocol>,
+    /// Worst blocking over the hottest keys of all protocols: Erlang-B for supported ones, 1 for
+    /// a protocol the profile drops (Azure and ICMP).
     pub blocking_hot: f64,
     /// Flow-weighted blocking of an allocated NIC (including unsupported protocols).
     pub blocking_nic: f64,
@@ -121,8 +136,27 @@ pub fn hold_s(
     }
 }
 
+thread_local! {
+    /// `erlang_b_max_offered` by (servers, target bits). The inverse costs dozens of O(servers)
+    /// Erlang-B evaluations and depends only on P and the target, which a sweep repeats across
+    /// thousands of points; a pure function, so caching cannot change any figure.
+    static MAX_OFFERED: std::cell::RefCell<std::collections::BTreeMap<(u64, u64), Option<f64>>> =
+        const { std::cell::RefCell::new(std::collections::BTreeMap::new()) };
+}
+
+/// [`erlang_b_max_offered`], memoised per thread.
+fn max_offered_cached(servers: u64, target: f64) -> Option<f64> {
+    let key = (servers, target.to_bits());
+    if let Some(hit) = MAX_OFFERED.with(|c| c.borrow().get(&key).copied()) {
+        return hit;
+    }
+    let value = erlang_b_max_offered(servers, target);
+    MAX_OFFERED.with(|c| c.borrow_mut().insert(key, value));
+    value
+}
+
 /// Usable servers on a per-NIC key for a block of `ports` (the quirk takes one away).
-fn usable(ports: u32, exclusive_block_end: bool) -> u64 {
+pub fn usable(ports: u32, exclusive_block_end: bool) -> u64 {
     let p = u64::from(ports);
     if exclusive_block_end {
         p.saturating_sub(1)
@@ -195,6 +229,7 @@ pub fn evaluate(point: &PointParams) -> AnalyticPoint {
                 blocking_weighted: 1.0,
                 littles_law_max_rate_per_s: None,
                 max_rate_per_s_at_target: None,
+                carried_hot: 0.0,
             });
             continue;
         };
@@ -214,7 +249,7 @@ pub fn evaluate(point: &PointParams) -> AnalyticPoint {
         };
         // Little's law bound: the key's mean busy ports equal its servers.
         let littles = per_nic_rate(servers as f64).filter(|_| servers > 0);
-        let at_target = erlang_b_max_offered(servers, target).and_then(per_nic_rate);
+        let at_target = max_offered_cached(servers, target).and_then(per_nic_rate);
         protocols.push(ProtocolLoad {
             protocol,
             share,
@@ -229,6 +264,7 @@ pub fn evaluate(point: &PointParams) -> AnalyticPoint {
             blocking_weighted,
             littles_law_max_rate_per_s: littles,
             max_rate_per_s_at_target: at_target,
+            carried_hot: offered_hot * (1.0 - blocking_hot),
         });
     }
 
@@ -239,7 +275,21 @@ pub fn evaluate(point: &PointParams) -> AnalyticPoint {
         .map(|p| p.busy_ports_hot)
         .fold(0.0, f64::max);
     let offered_hot_max = supported.iter().map(|p| p.offered_hot).fold(0.0, f64::max);
-    let blocking_hot = supported.iter().map(|p| p.blocking_hot).fold(0.0, f64::max);
+    // Dropped protocols count: their flows are refused on every key (blocking 1).
+    let worst = protocols.iter().reduce(|a, b| {
+        if b.blocking_hot > a.blocking_hot {
+            b
+        } else {
+            a
+        }
+    });
+    let blocking_hot = worst.map_or(0.0, |p| p.blocking_hot);
+    let worst_protocol = worst.map(|p| p.protocol);
+    let carried_ports_hot = supported
+        .iter()
+        .map(|p| p.carried_hot / load_multiplier)
+        .fold(0.0, f64::max);
+    let drops_protocol = supported.len() < protocols.len();
     let blocking_nic: f64 = protocols
         .iter()
         .map(|p| p.share * p.blocking_weighted)
@@ -258,7 +308,9 @@ pub fn evaluate(point: &PointParams) -> AnalyticPoint {
                 let needed = point.nics.div_ceil(per_ip.max(1));
                 let allocated = point.nics.min(per_ip.saturating_mul(gw.ips));
                 let loads: Vec<f64> = supported.iter().map(|l| l.offered_hot).collect();
-                let rec_p = min_power_of_two_ports(&loads, target, gw.exclusive_block_end);
+                // No P carries a protocol the profile drops.
+                let rec_p = min_power_of_two_ports(&loads, target, gw.exclusive_block_end)
+                    .filter(|_| !drops_protocol);
                 let rec_ips = rec_p.map(|rp| point.nics.div_ceil(u64::from(PORTS_PER_IP / rp)));
                 (Some(per_ip), Some(needed), allocated, rec_p, rec_ips)
             }
@@ -266,7 +318,8 @@ pub fn evaluate(point: &PointParams) -> AnalyticPoint {
                 let per_ip = u64::from(limits.connections_per_ip_per_destination.unwrap_or(0));
                 let max_ips = u64::from(limits.max_ips.unwrap_or(u32::MAX));
                 let needed = min_units(per_ip, max_ips, offered_hot_max, target);
-                (None, needed, point.nics, None, needed)
+                let recommended = needed.filter(|_| !drops_protocol);
+                (None, needed, point.nics, None, recommended)
             }
         };
     let nics_unallocated = point.nics - nics_allocated;
@@ -279,20 +332,25 @@ pub fn evaluate(point: &PointParams) -> AnalyticPoint {
 
     let mut reasons = Vec::new();
     let mut notes = Vec::new();
-    if blocking_hot > target {
-        reasons.push(format!(
-            "hottest scope key blocks {} of new flows, above the {} target",
-            percent(blocking_hot),
-            percent(target)
-        ));
-    }
+    let blocking_reason = (blocking_hot > target).then(|| {
+        blocking_text(
+            blocking_hot,
+            target,
+            worst_protocol.map_or("", |p| p.as_str()),
+            "Erlang-B",
+        )
+    });
     for p in &supported {
         if p.offered_hot > p.servers as f64 {
-            reasons.push(format!(
-                "{}: mean busy ports on the hottest key ({:.1}) exceed its {} ports (Little's law)",
+            // Little's law as offered against carried load: the excess is refused, which the
+            // blocking figure already judges.
+            notes.push(format!(
+                "{}: offered load on the hottest key {} Erlangs exceeds its {} ports; {} are \
+                 carried, the rest refused",
                 p.protocol.as_str(),
-                p.offered_hot,
-                p.servers
+                sig3(p.offered_hot),
+                p.servers,
+                sig3(p.carried_hot)
             ));
         }
     }
@@ -324,10 +382,12 @@ pub fn evaluate(point: &PointParams) -> AnalyticPoint {
     }
     for p in protocols.iter().filter(|p| !p.supported) {
         notes.push(format!(
-            "profile {} drops {}: {} of flows refused regardless of capacity",
+            "profile {} drops {}: {} of flows refused regardless of capacity (counted as 100% \
+             blocking of {}; no P or IP count meets the target)",
             gw.profile.as_str(),
             p.protocol.as_str(),
-            percent(p.share)
+            percent(p.share),
+            p.protocol.as_str()
         ));
     }
     if gw.rules == Rules::Gcp && gw.ports_per_nic_effective.map(u64::from) != Some(gw.ports_per_nic)
@@ -362,8 +422,11 @@ pub fn evaluate(point: &PointParams) -> AnalyticPoint {
         max_rate_per_s_at_target,
         recommended_ports_per_nic,
         recommended_ips,
+        carried_ports_hot,
+        worst_protocol,
         verdict: Verdict {
-            ok: reasons.is_empty(),
+            ok: reasons.is_empty() && blocking_reason.is_none(),
+            blocking_reason,
             reasons,
             notes,
         },
@@ -371,8 +434,22 @@ pub fn evaluate(point: &PointParams) -> AnalyticPoint {
     }
 }
 
+/// The blocking check's sentence: `figure` of `protocol`'s new flows blocked on the hottest key,
+/// by `basis` (Erlang-B, the simulation, or the worse of both).
+pub fn blocking_text(figure: f64, target: f64, protocol: &str, basis: &str) -> String {
+    format!(
+        "hottest scope key blocks {} of new {protocol} flows ({basis}), above the {} target",
+        percent(figure),
+        percent(target)
+    )
+}
+
 /// Smallest power-of-two P (1..=32768) meeting `target` on every load, honouring the quirk.
-fn min_power_of_two_ports(loads: &[f64], target: f64, exclusive_block_end: bool) -> Option<u32> {
+pub fn min_power_of_two_ports(
+    loads: &[f64],
+    target: f64,
+    exclusive_block_end: bool,
+) -> Option<u32> {
     let mut p = 1_u32;
     while p <= super::analytic::MAX_POWER_OF_TWO_PORTS {
         let servers = usable(p, exclusive_block_end);

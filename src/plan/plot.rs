@@ -79,18 +79,18 @@ impl Metric {
     /// Axis label.
     pub fn label(self) -> &'static str {
         match self {
-            Metric::NicsPerIp => "NICs per IP",
-            Metric::IpsNeeded => "IPs needed per family",
-            Metric::AddressesNeeded => "public addresses needed",
-            Metric::BusyPortsNic => "mean busy ports per NIC",
-            Metric::BusyPortsHot => "mean busy ports on the hottest key",
-            Metric::BlockingHot => "blocking probability, hottest key",
-            Metric::BlockingNic => "blocking probability per NIC",
-            Metric::BlockingFleet => "blocking probability, fleet",
-            Metric::RefusedFlowsPerS => "refused flows per second, fleet",
-            Metric::MaxRatePerSAtTarget => "max new flows/s per NIC at target",
-            Metric::RecommendedPortsPerNic => "smallest P meeting the target",
-            Metric::RecommendedIps => "IPs per family needed to meet the target",
+            Metric::NicsPerIp => "NICs per public IP",
+            Metric::IpsNeeded => "public IPs per family at this P",
+            Metric::AddressesNeeded => "public addresses (all families)",
+            Metric::BusyPortsNic => "mean busy ports per NIC (ports)",
+            Metric::BusyPortsHot => "mean busy ports on the busiest key (ports)",
+            Metric::BlockingHot => "new flows refused on the busiest key (%)",
+            Metric::BlockingNic => "new flows refused per NIC (%)",
+            Metric::BlockingFleet => "new flows refused, whole fleet (%)",
+            Metric::RefusedFlowsPerS => "refused flows per second, fleet (flows/s)",
+            Metric::MaxRatePerSAtTarget => "highest new flows/s per NIC at the target",
+            Metric::RecommendedPortsPerNic => "recommended ports per NIC (P)",
+            Metric::RecommendedIps => "public IPs per family at the recommended P",
         }
     }
 
@@ -116,8 +116,11 @@ impl Metric {
             Metric::BlockingFleet => Some(a.blocking_fleet),
             Metric::RefusedFlowsPerS => Some(a.refused_flows_per_s),
             Metric::MaxRatePerSAtTarget => a.max_rate_per_s_at_target,
-            Metric::RecommendedPortsPerNic => a.recommended_ports_per_nic.map(f64::from),
-            Metric::RecommendedIps => a.recommended_ips.map(|n| n as f64),
+            // The recommendation of the point's one verdict (simulation-aware).
+            Metric::RecommendedPortsPerNic => {
+                point.decision.recommended_ports_per_nic.map(f64::from)
+            }
+            Metric::RecommendedIps => point.decision.recommended_ips.map(|n| n as f64),
         }
     }
 
@@ -176,10 +179,52 @@ struct Line {
     label: String,
     analytic: Vec<(f64, f64)>,
     simulated: Vec<(f64, f64)>,
+    /// Points whose value is exactly zero (drawn as hollow markers on the floor of a log axis).
+    zeros: Vec<(f64, f64)>,
+    /// First x at which the metric has no value any more (not reachable), if any.
+    unreachable_from: Option<f64>,
 }
 
+/// A parameter's name for people, with its unit.
+pub fn human(param: Param) -> &'static str {
+    match param {
+        Param::Nics => "NICs behind the gateway",
+        Param::FlowRate => "new flows per second per NIC",
+        Param::DurationMean => "mean flow life (s)",
+        Param::ParetoShape => "Pareto shape",
+        Param::CloseFraction => "share of TCP flows closed",
+        Param::Destinations => "destinations",
+        Param::ZipfS => "Zipf skew of destinations",
+        Param::MixTcp => "TCP weight",
+        Param::MixUdp => "UDP weight",
+        Param::MixIcmp => "ICMP weight",
+        Param::Rules => "rules",
+        Param::PortsPerNic => "ports per NIC (P)",
+        Param::Ips => "public IPs per family",
+        Param::Profile => "profile",
+        Param::LimitScope => "limit scope",
+        Param::UdpIdle => "UDP idle timeout (s)",
+        Param::TcpEstablishedIdle => "TCP established timeout (s)",
+        Param::TcpTransitoryIdle => "TCP transitory timeout (s)",
+        Param::IcmpIdle => "ICMP idle timeout (s)",
+        Param::TcpCloseHold => "TCP hold after close (s)",
+        Param::UdpHold => "UDP hold after expiry (s)",
+        Param::IcmpHold => "ICMP hold after expiry (s)",
+        Param::ExclusiveBlockEnd => "exclusive block end",
+        Param::DurationDist => "flow life distribution",
+        Param::BlockingMax => "blocking target",
+    }
+}
+
+/// A short name for legends and title pins: `P`, `rules`, `profile`.
 fn short(param: Param) -> &'static str {
-    param.path().rsplit('.').next().unwrap_or(param.path())
+    match param {
+        Param::PortsPerNic => "P",
+        Param::Ips => "IPs",
+        Param::FlowRate => "flows/s per NIC",
+        Param::Nics => "NICs",
+        _ => param.path().rsplit('.').next().unwrap_or(param.path()),
+    }
 }
 
 fn collect_lines(plan: &Plan, spec: &PlotSpec, result: &PlanResult) -> Vec<Line> {
@@ -211,11 +256,13 @@ fn collect_lines(plan: &Plan, spec: &PlotSpec, result: &PlanResult) -> Vec<Line>
         .map(|series_value| {
             let mut line = Line {
                 label: match (&series_value, spec.series) {
-                    (Some(v), Some(p)) => format!("{}={v}", short(p)),
-                    _ => spec.y.as_str().to_string(),
+                    (Some(v), Some(p)) => format!("{} = {v}", short(p)),
+                    _ => spec.y.label().to_string(),
                 },
                 analytic: Vec::new(),
                 simulated: Vec::new(),
+                zeros: Vec::new(),
+                unreachable_from: None,
             };
             for point in &result.points {
                 let params = &point.params;
@@ -237,8 +284,18 @@ fn collect_lines(plan: &Plan, spec: &PlotSpec, result: &PlanResult) -> Vec<Line>
                 else {
                     continue;
                 };
-                if let Some(y) = spec.y.value(point).and_then(transform_y) {
-                    line.analytic.push((x, y));
+                let value = spec.y.value(point);
+                if value.is_none() && line.unreachable_from.is_none_or(|u| x < u) {
+                    line.unreachable_from = Some(x);
+                }
+                if let Some(v) = value {
+                    if v <= 0.0 && spec.log_y {
+                        // Zero has no place on a log axis: a hollow marker on the floor says 0.
+                        line.zeros.extend(transform_y(v).map(|y| (x, y)));
+                    }
+                    if let Some(y) = transform_y(v) {
+                        line.analytic.push((x, y));
+                    }
                 }
                 if let Some(y) = spec.y.simulated_value(point).and_then(transform_y) {
                     line.simulated.push((x, y));
@@ -261,12 +318,27 @@ fn padded(min: f64, max: f64, log: bool) -> (f64, f64) {
     (min - pad, max + pad)
 }
 
-fn axis_number(v: f64) -> String {
-    if v.abs() >= 1e5 || (v != 0.0 && v.abs() < 1e-3) {
+fn axis_number(v: f64, scientific: bool) -> String {
+    if scientific {
         super::model::sci3(v)
     } else {
         super::model::sig3(v)
     }
+}
+
+/// 10^k as a plain decimal percentage (`0.001%`, `1%`, `100%`): one format on the whole axis.
+fn decade_percent(k: i32) -> String {
+    let e = k + 2;
+    if e >= 0 {
+        format!("1{}%", "0".repeat(e as usize))
+    } else {
+        format!("0.{}1%", "0".repeat((-e - 1) as usize))
+    }
+}
+
+/// A linear probability tick with the decimals the axis needs, the same for every tick.
+fn linear_percent(v: f64, decimals: usize) -> String {
+    format!("{:.decimals$}%", v * 100.0)
 }
 
 /// Renders one plot to SVG text.
@@ -356,6 +428,23 @@ pub fn render_svg(plan: &Plan, spec: &PlotSpec, result: &PlanResult) -> Result<S
         SeriesLabelPosition::UpperRight
     };
 
+    // One tick format per axis, chosen from the axis range.
+    let x_sci = !spec.log_x && (x_hi.abs().max(x_lo.abs()) >= 1e5);
+    let y_sci = if spec.log_y {
+        y_hi >= 5.0 || y_lo < -3.0
+    } else {
+        y_hi.abs().max(y_lo.abs()) >= 1e5
+    };
+    let y_decimals = {
+        let span = (y_hi - y_lo) * 100.0;
+        if span >= 10.0 {
+            0
+        } else if span >= 1.0 {
+            1
+        } else {
+            3
+        }
+    };
     let x_fmt = |v: &f64| {
         if spec.log_x {
             if (v - v.round()).abs() < 1e-6 {
@@ -364,7 +453,7 @@ pub fn render_svg(plan: &Plan, spec: &PlotSpec, result: &PlanResult) -> Result<S
                 String::new()
             }
         } else {
-            axis_number(*v)
+            axis_number(*v, x_sci)
         }
     };
     let y_fmt = |v: &f64| {
@@ -372,34 +461,44 @@ pub fn render_svg(plan: &Plan, spec: &PlotSpec, result: &PlanResult) -> Result<S
             if (v - v.round()).abs() > 1e-6 {
                 String::new()
             } else if spec.y.is_probability() {
-                super::model::percent(10f64.powi(v.round() as i32))
+                decade_percent(v.round() as i32)
             } else {
-                axis_number(10f64.powi(v.round() as i32))
+                axis_number(10f64.powi(v.round() as i32), y_sci)
             }
         } else if spec.y.is_probability() {
-            super::model::percent(*v)
+            linear_percent(*v, y_decimals)
         } else {
-            axis_number(*v)
+            axis_number(*v, y_sci)
         }
     };
     let x_desc = if spec.log_x {
-        format!("{} (log2 scale)", spec.x.path())
+        format!("{} (log scale)", human(spec.x))
     } else {
-        spec.x.path().to_string()
+        human(spec.x).to_string()
     };
     let y_desc = if spec.log_y {
         if spec.y.is_probability() {
             format!(
-                "{} (log scale; below {} drawn at {})",
+                "{} (log scale; 0 drawn as ○ at {})",
                 spec.y.label(),
-                super::model::percent(LOG_Y_FLOOR_PROBABILITY),
-                super::model::percent(LOG_Y_FLOOR_PROBABILITY)
+                decade_percent(LOG_Y_FLOOR_PROBABILITY.log10().round() as i32)
             )
         } else {
-            format!("{} (log scale)", spec.y.label())
+            format!("{} (log scale; 0 drawn as ○ on the floor)", spec.y.label())
         }
     } else {
         spec.y.label().to_string()
+    };
+    // Filter pins belong in the title: a plot pinned to P = 2048 must say so.
+    let title = if spec.filter.is_empty() {
+        spec.title.clone()
+    } else {
+        let pins: Vec<String> = spec
+            .filter
+            .iter()
+            .map(|(p, v)| format!("{} = {v}", short(*p)))
+            .collect();
+        format!("{} ({})", spec.title, pins.join(", "))
     };
 
     let mut svg = String::new();
@@ -408,7 +507,7 @@ pub fn render_svg(plan: &Plan, spec: &PlotSpec, result: &PlanResult) -> Result<S
         let root = SVGBackend::with_string(&mut svg, SIZE).into_drawing_area();
         root.fill(&WHITE).map_err(e)?;
         let mut chart = ChartBuilder::on(&root)
-            .caption(&spec.title, ("sans-serif", 22))
+            .caption(&title, ("sans-serif", 20))
             .margin(16)
             .x_label_area_size(48)
             .y_label_area_size(80)
@@ -494,6 +593,52 @@ pub fn render_svg(plan: &Plan, spec: &PlotSpec, result: &PlanResult) -> Result<S
                     series
                         .label("simulated (crosses, same colour)")
                         .legend(|(x, y)| Cross::new((x + 10, y), 4, BLACK.stroke_width(2)));
+                }
+            }
+        }
+        let mut zero_labelled = false;
+        let mut unreachable_labelled = false;
+        for (i, line) in lines.iter().enumerate() {
+            let color = PALETTE[i % PALETTE.len()];
+            if !line.zeros.is_empty() {
+                let series = chart
+                    .draw_series(PointSeries::of_element(
+                        line.zeros.clone(),
+                        6,
+                        color.stroke_width(2),
+                        &|c, s, st| Circle::new(c, s, st),
+                    ))
+                    .map_err(e)?;
+                if !zero_labelled {
+                    zero_labelled = true;
+                    series
+                        .label("exactly 0 (hollow circle on the floor)")
+                        .legend(|(x, y)| Circle::new((x + 10, y), 5, BLACK.stroke_width(2)));
+                }
+            }
+            if let Some(x) = line.unreachable_from {
+                chart
+                    .draw_series(std::iter::once(Text::new(
+                        "unreachable beyond here →".to_string(),
+                        (x, y_lo + (y_hi - y_lo) * (0.08 + 0.06 * i as f64)),
+                        ("sans-serif", 12).into_font().color(&color),
+                    )))
+                    .map_err(e)?;
+                let series = chart
+                    .draw_series(DashedLineSeries::new(
+                        vec![(x, y_lo), (x, y_hi)],
+                        4,
+                        4,
+                        color.stroke_width(2),
+                    ))
+                    .map_err(e)?;
+                if !unreachable_labelled {
+                    unreachable_labelled = true;
+                    series
+                        .label("unreachable beyond here (dashed, series colour)")
+                        .legend(|(x, y)| {
+                            PathElement::new(vec![(x + 10, y - 6), (x + 10, y + 6)], BLACK)
+                        });
                 }
             }
         }

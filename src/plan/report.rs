@@ -3,10 +3,11 @@
 
 use std::path::{Path, PathBuf};
 
-use comfy_table::{ContentArrangement, Table, presets::ASCII_MARKDOWN};
 use serde::Serialize;
 
+use super::decide::{Basis, interval_text};
 use super::file::{API_VERSION, Plan};
+use super::mdtable::MdTable;
 use super::model::{percent, sig3};
 use super::params::PointParams;
 use super::plot::render_svg;
@@ -45,18 +46,22 @@ struct SummaryJson {
     failing_points: usize,
     disagreements: usize,
     simulation: &'static str,
-    worst_case: WorstCase,
+    combined: Vec<Combined>,
 }
 
-/// Settings that meet the target at every point at once.
+/// One alternative's combined recommendation: the setting that covers every condition swept
+/// under it.
 #[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct WorstCase {
-    /// Largest recommended P over all points using per-NIC rules (`None` if any point cannot
-    /// meet the target with any P, or no point uses per-NIC rules).
+pub struct Combined {
+    /// The alternative (`rules = gcp`), empty when the plan sweeps no choice.
+    pub alternative: String,
+    /// Largest recommended P over its reachable points (per-NIC rules).
     pub ports_per_nic: Option<u32>,
-    /// IPs per family needed at that P for the largest fleet.
-    pub ips_at_ports_per_nic: Option<u64>,
-    /// Points that cannot meet the target by any P or IP count.
+    /// IPs per family: at that P for its largest fleet, or the largest pooled recommendation.
+    pub ips_per_family: Option<u64>,
+    /// NICs behind the largest fleet among its reachable points.
+    pub nics: u64,
+    /// Points no P or IP count brings under the target.
     pub unreachable_points: Vec<usize>,
 }
 
@@ -66,35 +71,68 @@ struct ReportJson<'a> {
     kind: &'static str,
     plan: PlanJson<'a>,
     summary: SummaryJson,
-    points: &'a [PointResult],
+    /// The first point's fully resolved parameters; every other point differs from it only in
+    /// its swept coordinates (listed in `plan.sweeps`), so they are not repeated per point.
+    first_point_params: Option<&'a PointParams>,
+    /// Written by [`json_text`], one compact line per point.
+    #[serde(skip)]
+    points: Vec<PointJson<'a>>,
 }
 
-/// Computes the settings that satisfy every point.
-pub fn worst_case(result: &PlanResult) -> WorstCase {
-    let mut ports: Option<u32> = None;
-    let mut nics_max = 0_u64;
-    let mut unreachable = Vec::new();
-    let mut any_per_nic = false;
-    for p in &result.points {
-        let a = &p.analytic;
-        if a.ports_per_nic_effective.is_some() {
-            any_per_nic = true;
-            nics_max = nics_max.max(p.params.nics);
-            match a.recommended_ports_per_nic {
-                Some(rp) => ports = Some(ports.map_or(rp, |q| q.max(rp))),
-                None => unreachable.push(p.params.index),
+/// One point in `report.json`: its coordinates (in `plan.sweeps` order) and its figures.
+#[derive(Serialize)]
+struct PointJson<'a> {
+    index: usize,
+    seed: u64,
+    coordinates: Vec<&'a str>,
+    analytic: &'a super::model::AnalyticPoint,
+    simulated: Option<&'a super::run::SimulatedPoint>,
+    comparison: &'a Comparison,
+    decision: &'a super::decide::Decision,
+}
+
+/// The combined recommendation per alternative (see [`super::answer::groups`]).
+pub fn combined(plan: &Plan, result: &PlanResult) -> Vec<Combined> {
+    super::answer::groups(plan, result, false)
+        .into_iter()
+        .map(|g| {
+            let points: Vec<&PointResult> = g.points.iter().map(|&i| &result.points[i]).collect();
+            let per_nic = points
+                .iter()
+                .all(|p| p.analytic.ports_per_nic_effective.is_some());
+            let (reachable, unreachable): (Vec<&PointResult>, Vec<&PointResult>) =
+                points.into_iter().partition(|p| {
+                    if per_nic {
+                        p.decision.recommended_ports_per_nic.is_some()
+                    } else {
+                        p.decision.recommended_ips.is_some()
+                    }
+                });
+            let nics = reachable.iter().map(|p| p.params.nics).max().unwrap_or(0);
+            let ports = if per_nic {
+                reachable
+                    .iter()
+                    .filter_map(|p| p.decision.recommended_ports_per_nic)
+                    .max()
+            } else {
+                None
+            };
+            let ips = match ports {
+                Some(p) => Some(nics.div_ceil(u64::from(super::analytic::PORTS_PER_IP / p))),
+                None => reachable
+                    .iter()
+                    .filter_map(|p| p.decision.recommended_ips)
+                    .max(),
+            };
+            Combined {
+                alternative: g.label,
+                ports_per_nic: ports,
+                ips_per_family: ips,
+                nics,
+                unreachable_points: unreachable.iter().map(|p| p.params.index).collect(),
             }
-        } else if a.recommended_ips.is_none() {
-            unreachable.push(p.params.index);
-        }
-    }
-    let ports = ports.filter(|_| any_per_nic && unreachable.is_empty());
-    WorstCase {
-        ports_per_nic: ports,
-        ips_at_ports_per_nic: ports
-            .map(|p| nics_max.div_ceil(u64::from(super::analytic::PORTS_PER_IP / p))),
-        unreachable_points: unreachable,
-    }
+        })
+        .collect()
 }
 
 fn opt<T: ToString>(v: Option<T>) -> String {
@@ -105,13 +143,8 @@ fn opt_f(v: Option<f64>) -> String {
     v.map_or_else(|| "n/a".to_string(), sig3)
 }
 
-fn table(header: Vec<String>) -> Table {
-    let mut t = Table::new();
-    t.load_style(ASCII_MARKDOWN)
-        .force_no_tty()
-        .set_content_arrangement(ContentArrangement::Disabled)
-        .set_header(header);
-    t
+fn table(header: Vec<String>) -> MdTable {
+    MdTable::new(header)
 }
 
 fn comparison_text(c: &Comparison) -> String {
@@ -121,15 +154,41 @@ fn comparison_text(c: &Comparison) -> String {
         Comparison::NoFlows => "no flows offered".to_string(),
         Comparison::Compared {
             simulated_blocking,
-            difference,
+            simulated_interval,
+            simulated_hot,
+            simulated_hot_interval,
             agrees,
             ..
-        } => format!(
-            "{} (sim {}, Δ {:+} pp)",
-            if *agrees { "agrees" } else { "DISAGREES" },
-            percent(*simulated_blocking),
-            sig3(difference * 100.0)
-        ),
+        } => {
+            let hot = simulated_hot.map_or_else(String::new, |h| {
+                format!(
+                    "; hot key {}{}",
+                    percent(h),
+                    interval_text(simulated_hot_interval.as_ref())
+                )
+            });
+            format!(
+                "{}: fleet {}{}{hot}",
+                if *agrees { "agrees" } else { "DISAGREES" },
+                percent(*simulated_blocking),
+                interval_text(simulated_interval.as_ref()),
+            )
+        }
+    }
+}
+
+/// Percentage points with three significant digits; a difference that rounds to zero is `0`
+/// (never `-0`).
+pub fn pp(difference: f64) -> String {
+    let text = sig3(difference * 100.0);
+    if text
+        .trim_start_matches(['-', '+'])
+        .chars()
+        .all(|c| c == '0' || c == '.')
+    {
+        "0".to_string()
+    } else {
+        text
     }
 }
 
@@ -150,7 +209,7 @@ fn sweep_headers(plan: &Plan) -> Vec<String> {
 fn markdown(
     plan: &Plan,
     result: &PlanResult,
-    worst: &WorstCase,
+    combined: &[Combined],
     svgs: &[(String, String)],
 ) -> String {
     let mut md = String::new();
@@ -168,9 +227,12 @@ fn markdown(
         target.map_or_else(|| "n/a".to_string(), percent),
         if result.simulated { "run" } else { "not run" }
     ));
+    md.push_str(&super::answer::answer(plan, result));
     md.push_str(
-        "Analytic model: Little's law for mean busy ports; Erlang-B (Poisson arrivals, lost \
-         flows are not retried) for blocking on the hottest scope key. See `docs/planning.md`.\n\n",
+        "One verdict per point: blocking on the hottest scope key against the target, from \
+         Erlang-B (Poisson arrivals, refused flows not retried), or from the simulation when it \
+         blocks more (then the row says why). Little's law is shown as offered against carried \
+         busy ports; carried ports never exceed P. See `docs/planning.md`.\n\n",
     );
 
     md.push_str("## Points\n\n");
@@ -186,12 +248,12 @@ fn markdown(
             "IPs needed",
             "IPs",
             "busy ports/NIC",
-            "busy ports hot key",
-            "blocking hot key",
-            "blocking fleet",
+            "hot key offered → carried ports",
+            "blocking hot key (Erlang-B)",
+            "blocking fleet (Erlang-B)",
             "max rate/NIC at target",
+            "simulation (95% interval)",
             "verdict",
-            "simulation",
         ]
         .map(String::from),
     );
@@ -209,23 +271,45 @@ fn markdown(
             opt(a.ips_needed),
             params.gateway.ips.to_string(),
             sig3(a.busy_ports_nic),
-            sig3(a.busy_ports_hot),
+            format!("{} → {}", sig3(a.busy_ports_hot), sig3(a.carried_ports_hot)),
             percent(a.blocking_hot),
             percent(a.blocking_fleet),
             opt_f(a.max_rate_per_s_at_target),
-            if a.verdict.ok { "ok" } else { "FAIL" }.to_string(),
             comparison_text(&p.comparison),
+            verdict_text(p),
         ]);
         t.add_row(row);
     }
     md.push_str(&format!("{t}\n\n"));
+    let judged: Vec<String> = result
+        .points
+        .iter()
+        .filter_map(|p| {
+            p.decision.why.as_ref().map(|w| {
+                format!(
+                    "- point {}: judged on the simulation: {w}\n",
+                    p.params.index
+                )
+            })
+        })
+        .collect();
+    if !judged.is_empty() {
+        md.push_str(
+            "Points judged on the simulated figure (worse than Erlang-B); their verdict and \
+             recommendation use it:\n\n",
+        );
+        md.push_str(&judged.concat());
+        md.push('\n');
+    }
 
     md.push_str("## Recommendations\n\n");
     md.push_str(
         "Smallest power-of-two P that keeps every hottest scope key under the target, and the \
          IPs per family that P needs for the fleet. Pooled providers (AWS, Azure) have no P: \
          the IP count is the smallest that keeps the hottest destination under the target, \
-         within the provider's limit.\n\n",
+         within the provider's limit. Where the simulation blocked more than Erlang-B, P is \
+         sized for the equivalent offered load (the load at which Erlang-B gives the simulated \
+         blocking; factor in the last column), an extrapolation from the simulated P.\n\n",
     );
     let mut header = vec!["#".to_string()];
     header.extend(sweep_headers(plan));
@@ -235,56 +319,45 @@ fn markdown(
             "recommended P",
             "IPs per family",
             "public addresses",
+            "judged on",
         ]
         .map(String::from),
     );
     let mut t = table(header);
     for p in &result.points {
-        let (params, a) = (&p.params, &p.analytic);
+        let (params, a, d) = (&p.params, &p.analytic, &p.decision);
         let mut row = vec![params.index.to_string()];
         row.extend(coordinate_cells(plan, params));
         let families = params.gateway.ip_families.len() as u64;
         row.extend([
             params.gateway.rules.as_str().to_string(),
             if a.ports_per_nic_effective.is_some() {
-                a.recommended_ports_per_nic
+                d.recommended_ports_per_nic
                     .map_or_else(|| "none ≤ 32768".to_string(), |p| p.to_string())
             } else {
                 "n/a".to_string()
             },
-            a.recommended_ips
+            d.recommended_ips
                 .map_or_else(|| "unreachable".to_string(), |n| n.to_string()),
-            opt(a.recommended_ips.map(|n| n * families)),
+            opt(d.recommended_ips.map(|n| n * families)),
+            match d.basis {
+                Basis::ErlangB => "Erlang-B".to_string(),
+                Basis::Simulated => format!("simulation (load ×{})", sig3(d.load_factor)),
+            },
         ]);
         t.add_row(row);
     }
     md.push_str(&format!("{t}\n\n"));
-    match worst.ports_per_nic {
-        Some(p) => md.push_str(&format!(
-            "**Every point at once:** P = {p}, {} IPs per family.\n\n",
-            opt(worst.ips_at_ports_per_nic)
-        )),
-        None if !worst.unreachable_points.is_empty() => md.push_str(&format!(
-            "**Every point at once:** not reachable; points {} cannot meet the target.\n\n",
-            worst
-                .unreachable_points
-                .iter()
-                .map(|i| i.to_string())
-                .collect::<Vec<_>>()
-                .join(", ")
-        )),
-        None => {}
-    }
-
+    md.push_str(&combined_section(combined));
     let failing: Vec<&PointResult> = result
         .points
         .iter()
-        .filter(|p| !p.analytic.verdict.reasons.is_empty() || !p.analytic.verdict.notes.is_empty())
+        .filter(|p| !p.decision.reasons.is_empty() || !p.analytic.verdict.notes.is_empty())
         .collect();
     if !failing.is_empty() {
         md.push_str("## Findings\n\n");
         for p in failing {
-            for r in &p.analytic.verdict.reasons {
+            for r in &p.decision.reasons {
                 md.push_str(&format!("- point {}: FAIL: {r}\n", p.params.index));
             }
             for n in &p.analytic.verdict.notes {
@@ -356,6 +429,58 @@ fn markdown(
     md
 }
 
+fn verdict_text(p: &PointResult) -> String {
+    let ok = if p.decision.ok { "ok" } else { "FAIL" };
+    match p.decision.basis {
+        Basis::ErlangB => ok.to_string(),
+        Basis::Simulated => format!("{ok} (sim {})", percent(p.decision.blocking)),
+    }
+}
+
+/// Recommendations that combine only compatible points: points that differ in what the
+/// operator chooses (rules, profile, timers, scope; P and IPs are what is recommended) are
+/// alternatives and never merged; points that differ in conditions (traffic, fleet) are
+/// combined into one setting that covers them all.
+fn combined_section(combined: &[Combined]) -> String {
+    let mut md = String::from(
+        "**Combined.** One setting per alternative that covers every condition swept under it \
+         (P and IPs are what is recommended, so they are not alternatives here); alternatives \
+         are never merged:\n\n",
+    );
+    for c in combined {
+        let label = if c.alternative.is_empty() {
+            "all points"
+        } else {
+            c.alternative.as_str()
+        };
+        let setting = match (c.ports_per_nic, c.ips_per_family) {
+            (Some(p), Some(ips)) => format!("P = {p} and {ips} IPs per family ({} NICs)", c.nics),
+            (None, Some(ips)) => format!("{ips} IPs"),
+            _ => "no setting meets the target at any of its points".to_string(),
+        };
+        let list = |v: &[usize]| {
+            v.iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let covers = if c.unreachable_points.is_empty() {
+            "covers all its points".to_string()
+        } else if c.ips_per_family.is_none() {
+            format!("points {}", list(&c.unreachable_points))
+        } else {
+            format!(
+                "covers its other points; points {} cannot meet the target with any P or IP \
+                 count",
+                list(&c.unreachable_points)
+            )
+        };
+        md.push_str(&format!("- {label}: {setting}; {covers}.\n"));
+    }
+    md.push('\n');
+    md
+}
+
 /// "n of N NICs" for one stratum of a sample.
 fn stratum_text(sampled: u64, scale: f64) -> String {
     format!("{sampled} (×{})", sig3(scale))
@@ -370,8 +495,15 @@ fn simulation_section(plan: &Plan, result: &PlanResult) -> String {
          Only flows after warm-up count. A refused flow is one whose first packet was refused; \
          drops count packets (a refused TCP client retransmits its SYN). Mean ports are \
          time-averaged per NIC (carried load, to compare with Little's law); peaks are over the \
-         sampled NICs. Agreement tolerance: ±{} pp of fleet blocking. See `docs/planning.md`.\n\n",
-        sig3(plan.report.tolerance_blocking * 100.0)
+         sampled NICs. Intervals are 95%: the wider of a Wilson interval and a batch-means \
+         interval over ten batches of the window (refusals come in bursts), with the sampled \
+         flows behind each; a comparison agrees when every Erlang-B figure lies inside its \
+         interval{}. See `docs/planning.md`.\n\n",
+        if plan.report.tolerance_blocking > 0.0 {
+            format!(" or within {} pp", pp(plan.report.tolerance_blocking))
+        } else {
+            String::new()
+        }
     ));
     let mut t = table(
         [
@@ -435,6 +567,22 @@ fn simulation_section(plan: &Plan, result: &PlanResult) -> String {
     md
 }
 
+/// `report.json`: pretty-printed, except that each point is one compact line, so the file grows
+/// by one line per point (no indentation blobs) and a diff shows which points changed.
+fn json_text(report: &ReportJson<'_>) -> serde_json::Result<String> {
+    let mut text = serde_json::to_string_pretty(report)?;
+    // Reopen the object (drop its closing brace) and append the points, one per line.
+    let open = text.trim_end().trim_end_matches('}').trim_end().len();
+    text.truncate(open);
+    text.push_str(",\n  \"points\": [");
+    for (i, p) in report.points.iter().enumerate() {
+        text.push_str(if i == 0 { "\n    " } else { ",\n    " });
+        text.push_str(&serde_json::to_string(p)?);
+    }
+    text.push_str("\n  ]\n}\n");
+    Ok(text)
+}
+
 /// Renders the report in memory.
 pub fn render(plan: &Plan, result: &PlanResult) -> Result<RenderedReport, String> {
     let svgs = plan
@@ -443,7 +591,7 @@ pub fn render(plan: &Plan, result: &PlanResult) -> Result<RenderedReport, String
         .iter()
         .map(|spec| render_svg(plan, spec, result).map(|svg| (spec.file.clone(), svg)))
         .collect::<Result<Vec<_>, _>>()?;
-    let worst = worst_case(result);
+    let combined = combined(plan, result);
     let json = ReportJson {
         api_version: API_VERSION,
         kind: "PlanReport",
@@ -467,14 +615,31 @@ pub fn render(plan: &Plan, result: &PlanResult) -> Result<RenderedReport, String
             failing_points: result.failing_points(),
             disagreements: result.disagreements(),
             simulation: if result.simulated { "run" } else { "not run" },
-            worst_case: worst.clone(),
+            combined: combined.clone(),
         },
-        points: &result.points,
+        first_point_params: result.points.first().map(|p| &p.params),
+        points: result
+            .points
+            .iter()
+            .map(|p| PointJson {
+                index: p.params.index,
+                seed: p.params.seed,
+                coordinates: p
+                    .params
+                    .coordinates
+                    .iter()
+                    .map(|c| c.value.as_str())
+                    .collect(),
+                analytic: &p.analytic,
+                simulated: p.simulated.as_ref(),
+                comparison: &p.comparison,
+                decision: &p.decision,
+            })
+            .collect(),
     };
-    let mut json = serde_json::to_string_pretty(&json).map_err(|e| format!("report.json: {e}"))?;
-    json.push('\n');
+    let json = json_text(&json).map_err(|e| format!("report.json: {e}"))?;
     Ok(RenderedReport {
-        markdown: markdown(plan, result, &worst, &svgs),
+        markdown: markdown(plan, result, &combined, &svgs),
         json,
         svgs,
     })

@@ -8,7 +8,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use serde::{Deserialize, Serialize};
 
+use super::decide::{Decision, decide};
 use super::file::Plan;
+use super::interval::{Interval, wilson};
 use super::model::{AnalyticPoint, evaluate};
 use super::params::PointParams;
 
@@ -27,8 +29,15 @@ pub struct SimulatedPoint {
     /// Highest number of ports in use on one scope key at once.
     pub peak_ports_in_use_key: u64,
     /// Blocking on the busiest scope key of the allocated NICs (worst protocol; refusals for lack
-    /// of ports or table space over new-flow attempts). `None` when no flow was attempted.
+    /// of ports or table space, or of a dropped protocol, over new-flow attempts). `None` when no
+    /// flow was attempted.
     pub blocking_hot: Option<f64>,
+    /// 95 % interval of `blocking_hot` and the sampled flows behind it.
+    #[serde(default)]
+    pub blocking_hot_interval: Option<Interval>,
+    /// 95 % interval of the fleet blocking (`blocking()`) and the sampled flows behind it.
+    #[serde(default)]
+    pub blocking_interval: Option<Interval>,
     /// Time-averaged ports in use per allocated NIC over the measured window (Little's law's
     /// carried load, all keys).
     pub mean_ports_in_use_nic: f64,
@@ -84,7 +93,7 @@ impl SimulatedPoint {
 /// `point.seed`).
 pub type SimulateFn<'a> = &'a (dyn Fn(&PointParams) -> Result<SimulatedPoint, String> + Sync);
 
-/// Analytic vs simulated fleet blocking at one point.
+/// Analytic vs simulated blocking at one point, judged on the simulation's 95 % intervals.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(tag = "status", rename_all = "snake_case")]
 pub enum Comparison {
@@ -101,13 +110,21 @@ pub enum Comparison {
     Compared {
         /// Analytic fleet blocking.
         analytic_blocking: f64,
-        /// Simulated refused / offered.
+        /// Simulated refused / offered, fleet.
         simulated_blocking: f64,
-        /// simulated − analytic.
+        /// Its 95 % interval and the sampled flows behind it.
+        simulated_interval: Option<Interval>,
+        /// simulated − analytic, fleet.
         difference: f64,
-        /// The tolerance used.
+        /// Analytic (Erlang-B) blocking on the hottest key.
+        analytic_hot: f64,
+        /// Simulated blocking on the hottest key, if any flow reached it.
+        simulated_hot: Option<f64>,
+        /// Its 95 % interval.
+        simulated_hot_interval: Option<Interval>,
+        /// Differences smaller than this are never flagged (`report.tolerance_blocking`).
         tolerance: f64,
-        /// |difference| ≤ tolerance.
+        /// Every analytic figure lies inside its simulated interval (or within `tolerance`).
         agrees: bool,
     },
 }
@@ -123,6 +140,8 @@ pub struct PointResult {
     pub simulated: Option<SimulatedPoint>,
     /// How the two compare.
     pub comparison: Comparison,
+    /// The point's one verdict and recommendation (the worse of both answers).
+    pub decision: Decision,
 }
 
 /// All points of a plan, in index order.
@@ -135,12 +154,9 @@ pub struct PlanResult {
 }
 
 impl PlanResult {
-    /// Points whose analytic verdict failed.
+    /// Points whose verdict failed.
     pub fn failing_points(&self) -> usize {
-        self.points
-            .iter()
-            .filter(|p| !p.analytic.verdict.ok)
-            .count()
+        self.points.iter().filter(|p| !p.decision.ok).count()
     }
 
     /// Points where simulation and analysis disagree beyond the tolerance.
@@ -170,13 +186,40 @@ pub fn compare(
     let Some(simulated_blocking) = sim.blocking() else {
         return Comparison::NoFlows;
     };
-    let difference = simulated_blocking - analytic.blocking_fleet;
+    // A hook that reports no sampled counts (a stand-in) still gets an interval from its totals.
+    let simulated_interval = sim.blocking_interval.or_else(|| {
+        wilson(sim.flows_refused, sim.flows_offered).map(|(low, high)| Interval {
+            low,
+            high,
+            flows: sim.flows_offered,
+        })
+    });
+    let covers = |i: Option<&Interval>, x: f64, estimate: f64| match i {
+        Some(i) => i.covers(x, tolerance),
+        None => (estimate - x).abs() <= tolerance,
+    };
+    let fleet_agrees = covers(
+        simulated_interval.as_ref(),
+        analytic.blocking_fleet,
+        simulated_blocking,
+    );
+    let hot_agrees = sim.blocking_hot.is_none_or(|hot| {
+        covers(
+            sim.blocking_hot_interval.as_ref(),
+            analytic.blocking_hot,
+            hot,
+        )
+    });
     Comparison::Compared {
         analytic_blocking: analytic.blocking_fleet,
         simulated_blocking,
-        difference,
+        simulated_interval,
+        difference: simulated_blocking - analytic.blocking_fleet,
+        analytic_hot: analytic.blocking_hot,
+        simulated_hot: sim.blocking_hot,
+        simulated_hot_interval: sim.blocking_hot_interval,
         tolerance,
-        agrees: difference.abs() <= tolerance,
+        agrees: fleet_agrees && hot_agrees,
     }
 }
 
@@ -184,11 +227,14 @@ fn run_point(plan: &Plan, point: &PointParams, simulate: Option<SimulateFn<'_>>)
     let analytic = evaluate(point);
     let outcome = simulate.map(|f| f(point));
     let comparison = compare(&analytic, outcome.as_ref(), plan.report.tolerance_blocking);
+    let simulated = outcome.and_then(Result::ok);
+    let decision = decide(point, &analytic, simulated.as_ref());
     PointResult {
         params: point.clone(),
         analytic,
-        simulated: outcome.and_then(Result::ok),
+        simulated,
         comparison,
+        decision,
     }
 }
 

@@ -11,7 +11,7 @@ use super::params::{
     Traffic,
 };
 use super::profiles::{LimitScope, ProfileName, ProfileTimers};
-use super::providers::Rules;
+use super::providers::{GCP_DEFAULT_MIN_PORTS_PER_VM, Rules};
 
 /// The most destinations a plan may describe (the Zipf sums are O(destinations) per point).
 pub const MAX_DESTINATIONS: u64 = 1_000_000;
@@ -133,6 +133,10 @@ impl Param {
     /// Parses a scalar written in the plan as this parameter's type (type check only; ranges
     /// and meaning are checked when a point is resolved).
     pub fn parse_value(self, text: &str) -> Result<Value, String> {
+        if self == Param::Ips && text == "auto" {
+            // `ips: auto`: the IPs the point's rules need (resolved with the point).
+            return Ok(Value::Text(text.to_string()));
+        }
         match self.kind() {
             Kind::Int => text
                 .parse::<u64>()
@@ -330,7 +334,13 @@ impl Settings {
                 &["ironcore", "gcp", "aws", "azure"],
             )?
             .unwrap_or(Rules::Ironcore);
-        let ports_per_nic = self.int(Param::PortsPerNic, Some(2048))?;
+        // GCP's per-VM minimum defaults to 64 ports (docs/behaviour.md §7); IronCore's P to 2048.
+        let default_ports = if rules == Rules::Gcp {
+            u64::from(GCP_DEFAULT_MIN_PORTS_PER_VM)
+        } else {
+            2048
+        };
+        let ports_per_nic = self.int(Param::PortsPerNic, Some(default_ports))?;
         let ports_per_nic_effective =
             rules
                 .effective_ports_per_nic(ports_per_nic)
@@ -343,7 +353,12 @@ impl Settings {
                     ),
                     other => self.err(Param::PortsPerNic, other.to_string()),
                 })?;
-        let ips = self.int(Param::Ips, Some(1))?;
+        let ips = match self.values.get(&Param::Ips) {
+            Some((Value::Text(t), _)) if t == "auto" => {
+                auto_ips(rules, ports_per_nic_effective, nics)
+            }
+            _ => self.int(Param::Ips, Some(1))?,
+        };
         let profile_names: Vec<&str> = ProfileName::ALL.iter().map(|p| p.as_str()).collect();
         let profile = self
             .word(Param::Profile, ProfileName::parse, &profile_names)?
@@ -421,6 +436,17 @@ impl Settings {
             blocking_max,
             simulation,
         })
+    }
+}
+
+/// `ips: auto`: per-NIC rules get the IPs that give every NIC a block (`ceil(NICs / floor(64512
+/// / P))`); pooled rules (AWS, Azure) get the most IPs the provider allows.
+fn auto_ips(rules: Rules, ports_per_nic_effective: Option<u32>, nics: u64) -> u64 {
+    let limits = rules.limits();
+    match (ports_per_nic_effective, limits.max_ips) {
+        (Some(p), _) => nics.div_ceil(u64::from(limits.ports_per_ip / p.max(1)).max(1)),
+        (None, Some(max)) => u64::from(max),
+        (None, None) => 1,
     }
 }
 

@@ -20,6 +20,7 @@ use foldhash::fast::FixedState;
 use hashbrown::HashMap;
 
 use crate::nat::{DropReason, Event, FlowView, Ingress, Verdict};
+use crate::plan::interval::{BATCHES, Counts};
 use crate::plan::profiles::LimitScope;
 use crate::sim::{Observation, Observer, Tuple, Violation};
 use crate::time::Instant;
@@ -70,9 +71,13 @@ pub struct Meter {
     keys: HashMap<(u32, KeyClass), KeyState, FixedState>,
     /// Port-nanoseconds per key class over the measured window, summed over NICs.
     class_port_ns: BTreeMap<KeyClass, u128>,
-    /// New-flow attempts and refusals (for lack of ports or table space) per key class on
-    /// allocated NICs, measured window only.
-    class_flows: BTreeMap<KeyClass, (u64, u64)>,
+    /// New-flow attempts and refusals (for lack of ports or table space, or a dropped protocol)
+    /// per key class on allocated NICs, measured window only, per batch of the window.
+    class_flows: BTreeMap<KeyClass, [Counts; BATCHES]>,
+    /// New-flow attempts and refusals (any reason) of all allocated NICs, per batch.
+    allocated_flows: [Counts; BATCHES],
+    /// Length of one batch of the measured window.
+    batch_ns: u64,
     measuring: bool,
     /// Counts per stratum, measured window only.
     pub counts: [StratumCounts; 2],
@@ -86,6 +91,7 @@ impl Meter {
     /// A meter for NICs of the given strata (indexed like the simulator's NICs).
     pub fn new(
         warmup_ns: u64,
+        end_ns: u64,
         scope: LimitScope,
         strata: Vec<Stratum>,
         tcp_gap_ns: u64,
@@ -104,11 +110,30 @@ impl Meter {
             keys: HashMap::with_hasher(FixedState::with_seed(0)),
             class_port_ns: BTreeMap::new(),
             class_flows: BTreeMap::new(),
+            allocated_flows: [Counts::default(); BATCHES],
+            batch_ns: (end_ns.saturating_sub(warmup_ns) / BATCHES as u64).max(1),
             measuring: false,
             counts: [StratumCounts::default(), StratumCounts::default()],
             peak_nic: 0,
             peak_key: 0,
         }
+    }
+
+    /// The batch of the measured window `now_ns` falls in.
+    fn batch(&self, now_ns: u64) -> usize {
+        let i = now_ns.saturating_sub(self.warmup_ns) / self.batch_ns;
+        (i as usize).min(BATCHES - 1)
+    }
+
+    /// Counts one attempt (refused or not) of an allocated NIC on `class`.
+    fn attempt(&mut self, class: KeyClass, now_ns: u64, refused_for_key: bool, refused: bool) {
+        let b = self.batch(now_ns);
+        let key = &mut self.class_flows.entry(class).or_default()[b];
+        key.attempts += 1;
+        key.refused += u64::from(refused_for_key);
+        let all = &mut self.allocated_flows[b];
+        all.attempts += 1;
+        all.refused += u64::from(refused);
     }
 
     fn stratum(&self, nic: u32) -> Stratum {
@@ -198,11 +223,14 @@ impl Meter {
             if stratum == Stratum::Allocated {
                 let class =
                     self.class_of(t.protocol, std::net::SocketAddr::new(t.dst, remote_port));
-                let flows = self.class_flows.entry(class).or_default();
-                flows.0 += 1;
-                if matches!(reason, DropReason::PortsExhausted | DropReason::TableFull) {
-                    flows.1 += 1;
-                }
+                // A dropped protocol (Azure's ICMP) is blocked on its key like a full key.
+                let for_key = matches!(
+                    reason,
+                    DropReason::PortsExhausted
+                        | DropReason::TableFull
+                        | DropReason::UnsupportedIcmp
+                );
+                self.attempt(class, now_ns, for_key, true);
             }
         }
     }
@@ -239,21 +267,29 @@ impl Meter {
 
 impl Meter {
     /// Blocking on the busiest scope key: per protocol, the key class with the most new-flow
-    /// attempts (the hottest destination); the worst protocol's refused / attempts. Counts only
-    /// refusals for lack of ports or table space, like Erlang-B on a supported protocol.
-    pub fn blocking_hot(&self) -> Option<f64> {
-        let mut busiest: BTreeMap<u8, (u64, u64)> = BTreeMap::new();
-        for (&(protocol, _, _), &(attempts, refused)) in &self.class_flows {
+    /// attempts (the hottest destination); the worst protocol's refused / attempts, per batch of
+    /// the window. Counts only refusals for lack of ports or table space, or of a protocol the
+    /// profile drops, like the analytic figure. `None` when no flow was attempted.
+    pub fn blocking_hot(&self) -> Option<[Counts; BATCHES]> {
+        let mut busiest: BTreeMap<u8, [Counts; BATCHES]> = BTreeMap::new();
+        for (&(protocol, _, _), batches) in &self.class_flows {
             let b = busiest.entry(protocol).or_default();
-            if attempts > b.0 {
-                *b = (attempts, refused);
+            if crate::plan::interval::sum(batches).attempts > crate::plan::interval::sum(b).attempts
+            {
+                *b = *batches;
             }
         }
         busiest
-            .values()
-            .filter(|(attempts, _)| *attempts > 0)
-            .map(|&(attempts, refused)| refused as f64 / attempts as f64)
-            .reduce(f64::max)
+            .into_values()
+            .filter(|b| crate::plan::interval::sum(b).attempts > 0)
+            .map(|b| (crate::plan::interval::sum(&b).ratio().unwrap_or(0.0), b))
+            .reduce(|a, b| if b.0 > a.0 { b } else { a })
+            .map(|(_, b)| b)
+    }
+
+    /// Attempts and refusals (any reason) of the allocated NICs, per batch of the window.
+    pub fn allocated_flows(&self) -> [Counts; BATCHES] {
+        self.allocated_flows
     }
 }
 
@@ -297,7 +333,7 @@ impl Observer for Meter {
                     if !retried && self.measuring && self.stratum(flow.nic.0) == Stratum::Allocated
                     {
                         let class = self.class_of(flow.protocol, flow.remote);
-                        self.class_flows.entry(class).or_default().0 += 1;
+                        self.attempt(class, now_ns, false, false);
                     }
                     self.port_change(flow, now_ns, 1);
                 }

@@ -24,6 +24,7 @@ use std::rc::Rc;
 use self::meter::{Meter, Stratum};
 use self::sample::Sample;
 use self::scenario::{ALLOCATED_PREFIX, Built, FILLER_PREFIX, UNALLOCATED_PREFIX};
+use super::interval;
 use super::params::PointParams;
 use super::run::{SimSample, SimulatedPoint};
 use crate::sim::engine::GeneratorStats;
@@ -74,6 +75,32 @@ fn scaled(value: u64, scale: f64) -> f64 {
     value as f64 * scale
 }
 
+/// The fleet blocking's interval: the allocated NICs' blocking interval mapped through the
+/// stratified estimate `(offered_a × b + refused_c) / (offered_a + offered_c)`, with the
+/// unallocated stratum (which refuses everything, `no_nat_block`) taken as exact.
+/// `offered` is fleet-scaled per stratum; `flows` the sampled flows behind the figure.
+fn fleet_interval(
+    allocated: &[interval::Counts],
+    offered: [f64; 2],
+    refused_unallocated: f64,
+    flows: u64,
+) -> Option<interval::Interval> {
+    let total = offered[0] + offered[1];
+    if total <= 0.0 {
+        return None;
+    }
+    let fleet = |b: f64| (offered[0] * b + refused_unallocated) / total;
+    let (low, high) = match interval::interval(allocated) {
+        Some(i) => (fleet(i.low), fleet(i.high)),
+        None => (fleet(0.0), fleet(0.0)),
+    };
+    Some(interval::Interval {
+        low: low.clamp(0.0, 1.0),
+        high: high.clamp(0.0, 1.0),
+        flows,
+    })
+}
+
 /// Runs `point` in the simulator. `Err` names why the point cannot be simulated (pooled
 /// AWS/Azure rules) or what went wrong building or running it.
 pub fn simulate(point: &PointParams) -> Result<SimulatedPoint, String> {
@@ -110,6 +137,7 @@ pub fn simulate(point: &PointParams) -> Result<SimulatedPoint, String> {
     let other_gap_ns = interval_ms * 1_000_000 + 1_000_000_000;
     let meter = Rc::new(RefCell::new(Meter::new(
         warmup_ns,
+        end_ns,
         point.gateway.limit_scope,
         strata,
         tcp_gap_ns,
@@ -159,13 +187,23 @@ pub fn simulate(point: &PointParams) -> Result<SimulatedPoint, String> {
     let window_ns = end_ns.saturating_sub(warmup_ns).max(1);
     let per_nic = u128::from(window_ns) * u128::from(sample.allocated.max(1));
     let (total_port_ns, hot_port_ns) = meter.mean_port_ns();
+    let hot_batches = meter.blocking_hot();
+    let blocking_hot_interval = hot_batches.as_ref().and_then(|b| interval::interval(b));
+    let blocking_interval = fleet_interval(
+        &meter.allocated_flows(),
+        [scaled(offered[0], scales[0]), scaled(offered[1], scales[1])],
+        meter.counts[1].refused.values().sum::<u64>() as f64 * scales[1],
+        offered[0] + offered[1],
+    );
     Ok(SimulatedPoint {
         flows_offered: flows_offered as u64,
         flows_refused: flows_refused.round() as u64,
         drops_by_reason: round(drops_by_reason),
         peak_ports_in_use_nic: meter.peak_nic,
         peak_ports_in_use_key: meter.peak_key,
-        blocking_hot: meter.blocking_hot(),
+        blocking_hot: hot_batches.and_then(|b| interval::sum(&b).ratio()),
+        blocking_hot_interval,
+        blocking_interval,
         mean_ports_in_use_nic: total_port_ns as f64 / per_nic as f64,
         mean_ports_in_use_hot_key: hot_port_ns as f64 / per_nic as f64,
         refused_by_reason: round(refused_by_reason),
