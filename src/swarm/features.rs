@@ -104,6 +104,12 @@ pub struct Features {
     /// UDP datagrams larger than the MTU: hosts fragment them, the gateway translates the
     /// fragments, receivers reassemble.
     pub fragments: bool,
+    /// A small conntrack table limit (2–9 flows per node and family), so table_full, the
+    /// live-only count and "never evict" are exercised.
+    pub small_table: bool,
+    /// RSTs injected from the remote are lost on the victim NIC's link (the endpoints go on) and
+    /// the transitory timer is short, so RST recovery is exercised.
+    pub lost_rst: bool,
 }
 
 impl Features {
@@ -140,6 +146,8 @@ impl Features {
             restart: true,
             delete_gateway: true,
             fragments: true,
+            small_table: true,
+            lost_rst: true,
         }
     }
 
@@ -187,8 +195,12 @@ impl Features {
             // Drawn below from a stream of its own, so that adding the switch left every
             // other switch of every seed as it was.
             fragments: false,
+            small_table: false,
+            lost_rst: false,
         };
         f.fragments = Rng::new(seed, stream_of("swarm/features/fragments")).chance(1, 4);
+        f.small_table = Rng::new(seed, stream_of("swarm/features/small-table")).chance(1, 4);
+        f.lost_rst = Rng::new(seed, stream_of("swarm/features/lost-rst")).chance(1, 3);
         if !(f.tcp || f.udp || f.icmp) {
             f.udp = true;
         }
@@ -196,7 +208,7 @@ impl Features {
     }
 
     /// Names of the switches, in declaration order (bit `i` of a mask is switch `i`).
-    pub const NAMES: [&'static str; 29] = [
+    pub const NAMES: [&'static str; 31] = [
         "tcp",
         "udp",
         "icmp",
@@ -226,9 +238,11 @@ impl Features {
         "restart",
         "delete-gateway",
         "fragments",
+        "small-table",
+        "lost-rst",
     ];
 
-    fn switches(&self) -> [bool; 29] {
+    fn switches(&self) -> [bool; 31] {
         [
             self.tcp,
             self.udp,
@@ -259,10 +273,12 @@ impl Features {
             self.restart,
             self.delete_gateway,
             self.fragments,
+            self.small_table,
+            self.lost_rst,
         ]
     }
 
-    fn switches_mut(&mut self) -> [&mut bool; 29] {
+    fn switches_mut(&mut self) -> [&mut bool; 31] {
         [
             &mut self.tcp,
             &mut self.udp,
@@ -293,6 +309,8 @@ impl Features {
             &mut self.restart,
             &mut self.delete_gateway,
             &mut self.fragments,
+            &mut self.small_table,
+            &mut self.lost_rst,
         ]
     }
 
