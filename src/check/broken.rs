@@ -357,10 +357,11 @@ impl Broken {
                 v
             }
             Breakage::EvictsOldestWhenTableFull => {
-                if dead(&self.flows) && !(tcp_new_syn && matches!(ingress, Ingress::Inside(_))) {
-                    if ingress == Ingress::Outside || t.protocol == proto::TCP {
-                        return Verdict::Drop(kill_drop);
-                    }
+                if dead(&self.flows)
+                    && !(tcp_new_syn && matches!(ingress, Ingress::Inside(_)))
+                    && (ingress == Ingress::Outside || t.protocol == proto::TCP)
+                {
+                    return Verdict::Drop(kill_drop);
                 }
                 let v = self.inner.process(now, ingress, pkt);
                 self.track_events();

@@ -496,9 +496,8 @@ impl Liveness {
                 let syn = fl & SYN != 0;
                 match f.tcp {
                     Tcp::Opening { answered } => {
-                        (outbound && syn && fl & ACK == 0)
-                            || (!outbound && syn && fl & ACK != 0)
-                            || (answered && outbound && !syn)
+                        // Outbound SYN (retransmitted), inbound SYN-ACK.
+                        (syn && outbound == (fl & ACK == 0)) || (answered && outbound && !syn)
                     }
                     Tcp::Established { .. } => !syn,
                     Tcp::Reset => !self.linux && !syn,
@@ -685,9 +684,7 @@ impl Liveness {
                     self.cancelled_syn
                         .insert((at.src_addr(), at.dst_addr()), ());
                 }
-                if must {
-                    self.checks += 1;
-                } else if existing.is_none() && self.new_flow_has_room(nic, &t) {
+                if must || (existing.is_none() && self.new_flow_has_room(nic, &t)) {
                     self.checks += 1;
                 }
                 let id = match existing {
