@@ -42,6 +42,7 @@ fn v4(a: [u8; 4]) -> IpAddr {
 enum Class {
     TcpEst,
     TcpTrans,
+    TcpReset,
     Udp,
     UdpStream,
     Icmp,
@@ -71,9 +72,18 @@ fn closed(s: u8) -> bool {
     s & RSTB != 0 || (s & FIN_OUT != 0 && s & FIN_IN != 0)
 }
 
-fn tcp_next(s: u8, outbound: bool, flags: u8) -> u8 {
+fn tcp_next(s: u8, outbound: bool, flags: u8, rst_recovery: bool) -> u8 {
     if flags & RST != 0 {
         return s | RSTB;
+    }
+    if rst_recovery && s & RSTB != 0 {
+        // SPEC §4: any later non-RST packet puts a reset flow back to ESTABLISHED.
+        let fin = match (flags & FIN != 0, outbound) {
+            (false, _) => 0,
+            (true, true) => FIN_OUT,
+            (true, false) => FIN_IN,
+        };
+        return OUT_SYN | EST | fin;
     }
     if flags & SYN != 0 {
         if outbound && flags & ACK == 0 && closed(s) {
@@ -92,7 +102,9 @@ fn tcp_next(s: u8, outbound: bool, flags: u8) -> u8 {
 }
 
 fn tcp_class(s: u8) -> Class {
-    if s & RSTB != 0 || s & EST == 0 || closed(s) {
+    if s & RSTB != 0 {
+        Class::TcpReset
+    } else if s & EST == 0 || closed(s) {
         Class::TcpTrans
     } else {
         Class::TcpEst
@@ -127,6 +139,8 @@ struct MFlow {
     nat_port: u16,
     last_ms: u64,
     state: u8,
+    /// When the TCP flow closed (second FIN or RST): its port hold counts from here.
+    closed_ms: u64,
     saw_inbound: bool,
     class: Class,
     live: bool,
@@ -189,6 +203,9 @@ impl Model {
         match c {
             Class::TcpEst => p.timeout_tcp_established_ms,
             Class::TcpTrans => p.timeout_tcp_transitory_ms,
+            Class::TcpReset => p
+                .timeout_tcp_reset_ms
+                .unwrap_or(p.timeout_tcp_transitory_ms),
             Class::Udp => p.timeout_udp_ms,
             Class::UdpStream => p.timeout_udp_stream_ms,
             Class::Icmp => p.timeout_icmp_ms,
@@ -254,12 +271,15 @@ impl Model {
                 _ => Some(Class::HoldIcmp),
             }
             .filter(|&c| self.timeout_ms(c) > 0);
-            match hold {
+            // SPEC §5: a TCP hold counts from the close, alongside the transitory timer; UDP
+            // and ICMP holds from expiry.
+            let from = if f.proto == TCP { f.closed_ms } else { d };
+            match hold.filter(|&c| from + self.timeout_ms(c) > d) {
                 Some(c) => {
                     let f = &mut self.flows[i];
                     f.live = false;
                     f.class = c;
-                    f.last_ms = d;
+                    f.last_ms = from;
                 }
                 None => self.free_flow(i),
             }
@@ -307,10 +327,15 @@ impl Model {
     fn refresh(&mut self, i: usize, outbound: bool, flags: u8) {
         let now = self.now_ms;
         let inbound_refresh = self.profile.udp_inbound_refresh;
+        let recovery = self.profile.tcp_rst_recovery;
         let f = &mut self.flows[i];
         let class = match f.proto {
             TCP => {
-                f.state = tcp_next(f.state, outbound, flags);
+                let was_closed = closed(f.state);
+                f.state = tcp_next(f.state, outbound, flags, recovery);
+                if closed(f.state) && !was_closed {
+                    f.closed_ms = now;
+                }
                 tcp_class(f.state)
             }
             UDP => {
@@ -414,6 +439,11 @@ impl Model {
         rport: u16,
         flags: u8,
     ) -> Expect {
+        // SPEC §4: a NIC without a block has every outbound packet dropped as no_nat_block,
+        // before any other reason.
+        let Some(b) = self.blocks[nic as usize] else {
+            return Expect::Drop(DropReason::NoNatBlock);
+        };
         if proto == ICMP && !self.profile.icmp_supported {
             return Expect::Drop(DropReason::UnsupportedIcmp);
         }
@@ -432,10 +462,10 @@ impl Model {
                         return Expect::Drop(DropReason::TcpNoFlow);
                     }
                 }
-                let Some(b) = self.blocks[nic as usize] else {
-                    return Expect::Drop(DropReason::NoNatBlock);
-                };
-                if self.flows.len() as u32 >= self.max_flows {
+                // Only live flows count against the table (SPEC §4). The model's TCP packets
+                // all carry the same sequence numbers, so `linux`'s TIME_WAIT takeover (a SYN
+                // past the closed connection's last sequence number) never applies here.
+                if self.flows.iter().filter(|f| f.live).count() as u32 >= self.max_flows {
                     return Expect::Drop(DropReason::TableFull);
                 }
                 let Some(port) = self.allocate(nic, proto, iport, remote, rport, b) else {
@@ -458,6 +488,7 @@ impl Model {
                     nat_port: port,
                     last_ms: self.now_ms,
                     state,
+                    closed_ms: 0,
                     saw_inbound: false,
                     class,
                     live: true,

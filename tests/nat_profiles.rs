@@ -205,22 +205,63 @@ fn closed_tcp(name: &str, rst: bool) -> Gateway {
 
 #[test]
 fn tcp_port_is_held_after_close_per_profile() {
+    // The hold counts from the close and runs alongside the transitory (or, after an RST, the
+    // reset) timer: the port is free at the later of the two ends.
     for (name, _, _, trans, _, _, hold_fin, hold_rst) in TABLE {
         for (rst, hold) in [(false, hold_fin), (true, hold_rst)] {
             let mut g = closed_tcp(name, rst);
-            let end = expected_deadline(name, T0_MS, trans);
+            let timer = if rst {
+                profile(name).timeout_tcp_reset_ms.unwrap_or(trans)
+            } else {
+                trans
+            };
+            let end = expected_deadline(name, T0_MS, timer);
             assert_expires_exactly_at(&mut g, end, &format!("{name} closed rst={rst}"));
             let flows = g.flows();
-            if hold == 0 {
-                assert!(flows.is_empty(), "{name} rst={rst}: no hold");
+            let hold_end = ms(T0_MS + hold);
+            if hold == 0 || hold_end <= end {
+                assert!(flows.is_empty(), "{name} rst={rst}: no hold past {end}");
             } else {
                 assert_eq!(flows.len(), 1, "{name} rst={rst}");
-                assert_eq!(flows[0].deadline, end.plus_millis(hold), "{name} rst={rst}");
-                g.handle_timeout(end.plus_millis(hold));
+                assert_eq!(flows[0].deadline, hold_end, "{name} rst={rst}");
+                g.handle_timeout(Instant::from_nanos(hold_end.as_nanos() - 1));
+                assert_eq!(g.flows().len(), 1, "{name} rst={rst}: freed early");
+                g.handle_timeout(hold_end);
                 assert!(g.flows().is_empty());
             }
         }
     }
+}
+
+#[test]
+fn tcp_port_hold_counts_from_the_close_and_ends_at_the_later_of_hold_and_transitory() {
+    // gcp: transitory 30 s, TIME_WAIT hold 120 s. The closing ACK 20 s after the second FIN
+    // moves the transitory end to T0 + 50 s; the port is still free at T0 + 120 s (hold from
+    // the close), not at T0 + 50 + 120 s (the sum).
+    let mut g = closed_tcp("gcp", false);
+    out_ok(
+        &mut g,
+        ms(T0_MS + 20 * S),
+        NIC0,
+        tcp((A4, 5000), (R4, 80), ACK),
+    );
+    let trans_end = expected_deadline("gcp", T0_MS + 20 * S, 30 * S);
+    assert_expires_exactly_at(&mut g, trans_end, "gcp closed, refreshed");
+    assert_eq!(g.flows()[0].deadline, ms(T0_MS + 120 * S));
+    g.handle_timeout(ms(T0_MS + 120 * S));
+    assert!(g.flows().is_empty(), "port free 120 s after the close");
+    // A hold shorter than the transitory timer adds nothing: free when the flow expires.
+    let mut p = profile("gcp");
+    p.hold_tcp_fin_ms = 10 * S;
+    let mut g = build(config(p, 64));
+    let t = ms(T0_MS);
+    let port = syn(&mut g, t, NIC0, (A4, 5000), (R4, 80));
+    inbound(&mut g, t, tcp((R4, 80), (NAT4, port), SYN | ACK));
+    out_ok(&mut g, t, NIC0, tcp((A4, 5000), (R4, 80), ACK));
+    out_ok(&mut g, t, NIC0, tcp((A4, 5000), (R4, 80), FIN | ACK));
+    inbound(&mut g, t, tcp((R4, 80), (NAT4, port), FIN | ACK));
+    assert_expires_exactly_at(&mut g, ms(T0_MS + 30 * S), "gcp short hold");
+    assert!(g.flows().is_empty());
 }
 
 #[test]

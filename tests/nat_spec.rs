@@ -133,6 +133,96 @@ fn unsolicited_inbound_can_be_answered_with_icmp_3_13() {
     assert_eq!(g.counters().dropped(DropReason::Unsolicited), 1);
 }
 
+fn req4_gateway() -> Gateway {
+    let mut p = profile("rfc");
+    p.icmp_unreachable_on_unsolicited = true;
+    build(config(p, 64))
+}
+
+/// The NAT port NIC 0's TCP (A4, 5000) -> (R4, 80) gets (the allocator is deterministic).
+fn predicted_tcp_port() -> u16 {
+    let mut g = req4_gateway();
+    syn(&mut g, secs(0), NIC0, (A4, 5000), (R4, 80))
+}
+
+#[test]
+fn an_unsolicited_inbound_tcp_syn_is_answered_only_after_6_s() {
+    let mut g = req4_gateway();
+    let syn_in = tcp((R4, 80), (NAT4, 1030), SYN);
+    let (v, _) = inbound(&mut g, secs(1), syn_in.clone());
+    assert_eq!(
+        v,
+        Verdict::Drop(DropReason::Unsolicited),
+        "the SYN itself is dropped"
+    );
+    assert!(g.poll_transmit().is_none(), "no answer at once");
+    assert_eq!(g.pending_syn_answers(), 1);
+    assert_eq!(g.poll_timeout(), Some(secs(7)));
+    g.handle_timeout(ms(6_999));
+    assert!(g.poll_transmit().is_none(), "no answer before 6 s");
+    g.handle_timeout(secs(7));
+    let (egress, answer) = g.poll_transmit().expect("answer after 6 s");
+    assert_eq!(egress, Egress::Outside);
+    let a = parsed(&answer);
+    assert_eq!((a.ip.src, a.ip.dst), (ip(NAT4), ip(R4)));
+    match a.transport {
+        TransportRepr::Icmp(IcmpRepr::Error {
+            icmp_type: 3,
+            code: 13,
+            quoted,
+            ..
+        }) => assert_eq!(&quoted[..20], &syn_in[..20], "quotes the SYN"),
+        other => panic!("not ICMP 3/13: {other:?}"),
+    }
+    assert!(g.poll_transmit().is_none(), "one answer");
+    assert_eq!(g.counters().generated, 1);
+    assert_eq!(g.counters().dropped(DropReason::Unsolicited), 1);
+    assert!(g.flows().is_empty());
+    assert_eq!(g.pending_syn_answers(), 0);
+}
+
+#[test]
+fn an_unsolicited_syn_gets_no_answer_if_the_inside_syn_of_that_connection_is_translated_within_6_s()
+{
+    let p = predicted_tcp_port();
+    let mut g = req4_gateway();
+    let (v, _) = inbound(&mut g, secs(1), tcp((R4, 80), (NAT4, p), SYN));
+    assert_eq!(v, Verdict::Drop(DropReason::Unsolicited));
+    // Simultaneous open (RFC 5382 REQ-2a): the inside host's own SYN 5 s later.
+    assert_eq!(syn(&mut g, secs(6), NIC0, (A4, 5000), (R4, 80)), p);
+    let (v, _) = inbound(&mut g, secs(6), tcp((R4, 80), (NAT4, p), SYN));
+    assert_eq!(v, Verdict::Forward(Egress::Nic(NIC0)));
+    g.handle_timeout(secs(30));
+    assert!(g.poll_transmit().is_none(), "never answered");
+    assert_eq!(g.counters().generated, 0);
+    // An inside SYN of another connection does not cancel an answer.
+    let (v, _) = inbound(&mut g, secs(40), tcp((R4B, 80), (NAT4, p), SYN));
+    assert_eq!(v, Verdict::Drop(DropReason::Unsolicited));
+    syn(&mut g, secs(41), NIC0, (A4, 5001), (R4B, 80));
+    g.handle_timeout(secs(46));
+    assert!(
+        g.poll_transmit().is_some(),
+        "the other connection's answer is sent"
+    );
+}
+
+#[test]
+fn unsolicited_syn_answers_are_bounded_in_count() {
+    let mut g = req4_gateway();
+    let extra = 10u16;
+    for i in 0..MAX_PENDING_SYN_ANSWERS as u16 + extra {
+        let (v, _) = inbound(&mut g, secs(1), tcp((R4, 80), (NAT4, 1024 + i), SYN));
+        assert_eq!(v, Verdict::Drop(DropReason::Unsolicited));
+    }
+    assert_eq!(g.pending_syn_answers(), MAX_PENDING_SYN_ANSWERS);
+    g.handle_timeout(secs(7));
+    let mut n = 0;
+    while g.poll_transmit().is_some() {
+        n += 1;
+    }
+    assert_eq!(n, MAX_PENDING_SYN_ANSWERS);
+}
+
 // ----- filtering -----------------------------------------------------------------------------
 
 #[test]
@@ -288,7 +378,8 @@ fn a_one_port_block_is_reused_after_timeout_and_hold() {
 
 #[test]
 fn a_one_port_block_is_reused_after_tcp_close_and_time_wait() {
-    // gcp: transitory 30 s after both FINs, then 120 s TIME_WAIT hold.
+    // gcp: transitory 30 s after both FINs and a 120 s TIME_WAIT hold, both from the close
+    // (docs/behaviour.md §5): the port is free 120 s after the second FIN.
     let mut g = gw("gcp", 1);
     let p = syn(&mut g, secs(0), NIC0, (A4, 5000), (R4, 80));
     let (v, _) = inbound(&mut g, secs(0), tcp((R4, 80), (NAT4, p), SYN | ACK));
@@ -299,10 +390,10 @@ fn a_one_port_block_is_reused_after_tcp_close_and_time_wait() {
     assert!(matches!(v, Verdict::Forward(_)));
     let other = || tcp((A4, 5001), (R4, 80), SYN);
     assert_eq!(
-        out(&mut g, ms(159_999), NIC0, other()),
+        out(&mut g, ms(129_999), NIC0, other()),
         Err(Verdict::Drop(DropReason::PortsExhausted))
     );
-    assert_eq!(out_ok(&mut g, secs(160), NIC0, other()).1, 1024);
+    assert_eq!(out_ok(&mut g, secs(130), NIC0, other()).1, 1024);
 }
 
 #[test]
@@ -404,12 +495,82 @@ fn a_full_table_refuses_new_flows_as_table_full() {
     );
     // Existing flows still work; expired ones make room.
     out_ok(&mut g, secs(2), NIC0, udp((A4, 5000), (R4, 53)));
-    // rfc UDP: NIC 1's flow idles out at 1 + 300 s and is held 120 s more; held flows count.
+    // rfc UDP: NIC 1's flow idles out at 1 + 300 s; from then on it no longer counts.
     assert_eq!(
-        out(&mut g, ms(420_999), NIC0, udp((A4, 5001), (R4, 53))),
+        out(&mut g, ms(300_999), NIC0, udp((A4, 5001), (R4, 53))),
         Err(Verdict::Drop(DropReason::TableFull))
     );
-    out_ok(&mut g, secs(421), NIC0, udp((A4, 5001), (R4, 53)));
+    out_ok(&mut g, secs(301), NIC0, udp((A4, 5001), (R4, 53)));
+}
+
+#[test]
+fn an_expired_flow_no_longer_counts_against_the_table_limit_even_while_its_port_is_held() {
+    let mut cfg = config(profile("rfc"), 64);
+    cfg.max_flows = 2;
+    let mut g = build(cfg);
+    out_ok(&mut g, secs(0), NIC0, udp((A4, 5000), (R4, 53)));
+    out_ok(&mut g, secs(0), NIC0, udp((A4, 5001), (R4, 53)));
+    // Both expire at 300 s and their ports are held until 420 s (rfc UDP hold 120 s).
+    g.handle_timeout(secs(300));
+    assert_eq!(g.live_flows(), (0, 0));
+    assert_eq!(g.tracked_flows(), (2, 0), "both ports still held");
+    out_ok(&mut g, secs(310), NIC0, udp((A4, 6000), (R4, 53)));
+    out_ok(&mut g, secs(310), NIC1, udp((B4, 6000), (R4, 53)));
+    assert_eq!(g.tracked_flows(), (4, 0));
+    assert_eq!(
+        out(&mut g, secs(310), NIC1, udp((B4, 6001), (R4, 53))),
+        Err(Verdict::Drop(DropReason::TableFull)),
+        "two live flows fill the table"
+    );
+    assert_eq!(g.counters().dropped(DropReason::TableFull), 1);
+}
+
+#[test]
+fn a_closed_tcp_flow_on_its_transitory_timer_still_counts_against_the_table_limit() {
+    let mut cfg = config(profile("rfc"), 64);
+    cfg.max_flows = 1;
+    let mut g = build(cfg);
+    let p = syn(&mut g, secs(0), NIC0, (A4, 5000), (R4, 80));
+    inbound(&mut g, secs(0), tcp((R4, 80), (NAT4, p), SYN | ACK));
+    out_ok(&mut g, secs(0), NIC0, tcp((A4, 5000), (R4, 80), ACK));
+    out_ok(&mut g, secs(1), NIC0, tcp((A4, 5000), (R4, 80), FIN | ACK));
+    inbound(&mut g, secs(1), tcp((R4, 80), (NAT4, p), FIN | ACK));
+    assert_eq!(live(&g)[0].state, "closed");
+    assert_eq!(
+        out(&mut g, secs(2), NIC1, udp((B4, 6000), (R4, 53))),
+        Err(Verdict::Drop(DropReason::TableFull))
+    );
+    // rfc transitory 240 s from the last packet; then the slot is free.
+    g.handle_timeout(secs(241));
+    out_ok(&mut g, secs(241), NIC1, udp((B4, 6000), (R4, 53)));
+}
+
+#[test]
+fn a_nic_without_a_block_has_every_outbound_packet_dropped_as_no_nat_block() {
+    let mut g = gw("rfc", 64);
+    let p = syn(&mut g, secs(1), NIC0, (A4, 5000), (R4, 80));
+    inbound(&mut g, secs(1), tcp((R4, 80), (NAT4, p), SYN | ACK));
+    out_ok(&mut g, secs(1), NIC0, tcp((A4, 5000), (R4, 80), ACK));
+    g.release_block(secs(2), NIC0, Family::V4);
+    // Mid-stream TCP of any flags (this reason comes before `tcp_no_flow`), new TCP, UDP, ping.
+    let mut packets: Vec<Vec<u8>> = [ACK, PSH | ACK, FIN | ACK, RST, RST | ACK, SYN | ACK, SYN, 0]
+        .into_iter()
+        .map(|f| tcp((A4, 5000), (R4, 80), f))
+        .collect();
+    packets.push(udp((A4, 5000), (R4, 53)));
+    packets.push(ping(A4, R4, 7));
+    let n = packets.len() as u64;
+    for pkt in packets {
+        assert_eq!(
+            out(&mut g, secs(3), NIC0, pkt),
+            Err(Verdict::Drop(DropReason::NoNatBlock))
+        );
+    }
+    let c = g.nic_counters(NIC0).expect("nic");
+    assert_eq!(c.dropped(DropReason::NoNatBlock), n);
+    assert_eq!(c.dropped(DropReason::TcpNoFlow), 0);
+    // The other family still has its block.
+    out_ok(&mut g, secs(3), NIC0, udp((A6, 5000), (R6, 53)));
 }
 
 #[test]

@@ -220,8 +220,9 @@ fn midstream_pickup_does_not_open_flows_for_fin_rst_or_synack() {
 fn a_new_syn_after_close_starts_a_new_handshake() {
     let mut g = gw("rfc", 64);
     let p = handshake(&mut g, secs(1));
-    send_out(&mut g, secs(2), RST).expect("RST");
-    assert_eq!(only_flow(&g).state, "reset");
+    send_out(&mut g, secs(2), FIN | ACK).expect("FIN");
+    send_in(&mut g, secs(2), p, FIN | ACK);
+    assert_eq!(only_flow(&g).state, "closed");
     assert_eq!(send_out(&mut g, secs(3), SYN).expect("new SYN").1, p);
     assert_eq!(only_flow(&g).state, "syn_sent");
     send_in(&mut g, secs(3), p, SYN | ACK);
@@ -229,6 +230,79 @@ fn a_new_syn_after_close_starts_a_new_handshake() {
     let f = only_flow(&g);
     assert_eq!(f.state, "established");
     assert_eq!(f.deadline, secs(3).plus_millis(ESTABLISHED_MS));
+}
+
+#[test]
+fn after_an_rst_any_later_non_rst_packet_from_either_side_puts_the_flow_back_to_established() {
+    for (from_inside, flags) in [
+        (true, ACK),
+        (false, ACK),
+        (true, PSH | ACK),
+        (false, SYN | ACK),
+    ] {
+        let mut g = gw("rfc", 64);
+        let p = handshake(&mut g, secs(1));
+        // A forged or lost RST: the endpoints go on.
+        inbound(&mut g, secs(5), tcp((R4, 80), (NAT4, p), RST));
+        assert_eq!(only_flow(&g).state, "reset");
+        assert_eq!(only_flow(&g).deadline, secs(5).plus_millis(TRANSITORY_MS));
+        // A keepalive 150 s later (inside the 240 s transitory timer).
+        let t = secs(155);
+        if from_inside {
+            send_out(&mut g, t, flags).expect("forwarded");
+        } else {
+            assert_eq!(
+                send_in(&mut g, t, p, flags),
+                Verdict::Forward(Egress::Nic(NIC0))
+            );
+        }
+        let f = only_flow(&g);
+        assert_eq!(f.state, "established", "inside={from_inside} {flags:#x}");
+        assert_eq!(f.deadline, t.plus_millis(ESTABLISHED_MS));
+        // Still alive after the transitory timer would have run out.
+        g.handle_timeout(secs(5).plus_millis(TRANSITORY_MS + 1000));
+        assert_eq!(g.live_flows(), (1, 0));
+    }
+}
+
+#[test]
+fn a_second_rst_after_recovery_resets_again() {
+    let mut g = gw("rfc", 64);
+    let p = handshake(&mut g, secs(1));
+    send_out(&mut g, secs(2), RST).expect("RST");
+    send_in(&mut g, secs(3), p, ACK);
+    assert_eq!(only_flow(&g).state, "established");
+    send_in(&mut g, secs(4), p, RST | ACK);
+    let f = only_flow(&g);
+    assert_eq!(f.state, "reset");
+    assert_eq!(f.deadline, secs(4).plus_millis(TRANSITORY_MS));
+}
+
+#[test]
+fn linux_rst_closes_the_flow_for_10_s_with_no_recovery() {
+    let mut g = gw("linux", 64);
+    let p = handshake(&mut g, secs(1));
+    send_in(&mut g, secs(5), p, RST);
+    let f = only_flow(&g);
+    assert_eq!(f.state, "reset");
+    assert_eq!(f.deadline, secs(15));
+    // Later packets are translated but the flow stays in CLOSE (the kernel refreshes the CLOSE
+    // timer on each packet).
+    send_out(&mut g, secs(8), ACK).expect("forwarded");
+    let f = only_flow(&g);
+    assert_eq!(f.state, "reset");
+    assert_eq!(f.deadline, secs(18));
+    g.handle_timeout(secs(18));
+    assert_eq!(g.live_flows(), (0, 0));
+}
+
+#[test]
+fn linux_a_new_syn_after_an_rst_starts_a_new_handshake() {
+    let mut g = gw("linux", 64);
+    let p = handshake(&mut g, secs(1));
+    send_out(&mut g, secs(2), RST).expect("RST");
+    assert_eq!(send_out(&mut g, secs(3), SYN).expect("new SYN").1, p);
+    assert_eq!(only_flow(&g).state, "syn_sent");
 }
 
 #[test]

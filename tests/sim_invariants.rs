@@ -231,7 +231,7 @@ fn liveness_catches(name: &str, breakage: Breakage) {
 
 #[test]
 fn liveness_catches_a_sticky_rst() {
-    liveness_catches("rst-ignored-recovers", Breakage::StickyRst);
+    liveness_catches("rst-lost-keepalive", Breakage::StickyRst);
 }
 
 #[test]
@@ -276,7 +276,7 @@ fn liveness_catches_eviction_of_the_oldest_flow_when_the_table_is_full() {
 #[test]
 fn real_gateway_passes_the_liveness_scenarios() {
     for name in [
-        "rst-ignored-recovers",
+        "rst-lost-keepalive",
         "table-limit-live-only",
         "no-block-tcp-reason",
         "unsolicited-syn-silence",

@@ -733,6 +733,9 @@ impl InvariantChecker {
                             ));
                         }
                     }
+                    // A closed TCP flow whose port a new SYN took over (`linux`): the checker
+                    // does not model TCP state, so it only forgets the flow.
+                    EndReason::TakenOver => {}
                 }
                 self.by_nat.remove(&key);
                 self.by_inside.remove(&InsideKey {

@@ -38,11 +38,13 @@ pub enum DropReason {
     FragmentTimeout,
     /// Later fragment of a datagram whose first fragment was dropped.
     FragmentOfDropped,
+    /// The packet would have left with TTL / hop limit 0 (profiles that are a router hop).
+    TtlExpired,
 }
 
 impl DropReason {
     /// All reasons, in counter order.
-    pub const ALL: [DropReason; 15] = [
+    pub const ALL: [DropReason; 16] = [
         DropReason::Malformed,
         DropReason::BadChecksum,
         DropReason::Unsolicited,
@@ -58,6 +60,7 @@ impl DropReason {
         DropReason::FragmentLimit,
         DropReason::FragmentTimeout,
         DropReason::FragmentOfDropped,
+        DropReason::TtlExpired,
     ];
 
     /// Stable snake_case name.
@@ -78,6 +81,7 @@ impl DropReason {
             DropReason::FragmentLimit => "fragment_limit",
             DropReason::FragmentTimeout => "fragment_timeout",
             DropReason::FragmentOfDropped => "fragment_of_dropped",
+            DropReason::TtlExpired => "ttl_expired",
         }
     }
 }
@@ -137,7 +141,7 @@ pub struct Counters {
     /// Flows that ended (timeout, close, block loss).
     pub flows_ended: u64,
     /// Drops by reason, indexed like [`DropReason::ALL`].
-    pub drops: [u64; 15],
+    pub drops: [u64; 16],
 }
 
 impl Counters {

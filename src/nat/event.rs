@@ -31,6 +31,9 @@ pub enum EndReason {
     Timeout,
     /// Its NIC lost the port block (or was removed).
     BlockRemoved,
+    /// It was closed (both FINs or an RST) and a new SYN took its port over (`linux`'s
+    /// TIME_WAIT takeover, docs/behaviour.md §5). Never a live, open flow.
+    TakenOver,
 }
 
 /// Something observable happened inside the gateway.

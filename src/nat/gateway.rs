@@ -14,11 +14,16 @@ use super::config::{
     Block, ConfigError, FIRST_NAT_PORT, Family, GatewayConfig, NicConfig, NicId, PORTS_PER_IP,
 };
 use super::counters::{Counters, DropReason, ProtoClass};
+use super::deferred::{ConnKey, Deferred, SYN_ANSWER_DELAY_NS};
 use super::event::{EndReason, Event, FlowView};
 use super::frag::{FragAction, FragKey, FragTarget, FragmentTracker, LaterFragment};
 use super::nat64;
-use super::table::{BlockSpan, Flow, FlowTable, HAIRPIN, NAT64, Timeouts, UDP_SAW_INBOUND, class};
+use super::profile::LimitScope;
+use super::table::{
+    BlockSpan, CLOSED_LISTED, Flow, FlowTable, HAIRPIN, NAT64, Timeouts, UDP_SAW_INBOUND, class,
+};
 use super::tcp::{self, Dir};
+use super::ttl::{self, AnswerBudget};
 use crate::time::Instant;
 use crate::wire::checksum;
 use crate::wire::parse::{IpMeta, IpVersion, be16, parse_ip, parse_ip_lax, proto, put16};
@@ -167,6 +172,22 @@ pub struct Gateway {
     /// NAT64 inside IPv6 addresses; flow handle `h` (an address in 0.0.0.0/8) is entry `h - 1`.
     nat64_inside: Vec<[u8; 16]>,
     nat64_handles: BTreeMap<[u8; 16], u32>,
+    /// ICMP 3/13 answers to unsolicited SYNs, due 6 s later (RFC 5382 REQ-4).
+    deferred: Deferred,
+    /// Rate limit of ICMP Time Exceeded answers.
+    ttl_budget: AnswerBudget,
+}
+
+/// (flags, end of the segment's sequence space) of a TCP segment; the end is seq + payload
+/// length, SYN and FIN counting one (Linux's `td_end`).
+fn tcp_segment(pkt: &[u8], meta: &IpMeta) -> (u8, u32) {
+    let l4 = meta.l4_offset;
+    let flags = pkt[l4 + 13];
+    let seq = u32::from_be_bytes([pkt[l4 + 4], pkt[l4 + 5], pkt[l4 + 6], pkt[l4 + 7]]);
+    let header = usize::from(pkt[l4 + 12] >> 4) * 4;
+    let payload = meta.end.saturating_sub(l4 + header) as u32;
+    let ctl = u32::from(flags & SYN != 0) + u32::from(flags & FIN != 0);
+    (flags, seq.wrapping_add(payload).wrapping_add(ctl))
 }
 
 fn class_of(p: u8) -> usize {
@@ -252,6 +273,9 @@ impl Gateway {
         timeouts_ns[usize::from(class::HOLD_TCP_RST)] = ms(p.hold_tcp_rst_ms);
         timeouts_ns[usize::from(class::HOLD_UDP)] = ms(p.hold_udp_ms);
         timeouts_ns[usize::from(class::HOLD_ICMP)] = ms(p.hold_icmp_ms);
+        timeouts_ns[usize::from(class::TCP_RESET)] = ms(p
+            .timeout_tcp_reset_ms
+            .unwrap_or(p.timeout_tcp_transitory_ms));
         let timeouts = Timeouts {
             ns: timeouts_ns,
             scan_ns: ms(p.aging_scan_period_ms),
@@ -277,6 +301,8 @@ impl Gateway {
             transmit: VecDeque::new(),
             nat64_inside: Vec::new(),
             nat64_handles: BTreeMap::new(),
+            deferred: Deferred::new(),
+            ttl_budget: AnswerBudget::new(),
             config,
         };
         for ip in gw.config.nat_ips.clone() {
@@ -578,6 +604,26 @@ impl Gateway {
         if let Some(d) = self.frags.next_deadline_ns() {
             self.next_deadline_bound_ns = self.next_deadline_bound_ns.min(d);
         }
+        while let Some((_, syn)) = self.deferred.pop_due(now) {
+            self.answer_unsolicited_syn(&syn);
+        }
+        if let Some(d) = self.deferred.next_due_ns() {
+            self.next_deadline_bound_ns = self.next_deadline_bound_ns.min(d);
+        }
+    }
+
+    /// Sends the ICMP 3/13 (v6: 1/1) owed to an unsolicited SYN whose 6 s have passed.
+    fn answer_unsolicited_syn(&mut self, syn: &[u8]) {
+        let Ok(meta) = parse_ip(syn) else {
+            return;
+        };
+        let (t, c) = match meta.version {
+            IpVersion::V4 => (3, 13),
+            IpVersion::V6 => (1, 1),
+        };
+        let answer = PacketRepr::icmp_error(meta.dst(syn), meta.src(syn), t, c, syn).emit();
+        self.counters.generated += 1;
+        self.transmit.push_back((Egress::Outside, answer));
     }
 
     fn expire_one<A: Fam>(&mut self, idx: u32, deadline: u64) {
@@ -606,16 +652,27 @@ impl Gateway {
             deadline: at,
         });
         let hold_class = match f.proto {
-            proto::TCP if f.state & tcp::bits::RST != 0 => Some(class::HOLD_TCP_RST),
+            proto::TCP if tcp::is_reset(f.state) => Some(class::HOLD_TCP_RST),
             proto::TCP if tcp::is_closed(f.state) => Some(class::HOLD_TCP_FIN),
             proto::TCP => None,
             proto::UDP => Some(class::HOLD_UDP),
             _ => Some(class::HOLD_ICMP),
         }
         .filter(|&c| self.timeouts.ns[usize::from(c)] > 0);
-        match hold_class {
-            Some(hc) => {
-                A::state(&mut self.fams).table.touch(idx, hc, deadline);
+        // TCP holds count from the close and run alongside the transitory timer: the port is
+        // free at the later of the two ends, not their sum (docs/behaviour.md §5). UDP and ICMP
+        // holds count from expiry.
+        let hold = hold_class.map(|hc| {
+            let from = if f.proto == proto::TCP {
+                f.closed_ns
+            } else {
+                deadline
+            };
+            (hc, from)
+        });
+        match hold.filter(|&(hc, from)| self.timeouts.deadline(hc, from) > deadline) {
+            Some((hc, from)) => {
+                A::state(&mut self.fams).table.touch(idx, hc, from);
             }
             None => {
                 let t = &mut A::state(&mut self.fams).table;
@@ -626,13 +683,15 @@ impl Gateway {
         }
     }
 
-    /// Exactly when [`Gateway::handle_timeout`] next has work (flow or fragment expiry).
+    /// Exactly when [`Gateway::handle_timeout`] next has work (flow or fragment expiry, or a
+    /// deferred answer to an unsolicited SYN).
     /// Takes `&mut self` because it tidies the timer heap (refreshed flows are re-queued).
     pub fn poll_timeout(&mut self) -> Option<Instant> {
         let a = self.fams.v4.table.peek_due().map(|e| e.0);
         let b = self.fams.v6.table.peek_due().map(|e| e.0);
         let c = self.frags.next_deadline_ns();
-        [a, b, c]
+        let d = self.deferred.next_due_ns();
+        [a, b, c, d]
             .into_iter()
             .flatten()
             .min()
@@ -649,14 +708,16 @@ impl Gateway {
         let a = self.fams.v4.table.due_lower_bound();
         let b = self.fams.v6.table.due_lower_bound();
         let c = self.frags.next_deadline_ns();
-        [a, b, c]
+        let d = self.deferred.due_lower_bound_ns();
+        [a, b, c, d]
             .into_iter()
             .flatten()
             .min()
             .map(Instant::from_nanos)
     }
 
-    /// Advances the clock to `now`, expiring every flow and fragment whose deadline is due.
+    /// Advances the clock to `now`, expiring every flow and fragment whose deadline is due and
+    /// queueing the deferred answers that are due (for [`Gateway::poll_transmit`]).
     pub fn handle_timeout(&mut self, now: Instant) {
         if now.as_nanos() > self.now_ns {
             self.now_ns = now.as_nanos();
@@ -687,7 +748,8 @@ impl Gateway {
         self.nic_counters.get(id.0 as usize)
     }
 
-    /// Takes the next packet the gateway wants to send on its own (released fragments).
+    /// Takes the next packet the gateway wants to send on its own (released fragments, answers
+    /// to unsolicited SYNs after their 6 s).
     pub fn poll_transmit(&mut self) -> Option<(Egress, Vec<u8>)> {
         self.transmit.pop_front()
     }
@@ -703,6 +765,12 @@ impl Gateway {
     /// Slots in use (live plus held) per family: (IPv4, IPv6).
     pub fn tracked_flows(&self) -> (u32, u32) {
         (self.fams.v4.table.used, self.fams.v6.table.used)
+    }
+
+    /// Answers to unsolicited SYNs waiting for their 6 s (at most
+    /// [`crate::nat::MAX_PENDING_SYN_ANSWERS`]).
+    pub fn pending_syn_answers(&self) -> usize {
+        self.deferred.len()
     }
 
     /// Fragmented datagrams tracked now.
@@ -837,11 +905,103 @@ impl Gateway {
     /// by a generated answer); the verdict says where it goes. Never panics, whatever the bytes.
     pub fn process(&mut self, now: Instant, ingress: Ingress, pkt: &mut Vec<u8>) -> Verdict {
         self.advance(now);
-        let verdict = self.classify(ingress, pkt);
+        let mut verdict = self.classify(ingress, pkt);
+        if self.config.profile.ttl_decrement
+            && let Verdict::Forward(_) = verdict
+        {
+            verdict = self.leave_hop(verdict, pkt);
+        }
         if let Verdict::Drop(r) = verdict {
             self.count_drop(ingress, r);
         }
         verdict
+    }
+
+    /// The router hop on the way out (docs/behaviour.md §4 "TTL"): a forwarded packet leaves
+    /// with its TTL / hop limit one lower. Packets that arrive with 1 or less were answered
+    /// before translation; what still has 1 here (inbound ICMP errors, later fragments) is
+    /// dropped without an answer (RFC 1812 §4.3.2.7: no ICMP error about those).
+    fn leave_hop(&mut self, verdict: Verdict, pkt: &mut [u8]) -> Verdict {
+        let version = match pkt.first().map(|b| b >> 4) {
+            Some(4) if pkt.len() >= 20 => IpVersion::V4,
+            Some(6) if pkt.len() >= 40 => IpVersion::V6,
+            _ => return verdict,
+        };
+        if ttl::hops(pkt, version) <= 1 {
+            self.undo_forward_count(verdict, pkt);
+            return Verdict::Drop(DropReason::TtlExpired);
+        }
+        ttl::decrement(pkt, version);
+        verdict
+    }
+
+    /// Takes back the `translated` count of a forward that is dropped after all.
+    fn undo_forward_count(&mut self, verdict: Verdict, pkt: &[u8]) {
+        let c = match parse_ip_lax(pkt) {
+            Ok(m) if m.has_l4_header() => class_of(m.protocol),
+            _ => ProtoClass::Fragment as usize,
+        };
+        let dec = |v: &mut u64| *v = v.saturating_sub(1);
+        match verdict {
+            Verdict::Forward(Egress::Outside) => dec(&mut self.counters.translated_out[c]),
+            Verdict::Forward(Egress::Nic(n)) => {
+                dec(&mut self.counters.translated_in[c]);
+                if let Some(nc) = self.nic_counters.get_mut(n.0 as usize) {
+                    dec(&mut nc.translated_in[c]);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// A packet that would leave with TTL / hop limit 0: dropped and answered, rate-limited,
+    /// with ICMP Time Exceeded (11/0; ICMPv6 3/0) from `from`, back where it came from. ICMP
+    /// errors and non-first fragments get no answer (RFC 1812 §4.3.2.7).
+    fn time_exceeded(
+        &mut self,
+        from: Option<IpAddr>,
+        back: Egress,
+        pkt: &mut Vec<u8>,
+        meta: &IpMeta,
+    ) -> Verdict {
+        let error = is_icmp(meta.version, meta.protocol)
+            && meta.has_l4_header()
+            && is_icmp_error(meta.version, pkt[meta.l4_offset]);
+        let first = meta.fragment.is_none_or(|f| f.offset_bytes == 0);
+        let Some(from) = from.filter(|_| !error && first) else {
+            return Verdict::Drop(DropReason::TtlExpired);
+        };
+        if !self.ttl_budget.take(self.now_ns) {
+            return Verdict::Drop(DropReason::TtlExpired);
+        }
+        let t = match meta.version {
+            IpVersion::V4 => 11,
+            IpVersion::V6 => 3,
+        };
+        *pkt = PacketRepr::icmp_error(from, meta.src(pkt), t, 0, pkt).emit();
+        self.counters.drop(DropReason::TtlExpired);
+        if let Egress::Nic(n) = back
+            && let Some(c) = self.nic_counters.get_mut(n.0 as usize)
+        {
+            c.drop(DropReason::TtlExpired);
+        }
+        self.counters.generated += 1;
+        Verdict::Respond(back)
+    }
+
+    /// The address the gateway answers an inside host from: the NAT IP of the NIC's block of
+    /// that family, else the family's first NAT IP (docs/nat-core.md).
+    fn inside_answer_source(&self, nic: NicId, version: IpVersion) -> Option<IpAddr> {
+        let fam = match version {
+            IpVersion::V4 => Family::V4,
+            IpVersion::V6 => Family::V6,
+        };
+        self.block_of(nic, fam)
+            .map(|b| b.nat_ip)
+            .or_else(|| match fam {
+                Family::V4 => self.fams.v4.nat_ips.first().map(|a| a.to_ip()),
+                Family::V6 => self.fams.v6.nat_ips.first().map(|a| a.to_ip()),
+            })
     }
 
     fn count_drop(&mut self, ingress: Ingress, r: DropReason) {
@@ -894,6 +1054,14 @@ impl Gateway {
                 self.nic_counters[nic.0 as usize].passed_through += 1;
                 return Verdict::PassThrough;
             }
+        }
+        if let Ingress::Inside(nic) = ingress
+            && self.config.profile.ttl_decrement
+            && ttl::hops(pkt, meta.version) <= 1
+        {
+            // Checked before any NAT work: the packet creates and refreshes nothing.
+            let from = self.inside_answer_source(nic, meta.version);
+            return self.time_exceeded(from, Egress::Nic(nic), pkt, &meta);
         }
         let inbound = ingress == Ingress::Outside;
         let frag_key = meta.fragment.map(|f| FragKey {
@@ -1024,6 +1192,12 @@ impl Gateway {
     }
 
     fn handle_inside<A: Fam>(&mut self, nic: NicId, pkt: &mut Vec<u8>, meta: &IpMeta) -> Verdict {
+        // A NIC without a block has every packet to the internet dropped as `no_nat_block`,
+        // whatever its protocol or TCP flags (docs/behaviour.md §4 "Exhaustion"): an operator
+        // counting starved NICs must see all of their traffic.
+        if self.span_of::<A>(nic.0).is_none() {
+            return Verdict::Drop(DropReason::NoNatBlock);
+        }
         match meta.protocol {
             proto::TCP | proto::UDP => self.outbound::<A>(nic, pkt, meta),
             p if is_icmp(meta.version, p) => {
@@ -1054,15 +1228,27 @@ impl Gateway {
         } else {
             (be16(pkt, l4), be16(pkt, l4 + 2))
         };
-        let tcp_flags = if p == proto::TCP { pkt[l4 + 13] } else { 0 };
-        let idx = match self.find_or_create::<A>(nic, p, inside, iport, remote, rport, tcp_flags, 0)
-        {
+        let seg = if p == proto::TCP {
+            tcp_segment(pkt, meta)
+        } else {
+            (0, 0)
+        };
+        let idx = match self.find_or_create::<A>(nic, p, inside, iport, remote, rport, seg, 0) {
             Ok(i) => i,
             Err(r) => return self.refuse::<A>(r, nic, p, pkt, meta),
         };
         let fam = A::state_ref(&self.fams);
         let f = fam.table.flows[idx as usize];
         let nat = fam.nat_ips[usize::from(f.nat_ip)];
+        if seg.0 & SYN != 0 && !self.deferred.is_empty() {
+            // The inside host's own SYN: the unsolicited one it crossed gets no answer.
+            self.deferred.cancel(&ConnKey {
+                nat: nat.to_ip(),
+                nat_port: f.nat_port,
+                remote: remote.to_ip(),
+                remote_port: rport,
+            });
+        }
         rewrite_endpoint(pkt, meta, Side::Src, nat.as_ref(), f.nat_port);
         if f.flags & HAIRPIN != 0 {
             // Hairpin (RFC 4787 REQ-9): the translated packet now enters as if from outside. It
@@ -1084,16 +1270,27 @@ impl Gateway {
         iport: u16,
         remote: A,
         rport: u16,
-        tcp_flags: u8,
+        seg: (u8, u32),
         extra_flags: u8,
     ) -> Result<u32, DropReason> {
         let found = A::state_ref(&self.fams)
             .table
             .find_out(nic.0, p, &inside, iport, &remote, rport);
         if let Some(i) = found {
-            self.refresh::<A>(i, Dir::Out, tcp_flags);
+            self.refresh::<A>(i, Dir::Out, seg.0);
+            if p == proto::TCP {
+                let f = &mut A::state(&mut self.fams).table.flows[i as usize];
+                if (seg.1.wrapping_sub(f.seq_end) as i32) > 0 {
+                    f.seq_end = seg.1;
+                }
+            }
             return Ok(i);
         }
+        if self.span_of::<A>(nic.0).is_none() {
+            // Before `tcp_no_flow`: a starved NIC's mid-stream TCP counts as starved.
+            return Err(DropReason::NoNatBlock);
+        }
+        let tcp_flags = seg.0;
         // Only a plain SYN opens a TCP flow; with midstream pickup (Linux "loose") also a plain
         // ACK segment (no SYN, FIN or RST), as Linux conntrack does.
         let opening = tcp_flags & (SYN | ACK | FIN | RST) == SYN;
@@ -1103,7 +1300,7 @@ impl Gateway {
         if p == proto::TCP && !opening && !pickup {
             return Err(DropReason::TcpNoFlow);
         }
-        self.create_flow::<A>(nic, p, inside, iport, remote, rport, tcp_flags, extra_flags)
+        self.create_flow::<A>(nic, p, inside, iport, remote, rport, seg, extra_flags)
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -1115,9 +1312,10 @@ impl Gateway {
         iport: u16,
         remote: A,
         rport: u16,
-        tcp_flags: u8,
+        seg: (u8, u32),
         extra_flags: u8,
     ) -> Result<u32, DropReason> {
+        let tcp_flags = seg.0;
         let Some(nb) = self
             .nics
             .get(nic.0 as usize)
@@ -1131,14 +1329,31 @@ impl Gateway {
         let fam = A::state(&mut self.fams);
         let hairpin = fam.nat_lookup.contains_key(&remote);
         let table = &mut fam.table;
-        if table.used >= self.config.max_flows {
+        // Only live flows count: an expired flow whose port is still held does not, a closed
+        // TCP flow on its transitory timer does (docs/behaviour.md §4 "Exhaustion").
+        if table.live_count() >= self.config.max_flows as usize {
             return Err(DropReason::TableFull);
         }
-        let nat_port = table
-            .allocate_port(
+        let mut allocated = table.allocate_port(
+            scope, seed, nb.span, nic.0, p, &inside, iport, &remote, rport,
+        );
+        if allocated.is_err()
+            && p == proto::TCP
+            && tcp_flags & SYN != 0
+            && self.config.profile.tcp_time_wait_takeover
+            && scope != LimitScope::Nic
+            && let Some(old) = table.takeover_candidate(scope, nic.0, &remote, rport, seg.1, |f| {
+                tcp::is_closed(f.state)
+            })
+        {
+            self.take_over::<A>(old);
+            allocated = A::state(&mut self.fams).table.allocate_port(
                 scope, seed, nb.span, nic.0, p, &inside, iport, &remote, rport,
-            )
-            .map_err(|_| DropReason::PortsExhausted)?;
+            );
+        }
+        let nat_port = allocated.map_err(|_| DropReason::PortsExhausted)?;
+        let recovery = self.config.profile.tcp_rst_recovery;
+        let table = &mut A::state(&mut self.fams).table;
         let (state, cls) = match p {
             proto::TCP => {
                 if tcp_flags & SYN == 0 {
@@ -1150,7 +1365,7 @@ impl Gateway {
                     )
                 } else {
                     (
-                        tcp::next_state(0, Dir::Out, tcp_flags),
+                        tcp::next_state(0, Dir::Out, tcp_flags, recovery),
                         class::TCP_TRANSITORY,
                     )
                 }
@@ -1169,6 +1384,8 @@ impl Gateway {
             nic: nic.0,
             last_active_ns: now,
             timer_ns: u64::MAX,
+            closed_ns: 0,
+            seq_end: seg.1,
             proto: p,
             state,
             class: cls,
@@ -1188,15 +1405,60 @@ impl Gateway {
         Ok(idx)
     }
 
+    /// Ends a closed TCP flow whose port a new SYN takes over (`linux` TIME_WAIT takeover,
+    /// docs/behaviour.md §5) and frees its port at once.
+    fn take_over<A: Fam>(&mut self, idx: u32) {
+        let scope = self.config.profile.limit_scope;
+        let f = A::state_ref(&self.fams).table.flows[idx as usize];
+        let span_start = self.span_of::<A>(f.nic).map_or(0, |s| s.start);
+        let view = self.view::<A>(&f);
+        let at = self.now();
+        if f.is_live() {
+            self.counters.flows_ended += 1;
+            self.nic_counters[f.nic as usize].flows_ended += 1;
+            let deadline = Instant::from_nanos(self.deadline_ns(f.class, f.last_active_ns));
+            self.record(Event::FlowEnded {
+                at,
+                flow: view,
+                reason: EndReason::TakenOver,
+                last_active: Instant::from_nanos(f.last_active_ns),
+                deadline,
+            });
+        }
+        let t = &mut A::state(&mut self.fams).table;
+        t.unindex(idx);
+        t.release_port(scope, span_start, idx);
+        t.free(idx);
+        self.record(Event::PortReleased { at, flow: view });
+    }
+
     fn refresh<A: Fam>(&mut self, idx: u32, dir: Dir, tcp_flags: u8) {
         let udp_inbound_refresh = self.config.profile.udp_inbound_refresh;
+        let recovery = self.config.profile.tcp_rst_recovery;
+        let takeover = self.config.profile.tcp_time_wait_takeover;
+        let scope = self.config.profile.limit_scope;
         let now = self.now_ns;
         let table = &mut A::state(&mut self.fams).table;
         let f = &mut table.flows[idx as usize];
         let cls = match f.proto {
             proto::TCP => {
-                f.state = tcp::next_state(f.state, dir, tcp_flags);
-                if tcp::is_transitory(f.state) {
+                let was_closed = tcp::is_closed(f.state);
+                f.state = tcp::next_state(f.state, dir, tcp_flags, recovery);
+                let closed = tcp::is_closed(f.state);
+                let reset = tcp::is_reset(f.state);
+                let transitory = tcp::is_transitory(f.state);
+                if closed && !was_closed {
+                    // The port hold counts from here (docs/behaviour.md §5).
+                    f.closed_ns = now;
+                    if takeover {
+                        table.list_closed(scope, idx);
+                    }
+                } else if was_closed && !closed {
+                    table.flows[idx as usize].flags &= !CLOSED_LISTED;
+                }
+                if reset {
+                    class::TCP_RESET
+                } else if transitory {
                     class::TCP_TRANSITORY
                 } else {
                     class::TCP_ESTABLISHED
@@ -1321,7 +1583,11 @@ impl Gateway {
             self.nat64_inside.push(inside6);
         }
         let remote4 = <[u8; 4]>::read(pkt, 36);
-        let tcp_flags = if p4 == proto::TCP { pkt[l4 + 13] } else { 0 };
+        let seg = if p4 == proto::TCP {
+            tcp_segment(pkt, meta)
+        } else {
+            (0, 0)
+        };
         let idx = match self.find_or_create::<[u8; 4]>(
             nic,
             p4,
@@ -1329,7 +1595,7 @@ impl Gateway {
             iport,
             remote4,
             rport,
-            tcp_flags,
+            seg,
             NAT64,
         ) {
             Ok(i) => i,
@@ -1412,6 +1678,12 @@ impl Gateway {
         else {
             return self.unsolicited(pkt, meta, hairpin);
         };
+        if self.config.profile.ttl_decrement && ttl::hops(pkt, meta.version) <= 1 {
+            // Would reach the inside host with 0: answered from the NAT IP it was sent to,
+            // before translation, so the quote shows only public addresses. The flow is not
+            // refreshed.
+            return self.time_exceeded(Some(dst.to_ip()), Egress::Outside, pkt, meta);
+        }
         let tcp_flags = if p == proto::TCP { pkt[l4 + 13] } else { 0 };
         let nat64_flow = A::state_ref(&self.fams).table.flows[idx as usize].flags & NAT64 != 0;
         if nat64_flow && (meta.fragment.is_some() || hairpin) {
@@ -1440,6 +1712,26 @@ impl Gateway {
         let is_error = is_icmp(meta.version, meta.protocol)
             && is_icmp_error(meta.version, pkt[meta.l4_offset]);
         if hairpin || is_error || !self.config.profile.icmp_unreachable_on_unsolicited {
+            return Verdict::Drop(DropReason::Unsolicited);
+        }
+        if meta.protocol == proto::TCP
+            && meta.has_l4_header()
+            && pkt[meta.l4_offset + 13] & (SYN | ACK | RST) == SYN
+        {
+            // RFC 5382 REQ-4: no answer for 6 s, and none at all if the inside host's own SYN
+            // for this connection is translated meanwhile (simultaneous open). The SYN itself
+            // is dropped either way.
+            let l4 = meta.l4_offset;
+            let key = ConnKey {
+                nat: meta.dst(pkt),
+                nat_port: be16(pkt, l4 + 2),
+                remote: meta.src(pkt),
+                remote_port: be16(pkt, l4),
+            };
+            let due = self.now_ns.saturating_add(SYN_ANSWER_DELAY_NS);
+            if self.deferred.offer(key, due, pkt) {
+                self.next_deadline_bound_ns = self.next_deadline_bound_ns.min(due);
+            }
             return Verdict::Drop(DropReason::Unsolicited);
         }
         let (t, c) = match meta.version {

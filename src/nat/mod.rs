@@ -9,6 +9,7 @@
 mod addr;
 pub mod config;
 pub mod counters;
+mod deferred;
 pub mod event;
 mod frag;
 mod gateway;
@@ -17,12 +18,15 @@ mod ports;
 pub mod profile;
 mod table;
 mod tcp;
+mod ttl;
 
 pub use config::{
     Block, ConfigError, Family, GatewayConfig, NetworkConfig, NetworkId, NicConfig, NicId,
 };
 pub use counters::{Counters, DropReason};
+pub use deferred::MAX_PENDING as MAX_PENDING_SYN_ANSWERS;
 pub use event::{EndReason, Event, FlowView};
 pub use gateway::{Egress, FlowInfo, Gateway, Ingress, Verdict, l4_checksum_ok};
 pub use ports::port_start_offset;
 pub use profile::{LimitScope, Profile};
+pub use ttl::{TIME_EXCEEDED_BURST, TIME_EXCEEDED_INTERVAL_NS};

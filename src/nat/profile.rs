@@ -70,6 +70,27 @@ pub struct Profile {
     pub icmp_unreachable_on_exhaustion: bool,
     /// Accept a TCP flow whose first outbound packet is not a SYN (Linux conntrack "loose" mode).
     pub tcp_midstream_pickup: bool,
+    /// After an RST, any later non-RST packet of the flow puts it back to ESTABLISHED (RFC 6146
+    /// §3.5.2.2, docs/behaviour.md §4). Off for `linux`: an RST closes the flow for good.
+    #[serde(default = "yes")]
+    pub tcp_rst_recovery: bool,
+    /// Timeout after an RST; `None` means the transitory timer (`linux`: CLOSE, 10 s).
+    #[serde(default)]
+    pub timeout_tcp_reset_ms: Option<u64>,
+    /// A new outbound SYN may take over the port of a closed flow (both FINs or an RST) in its
+    /// scope when no port is free and its sequence number is past the closed connection's last
+    /// one (Linux's TIME_WAIT takeover, `nf_seq_has_advanced`).
+    #[serde(default)]
+    pub tcp_time_wait_takeover: bool,
+    /// The gateway is a router hop: forwarded packets have their IPv4 TTL / IPv6 hop limit
+    /// decremented, and a packet that would leave with 0 is dropped (`drop.ttl_expired`) and
+    /// answered with ICMP Time Exceeded (docs/behaviour.md §4 "TTL").
+    #[serde(default)]
+    pub ttl_decrement: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 const S: u64 = 1000;
@@ -82,6 +103,7 @@ impl Profile {
             "rfc" => base,
             "dpservice" => Profile {
                 name: "dpservice".into(),
+                ttl_decrement: false,
                 timeout_udp_ms: 30 * S,
                 timeout_udp_stream_ms: 30 * S,
                 timeout_tcp_established_ms: 86_400 * S,
@@ -95,6 +117,7 @@ impl Profile {
             },
             "gcp" => Profile {
                 name: "gcp".into(),
+                ttl_decrement: false,
                 timeout_udp_ms: 30 * S,
                 timeout_udp_stream_ms: 30 * S,
                 timeout_tcp_established_ms: 1200 * S,
@@ -109,6 +132,7 @@ impl Profile {
             },
             "aws" => Profile {
                 name: "aws".into(),
+                ttl_decrement: false,
                 timeout_udp_ms: 350 * S,
                 timeout_udp_stream_ms: 350 * S,
                 timeout_tcp_established_ms: 350 * S,
@@ -122,6 +146,7 @@ impl Profile {
             },
             "azure" => Profile {
                 name: "azure".into(),
+                ttl_decrement: false,
                 timeout_udp_ms: 240 * S,
                 timeout_udp_stream_ms: 240 * S,
                 timeout_tcp_established_ms: 240 * S,
@@ -149,6 +174,11 @@ impl Profile {
                 limit_scope: LimitScope::RemoteEndpoint,
                 tcp_midstream_pickup: true,
                 echo_reply_to_nat_ip: false,
+                // The kernel: RST -> CLOSE for 10 s (nf_conntrack_tcp_timeout_close), no way
+                // back to ESTABLISHED; TIME_WAIT/CLOSE entries may be taken over by a new SYN.
+                tcp_rst_recovery: false,
+                timeout_tcp_reset_ms: Some(10 * S),
+                tcp_time_wait_takeover: true,
                 ..base
             },
             _ => return None,
@@ -181,6 +211,10 @@ impl Profile {
             icmp_unreachable_on_unsolicited: false,
             icmp_unreachable_on_exhaustion: false,
             tcp_midstream_pickup: false,
+            tcp_rst_recovery: true,
+            timeout_tcp_reset_ms: None,
+            tcp_time_wait_takeover: false,
+            ttl_decrement: true,
         }
     }
 

@@ -35,7 +35,9 @@ pub(crate) mod class {
     pub const HOLD_TCP_RST: u8 = 6;
     pub const HOLD_UDP: u8 = 7;
     pub const HOLD_ICMP: u8 = 8;
-    pub const COUNT: usize = 9;
+    /// A TCP flow after an RST (the transitory timer, or `linux`'s 10 s CLOSE).
+    pub const TCP_RESET: u8 = 9;
+    pub const COUNT: usize = 10;
     /// Marks a free slab slot.
     pub const FREE: u8 = 255;
 
@@ -53,8 +55,10 @@ pub(crate) const LIVE: u8 = 0x01;
 pub(crate) const HAIRPIN: u8 = 0x02;
 /// Flow flag: a NAT64 flow; its inside address is a handle into the gateway's IPv6 interner.
 pub(crate) const NAT64: u8 = 0x04;
+/// Flow flag: the flow is listed in its scope's closed-flow list (TIME_WAIT takeover).
+pub(crate) const CLOSED_LISTED: u8 = 0x08;
 
-/// One tracked flow. 40 bytes for IPv4, 64 for IPv6.
+/// One tracked flow. 56 bytes for IPv4, 80 for IPv6.
 #[derive(Clone, Copy, Debug, Default)]
 pub(crate) struct Flow<A> {
     pub inside: A,
@@ -69,6 +73,12 @@ pub(crate) struct Flow<A> {
     pub last_active_ns: u64,
     /// Deadline of the flow's authoritative timer entry (`u64::MAX`: none).
     pub timer_ns: u64,
+    /// TCP: when the flow closed (second FIN or RST); the port hold counts from here
+    /// (docs/behaviour.md §5). Meaningless while the flow is not closed.
+    pub closed_ns: u64,
+    /// TCP: the end of the furthest outbound sequence space seen (seq + length, SYN and FIN
+    /// counting one), Linux's `seen[ORIGINAL].td_end`, for TIME_WAIT takeover.
+    pub seq_end: u32,
     pub proto: u8,
     /// TCP state bits or UDP flags.
     pub state: u8,
@@ -162,6 +172,11 @@ pub(crate) struct FlowTable<A: Addr> {
     hasher: FixedState,
     pub mappings: HashMap<MapKey<A>, Mapping, FixedState>,
     pub scopes: HashMap<ScopeKey<A>, PortSet, FixedState>,
+    /// Closed TCP flows per scope key, for TIME_WAIT takeover (only filled when the profile
+    /// allows takeover). Entries may be stale (flow freed, slot reused, flow reopened): they are
+    /// validated when read and pruned when the list would grow; a list goes when its scope's
+    /// last port is released.
+    closed: HashMap<ScopeKey<A>, Vec<u32>, FixedState>,
 }
 
 impl<A: Addr> FlowTable<A> {
@@ -178,6 +193,7 @@ impl<A: Addr> FlowTable<A> {
             hasher: hasher.clone(),
             mappings: HashMap::with_hasher(hasher.clone()),
             scopes: HashMap::with_hasher(hasher.clone()),
+            closed: HashMap::with_hasher(hasher.clone()),
         }
     }
 
@@ -549,9 +565,70 @@ impl<A: Addr> FlowTable<A> {
                 set.remove(port.wrapping_sub(span_start));
                 if set.len() == 0 {
                     self.scopes.remove(&key);
+                    if !self.closed.is_empty() {
+                        self.closed.remove(&key);
+                    }
                 }
             }
         }
+    }
+
+    /// Lists a TCP flow that just closed as a takeover candidate of its scope.
+    pub(crate) fn list_closed(&mut self, scope: LimitScope, idx: u32) {
+        let f = self.flows[idx as usize];
+        if f.flags & CLOSED_LISTED != 0 {
+            return;
+        }
+        self.flows[idx as usize].flags |= CLOSED_LISTED;
+        let key = Self::scope_key(scope, f.nic, f.proto, &f.remote, f.remote_port);
+        let flows = &self.flows;
+        let list = self.closed.entry(key).or_default();
+        if list.len() == list.capacity() && !list.is_empty() {
+            // Prune stale entries before growing: amortised O(1) per close.
+            list.retain(|&i| Self::closed_candidate(flows, scope, &key, i));
+        }
+        list.push(idx);
+    }
+
+    fn closed_candidate(flows: &[Flow<A>], scope: LimitScope, key: &ScopeKey<A>, i: u32) -> bool {
+        let f = &flows[i as usize];
+        f.class != class::FREE
+            && f.flags & CLOSED_LISTED != 0
+            && Self::scope_key(scope, f.nic, f.proto, &f.remote, f.remote_port) == *key
+    }
+
+    /// A closed flow in this scope whose port a new SYN with sequence end `syn_seq_end` may
+    /// take over (Linux's `nf_seq_has_advanced`: the new SYN's sequence is past the closed
+    /// connection's last one). `is_closed` tells the caller's TCP machine's view of a flow.
+    pub(crate) fn takeover_candidate(
+        &mut self,
+        scope: LimitScope,
+        nic: u32,
+        remote: &A,
+        rport: u16,
+        syn_seq_end: u32,
+        is_closed: impl Fn(&Flow<A>) -> bool,
+    ) -> Option<u32> {
+        if self.closed.is_empty() {
+            return None;
+        }
+        let key = Self::scope_key(scope, nic, crate::wire::parse::proto::TCP, remote, rport);
+        let flows = &self.flows;
+        let list = self.closed.get_mut(&key)?;
+        list.retain(|&i| {
+            Self::closed_candidate(flows, scope, &key, i) && {
+                let f = &flows[i as usize];
+                !f.is_live() || is_closed(f)
+            }
+        });
+        let found = list.iter().copied().find(|&i| {
+            let f = &flows[i as usize];
+            (syn_seq_end.wrapping_sub(f.seq_end) as i32) > 0
+        });
+        if list.is_empty() {
+            self.closed.remove(&key);
+        }
+        found
     }
 
     /// Live flows (indexed), for reports and checks.
@@ -569,5 +646,11 @@ impl<A: Addr> FlowTable<A> {
             + idx(&self.in_index)
             + self.mappings.capacity() * (size_of::<(MapKey<A>, Mapping)>() + 1)
             + self.scopes.capacity() * (size_of::<(ScopeKey<A>, PortSet)>() + 1)
+            + self.closed.capacity() * (size_of::<(ScopeKey<A>, Vec<u32>)>() + 1)
+            + self
+                .closed
+                .values()
+                .map(|v| v.capacity() * 4)
+                .sum::<usize>()
     }
 }

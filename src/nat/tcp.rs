@@ -27,11 +27,28 @@ pub(crate) enum Dir {
     In,
 }
 
-/// The state after a packet with `flags` travelling in `dir`.
-pub(crate) fn next_state(state: u8, dir: Dir, flags: u8) -> u8 {
+/// The state after a packet with `flags` travelling in `dir`. With `rst_recovery`, a non-RST
+/// packet after an RST puts the flow back to ESTABLISHED (RFC 6146 §3.5.2.2, docs/behaviour.md
+/// §4 "TCP"): an RST the endpoints ignored (lost, forged, out of window) must not shorten a
+/// connection that goes on. Without it (`linux`) the flow stays reset until it expires or a
+/// new inside SYN reopens the tuple.
+pub(crate) fn next_state(state: u8, dir: Dir, flags: u8, rst_recovery: bool) -> u8 {
     let mut s = state;
     if flags & RST != 0 {
         return s | bits::RST;
+    }
+    if rst_recovery && s & bits::RST != 0 {
+        // Back to ESTABLISHED; FINs seen before the RST are forgotten with it. A FIN on this
+        // very packet counts below.
+        s = bits::OUTSIDE_SYN | bits::ESTABLISHED;
+        if flags & FIN != 0 {
+            s |= if dir == Dir::Out {
+                bits::FIN_OUT
+            } else {
+                bits::FIN_IN
+            };
+        }
+        return s;
     }
     if flags & SYN != 0 {
         if dir == Dir::Out && flags & ACK == 0 && is_closed(s) {
@@ -55,6 +72,11 @@ pub(crate) fn next_state(state: u8, dir: Dir, flags: u8) -> u8 {
         };
     }
     s
+}
+
+/// True when the flow was reset (and has not recovered).
+pub(crate) fn is_reset(state: u8) -> bool {
+    state & bits::RST != 0
 }
 
 /// True when the flow runs on the transitory timer: opening, closed by both FINs, or reset.
@@ -94,9 +116,9 @@ mod tests {
     fn syn_synack_flood_never_reaches_established() {
         let mut s = 0;
         for _ in 0..100 {
-            s = next_state(s, Dir::Out, SYN);
-            s = next_state(s, Dir::In, SYN | ACK);
-            s = next_state(s, Dir::Out, SYN | ACK);
+            s = next_state(s, Dir::Out, SYN, true);
+            s = next_state(s, Dir::In, SYN | ACK, true);
+            s = next_state(s, Dir::Out, SYN | ACK, true);
         }
         assert_eq!(s & bits::ESTABLISHED, 0);
         assert!(is_transitory(s));
@@ -104,43 +126,78 @@ mod tests {
 
     #[test]
     fn handshake_then_both_fins_is_closed_and_transitory() {
-        let mut s = next_state(0, Dir::Out, SYN);
-        s = next_state(s, Dir::In, SYN | ACK);
-        s = next_state(s, Dir::Out, ACK);
+        let mut s = next_state(0, Dir::Out, SYN, true);
+        s = next_state(s, Dir::In, SYN | ACK, true);
+        s = next_state(s, Dir::Out, ACK, true);
         assert_eq!(state_name(s), "established");
         assert!(!is_transitory(s));
-        s = next_state(s, Dir::Out, FIN | ACK);
+        s = next_state(s, Dir::Out, FIN | ACK, true);
         assert!(!is_transitory(s), "one FIN keeps the established timer");
-        s = next_state(s, Dir::In, FIN | ACK);
+        s = next_state(s, Dir::In, FIN | ACK, true);
         assert!(is_closed(s) && is_transitory(s));
     }
 
     #[test]
     fn inside_ack_before_outside_synack_does_not_establish() {
-        let s = next_state(next_state(0, Dir::Out, SYN), Dir::Out, ACK);
+        let s = next_state(next_state(0, Dir::Out, SYN, true), Dir::Out, ACK, true);
         assert_eq!(s & bits::ESTABLISHED, 0);
     }
 
     #[test]
     fn new_inside_syn_after_close_starts_a_fresh_handshake() {
-        let mut s = next_state(0, Dir::Out, SYN);
-        s = next_state(s, Dir::In, SYN | ACK);
-        s = next_state(s, Dir::Out, ACK);
-        s = next_state(s, Dir::Out, RST);
-        assert!(is_closed(s));
-        s = next_state(s, Dir::Out, SYN);
-        assert_eq!(s, 0);
-        s = next_state(s, Dir::In, SYN | ACK);
-        s = next_state(s, Dir::Out, ACK);
-        assert_eq!(state_name(s), "established");
+        for (close, recovery) in [(FIN, true), (RST, false)] {
+            let mut s = next_state(0, Dir::Out, SYN, recovery);
+            s = next_state(s, Dir::In, SYN | ACK, recovery);
+            s = next_state(s, Dir::Out, ACK, recovery);
+            s = next_state(s, Dir::Out, close | ACK, recovery);
+            if close == FIN {
+                s = next_state(s, Dir::In, FIN | ACK, recovery);
+            }
+            assert!(is_closed(s));
+            s = next_state(s, Dir::Out, SYN, recovery);
+            assert_eq!(s, 0);
+            s = next_state(s, Dir::In, SYN | ACK, recovery);
+            s = next_state(s, Dir::Out, ACK, recovery);
+            assert_eq!(state_name(s), "established");
+        }
+    }
+
+    #[test]
+    fn any_non_rst_packet_after_an_rst_puts_the_flow_back_to_established() {
+        for (dir, flags) in [
+            (Dir::Out, ACK),
+            (Dir::In, ACK),
+            (Dir::In, SYN | ACK),
+            (Dir::Out, SYN),
+        ] {
+            let mut s = next_state(0, Dir::Out, SYN, true);
+            s = next_state(s, Dir::In, SYN | ACK, true);
+            s = next_state(s, Dir::In, RST, true);
+            assert!(is_reset(s) && is_transitory(s));
+            s = next_state(s, dir, flags, true);
+            assert_eq!(state_name(s), "established", "{dir:?} {flags:#x}");
+            assert!(!is_transitory(s));
+        }
+    }
+
+    #[test]
+    fn without_recovery_a_reset_flow_stays_reset() {
+        let mut s = next_state(0, Dir::Out, SYN, false);
+        s = next_state(s, Dir::In, SYN | ACK, false);
+        s = next_state(s, Dir::Out, ACK, false);
+        s = next_state(s, Dir::In, RST, false);
+        for (dir, flags) in [(Dir::Out, ACK), (Dir::In, ACK), (Dir::In, FIN | ACK)] {
+            s = next_state(s, dir, flags, false);
+            assert_eq!(state_name(s), "reset");
+        }
     }
 
     #[test]
     fn simultaneous_open_establishes_after_inside_ack() {
-        let mut s = next_state(0, Dir::Out, SYN);
-        s = next_state(s, Dir::In, SYN);
-        s = next_state(s, Dir::Out, SYN | ACK);
-        s = next_state(s, Dir::Out, ACK);
+        let mut s = next_state(0, Dir::Out, SYN, true);
+        s = next_state(s, Dir::In, SYN, true);
+        s = next_state(s, Dir::Out, SYN | ACK, true);
+        s = next_state(s, Dir::Out, ACK, true);
         assert_ne!(s & bits::ESTABLISHED, 0);
     }
 }

@@ -232,3 +232,17 @@ pub fn dispositions(c: &Counters) -> u64 {
         + c.passed_through
         + c.dropped_total()
 }
+
+/// `pkt` as it leaves a router hop: IPv4 TTL / IPv6 hop limit one lower (IPv4 header checksum
+/// recomputed). Profiles `rfc` and `linux` are a router hop (docs/behaviour.md §4 "TTL").
+pub fn hop(pkt: &[u8]) -> Vec<u8> {
+    let mut p = pkt.to_vec();
+    if p[0] >> 4 == 4 {
+        p[8] -= 1;
+        let header_len = usize::from(p[0] & 0x0f) * 4;
+        natsim::wire::checksum::set_ipv4_header(&mut p, header_len);
+    } else {
+        p[7] -= 1;
+    }
+    p
+}

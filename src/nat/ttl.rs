@@ -1,0 +1,98 @@
+//! The gateway as a router hop (docs/behaviour.md §4 "TTL"): IPv4 TTL / IPv6 hop limit of
+//! forwarded packets, and the rate limit of the ICMP Time Exceeded answers.
+
+use crate::wire::checksum;
+use crate::wire::parse::{IpVersion, be16, put16};
+
+/// Time Exceeded answers allowed in a burst.
+pub const TIME_EXCEEDED_BURST: u32 = 10;
+/// One more answer is allowed per this much virtual time (10 per second sustained).
+pub const TIME_EXCEEDED_INTERVAL_NS: u64 = 100_000_000;
+
+/// The TTL (IPv4) or hop limit (IPv6) of a parsed packet.
+#[inline]
+pub(crate) fn hops(pkt: &[u8], version: IpVersion) -> u8 {
+    match version {
+        IpVersion::V4 => pkt[8],
+        IpVersion::V6 => pkt[7],
+    }
+}
+
+/// Decrements the TTL / hop limit by one (the caller made sure it is at least 2). The IPv4
+/// header checksum is updated incrementally (RFC 1624); IPv6 has none, and neither is part of
+/// a transport pseudo-header.
+#[inline]
+pub(crate) fn decrement(pkt: &mut [u8], version: IpVersion) {
+    match version {
+        IpVersion::V4 => {
+            let old = be16(pkt, 8);
+            pkt[8] -= 1;
+            let c = checksum::update_word(be16(pkt, 10), old, be16(pkt, 8));
+            put16(pkt, 10, c);
+        }
+        IpVersion::V6 => pkt[7] -= 1,
+    }
+}
+
+/// A token bucket on virtual time for the Time Exceeded answers.
+#[derive(Clone, Debug)]
+pub(crate) struct AnswerBudget {
+    tokens: u32,
+    last_ns: u64,
+}
+
+impl AnswerBudget {
+    pub(crate) fn new() -> Self {
+        AnswerBudget {
+            tokens: TIME_EXCEEDED_BURST,
+            last_ns: 0,
+        }
+    }
+
+    /// Takes a token if one is left at `now_ns`.
+    pub(crate) fn take(&mut self, now_ns: u64) -> bool {
+        let earned = now_ns.saturating_sub(self.last_ns) / TIME_EXCEEDED_INTERVAL_NS;
+        if earned > 0 {
+            let t = u64::from(self.tokens).saturating_add(earned);
+            self.tokens = t.min(u64::from(TIME_EXCEEDED_BURST)) as u32;
+            self.last_ns = self
+                .last_ns
+                .saturating_add(earned.saturating_mul(TIME_EXCEEDED_INTERVAL_NS));
+        }
+        if self.tokens == 0 {
+            return false;
+        }
+        self.tokens -= 1;
+        true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wire::PacketRepr;
+
+    #[test]
+    fn decrement_keeps_the_ipv4_header_checksum_valid() {
+        let mut p = PacketRepr::udp(
+            ("10.0.0.1".parse().expect("a"), 1),
+            ("198.51.100.7".parse().expect("a"), 2),
+            b"x",
+        )
+        .emit();
+        let before = hops(&p, IpVersion::V4);
+        decrement(&mut p, IpVersion::V4);
+        assert_eq!(hops(&p, IpVersion::V4), before - 1);
+        assert!(checksum::verifies(checksum::sum(&p[..20])));
+    }
+
+    #[test]
+    fn the_answer_budget_allows_a_burst_then_refills_with_time() {
+        let mut b = AnswerBudget::new();
+        let n = (0..100).filter(|_| b.take(0)).count();
+        assert_eq!(n, TIME_EXCEEDED_BURST as usize);
+        assert!(!b.take(TIME_EXCEEDED_INTERVAL_NS - 1));
+        assert!(b.take(TIME_EXCEEDED_INTERVAL_NS));
+        assert!(!b.take(TIME_EXCEEDED_INTERVAL_NS));
+    }
+}
