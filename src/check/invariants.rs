@@ -259,7 +259,8 @@ impl InvariantChecker {
         match proto {
             6 => p
                 .timeout_tcp_established_ms
-                .min(p.timeout_tcp_transitory_ms),
+                .min(p.timeout_tcp_transitory_ms)
+                .min(p.timeout_tcp_reset_ms.unwrap_or(u64::MAX)),
             17 => p.timeout_udp_ms.min(p.timeout_udp_stream_ms),
             _ => p.timeout_icmp_ms,
         }

@@ -49,8 +49,6 @@ pub const NAME: &str = "liveness";
 
 /// How long an unsolicited inbound SYN must go unanswered (RFC 5382 REQ-4).
 const SYN_SILENCE_NS: u64 = 6_000_000_000;
-/// `linux` keeps a reset flow in CLOSE for 10 s.
-const LINUX_CLOSE_NS: u64 = 10_000_000_000;
 /// Slack around deadlines, so an event at the very deadline is never judged.
 const SLACK_NS: u64 = 1_000_000;
 
@@ -128,7 +126,6 @@ enum Next {
 #[derive(Clone, Copy, Debug)]
 struct Held {
     nic: NicId,
-    family: Family,
     scope: Scope,
 }
 
@@ -200,7 +197,7 @@ impl Liveness {
     /// per family (`None`: unknown, table checks off).
     pub fn new(profile: Profile, table_limit: Option<u32>) -> Self {
         Liveness {
-            linux: profile.name == "linux",
+            linux: !profile.tcp_rst_recovery,
             profile,
             table_limit,
             nodes: BTreeMap::new(),
@@ -248,8 +245,8 @@ impl Liveness {
             proto::UDP => p.timeout_udp_ms.max(p.timeout_udp_stream_ms),
             _ => p.timeout_icmp_ms,
         })
-        .max(if proto == proto::TCP && self.linux {
-            LINUX_CLOSE_NS
+        .max(if proto == proto::TCP {
+            ms(self.profile.timeout_tcp_reset_ms.unwrap_or(0))
         } else {
             0
         })
@@ -285,10 +282,18 @@ impl Liveness {
             }
             Observation::BlockReleased { nic, family, .. } => {
                 self.blocks.remove(&(*nic, *family));
-                self.forget(
-                    |f| f.key.nic == *nic && f.family == *family,
-                    |h| h.nic == *nic && h.family == *family,
-                );
+                self.blocks_unknown.remove(nic);
+                // The flows are lost at once; their ports count as held until the longest
+                // hold (an upper bound: the gateway may free them sooner).
+                let ids: Vec<u64> = self
+                    .flows
+                    .iter()
+                    .filter(|(_, f)| f.key.nic == *nic && f.family == *family)
+                    .map(|(id, _)| *id)
+                    .collect();
+                for id in ids {
+                    self.end(id);
+                }
                 Ok(())
             }
             Observation::NicUpdated(NicInfo { id, node, .. }) => {
@@ -403,7 +408,6 @@ impl Liveness {
             id,
             Held {
                 nic: f.key.nic,
-                family: f.family,
                 scope: f.scope,
             },
         );
@@ -533,11 +537,11 @@ impl Liveness {
                 if fl & RST != 0 {
                     f.tcp = Tcp::Reset;
                     f.closed_at = Some(now);
-                    if linux {
-                        Next::Range(trans.min(LINUX_CLOSE_NS), trans.max(LINUX_CLOSE_NS))
-                    } else {
-                        Next::Exact(trans)
-                    }
+                    // The profile's reset timer (default: the transitory one; `linux`: CLOSE,
+                    // 10 s).
+                    Next::Exact(ms(p
+                        .timeout_tcp_reset_ms
+                        .unwrap_or(p.timeout_tcp_transitory_ms)))
                 } else if fl & SYN != 0 {
                     match f.tcp {
                         Tcp::Opening { .. } if !outbound => {
@@ -588,7 +592,7 @@ impl Liveness {
                         }
                         // linux CLOSE and flows closed by FINs: the model only bounds them.
                         Tcp::Reset | Tcp::Closed => {
-                            Next::Unknown(trans.max(if linux { LINUX_CLOSE_NS } else { 0 }))
+                            Next::Unknown(trans.max(ms(p.timeout_tcp_reset_ms.unwrap_or(0))))
                         }
                     }
                 }
