@@ -30,6 +30,10 @@ enum Command {
         /// Write the JSON report to this file.
         #[arg(long)]
         json: Option<PathBuf>,
+        /// Every invariant must make at least one check; one that made none is an unmet
+        /// expectation (exit 3) naming it.
+        #[arg(long)]
+        require_exercised: bool,
     },
     /// Run every scenario in a folder and print a table (the CI job).
     Check {
@@ -39,6 +43,9 @@ enum Command {
         /// Also write JUnit XML for CI systems.
         #[arg(long)]
         junit: Option<PathBuf>,
+        /// Every invariant must make at least one check in every scenario (exit 3 otherwise).
+        #[arg(long)]
+        require_exercised: bool,
     },
     /// Swarm testing: generate a world per seed (random feature subsets, traffic, faults,
     /// control-plane changes), check every invariant, minimise failures to scenario files.
@@ -159,16 +166,29 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
             seed,
             pcap_dir,
             json,
-        } => Ok(natsim::scenario::cli::run_cmd(
+            require_exercised,
+        } => Ok(natsim::scenario::cli::run_cmd_with(
+            &mut std::io::stdout().lock(),
+            &mut std::io::stderr().lock(),
             &scenario,
             seed,
             pcap_dir.as_deref(),
             json.as_deref(),
+            require_exercised,
         )
         .into()),
-        Command::Check { dir, junit } => {
-            Ok(natsim::scenario::cli::check_cmd(&dir, junit.as_deref()).into())
-        }
+        Command::Check {
+            dir,
+            junit,
+            require_exercised,
+        } => Ok(natsim::scenario::cli::check_cmd_with(
+            &mut std::io::stdout().lock(),
+            &mut std::io::stderr().lock(),
+            &dir,
+            junit.as_deref(),
+            require_exercised,
+        )
+        .into()),
         Command::Swarm {
             seeds,
             reproduce,

@@ -241,3 +241,155 @@ fn no_inbound_initiation_catches_a_gateway_that_ignores_the_outer_destination() 
         summary(&bad)
     );
 }
+/// Loads a scenario of the library.
+fn library(name: &str) -> natsim::scenario::Scenario {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("scenarios")
+        .join(format!("{name}.yaml"));
+    natsim::scenario::load(&path).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// The broken gateway fails the library scenario `name` with a liveness violation (exit 4).
+fn liveness_catches(name: &str, breakage: Breakage) {
+    let sc = library(name);
+    let bad = run_scenario(&sc, None, &move || breakage.factory())
+        .expect("runs")
+        .report;
+    let v = bad
+        .violation
+        .as_ref()
+        .unwrap_or_else(|| panic!("{breakage:?} not caught by {name}: {}", summary(&bad)));
+    assert_eq!(v.invariant, "liveness", "{}", summary(&bad));
+    assert_eq!(bad.exit_code, 4);
+    assert_eq!(bad.invariants["liveness"].result, "violated");
+}
+
+#[test]
+fn liveness_catches_a_sticky_rst() {
+    liveness_catches("rst-lost-keepalive", Breakage::StickyRst);
+}
+
+#[test]
+fn liveness_catches_held_flows_counted_against_the_table() {
+    liveness_catches(
+        "table-limit-live-only",
+        Breakage::HeldFlowsCountAgainstTable,
+    );
+}
+
+#[test]
+fn liveness_catches_no_block_tcp_dropped_as_tcp_no_flow() {
+    liveness_catches("no-block-tcp-reason", Breakage::NoBlockTcpAsNoFlow);
+}
+
+#[test]
+fn liveness_catches_an_immediate_icmp_answer_to_an_unsolicited_syn() {
+    liveness_catches(
+        "unsolicited-syn-silence",
+        Breakage::ImmediateUnsolicitedIcmp,
+    );
+}
+
+#[test]
+fn liveness_catches_established_flows_expiring_at_the_transitory_timer() {
+    liveness_catches(
+        "tcp-established-idle",
+        Breakage::EstablishedAtTransitoryTimer,
+    );
+}
+
+#[test]
+fn liveness_catches_eviction_of_the_oldest_flow_when_the_table_is_full() {
+    liveness_catches(
+        "table-full-no-eviction",
+        Breakage::EvictsOldestWhenTableFull,
+    );
+}
+
+/// docs/behaviour.md §4 and §6: the real gateway passes every liveness scenario, with the
+/// liveness invariant exercised (not merely silent).
+#[test]
+fn real_gateway_passes_the_liveness_scenarios() {
+    for name in [
+        "rst-lost-keepalive",
+        "table-limit-live-only",
+        "no-block-tcp-reason",
+        "unsolicited-syn-silence",
+        "tcp-established-idle",
+        "table-full-no-eviction",
+    ] {
+        let r = run_scenario(&library(name), None, &|| Box::new(real_gateway))
+            .expect("runs")
+            .report;
+        assert_eq!(r.exit_code, 0, "{name}: {}", summary(&r));
+        assert_eq!(r.invariants["liveness"].result, "held", "{name}");
+        assert!(r.invariants["liveness"].checks > 0, "{name}");
+    }
+}
+
+/// docs/behaviour.md §6: "An invariant that ran no check in a run is reported as not
+/// exercised, never as held."
+#[test]
+fn an_invariant_that_ran_no_check_is_not_exercised_never_held() {
+    let r = run_scenario(&library("absent-selector"), None, &|| {
+        Box::new(real_gateway)
+    })
+    .expect("runs")
+    .report;
+    for (name, i) in &r.invariants {
+        assert_eq!(i.result == "held", i.checks > 0, "{name}: {i:?}");
+        if i.checks == 0 {
+            assert_eq!(i.result, "not_exercised", "{name}");
+        }
+    }
+    assert!(
+        r.invariants.values().any(|i| i.result == "not_exercised"),
+        "{}",
+        summary(&r)
+    );
+    let text = summary(&r);
+    assert!(text.contains("not exercised"), "{text}");
+}
+
+/// `expect.exercised` names an invariant that made no check: unmet, exit 3, naming it.
+#[test]
+fn expect_exercised_fails_when_the_invariant_made_no_check() {
+    let yaml = scenario(64, "expect:\n  exercised: [liveness, timers]\n");
+    let r = run(&yaml, None);
+    assert_eq!(r.exit_code, 3, "{}", summary(&r));
+    let text = summary(&r);
+    assert!(text.contains("UNMET exercised.liveness"), "{text}");
+    assert!(text.contains("UNMET exercised.timers"), "{text}");
+}
+
+/// An unknown invariant name in `expect.exercised` is bad input naming file and line.
+#[test]
+fn expect_exercised_refuses_an_unknown_invariant_name() {
+    let yaml = scenario(64, "expect:\n  exercised: [liveness, livenes]\n");
+    let e = match load_str(Path::new("inline.yaml"), &yaml) {
+        Ok(_) => panic!("an unknown invariant name was accepted"),
+        Err(e) => e.to_string(),
+    };
+    assert!(e.contains("inline.yaml:") && e.contains("livenes"), "{e}");
+}
+
+/// `--require-exercised`: every invariant not exercised becomes an unmet expectation (exit 3).
+#[test]
+fn require_exercised_names_every_unexercised_invariant() {
+    // No traffic at all: several invariants have nothing to check.
+    let mut r = run(&scenario(64, ""), None);
+    assert_eq!(r.exit_code, 0, "{}", summary(&r));
+    let idle: Vec<&str> = r
+        .invariants
+        .iter()
+        .filter(|(_, i)| i.checks == 0)
+        .map(|(n, _)| *n)
+        .collect();
+    assert!(idle.contains(&"liveness"), "{idle:?}");
+    natsim::scenario::report::require_exercised(&mut r);
+    let text = summary(&r);
+    assert_eq!(r.exit_code, 3, "{text}");
+    for n in idle {
+        assert!(text.contains(&format!("UNMET exercised.{n}")), "{text}");
+    }
+}

@@ -2,8 +2,8 @@
 //! a test can show the matching invariant checker fails ("a checker that cannot fail is
 //! worthless", SPEC §6).
 
-use std::collections::BTreeMap;
-use std::net::IpAddr;
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::nat::{
@@ -48,11 +48,27 @@ pub enum Breakage {
     /// because it is not addressed to the quoted packet's source (docs/behaviour.md §4 ICMP) is
     /// re-addressed to it and translated (the gateway's behaviour before issue 19).
     IgnoresOuterDestination,
+    /// After an RST the flow never returns to ESTABLISHED: its packets are dropped once the
+    /// transitory timer has run from the RST, even if traffic went on (issue 11, bug 1).
+    StickyRst,
+    /// Expired flows whose port is still held count against the table limit, so new flows get
+    /// `table_full` too early (bug 2).
+    HeldFlowsCountAgainstTable,
+    /// Mid-stream TCP of a NIC without a block is dropped as `tcp_no_flow` instead of
+    /// `no_nat_block` (bug 3).
+    NoBlockTcpAsNoFlow,
+    /// Answers an unsolicited inbound SYN with ICMP 3/13 (v6 1/1) at once (bug 4; RFC 5382
+    /// REQ-4 asks for 6 s of silence).
+    ImmediateUnsolicitedIcmp,
+    /// Established TCP flows die when idle for the transitory timer.
+    EstablishedAtTransitoryTimer,
+    /// Evicts the oldest live flow to make room when the table is full.
+    EvictsOldestWhenTableFull,
 }
 
 impl Breakage {
     /// Every breakage, with the invariant that should catch it.
-    pub const CATALOGUE: [(Breakage, &'static str); 12] = [
+    pub const CATALOGUE: [(Breakage, &'static str); 18] = [
         (Breakage::LeakyFilter { port: 0 }, "no-inbound-initiation"),
         (Breakage::OverlappingBlocks, "port-limit"),
         (Breakage::BlockEndOffByOne, "port-limit"),
@@ -65,6 +81,12 @@ impl Breakage {
         (Breakage::WrongStatus, "status"),
         (Breakage::Nondeterministic, "determinism"),
         (Breakage::IgnoresOuterDestination, "no-inbound-initiation"),
+        (Breakage::StickyRst, "liveness"),
+        (Breakage::HeldFlowsCountAgainstTable, "liveness"),
+        (Breakage::NoBlockTcpAsNoFlow, "liveness"),
+        (Breakage::ImmediateUnsolicitedIcmp, "liveness"),
+        (Breakage::EstablishedAtTransitoryTimer, "liveness"),
+        (Breakage::EvictsOldestWhenTableFull, "liveness"),
     ];
 
     /// A factory building this broken dataplane.
@@ -79,8 +101,15 @@ impl Breakage {
                 } else {
                     0
                 };
+                let mut inner_cfg = cfg.clone();
+                if self == Breakage::EvictsOldestWhenTableFull {
+                    // The wrapper enforces the real limit; the inner table only needs room
+                    // for the flows it evicts but the inner gateway still holds.
+                    inner_cfg.max_flows = cfg.max_flows.saturating_mul(4);
+                }
                 Ok(Box::new(Broken {
-                    inner: Gateway::new(cfg.clone())?,
+                    inner: Gateway::new(inner_cfg)?,
+                    flows: FlowBreakage::default(),
                     per_nic: BTreeMap::new(),
                     config: cfg,
                     kind: self,
@@ -109,6 +138,58 @@ struct Broken {
     outbound: u64,
     odd_instance: bool,
     hidden: Vec<Event>,
+    /// State of the flow-level breakages (liveness, invariant 10).
+    flows: FlowBreakage,
+}
+
+/// (NIC, protocol, inside, remote): a flow as its outbound packets key it.
+type OutKey = (NicId, u8, SocketAddr, SocketAddr);
+/// (protocol, NAT endpoint, remote): a flow as its inbound packets key it.
+type InKey = (u8, SocketAddr, SocketAddr);
+
+/// What the flow-level breakages remember, from the packets and the inner gateway's events.
+#[derive(Default)]
+struct FlowBreakage {
+    /// StickyRst: when each flow saw an RST (by both keys).
+    rst_out: BTreeMap<OutKey, u64>,
+    rst_in: BTreeMap<InKey, u64>,
+    /// EstablishedAtTransitoryTimer: last packet of each TCP flow.
+    seen_out: BTreeMap<OutKey, u64>,
+    seen_in: BTreeMap<InKey, u64>,
+    /// Flows this wrapper killed (StickyRst, EstablishedAtTransitoryTimer, EvictsOldest...).
+    dead_out: BTreeSet<OutKey>,
+    dead_in: BTreeSet<InKey>,
+    /// HeldFlowsCountAgainstTable: ended flows whose port is still held, per family.
+    held: [BTreeSet<InKey>; 2],
+    /// EvictsOldestWhenTableFull: live, not evicted flows per family in creation order.
+    order: [BTreeMap<u64, (OutKey, InKey)>; 2],
+    seq_of: BTreeMap<InKey, (usize, u64)>,
+    seq: u64,
+}
+
+fn out_key(nic: NicId, t: &Tuple) -> OutKey {
+    let remote = match t.icmp {
+        Some(_) => SocketAddr::new(t.dst, 0),
+        None => t.dst_addr(),
+    };
+    (nic, t.protocol, t.src_addr(), remote)
+}
+
+fn in_key(t: &Tuple) -> InKey {
+    let remote = match t.icmp {
+        Some(_) => SocketAddr::new(t.src, 0),
+        None => t.src_addr(),
+    };
+    (t.protocol, t.dst_addr(), remote)
+}
+
+/// A packet that would open a new flow (UDP, ICMP echo request, TCP SYN).
+fn opens_flow(t: &Tuple) -> bool {
+    match t.protocol {
+        proto::TCP => t.tcp_flags & 0x17 == 0x02,
+        proto::UDP => true,
+        _ => t.icmp == Some(crate::sim::packet::IcmpKind::EchoRequest),
+    }
 }
 
 /// Re-addresses an ICMP error to its quoted packet's source when it is addressed elsewhere (the
@@ -166,6 +247,224 @@ impl Broken {
         }
         &mut self.inner
     }
+}
+
+impl Broken {
+    /// The flow-level breakages that invariant 10 (liveness) must catch.
+    fn process_flows(&mut self, now: Instant, ingress: Ingress, pkt: &mut Vec<u8>) -> Verdict {
+        let now_ns = now.as_nanos();
+        let Some(t) = Tuple::parse(pkt) else {
+            return self.inner.process(now, ingress, pkt);
+        };
+        let transitory_ns = self
+            .config
+            .profile
+            .timeout_tcp_transitory_ms
+            .saturating_mul(1_000_000);
+        let dead = |f: &FlowBreakage| match ingress {
+            Ingress::Inside(nic) => f.dead_out.contains(&out_key(nic, &t)),
+            Ingress::Outside => f.dead_in.contains(&in_key(&t)),
+        };
+        let kill_drop = match ingress {
+            Ingress::Inside(_) if t.protocol == proto::TCP => DropReason::TcpNoFlow,
+            Ingress::Inside(_) => DropReason::TableFull,
+            Ingress::Outside => DropReason::Unsolicited,
+        };
+        let tcp_new_syn = t.protocol == proto::TCP && t.tcp_flags & 0x17 == 0x02;
+        match self.kind {
+            Breakage::StickyRst | Breakage::EstablishedAtTransitoryTimer
+                if t.protocol == proto::TCP =>
+            {
+                if let Ingress::Inside(nic) = ingress
+                    && tcp_new_syn
+                {
+                    // A new connection on the tuple starts clean.
+                    let k = out_key(nic, &t);
+                    self.flows.dead_out.remove(&k);
+                    self.flows.rst_out.remove(&k);
+                    self.flows.seen_out.remove(&k);
+                } else if dead(&self.flows) {
+                    return Verdict::Drop(kill_drop);
+                }
+                let (since, timer) = match (self.kind, ingress) {
+                    (Breakage::StickyRst, Ingress::Inside(nic)) => {
+                        (self.flows.rst_out.get(&out_key(nic, &t)).copied(), true)
+                    }
+                    (Breakage::StickyRst, Ingress::Outside) => {
+                        (self.flows.rst_in.get(&in_key(&t)).copied(), true)
+                    }
+                    (_, Ingress::Inside(nic)) => {
+                        (self.flows.seen_out.get(&out_key(nic, &t)).copied(), true)
+                    }
+                    (_, Ingress::Outside) => (self.flows.seen_in.get(&in_key(&t)).copied(), true),
+                };
+                let original = pkt.clone();
+                if timer && since.is_some_and(|s| now_ns >= s.saturating_add(transitory_ns)) {
+                    // Kill it (both directions) without telling anyone.
+                    let v = self.inner.process(now, ingress, pkt);
+                    if let (Verdict::Forward(_), Some(a)) = (v, Tuple::parse(pkt)) {
+                        let (ok, ik) = match ingress {
+                            Ingress::Inside(nic) => (out_key(nic, &t), in_key_of_out(&a)),
+                            Ingress::Outside => match self.out_key_of_reply(&a, &t) {
+                                Some(ok) => (ok, in_key(&t)),
+                                None => return Verdict::Drop(kill_drop),
+                            },
+                        };
+                        self.flows.dead_out.insert(ok);
+                        self.flows.dead_in.insert(ik);
+                    }
+                    *pkt = original;
+                    return Verdict::Drop(kill_drop);
+                }
+                let v = self.inner.process(now, ingress, pkt);
+                if let (Verdict::Forward(_), Some(a)) = (v, Tuple::parse(pkt)) {
+                    let (ok, ik) = match ingress {
+                        Ingress::Inside(nic) => (Some(out_key(nic, &t)), in_key_of_out(&a)),
+                        Ingress::Outside => (self.out_key_of_reply(&a, &t), in_key(&t)),
+                    };
+                    let rst = t.tcp_flags & 0x04 != 0;
+                    match self.kind {
+                        Breakage::StickyRst if rst => {
+                            if let Some(ok) = ok {
+                                self.flows.rst_out.entry(ok).or_insert(now_ns);
+                            }
+                            self.flows.rst_in.entry(ik).or_insert(now_ns);
+                        }
+                        Breakage::EstablishedAtTransitoryTimer => {
+                            if let Some(ok) = ok {
+                                self.flows.seen_out.insert(ok, now_ns);
+                            }
+                            self.flows.seen_in.insert(ik, now_ns);
+                        }
+                        _ => {}
+                    }
+                }
+                v
+            }
+            Breakage::HeldFlowsCountAgainstTable => {
+                if let Ingress::Inside(nic) = ingress
+                    && opens_flow(&t)
+                    && self
+                        .inner
+                        .translation_of(nic, t.protocol, t.src_addr(), out_key(nic, &t).3)
+                        .is_none()
+                {
+                    let fam = Family::of(&t.src).index();
+                    let live = [self.inner.live_flows().0, self.inner.live_flows().1][fam];
+                    let held = self.flows.held[fam].len();
+                    if live + held >= self.config.max_flows as usize {
+                        return Verdict::Drop(DropReason::TableFull);
+                    }
+                }
+                let v = self.inner.process(now, ingress, pkt);
+                self.track_events();
+                v
+            }
+            Breakage::NoBlockTcpAsNoFlow => {
+                let v = self.inner.process(now, ingress, pkt);
+                if v == Verdict::Drop(DropReason::NoNatBlock)
+                    && t.protocol == proto::TCP
+                    && t.tcp_flags & 0x02 == 0
+                {
+                    return Verdict::Drop(DropReason::TcpNoFlow);
+                }
+                v
+            }
+            Breakage::ImmediateUnsolicitedIcmp => {
+                let original = pkt.clone();
+                let v = self.inner.process(now, ingress, pkt);
+                if ingress == Ingress::Outside
+                    && tcp_new_syn
+                    && self.config.profile.icmp_unreachable_on_unsolicited
+                    && v == Verdict::Drop(DropReason::Unsolicited)
+                {
+                    let (ty, code) = if t.src.is_ipv4() { (3, 13) } else { (1, 1) };
+                    *pkt = crate::wire::PacketRepr::icmp_error(t.dst, t.src, ty, code, &original)
+                        .emit();
+                    return Verdict::Respond(Egress::Outside);
+                }
+                v
+            }
+            Breakage::EvictsOldestWhenTableFull => {
+                if dead(&self.flows)
+                    && !(tcp_new_syn && matches!(ingress, Ingress::Inside(_)))
+                    && (ingress == Ingress::Outside || t.protocol == proto::TCP)
+                {
+                    return Verdict::Drop(kill_drop);
+                }
+                let v = self.inner.process(now, ingress, pkt);
+                self.track_events();
+                for fam in 0..2 {
+                    while self.flows.order[fam].len() > self.config.max_flows as usize {
+                        let Some((_, (ok, ik))) = self.flows.order[fam].pop_first() else {
+                            break;
+                        };
+                        self.flows.seq_of.remove(&ik);
+                        self.flows.dead_out.insert(ok);
+                        self.flows.dead_in.insert(ik);
+                    }
+                }
+                v
+            }
+            _ => self.inner.process(now, ingress, pkt),
+        }
+    }
+
+    /// The outbound key of the flow an inbound packet (as delivered, `a`) answers.
+    fn out_key_of_reply(&self, a: &Tuple, arrived: &Tuple) -> Option<OutKey> {
+        let nic = self
+            .nics
+            .iter()
+            .find(|(_, c)| c.addresses.contains(&a.dst))
+            .map(|(id, _)| *id)?;
+        let remote = in_key(arrived).2;
+        Some((nic, a.protocol, a.dst_addr(), remote))
+    }
+
+    /// Moves the inner gateway's events to `hidden` (they still reach observers, in order)
+    /// and follows flows created, ended and released.
+    fn track_events(&mut self) {
+        let events = self.inner.drain_events();
+        for e in &events {
+            match e {
+                Event::FlowCreated { flow, .. } => {
+                    let fam = Family::of(&flow.nat.ip()).index();
+                    let ik = (flow.protocol, flow.nat, flow.remote);
+                    let ok = (flow.nic, flow.protocol, flow.inside, flow.remote);
+                    self.flows.seq += 1;
+                    let seq = self.flows.seq;
+                    self.flows.order[fam].insert(seq, (ok, ik));
+                    self.flows.seq_of.insert(ik, (fam, seq));
+                    self.flows.dead_out.remove(&ok);
+                    self.flows.dead_in.remove(&ik);
+                    self.flows.held[fam].remove(&ik);
+                }
+                Event::FlowEnded { flow, .. } => {
+                    let fam = Family::of(&flow.nat.ip()).index();
+                    let ik = (flow.protocol, flow.nat, flow.remote);
+                    if let Some((f, seq)) = self.flows.seq_of.remove(&ik) {
+                        self.flows.order[f].remove(&seq);
+                    }
+                    self.flows.held[fam].insert(ik);
+                }
+                Event::PortReleased { flow, .. } => {
+                    let fam = Family::of(&flow.nat.ip()).index();
+                    self.flows.held[fam].remove(&(flow.protocol, flow.nat, flow.remote));
+                }
+                _ => {}
+            }
+        }
+        self.hidden.extend(events);
+    }
+}
+
+/// The inbound key of a translated outbound packet.
+fn in_key_of_out(a: &Tuple) -> InKey {
+    let remote = match a.icmp {
+        Some(_) => SocketAddr::new(a.dst, 0),
+        None => a.dst_addr(),
+    };
+    (a.protocol, a.src_addr(), remote)
 }
 
 impl Dataplane for Broken {
@@ -312,6 +611,15 @@ impl Dataplane for Broken {
                 }
                 self.inner.process(now, ingress, pkt)
             }
+            (
+                Breakage::StickyRst
+                | Breakage::HeldFlowsCountAgainstTable
+                | Breakage::NoBlockTcpAsNoFlow
+                | Breakage::ImmediateUnsolicitedIcmp
+                | Breakage::EstablishedAtTransitoryTimer
+                | Breakage::EvictsOldestWhenTableFull,
+                _,
+            ) => self.process_flows(now, ingress, pkt),
             _ => self.inner.process(now, ingress, pkt),
         }
     }
@@ -397,6 +705,12 @@ impl Dataplane for Broken {
     }
 
     fn drain_events(&mut self) -> Vec<Event> {
+        if matches!(
+            self.kind,
+            Breakage::HeldFlowsCountAgainstTable | Breakage::EvictsOldestWhenTableFull
+        ) {
+            self.track_events();
+        }
         let mut e = std::mem::take(&mut self.hidden);
         e.extend(self.inner.drain_events());
         for g in self.per_nic.values_mut() {

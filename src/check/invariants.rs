@@ -1,5 +1,6 @@
-//! The invariant checker (SPEC §6, invariants 1–8; 9, determinism, is checked by running twice
-//! and comparing trace digests, see [`crate::scenario`]).
+//! The invariant checker (SPEC §6, invariants 1–8 here and 10 in [`super::liveness`]; 9,
+//! determinism, is checked by running twice and comparing trace digests, see
+//! [`crate::scenario`]).
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
@@ -8,6 +9,7 @@ use foldhash::fast::FixedState;
 use hashbrown::HashMap;
 use serde::Serialize;
 
+use super::liveness::Liveness;
 use crate::nat::{
     Block, DropReason, Egress, EndReason, Event, Family, FlowView, Ingress, LimitScope, NicId,
     Profile, Verdict,
@@ -39,11 +41,13 @@ pub enum Invariant {
     Status,
     /// 9.
     Determinism,
+    /// 10 (see [`super::liveness`]).
+    Liveness,
 }
 
 impl Invariant {
     /// All, in order.
-    pub const ALL: [Invariant; 9] = [
+    pub const ALL: [Invariant; 10] = [
         Invariant::NoInboundInitiation,
         Invariant::PortLimit,
         Invariant::Isolation,
@@ -53,6 +57,7 @@ impl Invariant {
         Invariant::Selection,
         Invariant::Status,
         Invariant::Determinism,
+        Invariant::Liveness,
     ];
 
     /// SPEC name.
@@ -67,6 +72,7 @@ impl Invariant {
             Invariant::Selection => "selection",
             Invariant::Status => "status",
             Invariant::Determinism => "determinism",
+            Invariant::Liveness => super::liveness::NAME,
         }
     }
 
@@ -136,7 +142,9 @@ pub struct InvariantChecker {
     /// endpoint). P bounds mappings there, not flows: the flows of one inside endpoint share its
     /// mapping's port, so only the mapping's first flow takes a slot of `occupancy`.
     mapping_refs: Map<(NicId, u8, SocketAddr), u32>,
-    checks: [u64; 9],
+    checks: [u64; 10],
+    /// Invariant 10's own flow model.
+    liveness: Liveness,
 }
 
 fn family_of(a: &IpAddr) -> Family {
@@ -179,6 +187,7 @@ fn wire_ok(pkt: &[u8]) -> Result<(), String> {
 impl InvariantChecker {
     /// A checker for a gateway running `profile`.
     pub fn new(profile: Profile) -> Self {
+        let profile_for_liveness = profile.clone();
         InvariantChecker {
             profile,
             nics: BTreeMap::new(),
@@ -189,8 +198,17 @@ impl InvariantChecker {
             by_inside: map(),
             occupancy: map(),
             mapping_refs: map(),
-            checks: [0; 9],
+            checks: [0; 10],
+            liveness: Liveness::new(profile_for_liveness, None),
         }
+    }
+
+    /// A checker that also knows the conntrack table limit per family (`max_flows`), so
+    /// invariant 10 can judge `table_full` drops.
+    pub fn with_table_limit(profile: Profile, max_flows: u32) -> Self {
+        let mut c = InvariantChecker::new(profile.clone());
+        c.liveness = Liveness::new(profile, Some(max_flows));
+        c
     }
 
     /// Counts of checks performed.
@@ -199,7 +217,10 @@ impl InvariantChecker {
             checks: Invariant::ALL
                 .iter()
                 .filter(|i| **i != Invariant::Determinism)
-                .map(|i| (i.name(), self.checks[*i as usize]))
+                .map(|i| match i {
+                    Invariant::Liveness => (i.name(), self.liveness.checks()),
+                    _ => (i.name(), self.checks[*i as usize]),
+                })
                 .collect(),
         }
     }
@@ -238,7 +259,8 @@ impl InvariantChecker {
         match proto {
             6 => p
                 .timeout_tcp_established_ms
-                .min(p.timeout_tcp_transitory_ms),
+                .min(p.timeout_tcp_transitory_ms)
+                .min(p.timeout_tcp_reset_ms.unwrap_or(u64::MAX)),
             17 => p.timeout_udp_ms.min(p.timeout_udp_stream_ms),
             _ => p.timeout_icmp_ms,
         }
@@ -902,6 +924,15 @@ impl Observer for InvariantChecker {
         obs: &Observation<'_>,
     ) -> Result<(), Violation> {
         let now_ns = now.as_nanos();
+        // Invariant 10 first: its model follows every observation, whatever 1–8 find.
+        let live = self.liveness.observe(now_ns, obs);
+        self.observe_safety(now_ns, obs).and(live)
+    }
+}
+
+impl InvariantChecker {
+    /// Invariants 1–8 for one observation.
+    fn observe_safety(&mut self, now_ns: u64, obs: &Observation<'_>) -> Result<(), Violation> {
         match obs {
             Observation::Processed {
                 ingress,

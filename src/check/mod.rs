@@ -9,5 +9,6 @@
 
 pub mod broken;
 mod invariants;
+pub mod liveness;
 
 pub use invariants::{Invariant, InvariantChecker, InvariantSummary};

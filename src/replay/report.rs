@@ -186,9 +186,15 @@ impl ReplaySummary {
             format!("{:.6} s", self.virtual_duration_ns as f64 / 1e9),
         );
         for i in &self.invariants {
+            // Never "held" without a check: an invariant the replay gave nothing to judge is
+            // "not exercised".
             let value = match i.not_applicable {
                 Some(why) => format!("not applicable: {why}"),
-                None => format!("checks {}, violations {}", i.checks, i.violations),
+                None if i.violations > 0 => {
+                    format!("violated ({} of {} checks)", i.violations, i.checks)
+                }
+                None if i.checks == 0 => "not exercised".to_string(),
+                None => format!("held ({} checks)", i.checks),
             };
             row(&format!("invariant {} {}", i.number, i.name), value);
         }

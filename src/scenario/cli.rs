@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use super::capture::write_pcapng;
 use super::load::load;
-use super::report::{exit, run_scenario, summary};
+use super::report::{exit, invariants_line, require_exercised, run_scenario, summary};
 use super::schema::json_schema;
 use crate::sim::dataplane::real_gateway;
 
@@ -55,6 +55,20 @@ pub fn run_cmd_to(
     pcap_dir: Option<&Path>,
     json: Option<&Path>,
 ) -> Exit {
+    run_cmd_with(out, err, path, seed, pcap_dir, json, false)
+}
+
+/// [`run_cmd_to`] with `--require-exercised`: every invariant must have made a check, or the
+/// run is unmet (exit 3) naming the ones that did not.
+pub fn run_cmd_with(
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+    path: &Path,
+    seed: Option<u64>,
+    pcap_dir: Option<&Path>,
+    json: Option<&Path>,
+    require_all_exercised: bool,
+) -> Exit {
     let sc = match load(path) {
         Ok(s) => s,
         Err(e) => {
@@ -62,13 +76,16 @@ pub fn run_cmd_to(
             return Exit::BAD_INPUT;
         }
     };
-    let output = match run_scenario(&sc, seed, &|| Box::new(real_gateway)) {
+    let mut output = match run_scenario(&sc, seed, &|| Box::new(real_gateway)) {
         Ok(o) => o,
         Err(e) => {
             let _ = writeln!(err, "error: {}: {e}", path.display());
             return Exit::BAD_INPUT;
         }
     };
+    if require_all_exercised {
+        require_exercised(&mut output.report);
+    }
     let r = &output.report;
     let _ = write!(out, "{}", summary(r));
     if let Some(j) = json {
@@ -134,6 +151,17 @@ pub fn check_cmd_to(
     dir: &Path,
     junit: Option<&Path>,
 ) -> Exit {
+    check_cmd_with(out, err, dir, junit, false)
+}
+
+/// [`check_cmd_to`] with `--require-exercised` (see [`run_cmd_with`]).
+pub fn check_cmd_with(
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+    dir: &Path,
+    junit: Option<&Path>,
+    require_all_exercised: bool,
+) -> Exit {
     let files = match scenario_files(dir) {
         Ok(f) => f,
         Err(e) => {
@@ -144,25 +172,31 @@ pub fn check_cmd_to(
     let mut worst = 0u8;
     let mut cases = Vec::new();
     for f in &files {
-        let (code, line, detail) = match load(f) {
+        let (code, line, detail, invariants) = match load(f) {
             Err(e) => (
                 exit::BAD_INPUT,
                 format!("BAD INPUT {}", f.display()),
                 e.to_string(),
+                String::new(),
             ),
             Ok(sc) => match run_scenario(&sc, None, &|| Box::new(real_gateway)) {
                 Err(e) => (
                     exit::BAD_INPUT,
                     format!("BAD INPUT {}", f.display()),
                     e.to_string(),
+                    String::new(),
                 ),
                 Ok(o) => {
-                    let r = o.report;
+                    let mut r = o.report;
+                    if require_all_exercised {
+                        require_exercised(&mut r);
+                    }
+                    let inv = invariants_line(&r.invariants);
                     let line = format!(
-                        "{:<18} {} seed {} digest {} ({} events)",
+                        "{:<18} {} seed {} digest {} ({} events); {inv}",
                         r.result, r.file, r.seed, r.digest, r.sim.events
                     );
-                    (r.exit_code, line, summary(&r))
+                    (r.exit_code, line, summary(&r), inv)
                 }
             },
         };
@@ -174,7 +208,7 @@ pub fn check_cmd_to(
             }
         }
         worst = worst.max(code);
-        cases.push((f.display().to_string(), code, detail));
+        cases.push((f.display().to_string(), code, detail, invariants));
     }
     let failed = cases.iter().filter(|c| c.1 != exit::OK).count();
     let _ = writeln!(out, "{} scenarios, {} failed", cases.len(), failed);
@@ -185,11 +219,17 @@ pub fn check_cmd_to(
             "<testsuite name=\"natsim\" tests=\"{}\" failures=\"{failed}\">\n",
             cases.len()
         ));
-        for (name, code, detail) in &cases {
+        for (name, code, detail, invariants) in &cases {
             x.push_str(&format!(
                 "  <testcase classname=\"scenarios\" name=\"{}\">",
                 xml_escape(name)
             ));
+            if !invariants.is_empty() {
+                x.push_str(&format!(
+                    "<system-out>{}</system-out>",
+                    xml_escape(invariants)
+                ));
+            }
             if *code != exit::OK {
                 x.push_str(&format!(
                     "<failure message=\"exit {code}\">{}</failure>",

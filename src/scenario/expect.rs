@@ -57,6 +57,9 @@ fn push_bound(out: &mut Vec<ExpectationResult>, what: String, b: &BoundDoc, v: O
 /// Evaluates every expectation (in file order within each section).
 pub fn evaluate(e: &Expectations, r: &Report) -> Vec<ExpectationResult> {
     let mut out = Vec::new();
+    for name in &e.exercised {
+        out.push(exercised(r, name.invariant().name()));
+    }
     for (k, b) in &e.counters {
         push_bound(
             &mut out,
@@ -208,4 +211,22 @@ pub fn evaluate(e: &Expectations, r: &Report) -> Vec<ExpectationResult> {
         push_bound(&mut out, "live_flows".into(), b, Some(r.live_flows as u64));
     }
     out
+}
+
+/// "`name` made at least one check" as an expectation line.
+pub fn exercised(r: &Report, name: &str) -> ExpectationResult {
+    let (checks, result) = r
+        .invariants
+        .get(name)
+        .map_or((0, "not_exercised"), |i| (i.checks, i.result));
+    ExpectationResult {
+        what: format!("exercised.{name}"),
+        expected: "exercised (at least 1 check)".into(),
+        actual: if checks == 0 {
+            "not exercised".into()
+        } else {
+            format!("{} ({checks} checks)", result.replace('_', " "))
+        },
+        ok: checks > 0,
+    }
 }

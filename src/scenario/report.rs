@@ -43,10 +43,46 @@ pub struct NicReport {
 /// One invariant's result.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct InvariantResult {
-    /// `held`, `violated` or `not_checked`.
+    /// `held` (at least one check, none failed), `not_exercised` (no check at all) or
+    /// `violated`. Never `held` with 0 checks.
     pub result: &'static str,
-    /// Times it was evaluated.
+    /// Times it was evaluated (determinism: 1 when the rerun digest was compared).
     pub checks: u64,
+}
+
+impl InvariantResult {
+    /// The result of an invariant evaluated `checks` times.
+    pub fn new(checks: u64, violated: bool) -> Self {
+        let result = if violated {
+            "violated"
+        } else if checks == 0 {
+            "not_exercised"
+        } else {
+            "held"
+        };
+        InvariantResult { result, checks }
+    }
+}
+
+/// The invariants-line of a summary: "invariants held 6/10, not exercised 4: selection,
+/// status, timers, liveness" (plus "violated N: ..." when any was).
+pub fn invariants_line(invariants: &BTreeMap<&'static str, InvariantResult>) -> String {
+    let by = |r: &str| -> Vec<&str> {
+        Invariant::ALL
+            .iter()
+            .map(|i| i.name())
+            .filter(|n| invariants.get(n).is_some_and(|i| i.result == r))
+            .collect()
+    };
+    let (held, idle, bad) = (by("held"), by("not_exercised"), by("violated"));
+    let mut s = format!("invariants held {}/{}", held.len(), invariants.len());
+    if !idle.is_empty() {
+        let _ = write!(s, ", not exercised {}: {}", idle.len(), idle.join(", "));
+    }
+    if !bad.is_empty() {
+        let _ = write!(s, ", violated {}: {}", bad.len(), bad.join(", "));
+    }
+    s
 }
 
 /// The second run's digest.
@@ -160,8 +196,9 @@ impl crate::sim::Observer for Shared {
 fn run_once(sc: &Scenario, seed: u64, factory: Box<DataplaneFactory>) -> Result<Single, SimError> {
     let mut cfg = sc.sim.clone();
     cfg.seed = seed;
-    let checker = std::rc::Rc::new(std::cell::RefCell::new(InvariantChecker::new(
+    let checker = std::rc::Rc::new(std::cell::RefCell::new(InvariantChecker::with_table_limit(
         cfg.gateway.profile.clone(),
+        cfg.gateway.max_flows,
     )));
     let mut sim = Simulator::new(cfg, factory, Some(Box::new(Shared(checker.clone()))))?;
     let end = sim.run();
@@ -249,29 +286,15 @@ pub fn run_scenario(
     let links = sim.link_reports().into_iter().collect();
     let mut invariants = BTreeMap::new();
     for inv in Invariant::ALL {
-        let checks = first.checks.get(inv.name()).copied().unwrap_or(0);
-        let violated = violation
-            .as_ref()
-            .is_some_and(|v| v.invariant == inv.name());
-        let result = if violated {
-            "violated"
-        } else if inv == Invariant::Determinism {
-            if determinism.is_some() {
-                "held"
-            } else {
-                "not_checked"
-            }
-        } else if first.end == RunEnd::Violation {
-            "not_checked"
-        } else {
-            "held"
-        };
         let checks = if inv == Invariant::Determinism {
             u64::from(determinism.is_some())
         } else {
-            checks
+            first.checks.get(inv.name()).copied().unwrap_or(0)
         };
-        invariants.insert(inv.name(), InvariantResult { result, checks });
+        let violated = violation
+            .as_ref()
+            .is_some_and(|v| v.invariant == inv.name());
+        invariants.insert(inv.name(), InvariantResult::new(checks, violated));
     }
     let mut report = Report {
         scenario: sc.doc.metadata.name.clone(),
@@ -299,6 +322,31 @@ pub fn run_scenario(
         replay: format!("natsim run {file} --seed {seed}"),
     };
     report.expectations = evaluate(&sc.doc.expect, &report);
+    settle(&mut report);
+    let captures = sim
+        .captures()
+        .into_iter()
+        .map(|(n, p)| (n, p.to_vec()))
+        .collect();
+    Ok(RunOutput { report, captures })
+}
+
+/// `--require-exercised`: every invariant must have made at least one check; each one that did
+/// not becomes an unmet expectation (exit 3 unless the run already failed worse).
+pub fn require_exercised(report: &mut Report) {
+    for inv in Invariant::ALL {
+        let what = format!("exercised.{}", inv.name());
+        if report.expectations.iter().any(|e| e.what == what) {
+            continue;
+        }
+        let e = super::expect::exercised(report, inv.name());
+        report.expectations.push(e);
+    }
+    settle(report);
+}
+
+/// Sets the result and exit code from the violation, the run's end and the expectations.
+fn settle(report: &mut Report) {
     let (result, code) = if report.violation.is_some() {
         ("violation", exit::VIOLATION)
     } else if matches!(report.end, RunEnd::MaxEvents | RunEnd::MaxTime) {
@@ -310,12 +358,6 @@ pub fn run_scenario(
     };
     report.result = result;
     report.exit_code = code;
-    let captures = sim
-        .captures()
-        .into_iter()
-        .map(|(n, p)| (n, p.to_vec()))
-        .collect();
-    Ok(RunOutput { report, captures })
 }
 
 /// A short human summary: seed first (so any failure replays from one line), then the outcome.
@@ -350,8 +392,7 @@ pub fn summary(r: &Report) -> String {
             .sum::<u64>(),
         r.drops.values().sum::<u64>()
     );
-    let held = r.invariants.values().filter(|i| i.result == "held").count();
-    let _ = writeln!(s, "  invariants held {held}/{}", r.invariants.len());
+    let _ = writeln!(s, "  {}", invariants_line(&r.invariants));
     if let Some(v) = &r.violation {
         let _ = write!(s, "  VIOLATION {v}");
         let _ = writeln!(s, "  replay: {}", r.replay);

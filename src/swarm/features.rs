@@ -107,6 +107,12 @@ pub struct Features {
     /// Forged ICMP errors about live flows addressed to a NAT address other than the flow's
     /// (docs/behaviour.md §4 ICMP: the gateway must drop them).
     pub icmp_outer_destination: bool,
+    /// A small conntrack table limit (2–9 flows per node and family), so table_full, the
+    /// live-only count and "never evict" are exercised.
+    pub small_table: bool,
+    /// RSTs injected from the remote are lost on the victim NIC's link (the endpoints go on) and
+    /// the transitory timer is short, so RST recovery is exercised.
+    pub lost_rst: bool,
 }
 
 impl Features {
@@ -144,6 +150,8 @@ impl Features {
             delete_gateway: true,
             fragments: true,
             icmp_outer_destination: true,
+            small_table: true,
+            lost_rst: true,
         }
     }
 
@@ -192,11 +200,15 @@ impl Features {
             // other switch of every seed as it was.
             fragments: false,
             icmp_outer_destination: false,
+            small_table: false,
+            lost_rst: false,
         };
         f.fragments = Rng::new(seed, stream_of("swarm/features/fragments")).chance(1, 4);
-        // Also from a stream of its own, for the same reason.
+        // Also from streams of their own, for the same reason.
         f.icmp_outer_destination =
             Rng::new(seed, stream_of("swarm/features/icmp-outer-destination")).chance(1, 4);
+        f.small_table = Rng::new(seed, stream_of("swarm/features/small-table")).chance(1, 4);
+        f.lost_rst = Rng::new(seed, stream_of("swarm/features/lost-rst")).chance(1, 3);
         if !(f.tcp || f.udp || f.icmp) {
             f.udp = true;
         }
@@ -204,7 +216,7 @@ impl Features {
     }
 
     /// Names of the switches, in declaration order (bit `i` of a mask is switch `i`).
-    pub const NAMES: [&'static str; 30] = [
+    pub const NAMES: [&'static str; 32] = [
         "tcp",
         "udp",
         "icmp",
@@ -235,9 +247,11 @@ impl Features {
         "delete-gateway",
         "fragments",
         "icmp-outer-destination",
+        "small-table",
+        "lost-rst",
     ];
 
-    fn switches(&self) -> [bool; 30] {
+    fn switches(&self) -> [bool; 32] {
         [
             self.tcp,
             self.udp,
@@ -269,10 +283,12 @@ impl Features {
             self.delete_gateway,
             self.fragments,
             self.icmp_outer_destination,
+            self.small_table,
+            self.lost_rst,
         ]
     }
 
-    fn switches_mut(&mut self) -> [&mut bool; 30] {
+    fn switches_mut(&mut self) -> [&mut bool; 32] {
         [
             &mut self.tcp,
             &mut self.udp,
@@ -304,6 +320,8 @@ impl Features {
             &mut self.delete_gateway,
             &mut self.fragments,
             &mut self.icmp_outer_destination,
+            &mut self.small_table,
+            &mut self.lost_rst,
         ]
     }
 

@@ -32,7 +32,7 @@ pub enum Target {
 }
 
 /// Kebab-case names of the breakages, as `--broken` takes them.
-pub const BROKEN_NAMES: [(&str, Breakage); 12] = [
+pub const BROKEN_NAMES: [(&str, Breakage); 18] = [
     ("leaky-filter", Breakage::LeakyFilter { port: 0 }),
     ("overlapping-blocks", Breakage::OverlappingBlocks),
     ("block-end-off-by-one", Breakage::BlockEndOffByOne),
@@ -50,6 +50,24 @@ pub const BROKEN_NAMES: [(&str, Breakage); 12] = [
     (
         "ignores-outer-destination",
         Breakage::IgnoresOuterDestination,
+    ),
+    ("sticky-rst", Breakage::StickyRst),
+    (
+        "held-flows-count-against-table",
+        Breakage::HeldFlowsCountAgainstTable,
+    ),
+    ("no-block-tcp-as-no-flow", Breakage::NoBlockTcpAsNoFlow),
+    (
+        "immediate-unsolicited-icmp",
+        Breakage::ImmediateUnsolicitedIcmp,
+    ),
+    (
+        "established-at-transitory-timer",
+        Breakage::EstablishedAtTransitoryTimer,
+    ),
+    (
+        "evicts-oldest-when-table-full",
+        Breakage::EvictsOldestWhenTableFull,
     ),
 ];
 

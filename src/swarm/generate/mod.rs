@@ -81,6 +81,28 @@ fn oversize_udp(d: &mut Draw, topology: &mut Topology, traffic: &mut [TrafficIte
     }
 }
 
+/// Takes the victim NIC's link down around each RST injected from the remote, so the RST passes
+/// the gateway but never reaches the endpoint, which goes on (docs/behaviour.md §4: such an
+/// RST must not shorten the connection).
+fn lose_rsts(attacks: &[AttackItem], traffic: &[TrafficItem], faults: &mut Vec<FaultItem>) {
+    for a in attacks {
+        let Some(r) = a.rst_inject.as_ref().filter(|r| r.from_remote) else {
+            continue;
+        };
+        let Some(t) = traffic.iter().find(|t| t.name == r.flow) else {
+            continue;
+        };
+        let link = format!("nic/{}", t.from);
+        let mut down = adversity::fault(a.at_ms.saturating_sub(20));
+        down.link_down = Some(link.clone());
+        let mut up = adversity::fault(a.at_ms + 100);
+        up.link_up = Some(link);
+        faults.push(down);
+        faults.push(up);
+    }
+    faults.sort_by_key(|f| f.at_ms);
+}
+
 /// A remote host of the fixed internet: name, IPv4 address, IPv6 address.
 #[derive(Clone, Copy)]
 struct Remote {
@@ -146,7 +168,17 @@ pub fn generate(seed: u64, f: &Features) -> ScenarioFile {
     let mut gw = gateway_plan(&mut Draw::new(seed, "gateway-plan"), f, seed);
     let (nics, nodes) = nic_plans(&mut topo, f, &gw);
     let topology = topology_doc(&mut topo, f, &nics, nodes);
-    let gateway = gateway_doc(&mut Draw::new(seed, "gateway"), f, &gw);
+    let mut gateway = gateway_doc(&mut Draw::new(seed, "gateway"), f, &gw);
+    if f.small_table {
+        gateway.max_flows = Some(Draw::new(seed, "small-table").range(2, 9) as u32);
+    }
+    if f.lost_rst {
+        // Drawn from its own stream, so the rest of the world stays as it was.
+        let ms = Draw::new(seed, "lost-rst").range(500, 1_500);
+        gateway
+            .overrides
+            .insert("timeout_tcp_transitory_ms".into(), ms.into());
+    }
     let overrides = gateway.overrides.clone().into_iter().collect();
     gw.last_port_unusable = Profile::named(&gateway.profile)
         .and_then(|p| p.with_overrides(&overrides).ok())
@@ -184,7 +216,7 @@ pub fn generate(seed: u64, f: &Features) -> ScenarioFile {
             &flows,
         ));
     }
-    let faults = fault_items(
+    let mut faults = fault_items(
         &mut Draw::new(seed, "faults"),
         f,
         &gw,
@@ -192,6 +224,9 @@ pub fn generate(seed: u64, f: &Features) -> ScenarioFile {
         nodes,
         duration_ms,
     );
+    if f.lost_rst {
+        lose_rsts(&attacks, &traffic, &mut faults);
+    }
     ScenarioFile {
         api_version: API_VERSION.into(),
         kind: "Scenario".into(),
