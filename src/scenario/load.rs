@@ -1231,10 +1231,13 @@ fn check_app_names(cx: &Ctx, doc: &ScenarioFile) -> Result<(), ScenarioError> {
 }
 
 /// Two applications on one host with the same protocol, the same fixed local port (or ping
-/// identifier) and the same peer would share one socket: the simulator would deliver every
-/// reply to one of them. A probe binds its UDP port for every peer.
+/// identifier) and the same peer, open at the same time, would share one socket: the
+/// simulator would deliver every reply to one of them. A probe binds its UDP port for every
+/// peer. Reusing a port after the earlier application is done is normal (and the swarm's
+/// worlds do it), so only a certain overlap is refused: the later one starts before the
+/// earlier one's shortest possible life is over (see [`min_life_ms`]).
 fn check_bindings(cx: &Ctx, doc: &ScenarioFile, apps: &[AppSpec]) -> Result<(), ScenarioError> {
-    type Peers = Vec<(usize, Option<IpAddr>, Option<u16>)>;
+    type Peers = Vec<(usize, Option<IpAddr>, Option<u16>, u64, u64)>;
     let mut seen: BTreeMap<((bool, u32), u8, u16), Peers> = BTreeMap::new();
     for (i, (app, item)) in apps.iter().zip(&doc.traffic).enumerate() {
         let (proto, port, peer, peer_port) = match &app.kind {
@@ -1255,8 +1258,17 @@ fn check_bindings(cx: &Ctx, doc: &ScenarioFile, apps: &[AppSpec]) -> Result<(), 
             HostRef::Remote(r) => (true, r),
         };
         let entry = seen.entry((host, proto, port)).or_default();
-        for &(j, other, other_port) in entry.iter() {
-            if peer.is_none() || other.is_none() || (other == peer && other_port == peer_port) {
+        let (start, end) = (
+            item.value.at_ms,
+            item.value.at_ms.saturating_add(min_life_ms(app)),
+        );
+        for &(j, other, other_port, o_start, o_end) in entry.iter() {
+            let same_peer =
+                peer.is_none() || other.is_none() || (other == peer && other_port == peer_port);
+            let overlap = start == o_start
+                || (start > o_start && start < o_end)
+                || (o_start > start && o_start < end);
+            if same_peer && overlap {
                 let what = match proto {
                     6 => "TCP port",
                     17 => "UDP port",
@@ -1273,9 +1285,21 @@ fn check_bindings(cx: &Ctx, doc: &ScenarioFile, apps: &[AppSpec]) -> Result<(), 
                 ));
             }
         }
-        entry.push((i, peer, peer_port));
+        entry.push((i, peer, peer_port, start, end));
     }
     Ok(())
+}
+
+/// The shortest time an application surely keeps its socket after it starts: a TCP client
+/// holds its connection `hold_ms` after the response, UDP and ping clients send `count`
+/// packets `interval_ms` apart. (Lower bounds: the network may make them last longer.)
+fn min_life_ms(app: &AppSpec) -> u64 {
+    match &app.kind {
+        AppKind::Tcp(p) => p.hold_ms,
+        AppKind::Udp(p) => u64::from(p.count.saturating_sub(1)).saturating_mul(p.interval_ms),
+        AppKind::Ping(p) => u64::from(p.count.saturating_sub(1)).saturating_mul(p.interval_ms),
+        AppKind::Probe(_) | AppKind::Attack(_) => 0,
+    }
 }
 
 /// The default access link (for callers building configs by hand).
