@@ -163,11 +163,23 @@ impl Counters {
     /// The counters as a name → value map (zero values omitted), e.g. `translated.out.tcp`,
     /// `drop.unsolicited`.
     pub fn to_map(&self) -> BTreeMap<String, u64> {
+        let mut m = self.to_map_all();
+        m.retain(|_, v| *v != 0);
+        m
+    }
+
+    /// Every counter name, in name order: the registry scenario expectations resolve against.
+    /// Derived from [`Counters::to_map_all`], so a counter added there is known at once.
+    pub fn names() -> Vec<String> {
+        Counters::default().to_map_all().into_keys().collect()
+    }
+
+    /// The counters as a name → value map, zero values included (the one place that names
+    /// counters; [`Counters::to_map`] and [`Counters::names`] derive from it).
+    pub fn to_map_all(&self) -> BTreeMap<String, u64> {
         let mut m = BTreeMap::new();
         let mut put = |k: String, v: u64| {
-            if v != 0 {
-                m.insert(k, v);
-            }
+            m.insert(k, v);
         };
         for c in ProtoClass::ALL {
             put(

@@ -549,6 +549,10 @@ fn families(list: Option<&[Spanned<String>]>) -> Result<Vec<Family>, ParamError>
     Ok(out)
 }
 
+/// Longest simulated duration of one plan point (365 days): longer runs would only wrap or
+/// stall virtual time, never finish.
+pub const MAX_DURATION_S: f64 = 365.0 * 86_400.0;
+
 fn simulation(doc: Option<&SimulationDoc>) -> Result<SimulationParams, ParamError> {
     let mut sim = SimulationParams {
         duration_s: 600.0,
@@ -556,11 +560,14 @@ fn simulation(doc: Option<&SimulationDoc>) -> Result<SimulationParams, ParamErro
     };
     if let Some(doc) = doc {
         if let Some(d) = &doc.duration_s {
-            if !(d.value > 0.0 && d.value.is_finite()) {
+            if !(d.value > 0.0 && d.value <= MAX_DURATION_S) {
                 return Err(err(
                     "simulation.duration_s",
                     origin_of(d),
-                    "must be > 0 seconds",
+                    format!(
+                        "{} is out of range (0, {MAX_DURATION_S}] seconds (365 days)",
+                        d.value
+                    ),
                 ));
             }
             sim.duration_s = d.value;

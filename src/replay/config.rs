@@ -183,6 +183,11 @@ impl Default for ReplayConfig {
     }
 }
 
+/// Slowest replay speed (a capture stretched a thousandfold).
+pub const MIN_SPEED: f64 = 0.001;
+/// Fastest replay speed.
+pub const MAX_SPEED: f64 = 1_000_000.0;
+
 /// Largest NAT pool per family: the gateway indexes NAT IPs with 16 bits.
 pub const MAX_POOL_SIZE: u32 = 65_536;
 
@@ -238,6 +243,24 @@ impl ReplayConfig {
             return Err(invalid(
                 "speed",
                 format!("{} is not a positive finite number", self.speed),
+            ));
+        }
+        // Virtual times are u64 nanoseconds: bound what feeds them so nothing wraps or
+        // saturates (docs/replay.md lists the ranges).
+        if !(MIN_SPEED..=MAX_SPEED).contains(&self.speed) {
+            return Err(invalid(
+                "speed",
+                format!("{} is out of range {MIN_SPEED}..={MAX_SPEED}", self.speed),
+            ));
+        }
+        let max_ms = crate::scenario::ranges::MAX_MS;
+        if self.time_offset_ms > max_ms {
+            return Err(invalid(
+                "time_offset_ms",
+                format!(
+                    "{} is out of range 0..={max_ms} ms (365 days)",
+                    self.time_offset_ms
+                ),
             ));
         }
         if self.nat_pool.size == 0 || self.nat_pool.size > MAX_POOL_SIZE {

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use super::report::Report;
-use super::schema::{BoundDoc, Expectations, FlowExpect};
+use super::schema::{BoundDoc, Expectations, FlowExpect, Name};
 use crate::sim::apps::Outcome;
 
 /// One expectation and whether it held.
@@ -65,33 +65,34 @@ pub fn evaluate(e: &Expectations, r: &Report) -> Vec<ExpectationResult> {
             &mut out,
             format!("counters.{k}"),
             b,
-            r.counters.get(k).copied(),
+            r.counters.get(k.as_str()).copied(),
         );
     }
     for (nic, m) in &e.nic_counters {
-        let counters: Option<&BTreeMap<String, u64>> = r.nics.get(nic).map(|n| &n.counters);
+        let counters: Option<&BTreeMap<String, u64>> =
+            r.nics.get(nic.as_str()).map(|n| &n.counters);
         for (k, b) in m {
             push_bound(
                 &mut out,
                 format!("nic_counters.{nic}.{k}"),
                 b,
-                counters.and_then(|c| c.get(k).copied()),
+                counters.and_then(|c| c.get(k.as_str()).copied()),
             );
         }
     }
     for (host, m) in &e.remote_counters {
-        let counters = r.remotes.get(host);
+        let counters = r.remotes.get(host.as_str());
         for (k, b) in m {
             push_bound(
                 &mut out,
                 format!("remote_counters.{host}.{k}"),
                 b,
-                counters.and_then(|c| c.get(k).copied()),
+                counters.and_then(|c| c.get(k.as_str()).copied()),
             );
         }
     }
     for (name, want) in &e.flows {
-        let got = r.flows.iter().find(|f| &f.name == name);
+        let got = r.flows.iter().find(|f| f.name == name.as_str());
         let actual = got.map_or_else(
             || "no such flow".to_string(),
             |f| match f.outcome {
@@ -116,11 +117,15 @@ pub fn evaluate(e: &Expectations, r: &Report) -> Vec<ExpectationResult> {
         });
     }
     for (name, b) in &e.received {
-        let v = r.flows.iter().find(|f| &f.name == name).map(|f| f.received);
+        let v = r
+            .flows
+            .iter()
+            .find(|f| f.name == name.as_str())
+            .map(|f| f.received);
         push_bound(&mut out, format!("received.{name}"), b, v);
     }
     for (name, p) in &e.probes {
-        let f = r.flows.iter().find(|f| &f.name == name);
+        let f = r.flows.iter().find(|f| f.name == name.as_str());
         let got = (
             f.and_then(|f| f.mapping).unwrap_or("none"),
             f.and_then(|f| f.filtering).unwrap_or("none"),
@@ -135,7 +140,7 @@ pub fn evaluate(e: &Expectations, r: &Report) -> Vec<ExpectationResult> {
     for nic in &e.no_inbound_from_outside {
         let v = r
             .nics
-            .get(nic)
+            .get(nic.as_str())
             .and_then(|n| n.counters.get("host.from_outside").copied());
         push_bound(
             &mut out,
@@ -158,7 +163,7 @@ pub fn evaluate(e: &Expectations, r: &Report) -> Vec<ExpectationResult> {
         );
     }
     for (g, ge) in &e.generators {
-        let st = r.generators.get(g);
+        let st = r.generators.get(g.as_str());
         for (label, b, v) in [
             ("started", &ge.started, st.map(|s| s.started)),
             ("completed", &ge.completed, st.map(|s| s.completed)),
@@ -229,4 +234,152 @@ pub fn exercised(r: &Report, name: &str) -> ExpectationResult {
         },
         ok: checks > 0,
     }
+}
+
+/// The names `expect:` may refer to, as the scenario declared them.
+pub struct Known<'a> {
+    /// NIC names (topology, NIC groups, manifests).
+    pub nics: Vec<&'a str>,
+    /// Remote host names.
+    pub remotes: Vec<&'a str>,
+    /// Scripted application names (traffic and attacks): their outcomes are reported.
+    pub flows: Vec<&'a str>,
+    /// Traffic items that are RFC 5780 probes.
+    pub probes: Vec<&'a str>,
+    /// Generator names.
+    pub generators: Vec<&'a str>,
+}
+
+/// An unknown name in `expect:`: where it was written, its field path and the message.
+pub struct NameError {
+    /// 1-based line (0 unknown).
+    pub line: u64,
+    /// 1-based column (0 unknown).
+    pub column: u64,
+    /// Field path, e.g. `expect.nic_counters.vm-typo`.
+    pub field: String,
+    /// "no NIC named ...; closest: ...".
+    pub message: String,
+}
+
+const FAMILIES: [&str; 2] = ["IPv4", "IPv6"];
+
+fn strs(v: &[String]) -> Vec<&str> {
+    v.iter().map(String::as_str).collect()
+}
+
+/// Checks that every name in `e` resolves: counters against the counter registry of their
+/// scope ([`super::names::counter_names`]), NICs, remote hosts, flows, probes, generators and
+/// address families against what the scenario declares. A name that resolves to nothing would
+/// read as 0 or "none" and could make an expectation pass that checks nothing.
+pub fn check_names(e: &Expectations, k: &Known) -> Result<(), NameError> {
+    use super::names::{CounterScope, counter_names, unknown};
+    let total = counter_names(CounterScope::Total);
+    let per_nic = counter_names(CounterScope::Nic);
+    let per_remote = counter_names(CounterScope::Remote);
+    let need = |name: &Name, field: String, what: &str, valid: &[&str]| {
+        if valid.contains(&name.as_str()) {
+            return Ok(());
+        }
+        let (line, column) = name.location();
+        Err(NameError {
+            line,
+            column,
+            field,
+            message: unknown(what, name.as_str(), valid.iter().copied()),
+        })
+    };
+    let (total, per_nic, per_remote) = (strs(&total), strs(&per_nic), strs(&per_remote));
+    for c in e.counters.keys() {
+        need(c, format!("expect.counters.{c}"), "counter", &total)?;
+    }
+    for (nic, m) in &e.nic_counters {
+        need(nic, format!("expect.nic_counters.{nic}"), "NIC", &k.nics)?;
+        for c in m.keys() {
+            need(
+                c,
+                format!("expect.nic_counters.{nic}.{c}"),
+                "NIC counter",
+                &per_nic,
+            )?;
+        }
+    }
+    for (host, m) in &e.remote_counters {
+        need(
+            host,
+            format!("expect.remote_counters.{host}"),
+            "remote host",
+            &k.remotes,
+        )?;
+        for c in m.keys() {
+            need(
+                c,
+                format!("expect.remote_counters.{host}.{c}"),
+                "remote host counter",
+                &per_remote,
+            )?;
+        }
+    }
+    for f in e.flows.keys() {
+        need(f, format!("expect.flows.{f}"), "traffic item", &k.flows)?;
+    }
+    for f in e.received.keys() {
+        need(f, format!("expect.received.{f}"), "traffic item", &k.flows)?;
+    }
+    let behaviours = [
+        "endpoint-independent",
+        "address-dependent",
+        "address-and-port-dependent",
+        "unknown",
+    ];
+    for (p, want) in &e.probes {
+        need(
+            p,
+            format!("expect.probes.{p}"),
+            "probe traffic item",
+            &k.probes,
+        )?;
+        for (label, v) in [("mapping", &want.mapping), ("filtering", &want.filtering)] {
+            if !behaviours.contains(&v.as_str()) {
+                let (line, column) = p.location();
+                return Err(NameError {
+                    line,
+                    column,
+                    field: format!("expect.probes.{p}.{label}"),
+                    message: unknown("behaviour", v, behaviours),
+                });
+            }
+        }
+    }
+    for nic in &e.no_inbound_from_outside {
+        need(nic, "expect.no_inbound_from_outside".into(), "NIC", &k.nics)?;
+    }
+    for g in e.generators.keys() {
+        need(
+            g,
+            format!("expect.generators.{g}"),
+            "generator",
+            &k.generators,
+        )?;
+    }
+    for (nic, fams) in &e.routing {
+        need(nic, format!("expect.routing.{nic}"), "NIC", &k.nics)?;
+        for fam in fams.keys() {
+            need(
+                fam,
+                format!("expect.routing.{nic}.{fam}"),
+                "address family",
+                &FAMILIES,
+            )?;
+        }
+    }
+    for fam in e.allocated.keys() {
+        need(
+            fam,
+            format!("expect.allocated.{fam}"),
+            "address family",
+            &FAMILIES,
+        )?;
+    }
+    Ok(())
 }

@@ -10,9 +10,11 @@ use ipnet::IpNet;
 use serde_saphyr::Spanned;
 
 use super::manifests::load_manifests;
+use super::names::unknown;
 use super::objects::{
     DEFAULT_GATEWAY_NAME, gateway_object, merge_networks, merge_nics, topology_networks,
 };
+use super::ranges::ms_to_ns;
 use super::schema::*;
 use crate::api::{IpFamily, Object, ObjectKey, Pools, WorldConfig};
 use crate::nat::config::PORTS_PER_IP;
@@ -188,6 +190,35 @@ impl Names {
         None
     }
 
+    /// Why `host` (a NIC or remote name, an address or `ip:<name>`) does not resolve, with the
+    /// closest valid names.
+    fn unknown_host(&self, host: &str) -> String {
+        if let Some(ipname) = host.strip_prefix("ip:") {
+            return unknown(
+                "gateway IP",
+                ipname,
+                self.nat_ips.keys().map(String::as_str),
+            );
+        }
+        let hosts = self
+            .nics
+            .keys()
+            .chain(self.remotes.keys())
+            .map(String::as_str);
+        unknown("NIC or remote host", host, hosts)
+    }
+
+    /// Why an endpoint (`host:port`) does not resolve.
+    fn endpoint_error(&self, s: &str) -> String {
+        let Some((host, port)) = s.rsplit_once(':') else {
+            return format!("`{s}` is not host:port");
+        };
+        if port.parse::<u16>().is_err() {
+            return format!("`{s}`: `{port}` is not a port (0..=65535)");
+        }
+        format!("`{s}`: {}", self.unknown_host(host))
+    }
+
     /// `host:port`, `[v6]:port`, `ip:<name>:port`.
     fn endpoint(&self, s: &str, like: Option<IpAddr>) -> Option<SocketAddr> {
         if let Ok(sa) = s.parse::<SocketAddr>() {
@@ -219,6 +250,7 @@ fn resolve(cx: &Ctx, doc: &ScenarioFile, text: &str) -> Result<SimConfig, Scenar
             format!("`{}` is not supported; use `Scenario`", doc.kind),
         ));
     }
+    super::ranges::check(doc).map_err(|e| cx.err(e.line, e.column, e.field, e.message))?;
     let topo = &doc.topology;
     if topo.nodes == 0 {
         return Err(cx.err(0, 0, "topology.nodes", "at least one dataplane node"));
@@ -278,7 +310,7 @@ fn resolve(cx: &Ctx, doc: &ScenarioFile, text: &str) -> Result<SimConfig, Scenar
             cx.at(
                 s,
                 format!("{field}.network"),
-                format!("no network named `{}`", n.network),
+                unknown("network", &n.network, net_index.keys().map(String::as_str)),
             )
         })?;
         if n.node >= topo.nodes {
@@ -325,7 +357,7 @@ fn resolve(cx: &Ctx, doc: &ScenarioFile, text: &str) -> Result<SimConfig, Scenar
                 0,
                 0,
                 format!("topology.nic_groups[{gi}].network"),
-                format!("no network named `{}`", g.network),
+                unknown("network", &g.network, net_index.keys().map(String::as_str)),
             )
         })?;
         let base = u32::from(g.first_address);
@@ -406,6 +438,21 @@ fn resolve(cx: &Ctx, doc: &ScenarioFile, text: &str) -> Result<SimConfig, Scenar
             ));
         }
         names.remote_addrs.push(r.addresses.clone());
+        for (j, sv) in r.services.iter().enumerate() {
+            if r.services[..j]
+                .iter()
+                .any(|o| o.protocol == sv.protocol && o.port == sv.port)
+            {
+                return Err(cx.at(
+                    s,
+                    format!("{field}.services[{j}]"),
+                    format!(
+                        "`{}` already has a {:?} service on port {}",
+                        r.name, sv.protocol, sv.port
+                    ),
+                ));
+            }
+        }
         let services = r
             .services
             .iter()
@@ -448,10 +495,10 @@ fn resolve(cx: &Ctx, doc: &ScenarioFile, text: &str) -> Result<SimConfig, Scenar
         faults: Vec::new(),
         limits: Limits {
             max_events: l.max_events,
-            max_time_ns: l.max_time_ms.saturating_mul(1_000_000),
-            duration_ns: l.duration_ms.map(|d| d.saturating_mul(1_000_000)),
+            max_time_ns: ms_to_ns(l.max_time_ms),
+            duration_ns: l.duration_ms.map(ms_to_ns),
         },
-        capture: doc.capture.clone(),
+        capture: doc.capture.iter().map(|c| c.as_str().to_string()).collect(),
     };
     reconcile_addresses(cx, &mut sim, &mut names)?;
     // Applications.
@@ -462,14 +509,61 @@ fn resolve(cx: &Ctx, doc: &ScenarioFile, text: &str) -> Result<SimConfig, Scenar
     for (i, s) in doc.attacks.iter().enumerate() {
         apps.push(resolve_attack(cx, i, s, &names, doc)?);
     }
+    check_app_names(cx, doc)?;
+    check_bindings(cx, doc, &apps)?;
+    let links = link_names(&sim);
     let mut faults = Vec::new();
     for (i, s) in doc.faults.iter().enumerate() {
-        faults.push(resolve_fault(cx, i, s, &names)?);
+        faults.push(resolve_fault(cx, i, s, &names, &links, topo.nodes)?);
     }
     let mut generators = Vec::new();
     for (i, s) in doc.generators.iter().enumerate() {
+        if doc.generators[..i]
+            .iter()
+            .any(|g| g.value.name == s.value.name)
+        {
+            return Err(cx.at(
+                s,
+                format!("generators[{i}].name"),
+                format!("duplicate generator `{}`", s.value.name),
+            ));
+        }
         generators.push(resolve_generator(cx, i, s, &names, &sim.nics)?);
     }
+    for (i, c) in doc.capture.iter().enumerate() {
+        if !links.iter().any(|l| l == c.as_str()) {
+            let (line, column) = c.location();
+            return Err(cx.err(
+                line,
+                column,
+                format!("capture[{i}]"),
+                unknown("link", c.as_str(), links.iter().map(String::as_str)),
+            ));
+        }
+    }
+    let known = super::expect::Known {
+        nics: sim.nics.iter().map(|n| n.name.as_str()).collect(),
+        remotes: sim.remotes.iter().map(|r| r.name.as_str()).collect(),
+        flows: doc
+            .traffic
+            .iter()
+            .map(|t| t.value.name.as_str())
+            .chain(doc.attacks.iter().map(|a| a.value.name.as_str()))
+            .collect(),
+        probes: doc
+            .traffic
+            .iter()
+            .filter(|t| t.value.probe.is_some())
+            .map(|t| t.value.name.as_str())
+            .collect(),
+        generators: doc
+            .generators
+            .iter()
+            .map(|g| g.value.name.as_str())
+            .collect(),
+    };
+    super::expect::check_names(&doc.expect, &known)
+        .map_err(|e| cx.err(e.line, e.column, e.field, e.message))?;
     sim.apps = apps;
     sim.faults = faults;
     sim.generators = generators;
@@ -576,7 +670,7 @@ fn resolve_gateway(
             0,
             0,
             "gateway.network",
-            format!("no network named `{}`", g.network),
+            unknown("network", &g.network, net_index.keys().map(String::as_str)),
         ));
     }
     let p = g.ports_per_nic;
@@ -692,13 +786,8 @@ fn resolve_traffic(
 ) -> Result<AppSpec, ScenarioError> {
     let t = &s.value;
     let field = format!("traffic[{i}]");
-    let host = host_ref(names, &t.from).ok_or_else(|| {
-        cx.at(
-            s,
-            format!("{field}.from"),
-            format!("no NIC or remote host named `{}`", t.from),
-        )
-    })?;
+    let host = host_ref(names, &t.from)
+        .ok_or_else(|| cx.at(s, format!("{field}.from"), names.unknown_host(&t.from)))?;
     let like = first_addr(names, host);
     let set = [
         t.tcp.is_some(),
@@ -710,13 +799,9 @@ fn resolve_traffic(
         return Err(cx.at(s, field, "exactly one of tcp, udp, ping, probe"));
     }
     let ep = |to: &str, sub: &str| {
-        names.endpoint(to, like).ok_or_else(|| {
-            cx.at(
-                s,
-                format!("{field}.{sub}.to"),
-                format!("`{to}` is not host:port with a known host or address"),
-            )
-        })
+        names
+            .endpoint(to, like)
+            .ok_or_else(|| cx.at(s, format!("{field}.{sub}.to"), names.endpoint_error(to)))
     };
     let kind = if let Some(d) = &t.tcp {
         AppKind::Tcp(TcpParams {
@@ -742,13 +827,9 @@ fn resolve_traffic(
         })
     } else if let Some(d) = &t.ping {
         AppKind::Ping(PingParams {
-            to: names.host_addr(&d.to, like).ok_or_else(|| {
-                cx.at(
-                    s,
-                    format!("{field}.ping.to"),
-                    format!("no host or address `{}`", d.to),
-                )
-            })?,
+            to: names
+                .host_addr(&d.to, like)
+                .ok_or_else(|| cx.at(s, format!("{field}.ping.to"), names.unknown_host(&d.to)))?,
             count: d.count,
             interval_ms: d.interval_ms,
             timeout_ms: d.timeout_ms,
@@ -759,7 +840,11 @@ fn resolve_traffic(
             cx.at(
                 s,
                 format!("{field}.probe.server"),
-                format!("no remote host `{}`", d.server),
+                unknown(
+                    "remote host",
+                    &d.server,
+                    names.remotes.keys().map(String::as_str),
+                ),
             )
         })?;
         let addrs = &names.remote_addrs[*r as usize];
@@ -781,7 +866,7 @@ fn resolve_traffic(
     };
     Ok(AppSpec {
         name: t.name.clone(),
-        at_ns: t.at_ms.saturating_mul(1_000_000),
+        at_ns: ms_to_ns(t.at_ms),
         host,
         kind,
     })
@@ -800,7 +885,11 @@ fn resolve_attack(
         cx.at(
             s,
             format!("{field}.from"),
-            format!("no remote host `{}`", a.from),
+            unknown(
+                "remote host",
+                &a.from,
+                names.remotes.keys().map(String::as_str),
+            ),
         )
     })?;
     let like = names.remote_addrs[r as usize].first().copied();
@@ -825,7 +914,11 @@ fn resolve_attack(
             Err(cx.at(
                 s,
                 format!("{field}.{sub}.flow"),
-                format!("no traffic item named `{flow}`"),
+                unknown(
+                    "traffic item",
+                    flow,
+                    doc.traffic.iter().map(|t| t.value.name.as_str()),
+                ),
             ))
         }
     };
@@ -834,7 +927,7 @@ fn resolve_attack(
             cx.at(
                 s,
                 format!("{field}.port_scan.target"),
-                format!("unknown target `{}`", d.target),
+                names.unknown_host(&d.target),
             )
         })?;
         if d.ports[1] < d.ports[0] {
@@ -860,7 +953,7 @@ fn resolve_attack(
                 cx.at(
                     s,
                     format!("{field}.unsolicited.target"),
-                    format!("`{}` is not host:port", d.target),
+                    names.endpoint_error(&d.target),
                 )
             })?,
             kind: match d.kind {
@@ -909,7 +1002,7 @@ fn resolve_attack(
     };
     Ok(AppSpec {
         name: a.name.clone(),
-        at_ns: a.at_ms.saturating_mul(1_000_000),
+        at_ns: ms_to_ns(a.at_ms),
         host: HostRef::Remote(r),
         kind: AppKind::Attack(attack),
     })
@@ -920,15 +1013,39 @@ fn resolve_fault(
     i: usize,
     s: &Spanned<FaultItem>,
     names: &Names,
+    links: &[String],
+    nodes: u16,
 ) -> Result<(u64, Fault), ScenarioError> {
     let f = &s.value;
     let field = format!("faults[{i}]");
+    for (sub, l) in [("link_down", &f.link_down), ("link_up", &f.link_up)] {
+        if let Some(l) = l
+            && !links.contains(l)
+        {
+            return Err(cx.at(
+                s,
+                format!("{field}.{sub}"),
+                unknown("link", l, links.iter().map(String::as_str)),
+            ));
+        }
+    }
+    if let Some(k) = f.restart_node
+        && k >= nodes
+    {
+        return Err(cx.at(
+            s,
+            format!("{field}.restart_node"),
+            format!("node {k} does not exist (nodes 0..={})", nodes - 1),
+        ));
+    }
     let nic = |n: &str, sub: &str| {
-        names
-            .nics
-            .get(n)
-            .copied()
-            .ok_or_else(|| cx.at(s, format!("{field}.{sub}"), format!("no NIC named `{n}`")))
+        names.nics.get(n).copied().ok_or_else(|| {
+            cx.at(
+                s,
+                format!("{field}.{sub}"),
+                unknown("NIC", n, names.nics.keys().map(String::as_str)),
+            )
+        })
     };
     let mut actions: Vec<Fault> = Vec::new();
     if let Some(l) = &f.link_down {
@@ -945,7 +1062,7 @@ fn resolve_fault(
             return Err(cx.at(
                 s,
                 format!("{field}.remove_nat_ip"),
-                format!("no gateway IP named `{n}`"),
+                unknown("gateway IP", n, names.nat_ips.keys().map(String::as_str)),
             ));
         }
         actions.push(Fault::RemoveNatIp(n.clone()));
@@ -990,7 +1107,7 @@ fn resolve_fault(
     if actions.len() != 1 {
         return Err(cx.at(s, field, "exactly one action per fault item"));
     }
-    Ok((f.at_ms.saturating_mul(1_000_000), actions.remove(0)))
+    Ok((ms_to_ns(f.at_ms), actions.remove(0)))
 }
 
 fn resolve_generator(
@@ -1016,7 +1133,11 @@ fn resolve_generator(
             return Err(cx.at(
                 s,
                 format!("{field}.nics"),
-                format!("`{pat}` matches no NIC"),
+                if pat.ends_with('*') {
+                    format!("`{pat}` matches no NIC")
+                } else {
+                    unknown("NIC", pat, names.nics.keys().map(String::as_str))
+                },
             ));
         }
     }
@@ -1055,7 +1176,7 @@ fn resolve_generator(
             cx.at(
                 s,
                 format!("{field}.destinations"),
-                format!("no remote host `{r}`"),
+                unknown("remote host", r, names.remotes.keys().map(String::as_str)),
             )
         })?);
     }
@@ -1069,8 +1190,8 @@ fn resolve_generator(
     Ok(GeneratorSpec {
         name: g.name.clone(),
         nics: sel,
-        start_ns: g.start_ms.saturating_mul(1_000_000),
-        stop_ns: g.stop_ms.saturating_mul(1_000_000),
+        start_ns: ms_to_ns(g.start_ms),
+        stop_ns: ms_to_ns(g.stop_ms),
         arrivals,
         duration,
         remotes,
@@ -1079,6 +1200,116 @@ fn resolve_generator(
         request_bytes: g.request_bytes,
         interval_ms: g.interval_ms,
     })
+}
+
+/// Every link's name, as the simulator names them: `uplink/<node>`, `nic/<nic>`,
+/// `remote/<host>`.
+fn link_names(sim: &SimConfig) -> Vec<String> {
+    (0..sim.nodes)
+        .map(|k| format!("uplink/{k}"))
+        .chain(sim.nics.iter().map(|n| format!("nic/{}", n.name)))
+        .chain(sim.remotes.iter().map(|r| format!("remote/{}", r.name)))
+        .collect()
+}
+
+/// Traffic items and attacks share one namespace (the report's `flows`, expectations and
+/// attack `flow:` references look them up by name), so a name may be used once.
+fn check_app_names(cx: &Ctx, doc: &ScenarioFile) -> Result<(), ScenarioError> {
+    let mut seen = BTreeMap::new();
+    let items = doc
+        .traffic
+        .iter()
+        .enumerate()
+        .map(|(i, t)| (format!("traffic[{i}]"), &t.value.name, &t.referenced))
+        .chain(
+            doc.attacks
+                .iter()
+                .enumerate()
+                .map(|(i, a)| (format!("attacks[{i}]"), &a.value.name, &a.referenced)),
+        );
+    for (field, name, at) in items {
+        if let Some(first) = seen.insert(name.as_str(), field.clone()) {
+            return Err(cx.err(
+                at.line(),
+                at.column(),
+                format!("{field}.name"),
+                format!("duplicate traffic name `{name}` (also {first})"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Two applications on one host with the same protocol, the same fixed local port (or ping
+/// identifier) and the same peer, open at the same time, would share one socket: the
+/// simulator would deliver every reply to one of them. A probe binds its UDP port for every
+/// peer. Reusing a port after the earlier application is done is normal (and the swarm's
+/// worlds do it), so only a certain overlap is refused: the later one starts before the
+/// earlier one's shortest possible life is over (see [`min_life_ms`]).
+fn check_bindings(cx: &Ctx, doc: &ScenarioFile, apps: &[AppSpec]) -> Result<(), ScenarioError> {
+    type Peers = Vec<(usize, Option<IpAddr>, Option<u16>, u64, u64)>;
+    let mut seen: BTreeMap<((bool, u32), u8, u16), Peers> = BTreeMap::new();
+    for (i, (app, item)) in apps.iter().zip(&doc.traffic).enumerate() {
+        let (proto, port, peer, peer_port) = match &app.kind {
+            AppKind::Tcp(p) => (6, p.src_port, Some(p.to.ip()), Some(p.to.port())),
+            AppKind::Udp(p) => (17, p.src_port, Some(p.to.ip()), Some(p.to.port())),
+            AppKind::Ping(p) => (
+                if p.to.is_ipv4() { 1 } else { 58 },
+                p.ident,
+                Some(p.to),
+                None,
+            ),
+            AppKind::Probe(p) => (17, p.src_port, None, None),
+            AppKind::Attack(_) => continue,
+        };
+        let Some(port) = port else { continue };
+        let host = match app.host {
+            HostRef::Nic(n) => (false, n),
+            HostRef::Remote(r) => (true, r),
+        };
+        let entry = seen.entry((host, proto, port)).or_default();
+        let (start, end) = (
+            item.value.at_ms,
+            item.value.at_ms.saturating_add(min_life_ms(app)),
+        );
+        for &(j, other, other_port, o_start, o_end) in entry.iter() {
+            let same_peer =
+                peer.is_none() || other.is_none() || (other == peer && other_port == peer_port);
+            let overlap = start == o_start
+                || (start > o_start && start < o_end)
+                || (o_start > start && o_start < end);
+            if same_peer && overlap {
+                let what = match proto {
+                    6 => "TCP port",
+                    17 => "UDP port",
+                    _ => "ping identifier",
+                };
+                return Err(cx.at(
+                    item,
+                    format!("traffic[{i}]"),
+                    format!(
+                        "`{}` binds {what} {port} on `{}` towards the same peer as traffic[{j}] \
+                         (`{}`): two applications cannot share one socket",
+                        item.value.name, item.value.from, doc.traffic[j].value.name
+                    ),
+                ));
+            }
+        }
+        entry.push((i, peer, peer_port, start, end));
+    }
+    Ok(())
+}
+
+/// The shortest time an application surely keeps its socket after it starts: a TCP client
+/// holds its connection `hold_ms` after the response, UDP and ping clients send `count`
+/// packets `interval_ms` apart. (Lower bounds: the network may make them last longer.)
+fn min_life_ms(app: &AppSpec) -> u64 {
+    match &app.kind {
+        AppKind::Tcp(p) => p.hold_ms,
+        AppKind::Udp(p) => u64::from(p.count.saturating_sub(1)).saturating_mul(p.interval_ms),
+        AppKind::Ping(p) => u64::from(p.count.saturating_sub(1)).saturating_mul(p.interval_ms),
+        AppKind::Probe(_) | AppKind::Attack(_) => 0,
+    }
 }
 
 /// The default access link (for callers building configs by hand).

@@ -9,7 +9,9 @@ pub mod cli;
 pub mod expect;
 pub mod load;
 pub mod manifests;
+pub mod names;
 pub mod objects;
+pub mod ranges;
 pub mod report;
 pub mod schema;
 

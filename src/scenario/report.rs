@@ -154,22 +154,7 @@ pub struct RunOutput {
 }
 
 fn host_counters(h: &HostStats) -> BTreeMap<String, u64> {
-    [
-        ("host.sent", h.sent),
-        ("host.received", h.received),
-        ("host.from_outside", h.from_outside),
-        ("host.unsolicited_from_outside", h.unsolicited_from_outside),
-        ("host.unmatched", h.unmatched),
-        ("host.icmp_errors", h.icmp_errors),
-        ("host.fragmented", h.fragmented),
-        ("host.fragments_received", h.fragments_received),
-        ("host.reassembled", h.reassembled),
-        ("host.reassembly_failed", h.reassembly_failed),
-    ]
-    .into_iter()
-    .filter(|(_, v)| *v != 0)
-    .map(|(k, v)| (k.to_string(), v))
-    .collect()
+    super::names::host_counter_map(h)
 }
 
 struct Single {
@@ -246,14 +231,7 @@ pub fn run_scenario(
     let dp = sim.dataplane_counters();
     let mut counters = dp.to_map();
     let st = sim.stats();
-    for (k, v) in [
-        ("sim.relayed", st.relayed),
-        ("sim.no_route", st.no_route),
-        ("sim.no_such_nic", st.no_such_nic),
-        ("sim.control_errors", st.control_errors),
-        ("sim.restarts", st.restarts),
-        ("sim.fragmented_in_transit", st.fragmented_in_transit),
-    ] {
+    for (k, v) in super::names::sim_counters(&st) {
         if v != 0 {
             counters.insert(k.to_string(), v);
         }
@@ -268,7 +246,7 @@ pub fn run_scenario(
         let mut c = row.counters.map(|c| c.to_map()).unwrap_or_default();
         c.extend(host_counters(&row.host));
         if peak > 0 {
-            c.insert("ports.peak".into(), peak);
+            c.insert(super::names::PORTS_PEAK.into(), peak);
         }
         nics.insert(
             name,

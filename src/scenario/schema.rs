@@ -84,7 +84,7 @@ pub struct ScenarioFile {
     pub expect: Expectations,
     /// Links to write to pcapng with `--pcap-dir` (e.g. `nic/vm-a`, `uplink/0`, `remote/web`).
     #[serde(default)]
-    pub capture: Vec<String>,
+    pub capture: Vec<Name>,
 }
 
 /// `metadata`.
@@ -106,10 +106,13 @@ pub struct Metadata {
 #[serde(deny_unknown_fields, default)]
 pub struct LimitsDoc {
     /// Stop (exit 5) after this many events.
+    #[schemars(range(min = 1))]
     pub max_events: u64,
     /// Stop (exit 5) when work remains past this virtual time.
+    #[schemars(range(min = 1, max = super::ranges::MAX_MS))]
     pub max_time_ms: u64,
     /// Planned end; reaching it is a normal end.
+    #[schemars(range(min = 1, max = super::ranges::MAX_MS))]
     pub duration_ms: Option<u64>,
     /// Run twice and compare trace digests (invariant 9).
     pub rerun_for_determinism: bool,
@@ -144,6 +147,7 @@ pub struct Topology {
     pub networks: Vec<NetworkDoc>,
     /// Dataplane nodes (hypervisors); more than one is the distributed dataplane.
     #[serde(default = "one_u16")]
+    #[schemars(range(min = 1, max = super::ranges::MAX_NODES))]
     pub nodes: u16,
     /// NICs.
     #[serde(default)]
@@ -262,6 +266,7 @@ pub struct ServiceDoc {
     pub port: u16,
     /// Bytes sent per request (TCP: per PSH-terminated request; UDP: per datagram; 0: none).
     #[serde(default)]
+    #[schemars(range(max = super::ranges::MAX_STREAM_BYTES))]
     pub response_bytes: u64,
     /// RFC 5780 binding server (UDP) instead of a responder.
     #[serde(default)]
@@ -312,6 +317,7 @@ pub struct GatewayDoc {
     pub overrides: BTreeMap<String, serde_json::Value>,
     /// Quarantine of released blocks.
     #[serde(default = "default_quarantine")]
+    #[schemars(range(max = super::ranges::MAX_MS))]
     pub block_quarantine_ms: u64,
     /// Public address pools for addresses not pinned (gateway IPs, VirtualIPs), used in
     /// order; a family without a prefix uses its default (`203.0.113.0/24`,
@@ -320,6 +326,7 @@ pub struct GatewayDoc {
     pub pools: Vec<String>,
     /// Conntrack capacity per family.
     #[serde(default)]
+    #[schemars(range(min = 1))]
     pub max_flows: Option<u32>,
     /// NAT64 mode.
     #[serde(default)]
@@ -410,6 +417,7 @@ pub struct TrafficItem {
     pub name: String,
     /// Start time.
     #[serde(default)]
+    #[schemars(range(max = super::ranges::MAX_MS))]
     pub at_ms: u64,
     /// NIC or remote host name it runs on.
     pub from: String,
@@ -460,15 +468,19 @@ pub struct TcpDoc {
     pub to: String,
     /// Request bytes.
     #[serde(default = "d100")]
+    #[schemars(range(max = super::ranges::MAX_STREAM_BYTES))]
     pub request_bytes: u64,
     /// Wait for this many response bytes before holding/closing.
     #[serde(default)]
+    #[schemars(range(max = super::ranges::MAX_STREAM_BYTES))]
     pub expect_bytes: u64,
     /// Stay open this long after the response.
     #[serde(default)]
+    #[schemars(range(max = super::ranges::MAX_MS))]
     pub hold_ms: u64,
     /// Keepalive spacing while holding (0: none).
     #[serde(default)]
+    #[schemars(range(max = super::ranges::MAX_MS))]
     pub keepalive_ms: u64,
     /// `fin`, `rst` or `none`.
     #[serde(default = "close_fin")]
@@ -478,9 +490,11 @@ pub struct TcpDoc {
     pub src_port: Option<u16>,
     /// Initial RTO.
     #[serde(default = "d200")]
+    #[schemars(range(min = 1, max = super::ranges::MAX_MS))]
     pub rto_ms: u64,
     /// Retransmissions before giving up.
     #[serde(default = "d6")]
+    #[schemars(range(max = super::ranges::MAX_RETRIES))]
     pub max_retries: u32,
 }
 
@@ -492,18 +506,23 @@ pub struct UdpDoc {
     pub to: String,
     /// Datagram size.
     #[serde(default = "d64")]
+    #[schemars(range(max = super::ranges::MAX_DATAGRAM_BYTES))]
     pub request_bytes: u64,
     /// Datagrams.
     #[serde(default = "one")]
+    #[schemars(range(max = super::ranges::MAX_COUNT))]
     pub count: u32,
     /// Spacing.
     #[serde(default = "d100")]
+    #[schemars(range(max = super::ranges::MAX_MS))]
     pub interval_ms: u64,
     /// Reply deadline (0: expect no replies).
     #[serde(default = "d500")]
+    #[schemars(range(max = super::ranges::MAX_MS))]
     pub timeout_ms: u64,
     /// Resends without reply.
     #[serde(default = "d2")]
+    #[schemars(range(max = super::ranges::MAX_RETRIES))]
     pub retries: u32,
     /// Fixed source port.
     #[serde(default)]
@@ -518,12 +537,15 @@ pub struct PingDoc {
     pub to: String,
     /// Requests.
     #[serde(default = "one")]
+    #[schemars(range(max = super::ranges::MAX_COUNT))]
     pub count: u32,
     /// Spacing.
     #[serde(default = "d100")]
+    #[schemars(range(max = super::ranges::MAX_MS))]
     pub interval_ms: u64,
     /// Deadline after the last request.
     #[serde(default = "d1000")]
+    #[schemars(range(max = super::ranges::MAX_MS))]
     pub timeout_ms: u64,
     /// Fixed identifier.
     #[serde(default)]
@@ -538,6 +560,7 @@ pub struct ProbeDoc {
     pub server: String,
     /// Per-test deadline.
     #[serde(default = "d500")]
+    #[schemars(range(max = super::ranges::MAX_MS))]
     pub timeout_ms: u64,
     /// Fixed source port.
     #[serde(default)]
@@ -552,6 +575,7 @@ pub struct AttackItem {
     pub name: String,
     /// When.
     #[serde(default)]
+    #[schemars(range(max = super::ranges::MAX_MS))]
     pub at_ms: u64,
     /// Remote host it comes from.
     pub from: String,
@@ -585,6 +609,7 @@ pub struct PortScanDoc {
     pub protocol: ProtoDoc,
     /// Spacing in microseconds.
     #[serde(default = "d1000")]
+    #[schemars(range(max = super::ranges::MAX_US))]
     pub interval_us: u64,
 }
 
@@ -616,9 +641,11 @@ pub struct UnsolicitedDoc {
     pub kind: UnsolicitedKindDoc,
     /// Packets.
     #[serde(default = "one")]
+    #[schemars(range(max = super::ranges::MAX_COUNT))]
     pub count: u32,
     /// Spacing.
     #[serde(default = "d10")]
+    #[schemars(range(max = super::ranges::MAX_MS))]
     pub interval_ms: u64,
 }
 
@@ -650,6 +677,7 @@ pub struct SpoofDoc {
     pub vary: VaryDoc,
     /// Packets.
     #[serde(default = "one")]
+    #[schemars(range(max = super::ranges::MAX_COUNT))]
     pub count: u32,
 }
 
@@ -692,8 +720,10 @@ pub struct GeneratorDoc {
     pub nics: Vec<String>,
     /// Start.
     #[serde(default)]
+    #[schemars(range(max = super::ranges::MAX_MS))]
     pub start_ms: u64,
     /// No new flows after.
+    #[schemars(range(max = super::ranges::MAX_MS))]
     pub stop_ms: u64,
     /// Arrivals: exactly one of `fixed_ms`, `poisson_per_s`.
     pub arrivals: ArrivalsDoc,
@@ -703,15 +733,18 @@ pub struct GeneratorDoc {
     pub destinations: Vec<String>,
     /// Zipf exponent over `destinations` (absent: uniform).
     #[serde(default)]
+    #[schemars(range(min = 0.0, max = super::ranges::MAX_SHAPE))]
     pub zipf_s: Option<f64>,
     /// Protocol weights.
     #[serde(default)]
     pub mix: MixDoc,
     /// Bytes per request.
     #[serde(default = "d100")]
+    #[schemars(range(max = super::ranges::MAX_DATAGRAM_BYTES))]
     pub request_bytes: u64,
     /// Packet spacing in UDP/ICMP flows; TCP keepalive spacing.
     #[serde(default = "d1000")]
+    #[schemars(range(min = 1, max = super::ranges::MAX_MS))]
     pub interval_ms: u64,
 }
 
@@ -721,9 +754,11 @@ pub struct GeneratorDoc {
 pub struct ArrivalsDoc {
     /// Fixed spacing.
     #[serde(default)]
+    #[schemars(range(min = 1, max = super::ranges::MAX_MS))]
     pub fixed_ms: Option<u64>,
     /// Poisson rate per NIC.
     #[serde(default)]
+    #[schemars(range(min = 0.0, max = super::ranges::MAX_RATE_PER_S))]
     pub poisson_per_s: Option<f64>,
 }
 
@@ -733,9 +768,11 @@ pub struct ArrivalsDoc {
 pub struct DurationDoc {
     /// Fixed.
     #[serde(default)]
+    #[schemars(range(max = super::ranges::MAX_MS))]
     pub fixed_ms: Option<u64>,
     /// Exponential mean.
     #[serde(default)]
+    #[schemars(range(min = 0.0, max = super::ranges::MAX_MS as f64))]
     pub exponential_mean_ms: Option<f64>,
     /// Pareto.
     #[serde(default)]
@@ -747,8 +784,10 @@ pub struct DurationDoc {
 #[serde(deny_unknown_fields)]
 pub struct ParetoDoc {
     /// Scale (minimum).
+    #[schemars(range(min = 0.0, max = super::ranges::MAX_MS as f64))]
     pub scale_ms: f64,
     /// Shape (tail index).
+    #[schemars(range(min = 0.0, max = super::ranges::MAX_SHAPE))]
     pub shape: f64,
 }
 
@@ -779,6 +818,7 @@ impl Default for MixDoc {
 #[serde(deny_unknown_fields)]
 pub struct FaultItem {
     /// When.
+    #[schemars(range(max = super::ranges::MAX_MS))]
     pub at_ms: u64,
     /// Link name down.
     #[serde(default)]
@@ -885,48 +925,111 @@ pub struct GeneratorExpect {
     pub failed: Option<BoundDoc>,
 }
 
-/// `expect`.
+/// A name written as a map key or list item (a NIC, counter, flow, ...), with where it was
+/// written so an unknown name is reported at its line and column. Compares by the name only.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(transparent)]
+pub struct Name(pub Spanned<String>);
+
+impl Name {
+    /// The name.
+    pub fn as_str(&self) -> &str {
+        &self.0.value
+    }
+    /// 1-based line and column (0 when the document was not read from text).
+    pub fn location(&self) -> (u64, u64) {
+        (self.0.referenced.line(), self.0.referenced.column())
+    }
+}
+
+impl From<&str> for Name {
+    fn from(s: &str) -> Name {
+        Name(Spanned::new(
+            s.to_string(),
+            serde_saphyr::Location::UNKNOWN,
+            serde_saphyr::Location::UNKNOWN,
+        ))
+    }
+}
+
+impl PartialEq for Name {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.value == other.0.value
+    }
+}
+impl Eq for Name {}
+impl PartialOrd for Name {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Name {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.0.value.cmp(&other.0.value)
+    }
+}
+
+impl std::fmt::Display for Name {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0.value)
+    }
+}
+
+impl JsonSchema for Name {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "String".into()
+    }
+    fn inline_schema() -> bool {
+        true
+    }
+    fn json_schema(g: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        String::json_schema(g)
+    }
+}
+
+/// `expect`. Every name in it (counters, NICs, remote hosts, flows, generators, families)
+/// must resolve when the scenario loads.
 #[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Expectations {
     /// Gateway counters over all nodes (`drop.unsolicited`, `translated.out.tcp`, ...) and
     /// simulator counters (`sim.relayed`, `sim.no_route`, ...).
     #[serde(default)]
-    pub counters: BTreeMap<String, BoundDoc>,
+    pub counters: BTreeMap<Name, BoundDoc>,
     /// Per NIC: gateway counters and host counters (`host.received`, `host.from_outside`,
     /// `host.unsolicited_from_outside`, `host.icmp_errors`, `ports.peak`).
     #[serde(default)]
-    pub nic_counters: BTreeMap<String, BTreeMap<String, BoundDoc>>,
+    pub nic_counters: BTreeMap<Name, BTreeMap<Name, BoundDoc>>,
     /// Per remote host: host counters (`host.received`, ...).
     #[serde(default)]
-    pub remote_counters: BTreeMap<String, BTreeMap<String, BoundDoc>>,
+    pub remote_counters: BTreeMap<Name, BTreeMap<Name, BoundDoc>>,
     /// Scripted application outcomes.
     #[serde(default)]
-    pub flows: BTreeMap<String, FlowExpect>,
+    pub flows: BTreeMap<Name, FlowExpect>,
     /// Per scripted application: bytes/replies received.
     #[serde(default)]
-    pub received: BTreeMap<String, BoundDoc>,
+    pub received: BTreeMap<Name, BoundDoc>,
     /// RFC 5780 results.
     #[serde(default)]
-    pub probes: BTreeMap<String, ProbeExpect>,
+    pub probes: BTreeMap<Name, ProbeExpect>,
     /// NICs that must receive nothing from outside.
     #[serde(default)]
-    pub no_inbound_from_outside: Vec<String>,
+    pub no_inbound_from_outside: Vec<Name>,
     /// No NIC receives an unsolicited packet from outside.
     #[serde(default)]
     pub no_unsolicited_delivery: bool,
     /// Generator results.
     #[serde(default)]
-    pub generators: BTreeMap<String, GeneratorExpect>,
+    pub generators: BTreeMap<Name, GeneratorExpect>,
     /// `portsUsed` at the end.
     #[serde(default)]
     pub ports_used: Option<u64>,
     /// Routing table at the end: NIC → family → `ip:port-endPort` or `none`.
     #[serde(default)]
-    pub routing: BTreeMap<String, BTreeMap<String, String>>,
+    pub routing: BTreeMap<Name, BTreeMap<Name, String>>,
     /// NICs requested / allocated per family at the end.
     #[serde(default)]
-    pub allocated: BTreeMap<String, u64>,
+    pub allocated: BTreeMap<Name, u64>,
     /// Live flows at the end.
     #[serde(default)]
     pub live_flows: Option<BoundDoc>,

@@ -93,8 +93,10 @@ impl JsonSchema for Ratio {
 #[serde(deny_unknown_fields, default)]
 pub struct LinkConfig {
     /// One-way base delay in microseconds.
+    #[schemars(range(max = crate::scenario::ranges::MAX_US))]
     pub delay_us: u64,
     /// Extra delay drawn uniformly from `0..=jitter_us` per packet (may reorder packets).
+    #[schemars(range(max = crate::scenario::ranges::MAX_US))]
     pub jitter_us: u64,
     /// Probability a packet is lost.
     pub loss: Ratio,
@@ -103,8 +105,10 @@ pub struct LinkConfig {
     /// Probability a packet is held back by `reorder_delay_us` (overtaken by later packets).
     pub reorder: Ratio,
     /// Hold-back of a reordered packet, in microseconds.
+    #[schemars(range(max = crate::scenario::ranges::MAX_US))]
     pub reorder_delay_us: u64,
     /// Largest IP packet carried, in bytes; bigger ones are dropped and counted.
+    #[schemars(range(min = crate::scenario::ranges::MIN_MTU_BYTES, max = crate::scenario::ranges::MAX_MTU_BYTES))]
     pub mtu_bytes: u32,
 }
 

@@ -263,11 +263,13 @@ pub fn reproduction_line(rep: &Reproduction) -> String {
     )
 }
 
-/// Runs `work` over `items` on `jobs` threads; results come back in item order. `stop(i, r)`
-/// says item `i` with result `r` ends the work: items after the first such one are neither
-/// started any more nor returned.
+/// Runs `work` over items `0..len` (item `i` is `item(i)`, made when a thread takes it: a
+/// seed range of any length costs no memory up front) on `jobs` threads; results come back
+/// in item order. `stop(i, r)` says item `i` with result `r` ends the work: items after the
+/// first such one are neither started any more nor returned.
 fn parallel<T, R>(
-    items: &[T],
+    len: u64,
+    item: &(dyn Fn(u64) -> T + Sync),
     jobs: usize,
     work: &(dyn Fn(&T) -> R + Sync),
     stop: &(dyn Fn(&R) -> bool + Sync),
@@ -291,10 +293,10 @@ where
                 loop {
                     let i = next.fetch_add(1, Ordering::Relaxed);
                     let past_cut = i > cut.load(Ordering::Relaxed);
-                    if i as usize >= items.len() || past_cut {
+                    if i >= len || past_cut {
                         break;
                     }
-                    let r = work(&items[i as usize]);
+                    let r = work(&item(i));
                     if stop(&r) {
                         cut.fetch_min(i, Ordering::Relaxed);
                     }
@@ -328,10 +330,13 @@ pub fn swarm(opts: &SwarmOptions, out: &mut dyn Write) -> SwarmReport {
         "swarm seeds {}..{} against the {} (jobs do not change the output)",
         opts.seeds.start, opts.seeds.end, opts.target
     );
-    let seeds: Vec<u64> = opts.seeds.clone().collect();
+    let first_seed = opts.seeds.start;
+    // `end - start` cannot underflow for a non-empty range; an empty one runs nothing.
+    let count = opts.seeds.end.saturating_sub(first_seed);
     let stop_first = opts.stop_at_first_failure;
     let results = parallel(
-        &seeds,
+        count,
+        &|i| first_seed + i,
         opts.jobs,
         &|&s| run_seed(s, opts),
         &|r: &SeedResult| stop_first && r.outcome.failure.is_some(),
@@ -350,7 +355,8 @@ pub fn swarm(opts: &SwarmOptions, out: &mut dyn Write) -> SwarmReport {
         .cloned()
         .collect();
     let reproductions = parallel(
-        &failing,
+        failing.len() as u64,
+        &|i| &failing[i as usize],
         opts.jobs,
         &|r| reproduce(r, opts),
         &|_| false,

@@ -186,6 +186,7 @@ pub fn generate(seed: u64, f: &Features) -> ScenarioFile {
     let mut topology = topology;
     let mut tr = Draw::new(seed, "traffic");
     let (mut traffic, flows) = traffic_items(&mut tr, f, &gw, &nics, duration_ms);
+    unshare_sockets(&mut traffic);
     if f.fragments {
         oversize_udp(
             &mut Draw::new(seed, "fragments"),
@@ -284,4 +285,49 @@ pub fn describe(doc: &ScenarioFile) -> String {
         doc.faults.len(),
         doc.limits.duration_ms.unwrap_or(0),
     )
+}
+
+/// Scenario loading refuses two applications that would share one socket (same host,
+/// protocol, fixed port and peer, surely open at once: `scenario::load`), so a drawn fixed
+/// port that would collide is dropped (the item takes an ephemeral port). No draw changes,
+/// so worlds without a collision stay byte-identical.
+fn unshare_sockets(traffic: &mut [TrafficItem]) {
+    // (from, protocol, port, peer, start, earliest end) of the items kept so far.
+    let mut open: Vec<(String, u8, u16, String, u64, u64)> = Vec::new();
+    for it in traffic.iter_mut() {
+        let (at, from) = (it.at_ms, it.from.clone());
+        let claim = if let Some(t) = it.tcp.as_mut() {
+            t.src_port.map(|p| (6, p, t.to.clone(), t.hold_ms))
+        } else if let Some(u) = it.udp.as_mut() {
+            let life = u64::from(u.count.saturating_sub(1)).saturating_mul(u.interval_ms);
+            u.src_port.map(|p| (17, p, u.to.clone(), life))
+        } else if let Some(p) = it.ping.as_mut() {
+            let life = u64::from(p.count.saturating_sub(1)).saturating_mul(p.interval_ms);
+            p.ident.map(|i| (1, i, p.to.clone(), life))
+        } else {
+            None
+        };
+        let Some((proto, port, to, life)) = claim else {
+            continue;
+        };
+        let end = at.saturating_add(life);
+        let clash = open.iter().any(|(f, pr, po, peer, s, e)| {
+            *f == from
+                && *pr == proto
+                && *po == port
+                && *peer == to
+                && (at == *s || (at > *s && at < *e) || (*s > at && *s < end))
+        });
+        if clash {
+            if let Some(t) = it.tcp.as_mut() {
+                t.src_port = None;
+            } else if let Some(u) = it.udp.as_mut() {
+                u.src_port = None;
+            } else if let Some(p) = it.ping.as_mut() {
+                p.ident = None;
+            }
+        } else {
+            open.push((from, proto, port, to, at, end));
+        }
+    }
 }

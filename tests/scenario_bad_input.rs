@@ -1,0 +1,503 @@
+//! Bad scenario input, table-driven: every unknown name (in any section) and every
+//! out-of-range number is refused at load with exit 2, naming the file, the line where the
+//! input has one, the field path, and the closest valid names or the valid range.
+
+use std::path::{Path, PathBuf};
+
+use natsim::scenario::cli::run_cmd_to;
+use natsim::scenario::ranges::{MAX_MS, MAX_MTU_BYTES, MAX_US, MIN_MTU_BYTES};
+
+/// A small valid scenario; traffic is the last list at line 13, so a case's text that starts
+/// with `  - ` adds traffic items (from line 15 on), and other text adds top-level sections.
+const BASE: &str = r#"apiVersion: natsim.dev/v1
+kind: Scenario
+metadata: {name: bad}
+topology:
+  networks: [{name: net-a, prefixes: [10.0.0.0/24]}]
+  nics:
+    - {name: vm-a, network: net-a, addresses: [10.0.0.1]}
+  remotes:
+    - name: web
+      addresses: [198.51.100.10]
+      services: [{protocol: tcp, port: 80, response_bytes: 100}, {protocol: udp, port: 53, response_bytes: 10}]
+gateway: {network: net-a, ips: [{name: ip1, addresses: [203.0.113.1]}], ports_per_nic: 64, selector: {}}
+traffic:
+  - {name: get, from: vm-a, tcp: {to: "web:80"}}
+"#;
+
+struct Case {
+    /// What it shows (also the file name).
+    name: &'static str,
+    /// Replacements in [`BASE`].
+    edit: &'static [(&'static str, &'static str)],
+    /// Text appended to [`BASE`].
+    append: &'static str,
+    /// Expected line (`None`: the field has no location, e.g. `limits`).
+    line: Option<u64>,
+    /// Expected field path.
+    field: &'static str,
+    /// Expected part of the message (closest names, the valid range).
+    message: &'static str,
+}
+
+const fn case(
+    name: &'static str,
+    append: &'static str,
+    line: u64,
+    field: &'static str,
+    message: &'static str,
+) -> Case {
+    Case {
+        name,
+        edit: &[],
+        append,
+        line: Some(line),
+        field,
+        message,
+    }
+}
+
+fn cases() -> Vec<Case> {
+    vec![
+        // Unknown names, section by section.
+        case(
+            "counter-typo",
+            "expect:\n  counters: {drop.unsolicted: 0}\n",
+            16,
+            "expect.counters.drop.unsolicted",
+            "no counter named `drop.unsolicted`; closest: drop.unsolicited",
+        ),
+        case(
+            "nic-counters-unknown-nic",
+            "expect:\n  nic_counters: {vm-typo: {host.received: 1}}\n",
+            16,
+            "expect.nic_counters.vm-typo",
+            "no NIC named `vm-typo`",
+        ),
+        case(
+            "nic-counter-typo",
+            "expect:\n  nic_counters:\n    vm-a:\n      host.recieved: 1\n",
+            18,
+            "expect.nic_counters.vm-a.host.recieved",
+            "closest: host.received",
+        ),
+        case(
+            "remote-counters-unknown-host",
+            "expect:\n  remote_counters: {nosuchhost: {host.received: 1}}\n",
+            16,
+            "expect.remote_counters.nosuchhost",
+            "no remote host named `nosuchhost`",
+        ),
+        case(
+            "remote-counter-is-a-gateway-counter",
+            "expect:\n  remote_counters: {web: {drop.unsolicited: 0}}\n",
+            16,
+            "expect.remote_counters.web.drop.unsolicited",
+            "no remote host counter named `drop.unsolicited`",
+        ),
+        case(
+            "total-counter-is-a-host-counter",
+            "expect:\n  counters: {host.received: 1}\n",
+            16,
+            "expect.counters.host.received",
+            "no counter named `host.received`",
+        ),
+        case(
+            "flow-typo",
+            "expect:\n  flows: {gte: completes}\n",
+            16,
+            "expect.flows.gte",
+            "no traffic item named `gte`; closest: get",
+        ),
+        case(
+            "received-unknown",
+            "expect:\n  received: {nothing: 1}\n",
+            16,
+            "expect.received.nothing",
+            "no traffic item named `nothing`",
+        ),
+        case(
+            "probe-not-a-probe",
+            "expect:\n  probes: {get: {mapping: endpoint-independent, filtering: endpoint-independent}}\n",
+            16,
+            "expect.probes.get",
+            "no probe traffic item named `get`",
+        ),
+        case(
+            "generator-unknown",
+            "expect:\n  generators: {mix: {started: 1}}\n",
+            16,
+            "expect.generators.mix",
+            "no generator named `mix`",
+        ),
+        case(
+            "routing-unknown-nic",
+            "expect:\n  routing: {vm-b: {IPv4: none}}\n",
+            16,
+            "expect.routing.vm-b",
+            "no NIC named `vm-b`; closest: vm-a",
+        ),
+        case(
+            "routing-unknown-family",
+            "expect:\n  routing: {vm-a: {IPv5: none}}\n",
+            16,
+            "expect.routing.vm-a.IPv5",
+            "no address family named `IPv5`; closest: IPv4, IPv6",
+        ),
+        case(
+            "allocated-unknown-family",
+            "expect:\n  allocated: {ipv4: 1}\n",
+            16,
+            "expect.allocated.ipv4",
+            "closest: IPv4",
+        ),
+        case(
+            "no-inbound-unknown-nic",
+            "expect:\n  no_inbound_from_outside: [vm-x]\n",
+            16,
+            "expect.no_inbound_from_outside",
+            "no NIC named `vm-x`",
+        ),
+        case(
+            "capture-unknown-link",
+            "capture: [nic/vm-a, nic/vm-b]\n",
+            15,
+            "capture[1]",
+            "no link named `nic/vm-b`; closest: nic/vm-a",
+        ),
+        case(
+            "fault-link-down-unknown",
+            "faults:\n  - {at_ms: 5, link_down: uplink/1}\n",
+            16,
+            "faults[0].link_down",
+            "no link named `uplink/1`; closest: uplink/0",
+        ),
+        case(
+            "fault-restart-unknown-node",
+            "faults:\n  - {at_ms: 5, restart_node: 3}\n",
+            16,
+            "faults[0].restart_node",
+            "node 3 does not exist",
+        ),
+        case(
+            "fault-delete-unknown-nic",
+            "faults:\n  - {at_ms: 5, delete_nic: vm-aa}\n",
+            16,
+            "faults[0].delete_nic",
+            "no NIC named `vm-aa`; closest: vm-a",
+        ),
+        case(
+            "fault-remove-unknown-ip",
+            "faults:\n  - {at_ms: 5, remove_nat_ip: ip2}\n",
+            16,
+            "faults[0].remove_nat_ip",
+            "no gateway IP named `ip2`; closest: ip1",
+        ),
+        case(
+            "traffic-from-unknown",
+            "  - {name: x, from: vm-b, udp: {to: \"web:53\"}}\n",
+            15,
+            "traffic[1].from",
+            "no NIC or remote host named `vm-b`; closest: vm-a",
+        ),
+        case(
+            "traffic-to-unknown-host",
+            "  - {name: x, from: vm-a, udp: {to: \"webb:53\"}}\n",
+            15,
+            "traffic[1].udp.to",
+            "no NIC or remote host named `webb`; closest: web",
+        ),
+        case(
+            "traffic-to-unknown-gateway-ip",
+            "  - {name: x, from: vm-a, udp: {to: \"ip:ip9:1024\"}}\n",
+            15,
+            "traffic[1].udp.to",
+            "no gateway IP named `ip9`; closest: ip1",
+        ),
+        case(
+            "ping-to-unknown",
+            "  - {name: x, from: vm-a, ping: {to: wbe}}\n",
+            15,
+            "traffic[1].ping.to",
+            "closest: web",
+        ),
+        case(
+            "duplicate-traffic-name",
+            "  - {name: get, from: vm-a, udp: {to: \"web:53\"}}\n",
+            15,
+            "traffic[1].name",
+            "duplicate traffic name `get` (also traffic[0])",
+        ),
+        case(
+            "attack-name-clashes-with-traffic",
+            "attacks:\n  - {name: get, from: web, rst_inject: {flow: get}}\n",
+            16,
+            "attacks[0].name",
+            "duplicate traffic name `get`",
+        ),
+        case(
+            "two-apps-one-socket",
+            "  - {name: a, from: vm-a, udp: {to: \"web:53\", src_port: 5000}}\n  - {name: b, from: vm-a, udp: {to: \"web:53\", src_port: 5000}}\n",
+            16,
+            "traffic[2]",
+            "binds UDP port 5000 on `vm-a`",
+        ),
+        case(
+            "attack-from-unknown",
+            "attacks:\n  - {name: scan, from: evil, port_scan: {target: \"ip:ip1\", ports: [1, 2]}}\n",
+            16,
+            "attacks[0].from",
+            "no remote host named `evil`",
+        ),
+        case(
+            "attack-unknown-flow",
+            "attacks:\n  - {name: r, from: web, rst_inject: {flow: gett}}\n",
+            16,
+            "attacks[0].rst_inject.flow",
+            "no traffic item named `gett`; closest: get",
+        ),
+        case(
+            "generator-unknown-destination",
+            "generators:\n  - {name: g, nics: [vm-a], stop_ms: 10, arrivals: {fixed_ms: 5}, duration: {fixed_ms: 1}, destinations: [wbe]}\n",
+            16,
+            "generators[0].destinations",
+            "no remote host named `wbe`; closest: web",
+        ),
+        case(
+            "generator-unknown-nic",
+            "generators:\n  - {name: g, nics: [vm-b], stop_ms: 10, arrivals: {fixed_ms: 5}, duration: {fixed_ms: 1}, destinations: [web]}\n",
+            16,
+            "generators[0].nics",
+            "no NIC named `vm-b`; closest: vm-a",
+        ),
+        Case {
+            name: "duplicate-service",
+            edit: &[(
+                "{protocol: udp, port: 53, response_bytes: 10}",
+                "{protocol: tcp, port: 80}",
+            )],
+            append: "",
+            line: Some(9),
+            field: "topology.remotes[0].services[1]",
+            message: "already has a Tcp service on port 80",
+        },
+        // Numbers: checked, never wrapped.
+        case(
+            "ping-interval-wraps",
+            "  - {name: p, from: vm-a, ping: {to: web, count: 3, interval_ms: 18446744073710}}\n",
+            15,
+            "traffic[1].ping.interval_ms",
+            "18446744073710 is out of range 0..=31536000000 ms",
+        ),
+        case(
+            "tcp-hold-wraps",
+            "  - {name: h, from: vm-a, tcp: {to: \"web:80\", hold_ms: 18446744073710}}\n",
+            15,
+            "traffic[1].tcp.hold_ms",
+            "18446744073710 is out of range 0..=31536000000 ms",
+        ),
+        case(
+            "at-ms-i64-max",
+            "  - {name: late, from: vm-a, at_ms: 9223372036854775807, udp: {to: \"web:53\"}}\n",
+            15,
+            "traffic[1].at_ms",
+            "9223372036854775807 is out of range",
+        ),
+        case(
+            "tcp-request-bytes-unbounded",
+            "  - {name: big, from: vm-a, tcp: {to: \"web:80\", request_bytes: 100000000000}}\n",
+            15,
+            "traffic[1].tcp.request_bytes",
+            "100000000000 is out of range 0..=104857600 bytes",
+        ),
+        case(
+            "udp-datagram-too-big",
+            "  - {name: big, from: vm-a, udp: {to: \"web:53\", request_bytes: 70000}}\n",
+            15,
+            "traffic[1].udp.request_bytes",
+            "70000 is out of range 0..=65507 bytes",
+        ),
+        Case {
+            name: "response-bytes-unbounded",
+            edit: &[("response_bytes: 100}", "response_bytes: 1000000000000}")],
+            append: "",
+            line: Some(9),
+            field: "topology.remotes[0].services[0].response_bytes",
+            message: "1000000000000 is out of range 0..=104857600 bytes",
+        },
+        case(
+            "poisson-rate-unbounded",
+            "generators:\n  - {name: g, nics: [vm-a], stop_ms: 10, arrivals: {poisson_per_s: 1e9}, duration: {fixed_ms: 1}, destinations: [web]}\n",
+            16,
+            "generators[0].arrivals.poisson_per_s",
+            "1000000000 is out of range (0, 10000] flows/s per NIC",
+        ),
+        case(
+            "fault-at-ms-wraps",
+            "faults:\n  - {at_ms: 18446744073709551615, delete_gateway: true}\n",
+            16,
+            "faults[0].at_ms",
+            "out of range 0..=31536000000 ms",
+        ),
+        Case {
+            name: "mtu-zero",
+            edit: &[(
+                "{name: vm-a, network: net-a, addresses: [10.0.0.1]}",
+                "{name: vm-a, network: net-a, addresses: [10.0.0.1], link: {mtu_bytes: 0}}",
+            )],
+            append: "",
+            line: Some(7),
+            field: "topology.nics[0].link.mtu_bytes",
+            message: "0 is out of range 68..=65535 bytes",
+        },
+        Case {
+            name: "mtu-21",
+            edit: &[(
+                "  remotes:\n",
+                "  links: {uplink: {mtu_bytes: 21}}\n  remotes:\n",
+            )],
+            append: "",
+            line: None,
+            field: "topology.links.uplink.mtu_bytes",
+            message: "21 is out of range 68..=65535 bytes",
+        },
+        Case {
+            name: "max-time-wraps",
+            edit: &[],
+            append: "limits: {max_time_ms: 18446744073709551615}\n",
+            line: None,
+            field: "limits.max_time_ms",
+            message: "out of range 1..=31536000000 ms",
+        },
+    ]
+}
+
+fn text(c: &Case) -> String {
+    let mut t = BASE.to_string();
+    for (from, to) in c.edit {
+        assert!(t.contains(from), "{}: edit `{from}` does not apply", c.name);
+        t = t.replacen(from, to, 1);
+    }
+    t.push_str(c.append);
+    t
+}
+
+fn run(path: &Path) -> (u8, String) {
+    let (mut out, mut err) = (Vec::new(), Vec::new());
+    let code = run_cmd_to(&mut out, &mut err, path, None, None, None);
+    let all = String::from_utf8_lossy(&out).into_owned() + &String::from_utf8_lossy(&err);
+    (code.0, all)
+}
+
+#[test]
+fn the_base_scenario_is_valid() {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("bad_scenarios");
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("base.yaml");
+    std::fs::write(&path, BASE).unwrap();
+    let (code, out) = run(&path);
+    assert_eq!(code, 0, "{out}");
+}
+
+#[test]
+fn every_unknown_name_and_out_of_range_number_is_bad_input_naming_file_line_and_field() {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("bad_scenarios");
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut failures = Vec::new();
+    for c in cases() {
+        let path = dir.join(format!("{}.yaml", c.name));
+        std::fs::write(&path, text(&c)).unwrap();
+        let (code, out) = run(&path);
+        let file = path.display().to_string();
+        let prefix = match c.line {
+            Some(l) => format!("{file}:{l}:"),
+            None => format!("{file}: {}", c.field),
+        };
+        let ok = code == 2
+            && out.contains(&prefix)
+            && out.contains(&format!("{}: ", c.field))
+            && out.contains(c.message);
+        if !ok {
+            failures.push(format!(
+                "{}: exit {code}, wanted 2 with `{prefix}`, field `{}`, `{}`:\n{out}",
+                c.name, c.field, c.message
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn the_json_schema_carries_the_same_bounds() {
+    let schema: serde_json::Value =
+        serde_json::from_str(&natsim::scenario::schema::json_schema()).unwrap();
+    let defs = &schema["$defs"];
+    let prop = |def: &str, field: &str| defs[def]["properties"][field].clone();
+    assert_eq!(prop("PingDoc", "interval_ms")["maximum"], MAX_MS);
+    assert_eq!(prop("TcpDoc", "hold_ms")["maximum"], MAX_MS);
+    assert_eq!(prop("TrafficItem", "at_ms")["maximum"], MAX_MS);
+    assert_eq!(prop("PortScanDoc", "interval_us")["maximum"], MAX_US);
+    assert_eq!(prop("LinkConfig", "mtu_bytes")["minimum"], MIN_MTU_BYTES);
+    assert_eq!(prop("LinkConfig", "mtu_bytes")["maximum"], MAX_MTU_BYTES);
+    assert_eq!(prop("TcpDoc", "rto_ms")["minimum"], 1);
+    assert_eq!(prop("UdpDoc", "request_bytes")["maximum"], 65_507);
+    assert_eq!(
+        prop("ArrivalsDoc", "poisson_per_s")["maximum"],
+        natsim::scenario::ranges::MAX_RATE_PER_S
+    );
+}
+
+/// The plan file's simulated duration is bounded (a plan point longer than 365 days would
+/// never finish), with the field, value and range in the error.
+#[test]
+fn plan_duration_beyond_365_days_is_refused_with_its_range() {
+    let text = "\
+apiVersion: natsim.dev/v1
+kind: Plan
+metadata:
+  name: small
+fleet:
+  nics: 100
+  traffic:
+    flow_rate_per_s: 1
+    flow_duration: {dist: exponential, mean_s: 10}
+    destinations: {count: 4, zipf_s: 1}
+    protocol_mix: {tcp: 1}
+gateway:
+  ports_per_nic: 64
+  ips: 1
+target:
+  blocking_max: 0.01
+simulation:
+  duration_s: 1e12
+";
+    let e = natsim::plan::Plan::parse(text, "bad.yaml")
+        .map(|_| ())
+        .expect_err("1e12 s is refused")
+        .to_string();
+    assert!(e.contains("bad.yaml:18:"), "{e}");
+    assert!(e.contains("simulation.duration_s"), "{e}");
+    assert!(e.contains("out of range (0, 31536000]"), "{e}");
+}
+
+/// Replay-config numbers that feed virtual time are bounded: no wrap, no saturation.
+#[test]
+fn replay_config_speed_and_time_offset_are_range_checked() {
+    use natsim::replay::ReplayConfig;
+    for (text, field, msg) in [
+        ("speed: 1e-300\n", "speed", "out of range 0.001..=1000000"),
+        (
+            "time_offset_ms: 18446744073709551615\n",
+            "time_offset_ms",
+            "out of range 0..=31536000000 ms",
+        ),
+    ] {
+        let e = ReplayConfig::parse(text, "r.yaml")
+            .expect_err(text)
+            .to_string();
+        assert!(
+            e.contains("r.yaml:1:") && e.contains(field) && e.contains(msg),
+            "{e}"
+        );
+    }
+}
