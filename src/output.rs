@@ -419,17 +419,14 @@ mod tests {
         let e = w.finish().expect_err("error kept");
         assert_eq!(e.raw_os_error(), None, "copied error keeps its kind");
         assert_eq!(e.kind(), io::Error::from_raw_os_error(28).kind());
-        let code = finish(
-            exit::OK,
-            Tracked::new(Full { left: 0 }),
-            Tracked::new(Vec::new()),
-        );
+        let lost = || {
+            let mut w = Tracked::new(Full { left: 0 });
+            let _ = writeln!(w, "lost");
+            w
+        };
+        let code = finish(exit::OK, lost(), Tracked::new(Vec::new()));
         assert_eq!(code, exit::BAD_INPUT);
-        let code = finish(
-            exit::VIOLATION,
-            Tracked::new(Full { left: 0 }),
-            Tracked::new(Vec::new()),
-        );
+        let code = finish(exit::VIOLATION, lost(), Tracked::new(Vec::new()));
         assert_eq!(code, exit::VIOLATION, "a worse code of the command is kept");
     }
 }

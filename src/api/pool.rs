@@ -241,7 +241,7 @@ mod tests {
             ("fe80::/64", "link-local"),
             ("ff02::/16", "multicast"),
             ("0.0.0.0/8", "this network"),
-            ("128.0.0.0/1", "multicast"),
+            ("128.0.0.0/1", "special-purpose"),
         ] {
             let e = check(pool).expect_err(pool);
             assert!(e.contains(named), "{pool}: {e}");

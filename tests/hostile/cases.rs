@@ -160,7 +160,7 @@ fn manifest_cases(all: &mut Vec<Case>) {
         (
             "name-too-long",
             "name: nat\n",
-            &"name: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\n",
+            "name: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\n",
             "m.yaml:24:|metadata.name",
         ),
         (
