@@ -15,14 +15,17 @@
 //! | [`check`] | SPEC §6 invariant checkers (observers of simulator events) and broken gateways |
 //! | [`scenario`] | scenario files: schema, loading, expectations, reports, `run`/`check` entry points |
 //! | [`swarm`] | generated worlds, swarm testing, minimisation of failures to scenario files |
+//! | [`exit`], [`output`] | the commands' exit codes; all-or-nothing output files, checked stdout/stderr |
 //!
 //! See `ARCHITECTURE.md` for how a packet flows through these modules.
 
 pub mod api;
 pub mod check;
 pub mod demo;
+pub mod exit;
 pub mod fuzzing;
 pub mod nat;
+pub mod output;
 pub mod plan;
 pub mod replay;
 pub mod rng;

@@ -1,11 +1,24 @@
-//! The `natsim` command line: a thin shell over the library. Exit codes: 0 success, 1 failing
-//! verdicts (invalid manifests, plan points over target), 2 bad input or usage, 3 unmet
+//! The `natsim` command line: a thin shell over the library. Exit codes are defined in
+//! [`natsim::exit`]: 0 success, 1 failing verdicts (invalid manifests, plan points over
+//! target), 2 bad input or usage (also an output that cannot be written), 3 unmet
 //! expectations, 4 invariant violation, 5 a run bound was hit.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use natsim::{exit, output};
+
+/// `--jobs N`: at least one worker thread.
+fn parse_jobs(s: &str) -> Result<usize, String> {
+    match s.trim().parse::<usize>() {
+        Ok(0) => Err("0 worker threads cannot run anything; valid: 1 or more".to_owned()),
+        Ok(n) => Ok(n),
+        Err(_) => Err(format!(
+            "`{s}` is not a number of threads; valid: 1 or more"
+        )),
+    }
+}
 
 /// natsim: a deterministic testbed that verifies and plans cloud NAT gateways.
 #[derive(Parser)]
@@ -63,8 +76,8 @@ enum Command {
         /// the minimised scenario to `OUT/<file name>.yaml`.
         #[arg(long, conflicts_with = "seeds")]
         from_fuzz: Option<PathBuf>,
-        /// Worker threads; the printed results do not depend on it.
-        #[arg(long)]
+        /// Worker threads (1 or more); the printed results do not depend on it.
+        #[arg(long, value_parser = parse_jobs)]
         jobs: Option<usize>,
         /// Where minimised failing scenarios are written.
         #[arg(long, default_value = "swarm-failures")]
@@ -139,8 +152,8 @@ enum Command {
         /// Output folder.
         #[arg(long)]
         out: PathBuf,
-        /// Worker threads (default: all cores); results do not depend on it.
-        #[arg(long)]
+        /// Worker threads (1 or more; default: all cores); results do not depend on it.
+        #[arg(long, value_parser = parse_jobs)]
         jobs: Option<usize>,
         /// Analytic answers only (skip the simulated run of every point).
         #[arg(long)]
@@ -152,10 +165,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match run(cli.command) {
         Ok(code) => code,
-        Err(e) => {
-            eprintln!("error: {e:#}");
-            ExitCode::from(2)
-        }
+        Err(e) => exit::code(output::print_error(&format_args!("{e:#}"))),
     }
 }
 
@@ -212,8 +222,7 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::Schema { out } => Ok(natsim::scenario::cli::schema_cmd(out.as_deref()).into()),
         Command::Demo { profile } => {
             let text = natsim::demo::run(&profile).map_err(anyhow::Error::msg)?;
-            print!("{text}");
-            Ok(ExitCode::SUCCESS)
+            Ok(exit::code(output::print_all(exit::OK, &text)))
         }
         Command::Validate { files } => Ok(natsim::api::cli::validate(&files)),
         Command::Reconcile { files, pools } => Ok(natsim::api::cli::reconcile(&files, &pools)),
@@ -237,8 +246,12 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
                 verdicts,
                 broken,
             };
+            // Refuse an unusable output folder before reading the capture.
+            if let Some(dir) = &options.out {
+                output::check_output_dir(dir)?;
+            }
             let code = natsim::replay::cli::replay_cmd(&capture, config.as_deref(), options)?;
-            Ok(ExitCode::from(u8::try_from(code).unwrap_or(1)))
+            Ok(exit::code(u8::try_from(code).unwrap_or(exit::FAILED)))
         }
         Command::Plan {
             plan,
@@ -246,24 +259,27 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
             jobs,
             no_sim,
         } => {
+            // Refuse an unusable output folder before minutes of simulation.
+            output::check_output_dir(&out)?;
             let outcome = if no_sim {
                 natsim::plan::plan_cmd_no_sim(&plan, &out, jobs)?
             } else {
                 natsim::plan::plan_cmd(&plan, &out, jobs)?
             };
-            println!(
-                "{} points, {} over target, {} disagreements; wrote {} files to {}",
+            let line = format!(
+                "{} points, {} over target, {} disagreements; wrote {} files to {}\n",
                 outcome.points,
                 outcome.failing_points,
                 outcome.disagreements,
                 outcome.files.len(),
                 out.display()
             );
-            Ok(if outcome.failing_points > 0 {
-                ExitCode::from(1)
+            let code = if outcome.failing_points > 0 {
+                exit::FAILED
             } else {
-                ExitCode::SUCCESS
-            })
+                exit::OK
+            };
+            Ok(exit::code(output::print_all(code, &line)))
         }
     }
 }

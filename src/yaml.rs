@@ -4,7 +4,7 @@
 
 /// Line, column (1-based; 0 when unknown) and message of a serde-saphyr error, without the
 /// snippet, the trailing " at line L, column C" (callers print the location first) and the
-/// library-user hint about `DuplicateKeyPolicy`.
+/// library-user hints ([`plain_message`]).
 pub fn describe_error(e: &serde_saphyr::Error) -> (u64, u64, String) {
     let location = e.location();
     let line = location.map(|l| l.line()).unwrap_or(0);
@@ -14,8 +14,30 @@ pub fn describe_error(e: &serde_saphyr::Error) -> (u64, u64, String) {
     if let Some(stripped) = message.strip_suffix(&suffix) {
         message = stripped.to_string();
     }
-    message = message.replace(", set DuplicateKeyPolicy in Options if acceptable", "");
-    (line, column, message)
+    (line, column, plain_message(&message))
+}
+
+/// Replaces the hints serde-saphyr writes for programmers using the library ("set
+/// DuplicateKeyPolicy in Options", "use from_str_multiple") with what a user of natsim can do.
+pub fn plain_message(message: &str) -> String {
+    const DUPLICATE_HINT: &str = ", set DuplicateKeyPolicy in Options if acceptable";
+    const MULTI_DOC: &str = "multiple YAML documents detected; ";
+    let mut out = message.replace(
+        DUPLICATE_HINT,
+        " (each key may appear once per mapping; remove or rename one)",
+    );
+    if let Some(start) = out.find(MULTI_DOC) {
+        let rest = &out[start + MULTI_DOC.len()..];
+        // The hint names a library function (`use from_str_multiple...`); drop it.
+        let end = rest
+            .find(" at line ")
+            .map_or(out.len(), |i| start + MULTI_DOC.len() + i);
+        out.replace_range(
+            start..end,
+            "this file holds one YAML document, but a `---` line starts another; remove it or move the second document to its own file",
+        );
+    }
+    out
 }
 
 /// The dotted path of the block-style mapping key at `line` (1-based), read off the indentation
@@ -75,5 +97,16 @@ mod tests {
         );
         assert_eq!(key_path_at(text, 1).as_deref(), Some("gateway"));
         assert_eq!(key_path_at("a: {b: 1}\n", 2), None);
+    }
+
+    #[test]
+    fn library_hints_become_plain_messages() {
+        for text in ["a: 1\na: 2\n", "a: 1\n---\nb: 2\n"] {
+            let e = serde_saphyr::from_str::<serde_json::Value>(text).expect_err(text);
+            let (_, _, msg) = describe_error(&e);
+            assert!(!msg.contains("DuplicateKeyPolicy"), "{msg}");
+            assert!(!msg.contains("from_str"), "{msg}");
+            assert!(!msg.contains("Options"), "{msg}");
+        }
     }
 }

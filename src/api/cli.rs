@@ -13,13 +13,14 @@ use ipnet::IpNet;
 use serde::Serialize;
 
 use super::load::{API_VERSION, SourceFile};
-use super::model::{IpFamily, NatGateway};
-use super::pool::Pools;
+use super::model::{IpFamily, NatGateway, Object};
+use super::pool::{Pools, check_pool};
 use super::selector::LabelSelector;
 use super::status::{NatGatewayDestination, NatGatewayStatus};
 use super::validate::load;
 use super::world::{World, WorldConfig};
 use crate::time::Instant;
+use crate::{exit, output};
 
 /// Reads files; unreadable ones become error lines (and make the command fail).
 pub fn read_sources(files: &[PathBuf]) -> (Vec<SourceFile>, Vec<String>) {
@@ -35,35 +36,97 @@ pub fn read_sources(files: &[PathBuf]) -> (Vec<SourceFile>, Vec<String>) {
 }
 
 /// `natsim validate FILE...`: prints every error and warning to stdout, then a summary.
-/// Exit code 0 when there are no errors (warnings allowed), 1 otherwise.
+/// Exit code 0 when there are no errors (warnings allowed), 1 otherwise, 2 when a file
+/// cannot be read or the output is lost ([`crate::exit`]).
 pub fn validate(files: &[PathBuf]) -> ExitCode {
     let (sources, read_errors) = read_sources(files);
-    let ok = validate_with(&sources, &read_errors, &mut io::stdout().lock()).unwrap_or(false);
-    exit_code(ok)
+    let mut out = output::stdout();
+    let ok = validate_with(&sources, &read_errors, &mut out).unwrap_or(false);
+    let code = if !read_errors.is_empty() {
+        exit::BAD_INPUT
+    } else {
+        verdict(ok)
+    };
+    exit::code(output::finish(code, out, output::stderr()))
 }
 
 /// `natsim reconcile FILE... [--pool PREFIX]...`: YAML to stdout, findings to stderr.
 /// Empty `pools` means the default pools ([`super::DEFAULT_POOL_V4`],
-/// [`super::DEFAULT_POOL_V6`]). Exit code 0 on success, 1 when the manifests are invalid.
+/// [`super::DEFAULT_POOL_V6`]). Exit code 0 on success, 1 when the manifests are invalid,
+/// 2 for an unreadable file, an unusable `--pool` ([`super::pool::check_pool`], or one
+/// overlapping a Network's prefixes or a NIC's address) or a lost output.
 pub fn reconcile(files: &[PathBuf], pools: &[IpNet]) -> ExitCode {
-    let (sources, read_errors) = read_sources(files);
-    let mut stderr = io::stderr().lock();
-    for e in &read_errors {
-        let _ = writeln!(stderr, "{e}");
-    }
-    if !read_errors.is_empty() {
-        return exit_code(false);
-    }
-    let ok = reconcile_to(&sources, pools, &mut io::stdout().lock(), &mut stderr).unwrap_or(false);
-    exit_code(ok)
+    let mut out = output::stdout();
+    let mut err = output::stderr();
+    let code = reconcile_cmd(files, pools, &mut out, &mut err);
+    exit::code(output::finish(code, out, err))
 }
 
-fn exit_code(ok: bool) -> ExitCode {
-    if ok {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
+fn reconcile_cmd(
+    files: &[PathBuf],
+    pools: &[IpNet],
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> u8 {
+    let bad_pools: Vec<String> = pools.iter().filter_map(|p| check_pool(p).err()).collect();
+    for e in &bad_pools {
+        let _ = writeln!(err, "error: --pool {e}");
     }
+    if !bad_pools.is_empty() {
+        return exit::BAD_INPUT;
+    }
+    let (sources, read_errors) = read_sources(files);
+    for e in &read_errors {
+        let _ = writeln!(err, "{e}");
+    }
+    if !read_errors.is_empty() {
+        return exit::BAD_INPUT;
+    }
+    match reconcile_checked(&sources, pools, out, err) {
+        Ok(code) => code,
+        // Lost output: `output::finish` reports it.
+        Err(_) => exit::BAD_INPUT,
+    }
+}
+
+fn verdict(ok: bool) -> u8 {
+    if ok { exit::OK } else { exit::FAILED }
+}
+
+/// Pools that hold a Network's own (or routed) prefix, or a NIC's private address, would
+/// hand out addresses that are not public: one message per overlap.
+fn pool_conflicts(world_objects: &[Object], pools: &[IpNet]) -> Vec<String> {
+    let mut found = Vec::new();
+    for pool in pools {
+        for object in world_objects {
+            match object {
+                Object::Network(net) => {
+                    for (field, list) in [
+                        ("spec.prefixes", &net.prefixes),
+                        ("spec.routes", &net.routes),
+                    ] {
+                        if let Some(p) = list.iter().find(|p| p.contains(pool) || pool.contains(*p))
+                        {
+                            found.push(format!(
+                                "--pool {pool} overlaps Network {} {field} {p}: addresses inside a network are not public; valid: a pool outside every Network's prefixes and routes",
+                                net.key
+                            ));
+                        }
+                    }
+                }
+                Object::NetworkInterface(nic) => {
+                    if let Some(a) = nic.ips.iter().find(|a| pool.contains(*a)) {
+                        found.push(format!(
+                            "--pool {pool} contains {a}, the private address of NetworkInterface {}; valid: a pool outside every NIC's addresses",
+                            nic.key
+                        ));
+                    }
+                }
+                Object::VirtualIp(_) | Object::NatGateway(_) => {}
+            }
+        }
+    }
+    found
 }
 
 /// Validates `sources`, writing one line per finding and a summary. Returns whether there
@@ -105,6 +168,17 @@ pub fn reconcile_to(
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> io::Result<bool> {
+    reconcile_checked(sources, pools, out, err).map(|code| code == exit::OK)
+}
+
+/// [`reconcile_to`] with the exit code: 1 for invalid manifests, 2 for pools that conflict
+/// with them.
+fn reconcile_checked(
+    sources: &[SourceFile],
+    pools: &[IpNet],
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> io::Result<u8> {
     let report = load(sources);
     for d in &report.diagnostics {
         writeln!(err, "{d}")?;
@@ -115,7 +189,14 @@ pub fn reconcile_to(
             "invalid: {} error(s); nothing reconciled",
             report.errors().count()
         )?;
-        return Ok(false);
+        return Ok(exit::FAILED);
+    }
+    let conflicts = pool_conflicts(&report.objects, pools);
+    for c in &conflicts {
+        writeln!(err, "error: {c}")?;
+    }
+    if !conflicts.is_empty() {
+        return Ok(exit::BAD_INPUT);
     }
     let config = WorldConfig {
         pools: Pools::new(pools),
@@ -125,12 +206,12 @@ pub fn reconcile_to(
         Ok(w) => w,
         Err(e) => {
             writeln!(err, "error: {e}")?;
-            return Ok(false);
+            return Ok(exit::FAILED);
         }
     };
     world.reconcile(Instant::ZERO);
     out.write_all(render_gateways(&world).as_bytes())?;
-    Ok(true)
+    Ok(exit::OK)
 }
 
 /// Every reconciled gateway and its routing table as a YAML stream (one `NATGateway` and one

@@ -26,6 +26,16 @@ impl Loc {
     pub const fn new(line: u32, column: u32) -> Self {
         Loc { line, column }
     }
+
+    /// The same position `lines` further down (an unknown position stays unknown): turns a
+    /// position within one document into a position in its file.
+    pub const fn shifted(self, lines: u32) -> Self {
+        if self.line == 0 {
+            self
+        } else {
+            Loc::new(self.line.saturating_add(lines), self.column)
+        }
+    }
 }
 
 impl From<serde_saphyr::Location> for Loc {

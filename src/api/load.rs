@@ -2,15 +2,17 @@
 //! and turn parser errors into [`Diagnostic`](super::Diagnostic)s.
 //!
 //! Documents are split by hand at `---` / `...` lines so that one broken document does not
-//! hide the others (the parser stops at its first error). Each document is parsed from a
-//! copy padded with the preceding line breaks, so every position the parser reports is a
-//! position in the original file.
+//! hide the others (the parser stops at its first error). Each document is parsed on its own
+//! text, and every position found while parsing and checking it is shifted by the number of
+//! lines before it afterwards ([`Loc::shifted`]), so messages name lines of the original
+//! file. (Padding each document with the preceding line breaks, as an earlier version did,
+//! made loading quadratic in the number of documents.)
 
 use serde::de::DeserializeOwned;
 use serde_saphyr::{MessageFormatter, UserMessageFormatter};
 
 use super::diag::{Context, Loc, Sink};
-use super::manifest::{Head, RawObject};
+use super::manifest::{Head, NOT_A_WHOLE_NUMBER, RawObject};
 use super::model::{DEFAULT_NAMESPACE, Kind};
 
 /// The canonical API group/version.
@@ -43,15 +45,28 @@ impl SourceFile {
 pub(crate) struct ParsedDoc {
     /// File and `Kind namespace/name` for messages.
     pub ctx: Context,
-    /// Where the document starts (its `kind:` line when known).
+    /// Where the document starts (its `kind:` line when known), counted within the
+    /// document's own text: add `line_offset` for the file line.
     pub loc: Loc,
+    /// Lines of the file before the document's text.
+    pub line_offset: u32,
+    /// The document; its spans are counted within the document's own text too.
     pub raw: RawObject,
 }
 
-/// One document's text, padded so positions are file positions.
+/// One document's text. Line `n` of `text` is line `n + line_offset` of the file.
 struct Chunk {
+    /// First line with content, counted in the file.
     first_line: u32,
+    line_offset: u32,
     text: String,
+}
+
+impl Chunk {
+    /// The first content line, counted within the chunk's text.
+    fn first_line_in_text(&self) -> u32 {
+        self.first_line - self.line_offset
+    }
 }
 
 /// Splits a YAML stream into documents at `---` and `...` markers in column 0. Directive
@@ -60,10 +75,11 @@ fn split_documents(text: &str) -> Vec<Chunk> {
     let mut chunks = Vec::new();
     let mut current = String::new();
     let mut first_line = 1u32;
+    let mut line_offset = 0u32;
     let mut has_content = false;
     let mut line_no = 0u32;
     for line in text.split_inclusive('\n') {
-        line_no += 1;
+        line_no = line_no.saturating_add(1);
         let bare = line.trim_end_matches(['\n', '\r']);
         let is_start = bare == "---" || bare.starts_with("--- ") || bare.starts_with("---\t");
         let is_end = bare == "..." || bare.starts_with("... ");
@@ -71,11 +87,13 @@ fn split_documents(text: &str) -> Vec<Chunk> {
             if has_content {
                 chunks.push(Chunk {
                     first_line,
+                    line_offset,
                     text: std::mem::take(&mut current),
                 });
             }
-            // Pad the next chunk with one line break per line before it.
-            current = "\n".repeat(line_no as usize - 1);
+            // The next chunk starts at this line; its positions are shifted afterwards.
+            current.clear();
+            line_offset = line_no - 1;
             first_line = line_no;
             has_content = false;
             if is_start {
@@ -103,10 +121,19 @@ fn split_documents(text: &str) -> Vec<Chunk> {
     if has_content {
         chunks.push(Chunk {
             first_line,
+            line_offset,
             text: current,
         });
     }
     chunks
+}
+
+/// Shifts the positions of the findings `sink` gained since it held `from` items by
+/// `line_offset` lines: they were counted within one document's text.
+pub(crate) fn shift_findings(sink: &mut Sink, from: usize, line_offset: u32) {
+    for d in sink.items.iter_mut().skip(from) {
+        d.loc = d.loc.shifted(line_offset);
+    }
 }
 
 /// Parses every document of every file. Findings go to `sink`; documents that parse are
@@ -133,7 +160,10 @@ pub(crate) fn parse_sources(sources: &[SourceFile], sink: &mut Sink) -> Vec<Pars
                 object: Some(format!("document {}", index + 1)),
                 ..file_ctx.clone()
             };
-            if let Some(doc) = parse_chunk(chunk, &doc_ctx, sink) {
+            let before = sink.items.len();
+            let parsed = parse_chunk(chunk, &doc_ctx, sink);
+            shift_findings(sink, before, chunk.line_offset);
+            if let Some(doc) = parsed {
                 docs.push(doc);
             }
         }
@@ -142,7 +172,7 @@ pub(crate) fn parse_sources(sources: &[SourceFile], sink: &mut Sink) -> Vec<Pars
 }
 
 fn parse_chunk(chunk: &Chunk, file_ctx: &Context, sink: &mut Sink) -> Option<ParsedDoc> {
-    let doc_loc = Loc::new(chunk.first_line, 1);
+    let doc_loc = Loc::new(chunk.first_line_in_text(), 1);
     let head: Head = match serde_saphyr::from_str(&chunk.text) {
         Ok(head) => head,
         Err(e) => {
@@ -234,6 +264,7 @@ fn parse_chunk(chunk: &Chunk, file_ctx: &Context, sink: &mut Sink) -> Option<Par
     Some(ParsedDoc {
         ctx,
         loc: Loc::new(kind_loc.line, 1),
+        line_offset: chunk.line_offset,
         raw,
     })
 }
@@ -328,6 +359,8 @@ fn explain_parse_message(msg: &str) -> String {
         format!("{clean}: this must be a mapping of `key: value` pairs")
     } else if clean == "expected string scalar" {
         format!("{clean}: write a plain string here")
+    } else if clean.starts_with(NOT_A_WHOLE_NUMBER) {
+        clean
     } else if clean.starts_with("invalid i") || clean.starts_with("invalid u") {
         "not a whole number; valid: an integer such as 64".to_owned()
     } else if clean.starts_with("expected") {
@@ -487,8 +520,21 @@ mod tests {
         let chunks = split_documents(text);
         assert_eq!(chunks.len(), 2);
         assert_eq!(chunks[0].first_line, 3);
-        assert_eq!(chunks[0].text.lines().nth(2), Some("a: 1"));
-        assert_eq!(chunks[1].text.lines().nth(5), Some("b: 2"));
+        assert_eq!(chunks[0].line_offset, 1);
+        assert_eq!(chunks[0].text.lines().nth(1), Some("a: 1"));
+        assert_eq!(chunks[1].first_line, 6);
+        assert_eq!(chunks[1].line_offset, 3);
+        assert_eq!(chunks[1].text.lines().nth(2), Some("b: 2"));
+    }
+
+    #[test]
+    fn split_copies_each_line_once() {
+        // Linear loading: the chunks together are no longer than the file (no padding).
+        let text = "---\na: 1\n".repeat(2000);
+        let chunks = split_documents(&text);
+        assert_eq!(chunks.len(), 2000);
+        let total: usize = chunks.iter().map(|c| c.text.len()).sum();
+        assert!(total <= text.len(), "{total} > {}", text.len());
     }
 
     #[test]

@@ -5,8 +5,8 @@
 //! (naming what would be valid) instead of serde's, and can keep checking the rest.
 
 use indexmap::IndexMap;
-use serde::Deserialize;
-use serde::de::IgnoredAny;
+use serde::de::{self, IgnoredAny, Visitor};
+use serde::{Deserialize, Deserializer};
 use serde_saphyr::Spanned;
 
 /// Shorthand: a value with its source position.
@@ -173,7 +173,7 @@ pub(crate) struct RawNatGatewaySpec {
     pub ip_family: Option<S<String>>,
     pub network_ref: Option<S<RawRef>>,
     pub ips: Option<S<Vec<S<RawNatGatewayIp>>>>,
-    pub ports_per_network_interface: Option<S<i64>>,
+    pub ports_per_network_interface: Option<S<KubeInt>>,
     pub network_interface_selector: Option<S<RawSelector>>,
 }
 
@@ -201,6 +201,65 @@ pub(crate) struct RawRequirement {
     pub key: Option<S<String>>,
     pub operator: Option<S<String>>,
     pub values: Option<Vec<S<String>>>,
+}
+
+/// An integer field as Kubernetes types it: a YAML number. A quoted `"64"` is a string, which
+/// the API server refuses for an integer field, so natsim refuses it too (serde would
+/// otherwise read the string's digits).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct KubeInt(pub i64);
+
+/// The message for a value that is not a whole number (`load::explain_parse_message` passes
+/// messages with this start through unchanged).
+pub(crate) const NOT_A_WHOLE_NUMBER: &str = "not a whole number";
+
+impl<'de> Deserialize<'de> for KubeInt {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct IntVisitor;
+        impl Visitor<'_> for IntVisitor {
+            type Value = KubeInt;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("an integer written without quotes, such as 64")
+            }
+
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<KubeInt, E> {
+                Ok(KubeInt(v))
+            }
+
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<KubeInt, E> {
+                // Larger than any valid value either way; the range check names the limit.
+                Ok(KubeInt(i64::try_from(v).unwrap_or(i64::MAX)))
+            }
+
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<KubeInt, E> {
+                // A plain 64 arrives as a number; digits here were quoted.
+                if v.trim().parse::<i64>().is_ok() {
+                    Err(E::custom(format!(
+                        "{NOT_A_WHOLE_NUMBER}: \"{v}\" is a quoted string, which Kubernetes refuses for an integer field; valid: the integer without quotes, such as {}",
+                        v.trim()
+                    )))
+                } else {
+                    Err(E::custom(format!(
+                        "{NOT_A_WHOLE_NUMBER}; valid: an integer such as 64"
+                    )))
+                }
+            }
+
+            fn visit_f64<E: de::Error>(self, _: f64) -> Result<KubeInt, E> {
+                Err(E::custom(format!(
+                    "{NOT_A_WHOLE_NUMBER}; valid: an integer such as 64"
+                )))
+            }
+
+            fn visit_bool<E: de::Error>(self, _: bool) -> Result<KubeInt, E> {
+                Err(E::custom(format!(
+                    "{NOT_A_WHOLE_NUMBER}; valid: an integer such as 64"
+                )))
+            }
+        }
+        d.deserialize_any(IntVisitor)
+    }
 }
 
 /// A parsed document, by kind.

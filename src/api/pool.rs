@@ -64,6 +64,66 @@ impl Pools {
     }
 }
 
+/// Special-purpose ranges that can never be public NAT addresses, from the IANA
+/// special-purpose address registries (RFC 6890 and its updates) plus the multicast and
+/// reserved blocks: (prefix, registry name). Documentation and benchmarking ranges are
+/// allowed on purpose: the default pools are documentation prefixes (RFC 5737, RFC 3849).
+pub const SPECIAL_PURPOSE: &[(&str, &str)] = &[
+    ("0.0.0.0/8", "\"this network\" (RFC 791, RFC 6890)"),
+    ("127.0.0.0/8", "loopback (RFC 1122, RFC 6890)"),
+    ("169.254.0.0/16", "link-local (RFC 3927, RFC 6890)"),
+    ("224.0.0.0/4", "multicast (RFC 5771)"),
+    ("240.0.0.0/4", "reserved (RFC 1112, RFC 6890)"),
+    (
+        "255.255.255.255/32",
+        "limited broadcast (RFC 919, RFC 6890)",
+    ),
+    ("::/128", "unspecified address (RFC 4291, RFC 6890)"),
+    ("::1/128", "loopback (RFC 4291, RFC 6890)"),
+    (
+        "::ffff:0:0/96",
+        "IPv4-mapped addresses (RFC 4291, RFC 6890)",
+    ),
+    ("fe80::/10", "link-local unicast (RFC 4291, RFC 6890)"),
+    ("ff00::/8", "multicast (RFC 4291)"),
+];
+
+/// Checks one `--pool` prefix: no host bits, not the whole address space, no overlap with a
+/// [`SPECIAL_PURPOSE`] range. The message names the range and what would be valid.
+pub fn check_pool(net: &IpNet) -> Result<(), String> {
+    if net.trunc() != *net {
+        return Err(format!(
+            "{net} has host bits set; valid: the prefix itself, {}",
+            net.trunc()
+        ));
+    }
+    if net.prefix_len() == 0 {
+        return Err(format!(
+            "{net} is the whole address space (it includes loopback, multicast and other special-purpose ranges); valid: a prefix of public addresses such as {}",
+            default_of(family_of(net))
+        ));
+    }
+    for (text, name) in SPECIAL_PURPOSE {
+        let Ok(special) = text.parse::<IpNet>() else {
+            continue;
+        };
+        if special.contains(net) || net.contains(&special) {
+            return Err(format!(
+                "{net} overlaps {special}, {name} in the IANA special-purpose address registry; a NAT pool must hold addresses that can be public, such as {}",
+                default_of(family_of(net))
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn default_of(family: IpFamily) -> &'static str {
+    match family {
+        IpFamily::IPv4 => DEFAULT_POOL_V4,
+        IpFamily::IPv6 => DEFAULT_POOL_V6,
+    }
+}
+
 fn family_of(net: &IpNet) -> IpFamily {
     match net {
         IpNet::V4(_) => IpFamily::IPv4,
@@ -162,6 +222,30 @@ mod tests {
             ),
             "198.51.100.2".parse().ok()
         );
+    }
+
+    #[test]
+    fn pools_with_host_bits_or_special_purpose_ranges_are_refused_by_name() {
+        let check = |s: &str| check_pool(&s.parse::<IpNet>().expect("prefix"));
+        assert!(check("198.51.100.0/24").is_ok());
+        assert!(check(DEFAULT_POOL_V4).is_ok());
+        assert!(check(DEFAULT_POOL_V6).is_ok());
+        for (pool, named) in [
+            ("203.0.113.5/24", "host bits"),
+            ("0.0.0.0/0", "whole address space"),
+            ("::/0", "whole address space"),
+            ("127.0.0.0/8", "loopback"),
+            ("127.0.0.1/32", "loopback"),
+            ("224.0.0.0/24", "multicast"),
+            ("169.254.1.0/24", "link-local"),
+            ("fe80::/64", "link-local"),
+            ("ff02::/16", "multicast"),
+            ("0.0.0.0/8", "this network"),
+            ("128.0.0.0/1", "special-purpose"),
+        ] {
+            let e = check(pool).expect_err(pool);
+            assert!(e.contains(named), "{pool}: {e}");
+        }
     }
 
     #[test]

@@ -10,7 +10,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 
 use super::diag::{Context, Diagnostic, Loc, Severity, Sink};
-use super::load::{SourceFile, parse_sources};
+use super::load::{SourceFile, parse_sources, shift_findings};
 use super::manifest::{
     RawDoc, RawMeta, RawNatGatewaySpec, RawNetworkSpec, RawNicSpec, RawObject, RawRef, RawSelector,
     RawVirtualIpSpec, RawVirtualIpStatus, S,
@@ -60,6 +60,7 @@ pub fn load(sources: &[SourceFile]) -> LoadReport {
     let docs = parse_sources(sources, &mut sink);
     let mut checked = Vec::new();
     for doc in docs {
+        let before = sink.items.len();
         let mut c = Checker {
             sink: &mut sink,
             ctx: &doc.ctx,
@@ -73,12 +74,17 @@ pub fn load(sources: &[SourceFile]) -> LoadReport {
             RawObject::VirtualIp(raw) => c.virtual_ip(raw).map(Object::VirtualIp),
             RawObject::NatGateway(raw) => c.gateway(raw).map(Object::NatGateway),
         };
-        let (errors, locs) = (c.errors, c.locs);
+        let (errors, mut locs) = (c.errors, c.locs);
+        // The checker counted lines within the document; make them file lines.
+        shift_findings(&mut sink, before, doc.line_offset);
+        for loc in locs.values_mut() {
+            *loc = loc.shifted(doc.line_offset);
+        }
         if let Some(object) = object {
             checked.push(Checked {
                 object,
                 ctx: doc.ctx,
-                loc: doc.loc,
+                loc: doc.loc.shifted(doc.line_offset),
                 locs,
                 has_errors: errors > 0,
             });
@@ -569,7 +575,7 @@ impl Checker<'_> {
         let ips = self.gateway_ips(spec, &families);
         let ports = match &spec.ports_per_network_interface {
             None => Some(DEFAULT_PORTS_PER_NETWORK_INTERFACE),
-            Some(p) => match rules::ports_per_network_interface(p.value) {
+            Some(p) => match rules::ports_per_network_interface(p.value.0) {
                 Ok(p) => Some(p),
                 Err(e) => {
                     self.err(loc_of(p), "spec.portsPerNetworkInterface", e);
@@ -948,16 +954,36 @@ fn cross_check(objects: &[Checked], sink: &mut Sink) -> Vec<bool> {
                         && !net.prefixes.is_empty()
                         && !net.prefixes.iter().any(|p| p.contains(addr))
                     {
-                        sink.warn(
+                        // An error, not a warning: the gateway would treat the NIC's own
+                        // replies as leaving the network (docs/api.md).
+                        sink.error(
                             &c.ctx,
                             c.at(&format!("spec.ips[{i}].value")),
                             format!("spec.ips[{i}].value"),
-                            format!("address {addr} is outside every prefix of Network {} (spec.prefixes); traffic to it from other NICs would be NATed", net.key),
+                            format!(
+                                "address {addr} is outside every prefix of Network {} ({}); valid: an address inside one of them",
+                                net.key,
+                                net.prefixes.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
+                            ),
                         );
                     }
                 }
             }
             Object::Network(_) => {}
+        }
+    }
+    // A NAT IP or VirtualIP address that is also a NIC's private address cannot be public.
+    for ((net, addr), (nic, nic_field)) in &private {
+        if let Some((owner, field)) = public.get(addr) {
+            sink.error(
+                &owner.ctx,
+                owner.at(field),
+                field.clone(),
+                format!(
+                    "address {addr} is the private address of {} in Network {net}; valid: a public address no NetworkInterface uses",
+                    nic.describe_field(nic_field)
+                ),
+            );
         }
     }
 

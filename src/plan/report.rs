@@ -652,7 +652,7 @@ pub fn write_report(report: &RenderedReport, out_dir: &Path) -> std::io::Result<
     let mut written = Vec::new();
     let mut write = |name: &str, text: &str| -> std::io::Result<()> {
         let path = out_dir.join(name);
-        std::fs::write(&path, text)?;
+        crate::output::write_atomic(&path, text)?;
         written.push(path);
         Ok(())
     };

@@ -14,8 +14,7 @@
 //! on or a new host appears.
 
 use std::fmt::Write as _;
-use std::fs::File;
-use std::io::{BufWriter, Read, Write};
+use std::io::{Read, Write};
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
@@ -32,6 +31,7 @@ use super::summary::CaptureSummary;
 use super::verify::{At, ReplayChecks};
 use super::writer::PcapNgCaptureWriter;
 use crate::nat::{ConfigError, Egress, Event, Family, Ingress, NicId, Verdict};
+use crate::output::{AtomicFile, write_atomic};
 use crate::sim::dataplane::Dataplane;
 use crate::sim::engine::StatusRow;
 use crate::sim::observe::{NicInfo, Observation};
@@ -169,18 +169,19 @@ pub fn replay_with(
         path: out_dir.clone(),
         source,
     })?;
-    let create = |name: &str| -> Result<(PathBuf, BufWriter<File>), ReplayError> {
+    // Outputs appear only when complete (crate::output); an error leaves none behind.
+    let create = |name: &str| -> Result<(PathBuf, AtomicFile), ReplayError> {
         let p = out_dir.join(name);
-        let f = File::create(&p).map_err(|source| ReplayError::Io {
+        let f = AtomicFile::create(&p).map_err(|source| ReplayError::Io {
             path: p.clone(),
             source,
         })?;
-        Ok((p, BufWriter::with_capacity(1 << 16, f)))
+        Ok((p, f))
     };
-    let (inside_path, inside) = create(INSIDE_FILE)?;
-    let (outside_path, outside) = create(OUTSIDE_FILE)?;
+    let (inside_path, mut inside) = create(INSIDE_FILE)?;
+    let (outside_path, mut outside) = create(OUTSIDE_FILE)?;
     let mut files = vec![inside_path, outside_path];
-    let verdicts = if config.verdicts {
+    let mut verdicts = if config.verdicts {
         let (p, w) = create(VERDICTS_FILE)?;
         files.push(p);
         Some(w)
@@ -196,9 +197,27 @@ pub fn replay_with(
         Some(r) => Ok(r),
         None => CaptureReader::open(path),
     };
-    let mut outcome = replay_streams_with(open, &name, config, target, inside, outside, verdicts)?;
+    let mut outcome = replay_streams_with(
+        open,
+        &name,
+        config,
+        target,
+        &mut inside,
+        &mut outside,
+        verdicts.as_mut(),
+    )?;
     let summary_path = out_dir.join(SUMMARY_FILE);
-    std::fs::write(&summary_path, outcome.summary.to_json()).map_err(|source| ReplayError::Io {
+    let commit = |f: AtomicFile| {
+        let path = f.dest().to_path_buf();
+        f.commit()
+            .map_err(|source| ReplayError::Io { path, source })
+    };
+    commit(inside)?;
+    commit(outside)?;
+    if let Some(v) = verdicts {
+        commit(v)?;
+    }
+    write_atomic(&summary_path, outcome.summary.to_json()).map_err(|source| ReplayError::Io {
         path: summary_path.clone(),
         source,
     })?;

@@ -16,13 +16,13 @@ use pcap_file::pcapng::blocks::interface_description::{
 };
 
 /// Writes `links` (name, packets as (virtual time in ns, IP bytes)) to one pcapng file, packets
-/// in time order across links.
+/// in time order across links. The file appears only once complete ([`crate::output`]).
 pub fn write_pcapng(
     path: &Path,
     links: &[(String, &[crate::sim::engine::CapturedPacket])],
 ) -> io::Result<()> {
-    let file = std::fs::File::create(path)?;
-    let mut w = PcapNgWriter::new(io::BufWriter::new(file)).map_err(io::Error::other)?;
+    let file = crate::output::AtomicFile::create(path)?;
+    let mut w = PcapNgWriter::new(file).map_err(io::Error::other)?;
     for (name, _) in links {
         let idb = InterfaceDescriptionBlock {
             linktype: DataLink::RAW,
@@ -50,6 +50,5 @@ pub fn write_pcapng(
         };
         w.write_pcapng_block(epb).map_err(io::Error::other)?;
     }
-    use io::Write as _;
-    w.get_mut().flush()
+    w.into_inner().commit()
 }

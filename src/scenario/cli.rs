@@ -8,6 +8,7 @@ use super::capture::write_pcapng;
 use super::load::load;
 use super::report::{exit, invariants_line, require_exercised, run_scenario, summary};
 use super::schema::json_schema;
+use crate::output;
 use crate::sim::dataplane::real_gateway;
 
 /// A process exit status. `u8::from(exit)` / `ExitCode::from(exit)` give the code.
@@ -41,9 +42,10 @@ pub fn run_cmd(
     pcap_dir: Option<&Path>,
     json: Option<&Path>,
 ) -> Exit {
-    let mut out = std::io::stdout().lock();
-    let mut err = std::io::stderr().lock();
-    run_cmd_to(&mut out, &mut err, path, seed, pcap_dir, json)
+    let mut out = output::stdout();
+    let mut err = output::stderr();
+    let code = run_cmd_to(&mut out, &mut err, path, seed, pcap_dir, json);
+    Exit(output::finish(code.0, out, err))
 }
 
 /// [`run_cmd`] writing to the given streams (for tests).
@@ -69,6 +71,14 @@ pub fn run_cmd_with(
     json: Option<&Path>,
     require_all_exercised: bool,
 ) -> Exit {
+    // Unusable output paths are refused before the run, not after it.
+    let paths = json
+        .map_or(Ok(()), output::check_output_file)
+        .and_then(|()| pcap_dir.map_or(Ok(()), output::check_output_dir));
+    if let Err(e) = paths {
+        let _ = writeln!(err, "error: {e}");
+        return Exit::BAD_INPUT;
+    }
     let sc = match load(path) {
         Ok(s) => s,
         Err(e) => {
@@ -90,7 +100,7 @@ pub fn run_cmd_with(
     let _ = write!(out, "{}", summary(r));
     if let Some(j) = json {
         let text = serde_json::to_string_pretty(r).unwrap_or_default();
-        if let Err(e) = std::fs::write(j, text + "\n") {
+        if let Err(e) = output::write_atomic(j, text + "\n") {
             let _ = writeln!(err, "error: writing {}: {e}", j.display());
             return Exit::BAD_INPUT;
         }
@@ -139,9 +149,34 @@ fn xml_escape(s: &str) -> String {
 /// digests), prints one line each, optionally writes JUnit XML; the exit code is the worst
 /// (highest) of the scenarios'.
 pub fn check_cmd(dir: &Path, junit: Option<&Path>) -> Exit {
-    let mut out = std::io::stdout().lock();
-    let mut err = std::io::stderr().lock();
-    check_cmd_to(&mut out, &mut err, dir, junit)
+    let mut out = output::stdout();
+    let mut err = output::stderr();
+    let code = check_cmd_to(&mut out, &mut err, dir, junit);
+    Exit(output::finish(code.0, out, err))
+}
+
+/// Says why a folder selected no scenarios: none at all, or only in subfolders (which
+/// `natsim check` does not search). Checking nothing must not pass (docs/scenarios.md).
+fn empty_selection_message(dir: &Path) -> String {
+    let nested: Vec<PathBuf> = std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.is_dir())
+        .filter(|p| scenario_files(p).is_ok_and(|f| !f.is_empty()))
+        .collect();
+    let mut msg = format!(
+        "{}: no scenario files (*.yaml, *.yml) in this folder; nothing was checked",
+        dir.display()
+    );
+    if let Some(first) = nested.iter().min() {
+        msg.push_str(&format!(
+            "; subfolders are not searched, and {} of them hold scenarios: run e.g. `natsim check {}`",
+            nested.len(),
+            first.display()
+        ));
+    }
+    msg
 }
 
 /// [`check_cmd`] writing to the given streams.
@@ -169,6 +204,14 @@ pub fn check_cmd_with(
             return Exit::BAD_INPUT;
         }
     };
+    if files.is_empty() {
+        let _ = writeln!(err, "error: {}", empty_selection_message(dir));
+        return Exit::BAD_INPUT;
+    }
+    if let Some(Err(e)) = junit.map(output::check_output_file) {
+        let _ = writeln!(err, "error: {e}");
+        return Exit::BAD_INPUT;
+    }
     let mut worst = 0u8;
     let mut cases = Vec::new();
     for f in &files {
@@ -239,7 +282,7 @@ pub fn check_cmd_with(
             x.push_str("</testcase>\n");
         }
         x.push_str("</testsuite>\n");
-        if let Err(e) = std::fs::write(j, x) {
+        if let Err(e) = output::write_atomic(j, x) {
             let _ = writeln!(err, "error: writing {}: {e}", j.display());
             return Exit::BAD_INPUT;
         }
@@ -250,18 +293,15 @@ pub fn check_cmd_with(
 /// `natsim schema [--out PATH]`: the JSON Schema of scenario files (for editors), to a file or
 /// stdout.
 pub fn schema_cmd(out_path: Option<&Path>) -> Exit {
-    let schema = json_schema();
+    let schema = json_schema() + "\n";
     match out_path {
-        Some(p) => match std::fs::write(p, schema + "\n") {
+        Some(p) => match output::write_atomic(p, schema) {
             Ok(()) => Exit::OK,
-            Err(e) => {
-                eprintln!("error: writing {}: {e}", p.display());
-                Exit::BAD_INPUT
-            }
+            Err(e) => Exit(output::print_error(&format_args!(
+                "writing {}: {e}",
+                p.display()
+            ))),
         },
-        None => {
-            println!("{schema}");
-            Exit::OK
-        }
+        None => Exit(output::print_all(exit::OK, &schema)),
     }
 }

@@ -115,7 +115,12 @@ pub fn load_str(path: &Path, text: &str) -> Result<Scenario, ScenarioError> {
     let cx = Ctx { file: path };
     let doc: ScenarioFile = serde_saphyr::from_str(text).map_err(|e| {
         let (line, column) = e.location().map_or((0, 0), |l| (l.line(), l.column()));
-        cx.err(line, column, "", first_line(&e.to_string()))
+        cx.err(
+            line,
+            column,
+            "",
+            crate::yaml::plain_message(&first_line(&e.to_string())),
+        )
     })?;
     let sim = resolve(&cx, &doc, text)?;
     Ok(Scenario {

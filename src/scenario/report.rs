@@ -17,18 +17,10 @@ use crate::sim::link::LinkStats;
 use crate::sim::{SimError, Simulator, Violation};
 use crate::time::Instant;
 
-/// Exit codes (TigerBeetle style: distinct failure classes).
+/// Exit codes (distinct failure classes), re-exported from [`crate::exit`], where every
+/// command's codes are defined.
 pub mod exit {
-    /// Everything held.
-    pub const OK: u8 = 0;
-    /// The scenario file is invalid.
-    pub const BAD_INPUT: u8 = 2;
-    /// Expectations not met.
-    pub const UNMET: u8 = 3;
-    /// An invariant was violated.
-    pub const VIOLATION: u8 = 4;
-    /// A run bound (events, time) was hit with work left.
-    pub const BOUND_HIT: u8 = 5;
+    pub use crate::exit::{BAD_INPUT, BOUND_HIT, OK, UNMET, VIOLATION};
 }
 
 /// A NIC's line in the report.

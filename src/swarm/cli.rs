@@ -224,7 +224,7 @@ pub fn minimise_to_file(
     let written = to_yaml(&m.doc, &header).and_then(|text| {
         path.parent()
             .map_or(Ok(()), std::fs::create_dir_all)
-            .and_then(|_| std::fs::write(path, text))
+            .and_then(|_| crate::output::write_atomic(path, text))
             .map_err(|e| format!("writing {}: {e}", path.display()))
     });
     match written.and_then(|_| load(path).map_err(|e| e.to_string())) {
@@ -434,14 +434,15 @@ pub fn swarm_cmd(
     if let Some(b) = broken {
         match Target::broken(b) {
             Ok(t) => opts.target = t,
-            Err(e) => {
-                eprintln!("error: {e}");
-                return Exit::BAD_INPUT;
-            }
+            Err(e) => return Exit(crate::output::print_error(&e)),
         }
     }
-    let code = with_quiet_panics(|| swarm(&opts, &mut std::io::stdout().lock()).exit_code);
-    Exit(code)
+    if let Err(e) = crate::output::check_output_dir(out_dir) {
+        return Exit(crate::output::print_error(&e));
+    }
+    let mut out = crate::output::stdout();
+    let code = with_quiet_panics(|| swarm(&opts, &mut out).exit_code);
+    Exit(crate::output::finish(code, out, crate::output::stderr()))
 }
 
 /// Runs `f` with a panic hook that prints one line per panic instead of the default message
@@ -452,7 +453,8 @@ pub fn with_quiet_panics<T>(f: impl FnOnce() -> T) -> T {
         let at = info
             .location()
             .map_or(String::new(), |l| format!(" at {}:{}", l.file(), l.line()));
-        eprintln!("panic{at} (reported as a crash)");
+        // Never panic inside the hook (that aborts): a lost stderr line is acceptable here.
+        let _ = writeln!(std::io::stderr(), "panic{at} (reported as a crash)");
     }));
     let out = f();
     std::panic::set_hook(hook);
@@ -464,28 +466,22 @@ pub fn with_quiet_panics<T>(f: impl FnOnce() -> T) -> T {
 pub fn reproduce_cmd(path: &Path, broken: Option<&str>) -> Exit {
     let target = match broken.map(Target::broken).transpose() {
         Ok(t) => t.unwrap_or(Target::Real),
-        Err(e) => {
-            eprintln!("error: {e}");
-            return Exit::BAD_INPUT;
-        }
+        Err(e) => return Exit(crate::output::print_error(&e)),
     };
     let sc = match load(path) {
         Ok(s) => s,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return Exit::BAD_INPUT;
-        }
+        Err(e) => return Exit(crate::output::print_error(&e)),
     };
     let o = run_case(&sc, target);
-    match &o.failure {
-        None => println!("{}: pass against the {target}", path.display()),
-        Some(f) => println!(
-            "{}: FAIL {f} against the {target}: {}",
+    let line = match &o.failure {
+        None => format!("{}: pass against the {target}\n", path.display()),
+        Some(f) => format!(
+            "{}: FAIL {f} against the {target}: {}\n",
             path.display(),
             o.detail
         ),
-    }
-    Exit(o.exit_code)
+    };
+    Exit(crate::output::print_all(o.exit_code, &line))
 }
 
 #[cfg(test)]

@@ -75,32 +75,38 @@ pub fn from_fuzz_cmd(path: &Path, broken: Option<&str>, out_dir: &Path) -> Exit 
     let target = match broken.map(Target::broken).transpose() {
         Ok(t) => t.unwrap_or(Target::Real),
         Err(e) => {
-            eprintln!("error: {e}");
-            return Exit::BAD_INPUT;
+            return Exit(crate::output::print_error(&e));
         }
     };
     let data = match std::fs::read(path) {
         Ok(d) => d,
         Err(e) => {
-            eprintln!("error: reading {}: {e}", path.display());
-            return Exit::BAD_INPUT;
+            return Exit(crate::output::print_error(&format_args!(
+                "reading {}: {e}",
+                path.display()
+            )));
         }
     };
     let name = path
         .file_name()
         .map_or_else(|| "fuzz-input".into(), |n| n.to_string_lossy().into_owned());
     let c = with_quiet_panics(|| from_fuzz(&data, &name, target, out_dir, MAX_SHRINK_RUNS));
-    println!("{name}: {} | {}", c.input, describe(&c.input.document()));
+    let mut text = format!("{name}: {} | {}\n", c.input, describe(&c.input.document()));
     match (&c.outcome.failure, &c.reproduction) {
         (Some(f), Some(rep)) => {
-            println!(
-                "{name}: FAIL {f} against the {target}: {}",
+            text.push_str(&format!(
+                "{name}: FAIL {f} against the {target}: {}\n",
                 c.outcome.detail
-            );
-            println!("{name}: {}", reproduction_line(rep));
-            println!("reproduce: {}", reproduce_command(&rep.path, target));
+            ));
+            text.push_str(&format!("{name}: {}\n", reproduction_line(rep)));
+            text.push_str(&format!(
+                "reproduce: {}\n",
+                reproduce_command(&rep.path, target)
+            ));
         }
-        _ => println!("{name}: pass against the {target}; nothing to write"),
+        _ => text.push_str(&format!(
+            "{name}: pass against the {target}; nothing to write\n"
+        )),
     }
-    Exit(c.outcome.exit_code)
+    Exit(crate::output::print_all(c.outcome.exit_code, &text))
 }
