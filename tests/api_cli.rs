@@ -37,9 +37,10 @@ fn unreadable_files_are_reported_and_fail() {
     let (sources, errors) = read_sources(&[manifest("testdata/manifests/no-such-file.yaml")]);
     assert!(sources.is_empty());
     assert!(errors[0].contains("cannot read file"), "{}", errors[0]);
+    // Bad input, not a verdict: exit 2 (natsim::exit::BAD_INPUT).
     assert_eq!(
         validate(&[manifest("testdata/manifests/no-such-file.yaml")]),
-        ExitCode::FAILURE
+        ExitCode::from(natsim::exit::BAD_INPUT)
     );
 }
 
