@@ -177,9 +177,7 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
             pcap_dir,
             json,
             require_exercised,
-        } => Ok(natsim::scenario::cli::run_cmd_with(
-            &mut std::io::stdout().lock(),
-            &mut std::io::stderr().lock(),
+        } => Ok(natsim::scenario::cli::run_cmd(
             &scenario,
             seed,
             pcap_dir.as_deref(),
@@ -191,14 +189,7 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
             dir,
             junit,
             require_exercised,
-        } => Ok(natsim::scenario::cli::check_cmd_with(
-            &mut std::io::stdout().lock(),
-            &mut std::io::stderr().lock(),
-            &dir,
-            junit.as_deref(),
-            require_exercised,
-        )
-        .into()),
+        } => Ok(natsim::scenario::cli::check_cmd(&dir, junit.as_deref(), require_exercised).into()),
         Command::Swarm {
             seeds,
             reproduce,

@@ -61,7 +61,18 @@ pub fn wilson(refused: u64, attempts: u64) -> Option<(f64, f64)> {
     let z2 = Z_95 * Z_95;
     let centre = (p + z2 / (2.0 * n)) / (1.0 + z2 / n);
     let half = Z_95 / (1.0 + z2 / n) * (p * (1.0 - p) / n + z2 / (4.0 * n * n)).sqrt();
-    Some(((centre - half).max(0.0), (centre + half).min(1.0)))
+    // At p = 0 (or 1) the bound is exactly 0 (or 1); rounding would leave ±1e-19 behind.
+    let lo = if refused == 0 {
+        0.0
+    } else {
+        (centre - half).max(0.0)
+    };
+    let hi = if refused >= attempts {
+        1.0
+    } else {
+        (centre + half).min(1.0)
+    };
+    Some((lo, hi))
 }
 
 /// Batch-means interval for the ratio estimator Σ refused / Σ attempts over `batches`

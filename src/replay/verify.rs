@@ -202,7 +202,7 @@ mod tests {
         assert_eq!(c.examples()[0].time_ns, 3000);
         assert_eq!(c.examples()[0].invariant, "no-inbound-initiation");
         let report = c.report();
-        assert_eq!(report.len(), 9);
+        assert_eq!(report.len(), 10);
         assert_eq!(report[0].name, "no-inbound-initiation");
         assert_eq!((report[0].checks, report[0].violations), (2, 2));
         assert!(report[0].checked);

@@ -41,10 +41,19 @@ pub fn run_cmd(
     seed: Option<u64>,
     pcap_dir: Option<&Path>,
     json: Option<&Path>,
+    require_all_exercised: bool,
 ) -> Exit {
     let mut out = output::stdout();
     let mut err = output::stderr();
-    let code = run_cmd_to(&mut out, &mut err, path, seed, pcap_dir, json);
+    let code = run_cmd_with(
+        &mut out,
+        &mut err,
+        path,
+        seed,
+        pcap_dir,
+        json,
+        require_all_exercised,
+    );
     Exit(output::finish(code.0, out, err))
 }
 
@@ -148,10 +157,10 @@ fn xml_escape(s: &str) -> String {
 /// `natsim check DIR [--junit PATH]`: runs every scenario in DIR (each twice, comparing
 /// digests), prints one line each, optionally writes JUnit XML; the exit code is the worst
 /// (highest) of the scenarios'.
-pub fn check_cmd(dir: &Path, junit: Option<&Path>) -> Exit {
+pub fn check_cmd(dir: &Path, junit: Option<&Path>, require_all_exercised: bool) -> Exit {
     let mut out = output::stdout();
     let mut err = output::stderr();
-    let code = check_cmd_to(&mut out, &mut err, dir, junit);
+    let code = check_cmd_with(&mut out, &mut err, dir, junit, require_all_exercised);
     Exit(output::finish(code.0, out, err))
 }
 

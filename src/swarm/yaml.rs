@@ -82,7 +82,7 @@ fn flow_key(k: &str, t: &Tree) -> bool {
 
 /// Keys whose empty value is the default. `selector` is deliberately absent (`{}` selects
 /// everything, absence nothing), and so is a relabel's `labels` (required there).
-const EMPTY_IS_DEFAULT: [&str; 28] = [
+const EMPTY_IS_DEFAULT: [&str; 29] = [
     "access",
     "uplink",
     "remote",
@@ -111,6 +111,7 @@ const EMPTY_IS_DEFAULT: [&str; 28] = [
     "routing",
     "allocated",
     "links",
+    "exercised",
 ];
 
 /// Keys whose value equals their serde default in every struct that has them (checked by the
