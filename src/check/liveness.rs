@@ -706,6 +706,9 @@ impl Liveness {
                     ),
                 };
                 self.advance(id, &t, true, now);
+                if matches!(verdict, Verdict::Forward(Egress::Nic(_))) {
+                    self.hairpin_inbound_leg(&t, &at, now);
+                }
                 Ok(())
             }
             // `unsolicited` on the way out is a hairpin that matched nothing on the way back in:
@@ -732,7 +735,40 @@ impl Liveness {
                     None => self.new_flow_drop(nic, &t, reason, before),
                 }
             }
+            // Only a hairpin gives these verdicts to an outbound packet of a live flow: its
+            // outbound leg refreshed the sender's flow even though the inbound leg was answered
+            // by the gateway (an echo to a NAT address) or matched nothing.
+            Verdict::Respond(_) | Verdict::Drop(DropReason::Unsolicited) => {
+                if let Some((id, _)) = existing {
+                    self.advance(id, &t, true, now);
+                }
+                Ok(())
+            }
             _ => Ok(()),
+        }
+    }
+
+    /// A hairpinned packet (`t` as sent, `at` as delivered) is also an inbound packet of the
+    /// receiving NIC's flow (docs/behaviour.md §4 Hairpinning): it refreshes that flow, and
+    /// counts as inbound traffic (a UDP flow that saw inbound traffic may move to a longer
+    /// timer), exactly as if it had come from outside.
+    fn hairpin_inbound_leg(&mut self, t: &Tuple, at: &Tuple, now: u64) {
+        if t.icmp.is_some() {
+            return;
+        }
+        // The packet as it reached the NAT address: the sender's NAT endpoint as source.
+        let inbound = Tuple {
+            dst: t.dst,
+            dst_port: t.dst_port,
+            ..*at
+        };
+        let rk = ReplyKey {
+            proto: t.protocol,
+            nat: inbound.dst_addr(),
+            remote: remote_of(&inbound, false),
+        };
+        if let Some(&id) = self.by_reply.get(&rk) {
+            self.advance(id, &inbound, false, now);
         }
     }
 
