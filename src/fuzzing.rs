@@ -8,7 +8,7 @@
 //! | harness | input | oracle |
 //! |---|---|---|
 //! | [`wire_parse`] | any bytes | parsers agree, emit/parse round trip, incremental rewrites keep checksums valid |
-//! | [`gateway_packet`] | config byte + raw packets | SPEC §6 as far as one gateway shows it ([`oracle`]) |
+//! | [`gateway_packet`] | config byte + raw packets | behaviour §6 as far as one gateway shows it ([`oracle`]) |
 //! | [`gateway_ops`] | config byte + operation sequence ([`ops::Op`]) | the same oracle after every operation, plus flow bookkeeping |
 //! | [`pcap_read`] | a pcap/pcapng file | no panic, summary counts consistent, chunked reads equal whole reads |
 //! | [`manifest_yaml`] | IronCore manifest text | no panic, deterministic findings, reconciled blocks in range and disjoint |
@@ -28,7 +28,7 @@
 //! # Failing
 //!
 //! A harness reports a broken invariant by panicking with a message that names the invariant
-//! (SPEC §6 names, e.g. `no-inbound-initiation`) and the operation index; libFuzzer turns the
+//! (behaviour §6 names, e.g. `no-inbound-initiation`) and the operation index; libFuzzer turns the
 //! panic into a crash file. These are the only intended panics: the code under test must never
 //! panic, whatever the bytes.
 

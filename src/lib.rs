@@ -12,7 +12,7 @@
 //! | [`replay`] | pcap/pcapng ingest and capture output |
 //! | [`plan`] | capacity planning: analytic model |
 //! | [`sim`] | deterministic network simulator: event queue, topology, links, hosts, traffic |
-//! | [`check`] | SPEC §6 invariant checkers (observers of simulator events) and broken gateways |
+//! | [`check`] | behaviour §6 invariant checkers (observers of simulator events) and broken gateways |
 //! | [`scenario`] | scenario files: schema, loading, expectations, reports, `run`/`check` entry points |
 //! | [`swarm`] | generated worlds, swarm testing, minimisation of failures to scenario files |
 //! | [`exit`], [`output`] | the commands' exit codes; all-or-nothing output files, checked stdout/stderr |

@@ -246,7 +246,7 @@ fn apply(w: &mut World, op: &Op, now: &mut Instant) {
     };
 }
 
-/// Whether `gw` (as desired now) selects `nic` for `family` (SPEC §3, without conflicts).
+/// Whether `gw` (as desired now) selects `nic` for `family` (behaviour §3, without conflicts).
 fn selects(w: &World, gw: &ObjectKey, nic: &ObjectKey, family: IpFamily) -> bool {
     let (Some(g), Some(n)) = (w.gateways().get(gw), w.network_interfaces().get(nic)) else {
         return false;

@@ -1,4 +1,4 @@
-//! Known cases of SPEC §3 (selection and port-block allocation), through the public API.
+//! Known cases of behaviour §3 (selection and port-block allocation), through the public API.
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;

@@ -1,4 +1,4 @@
-//! SPEC §4 "Fragments" (RFC 4787 REQ-14): the first fragment decides the translation, later
+//! behaviour §4 "Fragments" (RFC 4787 REQ-14): the first fragment decides the translation, later
 //! ones follow in or out of order, and fragment state is bounded in count and time.
 
 mod common;

@@ -1,4 +1,4 @@
-//! SPEC §4 "ICMP": echo identifiers mapped like ports; ICMP error translation in both
+//! behaviour §4 "ICMP": echo identifiers mapped like ports; ICMP error translation in both
 //! directions with every checksum valid (RFC 5508 REQ-3/4/5); no ICMP message touches flow state.
 
 mod common;

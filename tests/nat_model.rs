@@ -1,5 +1,5 @@
 //! Model-based property test: the gateway against a small, obviously correct reference model
-//! of SPEC §4/§5 (IPv4; 2–3 NICs in 1–2 networks, 1–2 NAT IPs, P in 1..=8, every
+//! of behaviour §4/§5 (IPv4; 2–3 NICs in 1–2 networks, 1–2 NAT IPs, P in 1..=8, every
 //! `limit_scope`, several profiles).
 //!
 //! The model is a plain `Vec` of flows and a `Vec` of endpoint mappings, searched linearly.
@@ -61,7 +61,7 @@ impl Class {
     }
 }
 
-// TCP state bits, as RFC 6146 / SPEC §4 describe them.
+// TCP state bits, as RFC 6146 / behaviour §4 describe them.
 const OUT_SYN: u8 = 1; // a SYN or SYN-ACK came from outside
 const EST: u8 = 2;
 const FIN_OUT: u8 = 4;
@@ -77,7 +77,7 @@ fn tcp_next(s: u8, outbound: bool, flags: u8, rst_recovery: bool) -> u8 {
         return s | RSTB;
     }
     if rst_recovery && s & RSTB != 0 {
-        // SPEC §4: any later non-RST packet puts a reset flow back to ESTABLISHED.
+        // behaviour §4: any later non-RST packet puts a reset flow back to ESTABLISHED.
         let fin = match (flags & FIN != 0, outbound) {
             (false, _) => 0,
             (true, true) => FIN_OUT,
@@ -271,7 +271,7 @@ impl Model {
                 _ => Some(Class::HoldIcmp),
             }
             .filter(|&c| self.timeout_ms(c) > 0);
-            // SPEC §5: a TCP hold counts from the close, alongside the transitory timer; UDP
+            // behaviour §5: a TCP hold counts from the close, alongside the transitory timer; UDP
             // and ICMP holds from expiry.
             let from = if f.proto == TCP { f.closed_ms } else { d };
             match hold.filter(|&c| from + self.timeout_ms(c) > d) {
@@ -362,7 +362,7 @@ impl Model {
         f.last_ms = now;
     }
 
-    /// SPEC §4 port choice.
+    /// behaviour §4 port choice.
     fn allocate(
         &mut self,
         nic: u32,
@@ -439,7 +439,7 @@ impl Model {
         rport: u16,
         flags: u8,
     ) -> Expect {
-        // SPEC §4: a NIC without a block has every outbound packet dropped as no_nat_block,
+        // behaviour §4: a NIC without a block has every outbound packet dropped as no_nat_block,
         // before any other reason.
         let Some(b) = self.blocks[nic as usize] else {
             return Expect::Drop(DropReason::NoNatBlock);
@@ -462,7 +462,7 @@ impl Model {
                         return Expect::Drop(DropReason::TcpNoFlow);
                     }
                 }
-                // Only live flows count against the table (SPEC §4). The model's TCP packets
+                // Only live flows count against the table (behaviour §4). The model's TCP packets
                 // all carry the same sequence numbers, so `linux`'s TIME_WAIT takeover (a SYN
                 // past the closed connection's last sequence number) never applies here.
                 if self.flows.iter().filter(|f| f.live).count() as u32 >= self.max_flows {

@@ -1,4 +1,4 @@
-//! NAT64 (SPEC §4: `64:ff9b::/96`, using the NIC's IPv4 block).
+//! NAT64 (behaviour §4: `64:ff9b::/96`, using the NIC's IPv4 block).
 
 use std::net::IpAddr;
 

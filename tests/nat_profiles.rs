@@ -1,4 +1,4 @@
-//! SPEC §5: the timers of every profile, exact on the virtual clock (dpservice rounds up to its
+//! behaviour §5: the timers of every profile, exact on the virtual clock (dpservice rounds up to its
 //! 5 s aging scan), port holds after close, Azure's missing ICMP, Linux's UDP stream timer,
 //! and `poll_timeout` returning the exact next deadline.
 
@@ -13,7 +13,7 @@ use natsim::wire::tcp_flags::*;
 const S: u64 = 1000;
 
 /// (profile, udp, tcp established, tcp transitory, icmp (None = dropped), hold udp, hold fin,
-/// hold rst) in milliseconds, as SPEC §5's table says.
+/// hold rst) in milliseconds, as behaviour §5's table says.
 #[allow(clippy::type_complexity)]
 const TABLE: [(&str, u64, u64, u64, Option<u64>, u64, u64, u64); 6] = [
     (

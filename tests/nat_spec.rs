@@ -1,4 +1,4 @@
-//! SPEC §4 rules, one test per rule: what is NATed, flow creation and filtering, port choice
+//! behaviour §4 rules, one test per rule: what is NATed, flow creation and filtering, port choice
 //! and exhaustion per `limit_scope`, hairpinning, other protocols, block changes, configuration.
 
 mod common;

@@ -1,4 +1,4 @@
-//! SPEC §4 "TCP": the state machine with direction checks (RFC 6146 §3.5.2.2, RFC 7857 §2.1,
+//! behaviour §4 "TCP": the state machine with direction checks (RFC 6146 §3.5.2.2, RFC 7857 §2.1,
 //! RFC 5382), checked through `flows()` state names and through the timers.
 
 mod common;
@@ -317,7 +317,7 @@ fn established_flow_idles_out_on_the_established_timer() {
     assert_eq!(g.live_flows(), (0, 0));
 }
 
-// ----- linux TIME_WAIT takeover (SPEC §5) ------------------------------------------------------
+// ----- linux TIME_WAIT takeover (behaviour §5) ------------------------------------------------------
 
 fn seg(src: (&str, u16), dst: (&str, u16), flags: u8, seq: u32) -> Vec<u8> {
     natsim::wire::PacketRepr::tcp((ip(src.0), src.1), (ip(dst.0), dst.1), flags, seq, 0, b"").emit()

@@ -1,4 +1,4 @@
-//! The capacity figures of SPEC §7 and known Erlang-B values, reproduced exactly.
+//! The capacity figures of behaviour §7 and known Erlang-B values, reproduced exactly.
 
 use natsim::plan::analytic::{
     Zipf, busy_ports, erlang_b, erlang_b_max_offered, ips_needed, littles_law_max_rate_per_s,

@@ -1,4 +1,4 @@
-//! `natsim replay` runs the simulator's SPEC §6 invariant checker over the replay: every
+//! `natsim replay` runs the simulator's behaviour §6 invariant checker over the replay: every
 //! invariant is either checked (with a count of checks) or reported not applicable with a
 //! reason, and deliberately broken dataplanes (`--broken NAME`) are caught, each violation
 //! naming the capture record it happened at. Captures are built in the test.

@@ -1,7 +1,7 @@
 //! Every capture of the tcpdump corpus either replays or is rejected with a clear message, never
 //! panics, and counts what it skipped by reason. One snapshot holds a deterministic line per
 //! file, so any change in what the replay does with real captures shows up in review, including
-//! how often each SPEC §6 invariant was checked (`inv[number=checks]`).
+//! how often each behaviour §6 invariant was checked (`inv[number=checks]`).
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};

@@ -1,4 +1,4 @@
-//! Each SPEC §6 invariant checker catches its deliberately broken gateway, and the same scenario
+//! Each behaviour §6 invariant checker catches its deliberately broken gateway, and the same scenario
 //! passes with the real gateway (so the checker is not merely tripping over the scenario).
 
 use std::path::Path;

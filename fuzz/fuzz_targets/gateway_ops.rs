@@ -1,5 +1,5 @@
 //! `gateway_ops`: Operation sequences (packets of every protocol, time, blocks, NICs) against a three-NIC
-//! gateway; SPEC §6 invariants are checked after every operation.
+//! gateway; behaviour §6 invariants are checked after every operation.
 //!
 //! The harness and its input format live in `natsim::fuzzing::gateway_ops`.
 

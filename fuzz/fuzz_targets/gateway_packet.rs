@@ -1,4 +1,4 @@
-//! `gateway_packet`: A configured two-NIC gateway with live flows receives the input as packets; SPEC §6
+//! `gateway_packet`: A configured two-NIC gateway with live flows receives the input as packets; behaviour §6
 //! invariants are checked after each one.
 //!
 //! The harness and its input format live in `natsim::fuzzing::gateway_packet`.

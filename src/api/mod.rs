@@ -20,7 +20,7 @@
 //! | [`status`] | `status.ips`, `portsUsed`, routing table, conditions |
 //! | [`cli`] | `natsim validate` and `natsim reconcile` |
 //!
-//! ## Semantics in brief (SPEC §2–3)
+//! ## Semantics in brief (behaviour §2–3)
 //!
 //! - **Selection.** A NIC is selected by a gateway for a family when it is in the gateway's
 //!   network, matches the selector (absent selector: none; `{}`: all), is not being deleted,

@@ -119,7 +119,7 @@ impl Diff {
     }
 }
 
-/// Whether a NIC may be NATed for `family` by any gateway (SPEC §3 selection, minus the
+/// Whether a NIC may be NATed for `family` by any gateway (behaviour §3 selection, minus the
 /// gateway-specific parts: network and selector).
 fn eligible(nic: &NetworkInterface, family: IpFamily) -> bool {
     !nic.deleting && nic.virtual_ip.is_none() && nic.address(family).is_some()

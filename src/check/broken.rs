@@ -1,6 +1,6 @@
 //! Deliberately broken dataplanes. Each wraps the real [`Gateway`] and breaks one rule, so that
 //! a test can show the matching invariant checker fails ("a checker that cannot fail is
-//! worthless", SPEC §6).
+//! worthless", behaviour §6).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, SocketAddr};

@@ -1,4 +1,4 @@
-//! The invariant checker (SPEC §6, invariants 1–8 here and 10 in [`super::liveness`]; 9,
+//! The invariant checker (behaviour §6, invariants 1–8 here and 10 in [`super::liveness`]; 9,
 //! determinism, is checked by running twice and comparing trace digests, see
 //! [`crate::scenario`]).
 

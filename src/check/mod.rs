@@ -1,4 +1,4 @@
-//! SPEC §6 invariant checkers, as observers of simulator and dataplane events
+//! behaviour §6 invariant checkers, as observers of simulator and dataplane events
 //! ([`crate::sim::Observer`]), and deliberately broken dataplanes ([`broken`]) that show each
 //! checker can fail.
 //!

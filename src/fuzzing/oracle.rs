@@ -1,4 +1,4 @@
-//! The invariant oracle of the gateway harnesses: SPEC §6 as far as a single gateway shows it,
+//! The invariant oracle of the gateway harnesses: behaviour §6 as far as a single gateway shows it,
 //! checked after every step from the outside (verdicts, output bytes, [`Gateway::flows`],
 //! events), with no reference model.
 //!
@@ -43,7 +43,7 @@ use crate::wire::{IpVersion, PacketRepr, parse_ip, parse_ip_lax, proto};
 /// A broken invariant: which one, at which step, and what was seen.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Violation {
-    /// SPEC §6 name (`no-inbound-initiation`, `port-limit`, `wire-validity`, ...).
+    /// behaviour §6 name (`no-inbound-initiation`, `port-limit`, `wire-validity`, ...).
     pub invariant: &'static str,
     /// 0-based index of the step (packet or operation) that broke it.
     pub step: usize,

@@ -1,5 +1,5 @@
 //! Target `sim_world`: a whole generated world, decoded from the fuzz input, run in the
-//! simulator with every SPEC §6 invariant checked on every event.
+//! simulator with every behaviour §6 invariant checked on every event.
 //!
 //! The world comes from the swarm generator (`swarm::generate`, the code behind `natsim
 //! swarm`), so the fuzzer explores the same worlds the swarm does, but chooses them by coverage

@@ -11,7 +11,7 @@ const MAX_INPUT_BYTES: usize = 64 * 1024;
 
 /// Target `manifest_yaml`: text through the manifest loader and validation (never a panic; the
 /// same text gives the same findings), and a valid set through the reconciler, whose blocks must
-/// lie in 1024–65535 and be disjoint per public address (SPEC §3, §6 port-limit).
+/// lie in 1024–65535 and be disjoint per public address (behaviour §3, §6 port-limit).
 pub fn manifest_yaml(data: &[u8]) {
     if data.len() > MAX_INPUT_BYTES {
         return;

@@ -1578,7 +1578,7 @@ impl Gateway {
     }
 
     /// An IPv6 packet from a NIC to `64:ff9b::/96`: translated to IPv4 with the NIC's IPv4
-    /// block (SPEC §4 "NAT64", as dpservice does).
+    /// block (behaviour §4 "NAT64", as dpservice does).
     fn nat64_outbound(&mut self, nic: NicId, pkt: &mut Vec<u8>, meta: &IpMeta) -> Verdict {
         if meta.fragment.is_some() {
             return Verdict::Drop(DropReason::UnsupportedProtocol);

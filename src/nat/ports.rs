@@ -10,7 +10,7 @@ use crate::rng::mix64;
 const SMALL: usize = 11;
 
 /// Where the search for a free NAT port starts when an inside endpoint has no reusable mapped
-/// port (SPEC §4 "Port choice"): a seeded hash of the inside endpoint, as an offset in
+/// port (behaviour §4 "Port choice"): a seeded hash of the inside endpoint, as an offset in
 /// `0..usable` from the start of the NIC's block. The gateway then takes the first free offset at
 /// or after it, wrapping within the usable ports.
 ///

@@ -1,9 +1,9 @@
-//! Behaviour profiles (SPEC §5): timers and choices of real NAT implementations, selectable by
+//! Behaviour profiles (behaviour §5): timers and choices of real NAT implementations, selectable by
 //! name and overridable field by field.
 
 use serde::{Deserialize, Serialize};
 
-/// What `portsPerNetworkInterface` (P) limits (SPEC §4 "Port choice and the meaning of P").
+/// What `portsPerNetworkInterface` (P) limits (behaviour §4 "Port choice and the meaning of P").
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum LimitScope {

@@ -473,7 +473,7 @@ impl<A: Addr> FlowTable<A> {
         }
     }
 
-    /// Chooses a NAT port for a new flow (SPEC §4 "Port choice"): the inside endpoint's mapped
+    /// Chooses a NAT port for a new flow (behaviour §4 "Port choice"): the inside endpoint's mapped
     /// port when it is free in the scope, else the first free port from a seeded hash of the
     /// endpoint. A full scope is refused in O(1).
     #[allow(clippy::too_many_arguments)]

@@ -1,12 +1,12 @@
-//! The analytic capacity model: block arithmetic (SPEC §3, §7), Little's law, Erlang-B and Zipf
+//! The analytic capacity model: block arithmetic (behaviour §3, §7), Little's law, Erlang-B and Zipf
 //! destination skew. Pure functions on numbers; no plan files, no I/O.
 //!
 //! Everything here is exact or numerically stable by construction, because the report must give
-//! the same figures on every machine and the SPEC §7 figures are tested to the last digit.
+//! the same figures on every machine and the behaviour §7 figures are tested to the last digit.
 
 use thiserror::Error;
 
-/// Usable NAT ports per public IP: 1024..=65535 (SPEC §3).
+/// Usable NAT ports per public IP: 1024..=65535 (behaviour §3).
 pub const PORTS_PER_IP: u32 = 64_512;
 
 /// The first usable NAT port (ports below are never handed out).
@@ -18,7 +18,7 @@ pub const MAX_POWER_OF_TWO_PORTS: u32 = 32_768;
 /// Errors from the block arithmetic.
 #[derive(Clone, Debug, PartialEq, Eq, Error)]
 pub enum AnalyticError {
-    /// P must be a power of two in 1..=64512 (SPEC §2); IronCore divides by zero above 64512.
+    /// P must be a power of two in 1..=64512 (behaviour §2); IronCore divides by zero above 64512.
     #[error("ports per NIC must be a power of two in 1..=64512, got {0}")]
     BadPortsPerNic(u64),
 }

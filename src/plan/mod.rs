@@ -8,8 +8,8 @@
 //! |---|---|
 //! | [`answer`] | the answer paragraph; points grouped into alternatives and conditions |
 //! | [`analytic`] | block arithmetic, Little's law, Erlang-B and its inverses, Zipf skew |
-//! | [`profiles`] | plan-side timer table of the behaviour profiles (SPEC §5) |
-//! | [`providers`] | IronCore, GCP, AWS and Azure capacity rules (SPEC §7) |
+//! | [`profiles`] | plan-side timer table of the behaviour profiles (behaviour §5) |
+//! | [`providers`] | IronCore, GCP, AWS and Azure capacity rules (behaviour §7) |
 //! | [`params`] | the resolved parameters of one point (also the simulator's input) |
 //! | [`settings`] | every parameter by dotted path, typed and validated |
 //! | [`file`] | the YAML plan format, errors with file, line and field |

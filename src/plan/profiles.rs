@@ -1,11 +1,11 @@
-//! Plan-side behaviour profiles: the timers of SPEC §5 that decide how long a flow holds its port.
+//! Plan-side behaviour profiles: the timers of behaviour §5 that decide how long a flow holds its port.
 //!
 //! The NAT core will own the authoritative `Profile` type; this table is kept in one place, under
 //! one name ([`ProfileTimers`]), so the two can be unified by swapping [`ProfileTimers::of`].
 
 use serde::{Deserialize, Serialize};
 
-/// A named behaviour profile (SPEC §5).
+/// A named behaviour profile (behaviour §5).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ProfileName {
@@ -52,7 +52,7 @@ impl ProfileName {
     }
 }
 
-/// What P limits (SPEC §4 `limit_scope`).
+/// What P limits (behaviour §4 `limit_scope`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum LimitScope {
@@ -113,7 +113,7 @@ pub struct ProfileTimers {
 }
 
 impl ProfileTimers {
-    /// The SPEC §5 timers of `profile`. How each hold was derived from the SPEC table is noted
+    /// The behaviour §5 timers of `profile`. How each hold was derived from the SPEC table is noted
     /// per profile, because the table gives holds in several shapes.
     pub fn of(profile: ProfileName) -> ProfileTimers {
         match profile {

@@ -1,4 +1,4 @@
-//! Provider rules (SPEC §7): how IronCore, GCP, AWS and Azure turn public IPs into capacity.
+//! Provider rules (behaviour §7): how IronCore, GCP, AWS and Azure turn public IPs into capacity.
 //!
 //! IronCore and GCP carve each IP into fixed per-NIC blocks of P ports; AWS and Azure share every
 //! IP's ports across the whole fleet and limit concurrent connections per IP and destination.

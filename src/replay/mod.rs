@@ -35,7 +35,7 @@
 //! [`classify`] takes out what can never be a NIC's traffic (DHCP, multicast, neighbour
 //! discovery, ...), [`hosts`] turns inside addresses into NICs with blocks, [`packet`] checks checksums and
 //! readdresses reply halves to the NAT, [`run`] drives the loop through the `Dataplane` trait and writes the
-//! inside and outside views, [`verify`] runs the simulator's SPEC §6 checker over it, [`report`]
+//! inside and outside views, [`verify`] runs the simulator's behaviour §6 checker over it, [`report`]
 //! summarises;
 //! [`config`] and [`cli`] are the configuration and the `natsim replay` command.
 //!

@@ -97,7 +97,7 @@ pub struct ReplaySummary {
     /// The deliberately broken dataplane replayed against (`--broken NAME`), `null` for the
     /// real gateway.
     pub dataplane: Option<String>,
-    /// Every invariant of SPEC §6, in order: checked (checks and violations) or not applicable
+    /// Every invariant of behaviour §6, in order: checked (checks and violations) or not applicable
     /// (with the reason).
     pub invariants: Vec<InvariantReport>,
     /// The first violations.

@@ -1,9 +1,9 @@
 //! Invariant checking during a replay: the simulator's own checker
-//! ([`crate::check::InvariantChecker`], SPEC §6) fed the [`Observation`]s a replay produces, in
+//! ([`crate::check::InvariantChecker`], behaviour §6) fed the [`Observation`]s a replay produces, in
 //! the simulator's order (see [`super::run`]). What is replay-specific lives here: the event
 //! index is the capture record index, a violation does not stop the replay but is counted per
 //! invariant with the first [`MAX_EXAMPLES`] kept, and the report says for each invariant of
-//! SPEC §6 whether it was checked, how often, or why it cannot apply.
+//! behaviour §6 whether it was checked, how often, or why it cannot apply.
 //!
 //! After a violation the checker's model may lack the offending flow (it rejects what it cannot
 //! admit), so later packets of that flow can be counted again: counts after the first violation
@@ -52,10 +52,10 @@ pub struct At {
     pub time_ns: u64,
 }
 
-/// One invariant of SPEC §6 in the replay summary.
+/// One invariant of behaviour §6 in the replay summary.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct InvariantReport {
-    /// Its number in SPEC §6.
+    /// Its number in behaviour §6.
     pub number: u8,
     /// SPEC name.
     pub name: &'static str,
@@ -115,7 +115,7 @@ impl ReplayChecks {
         &self.examples
     }
 
-    /// Every invariant of SPEC §6, in order: checked (with its number of checks) or not
+    /// Every invariant of behaviour §6, in order: checked (with its number of checks) or not
     /// applicable (with the reason).
     pub fn report(&self) -> Vec<InvariantReport> {
         let checks = self.checker.summary().checks;

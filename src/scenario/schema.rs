@@ -1039,7 +1039,7 @@ pub struct Expectations {
     pub exercised: Vec<InvariantName>,
 }
 
-/// An invariant's SPEC §6 name, as `expect.exercised` takes it (unknown names are refused at
+/// An invariant's behaviour §6 name, as `expect.exercised` takes it (unknown names are refused at
 /// load).
 #[derive(
     Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,

@@ -20,7 +20,7 @@ pub struct SimConfig {
     /// NICs) and the reconciler's knobs. NICs without an object here are derived from their
     /// [`NicSpec`] ([`super::control::nic_object`]).
     pub control: ControlConfig,
-    /// Dataplane nodes (1 = centralised; more = distributed, SPEC §4).
+    /// Dataplane nodes (1 = centralised; more = distributed, behaviour §4).
     pub nodes: u16,
     /// NICs, indexed by their dataplane id.
     pub nics: Vec<NicSpec>,

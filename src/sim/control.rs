@@ -1,6 +1,6 @@
 //! The simulator's control plane: a thin adapter over the IronCore API reconciler
 //! ([`crate::api::World`]), so the blocks the simulated dataplanes hold are the ones the real
-//! reconciler hands out (SPEC §3), not a second implementation of the rules.
+//! reconciler hands out (behaviour §3), not a second implementation of the rules.
 //!
 //! The adapter only translates:
 //! - simulated NICs (dataplane [`NicId`]s, indices into [`SimConfig::nics`]) ↔ API

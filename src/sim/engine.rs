@@ -5,7 +5,7 @@
 //! [`Dataplane::process`] with `Ingress::Inside`; translated packets go up the node's uplink to
 //! the internet router, which delivers them to remote hosts by destination address. Replies come
 //! back through the router to a dataplane node (any node in distributed mode: the node relays a
-//! packet for a port block it does not own to the owner, SPEC §4), which translates and sends
+//! packet for a port block it does not own to the owner, behaviour §4), which translates and sends
 //! them down the NIC's access link.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -1067,7 +1067,7 @@ impl Simulator {
                     self.recycle(buf);
                     return;
                 }
-                // The underlay may deliver to any node (SPEC §4 distributed dataplane).
+                // The underlay may deliver to any node (behaviour §4 distributed dataplane).
                 let n = self.nodes.len() as u64;
                 Some(if n > 1 {
                     self.router_rng.below(n) as u16

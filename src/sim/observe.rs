@@ -107,7 +107,7 @@ pub enum Observation<'a> {
 /// A broken invariant, as an observer reports it. The simulator adds where and when.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Violation {
-    /// Invariant name (SPEC §6), e.g. `no-inbound-initiation`.
+    /// Invariant name (behaviour §6), e.g. `no-inbound-initiation`.
     pub invariant: &'static str,
     /// What went wrong.
     pub message: String,

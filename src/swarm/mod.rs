@@ -1,4 +1,4 @@
-//! Property-generated traffic and swarm testing (SPEC §1 use 1, TigerBeetle VOPR style).
+//! Property-generated traffic and swarm testing (behaviour §1 use 1, TigerBeetle VOPR style).
 //!
 //! | module | job |
 //! |---|---|

@@ -198,7 +198,7 @@ pub fn live(g: &Gateway) -> Vec<FlowInfo> {
     g.flows().into_iter().filter(|f| f.live).collect()
 }
 
-/// SPEC §4: never two live flows with the same (NAT IP, NAT port, remote IP, remote port,
+/// behaviour §4: never two live flows with the same (NAT IP, NAT port, remote IP, remote port,
 /// protocol); every NAT port in its NIC's block.
 pub fn assert_no_overloading(g: &Gateway) {
     let mut seen = std::collections::BTreeSet::new();

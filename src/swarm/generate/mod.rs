@@ -4,7 +4,7 @@
 //!
 //! Every section (topology, gateway, traffic, attacks, faults) draws from its own ChaCha8
 //! stream, so switching one feature off does not reshuffle the others' draws. Generated
-//! scenarios carry no expectations: the invariant checker (SPEC §6) is the oracle.
+//! scenarios carry no expectations: the invariant checker (behaviour §6) is the oracle.
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;

@@ -124,7 +124,7 @@ impl GatewayPlan {
         };
         Self::nat_addr(d.range(1, self.ips), v4)
     }
-    /// Where the allocator puts the NICs selected at the start (SPEC §3: (namespace, name)
+    /// Where the allocator puts the NICs selected at the start (behaviour §3: (namespace, name)
     /// order, lowest free slot on the first IP with room): NIC name → (ip number, first port,
     /// dataplane NIC id).
     pub(super) fn expected_blocks(
@@ -158,7 +158,7 @@ impl GatewayPlan {
     }
 
     /// The NAT port a NIC's first UDP flow from `inside` gets: the gateway's documented start
-    /// point in the block (SPEC §4, [`port_start_offset`]), free because nothing else of the
+    /// point in the block (behaviour §4, [`port_start_offset`]), free because nothing else of the
     /// NIC is assumed to run.
     pub(super) fn first_port(
         &self,
