@@ -6,7 +6,7 @@
 #
 #   full     every test of the suite (`cargo test --release`) judges each mutant
 #   testbed  only the testbed itself: the scenario library and 500 swarm seeds
-#            (tests/testbed_strength.rs, run with --ignored); no unit tests, no SPEC-named tests
+#            (tests/testbed_strength.rs); no unit tests, no SPEC-named tests
 #
 # Output goes to mutants-out/MODE-K-of-N/ (cargo-mutants' outcomes.json, caught.txt, missed.txt,
 # timeout.txt, unviable.txt). reports/MUTANTS.md says how the figures were read from them.
@@ -35,7 +35,7 @@ full)
 testbed)
     cargo mutants "${files[@]}" --shard "$shard" --output "$out" \
         --cargo-arg=--release --timeout-multiplier 3 \
-        -- --locked --test testbed_strength -- --ignored
+        -- --locked --test testbed_strength
     ;;
 *)
     echo "unknown mode $mode (full or testbed)" >&2
