@@ -92,7 +92,13 @@ for t in "${targets[@]}"; do
         else
             new=$((new + 1))
             echo "-- new failure $(basename "$a"):"
-            grep -E 'panicked|invariant|ERROR|SUMMARY' <<<"$out" | head -n 8
+            # The panic message is on the lines after "panicked at"; the input in base64 lets
+            # a failure seen only in CI be reproduced (`base64 -d > crash; cargo fuzz run T crash`).
+            grep -E -A4 'panicked' <<<"$out" | head -n 12 || true
+            grep -E 'SUMMARY' <<<"$out" | head -n 2 || true
+            if [ "$(stat -c %s "$a")" -le 4096 ]; then
+                echo "   input (base64): $(base64 -w0 "$a")"
+            fi
             mkdir -p "$artifacts_out/$t"
             cp "$a" "$artifacts_out/$t/"
         fi

@@ -63,6 +63,130 @@ pub fn key_path_at(text: &str, line: u64) -> Option<String> {
     Some(path.join("."))
 }
 
+/// Line and column (1-based) of the block-style key at the dotted `path` of an error's field
+/// (`[i]` selects the i-th item of a sequence; a key may itself contain dots, as counter names
+/// do), or of the deepest part of the path that can be followed when the rest is in flow style
+/// or absent. `None` when not even the first key is in the text. The inverse of
+/// [`key_path_at`], used to give a line to errors found after parsing, on the resolved values.
+pub fn locate_key_path(text: &str, path: &str) -> Option<(u64, u64)> {
+    let lines: Vec<&str> = text.lines().collect();
+    let segments = path_segments(path);
+    let mut scope = 0..lines.len();
+    // Indentation of the enclosing key or item: its children are indented deeper.
+    let mut parent: Option<usize> = None;
+    let mut found = None;
+    let mut s = 0;
+    while s < segments.len() {
+        let hit = match &segments[s] {
+            Segment::Index(n) => nth_item(&lines, scope.clone(), *n).map(|(i, d)| (i, d, 1)),
+            Segment::Key(_) => find_key(&lines, scope.clone(), parent, &segments[s..]),
+        };
+        let Some((i, indent, used)) = hit else { break };
+        found = Some((i as u64 + 1, indent as u64 + 1));
+        let item = matches!(segments[s], Segment::Index(_));
+        // An item's scope starts at its own line (its first key shares the dash's line).
+        let from = if item { i } else { i + 1 };
+        let end = (i + 1..scope.end)
+            .find(|&j| leaves_scope(lines[j], indent, item))
+            .unwrap_or(scope.end);
+        scope = from..end;
+        parent = Some(indent);
+        s += used;
+    }
+    found
+}
+
+enum Segment {
+    Key(String),
+    Index(usize),
+}
+
+fn path_segments(path: &str) -> Vec<Segment> {
+    let mut out = Vec::new();
+    for part in path.split('.') {
+        let (name, mut rest) = part.split_once('[').map_or((part, ""), |(n, r)| (n, r));
+        if !name.is_empty() {
+            out.push(Segment::Key(name.to_string()));
+        }
+        while let Some((index, after)) = rest.split_once(']') {
+            if let Ok(n) = index.parse() {
+                out.push(Segment::Index(n));
+            }
+            rest = after.strip_prefix('[').unwrap_or(after);
+        }
+    }
+    out
+}
+
+/// The key line in `scope` naming the longest prefix of `segments` (joined by dots): its
+/// index, indentation and how many segments it used.
+fn find_key(
+    lines: &[&str],
+    scope: std::ops::Range<usize>,
+    parent: Option<usize>,
+    segments: &[Segment],
+) -> Option<(usize, usize, usize)> {
+    let mut child = None;
+    for i in scope {
+        let Some((indent, key)) = key_of(lines[i]) else {
+            continue;
+        };
+        if parent.is_some_and(|p| indent <= p) {
+            return None;
+        }
+        let c = *child.get_or_insert(indent);
+        if indent != c {
+            continue;
+        }
+        let mut joined = String::new();
+        for (used, seg) in segments.iter().enumerate() {
+            let Segment::Key(k) = seg else { break };
+            if used > 0 {
+                joined.push('.');
+            }
+            joined.push_str(k);
+            if joined == key {
+                return Some((i, indent, used + 1));
+            }
+        }
+    }
+    None
+}
+
+/// The `n`-th `- ` item of the first sequence in `scope`: its line and the dash's indentation.
+fn nth_item(lines: &[&str], scope: std::ops::Range<usize>, n: usize) -> Option<(usize, usize)> {
+    let mut dash = None;
+    let mut count = 0;
+    for i in scope {
+        let raw = lines[i];
+        let body = raw.trim_start();
+        let indent = raw.len() - body.len();
+        if body.is_empty() || body.starts_with('#') || !(body.starts_with("- ") || body == "-") {
+            continue;
+        }
+        let d = *dash.get_or_insert(indent);
+        if indent != d {
+            continue;
+        }
+        if count == n {
+            return Some((i, d));
+        }
+        count += 1;
+    }
+    None
+}
+
+/// Whether `raw` ends the block of a key (or item, `item`) at `indent`: a content line as
+/// shallow, except a compact sequence's `- ` lines under a key.
+fn leaves_scope(raw: &str, indent: usize, item: bool) -> bool {
+    let body = raw.trim_start();
+    if body.is_empty() || body.starts_with('#') {
+        return false;
+    }
+    let at = raw.len() - body.len();
+    at < indent || (at == indent && (item || !body.starts_with('-')))
+}
+
 /// Indentation and key of a `key: value` line ("- key:" counts as indented by 2).
 pub fn key_of(raw: &str) -> Option<(usize, String)> {
     let trimmed = raw.trim_start();
@@ -108,5 +232,22 @@ mod tests {
             assert!(!msg.contains("from_str"), "{msg}");
             assert!(!msg.contains("Options"), "{msg}");
         }
+    }
+
+    #[test]
+    fn key_paths_locate_their_line() {
+        let text = "limits:\n  max_events: 5\ngateway:\n  overrides:\n    timeout_udp_ms: 9\n\
+                    traffic:\n- name: a\n  udp: {count: 1}\n- name: b\n  udp:\n    count: 2\n\
+                    expect:\n  counters:\n    drop.unsolicted: 0\n";
+        let at = |p: &str| locate_key_path(text, p);
+        assert_eq!(at("gateway.overrides.timeout_udp_ms"), Some((5, 5)));
+        assert_eq!(at("limits.max_events"), Some((2, 3)));
+        assert_eq!(at("traffic[1].udp.count"), Some((11, 5)));
+        assert_eq!(at("traffic[1]"), Some((9, 1)));
+        // Flow style: the deepest block key that can be followed.
+        assert_eq!(at("traffic[0].udp.count"), Some((8, 3)));
+        assert_eq!(at("expect.counters.drop.unsolicted"), Some((14, 5)));
+        assert_eq!(at("gateway.selector"), Some((3, 1)));
+        assert_eq!(at("nosuch.key"), None);
     }
 }

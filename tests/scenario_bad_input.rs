@@ -32,7 +32,7 @@ struct Case {
     edit: &'static [(&'static str, &'static str)],
     /// Text appended to [`BASE`].
     append: &'static str,
-    /// Expected line (`None`: the field has no location, e.g. `limits`).
+    /// Expected line (`None`: the input has no line for the field).
     line: Option<u64>,
     /// Expected field path.
     field: &'static str,
@@ -357,7 +357,7 @@ fn cases() -> Vec<Case> {
                 "  links: {uplink: {mtu_bytes: 21}}\n  remotes:\n",
             )],
             append: "",
-            line: None,
+            line: Some(8),
             field: "topology.links.uplink.mtu_bytes",
             message: "21 is out of range 68..=65535 bytes",
         },
@@ -365,11 +365,78 @@ fn cases() -> Vec<Case> {
             name: "max-time-wraps",
             edit: &[],
             append: "limits: {max_time_ms: 18446744073709551615}\n",
-            line: None,
+            line: Some(15),
             field: "limits.max_time_ms",
             message: "out of range 1..=31536000000 ms",
         },
+        gateway_case(
+            "gateway-network-typo",
+            &("{network: net-a,", "{network: net-b,"),
+            "gateway.network",
+            "net-b",
+        ),
+        gateway_case(
+            "gateway-profile-typo",
+            &("selector: {}}", "selector: {}, profile: dpservise}"),
+            "gateway.profile",
+            "unknown profile `dpservise`",
+        ),
+        gateway_case(
+            "gateway-override-unknown-field",
+            &(
+                "selector: {}}",
+                "selector: {}, overrides: {timeout_udp: 5}}",
+            ),
+            "gateway.overrides",
+            "unknown profile field `timeout_udp`",
+        ),
+        gateway_case(
+            "gateway-override-timeout-wraps",
+            &(
+                "selector: {}}",
+                "selector: {}, overrides: {timeout_udp_ms: 18446744073709551615}}",
+            ),
+            "gateway.overrides.timeout_udp_ms",
+            "18446744073709551615 is out of range 0..=31536000000 ms",
+        ),
+        gateway_case(
+            "gateway-override-hold-negative",
+            &(
+                "selector: {}}",
+                "selector: {}, overrides: {hold_tcp_fin_ms: -5}}",
+            ),
+            "gateway.overrides.hold_tcp_fin_ms",
+            "-5 is not a whole number of milliseconds",
+        ),
+        Case {
+            name: "gateway-override-block-style",
+            edit: &[(
+                "gateway: {network: net-a, ips: [{name: ip1, addresses: [203.0.113.1]}], ports_per_nic: 64, selector: {}}\n",
+                "gateway:\n  network: net-a\n  ips: [{name: ip1, addresses: [203.0.113.1]}]\n  selector: {}\n  overrides:\n    timeout_tcp_established_ms: 99999999999999\n",
+            )],
+            append: "",
+            line: Some(17),
+            field: "gateway.overrides.timeout_tcp_established_ms",
+            message: "99999999999999 is out of range 0..=31536000000 ms",
+        },
     ]
+}
+
+/// A case that edits the one-line `gateway:` section of [`BASE`] (line 12).
+const fn gateway_case(
+    name: &'static str,
+    edit: &'static (&'static str, &'static str),
+    field: &'static str,
+    message: &'static str,
+) -> Case {
+    Case {
+        name,
+        edit: std::slice::from_ref(edit),
+        append: "",
+        line: Some(12),
+        field,
+        message,
+    }
 }
 
 fn text(c: &Case) -> String {

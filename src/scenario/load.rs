@@ -70,6 +70,8 @@ pub struct Scenario {
 
 struct Ctx<'a> {
     file: &'a Path,
+    /// The file's text, to find the line of an error found on resolved values.
+    text: &'a str,
 }
 
 impl Ctx<'_> {
@@ -80,11 +82,17 @@ impl Ctx<'_> {
         field: impl Into<String>,
         message: impl Into<String>,
     ) -> ScenarioError {
+        let field = field.into();
+        let (line, column) = if line == 0 && !field.is_empty() {
+            crate::yaml::locate_key_path(self.text, &field).unwrap_or((0, 0))
+        } else {
+            (line, column)
+        };
         ScenarioError {
             file: self.file.to_path_buf(),
             line,
             column,
-            field: field.into(),
+            field,
             message: message.into(),
         }
     }
@@ -112,7 +120,7 @@ pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
 
 /// Resolves a scenario given as text (`path` names it in errors).
 pub fn load_str(path: &Path, text: &str) -> Result<Scenario, ScenarioError> {
-    let cx = Ctx { file: path };
+    let cx = Ctx { file: path, text };
     let doc: ScenarioFile = serde_saphyr::from_str(text).map_err(|e| {
         let (line, column) = e.location().map_or((0, 0), |l| (l.line(), l.column()));
         cx.err(
@@ -135,7 +143,10 @@ pub fn load_str(path: &Path, text: &str) -> Result<Scenario, ScenarioError> {
 /// document writes and reads back unchanged (generated documents do; `swarm::yaml` tests it).
 /// Without the text, errors in inline `manifests` carry no line numbers.
 pub fn load_doc(path: &Path, doc: ScenarioFile) -> Result<Scenario, ScenarioError> {
-    let cx = Ctx { file: path };
+    let cx = Ctx {
+        file: path,
+        text: "",
+    };
     let sim = resolve(&cx, &doc, "")?;
     Ok(Scenario {
         file: path.to_path_buf(),

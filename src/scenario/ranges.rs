@@ -145,6 +145,24 @@ pub fn check(doc: &ScenarioFile) -> Result<(), RangeError> {
     }
     if let Some(g) = &doc.gateway {
         c.ms("gateway.block_quarantine_ms".into(), g.block_quarantine_ms)?;
+        // Every duration of the profile is a `_ms` field; overriding one must not wrap either.
+        for (k, v) in g.overrides.iter().filter(|(k, _)| k.ends_with("_ms")) {
+            let field = format!("gateway.overrides.{k}");
+            match v.as_u64() {
+                Some(ms) => c.ms(field, ms)?,
+                None if v.is_null() => {}
+                None => {
+                    return Err(RangeError {
+                        line: 0,
+                        column: 0,
+                        field,
+                        message: format!(
+                            "{v} is not a whole number of milliseconds in 0..={MAX_MS} (365 days)"
+                        ),
+                    });
+                }
+            }
+        }
         if let Some(m) = g.max_flows {
             let max = u64::from(u32::MAX);
             c.int("gateway.max_flows".into(), u64::from(m), 1, max, "")?;
