@@ -108,6 +108,9 @@ struct Flow {
     possible_until: u64,
     /// When TCP closed (second FIN or RST), for the hold.
     closed_at: Option<u64>,
+    /// No packet of the flow moved the model on yet: the next one is the packet that opened
+    /// it (a mid-stream pickup opens a TCP flow as established).
+    fresh: bool,
 }
 
 /// What a packet does to a flow's deadlines.
@@ -472,6 +475,7 @@ impl Liveness {
                 .saturating_add(self.longest_ns(v.protocol))
                 .saturating_add(self.scan_ns() + SLACK_NS),
             closed_at: None,
+            fresh: true,
         };
         self.flows.insert(id, f);
         self.live_queue.insert((f.possible_until, id));
@@ -529,12 +533,26 @@ impl Liveness {
             return;
         };
         let old_possible = f.possible_until;
+        let fresh = std::mem::replace(&mut f.fresh, false);
         let trans = ms(p.timeout_tcp_transitory_ms);
         let est = ms(p.timeout_tcp_established_ms);
         let next = match f.key.proto {
             proto::TCP => {
                 let fl = t.tcp_flags;
-                if fl & RST != 0 {
+                if fresh
+                    && outbound
+                    && p.tcp_midstream_pickup
+                    && fl & (SYN | FIN | RST) == 0
+                    && fl & ACK != 0
+                {
+                    // docs/behaviour.md §4: a flow opened by mid-stream pickup (Linux's
+                    // "loose" conntrack) is taken as established, with the established timer.
+                    f.tcp = Tcp::Established {
+                        fin_out: false,
+                        fin_in: false,
+                    };
+                    Next::Exact(est)
+                } else if fl & RST != 0 {
                     f.tcp = Tcp::Reset;
                     f.closed_at = Some(now);
                     // The profile's reset timer (default: the transitory one; `linux`: CLOSE,
