@@ -49,7 +49,7 @@ pub use model::{AnalyticPoint, compare_providers, evaluate};
 pub use params::PointParams;
 pub use profiles::{LimitScope, ProfileName, ProfileTimers};
 pub use providers::Rules;
-pub use report::{RenderedReport, render, write_report};
+pub use report::{RenderedReport, render, render_svgs, write_plan_report, write_report};
 pub use run::{
     Comparison, PlanResult, PointResult, SimSample, SimulateFn, SimulatedPoint, run_plan,
     run_plan_with_progress,

@@ -1,6 +1,11 @@
 //! Report rendering: `report.md` (tables for people), `report.json` (every number, stable key
 //! order) and one SVG per plot. All output is a pure function of the plan and the results.
+//!
+//! `report.md` and `report.json` are written to a `Write` as they are produced:
+//! [`write_plan_report`] streams them into their files (a 100,000-point plan writes over 200 MB
+//! that never sits in memory), [`render`] collects the same bytes in memory for tests.
 
+use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
@@ -12,6 +17,7 @@ use super::model::{percent, sig3};
 use super::params::PointParams;
 use super::plot::render_svg;
 use super::run::{Comparison, PlanResult, PointResult};
+use crate::output::AtomicFile;
 
 /// A rendered report, before it is written anywhere.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -42,11 +48,11 @@ struct PlanJson<'a> {
 }
 
 #[derive(Serialize)]
-struct SummaryJson {
+struct SummaryJson<'a> {
     failing_points: usize,
     disagreements: usize,
     simulation: &'static str,
-    combined: Vec<Combined>,
+    combined: &'a [Combined],
 }
 
 /// One alternative's combined recommendation: the setting that covers every condition swept
@@ -70,13 +76,11 @@ struct ReportJson<'a> {
     api_version: &'static str,
     kind: &'static str,
     plan: PlanJson<'a>,
-    summary: SummaryJson,
+    summary: SummaryJson<'a>,
     /// The first point's fully resolved parameters; every other point differs from it only in
     /// its swept coordinates (listed in `plan.sweeps`), so they are not repeated per point.
     first_point_params: Option<&'a PointParams>,
-    /// Written by [`json_text`], one compact line per point.
-    #[serde(skip)]
-    points: Vec<PointJson<'a>>,
+    // `points` follow, written by `write_json` one compact line each.
 }
 
 /// One point in `report.json`: its coordinates (in `plan.sweeps` order) and its figures.
@@ -143,10 +147,6 @@ fn opt_f(v: Option<f64>) -> String {
     v.map_or_else(|| "n/a".to_string(), sig3)
 }
 
-fn table(header: Vec<String>) -> MdTable {
-    MdTable::new(header)
-}
-
 fn comparison_text(c: &Comparison) -> String {
     match c {
         Comparison::NotRun => "not run".to_string(),
@@ -206,19 +206,22 @@ fn sweep_headers(plan: &Plan) -> Vec<String> {
         .collect()
 }
 
-fn markdown(
+/// Writes `report.md` to `out`. Long tables and lists go out row by row, so memory does not grow
+/// with the report (a 100,000-point plan writes tens of megabytes of Markdown).
+fn write_markdown(
+    out: &mut dyn Write,
     plan: &Plan,
     result: &PlanResult,
     combined: &[Combined],
     svgs: &[(String, String)],
-) -> String {
-    let mut md = String::new();
+) -> io::Result<()> {
     let target = plan.points.first().map(|p| p.blocking_max);
-    md.push_str(&format!("# {}\n\n", plan.report.title));
+    write!(out, "# {}\n\n", plan.report.title)?;
     if !plan.description.is_empty() {
-        md.push_str(&format!("{}\n\n", plan.description.trim()));
+        write!(out, "{}\n\n", plan.description.trim())?;
     }
-    md.push_str(&format!(
+    write!(
+        out,
         "- plan: `{}` (`{}`), seed {}\n- points: {}\n- target: blocking ≤ {}\n- simulation: {}\n\n",
         plan.name,
         plan.source_name,
@@ -226,16 +229,17 @@ fn markdown(
         result.points.len(),
         target.map_or_else(|| "n/a".to_string(), percent),
         if result.simulated { "run" } else { "not run" }
-    ));
-    md.push_str(&super::answer::answer(plan, result));
-    md.push_str(
+    )?;
+    out.write_all(super::answer::answer(plan, result).as_bytes())?;
+    out.write_all(
         "One verdict per point: blocking on the hottest scope key against the target, from \
          Erlang-B (Poisson arrivals, refused flows not retried), or from the simulation when it \
          blocks more (then the row says why). Little's law is shown as offered against carried \
-         busy ports; carried ports never exceed P. See `docs/planning.md`.\n\n",
-    );
+         busy ports; carried ports never exceed P. See `docs/planning.md`.\n\n"
+            .as_bytes(),
+    )?;
 
-    md.push_str("## Points\n\n");
+    out.write_all(b"## Points\n\n")?;
     let mut header = vec!["#".to_string()];
     header.extend(sweep_headers(plan));
     header.extend(
@@ -257,7 +261,7 @@ fn markdown(
         ]
         .map(String::from),
     );
-    let mut t = table(header);
+    let mut t = MdTable::new(out, header);
     for p in &result.points {
         let (params, a) = (&p.params, &p.analytic);
         let mut row = vec![params.index.to_string()];
@@ -278,39 +282,38 @@ fn markdown(
             comparison_text(&p.comparison),
             verdict_text(p),
         ]);
-        t.add_row(row);
+        t.add_row(row)?;
     }
-    md.push_str(&format!("{t}\n\n"));
-    let judged: Vec<String> = result
-        .points
-        .iter()
-        .filter_map(|p| {
-            p.decision.why.as_ref().map(|w| {
-                format!(
-                    "- point {}: judged on the simulation: {w}\n",
-                    p.params.index
-                )
-            })
-        })
-        .collect();
-    if !judged.is_empty() {
-        md.push_str(
+    t.finish()?;
+    out.write_all(b"\n\n")?;
+    if result.points.iter().any(|p| p.decision.why.is_some()) {
+        out.write_all(
             "Points judged on the simulated figure (worse than Erlang-B); their verdict and \
-             recommendation use it:\n\n",
-        );
-        md.push_str(&judged.concat());
-        md.push('\n');
+             recommendation use it:\n\n"
+                .as_bytes(),
+        )?;
+        for p in &result.points {
+            if let Some(w) = &p.decision.why {
+                writeln!(
+                    out,
+                    "- point {}: judged on the simulation: {w}",
+                    p.params.index
+                )?;
+            }
+        }
+        out.write_all(b"\n")?;
     }
 
-    md.push_str("## Recommendations\n\n");
-    md.push_str(
+    out.write_all(b"## Recommendations\n\n")?;
+    out.write_all(
         "Smallest power-of-two P that keeps every hottest scope key under the target, and the \
          IPs per family that P needs for the fleet. Pooled providers (AWS, Azure) have no P: \
          the IP count is the smallest that keeps the hottest destination under the target, \
          within the provider's limit. Where the simulation blocked more than Erlang-B, P is \
          sized for the equivalent offered load (the load at which Erlang-B gives the simulated \
-         blocking; factor in the last column), an extrapolation from the simulated P.\n\n",
-    );
+         blocking; factor in the last column), an extrapolation from the simulated P.\n\n"
+            .as_bytes(),
+    )?;
     let mut header = vec!["#".to_string()];
     header.extend(sweep_headers(plan));
     header.extend(
@@ -323,7 +326,7 @@ fn markdown(
         ]
         .map(String::from),
     );
-    let mut t = table(header);
+    let mut t = MdTable::new(out, header);
     for p in &result.points {
         let (params, a, d) = (&p.params, &p.analytic, &p.decision);
         let mut row = vec![params.index.to_string()];
@@ -345,35 +348,35 @@ fn markdown(
                 Basis::Simulated => format!("simulation (load ×{})", sig3(d.load_factor)),
             },
         ]);
-        t.add_row(row);
+        t.add_row(row)?;
     }
-    md.push_str(&format!("{t}\n\n"));
-    md.push_str(&combined_section(combined));
-    let failing: Vec<&PointResult> = result
-        .points
-        .iter()
-        .filter(|p| !p.decision.reasons.is_empty() || !p.analytic.verdict.notes.is_empty())
-        .collect();
-    if !failing.is_empty() {
-        md.push_str("## Findings\n\n");
-        for p in failing {
+    t.finish()?;
+    out.write_all(b"\n\n")?;
+    out.write_all(combined_section(combined).as_bytes())?;
+    let has_findings =
+        |p: &PointResult| !p.decision.reasons.is_empty() || !p.analytic.verdict.notes.is_empty();
+    if result.points.iter().any(has_findings) {
+        out.write_all(b"## Findings\n\n")?;
+        for p in result.points.iter().filter(|p| has_findings(p)) {
             for r in &p.decision.reasons {
-                md.push_str(&format!("- point {}: FAIL: {r}\n", p.params.index));
+                writeln!(out, "- point {}: FAIL: {r}", p.params.index)?;
             }
             for n in &p.analytic.verdict.notes {
-                md.push_str(&format!("- point {}: note: {n}\n", p.params.index));
+                writeln!(out, "- point {}: note: {n}", p.params.index)?;
             }
         }
-        md.push('\n');
+        out.write_all(b"\n")?;
     }
 
-    md.push_str("## Per protocol\n\n");
-    md.push_str(
+    out.write_all(b"## Per protocol\n\n")?;
+    out.write_all(
         "Hold = mean time a flow keeps its port (life + hold after close, or + idle timeout and \
          hold after expiry). Offered load is in Erlangs on the hottest key (fleet-wide for \
-         pooled providers).\n\n",
-    );
-    let mut t = table(
+         pooled providers).\n\n"
+            .as_bytes(),
+    )?;
+    let mut t = MdTable::new(
+        out,
         [
             "#",
             "protocol",
@@ -408,27 +411,27 @@ fn markdown(
                 percent(l.blocking_hot),
                 percent(l.blocking_weighted),
                 opt_f(l.littles_law_max_rate_per_s),
-            ]);
+            ])?;
         }
     }
-    md.push_str(&format!("{t}\n\n"));
+    t.finish()?;
+    out.write_all(b"\n\n")?;
 
-    md.push_str("## Simulation\n\n");
+    out.write_all(b"## Simulation\n\n")?;
     if result.simulated {
-        md.push_str(&simulation_section(plan, result));
+        write_simulation_section(out, plan, result)?;
     } else {
-        md.push_str("simulation: not run. Only analytic figures are shown.\n\n");
+        out.write_all(b"simulation: not run. Only analytic figures are shown.\n\n")?;
     }
 
     if !svgs.is_empty() {
-        md.push_str("## Plots\n\n");
+        out.write_all(b"## Plots\n\n")?;
         for (spec, (file, _)) in plan.report.plots.iter().zip(svgs) {
-            md.push_str(&format!("![{}]({file})\n\n", spec.title));
+            write!(out, "![{}]({file})\n\n", spec.title)?;
         }
     }
-    md
+    Ok(())
 }
-
 fn verdict_text(p: &PointResult) -> String {
     let ok = if p.decision.ok { "ok" } else { "FAIL" };
     match p.decision.basis {
@@ -486,9 +489,13 @@ fn stratum_text(sampled: u64, scale: f64) -> String {
     format!("{sampled} (×{})", sig3(scale))
 }
 
-fn simulation_section(plan: &Plan, result: &PlanResult) -> String {
-    let mut md = String::new();
-    md.push_str(&format!(
+fn write_simulation_section(
+    out: &mut dyn Write,
+    plan: &Plan,
+    result: &PlanResult,
+) -> io::Result<()> {
+    write!(
+        out,
         "Each point ran in natsim's packet-level simulator on a sample of NICs (the fleet's NICs \
          are independent under per-NIC blocks); counts are scaled to the fleet by the factor in \
          brackets (fleet NICs per sampled NIC), separately for NICs with and without a block. \
@@ -504,8 +511,9 @@ fn simulation_section(plan: &Plan, result: &PlanResult) -> String {
         } else {
             String::new()
         }
-    ));
-    let mut t = table(
+    )?;
+    let mut t = MdTable::new(
+        out,
         [
             "#",
             "NICs sampled with block",
@@ -524,14 +532,7 @@ fn simulation_section(plan: &Plan, result: &PlanResult) -> String {
         .map(String::from)
         .to_vec(),
     );
-    let mut unsimulated = Vec::new();
     for p in &result.points {
-        if let Comparison::NotSimulated { reason } = &p.comparison {
-            unsimulated.push(format!(
-                "- point {}: not simulated: {reason}\n",
-                p.params.index
-            ));
-        }
         let Some(s) = &p.simulated else { continue };
         let list = |m: &std::collections::BTreeMap<String, u64>| {
             m.iter()
@@ -557,42 +558,33 @@ fn simulation_section(plan: &Plan, result: &PlanResult) -> String {
             s.peak_ports_in_use_nic.to_string(),
             s.peak_ports_in_use_key.to_string(),
             comparison_text(&p.comparison),
-        ]);
+        ])?;
     }
-    md.push_str(&format!("{t}\n\n"));
-    if !unsimulated.is_empty() {
-        md.push_str(&unsimulated.concat());
-        md.push('\n');
+    t.finish()?;
+    out.write_all(b"\n\n")?;
+    let mut not_simulated = result.points.iter().filter_map(|p| match &p.comparison {
+        Comparison::NotSimulated { reason } => Some((p.params.index, reason)),
+        _ => None,
+    });
+    if let Some(first) = not_simulated.next() {
+        for (index, reason) in std::iter::once(first).chain(not_simulated) {
+            writeln!(out, "- point {index}: not simulated: {reason}")?;
+        }
+        out.write_all(b"\n")?;
     }
-    md
+    Ok(())
 }
 
-/// `report.json`: pretty-printed, except that each point is one compact line, so the file grows
-/// by one line per point (no indentation blobs) and a diff shows which points changed.
-fn json_text(report: &ReportJson<'_>) -> serde_json::Result<String> {
-    let mut text = serde_json::to_string_pretty(report)?;
-    // Reopen the object (drop its closing brace) and append the points, one per line.
-    let open = text.trim_end().trim_end_matches('}').trim_end().len();
-    text.truncate(open);
-    text.push_str(",\n  \"points\": [");
-    for (i, p) in report.points.iter().enumerate() {
-        text.push_str(if i == 0 { "\n    " } else { ",\n    " });
-        text.push_str(&serde_json::to_string(p)?);
-    }
-    text.push_str("\n  ]\n}\n");
-    Ok(text)
-}
-
-/// Renders the report in memory.
-pub fn render(plan: &Plan, result: &PlanResult) -> Result<RenderedReport, String> {
-    let svgs = plan
-        .report
-        .plots
-        .iter()
-        .map(|spec| render_svg(plan, spec, result).map(|svg| (spec.file.clone(), svg)))
-        .collect::<Result<Vec<_>, _>>()?;
-    let combined = combined(plan, result);
-    let json = ReportJson {
+/// Writes `report.json` to `out`: pretty-printed, except that each point is one compact line, so
+/// the file grows by one line per point (no indentation blobs) and a diff shows which points
+/// changed. Points are serialised one at a time, straight to `out`.
+fn write_json(
+    out: &mut dyn Write,
+    plan: &Plan,
+    result: &PlanResult,
+    combined: &[Combined],
+) -> io::Result<()> {
+    let head = ReportJson {
         api_version: API_VERSION,
         kind: "PlanReport",
         plan: PlanJson {
@@ -615,51 +607,122 @@ pub fn render(plan: &Plan, result: &PlanResult) -> Result<RenderedReport, String
             failing_points: result.failing_points(),
             disagreements: result.disagreements(),
             simulation: if result.simulated { "run" } else { "not run" },
-            combined: combined.clone(),
+            combined,
         },
         first_point_params: result.points.first().map(|p| &p.params),
-        points: result
-            .points
-            .iter()
-            .map(|p| PointJson {
-                index: p.params.index,
-                seed: p.params.seed,
-                coordinates: p
-                    .params
-                    .coordinates
-                    .iter()
-                    .map(|c| c.value.as_str())
-                    .collect(),
-                analytic: &p.analytic,
-                simulated: p.simulated.as_ref(),
-                comparison: &p.comparison,
-                decision: &p.decision,
-            })
-            .collect(),
     };
-    let json = json_text(&json).map_err(|e| format!("report.json: {e}"))?;
+    let text = serde_json::to_string_pretty(&head)?;
+    // Reopen the object (drop its closing brace) and append the points, one per line.
+    let open = text.trim_end().trim_end_matches('}').trim_end().len();
+    out.write_all(&text.as_bytes()[..open])?;
+    out.write_all(b",\n  \"points\": [")?;
+    for (i, p) in result.points.iter().enumerate() {
+        out.write_all(if i == 0 { b"\n    " } else { b",\n    " })?;
+        let point = PointJson {
+            index: p.params.index,
+            seed: p.params.seed,
+            coordinates: p
+                .params
+                .coordinates
+                .iter()
+                .map(|c| c.value.as_str())
+                .collect(),
+            analytic: &p.analytic,
+            simulated: p.simulated.as_ref(),
+            comparison: &p.comparison,
+            decision: &p.decision,
+        };
+        serde_json::to_writer(&mut *out, &point)?;
+    }
+    out.write_all(b"\n  ]\n}\n")
+}
+
+/// The plots, rendered in plan order: file name and SVG text.
+pub fn render_svgs(plan: &Plan, result: &PlanResult) -> Result<Vec<(String, String)>, String> {
+    plan.report
+        .plots
+        .iter()
+        .map(|spec| render_svg(plan, spec, result).map(|svg| (spec.file.clone(), svg)))
+        .collect()
+}
+
+/// Renders the report in memory (the same bytes [`write_plan_report`] writes).
+pub fn render(plan: &Plan, result: &PlanResult) -> Result<RenderedReport, String> {
+    let svgs = render_svgs(plan, result)?;
+    let combined = combined(plan, result);
+    let mut json = Vec::new();
+    write_json(&mut json, plan, result, &combined).map_err(|e| format!("report.json: {e}"))?;
+    let mut markdown = Vec::new();
+    write_markdown(&mut markdown, plan, result, &combined, &svgs)
+        .map_err(|e| format!("report.md: {e}"))?;
+    let text = |bytes: Vec<u8>, name: &str| {
+        String::from_utf8(bytes).map_err(|e| format!("{name}: not UTF-8: {e}"))
+    };
     Ok(RenderedReport {
-        markdown: markdown(plan, result, &combined, &svgs),
-        json,
+        markdown: text(markdown, "report.md")?,
+        json: text(json, "report.json")?,
         svgs,
     })
 }
 
-/// Writes `report.md`, `report.json` and the plots into `out_dir` (created if missing); returns
-/// the paths written, in that order.
-pub fn write_report(report: &RenderedReport, out_dir: &Path) -> std::io::Result<Vec<PathBuf>> {
+/// Writes one file of the report through [`AtomicFile`]: complete or absent, never truncated.
+fn write_file(
+    out_dir: &Path,
+    name: &str,
+    written: &mut Vec<PathBuf>,
+    content: impl FnOnce(&mut dyn Write) -> io::Result<()>,
+) -> io::Result<()> {
+    let path = out_dir.join(name);
+    let mut file = AtomicFile::create(&path)?;
+    content(&mut file)?;
+    file.commit()?;
+    written.push(path);
+    Ok(())
+}
+
+/// Writes `report.md`, `report.json` and the plots (`svgs`, from [`render_svgs`]) into
+/// `out_dir` (created if missing), streaming the Markdown and JSON to their files instead of
+/// building them in memory; returns the paths written, in that order. Each file is written
+/// atomically ([`AtomicFile`]).
+pub fn write_plan_report(
+    plan: &Plan,
+    result: &PlanResult,
+    svgs: &[(String, String)],
+    out_dir: &Path,
+) -> io::Result<Vec<PathBuf>> {
+    std::fs::create_dir_all(out_dir)?;
+    let combined = combined(plan, result);
+    let mut written = Vec::new();
+    write_file(out_dir, "report.md", &mut written, |out| {
+        write_markdown(out, plan, result, &combined, svgs)
+    })?;
+    write_file(out_dir, "report.json", &mut written, |out| {
+        write_json(out, plan, result, &combined)
+    })?;
+    for (name, svg) in svgs {
+        write_file(out_dir, name, &mut written, |out| {
+            out.write_all(svg.as_bytes())
+        })?;
+    }
+    Ok(written)
+}
+
+/// Writes a report rendered in memory ([`render`]) into `out_dir` (created if missing); returns
+/// the paths written, in the order of [`write_plan_report`].
+pub fn write_report(report: &RenderedReport, out_dir: &Path) -> io::Result<Vec<PathBuf>> {
     std::fs::create_dir_all(out_dir)?;
     let mut written = Vec::new();
-    let mut write = |name: &str, text: &str| -> std::io::Result<()> {
-        let path = out_dir.join(name);
-        crate::output::write_atomic(&path, text)?;
-        written.push(path);
-        Ok(())
-    };
-    write("report.md", &report.markdown)?;
-    write("report.json", &report.json)?;
-    for (name, svg) in &report.svgs {
-        write(name, svg)?;
+    let files = [
+        ("report.md", &report.markdown),
+        ("report.json", &report.json),
+    ];
+    for (name, text) in files
+        .into_iter()
+        .chain(report.svgs.iter().map(|(n, s)| (n.as_str(), s)))
+    {
+        write_file(out_dir, name, &mut written, |out| {
+            out.write_all(text.as_bytes())
+        })?;
     }
     Ok(written)
 }
