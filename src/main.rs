@@ -131,6 +131,10 @@ enum Command {
         /// Behaviour profile: rfc, dpservice, gcp, aws, azure, linux.
         #[arg(long)]
         profile: Option<String>,
+        /// Replay under several profiles (`all`, or a comma-separated list) and print where
+        /// their verdicts diverge; one output folder per profile plus profiles.json.
+        #[arg(long, value_name = "all|LIST", conflicts_with = "profile")]
+        profiles: Option<String>,
         /// Recompute checksums on ingest (captures taken with checksum offload).
         #[arg(long)]
         fix_checksums: bool,
@@ -223,6 +227,7 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
             out,
             inside,
             profile,
+            profiles,
             fix_checksums,
             speed,
             verdicts,
@@ -232,6 +237,7 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
                 out,
                 inside,
                 profile,
+                profiles,
                 fix_checksums,
                 speed,
                 verdicts,

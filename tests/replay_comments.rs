@@ -160,3 +160,101 @@ fn tshark_count(file: &Path, filter: &str) -> Option<u64> {
     );
     Some(String::from_utf8_lossy(&out.stdout).lines().count() as u64)
 }
+
+// ----- `natsim run --pcap-dir` captures carry the same comments -------------------------------
+
+/// Runs `scenario` (with `capture:` set to `links`) through `natsim run --pcap-dir` and returns
+/// the written capture.
+fn run_capture(scenario: &str, links: &str, out: &str) -> PathBuf {
+    let text = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("scenarios")
+            .join(format!("{scenario}.yaml")),
+    )
+    .expect("scenario");
+    let dir = tmp(out);
+    std::fs::create_dir_all(&dir).expect("mkdir");
+    let file = dir.join(format!("{scenario}.yaml"));
+    std::fs::write(&file, format!("{text}\ncapture: [{links}]\n")).expect("write scenario");
+    let (mut stdout, mut stderr) = (Vec::new(), Vec::new());
+    let exit =
+        natsim::scenario::cli::run_cmd_to(&mut stdout, &mut stderr, &file, None, Some(&dir), None);
+    assert_eq!(u8::from(exit), 0, "{}", String::from_utf8_lossy(&stderr));
+    dir.join(format!("{scenario}-seed1.pcapng"))
+}
+
+/// Every packet's comment in a `natsim run` capture (the links captured all touch the gateway,
+/// so every packet has one).
+fn run_comments(file: &Path) -> Vec<String> {
+    let bytes = std::fs::read(file).expect("capture");
+    let comments = packet_comments(&bytes).expect("own reader parses the run capture");
+    assert!(!comments.is_empty());
+    comments
+        .into_iter()
+        .enumerate()
+        .map(|(i, c)| c.unwrap_or_else(|| panic!("{} packet {i} has no comment", file.display())))
+        .collect()
+}
+
+#[test]
+fn run_captures_carry_verdicts_and_tshark_filters_them() {
+    // port-scan: 402 scan packets to the NAT IP dropped as unsolicited (its expectations), while
+    // vm-a's flows are translated both ways.
+    let file = run_capture("port-scan", "nic/vm-a, uplink/0", "run-port-scan");
+    let comments = run_comments(&file);
+    let dropped = comments
+        .iter()
+        .filter(|c| *c == "dropped: unsolicited")
+        .count() as u64;
+    assert_eq!(dropped, 402);
+    let out = comments
+        .iter()
+        .filter(|c| c.starts_with("translated 10.0.0.1:") && c.ends_with(", sent outside"))
+        .count();
+    let delivered = comments
+        .iter()
+        .filter(|c| c.contains(", delivered to vm-a"))
+        .count();
+    assert!(out > 0 && delivered > 0, "{comments:?}");
+    if let Some(n) = tshark_count(&file, "frame.comment == \"dropped: unsolicited\"") {
+        assert_eq!(n, dropped, "tshark on {}", file.display());
+    }
+    if let Some(n) = tshark_count(
+        &file,
+        "frame.interface_name == \"nic/vm-a\" && frame.comment contains \"dropped\"",
+    ) {
+        assert_eq!(n, 0, "nothing unsolicited reaches the NIC's link");
+    }
+}
+
+#[test]
+fn run_captures_mark_violations_on_the_packets_involved() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/tcp-basic.yaml");
+    let sc = natsim::scenario::load::load(&path).expect("loads");
+    let target = Target::broken("bad-checksum").expect("known breakage");
+    let out =
+        natsim::scenario::report::run_scenario(&sc, None, &|| target.factory()).expect("runs");
+    assert!(out.report.violation.is_some(), "bad-checksum is caught");
+    let dir = tmp("run-broken");
+    std::fs::create_dir_all(&dir).expect("mkdir");
+    let file = dir.join("tcp-basic.pcapng");
+    let links: Vec<(String, &[natsim::sim::engine::CapturedPacket])> = out
+        .captures
+        .iter()
+        .map(|(n, p)| (n.clone(), p.as_slice()))
+        .collect();
+    natsim::scenario::capture::write_pcapng(&file, &links).expect("writes");
+    let comments = run_comments(&file);
+    let marked: Vec<&String> = comments
+        .iter()
+        .filter(|c| c.contains("INVARIANT VIOLATED"))
+        .collect();
+    assert!(!marked.is_empty(), "{comments:?}");
+    assert!(
+        marked.iter().all(|c| c.contains("wire-validity")),
+        "{marked:?}"
+    );
+    if let Some(n) = tshark_count(&file, "frame.comment contains \"INVARIANT VIOLATED\"") {
+        assert_eq!(n, marked.len() as u64);
+    }
+}

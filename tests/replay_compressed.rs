@@ -72,6 +72,23 @@ fn zstd_nanosecond_capture_replays_like_its_plain_version() {
 }
 
 #[test]
+fn zstd_multi_frame_capture_decompresses_fully() {
+    // Two frames split in the middle of the first packet record, with a skippable frame
+    // between them (testdata/pcaps/compressed/README.md): everything is read, nothing is cut.
+    same_replay(
+        &testdata("tcpdump/dns_udp.pcap"),
+        &testdata("compressed/dns_udp.multiframe.pcap.zst"),
+        "pcap+zstd",
+    );
+    let b = run(
+        &testdata("compressed/dns_udp.multiframe.pcap.zst"),
+        "pcap+zstd.again",
+    );
+    assert_eq!(b.summary.capture_error, None);
+    assert_eq!(b.summary.packets_read, 2);
+}
+
+#[test]
 fn compression_is_found_by_magic_not_by_name() {
     // A zstd pcapng file named like a plain pcap.
     let disguised = tmp("disguised.pcap");

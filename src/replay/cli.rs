@@ -1,6 +1,6 @@
 //! `natsim replay CAPTURE [--config FILE] [--out DIR] [--inside PREFIX]... [--profile NAME]
-//! [--fix-checksums] [--speed X] [--verdicts] [--broken NAME]` as a library function; `main.rs` parses the
-//! arguments and exits with the returned code.
+//! [--profiles all|LIST] [--fix-checksums] [--speed X] [--verdicts] [--broken NAME]` as a library
+//! function; `main.rs` parses the arguments and exits with the returned code.
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -8,7 +8,8 @@ use std::path::{Path, PathBuf};
 use ipnet::IpNet;
 
 use super::config::ReplayConfig;
-use super::run::replay_with;
+use super::profiles::{parse_profiles, replay_profiles};
+use super::run::{EXIT_VIOLATIONS, replay_with};
 use crate::swarm::run::Target;
 
 /// Command-line options; each one that is set overrides the config file.
@@ -20,6 +21,9 @@ pub struct ReplayCliOptions {
     pub inside: Vec<IpNet>,
     /// `--profile NAME`.
     pub profile: Option<String>,
+    /// `--profiles all|LIST`: replay under each profile and compare the verdicts
+    /// ([`super::profiles`]); replaces `--profile`.
+    pub profiles: Option<String>,
     /// `--fix-checksums`.
     pub fix_checksums: bool,
     /// `--speed X`.
@@ -70,6 +74,28 @@ pub fn replay_cmd(
     };
     overrides.apply(&mut config);
     config.validate()?;
+    if let Some(spec) = &overrides.profiles {
+        if overrides.broken.is_some() {
+            anyhow::bail!("--profiles compares the real gateway's profiles; drop --broken");
+        }
+        let names = parse_profiles(spec).map_err(anyhow::Error::msg)?;
+        let (cmp, json) = replay_profiles(capture, &config, &names)?;
+        let mut out = std::io::stdout().lock();
+        out.write_all(cmp.table().as_bytes())?;
+        for r in &cmp.runs {
+            writeln!(out, "wrote {}", r.out_dir.display())?;
+        }
+        writeln!(out, "wrote {}", json.display())?;
+        let violations: u64 = cmp.runs.iter().map(|r| r.violations).sum();
+        if violations > 0 {
+            writeln!(
+                out,
+                "{violations} invariant violation(s); exit code {EXIT_VIOLATIONS}"
+            )?;
+            return Ok(EXIT_VIOLATIONS);
+        }
+        return Ok(0);
+    }
     let target = match &overrides.broken {
         Some(name) => Target::broken(name).map_err(anyhow::Error::msg)?,
         None => Target::Real,

@@ -1,7 +1,8 @@
 //! Transparent decompression of captures, chosen by magic bytes (never by file name), as
 //! Wireshark does: gzip (`1f 8b`, flate2; concatenated members too) and zstd (`28 b5 2f fd`,
-//! ruzstd, pure Rust). Other containers are named in the error instead of being called "not a
-//! pcap file" (see [`known_unsupported`]).
+//! ruzstd, pure Rust; every frame of a multi-frame file, skippable frames skipped). Other
+//! containers are named in the error instead of being called "not a pcap file" (see
+//! [`known_unsupported`]).
 //!
 //! The reader streams: at most one record is buffered whatever the file's size, so a
 //! decompression bomb cannot exhaust memory. It could still make a replay run (and write
@@ -11,7 +12,8 @@
 
 use std::io::{self, Read};
 
-use ruzstd::decoding::{FrameDecoder, StreamingDecoder};
+use ruzstd::decoding::errors::{FrameDecoderError, ReadFrameHeaderError};
+use ruzstd::decoding::{BlockDecodingStrategy, FrameDecoder};
 
 /// Most bytes a compressed capture may decompress to: 16 GiB.
 pub const MAX_DECOMPRESSED_BYTES: u64 = 16 << 30;
@@ -48,7 +50,7 @@ pub enum Decoded<R: Read> {
     /// gzip (boxed: decoder state is large, and made once per file).
     Gzip(Box<Limited<flate2::read::MultiGzDecoder<Prefixed<R>>>>),
     /// zstd.
-    Zstd(Box<Limited<StreamingDecoder<Prefixed<R>, FrameDecoder>>>),
+    Zstd(Box<Limited<ZstdFrames<Prefixed<R>>>>),
 }
 
 impl<R: Read> std::fmt::Debug for Decoded<R> {
@@ -84,8 +86,7 @@ impl<R: Read> Decoded<R> {
             ))));
         }
         if head.starts_with(&ZSTD_MAGIC) {
-            let d = StreamingDecoder::new(stream)
-                .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, format!("zstd: {e}")))?;
+            let d = ZstdFrames::new(stream)?;
             return Ok(Decoded::Zstd(Box::new(Limited::new(
                 d,
                 Compression::Zstd,
@@ -111,6 +112,101 @@ impl<R: Read> Read for Decoded<R> {
             Decoded::Plain(r) => r.read(out),
             Decoded::Gzip(r) => r.read(out),
             Decoded::Zstd(r) => r.read(out),
+        }
+    }
+}
+
+/// Every frame of a zstd stream, one after the other (RFC 8878 §3: a file may hold several
+/// frames, e.g. written by `zstd` in parallel mode or by concatenation; skippable frames carry
+/// no content). ruzstd's `StreamingDecoder` stops after the first frame.
+pub struct ZstdFrames<R: Read> {
+    source: R,
+    decoder: FrameDecoder,
+    /// A frame is being decoded (else the next frame header is due).
+    in_frame: bool,
+    /// A byte read to see whether another frame follows, not yet handed to the decoder.
+    peeked: Option<u8>,
+}
+
+/// A decoding error; [`Limited`] names the compression in front of it.
+fn zstd_error(e: impl std::fmt::Display) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, e.to_string())
+}
+
+impl<R: Read> ZstdFrames<R> {
+    /// Starts decoding; fails if the stream does not begin with a valid frame header.
+    pub fn new(source: R) -> io::Result<Self> {
+        let mut z = ZstdFrames {
+            source,
+            decoder: FrameDecoder::new(),
+            in_frame: false,
+            peeked: None,
+        };
+        // Not yet behind `Limited`: say which decoder failed.
+        match z.next_frame() {
+            Ok(true) => Ok(z),
+            Ok(false) => Err(zstd_error("zstd: no frame")),
+            Err(e) => Err(zstd_error(format!("zstd: {e}"))),
+        }
+    }
+
+    /// Reads the next frame header, skipping skippable frames; false at the end of the stream.
+    fn next_frame(&mut self) -> io::Result<bool> {
+        loop {
+            if self.peeked.is_none() {
+                let mut b = [0u8; 1];
+                loop {
+                    match self.source.read(&mut b) {
+                        Ok(0) => return Ok(false),
+                        Ok(_) => break,
+                        Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                        Err(e) => return Err(e),
+                    }
+                }
+                self.peeked = Some(b[0]);
+            }
+            let head = self.peeked.take().map(|b| [b]).unwrap_or_default();
+            let mut source = io::Cursor::new(head).chain(&mut self.source);
+            match self.decoder.reset(&mut source) {
+                Ok(()) => {
+                    self.in_frame = true;
+                    return Ok(true);
+                }
+                Err(FrameDecoderError::ReadFrameHeaderError(ReadFrameHeaderError::SkipFrame {
+                    length,
+                    ..
+                })) => {
+                    let skipped = io::copy(&mut source.take(u64::from(length)), &mut io::sink())?;
+                    if skipped < u64::from(length) {
+                        return Err(zstd_error("skippable frame cut short"));
+                    }
+                }
+                Err(e) => return Err(zstd_error(e)),
+            }
+        }
+    }
+}
+
+impl<R: Read> Read for ZstdFrames<R> {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        if out.is_empty() {
+            return Ok(0);
+        }
+        loop {
+            if !self.in_frame && !self.next_frame()? {
+                return Ok(0);
+            }
+            while self.decoder.can_collect() == 0 && !self.decoder.is_finished() {
+                self.decoder
+                    .decode_blocks(&mut self.source, BlockDecodingStrategy::UptoBlocks(1))
+                    .map_err(zstd_error)?;
+            }
+            let n = self.decoder.read(out)?;
+            if n > 0 {
+                return Ok(n);
+            }
+            // This frame is done (finished and drained): on to the next one.
+            self.in_frame = false;
         }
     }
 }

@@ -36,7 +36,7 @@
 //! discovery, ...), [`hosts`] turns inside addresses into NICs with blocks, [`packet`] checks checksums and
 //! readdresses reply halves to the NAT, [`run`] drives the loop through the `Dataplane` trait and writes the
 //! inside and outside views, [`verify`] runs the simulator's behaviour §6 checker over it, [`report`]
-//! summarises;
+//! summarises; [`profiles`] compares the verdicts of several behaviour profiles;
 //! [`config`] and [`cli`] are the configuration and the `natsim replay` command.
 //!
 //! See `docs/replay-capture.md` for the supported link types and every skip reason, and
@@ -52,6 +52,7 @@ pub mod link;
 pub mod mapping;
 pub mod packet;
 pub mod pcapng;
+pub mod profiles;
 pub mod reader;
 pub mod report;
 pub mod run;

@@ -302,36 +302,7 @@ impl fmt::Display for Tuple<'_> {
     }
 }
 
-/// One end of a packet for verdict comments: `10.0.0.2:40000` (TCP, UDP), `10.0.0.2 id 7`
-/// (ICMP echo), the bare address otherwise; `-` when it does not parse.
-pub struct Endpoint<'a> {
-    /// The packet.
-    pub buf: &'a [u8],
-    /// The source end (else the destination).
-    pub source: bool,
-}
-
-impl fmt::Display for Endpoint<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let buf = self.buf;
-        let Ok(meta) = parse_ip(buf) else {
-            return f.write_char('-');
-        };
-        let (addr, port_at) = if self.source {
-            (meta.src(buf), meta.l4_offset)
-        } else {
-            (meta.dst(buf), meta.l4_offset + 2)
-        };
-        if !meta.has_l4_header() {
-            return write!(f, "{addr}");
-        }
-        match meta.protocol {
-            proto::TCP | proto::UDP => write!(f, "{}", SocketAddr::new(addr, be16(buf, port_at))),
-            proto::ICMP | proto::ICMPV6 => write!(f, "{addr} id {}", be16(buf, meta.l4_offset + 4)),
-            _ => write!(f, "{addr}"),
-        }
-    }
-}
+pub use crate::sim::comment::Endpoint;
 
 #[cfg(test)]
 mod tests {

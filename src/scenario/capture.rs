@@ -1,54 +1,32 @@
-//! pcapng output of captured links: one interface per link (raw IP, nanosecond timestamps).
+//! pcapng output of captured links: one interface per link (raw IP, nanosecond timestamps), every
+//! packet a gateway handled with its verdict comment (`crate::sim::capture`).
 //!
-//! This is the narrow seam for the replay module's writer (`crate::replay`): callers only use
-//! [`write_pcapng`].
+//! Written with the replay module's writer ([`crate::replay::PcapNgCaptureWriter`]), so run and
+//! replay captures are encoded alike; callers only use [`write_pcapng`].
 
-use std::borrow::Cow;
 use std::io;
 use std::path::Path;
-use std::time::Duration;
 
-use pcap_file::DataLink;
-use pcap_file::pcapng::PcapNgWriter;
-use pcap_file::pcapng::blocks::enhanced_packet::EnhancedPacketBlock;
-use pcap_file::pcapng::blocks::interface_description::{
-    InterfaceDescriptionBlock, InterfaceDescriptionOption,
-};
+use crate::replay::PcapNgCaptureWriter;
+use crate::sim::engine::CapturedPacket;
 
-/// Writes `links` (name, packets as (virtual time in ns, IP bytes)) to one pcapng file, packets
-/// in time order across links. The file appears only once complete ([`crate::output`]).
-pub fn write_pcapng(
-    path: &Path,
-    links: &[(String, &[crate::sim::engine::CapturedPacket])],
-) -> io::Result<()> {
+/// Writes `links` (name, captured packets) to one pcapng file, packets in time order across
+/// links, each with its comment. The file appears only once complete ([`crate::output`]).
+pub fn write_pcapng(path: &Path, links: &[(String, &[CapturedPacket])]) -> io::Result<()> {
     let file = crate::output::AtomicFile::create(path)?;
-    let mut w = PcapNgWriter::new(file).map_err(io::Error::other)?;
+    let mut w = PcapNgCaptureWriter::new(file).map_err(io::Error::other)?;
     for (name, _) in links {
-        let idb = InterfaceDescriptionBlock {
-            linktype: DataLink::RAW,
-            snaplen: 0,
-            options: vec![
-                InterfaceDescriptionOption::IfName(Cow::Owned(name.clone())),
-                InterfaceDescriptionOption::IfTsResol(9),
-            ],
-        };
-        w.write_pcapng_block(idb).map_err(io::Error::other)?;
+        w.add_interface(name).map_err(io::Error::other)?;
     }
-    let mut all: Vec<(u64, u32, &[u8])> = links
+    let mut all: Vec<(u64, u32, &CapturedPacket)> = links
         .iter()
         .enumerate()
-        .flat_map(|(i, (_, pkts))| pkts.iter().map(move |(t, b)| (*t, i as u32, b.as_slice())))
+        .flat_map(|(i, (_, pkts))| pkts.iter().map(move |p| (p.time_ns, i as u32, p)))
         .collect();
     all.sort_by_key(|&(t, i, _)| (t, i));
-    for (t, i, b) in all {
-        let epb = EnhancedPacketBlock {
-            interface_id: i,
-            timestamp: Duration::from_nanos(t),
-            original_len: b.len() as u32,
-            data: Cow::Borrowed(b),
-            options: Vec::new(),
-        };
-        w.write_pcapng_block(epb).map_err(io::Error::other)?;
+    for (t, i, p) in all {
+        w.write_packet_commented(i, t, None, &p.bytes, &p.comment)
+            .map_err(io::Error::other)?;
     }
-    w.into_inner().commit()
+    w.finish().map_err(io::Error::other)?.commit()
 }

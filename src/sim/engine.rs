@@ -23,6 +23,8 @@ use super::apps::{
     App, AppState, Flood, Io, Outcome, PingClient, Probe, TcpClient, TcpServer, UdpClient,
     encode_endpoint,
 };
+use super::capture::{Captures, Trail};
+use super::comment::{self, Comments, Emitted};
 use super::config::{
     AppKind, Attack, Fault, HostRef, PingParams, Proto, ServiceKind, SimConfig, TcpParams,
     UdpParams, Vary,
@@ -87,6 +89,8 @@ enum Ev {
         to: u8,
         kind: Kind,
         buf: Vec<u8>,
+        /// Where the packet was captured so far (only when some link is captured).
+        trail: Option<Box<Trail>>,
     },
     AppStart(u32),
     AppTimer {
@@ -102,8 +106,7 @@ enum Ev {
     },
 }
 
-/// A captured packet: virtual time in nanoseconds and the IP bytes.
-pub type CapturedPacket = (u64, Vec<u8>);
+pub use super::capture::CapturedPacket;
 
 /// One row of the status comparison: NIC, family, the block the API's routing table gives it,
 /// the dataplane's block.
@@ -343,7 +346,10 @@ pub struct Simulator {
     results: Vec<AppResult>,
     result_app: Vec<Option<u32>>,
     generators: Vec<GenRt>,
-    capture: Vec<Option<Vec<CapturedPacket>>>,
+    capture: Captures,
+    /// Verdict-comment scratch (only used when some link is captured).
+    comments: Comments,
+    note: String,
     violation: Option<Violation>,
     router_rng: Rng,
     table: Vec<StatusRow>,
@@ -479,12 +485,12 @@ impl Simulator {
             });
             remote_hosts.push(h);
         }
-        let mut capture = vec![None; links.len()];
+        let mut capture = Captures::new(links.len());
         for name in &cfg.capture {
             let id = *link_by_name
                 .get(name)
                 .ok_or_else(|| SimError::Topology(format!("capture: no link named `{name}`")))?;
-            capture[id as usize] = Some(Vec::new());
+            capture.enable(id);
         }
         let generators = cfg
             .generators
@@ -558,6 +564,8 @@ impl Simulator {
             result_app: vec![None; napps],
             generators,
             capture,
+            comments: Comments::default(),
+            note: String::new(),
             violation: None,
             router_rng: Rng::new(seed, stream_of("router")),
             table: Vec::new(),
@@ -914,7 +922,8 @@ impl Simulator {
                 to,
                 kind,
                 buf,
-            } => self.arrive(link, to, kind, buf),
+                trail,
+            } => self.arrive(link, to, kind, buf, trail),
             Ev::AppStart(i) => self.start_app(i),
             Ev::AppTimer { app, generation } => {
                 let a = &self.apps[app as usize];
@@ -942,8 +951,8 @@ impl Simulator {
 
     // ----- links ---------------------------------------------------------------------------
 
-    fn send(&mut self, link: u32, from: u8, kind: Kind, buf: Vec<u8>) {
-        self.send_from(link, from, kind, buf, None);
+    fn send(&mut self, link: u32, from: u8, kind: Kind, buf: Vec<u8>, trail: Option<Box<Trail>>) {
+        self.send_from(link, from, kind, buf, None, trail);
     }
 
     /// Sends on a link, splitting a datagram larger than its MTU: by the sending host's own
@@ -956,6 +965,7 @@ impl Simulator {
         kind: Kind,
         buf: Vec<u8>,
         source_host: Option<u32>,
+        trail: Option<Box<Trail>>,
     ) {
         let mtu = self.links[link as usize].config.mtu_bytes as usize;
         if buf.len() > mtu {
@@ -972,21 +982,32 @@ impl Simulator {
                 }
                 self.recycle(buf);
                 for p in pieces {
-                    self.transmit(link, from, kind, p);
+                    self.transmit(link, from, kind, p, trail.clone());
                 }
                 return;
             }
         }
-        self.transmit(link, from, kind, buf);
+        self.transmit(link, from, kind, buf, trail);
     }
 
-    fn transmit(&mut self, link: u32, from: u8, kind: Kind, buf: Vec<u8>) {
+    fn transmit(
+        &mut self,
+        link: u32,
+        from: u8,
+        kind: Kind,
+        buf: Vec<u8>,
+        mut trail: Option<Box<Trail>>,
+    ) {
         let now = self.now_ns;
-        if let Some(Some(cap)) = self.capture.get_mut(link as usize) {
-            cap.push((now, buf.clone()));
-        }
+        self.capture.record(link, now, &buf, &mut trail);
         match self.links[link as usize].transmit(now, buf.len()) {
-            Transmit::Dropped => self.pool.push(buf),
+            Transmit::Dropped => {
+                if let Some(t) = trail.as_deref().filter(|t| t.captured()) {
+                    let text = format!("lost on link {}", self.links[link as usize].name);
+                    self.capture.annotate(t, &text);
+                }
+                self.pool.push(buf);
+            }
             Transmit::Deliver {
                 at_ns,
                 duplicate_at_ns,
@@ -1003,6 +1024,7 @@ impl Simulator {
                             to,
                             kind,
                             buf: copy,
+                            trail: trail.clone(),
                         },
                     );
                 }
@@ -1013,13 +1035,14 @@ impl Simulator {
                         to,
                         kind,
                         buf,
+                        trail,
                     },
                 );
             }
         }
     }
 
-    fn arrive(&mut self, link: u32, to: u8, kind: Kind, buf: Vec<u8>) {
+    fn arrive(&mut self, link: u32, to: u8, kind: Kind, buf: Vec<u8>, trail: Option<Box<Trail>>) {
         self.stats.packet_events += 1;
         self.digest.word(self.now_ns);
         // Links enter the digest by a hash of their name, not their index, so adding a host
@@ -1027,16 +1050,100 @@ impl Simulator {
         self.digest
             .word(self.link_keys[link as usize] ^ u64::from(to));
         self.digest.bytes(&buf);
+        let clean = self.violation.is_none();
         match (self.roles[link as usize], to) {
             (Role::Access { nic, .. }, 0) => {
                 let h = self.nics[nic as usize].host;
                 self.deliver(h, kind, buf);
+                self.mark_delivered(trail.as_deref(), clean);
             }
-            (Role::Access { nic, node }, _) => self.on_nic_packet(node, nic, buf),
-            (Role::Uplink { node }, 0) => self.on_router_packet(node, kind, buf),
-            (Role::Uplink { .. }, _) => self.at_router(kind, buf, false),
-            (Role::Remote { .. }, 0) => self.at_router(kind, buf, true),
-            (Role::Remote { host }, _) => self.deliver(host, kind, buf),
+            (Role::Access { nic, node }, _) => self.on_nic_packet(node, nic, buf, trail),
+            (Role::Uplink { node }, 0) => self.on_router_packet(node, kind, buf, trail),
+            (Role::Uplink { .. }, _) => self.at_router(kind, buf, false, trail),
+            (Role::Remote { .. }, 0) => self.at_router(kind, buf, true, trail),
+            (Role::Remote { host }, _) => {
+                self.deliver(host, kind, buf);
+                self.mark_delivered(trail.as_deref(), clean);
+            }
+        }
+    }
+
+    // ----- verdict comments of captured packets (sim::capture) -----------------------------
+
+    /// A violation found while a captured packet was delivered is marked on it.
+    fn mark_delivered(&mut self, trail: Option<&Trail>, clean: bool) {
+        if let Some(t) = trail.filter(|t| t.captured())
+            && clean
+            && self.violation.is_some()
+        {
+            self.note.clear();
+            self.push_violation();
+            let text = self.note.trim_start_matches("; ").to_string();
+            self.capture.annotate(t, &text);
+        }
+    }
+
+    /// Appends the run's violation to `note` (`; INVARIANT VIOLATED (1): invariant: message`).
+    fn push_violation(&mut self) {
+        if let Some(v) = &self.violation {
+            comment::violations(&mut self.note, 1, [(v.invariant, v.message.as_str())]);
+        }
+    }
+
+    /// After a node processed a packet (`self.before` as it entered, `after` as it left): its
+    /// captures get the verdict, and the trail of what the node sends for it is returned with
+    /// the node's comment on that (`None` when no link is captured).
+    fn verdict_comments(
+        &mut self,
+        trail: Option<&Trail>,
+        verdict: Verdict,
+        after: &[u8],
+        clean: bool,
+    ) -> Option<Box<Trail>> {
+        if !self.capture.any() {
+            return None;
+        }
+        let violated = clean && self.violation.is_some();
+        let nics = &self.nics;
+        let host = |n: NicId, out: &mut String| {
+            out.push_str(
+                nics.get(n.0 as usize)
+                    .map_or("an unknown NIC", |x| x.spec.name.as_str()),
+            );
+        };
+        if let Some(t) = trail.filter(|t| t.captured()) {
+            self.note.clear();
+            self.comments
+                .ingress(&mut self.note, &self.before, after, verdict, &host);
+            if violated && let Some(v) = &self.violation {
+                comment::violations(&mut self.note, 1, [(v.invariant, v.message.as_str())]);
+            }
+            self.capture.annotate(t, &self.note);
+        }
+        self.note.clear();
+        let origin = format_args!("event {}", self.stats.events);
+        let (emitted, egress) = match verdict {
+            Verdict::Forward(e) => (Emitted::Forward, e),
+            Verdict::Respond(e) => (Emitted::Respond(&origin), e),
+            Verdict::PassThrough => {
+                self.comments
+                    .ingress(&mut self.note, &self.before, after, verdict, &host);
+                return Some(Trail::sent(self.note.clone()));
+            }
+            Verdict::Buffered | Verdict::Drop(_) => return None,
+        };
+        self.comments
+            .egress(&mut self.note, &self.before, after, emitted, egress, &host);
+        if violated && let Some(v) = &self.violation {
+            comment::violations(&mut self.note, 1, [(v.invariant, v.message.as_str())]);
+        }
+        Some(Trail::sent(self.note.clone()))
+    }
+
+    /// Marks the captures of a packet the simulator itself drops (no route, no such NIC).
+    fn mark_dropped(&mut self, trail: Option<&Trail>, why: &str) {
+        if let Some(t) = trail.filter(|t| t.captured()) {
+            self.capture.annotate(t, why);
         }
     }
 
@@ -1048,22 +1155,30 @@ impl Simulator {
 
     // ----- router --------------------------------------------------------------------------
 
-    fn at_router(&mut self, kind: Kind, buf: Vec<u8>, from_internet: bool) {
+    fn at_router(
+        &mut self,
+        kind: Kind,
+        buf: Vec<u8>,
+        from_internet: bool,
+        trail: Option<Box<Trail>>,
+    ) {
         let target_node = match kind {
             Kind::ToNic(m, _) => self.nics.get(m as usize).map(|n| n.spec.node),
             Kind::ToNode(k) => Some(k),
             Kind::Plain | Kind::FromOutside => {
                 let Some(dst) = dst_of(&buf) else {
+                    self.mark_dropped(trail.as_deref(), "dropped by the router: no address");
                     self.recycle(buf);
                     return;
                 };
                 if let Some(&h) = self.remote_by_addr.get(&dst) {
                     let link = self.hosts[h as usize].link;
-                    self.send(link, 0, Kind::Plain, buf);
+                    self.send(link, 0, Kind::Plain, buf, trail);
                     return;
                 }
                 if !from_internet {
                     self.stats.no_route += 1;
+                    self.mark_dropped(trail.as_deref(), "dropped by the router: no route");
                     self.recycle(buf);
                     return;
                 }
@@ -1077,9 +1192,10 @@ impl Simulator {
             }
         };
         match target_node.and_then(|k| self.nodes.get(usize::from(k)).map(|n| n.uplink)) {
-            Some(uplink) => self.send(uplink, 1, kind, buf),
+            Some(uplink) => self.send(uplink, 1, kind, buf, trail),
             None => {
                 self.stats.no_route += 1;
+                self.mark_dropped(trail.as_deref(), "dropped by the router: no route");
                 self.recycle(buf);
             }
         }
@@ -1087,19 +1203,28 @@ impl Simulator {
 
     // ----- dataplane nodes -----------------------------------------------------------------
 
-    fn on_nic_packet(&mut self, node: u16, nic: u32, mut buf: Vec<u8>) {
-        let ingress = Ingress::Inside(NicId(nic));
-        let verdict = self.process(node, ingress, &mut buf);
-        self.route_verdict(node, ingress, verdict, buf);
+    fn on_nic_packet(&mut self, node: u16, nic: u32, buf: Vec<u8>, trail: Option<Box<Trail>>) {
+        self.process_and_route(node, Ingress::Inside(NicId(nic)), buf, trail);
     }
 
-    fn on_router_packet(&mut self, node: u16, kind: Kind, mut buf: Vec<u8>) {
+    /// `process` and route the verdict; captured packets get their comments on the way.
+    fn process_and_route(
+        &mut self,
+        node: u16,
+        ingress: Ingress,
+        mut buf: Vec<u8>,
+        trail: Option<Box<Trail>>,
+    ) {
+        let clean = self.violation.is_none();
+        let verdict = self.process(node, ingress, &mut buf);
+        let out = self.verdict_comments(trail.as_deref(), verdict, &buf, clean);
+        self.route_verdict(node, ingress, verdict, buf, out);
+    }
+
+    fn on_router_packet(&mut self, node: u16, kind: Kind, buf: Vec<u8>, trail: Option<Box<Trail>>) {
         match kind {
-            Kind::ToNic(m, fo) => self.send_to_nic(node, m, fo, buf),
-            Kind::ToNode(_) => {
-                let v = self.process(node, Ingress::Outside, &mut buf);
-                self.route_verdict(node, Ingress::Outside, v, buf);
-            }
+            Kind::ToNic(m, fo) => self.send_to_nic(node, m, fo, buf, trail),
+            Kind::ToNode(_) => self.process_and_route(node, Ingress::Outside, buf, trail),
             Kind::Plain | Kind::FromOutside => {
                 if self.nodes.len() > 1
                     && let Some(owner) = self.owner_node(&buf)
@@ -1107,11 +1232,10 @@ impl Simulator {
                 {
                     self.stats.relayed += 1;
                     let uplink = self.nodes[usize::from(node)].uplink;
-                    self.send(uplink, 0, Kind::ToNode(owner), buf);
+                    self.send(uplink, 0, Kind::ToNode(owner), buf, trail);
                     return;
                 }
-                let v = self.process(node, Ingress::Outside, &mut buf);
-                self.route_verdict(node, Ingress::Outside, v, buf);
+                self.process_and_route(node, Ingress::Outside, buf, trail);
             }
         }
     }
@@ -1136,7 +1260,8 @@ impl Simulator {
 
     fn process(&mut self, node: u16, ingress: Ingress, buf: &mut Vec<u8>) -> Verdict {
         let now = Instant::from_nanos(self.now_ns);
-        if self.observer.is_some() {
+        // Observers and verdict comments compare the packet before and after.
+        if self.observer.is_some() || self.capture.any() {
             self.before.clear();
             self.before.extend_from_slice(buf);
         }
@@ -1192,11 +1317,31 @@ impl Simulator {
                 to_nic,
                 pkt: &pkt,
             });
+            let trail = if self.capture.any() {
+                self.note.clear();
+                let nics = &self.nics;
+                self.comments.egress(
+                    &mut self.note,
+                    &pkt,
+                    &pkt,
+                    Emitted::Released,
+                    egress,
+                    &|n, out| {
+                        out.push_str(
+                            nics.get(n.0 as usize)
+                                .map_or("an unknown NIC", |x| x.spec.name.as_str()),
+                        );
+                    },
+                );
+                Some(Trail::sent(self.note.clone()))
+            } else {
+                None
+            };
             match to_nic {
-                Some(n) => self.send_to_nic(k, n.0, true, pkt),
+                Some(n) => self.send_to_nic(k, n.0, true, pkt, trail),
                 None => {
                     let up = self.nodes[usize::from(k)].uplink;
-                    self.send(up, 0, Kind::Plain, pkt);
+                    self.send(up, 0, Kind::Plain, pkt, trail);
                 }
             }
         }
@@ -1228,14 +1373,21 @@ impl Simulator {
         }
     }
 
-    fn route_verdict(&mut self, node: u16, ingress: Ingress, verdict: Verdict, buf: Vec<u8>) {
+    fn route_verdict(
+        &mut self,
+        node: u16,
+        ingress: Ingress,
+        verdict: Verdict,
+        buf: Vec<u8>,
+        trail: Option<Box<Trail>>,
+    ) {
         match verdict {
             Verdict::Forward(Egress::Outside) | Verdict::Respond(Egress::Outside) => {
                 let up = self.nodes[usize::from(node)].uplink;
-                self.send(up, 0, Kind::Plain, buf);
+                self.send(up, 0, Kind::Plain, buf, trail);
             }
-            Verdict::Forward(Egress::Nic(m)) => self.send_to_nic(node, m.0, true, buf),
-            Verdict::Respond(Egress::Nic(m)) => self.send_to_nic(node, m.0, false, buf),
+            Verdict::Forward(Egress::Nic(m)) => self.send_to_nic(node, m.0, true, buf, trail),
+            Verdict::Respond(Egress::Nic(m)) => self.send_to_nic(node, m.0, false, buf, trail),
             Verdict::PassThrough => {
                 let (Ingress::Inside(src), Some(dst)) = (ingress, dst_of(&buf)) else {
                     self.recycle(buf);
@@ -1243,9 +1395,10 @@ impl Simulator {
                 };
                 let net = self.nics[src.0 as usize].spec.network;
                 match self.nic_by_addr.get(&(net, dst)) {
-                    Some(&m) => self.send_to_nic(node, m, false, buf),
+                    Some(&m) => self.send_to_nic(node, m, false, buf, trail),
                     None => {
                         self.stats.no_route += 1;
+                        self.mark_dropped(trail.as_deref(), "no route to an inside host");
                         self.recycle(buf);
                     }
                 }
@@ -1254,9 +1407,17 @@ impl Simulator {
         }
     }
 
-    fn send_to_nic(&mut self, node: u16, m: u32, from_outside: bool, buf: Vec<u8>) {
+    fn send_to_nic(
+        &mut self,
+        node: u16,
+        m: u32,
+        from_outside: bool,
+        buf: Vec<u8>,
+        trail: Option<Box<Trail>>,
+    ) {
         let Some(n) = self.nics.get(m as usize).filter(|n| n.present) else {
             self.stats.no_such_nic += 1;
+            self.mark_dropped(trail.as_deref(), "dropped: the NIC is gone");
             self.recycle(buf);
             return;
         };
@@ -1267,11 +1428,11 @@ impl Simulator {
                 Kind::Plain
             };
             let link = n.link;
-            self.send(link, 1, kind, buf);
+            self.send(link, 1, kind, buf, trail);
         } else {
             self.stats.relayed += 1;
             let up = self.nodes[usize::from(node)].uplink;
-            self.send(up, 0, Kind::ToNic(m, from_outside), buf);
+            self.send(up, 0, Kind::ToNic(m, from_outside), buf, trail);
         }
     }
 
@@ -1291,7 +1452,7 @@ impl Simulator {
             Role::Access { .. } => 0,
             _ => 1,
         };
-        self.send_from(link, from, Kind::Plain, buf, Some(h));
+        self.send_from(link, from, Kind::Plain, buf, Some(h), None);
     }
 
     fn flush_out(&mut self, h: u32) {
@@ -2162,12 +2323,11 @@ impl Simulator {
 
     /// Captured packets per captured link.
     pub fn captures(&self) -> Vec<(String, &[CapturedPacket])> {
-        self.capture
-            .iter()
-            .enumerate()
-            .filter_map(|(i, c)| {
-                c.as_ref()
-                    .map(|c| (self.links[i].name.clone(), c.as_slice()))
+        (0..self.links.len() as u32)
+            .filter_map(|i| {
+                self.capture
+                    .of(i)
+                    .map(|c| (self.links[i as usize].name.clone(), c))
             })
             .collect()
     }

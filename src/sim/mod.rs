@@ -13,11 +13,15 @@
 //! - [`observe`]: what observers see ([`Observation`]), how they report a [`Violation`], and
 //!   the trace [`Digest`]. [`packet`]: allocation-free packet builders and the [`Tuple`] view.
 //! - [`config`]: the resolved run configuration that scenario files compile to.
+//! - [`comment`]: verdict comments of captured packets (shared with replay); [`capture`]:
+//!   the captured links, each packet annotated with its verdict as the run goes on.
 //!
 //! Every component draws from its own ChaCha8 stream keyed by a hash of its *name*
 //! ([`engine::stream_of`]), so adding a host or link never changes another's draws.
 
 pub mod apps;
+pub mod capture;
+pub mod comment;
 pub mod config;
 pub mod control;
 pub mod dataplane;
