@@ -30,11 +30,11 @@ mkdir -p "$out"
 case "$mode" in
 full)
     cargo mutants "${files[@]}" --shard "$shard" --output "$out" \
-        --cargo-arg=--release --timeout-multiplier 3 -- --locked
+        --profile mutants --timeout-multiplier 3 -- --locked
     ;;
 testbed)
     cargo mutants "${files[@]}" --shard "$shard" --output "$out" \
-        --cargo-arg=--release --timeout-multiplier 3 \
+        --profile mutants --timeout-multiplier 3 \
         -- --locked --test testbed_strength
     ;;
 *)

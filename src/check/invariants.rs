@@ -20,8 +20,22 @@ use crate::time::Instant;
 use crate::wire::checksum;
 use crate::wire::parse::{IpVersion, parse_ip, parse_ip_lax};
 
-/// The invariants, in SPEC order.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+/// The invariants, in behaviour §6 order. Serialized (and read, as `expect.exercised` takes
+/// them) by their §6 names, e.g. `no-inbound-initiation`; a test ties those to [`Invariant::name`].
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    serde::Deserialize,
+    schemars::JsonSchema,
+)]
+#[serde(rename_all = "kebab-case")]
 pub enum Invariant {
     /// 1.
     NoInboundInitiation,
@@ -42,6 +56,7 @@ pub enum Invariant {
     /// 9.
     Determinism,
     /// 10 (see [`super::liveness`]).
+    #[serde(rename = "liveness")]
     Liveness,
 }
 
@@ -1022,6 +1037,22 @@ impl InvariantChecker {
                 Ok(())
             }
             Observation::Delivered { .. } => Ok(()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Invariant;
+
+    #[test]
+    fn invariants_serialize_and_read_as_their_behaviour_names() {
+        for i in Invariant::ALL {
+            let v = serde_json::to_value(i).expect("serializes");
+            assert_eq!(v, serde_json::Value::String(i.name().to_string()));
+            let back: Invariant = serde_json::from_value(v).expect("reads back");
+            assert_eq!(back, i);
+            assert_eq!(Invariant::from_name(i.name()), Some(i));
         }
     }
 }

@@ -58,7 +58,7 @@ fn push_bound(out: &mut Vec<ExpectationResult>, what: String, b: &BoundDoc, v: O
 pub fn evaluate(e: &Expectations, r: &Report) -> Vec<ExpectationResult> {
     let mut out = Vec::new();
     for name in &e.exercised {
-        out.push(exercised(r, name.invariant().name()));
+        out.push(exercised(r, name.name()));
     }
     for (k, b) in &e.counters {
         push_bound(

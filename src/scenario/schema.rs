@@ -1036,55 +1036,7 @@ pub struct Expectations {
     /// Invariants that must have made at least one check (an invariant that made none is
     /// "not exercised"); unmet is exit 3 like any expectation.
     #[serde(default)]
-    pub exercised: Vec<InvariantName>,
-}
-
-/// An invariant's behaviour §6 name, as `expect.exercised` takes it (unknown names are refused at
-/// load).
-#[derive(
-    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
-)]
-#[serde(rename_all = "kebab-case")]
-pub enum InvariantName {
-    /// 1.
-    NoInboundInitiation,
-    /// 2.
-    PortLimit,
-    /// 3.
-    Isolation,
-    /// 4.
-    WireValidity,
-    /// 5.
-    MappingStability,
-    /// 6.
-    Timers,
-    /// 7.
-    Selection,
-    /// 8.
-    Status,
-    /// 9.
-    Determinism,
-    /// 10.
-    Liveness,
-}
-
-impl InvariantName {
-    /// The invariant.
-    pub fn invariant(self) -> crate::check::Invariant {
-        use crate::check::Invariant as I;
-        match self {
-            InvariantName::NoInboundInitiation => I::NoInboundInitiation,
-            InvariantName::PortLimit => I::PortLimit,
-            InvariantName::Isolation => I::Isolation,
-            InvariantName::WireValidity => I::WireValidity,
-            InvariantName::MappingStability => I::MappingStability,
-            InvariantName::Timers => I::Timers,
-            InvariantName::Selection => I::Selection,
-            InvariantName::Status => I::Status,
-            InvariantName::Determinism => I::Determinism,
-            InvariantName::Liveness => I::Liveness,
-        }
-    }
+    pub exercised: Vec<crate::check::Invariant>,
 }
 
 /// The JSON Schema of scenario files.
