@@ -63,6 +63,74 @@ pub fn key_path_at(text: &str, line: u64) -> Option<String> {
     Some(path.join("."))
 }
 
+/// The line (1-based) of the block-style node at a dotted field path such as
+/// `gateway.ips[1].name` or `topology.nodes`, for errors found after parsing, where only the
+/// path is known. Follows keys by indentation and sequence items by their dashes; `None` for
+/// flow style or anything the heuristic cannot follow. When a path goes deeper than the text
+/// (a computed field), the deepest node found is named.
+pub fn line_of_path(text: &str, path: &str) -> Option<u64> {
+    let lines: Vec<&str> = text.lines().collect();
+    let indent_of = |idx: usize| {
+        let raw = lines[idx];
+        let trimmed = raw.trim_start();
+        let blank = trimmed.is_empty() || trimmed.starts_with('#') || raw.starts_with("---");
+        (!blank).then(|| raw.len() - trimmed.len())
+    };
+    let is_item = |idx: usize| {
+        let body = lines[idx].trim_start();
+        body == "-" || body.starts_with("- ")
+    };
+    // The current node's lines: from..end.
+    let (mut from, mut end) = (0usize, lines.len());
+    let mut found = None;
+    for part in path.split('.') {
+        let (key, rest) = part.split_once('[').unwrap_or((part, ""));
+        let indexes = rest
+            .split('[')
+            .filter_map(|i| i.trim_end_matches(']').parse::<usize>().ok());
+        let mut steps: Vec<(Option<&str>, Option<usize>)> = Vec::new();
+        if !key.is_empty() {
+            steps.push((Some(key), None));
+        }
+        steps.extend(indexes.map(|i| (None, Some(i))));
+        for step in steps {
+            let hit = match step {
+                (Some(key), _) => {
+                    // Keys of this node sit at the smallest key indentation in its lines.
+                    let keys: Vec<(usize, usize, String)> = (from..end)
+                        .filter_map(|i| key_of(lines[i]).map(|(ind, k)| (i, ind, k)))
+                        .collect();
+                    let top = keys.iter().map(|k| k.1).min();
+                    keys.into_iter()
+                        .find(|(_, ind, k)| Some(*ind) == top && k == key)
+                        .map(|(i, _, _)| (i, i + 1))
+                }
+                (None, Some(wanted)) => {
+                    let items: Vec<usize> = (from..end).filter(|&i| is_item(i)).collect();
+                    let top = items.iter().filter_map(|&i| indent_of(i)).min();
+                    items
+                        .into_iter()
+                        .filter(|&i| indent_of(i) == top)
+                        .nth(wanted)
+                        // A dash item's first key sits on the dash line itself.
+                        .map(|i| (i, i))
+                }
+                (None, None) => None,
+            };
+            let Some((idx, first_child)) = hit else {
+                return found;
+            };
+            found = Some(idx as u64 + 1);
+            let own = indent_of(idx).unwrap_or(0);
+            end = (idx + 1..end)
+                .find(|&j| indent_of(j).is_some_and(|i| i <= own))
+                .unwrap_or(end);
+            from = first_child;
+        }
+    }
+    found
+}
+
 /// Indentation and key of a `key: value` line ("- key:" counts as indented by 2).
 pub fn key_of(raw: &str) -> Option<(usize, String)> {
     let trimmed = raw.trim_start();
@@ -87,6 +155,20 @@ pub fn key_of(raw: &str) -> Option<(usize, String)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn line_of_path_finds_keys_and_sequence_items() {
+        let text = "# c\ntopology:\n  nodes: 0\ngateway:\n  ips:\n    - name: a\n    - name: b\n      addresses: [x]\n  ports_per_nic: 3\n";
+        assert_eq!(line_of_path(text, "topology.nodes"), Some(3));
+        assert_eq!(line_of_path(text, "gateway.ports_per_nic"), Some(9));
+        assert_eq!(line_of_path(text, "gateway.ips[1]"), Some(7));
+        assert_eq!(line_of_path(text, "gateway.ips[1].addresses"), Some(8));
+        assert_eq!(line_of_path(text, "gateway"), Some(4));
+        // Deeper than the text: the deepest node found.
+        assert_eq!(line_of_path(text, "gateway.overrides"), Some(4));
+        assert_eq!(line_of_path(text, "nothing"), None);
+        assert_eq!(line_of_path("{a: 1}", "a"), None);
+    }
 
     #[test]
     fn key_path_follows_indentation_through_sequence_items() {

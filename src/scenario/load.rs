@@ -70,6 +70,9 @@ pub struct Scenario {
 
 struct Ctx<'a> {
     file: &'a Path,
+    /// The file's text (empty for generated documents): an error found after parsing, which
+    /// knows only its field path, gets the line of that field from it.
+    text: &'a str,
 }
 
 impl Ctx<'_> {
@@ -80,11 +83,16 @@ impl Ctx<'_> {
         field: impl Into<String>,
         message: impl Into<String>,
     ) -> ScenarioError {
+        let field = field.into();
+        let (line, column) = match line {
+            0 => crate::yaml::line_of_path(self.text, &field).map_or((0, 0), |l| (l, 1)),
+            _ => (line, column),
+        };
         ScenarioError {
             file: self.file.to_path_buf(),
             line,
             column,
-            field: field.into(),
+            field,
             message: message.into(),
         }
     }
@@ -112,7 +120,7 @@ pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
 
 /// Resolves a scenario given as text (`path` names it in errors).
 pub fn load_str(path: &Path, text: &str) -> Result<Scenario, ScenarioError> {
-    let cx = Ctx { file: path };
+    let cx = Ctx { file: path, text };
     let doc: ScenarioFile = serde_saphyr::from_str(text).map_err(|e| {
         let (line, column) = e.location().map_or((0, 0), |l| (l.line(), l.column()));
         cx.err(
@@ -135,7 +143,7 @@ pub fn load_str(path: &Path, text: &str) -> Result<Scenario, ScenarioError> {
 /// document writes and reads back unchanged (generated documents do; `swarm::yaml` tests it).
 /// Without the text, errors in inline `manifests` carry no line numbers.
 pub fn load_doc(path: &Path, doc: ScenarioFile) -> Result<Scenario, ScenarioError> {
-    let cx = Ctx { file: path };
+    let cx = Ctx { file: path, text: "" };
     let sim = resolve(&cx, &doc, "")?;
     Ok(Scenario {
         file: path.to_path_buf(),

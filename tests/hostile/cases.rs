@@ -164,6 +164,73 @@ fn manifest_cases(all: &mut Vec<Case>) {
             "m.yaml:24:|metadata.name",
         ),
         (
+            "name-number",
+            "name: nat\n",
+            "name: 42\n",
+            "m.yaml:24:|metadata.name|not a string|such as \"42\"",
+        ),
+        (
+            "name-bool",
+            "name: nat\n",
+            "name: true\n",
+            "m.yaml:24:|metadata.name|not a string",
+        ),
+        (
+            "label-value-number",
+            "    app: web\n",
+            "    app: 1\n",
+            "m.yaml:13:|metadata.labels.app|not a string",
+        ),
+        (
+            "network-ref-name-number",
+            "    name: net\n  ipFamilies",
+            "    name: 7\n  ipFamilies",
+            "m.yaml:16:|spec.networkRef.name|not a string",
+        ),
+        (
+            "name-quoted-number-is-a-string",
+            "name: nat\n",
+            "name: \"42\"\n",
+            "ok: 0 error(s)",
+        ),
+        (
+            "custom-tag-on-value",
+            "name: nat\n",
+            "name: !foo nat\n",
+            "m.yaml:24:|metadata.name|unsupported tag `!foo`|remove the tag",
+        ),
+        (
+            "custom-tag-on-mapping",
+            "spec:\n  type: Public",
+            "spec: !secret\n  type: Public",
+            // The parser reports a tagged collection at its first entry, one line down.
+            "m.yaml:26:|spec.type|unsupported tag `!secret`",
+        ),
+        (
+            "custom-tag-on-sequence-item",
+            "  - name: ip1\n",
+            "  - !ip\n    name: ip1\n",
+            "m.yaml:32:|spec.ips[0]|unsupported tag `!ip`",
+        ),
+        (
+            "python-object-tag",
+            "name: nat\n",
+            "name: !!python/object:os.system nat\n",
+            "m.yaml:24:|unsupported tag",
+        ),
+        (
+            "tag-on-field-name",
+            "  type: Public\n",
+            "  !foo type: Public\n",
+            "m.yaml:26:|tag",
+        ),
+        (
+            "standard-str-tag-is-fine",
+            "name: nat\n",
+            "name: !!str nat\n",
+            "ok: 0 error(s)",
+        ),
+        (
             "name-missing",
             "  name: nat\n",
             "  labels: {}\n",
