@@ -17,6 +17,17 @@ pub fn describe_error(e: &serde_saphyr::Error) -> (u64, u64, String) {
     (line, column, plain_message(&message))
 }
 
+/// The serde-saphyr options for natsim's own files (scenarios, plans, replay configs):
+/// explicit YAML tags other than YAML's own (`!foo`, `!!python/object`) are refused instead of
+/// being silently dropped, on values and on field names alike. (Manifests are stricter still:
+/// `api::load` also types strings as Kubernetes does.)
+pub fn options() -> serde_saphyr::Options {
+    let mut options = serde_saphyr::Options::default();
+    options.reject_unsupported_tags = true;
+    options.reject_tagged_field_names = true;
+    options
+}
+
 /// Replaces the hints serde-saphyr writes for programmers using the library ("set
 /// DuplicateKeyPolicy in Options", "use from_str_multiple") with what a user of natsim can do.
 pub fn plain_message(message: &str) -> String {

@@ -357,7 +357,8 @@ fn cases() -> Vec<Case> {
                 "  links: {uplink: {mtu_bytes: 21}}\n  remotes:\n",
             )],
             append: "",
-            line: None,
+            // Flow style: the line of the deepest block-style key (`links`), which holds it.
+            line: Some(8),
             field: "topology.links.uplink.mtu_bytes",
             message: "21 is out of range 68..=65535 bytes",
         },
@@ -365,7 +366,7 @@ fn cases() -> Vec<Case> {
             name: "max-time-wraps",
             edit: &[],
             append: "limits: {max_time_ms: 18446744073709551615}\n",
-            line: None,
+            line: Some(15),
             field: "limits.max_time_ms",
             message: "out of range 1..=31536000000 ms",
         },
