@@ -4,9 +4,7 @@
 //! `one_nic_added`: adding one NIC to the reconciled world (the NIC is deleted again, and
 //! the virtual clock moved past the quarantine, outside the timed part).
 //!
-//! `manifest_load`: one manifest file of 1k, 10k and 100k documents (a Network, a NATGateway,
-//! NICs), loaded, validated, and reconciled — what `natsim reconcile FILE` does. The time
-//! per document must stay flat (linear loading; issue 13).
+//! Loading manifests from YAML is measured by `benches/manifest_load.rs`.
 
 use std::collections::BTreeMap;
 use std::hint::black_box;
@@ -14,10 +12,9 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::time::Duration;
 
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
-use criterion::{BenchmarkId, Throughput};
 use natsim::api::{
     IpFamily, Kind, LabelSelector, NatGateway, NatGatewayIp, Network, NetworkInterface, Object,
-    ObjectKey, SourceFile, World, WorldConfig, load,
+    ObjectKey, World, WorldConfig,
 };
 use natsim::time::Instant;
 
@@ -113,55 +110,5 @@ fn bench(c: &mut Criterion) {
     group.finish();
 }
 
-/// One file: a Network, a NATGateway over `ips` addresses with P = 64, and `nics` NICs,
-/// block style, as `kubectl get -o yaml` writes them.
-fn fleet_manifest(nics: usize, ips: usize) -> String {
-    let mut text = String::with_capacity(nics * 260 + 4096);
-    text.push_str(
-        "apiVersion: networking.ironcore.dev/v1alpha1\nkind: Network\nmetadata:\n  name: net\nspec:\n  prefixes:\n  - 10.0.0.0/8\n",
-    );
-    text.push_str(
-        "---\napiVersion: networking.ironcore.dev/v1alpha1\nkind: NATGateway\nmetadata:\n  name: nat\nspec:\n  type: Public\n  ipFamilies: [IPv4]\n  networkRef:\n    name: net\n  portsPerNetworkInterface: 64\n  networkInterfaceSelector:\n    matchLabels:\n      nat: \"on\"\n  ips:\n",
-    );
-    for i in 0..ips {
-        text.push_str(&format!("  - name: ip{i}\n"));
-    }
-    for i in 0..nics {
-        let a = Ipv4Addr::from(0x0a00_0001 + u32::try_from(i).unwrap_or(0));
-        text.push_str(&format!(
-            "---\napiVersion: networking.ironcore.dev/v1alpha1\nkind: NetworkInterface\nmetadata:\n  name: nic-{i:06}\n  labels:\n    nat: \"on\"\nspec:\n  networkRef:\n    name: net\n  ipFamilies: [IPv4]\n  ips:\n  - value: {a}\n"
-        ));
-    }
-    text
-}
-
-fn bench_manifest_load(c: &mut Criterion) {
-    let mut group = c.benchmark_group("manifest_load");
-    group.sample_size(10);
-    for nics in [1_000usize, 10_000, 100_000] {
-        // Enough addresses for every NIC: 1008 blocks of 64 ports per address.
-        let ips = nics.div_ceil(1008);
-        let text = fleet_manifest(nics, ips);
-        let sources = [SourceFile::new("fleet.yaml", text)];
-        group.throughput(Throughput::Elements(nics as u64 + 2));
-        group.bench_with_input(
-            BenchmarkId::new("validate_and_reconcile", nics),
-            &sources,
-            |b, sources| {
-                b.iter(|| {
-                    let report = load(sources);
-                    assert!(!report.has_errors(), "bench manifest is valid");
-                    let mut world = World::from_objects(report.objects, WorldConfig::default())
-                        .expect("valid objects");
-                    let out = world.reconcile(Instant::ZERO);
-                    assert_eq!(out.changes.len(), nics);
-                    black_box(world)
-                });
-            },
-        );
-    }
-    group.finish();
-}
-
-criterion_group!(benches, bench, bench_manifest_load);
+criterion_group!(benches, bench);
 criterion_main!(benches);

@@ -48,7 +48,7 @@ enum Command {
         #[arg(long)]
         require_exercised: bool,
     },
-    /// Run every scenario in a folder and print a table (the CI job).
+    /// Run every scenario in a folder and print one line per scenario (the CI job).
     Check {
         /// Folder of scenario files.
         #[arg(default_value = "scenarios")]
@@ -148,6 +148,10 @@ enum Command {
         /// `natsim swarm --broken` takes it (see docs/replay.md); the checks should fail.
         #[arg(long, value_name = "NAME")]
         broken: Option<String>,
+        /// Accept a capture that ends early (truncated or corrupt after some packets): replay
+        /// what was read and exit 0. Without it such a capture exits 2.
+        #[arg(long)]
+        allow_truncated: bool,
     },
     /// Capacity planning: evaluate a plan file and write report.md, report.json and SVG plots.
     Plan {
@@ -232,6 +236,7 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
             speed,
             verdicts,
             broken,
+            allow_truncated,
         } => {
             let options = natsim::replay::cli::ReplayCliOptions {
                 out,
@@ -242,6 +247,7 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
                 speed,
                 verdicts,
                 broken,
+                allow_truncated,
             };
             // Refuse an unusable output folder before reading the capture.
             if let Some(dir) = &options.out {

@@ -17,6 +17,17 @@ pub fn describe_error(e: &serde_saphyr::Error) -> (u64, u64, String) {
     (line, column, plain_message(&message))
 }
 
+/// The serde-saphyr options for natsim's own files (scenarios, plans, replay configs):
+/// explicit YAML tags other than YAML's own (`!foo`, `!!python/object`) are refused instead of
+/// being silently dropped, on values and on field names alike. (Manifests are stricter still:
+/// `api::load` also types strings as Kubernetes does.)
+pub fn options() -> serde_saphyr::Options {
+    let mut options = serde_saphyr::Options::default();
+    options.reject_unsupported_tags = true;
+    options.reject_tagged_field_names = true;
+    options
+}
+
 /// Replaces the hints serde-saphyr writes for programmers using the library ("set
 /// DuplicateKeyPolicy in Options", "use from_str_multiple") with what a user of natsim can do.
 pub fn plain_message(message: &str) -> String {
@@ -211,6 +222,35 @@ pub fn key_of(raw: &str) -> Option<(usize, String)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn key_path_lines_of_keys_and_sequence_items() {
+        let text = "# c\ntopology:\n  nodes: 0\ngateway:\n  ips:\n    - name: a\n    - name: b\n      addresses: [x]\n  ports_per_nic: 3\n";
+        assert_eq!(
+            locate_key_path(text, "topology.nodes").map(|(l, _)| l),
+            Some(3)
+        );
+        assert_eq!(
+            locate_key_path(text, "gateway.ports_per_nic").map(|(l, _)| l),
+            Some(9)
+        );
+        assert_eq!(
+            locate_key_path(text, "gateway.ips[1]").map(|(l, _)| l),
+            Some(7)
+        );
+        assert_eq!(
+            locate_key_path(text, "gateway.ips[1].addresses").map(|(l, _)| l),
+            Some(8)
+        );
+        assert_eq!(locate_key_path(text, "gateway").map(|(l, _)| l), Some(4));
+        // Deeper than the text: the deepest node found.
+        assert_eq!(
+            locate_key_path(text, "gateway.overrides").map(|(l, _)| l),
+            Some(4)
+        );
+        assert_eq!(locate_key_path(text, "nothing").map(|(l, _)| l), None);
+        assert_eq!(locate_key_path("{a: 1}", "a").map(|(l, _)| l), None);
+    }
 
     #[test]
     fn key_path_follows_indentation_through_sequence_items() {

@@ -357,6 +357,7 @@ fn cases() -> Vec<Case> {
                 "  links: {uplink: {mtu_bytes: 21}}\n  remotes:\n",
             )],
             append: "",
+            // Flow style: the line of the deepest block-style key (`links`), which holds it.
             line: Some(8),
             field: "topology.links.uplink.mtu_bytes",
             message: "21 is out of range 68..=65535 bytes",

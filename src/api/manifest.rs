@@ -33,16 +33,10 @@ pub(crate) struct HeadMeta {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub(crate) struct RawDoc<Spec, Status> {
-    #[allow(
-        dead_code,
-        reason = "checked by the head pass; kept so the field is known"
-    )]
-    pub api_version: S<String>,
-    #[allow(
-        dead_code,
-        reason = "checked by the head pass; kept so the field is known"
-    )]
-    pub kind: S<String>,
+    /// Optional here so that a missing one is reported by natsim's own message (the loader
+    /// checks both).
+    pub api_version: Option<S<String>>,
+    pub kind: Option<S<String>>,
     pub metadata: Option<S<RawMeta>>,
     pub spec: Option<S<Spec>>,
     pub status: Option<S<Status>>,
@@ -269,4 +263,26 @@ pub(crate) enum RawObject {
     NetworkInterface(Box<RawDoc<RawNicSpec, OutputOnly>>),
     VirtualIp(Box<RawDoc<RawVirtualIpSpec, RawVirtualIpStatus>>),
     NatGateway(Box<RawDoc<RawNatGatewaySpec, OutputOnly>>),
+}
+
+/// `apiVersion`, `kind` and `metadata` of a parsed document.
+pub(crate) type DocHead<'a> = (
+    Option<&'a S<String>>,
+    Option<&'a S<String>>,
+    Option<&'a S<RawMeta>>,
+);
+
+impl RawObject {
+    /// `apiVersion`, `kind` and `metadata` of the document, whatever its kind.
+    pub(crate) fn head(&self) -> DocHead<'_> {
+        fn of<A, B>(d: &RawDoc<A, B>) -> DocHead<'_> {
+            (d.api_version.as_ref(), d.kind.as_ref(), d.metadata.as_ref())
+        }
+        match self {
+            RawObject::Network(d) => of(d),
+            RawObject::NetworkInterface(d) => of(d),
+            RawObject::VirtualIp(d) => of(d),
+            RawObject::NatGateway(d) => of(d),
+        }
+    }
 }

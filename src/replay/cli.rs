@@ -33,6 +33,9 @@ pub struct ReplayCliOptions {
     /// `--broken NAME`: replay against a deliberately broken dataplane (names as
     /// `natsim swarm --broken`), to see the invariant checks fail. Testing aid.
     pub broken: Option<String>,
+    /// `--allow-truncated`: a capture that ends early (truncated or corrupt after some
+    /// packets) is replayed up to that point with exit 0 instead of exit 2.
+    pub allow_truncated: bool,
 }
 
 impl ReplayCliOptions {
@@ -61,8 +64,11 @@ impl ReplayCliOptions {
 
 /// Runs `natsim replay`: loads `config_path` (if any), applies `overrides`, replays `capture`,
 /// prints every guess, the summary table and the files written. Returns the exit code: 0, or
-/// 4 when an invariant was violated. Errors (unreadable capture or config, invalid
-/// option, output not writable) are returned; `main` prints them and exits with 2.
+/// 4 when an invariant was violated, or 2 when the capture ended early (truncated or corrupt
+/// after some packets) and `--allow-truncated` was not given: the outputs then cover only the
+/// packets before that point, which CI must not mistake for a complete replay. Errors
+/// (unreadable capture or config, invalid option, output not writable) are returned; `main`
+/// prints them and exits with 2.
 pub fn replay_cmd(
     capture: &Path,
     config_path: Option<&Path>,
@@ -122,6 +128,16 @@ pub fn replay_cmd(
             outcome.summary.violation_total(),
             outcome.exit_code
         )?;
+    }
+    if let Some(e) = &outcome.summary.capture_error
+        && !overrides.allow_truncated
+    {
+        out.flush()?;
+        eprintln!(
+            "error: {e}; the outputs cover only the {} packet(s) before that point (pass --allow-truncated to accept a capture that ends early)",
+            outcome.summary.replayed_packets
+        );
+        return Ok(outcome.exit_code.max(i32::from(crate::exit::BAD_INPUT)));
     }
     Ok(outcome.exit_code)
 }

@@ -203,16 +203,17 @@ impl ReplayConfig {
 
     /// Parses and validates config text; `source_name` names it in errors.
     pub fn parse(text: &str, source_name: &str) -> Result<ReplayConfig, ReplayError> {
-        let config: ReplayConfig = serde_saphyr::from_str(text).map_err(|e| {
-            let (line, column, message) = describe_error(&e);
-            ReplayError::Config {
-                source_name: source_name.to_string(),
-                line,
-                column,
-                field: key_path_at(text, line),
-                message,
-            }
-        })?;
+        let config: ReplayConfig =
+            serde_saphyr::from_str_with_options(text, crate::yaml::options()).map_err(|e| {
+                let (line, column, message) = describe_error(&e);
+                ReplayError::Config {
+                    source_name: source_name.to_string(),
+                    line,
+                    column,
+                    field: key_path_at(text, line),
+                    message,
+                }
+            })?;
         config.validate().map_err(|e| match e {
             ReplayError::Invalid { field, message } => ReplayError::Config {
                 source_name: source_name.to_string(),

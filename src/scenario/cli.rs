@@ -5,6 +5,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use super::capture::write_pcapng;
+use super::junit::{self, JunitCase};
 use super::load::load;
 use super::report::{exit, invariants_line, require_exercised, run_scenario, summary};
 use super::schema::json_schema;
@@ -147,13 +148,6 @@ pub fn scenario_files(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
     Ok(files)
 }
 
-fn xml_escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-}
-
 /// `natsim check DIR [--junit PATH]`: runs every scenario in DIR (each twice, comparing
 /// digests), prints one line each, optionally writes JUnit XML; the exit code is the worst
 /// (highest) of the scenarios'.
@@ -224,6 +218,10 @@ pub fn check_cmd_with(
     let mut worst = 0u8;
     let mut cases = Vec::new();
     for f in &files {
+        // JUnit's `time` is the wall-clock time a CI reader expects. It goes into the JUnit
+        // file only; the simulation runs on virtual time and its report stays reproducible.
+        #[allow(clippy::disallowed_methods)]
+        let started = std::time::Instant::now();
         let (code, line, detail, invariants) = match load(f) {
             Err(e) => (
                 exit::BAD_INPUT,
@@ -260,37 +258,24 @@ pub fn check_cmd_with(
             }
         }
         worst = worst.max(code);
-        cases.push((f.display().to_string(), code, detail, invariants));
+        cases.push(JunitCase {
+            name: f.display().to_string(),
+            code,
+            detail,
+            invariants,
+            time: started.elapsed(),
+        });
     }
-    let failed = cases.iter().filter(|c| c.1 != exit::OK).count();
+    let failed = cases.iter().filter(|c| c.code != exit::OK).count();
     let _ = writeln!(out, "{} scenarios, {} failed", cases.len(), failed);
     if let Some(j) = junit {
-        let mut x = String::new();
-        x.push_str("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
-        x.push_str(&format!(
-            "<testsuite name=\"natsim\" tests=\"{}\" failures=\"{failed}\">\n",
-            cases.len()
-        ));
-        for (name, code, detail, invariants) in &cases {
-            x.push_str(&format!(
-                "  <testcase classname=\"scenarios\" name=\"{}\">",
-                xml_escape(name)
-            ));
-            if !invariants.is_empty() {
-                x.push_str(&format!(
-                    "<system-out>{}</system-out>",
-                    xml_escape(invariants)
-                ));
+        let x = match junit::render(&cases) {
+            Ok(x) => x,
+            Err(e) => {
+                let _ = writeln!(err, "error: writing {}: {e}", j.display());
+                return Exit::BAD_INPUT;
             }
-            if *code != exit::OK {
-                x.push_str(&format!(
-                    "<failure message=\"exit {code}\">{}</failure>",
-                    xml_escape(detail)
-                ));
-            }
-            x.push_str("</testcase>\n");
-        }
-        x.push_str("</testsuite>\n");
+        };
         if let Err(e) = output::write_atomic(j, x) {
             let _ = writeln!(err, "error: writing {}: {e}", j.display());
             return Exit::BAD_INPUT;

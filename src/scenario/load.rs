@@ -121,15 +121,16 @@ pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
 /// Resolves a scenario given as text (`path` names it in errors).
 pub fn load_str(path: &Path, text: &str) -> Result<Scenario, ScenarioError> {
     let cx = Ctx { file: path, text };
-    let doc: ScenarioFile = serde_saphyr::from_str(text).map_err(|e| {
-        let (line, column) = e.location().map_or((0, 0), |l| (l.line(), l.column()));
-        cx.err(
-            line,
-            column,
-            "",
-            crate::yaml::plain_message(&first_line(&e.to_string())),
-        )
-    })?;
+    let doc: ScenarioFile = serde_saphyr::from_str_with_options(text, crate::yaml::options())
+        .map_err(|e| {
+            let (line, column) = e.location().map_or((0, 0), |l| (l.line(), l.column()));
+            cx.err(
+                line,
+                column,
+                "",
+                crate::yaml::plain_message(&first_line(&e.to_string())),
+            )
+        })?;
     let sim = resolve(&cx, &doc, text)?;
     Ok(Scenario {
         file: path.to_path_buf(),

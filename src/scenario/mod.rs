@@ -7,6 +7,7 @@
 pub mod capture;
 pub mod cli;
 pub mod expect;
+pub mod junit;
 pub mod load;
 pub mod manifests;
 pub mod names;

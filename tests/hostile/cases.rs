@@ -164,6 +164,73 @@ fn manifest_cases(all: &mut Vec<Case>) {
             "m.yaml:24:|metadata.name",
         ),
         (
+            "name-number",
+            "name: nat\n",
+            "name: 42\n",
+            "m.yaml:24:|metadata.name|not a string|such as \"42\"",
+        ),
+        (
+            "name-bool",
+            "name: nat\n",
+            "name: true\n",
+            "m.yaml:24:|metadata.name|not a string",
+        ),
+        (
+            "label-value-number",
+            "    app: web\n",
+            "    app: 1\n",
+            "m.yaml:13:|metadata.labels.app|not a string",
+        ),
+        (
+            "network-ref-name-number",
+            "    name: net\n  ipFamilies",
+            "    name: 7\n  ipFamilies",
+            "m.yaml:16:|spec.networkRef.name|not a string",
+        ),
+        (
+            "name-quoted-number-is-a-string",
+            "name: nat\n",
+            "name: \"42\"\n",
+            "ok: 0 error(s)",
+        ),
+        (
+            "custom-tag-on-value",
+            "name: nat\n",
+            "name: !foo nat\n",
+            "m.yaml:24:|metadata.name|unsupported tag `!foo`|remove the tag",
+        ),
+        (
+            "custom-tag-on-mapping",
+            "spec:\n  type: Public",
+            "spec: !secret\n  type: Public",
+            // The parser reports a tagged collection at its first entry, one line down.
+            "m.yaml:26:|spec.type|unsupported tag `!secret`",
+        ),
+        (
+            "custom-tag-on-sequence-item",
+            "  - name: ip1\n",
+            "  - !ip\n    name: ip1\n",
+            "m.yaml:32:|spec.ips[0]|unsupported tag `!ip`",
+        ),
+        (
+            "python-object-tag",
+            "name: nat\n",
+            "name: !!python/object:os.system nat\n",
+            "m.yaml:24:|unsupported tag",
+        ),
+        (
+            "tag-on-field-name",
+            "  type: Public\n",
+            "  !foo type: Public\n",
+            "m.yaml:26:|tag",
+        ),
+        (
+            "standard-str-tag-is-fine",
+            "name: nat\n",
+            "name: !!str nat\n",
+            "ok: 0 error(s)",
+        ),
+        (
             "name-missing",
             "  name: nat\n",
             "  labels: {}\n",
@@ -1013,5 +1080,109 @@ fn scenario_cases(all: &mut Vec<Case>) {
         )
         .file("s.yaml", format!("{SCENARIO}---\nseed: 2\n")),
     );
+    // Errors found after parsing (only the field path known) still name the line.
+    all.push(
+        Case::new(
+            "run-scenario-no-ip-family",
+            &["run", "s.yaml"],
+            2,
+            "s.yaml:26:1: gateway.ip_families|at least one family",
+        )
+        .file(
+            "s.yaml",
+            SCENARIO.replacen(
+                "  ports_per_nic: 64\n",
+                "  ports_per_nic: 64\n  ip_families: []\n",
+                1,
+            ),
+        ),
+    );
+    all.push(
+        Case::new(
+            "run-scenario-bad-override",
+            &["run", "s.yaml"],
+            2,
+            "s.yaml:26:1: gateway.overrides|",
+        )
+        .file(
+            "s.yaml",
+            SCENARIO.replacen(
+                "  ports_per_nic: 64\n",
+                "  ports_per_nic: 64\n  overrides: {no_such_knob: 1}\n",
+                1,
+            ),
+        ),
+    );
+    // Custom YAML tags are refused in every file natsim reads, not silently dropped.
+    all.push(
+        Case::new(
+            "run-scenario-custom-tag",
+            &["run", "s.yaml"],
+            2,
+            "s.yaml:2:|unsupported tag `!foo`",
+        )
+        .file(
+            "s.yaml",
+            SCENARIO.replacen("kind: Scenario", "kind: !foo Scenario", 1),
+        ),
+    );
+    all.push(
+        Case::new(
+            "plan-custom-tag",
+            &["plan", "p.yaml", "--out", "o"],
+            2,
+            "p.yaml:2:|unsupported tag `!foo`",
+        )
+        .file("p.yaml", "apiVersion: natsim.dev/v1\nkind: !foo Plan\n"),
+    );
+    all.push(
+        Case::new(
+            "replay-config-custom-tag",
+            &["replay", "c.pcap", "--config", "r.yaml", "--out", "o"],
+            2,
+            "r.yaml:1:|unsupported tag `!foo`",
+        )
+        .file("c.pcap", "x")
+        .file("r.yaml", "profile: !foo rfc\n"),
+    );
     all.push(Case::new("run-valid", &["run", "s.yaml"], 0, "s.yaml").file("s.yaml", SCENARIO));
+    truncated_capture_cases(all);
+}
+
+/// A capture cut in its last record: replayed up to the cut, exit 2 unless
+/// `--allow-truncated`; the outputs written are complete files for the packets read.
+fn truncated_capture_cases(all: &mut Vec<Case>) {
+    let whole = include_bytes!("../../testdata/pcaps/tcpdump/dns_tcp.pcap");
+    let cut = &whole[..whole.len() - 30];
+    for (name, extra, exit, expect) in [
+        (
+            "replay-truncated-capture",
+            None,
+            2,
+            "file truncated|packet index 10|--allow-truncated",
+        ),
+        (
+            "replay-truncated-capture-allowed",
+            Some("--allow-truncated"),
+            0,
+            "capture ended early",
+        ),
+    ] {
+        let mut args = vec!["replay", "c.pcap", "--out", "o"];
+        args.extend(extra);
+        let mut case = Case::new(name, &args, exit, expect).file("c.pcap", cut);
+        for f in [
+            "o/",
+            "o/inside.pcapng",
+            "o/outside.pcapng",
+            "o/summary.json",
+        ] {
+            case = if exit == 0 {
+                case.output(f)
+            } else {
+                case.output_on_failure(f)
+            };
+        }
+        all.push(case);
+    }
 }

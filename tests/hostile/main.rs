@@ -36,8 +36,13 @@ pub struct Case {
     /// Pieces of standard output or standard error that must appear (given as one string,
     /// pieces separated by `|`).
     pub expect: Vec<String>,
-    /// Outputs a passing run must leave (relative paths); failing runs must leave none.
+    /// Outputs a passing run must leave (relative paths); failing runs must leave none,
+    /// unless [`Case::outputs_on_failure`] says the failing run writes them on purpose.
     pub outputs: Vec<String>,
+    /// The run fails but still writes `outputs`, each complete (a capture replayed up to the
+    /// point where it ends early: the files describe what was read, the exit says it is not
+    /// the whole capture).
+    pub outputs_on_failure: bool,
     /// Where standard output goes.
     pub stdout: Stdout,
 }
@@ -52,6 +57,7 @@ impl Case {
             exit,
             expect: expect.split('|').map(str::to_owned).collect(),
             outputs: Vec::new(),
+            outputs_on_failure: false,
             stdout: Stdout::Pipe,
         }
     }
@@ -65,6 +71,13 @@ impl Case {
     /// Names an output a passing run leaves.
     pub fn output(mut self, path: &str) -> Case {
         self.outputs.push(path.to_owned());
+        self
+    }
+
+    /// Names an output a failing run leaves on purpose (complete, never partial).
+    pub fn output_on_failure(mut self, path: &str) -> Case {
+        self.outputs.push(path.to_owned());
+        self.outputs_on_failure = true;
         self
     }
 
@@ -162,7 +175,7 @@ fn run_case(case: &Case, root: &Path) -> Option<String> {
     }
     let after = tree(&dir);
     let new: BTreeSet<&String> = after.difference(&before).collect();
-    let expected: BTreeSet<&String> = if case.exit == 0 {
+    let expected: BTreeSet<&String> = if case.exit == 0 || case.outputs_on_failure {
         case.outputs.iter().collect()
     } else {
         BTreeSet::new()
