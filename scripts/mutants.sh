@@ -35,7 +35,7 @@ full)
 testbed)
     cargo mutants "${files[@]}" --shard "$shard" --output "$out" \
         --profile mutants --timeout-multiplier 3 \
-        -- --locked --test testbed_strength
+        --cargo-test-arg=--test=testbed_strength -- --locked
     ;;
 *)
     echo "unknown mode $mode (full or testbed)" >&2

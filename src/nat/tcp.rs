@@ -200,4 +200,33 @@ mod tests {
         s = next_state(s, Dir::Out, ACK, true);
         assert_ne!(s & bits::ESTABLISHED, 0);
     }
+
+    #[test]
+    fn a_fin_on_the_packet_that_recovers_from_an_rst_counts_for_its_own_direction_only() {
+        for (dir, fin) in [(Dir::Out, bits::FIN_OUT), (Dir::In, bits::FIN_IN)] {
+            let mut s = next_state(0, Dir::Out, SYN, true);
+            s = next_state(s, Dir::In, SYN | ACK, true);
+            s = next_state(s, Dir::Out, ACK, true);
+            s = next_state(s, Dir::Out, FIN | ACK, true);
+            s = next_state(s, Dir::In, RST, true);
+            // The FIN seen before the RST is forgotten; the one on this packet counts.
+            s = next_state(s, dir, FIN | ACK, true);
+            assert_eq!(s, bits::OUTSIDE_SYN | bits::ESTABLISHED | fin, "{dir:?}");
+            assert!(
+                !is_closed(s) && !is_transitory(s),
+                "one FIN keeps it established"
+            );
+        }
+    }
+
+    #[test]
+    fn a_syn_retransmitted_after_the_syn_ack_keeps_the_handshake() {
+        let mut s = next_state(0, Dir::Out, SYN, true);
+        s = next_state(s, Dir::In, SYN | ACK, true);
+        // The inside did not see the SYN-ACK yet and sends its SYN again.
+        s = next_state(s, Dir::Out, SYN, true);
+        assert_eq!(s, bits::OUTSIDE_SYN);
+        s = next_state(s, Dir::Out, ACK, true);
+        assert_eq!(state_name(s), "established");
+    }
 }

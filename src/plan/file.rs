@@ -14,7 +14,7 @@ use thiserror::Error;
 
 use super::params::{Family, PointParams, SimulationParams};
 use super::plot::Metric;
-use super::settings::{Origin, Param, ParamError, Settings, format_number};
+use super::settings::{Origin, Param, ParamError, Settings, Value, format_number};
 use super::sweep::{Sweep, arithmetic_range, expand, geometric_range};
 
 /// The only `apiVersion` this module reads.
@@ -71,9 +71,25 @@ fn field_prefix(field: Option<&str>) -> String {
 }
 
 /// A YAML scalar kept as text, so each parameter can type-check it with its own rules and the
-/// error can carry the value's line.
+/// error can carry the value's line. `.1` is true when YAML gave it as a string (quoted, or a
+/// plain word): a number written in quotes (`"0.5"`) is then refused for a numeric parameter,
+/// as Kubernetes would refuse it, instead of being read as the number.
 #[derive(Clone, Debug, PartialEq)]
-struct Scalar(String);
+struct Scalar(String, bool);
+
+impl Scalar {
+    /// The value as `param`'s type.
+    fn typed(&self, param: Param) -> Result<Value, String> {
+        let value = param.parse_value(&self.0)?;
+        if self.1 && matches!(value, Value::Num(_)) {
+            return Err(format!(
+                "expected a number, got the string \"{}\" (write numbers without quotes)",
+                self.0
+            ));
+        }
+        Ok(value)
+    }
+}
 
 impl<'de> Deserialize<'de> for Scalar {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
@@ -84,19 +100,19 @@ impl<'de> Deserialize<'de> for Scalar {
                 f.write_str("a number or a word")
             }
             fn visit_bool<E: de::Error>(self, v: bool) -> Result<Scalar, E> {
-                Ok(Scalar(v.to_string()))
+                Ok(Scalar(v.to_string(), false))
             }
             fn visit_i64<E: de::Error>(self, v: i64) -> Result<Scalar, E> {
-                Ok(Scalar(v.to_string()))
+                Ok(Scalar(v.to_string(), false))
             }
             fn visit_u64<E: de::Error>(self, v: u64) -> Result<Scalar, E> {
-                Ok(Scalar(v.to_string()))
+                Ok(Scalar(v.to_string(), false))
             }
             fn visit_f64<E: de::Error>(self, v: f64) -> Result<Scalar, E> {
-                Ok(Scalar(format_number(v)))
+                Ok(Scalar(format_number(v), false))
             }
             fn visit_str<E: de::Error>(self, v: &str) -> Result<Scalar, E> {
-                Ok(Scalar(v.to_string()))
+                Ok(Scalar(v.to_string(), true))
             }
         }
         deserializer.deserialize_any(ScalarVisitor)
@@ -394,8 +410,9 @@ fn origin_of<T>(spanned: &Spanned<T>) -> Origin {
 fn put(settings: &mut Settings, param: Param, field: Option<&Field>) -> Result<(), ParamError> {
     if let Some(field) = field {
         let origin = origin_of(field);
-        let value = param
-            .parse_value(&field.value.0)
+        let value = field
+            .value
+            .typed(param)
             .map_err(|message| err(param.path(), origin, message))?;
         settings.set(param, value, origin);
     }
@@ -610,8 +627,8 @@ fn sweep(index: usize, doc: &SweepDoc) -> Result<Sweep, ParamError> {
                 .iter()
                 .map(|v| {
                     let origin = origin_of(v);
-                    param
-                        .parse_value(&v.value.0)
+                    v.value
+                        .typed(param)
                         .map(|value| (value, origin))
                         .map_err(|m| {
                             err(&field("values"), origin, format!("{}: {m}", param.path()))
@@ -782,8 +799,9 @@ fn plot(
                 format!("`{key}` is not swept by this plan"),
             )
         })?;
-        let wanted = param
-            .parse_value(&value.value.0)
+        let wanted = value
+            .value
+            .typed(param)
             .map_err(|m| err(&field("filter"), origin, m))?;
         if !sw.values.iter().any(|(v, _)| v == &wanted) {
             return Err(err(

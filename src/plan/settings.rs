@@ -261,6 +261,12 @@ impl Settings {
         seed: u64,
     ) -> Result<PointParams, ParamError> {
         let nics = self.int(Param::Nics, None)?;
+        if nics == 0 {
+            return Err(self.err(
+                Param::Nics,
+                "0 must be at least 1 (a fleet without NICs has nothing to plan)",
+            ));
+        }
         let flow_rate_per_s =
             self.checked(Param::FlowRate, None, |x| x >= 0.0, "≥ 0 flows per second")?;
         let dist = self
@@ -275,6 +281,8 @@ impl Settings {
                 &["fixed", "exponential", "pareto"],
             )?
             .unwrap_or(DurationDist::Exponential);
+        // 0 is allowed on purpose: flows that close at once still hold their port for the
+        // profile's hold time (docs/planning.md), the pure port-hold case.
         let mean_s = self.checked(Param::DurationMean, None, |x| x >= 0.0, "≥ 0 seconds")?;
         let pareto_shape = match (dist, self.num(Param::ParetoShape)?) {
             (DurationDist::Pareto, Some(_)) => Some(self.checked(

@@ -46,7 +46,7 @@ use crate::wire::parse::parse_ip;
 const TIMER_STEP_NS: u64 = 1_000_000;
 
 /// Exit code of `natsim replay` when an invariant was violated.
-pub const EXIT_VIOLATIONS: i32 = 4;
+pub const EXIT_VIOLATIONS: i32 = crate::exit::VIOLATION as i32;
 
 /// Output file names inside the output folder.
 pub const INSIDE_FILE: &str = "inside.pcapng";

@@ -1086,7 +1086,7 @@ fn scenario_cases(all: &mut Vec<Case>) {
             "run-scenario-no-ip-family",
             &["run", "s.yaml"],
             2,
-            "s.yaml:26:1: gateway.ip_families|at least one family",
+            "s.yaml:26:3: gateway.ip_families|at least one family",
         )
         .file(
             "s.yaml",
@@ -1102,7 +1102,7 @@ fn scenario_cases(all: &mut Vec<Case>) {
             "run-scenario-bad-override",
             &["run", "s.yaml"],
             2,
-            "s.yaml:26:1: gateway.overrides|",
+            "s.yaml:26:3: gateway.overrides|",
         )
         .file(
             "s.yaml",
@@ -1145,6 +1145,7 @@ fn scenario_cases(all: &mut Vec<Case>) {
         .file("c.pcap", "x")
         .file("r.yaml", "profile: !foo rfc\n"),
     );
+    plan_value_cases(all);
     all.push(Case::new("run-valid", &["run", "s.yaml"], 0, "s.yaml").file("s.yaml", SCENARIO));
     truncated_capture_cases(all);
 }
@@ -1184,5 +1185,49 @@ fn truncated_capture_cases(all: &mut Vec<Case>) {
             };
         }
         all.push(case);
+    }
+}
+
+/// A small valid plan: one analytic point.
+const PLAN: &str = "apiVersion: natsim.dev/v1
+kind: Plan
+metadata: {name: small}
+fleet:
+  nics: 50
+  traffic:
+    flow_rate_per_s: 1
+    flow_duration: {dist: exponential, mean_s: 10}
+    destinations: {count: 5, zipf_s: 1.0}
+    protocol_mix: {tcp: 1.0}
+gateway: {rules: ironcore, ports_per_nic: 2048, ips: 2, profile: dpservice}
+target: {blocking_max: 0.01}
+";
+
+/// Plan values that type-check as numbers but mean nothing: refused with the line (exit 2),
+/// not planned into an "over target" verdict (exit 1).
+fn plan_value_cases(all: &mut Vec<Case>) {
+    let args: &[&str] = &["plan", "p.yaml", "--out", "o", "--no-sim"];
+    all.push(
+        Case::new("plan-valid", args, 0, "1 points, 0 over target")
+            .file("p.yaml", PLAN)
+            .output("o/")
+            .output("o/report.json")
+            .output("o/report.md"),
+    );
+    for (name, from, to, expect) in [
+        (
+            "plan-zero-nics",
+            "nics: 50",
+            "nics: 0",
+            "p.yaml:5:|fleet.nics|at least 1",
+        ),
+        (
+            "plan-quoted-number",
+            "flow_rate_per_s: 1",
+            "flow_rate_per_s: \"0.5\"",
+            "p.yaml:7:|fleet.traffic.flow_rate_per_s|got the string \"0.5\"",
+        ),
+    ] {
+        all.push(Case::new(name, args, 2, expect).file("p.yaml", PLAN.replacen(from, to, 1)));
     }
 }
