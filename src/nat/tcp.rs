@@ -229,4 +229,14 @@ mod tests {
         s = next_state(s, Dir::Out, ACK, true);
         assert_eq!(state_name(s), "established");
     }
+
+    #[test]
+    fn only_an_inside_ack_completes_the_handshake() {
+        let mut s = next_state(0, Dir::Out, SYN, true);
+        s = next_state(s, Dir::In, SYN | ACK, true);
+        // The outside's own ACKs or data do not complete it, nor an inside segment without ACK.
+        assert_eq!(next_state(s, Dir::In, ACK, true) & bits::ESTABLISHED, 0);
+        assert_eq!(next_state(s, Dir::Out, FIN, true) & bits::ESTABLISHED, 0);
+        assert_ne!(next_state(s, Dir::Out, ACK, true) & bits::ESTABLISHED, 0);
+    }
 }
