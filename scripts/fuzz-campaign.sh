@@ -36,14 +36,7 @@ work=${FUZZ_CAMPAIGN_DIR:-$root/target/fuzz-campaign}
 # shellcheck source=scripts/fuzz-common.sh
 source "$root/scripts/fuzz-common.sh"
 
-fuzz_ensure_cargo_fuzz
-cd "$root/fuzz"
-if [ "$#" -gt 0 ]; then
-    targets=("$@")
-else
-    mapfile -t targets < <(cargo fuzz list)
-fi
-fuzz_build "$sanitizer"
+fuzz_prepare "$root" "$sanitizer" "$@"
 mkdir -p "$work"
 echo "campaign: ${seconds} s per target, work directory $work"
 

@@ -30,16 +30,7 @@ artifacts_out=${FUZZ_ARTIFACTS_DIR:-$root/target/fuzz-artifacts}
 # shellcheck source=scripts/fuzz-common.sh
 source "$root/scripts/fuzz-common.sh"
 
-fuzz_ensure_cargo_fuzz
-
-cd "$root/fuzz"
-if [ "$#" -gt 0 ]; then
-    targets=("$@")
-else
-    mapfile -t targets < <(cargo fuzz list)
-fi
-
-fuzz_build "$sanitizer"
+fuzz_prepare "$root" "$sanitizer" "$@"
 
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT

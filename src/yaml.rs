@@ -17,6 +17,33 @@ pub fn describe_error(e: &serde_saphyr::Error) -> (u64, u64, String) {
     (line, column, plain_message(&message))
 }
 
+/// A syntax or type error in one of natsim's own YAML files (plans, replay configs): where, the
+/// dotted key path at that line when it can be read off, and a message for a user.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SyntaxError {
+    /// 1-based line (0 when unknown).
+    pub line: u64,
+    /// 1-based column (0 when unknown).
+    pub column: u64,
+    /// The key path at `line` ([`key_path_at`]).
+    pub field: Option<String>,
+    /// What is wrong ([`describe_error`]).
+    pub message: String,
+}
+
+/// Parses `text` with [`options`]; an error says where, and the key path there.
+pub fn from_str<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, SyntaxError> {
+    serde_saphyr::from_str_with_options(text, options()).map_err(|e| {
+        let (line, column, message) = describe_error(&e);
+        SyntaxError {
+            line,
+            column,
+            field: key_path_at(text, line),
+            message,
+        }
+    })
+}
+
 /// The serde-saphyr options for natsim's own files (scenarios, plans, replay configs):
 /// explicit YAML tags other than YAML's own (`!foo`, `!!python/object`) are refused instead of
 /// being silently dropped, on values and on field names alike. (Manifests are stricter still:

@@ -191,3 +191,15 @@ fn sweeps_expand_in_documented_order() {
     );
     assert_ne!(plan.points[0].seed, plan.points[1].seed);
 }
+
+#[test]
+fn plan_duration_beyond_365_days_is_refused_with_its_range() {
+    let text = format!("{GOOD}simulation:\n  duration_s: 1e12\n");
+    let e = Plan::parse(&text, "bad.yaml")
+        .map(|_| ())
+        .expect_err("1e12 s is refused")
+        .to_string();
+    assert!(e.contains("bad.yaml:18:"), "{e}");
+    assert!(e.contains("simulation.duration_s"), "{e}");
+    assert!(e.contains("out of range (0, 31536000]"), "{e}");
+}

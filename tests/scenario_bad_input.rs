@@ -515,39 +515,6 @@ fn the_json_schema_carries_the_same_bounds() {
     );
 }
 
-/// The plan file's simulated duration is bounded (a plan point longer than 365 days would
-/// never finish), with the field, value and range in the error.
-#[test]
-fn plan_duration_beyond_365_days_is_refused_with_its_range() {
-    let text = "\
-apiVersion: natsim.dev/v1
-kind: Plan
-metadata:
-  name: small
-fleet:
-  nics: 100
-  traffic:
-    flow_rate_per_s: 1
-    flow_duration: {dist: exponential, mean_s: 10}
-    destinations: {count: 4, zipf_s: 1}
-    protocol_mix: {tcp: 1}
-gateway:
-  ports_per_nic: 64
-  ips: 1
-target:
-  blocking_max: 0.01
-simulation:
-  duration_s: 1e12
-";
-    let e = natsim::plan::Plan::parse(text, "bad.yaml")
-        .map(|_| ())
-        .expect_err("1e12 s is refused")
-        .to_string();
-    assert!(e.contains("bad.yaml:18:"), "{e}");
-    assert!(e.contains("simulation.duration_s"), "{e}");
-    assert!(e.contains("out of range (0, 31536000]"), "{e}");
-}
-
 /// Replay-config numbers that feed virtual time are bounded: no wrap, no saturation.
 #[test]
 fn replay_config_speed_and_time_offset_are_range_checked() {

@@ -9,7 +9,6 @@ use serde::Deserialize;
 use serde::de::{self, Deserializer, Visitor};
 use serde_saphyr::Spanned;
 
-use crate::yaml::{describe_error, key_path_at};
 use thiserror::Error;
 
 use super::params::{Family, PointParams, SimulationParams};
@@ -367,17 +366,13 @@ impl Plan {
 
     /// Parses and validates plan text; `source_name` names it in errors.
     pub fn parse(text: &str, source_name: &str) -> Result<Plan, PlanError> {
-        let doc: PlanDoc = serde_saphyr::from_str_with_options(text, crate::yaml::options())
-            .map_err(|e| {
-                let (line, column, message) = describe_error(&e);
-                PlanError::Syntax {
-                    source_name: source_name.to_string(),
-                    line,
-                    column,
-                    field: key_path_at(text, line),
-                    message,
-                }
-            })?;
+        let doc: PlanDoc = crate::yaml::from_str(text).map_err(|e| PlanError::Syntax {
+            source_name: source_name.to_string(),
+            line: e.line,
+            column: e.column,
+            field: e.field,
+            message: e.message,
+        })?;
         let invalid = |e: ParamError| PlanError::Invalid {
             source_name: source_name.to_string(),
             line: e.origin.line,

@@ -26,7 +26,7 @@ use serde::{Deserialize, Serialize};
 use super::run::ReplayError;
 use crate::nat::config::PORTS_PER_IP;
 use crate::nat::{GatewayConfig, Profile};
-use crate::yaml::{describe_error, key_of, key_path_at};
+use crate::yaml::locate_key_path;
 
 /// The side a packet enters the gateway from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -204,24 +204,24 @@ impl ReplayConfig {
     /// Parses and validates config text; `source_name` names it in errors.
     pub fn parse(text: &str, source_name: &str) -> Result<ReplayConfig, ReplayError> {
         let config: ReplayConfig =
-            serde_saphyr::from_str_with_options(text, crate::yaml::options()).map_err(|e| {
-                let (line, column, message) = describe_error(&e);
+            crate::yaml::from_str(text).map_err(|e| ReplayError::Config {
+                source_name: source_name.to_string(),
+                line: e.line,
+                column: e.column,
+                field: e.field,
+                message: e.message,
+            })?;
+        config.validate().map_err(|e| match e {
+            ReplayError::Invalid { field, message } => {
+                let (line, column) = locate_key_path(text, &field).unwrap_or((0, 0));
                 ReplayError::Config {
                     source_name: source_name.to_string(),
                     line,
                     column,
-                    field: key_path_at(text, line),
+                    field: Some(field),
                     message,
                 }
-            })?;
-        config.validate().map_err(|e| match e {
-            ReplayError::Invalid { field, message } => ReplayError::Config {
-                source_name: source_name.to_string(),
-                line: line_of_field(text, &field),
-                column: 0,
-                field: Some(field),
-                message,
-            },
+            }
             other => other,
         })?;
         Ok(config)
@@ -330,15 +330,6 @@ impl ReplayConfig {
     }
 }
 
-/// The line (1-based) where the last component of a dotted field is written, 0 if not found
-/// (validation errors come after deserialisation, which keeps no positions).
-fn line_of_field(text: &str, field: &str) -> u64 {
-    let key = field.rsplit('.').next().unwrap_or(field);
-    text.lines()
-        .position(|l| key_of(l).is_some_and(|(_, k)| k == key))
-        .map_or(0, |i| i as u64 + 1)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -381,12 +372,12 @@ mod tests {
             .expect_err("not a power of two");
         assert_eq!(
             e.to_string(),
-            "c.yaml:2:0: ports_per_nic: 100 is not a power of two in 1..=64512"
+            "c.yaml:2:1: ports_per_nic: 100 is not a power of two in 1..=64512"
         );
         let e = ReplayConfig::parse("profile: cisco\n", "c.yaml").expect_err("unknown profile");
         assert!(
             e.to_string()
-                .starts_with("c.yaml:1:0: profile: unknown profile `cisco`")
+                .starts_with("c.yaml:1:1: profile: unknown profile `cisco`")
         );
         let e = ReplayConfig::parse("overrides: {timeout_udp: 1}\n", "c.yaml")
             .expect_err("unknown override");

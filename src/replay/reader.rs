@@ -301,6 +301,18 @@ impl<R: Read> CaptureReader<R> {
                 .fill(n)
                 .map_err(|e| err(CaptureErrorKind::Io(e), Some(0)))
         };
+        // Both pcap variants start with a 24-byte file header.
+        let need_pcap_header = |source: &mut ByteSource<R>| {
+            if have(source, 24)? {
+                return Ok(());
+            }
+            let kind = CaptureErrorKind::Truncated {
+                what: "pcap file header",
+                needed: 24,
+                available: source.available().len() as u64,
+            };
+            Err(err(kind, Some(0)))
+        };
         if !have(&mut source, 4)? {
             let available = source.available().len() as u64;
             let kind = if available == 0 {
@@ -332,15 +344,7 @@ impl<R: Read> CaptureReader<R> {
                 },
             )
         } else if modified {
-            if !have(&mut source, 24)? {
-                let available = source.available().len() as u64;
-                let kind = CaptureErrorKind::Truncated {
-                    what: "pcap file header",
-                    needed: 24,
-                    available,
-                };
-                return Err(err(kind, Some(0)));
-            }
+            need_pcap_header(&mut source)?;
             let order = if magic == PCAP_MAGIC_MODIFIED {
                 HostOrder::Big
             } else {
@@ -361,15 +365,7 @@ impl<R: Read> CaptureReader<R> {
         } else if [PCAP_MAGIC_US, PCAP_MAGIC_NS].contains(&magic)
             || [PCAP_MAGIC_US, PCAP_MAGIC_NS].contains(&magic.swap_bytes())
         {
-            if !have(&mut source, 24)? {
-                let available = source.available().len() as u64;
-                let kind = CaptureErrorKind::Truncated {
-                    what: "pcap file header",
-                    needed: 24,
-                    available,
-                };
-                return Err(err(kind, Some(0)));
-            }
+            need_pcap_header(&mut source)?;
             let (_, parser) = PcapParser::new(source.available()).map_err(|e| {
                 let detail = e.to_string();
                 err(
