@@ -23,3 +23,27 @@ pub const BOUND_HIT: u8 = 5;
 pub fn code(c: u8) -> std::process::ExitCode {
     std::process::ExitCode::from(c)
 }
+
+/// A process exit status as the command functions return it. `u8::from(exit)` /
+/// `ExitCode::from(exit)` give the code.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Exit(pub u8);
+
+impl Exit {
+    /// Success.
+    pub const OK: Exit = Exit(OK);
+    /// Bad input (2).
+    pub const BAD_INPUT: Exit = Exit(BAD_INPUT);
+}
+
+impl From<Exit> for std::process::ExitCode {
+    fn from(e: Exit) -> Self {
+        std::process::ExitCode::from(e.0)
+    }
+}
+
+impl From<Exit> for u8 {
+    fn from(e: Exit) -> u8 {
+        e.0
+    }
+}

@@ -254,7 +254,7 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
                 output::check_output_dir(dir)?;
             }
             let code = natsim::replay::cli::replay_cmd(&capture, config.as_deref(), options)?;
-            Ok(exit::code(u8::try_from(code).unwrap_or(exit::FAILED)))
+            Ok(exit::code(code))
         }
         Command::Plan {
             plan,

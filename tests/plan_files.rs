@@ -37,7 +37,7 @@ fn good_plan_loads_with_defaults() {
     assert_eq!(p.gateway.ports_per_nic_effective, Some(64));
     assert_eq!(p.traffic.close_fraction, 1.0);
     assert_eq!(p.gateway.profile.as_str(), "rfc");
-    assert_eq!(p.gateway.limit_scope.as_str(), "remote-ip");
+    assert_eq!(p.gateway.limit_scope.name(), "remote-ip");
     assert_eq!(plan.seed, 1);
 }
 

@@ -5,7 +5,7 @@ use std::path::Path;
 
 use natsim::check::broken::Breakage;
 use natsim::scenario::report::summary;
-use natsim::scenario::{Report, load_str, run_scenario};
+use natsim::scenario::{InvariantOutcome, Report, load_str, run_scenario};
 use natsim::sim::real_gateway;
 
 const HEAD: &str = r#"
@@ -261,7 +261,10 @@ fn liveness_catches(name: &str, breakage: Breakage) {
         .unwrap_or_else(|| panic!("{breakage:?} not caught by {name}: {}", summary(&bad)));
     assert_eq!(v.invariant, "liveness", "{}", summary(&bad));
     assert_eq!(bad.exit_code, 4);
-    assert_eq!(bad.invariants["liveness"].result, "violated");
+    assert_eq!(
+        bad.invariants["liveness"].result,
+        InvariantOutcome::Violated
+    );
 }
 
 #[test]
@@ -322,7 +325,11 @@ fn real_gateway_passes_the_liveness_scenarios() {
             .expect("runs")
             .report;
         assert_eq!(r.exit_code, 0, "{name}: {}", summary(&r));
-        assert_eq!(r.invariants["liveness"].result, "held", "{name}");
+        assert_eq!(
+            r.invariants["liveness"].result,
+            InvariantOutcome::Held,
+            "{name}"
+        );
         assert!(r.invariants["liveness"].checks > 0, "{name}");
     }
 }
@@ -337,13 +344,19 @@ fn an_invariant_that_ran_no_check_is_not_exercised_never_held() {
     .expect("runs")
     .report;
     for (name, i) in &r.invariants {
-        assert_eq!(i.result == "held", i.checks > 0, "{name}: {i:?}");
+        assert_eq!(
+            i.result == InvariantOutcome::Held,
+            i.checks > 0,
+            "{name}: {i:?}"
+        );
         if i.checks == 0 {
-            assert_eq!(i.result, "not_exercised", "{name}");
+            assert_eq!(i.result, InvariantOutcome::NotExercised, "{name}");
         }
     }
     assert!(
-        r.invariants.values().any(|i| i.result == "not_exercised"),
+        r.invariants
+            .values()
+            .any(|i| i.result == InvariantOutcome::NotExercised),
         "{}",
         summary(&r)
     );

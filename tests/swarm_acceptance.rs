@@ -5,7 +5,6 @@
 
 use natsim::check::broken::Breakage;
 use natsim::scenario::load;
-use natsim::swarm::run::BROKEN_NAMES;
 use natsim::swarm::{SwarmOptions, Target, swarm};
 
 mod leaky;
@@ -84,7 +83,8 @@ fn the_real_gateway_passes_the_swarm() {
 /// meant to catch it or another one that the same breakage trips first.
 #[test]
 fn the_swarm_finds_every_broken_gateway() {
-    for (name, b) in BROKEN_NAMES {
+    for b in Breakage::ALL {
+        let (name, meant) = (b.name(), b.invariant().name());
         let mut opts = SwarmOptions::new(0..500);
         opts.jobs = 2;
         opts.out_dir = out_dir(&format!("swarm-{name}"));
@@ -101,10 +101,6 @@ fn the_swarm_finds_every_broken_gateway() {
             .as_ref()
             .map(|f| f.invariant.clone())
             .unwrap_or_default();
-        let meant = Breakage::CATALOGUE
-            .iter()
-            .find(|(x, _)| std::mem::discriminant(x) == std::mem::discriminant(&b))
-            .map_or("", |(_, i)| *i);
         println!(
             "{name}: seed {} violates {inv} (meant: {meant})",
             found.seed

@@ -6,6 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use crate::check::Invariant;
 use crate::nat::{
     Block, ConfigError, Counters, DropReason, Egress, Event, Family, FlowInfo, Gateway,
     GatewayConfig, Ingress, NicConfig, NicId, Verdict,
@@ -67,27 +68,79 @@ pub enum Breakage {
 }
 
 impl Breakage {
-    /// Every breakage, with the invariant that should catch it.
-    pub const CATALOGUE: [(Breakage, &'static str); 18] = [
-        (Breakage::LeakyFilter { port: 0 }, "no-inbound-initiation"),
-        (Breakage::OverlappingBlocks, "port-limit"),
-        (Breakage::BlockEndOffByOne, "port-limit"),
-        (Breakage::EvictingAllocator, "timers"),
-        (Breakage::StaleFlowAfterBlockLoss, "no-inbound-initiation"),
-        (Breakage::ReplyToWrongNic, "isolation"),
-        (Breakage::BadChecksum, "wire-validity"),
-        (Breakage::UnstableMapping, "mapping-stability"),
-        (Breakage::IgnoresSelection, "selection"),
-        (Breakage::WrongStatus, "status"),
-        (Breakage::Nondeterministic, "determinism"),
-        (Breakage::IgnoresOuterDestination, "no-inbound-initiation"),
-        (Breakage::StickyRst, "liveness"),
-        (Breakage::HeldFlowsCountAgainstTable, "liveness"),
-        (Breakage::NoBlockTcpAsNoFlow, "liveness"),
-        (Breakage::ImmediateUnsolicitedIcmp, "liveness"),
-        (Breakage::EstablishedAtTransitoryTimer, "liveness"),
-        (Breakage::EvictsOldestWhenTableFull, "liveness"),
+    /// Every breakage.
+    pub const ALL: [Breakage; 18] = [
+        Breakage::LeakyFilter { port: 0 },
+        Breakage::OverlappingBlocks,
+        Breakage::BlockEndOffByOne,
+        Breakage::EvictingAllocator,
+        Breakage::StaleFlowAfterBlockLoss,
+        Breakage::ReplyToWrongNic,
+        Breakage::BadChecksum,
+        Breakage::UnstableMapping,
+        Breakage::IgnoresSelection,
+        Breakage::WrongStatus,
+        Breakage::Nondeterministic,
+        Breakage::IgnoresOuterDestination,
+        Breakage::StickyRst,
+        Breakage::HeldFlowsCountAgainstTable,
+        Breakage::NoBlockTcpAsNoFlow,
+        Breakage::ImmediateUnsolicitedIcmp,
+        Breakage::EstablishedAtTransitoryTimer,
+        Breakage::EvictsOldestWhenTableFull,
     ];
+
+    /// The kebab-case name `--broken` takes (without `leaky-filter`'s `:PORT`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Breakage::LeakyFilter { .. } => "leaky-filter",
+            Breakage::OverlappingBlocks => "overlapping-blocks",
+            Breakage::BlockEndOffByOne => "block-end-off-by-one",
+            Breakage::EvictingAllocator => "evicting-allocator",
+            Breakage::StaleFlowAfterBlockLoss => "stale-flow-after-block-loss",
+            Breakage::ReplyToWrongNic => "reply-to-wrong-nic",
+            Breakage::BadChecksum => "bad-checksum",
+            Breakage::UnstableMapping => "unstable-mapping",
+            Breakage::IgnoresSelection => "ignores-selection",
+            Breakage::WrongStatus => "wrong-status",
+            Breakage::Nondeterministic => "nondeterministic",
+            Breakage::IgnoresOuterDestination => "ignores-outer-destination",
+            Breakage::StickyRst => "sticky-rst",
+            Breakage::HeldFlowsCountAgainstTable => "held-flows-count-against-table",
+            Breakage::NoBlockTcpAsNoFlow => "no-block-tcp-as-no-flow",
+            Breakage::ImmediateUnsolicitedIcmp => "immediate-unsolicited-icmp",
+            Breakage::EstablishedAtTransitoryTimer => "established-at-transitory-timer",
+            Breakage::EvictsOldestWhenTableFull => "evicts-oldest-when-table-full",
+        }
+    }
+
+    /// The breakage named `name` (`leaky-filter` with port 0), if any.
+    pub fn from_name(name: &str) -> Option<Breakage> {
+        Self::ALL.into_iter().find(|b| b.name() == name)
+    }
+
+    /// The invariant meant to catch this breakage (another may trip first).
+    pub fn invariant(self) -> Invariant {
+        match self {
+            Breakage::LeakyFilter { .. }
+            | Breakage::StaleFlowAfterBlockLoss
+            | Breakage::IgnoresOuterDestination => Invariant::NoInboundInitiation,
+            Breakage::OverlappingBlocks | Breakage::BlockEndOffByOne => Invariant::PortLimit,
+            Breakage::EvictingAllocator => Invariant::Timers,
+            Breakage::ReplyToWrongNic => Invariant::Isolation,
+            Breakage::BadChecksum => Invariant::WireValidity,
+            Breakage::UnstableMapping => Invariant::MappingStability,
+            Breakage::IgnoresSelection => Invariant::Selection,
+            Breakage::WrongStatus => Invariant::Status,
+            Breakage::Nondeterministic => Invariant::Determinism,
+            Breakage::StickyRst
+            | Breakage::HeldFlowsCountAgainstTable
+            | Breakage::NoBlockTcpAsNoFlow
+            | Breakage::ImmediateUnsolicitedIcmp
+            | Breakage::EstablishedAtTransitoryTimer
+            | Breakage::EvictsOldestWhenTableFull => Invariant::Liveness,
+        }
+    }
 
     /// A factory building this broken dataplane.
     pub fn factory(self) -> Box<DataplaneFactory> {
@@ -751,5 +804,21 @@ impl Dataplane for Broken {
             .get(&nic)
             .unwrap_or(&self.inner)
             .translation_of(nic, protocol, inside, remote)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_breakage_has_its_own_name() {
+        let mut names = BTreeSet::new();
+        for b in Breakage::ALL {
+            assert!(names.insert(b.name()), "{} twice", b.name());
+            let back = Breakage::from_name(b.name()).expect("name parses");
+            assert_eq!(std::mem::discriminant(&back), std::mem::discriminant(&b));
+        }
+        assert_eq!(Breakage::from_name("no-such-breakage"), None);
     }
 }

@@ -28,5 +28,5 @@ pub use deferred::MAX_PENDING as MAX_PENDING_SYN_ANSWERS;
 pub use event::{EndReason, Event, FlowView};
 pub use gateway::{Egress, FlowInfo, Gateway, Ingress, Verdict, l4_checksum_ok};
 pub use ports::port_start_offset;
-pub use profile::{LimitScope, Profile};
+pub use profile::{LimitScope, Profile, ProfileName};
 pub use ttl::{TIME_EXCEEDED_BURST, TIME_EXCEEDED_INTERVAL_NS};

@@ -16,13 +16,72 @@ pub enum LimitScope {
 }
 
 impl LimitScope {
-    /// Stable name as written in scenario files.
+    /// Every scope.
+    pub const ALL: [LimitScope; 3] = [
+        LimitScope::RemoteIp,
+        LimitScope::RemoteEndpoint,
+        LimitScope::Nic,
+    ];
+
+    /// Stable name as written in scenario and plan files.
     pub fn name(self) -> &'static str {
         match self {
             LimitScope::RemoteIp => "remote-ip",
             LimitScope::RemoteEndpoint => "remote-endpoint",
             LimitScope::Nic => "nic",
         }
+    }
+
+    /// Parses a name written by [`LimitScope::name`].
+    pub fn parse(text: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|s| s.name() == text)
+    }
+}
+
+/// The named behaviour profiles of behaviour §5, in the order of its table.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ProfileName {
+    /// RFC recommendations (natsim's default).
+    Rfc,
+    /// IronCore as built.
+    Dpservice,
+    /// Google Cloud NAT.
+    Gcp,
+    /// AWS NAT gateway.
+    Aws,
+    /// Azure NAT gateway.
+    Azure,
+    /// Linux conntrack defaults.
+    Linux,
+}
+
+impl ProfileName {
+    /// Every profile, in the order of the behaviour §5 table.
+    pub const ALL: [ProfileName; 6] = [
+        ProfileName::Rfc,
+        ProfileName::Dpservice,
+        ProfileName::Gcp,
+        ProfileName::Aws,
+        ProfileName::Azure,
+        ProfileName::Linux,
+    ];
+
+    /// The name as written in scenario and plan files.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ProfileName::Rfc => "rfc",
+            ProfileName::Dpservice => "dpservice",
+            ProfileName::Gcp => "gcp",
+            ProfileName::Aws => "aws",
+            ProfileName::Azure => "azure",
+            ProfileName::Linux => "linux",
+        }
+    }
+
+    /// Parses a name written by [`ProfileName::as_str`].
+    pub fn parse(text: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|p| p.as_str() == text)
     }
 }
 
@@ -98,10 +157,16 @@ const S: u64 = 1000;
 impl Profile {
     /// The profile with the given name.
     pub fn named(name: &str) -> Option<Profile> {
+        ProfileName::parse(name).map(Profile::of)
+    }
+
+    /// The named profile: the one table of behaviour §5's timers and choices (the planner
+    /// derives its timers from it too).
+    pub fn of(name: ProfileName) -> Profile {
         let base = Profile::rfc();
-        let p = match name {
-            "rfc" => base,
-            "dpservice" => Profile {
+        match name {
+            ProfileName::Rfc => base,
+            ProfileName::Dpservice => Profile {
                 name: "dpservice".into(),
                 ttl_decrement: false,
                 timeout_udp_ms: 30 * S,
@@ -115,7 +180,7 @@ impl Profile {
                 aging_scan_period_ms: 5 * S,
                 ..base
             },
-            "gcp" => Profile {
+            ProfileName::Gcp => Profile {
                 name: "gcp".into(),
                 ttl_decrement: false,
                 timeout_udp_ms: 30 * S,
@@ -130,7 +195,7 @@ impl Profile {
                 echo_reply_to_nat_ip: false,
                 ..base
             },
-            "aws" => Profile {
+            ProfileName::Aws => Profile {
                 name: "aws".into(),
                 ttl_decrement: false,
                 timeout_udp_ms: 350 * S,
@@ -144,7 +209,7 @@ impl Profile {
                 echo_reply_to_nat_ip: false,
                 ..base
             },
-            "azure" => Profile {
+            ProfileName::Azure => Profile {
                 name: "azure".into(),
                 ttl_decrement: false,
                 timeout_udp_ms: 240 * S,
@@ -161,7 +226,7 @@ impl Profile {
                 echo_reply_to_nat_ip: false,
                 ..base
             },
-            "linux" => Profile {
+            ProfileName::Linux => Profile {
                 name: "linux".into(),
                 timeout_udp_ms: 30 * S,
                 timeout_udp_stream_ms: 120 * S,
@@ -181,9 +246,7 @@ impl Profile {
                 tcp_time_wait_takeover: true,
                 ..base
             },
-            _ => return None,
-        };
-        Some(p)
+        }
     }
 
     /// The names [`Profile::named`] accepts.
@@ -240,5 +303,25 @@ impl Profile {
 impl Default for Profile {
     fn default() -> Self {
         Profile::rfc()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn profile_names_are_the_named_profiles() {
+        let names: Vec<&str> = ProfileName::ALL.iter().map(|p| p.as_str()).collect();
+        assert_eq!(names, Profile::NAMES);
+        for name in ProfileName::ALL {
+            let p = Profile::named(name.as_str()).expect("named profile");
+            assert_eq!(p.name, name.as_str());
+            assert_eq!(p, Profile::of(name));
+        }
+        assert_eq!(Profile::named("nosuch"), None);
+        for s in LimitScope::ALL {
+            assert_eq!(LimitScope::parse(s.name()), Some(s));
+        }
     }
 }

@@ -1,91 +1,11 @@
-//! Plan-side behaviour profiles: the timers of behaviour §5 that decide how long a flow holds its port.
-//!
-//! The NAT core will own the authoritative `Profile` type; this table is kept in one place, under
-//! one name ([`ProfileTimers`]), so the two can be unified by swapping [`ProfileTimers::of`].
+//! Plan-side view of the behaviour profiles: the timers of behaviour §5 that decide how long a
+//! flow holds its port, in seconds. They are read off the gateway's own [`Profile`] table, so the
+//! planner and the simulated gateway can never disagree on a timer.
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
-/// A named behaviour profile (behaviour §5).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum ProfileName {
-    /// RFC recommendations (natsim's default).
-    Rfc,
-    /// IronCore as built.
-    Dpservice,
-    /// Google Cloud NAT.
-    Gcp,
-    /// AWS NAT gateway.
-    Aws,
-    /// Azure NAT gateway.
-    Azure,
-    /// Linux conntrack defaults.
-    Linux,
-}
-
-impl ProfileName {
-    /// Every profile, in SPEC table order.
-    pub const ALL: [ProfileName; 6] = [
-        ProfileName::Rfc,
-        ProfileName::Dpservice,
-        ProfileName::Gcp,
-        ProfileName::Aws,
-        ProfileName::Azure,
-        ProfileName::Linux,
-    ];
-
-    /// The name as written in plan files.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ProfileName::Rfc => "rfc",
-            ProfileName::Dpservice => "dpservice",
-            ProfileName::Gcp => "gcp",
-            ProfileName::Aws => "aws",
-            ProfileName::Azure => "azure",
-            ProfileName::Linux => "linux",
-        }
-    }
-
-    /// Parses a plan-file name.
-    pub fn parse(text: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|p| p.as_str() == text)
-    }
-}
-
-/// What P limits (behaviour §4 `limit_scope`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum LimitScope {
-    /// At most P concurrent flows per NIC, protocol and remote IP.
-    RemoteIp,
-    /// At most P per NIC, protocol, remote IP and remote port.
-    RemoteEndpoint,
-    /// At most P per NIC and protocol.
-    Nic,
-}
-
-impl LimitScope {
-    /// Every scope.
-    pub const ALL: [LimitScope; 3] = [
-        LimitScope::RemoteIp,
-        LimitScope::RemoteEndpoint,
-        LimitScope::Nic,
-    ];
-
-    /// The name as written in plan files.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            LimitScope::RemoteIp => "remote-ip",
-            LimitScope::RemoteEndpoint => "remote-endpoint",
-            LimitScope::Nic => "nic",
-        }
-    }
-
-    /// Parses a plan-file name.
-    pub fn parse(text: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|s| s.as_str() == text)
-    }
-}
+use crate::nat::Profile;
+pub use crate::nat::{LimitScope, ProfileName};
 
 /// The timers of one profile, in seconds, as the planner needs them.
 ///
@@ -113,80 +33,24 @@ pub struct ProfileTimers {
 }
 
 impl ProfileTimers {
-    /// The behaviour §5 timers of `profile`. How each hold was derived from the SPEC table is noted
-    /// per profile, because the table gives holds in several shapes.
+    /// The behaviour §5 timers of `profile`, from the gateway's [`Profile::of`].
+    ///
+    /// A closed TCP flow's port stays tied up for the transitory timer and the FIN hold, both
+    /// counted from the close (behaviour §5 "port hold from close"), so the longer of the two.
+    /// Azure's RST hold (16 s) is shorter than its FIN hold and is not used: the planner sizes
+    /// for the common close.
     pub fn of(profile: ProfileName) -> ProfileTimers {
-        match profile {
-            // Hold 120 s applies to UDP/ICMP (RFC 6888 REQ-8); TCP after close sits in the
-            // 240 s transitory state (RFC 7857 §2.1).
-            ProfileName::Rfc => ProfileTimers {
-                udp_idle_s: 300.0,
-                tcp_established_idle_s: 7440.0,
-                tcp_transitory_idle_s: 240.0,
-                icmp_idle_s: Some(60.0),
-                tcp_close_hold_s: 240.0,
-                udp_hold_s: 120.0,
-                icmp_hold_s: 120.0,
-                limit_scope: LimitScope::RemoteIp,
-            },
-            // No hold; a closed TCP flow ages out on the 30 s transitory timer.
-            ProfileName::Dpservice => ProfileTimers {
-                udp_idle_s: 30.0,
-                tcp_established_idle_s: 86_400.0,
-                tcp_transitory_idle_s: 30.0,
-                icmp_idle_s: Some(30.0),
-                tcp_close_hold_s: 30.0,
-                udp_hold_s: 0.0,
-                icmp_hold_s: 0.0,
-                limit_scope: LimitScope::RemoteEndpoint,
-            },
-            // TIME_WAIT 120 s after a full TCP close; UDP/ICMP ports free at expiry.
-            ProfileName::Gcp => ProfileTimers {
-                udp_idle_s: 30.0,
-                tcp_established_idle_s: 1200.0,
-                tcp_transitory_idle_s: 30.0,
-                icmp_idle_s: Some(30.0),
-                tcp_close_hold_s: 120.0,
-                udp_hold_s: 0.0,
-                icmp_hold_s: 0.0,
-                limit_scope: LimitScope::RemoteEndpoint,
-            },
-            // One 350 s timer for everything, no extra hold: a closed flow waits out the
-            // transitory 350 s.
-            ProfileName::Aws => ProfileTimers {
-                udp_idle_s: 350.0,
-                tcp_established_idle_s: 350.0,
-                tcp_transitory_idle_s: 350.0,
-                icmp_idle_s: Some(350.0),
-                tcp_close_hold_s: 350.0,
-                udp_hold_s: 0.0,
-                icmp_hold_s: 0.0,
-                limit_scope: LimitScope::RemoteEndpoint,
-            },
-            // FIN hold 65 s is used for TCP closes (RST would be 16 s); UDP held 65 s after
-            // expiry; ICMP is not supported and is dropped.
-            ProfileName::Azure => ProfileTimers {
-                udp_idle_s: 240.0,
-                tcp_established_idle_s: 240.0,
-                tcp_transitory_idle_s: 30.0,
-                icmp_idle_s: None,
-                tcp_close_hold_s: 65.0,
-                udp_hold_s: 65.0,
-                icmp_hold_s: 0.0,
-                limit_scope: LimitScope::RemoteEndpoint,
-            },
-            // UDP 30 s is the unreplied/single-exchange timer (120 s once a stream is seen: a
-            // plan can override `udp_idle_s`); TCP close waits out TIME_WAIT 120 s.
-            ProfileName::Linux => ProfileTimers {
-                udp_idle_s: 30.0,
-                tcp_established_idle_s: 432_000.0,
-                tcp_transitory_idle_s: 120.0,
-                icmp_idle_s: Some(30.0),
-                tcp_close_hold_s: 120.0,
-                udp_hold_s: 0.0,
-                icmp_hold_s: 0.0,
-                limit_scope: LimitScope::RemoteEndpoint,
-            },
+        let p = Profile::of(profile);
+        let s = |ms: u64| ms as f64 / 1000.0;
+        ProfileTimers {
+            udp_idle_s: s(p.timeout_udp_ms),
+            tcp_established_idle_s: s(p.timeout_tcp_established_ms),
+            tcp_transitory_idle_s: s(p.timeout_tcp_transitory_ms),
+            icmp_idle_s: p.icmp_supported.then(|| s(p.timeout_icmp_ms)),
+            tcp_close_hold_s: s(p.timeout_tcp_transitory_ms.max(p.hold_tcp_fin_ms)),
+            udp_hold_s: s(p.hold_udp_ms),
+            icmp_hold_s: s(p.hold_icmp_ms),
+            limit_scope: p.limit_scope,
         }
     }
 }
@@ -201,7 +65,56 @@ mod tests {
             assert_eq!(ProfileName::parse(p.as_str()), Some(p));
         }
         for s in LimitScope::ALL {
-            assert_eq!(LimitScope::parse(s.as_str()), Some(s));
+            assert_eq!(LimitScope::parse(s.name()), Some(s));
+        }
+    }
+
+    /// The behaviour §5 table as the planner reads it, one row per profile: (UDP idle,
+    /// established, transitory, ICMP idle, TCP close hold, UDP hold, ICMP hold, scope). A change
+    /// of the gateway's profile table shows up here as a change of plan results.
+    #[test]
+    fn plan_timers_are_read_off_the_gateway_profiles() {
+        use LimitScope::{RemoteEndpoint as Re, RemoteIp as Ri};
+        type Row = (f64, f64, f64, Option<f64>, f64, f64, f64, LimitScope);
+        let table: [(ProfileName, Row); 6] = [
+            (
+                ProfileName::Rfc,
+                (300.0, 7440.0, 240.0, Some(60.0), 240.0, 120.0, 120.0, Ri),
+            ),
+            (
+                ProfileName::Dpservice,
+                (30.0, 86_400.0, 30.0, Some(30.0), 30.0, 0.0, 0.0, Re),
+            ),
+            (
+                ProfileName::Gcp,
+                (30.0, 1200.0, 30.0, Some(30.0), 120.0, 0.0, 0.0, Re),
+            ),
+            (
+                ProfileName::Aws,
+                (350.0, 350.0, 350.0, Some(350.0), 350.0, 0.0, 0.0, Re),
+            ),
+            (
+                ProfileName::Azure,
+                (240.0, 240.0, 30.0, None, 65.0, 65.0, 0.0, Re),
+            ),
+            (
+                ProfileName::Linux,
+                (30.0, 432_000.0, 120.0, Some(30.0), 120.0, 0.0, 0.0, Re),
+            ),
+        ];
+        for (name, row) in table {
+            let t = ProfileTimers::of(name);
+            let got: Row = (
+                t.udp_idle_s,
+                t.tcp_established_idle_s,
+                t.tcp_transitory_idle_s,
+                t.icmp_idle_s,
+                t.tcp_close_hold_s,
+                t.udp_hold_s,
+                t.icmp_hold_s,
+                t.limit_scope,
+            );
+            assert_eq!(got, row, "{}", name.as_str());
         }
     }
 

@@ -269,7 +269,7 @@ fn write_markdown(
         row.extend([
             params.gateway.rules.as_str().to_string(),
             params.gateway.profile.as_str().to_string(),
-            params.gateway.limit_scope.as_str().to_string(),
+            params.gateway.limit_scope.name().to_string(),
             opt(a.ports_per_nic_effective),
             opt(a.nics_per_ip),
             opt(a.ips_needed),

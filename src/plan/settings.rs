@@ -391,7 +391,7 @@ impl Settings {
         if self.values.contains_key(&Param::IcmpIdle) {
             timers.icmp_idle_s = seconds(Param::IcmpIdle)?;
         }
-        let scope_names: Vec<&str> = LimitScope::ALL.iter().map(|s| s.as_str()).collect();
+        let scope_names: Vec<&str> = LimitScope::ALL.iter().map(|s| s.name()).collect();
         if let Some(scope) = self.word(Param::LimitScope, LimitScope::parse, &scope_names)? {
             timers.limit_scope = scope;
         }

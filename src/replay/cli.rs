@@ -9,7 +9,7 @@ use ipnet::IpNet;
 
 use super::config::ReplayConfig;
 use super::profiles::{parse_profiles, replay_profiles};
-use super::run::{EXIT_VIOLATIONS, replay_with};
+use super::run::replay_with;
 use crate::swarm::run::Target;
 
 /// Command-line options; each one that is set overrides the config file.
@@ -73,7 +73,7 @@ pub fn replay_cmd(
     capture: &Path,
     config_path: Option<&Path>,
     overrides: ReplayCliOptions,
-) -> anyhow::Result<i32> {
+) -> anyhow::Result<u8> {
     let mut config = match config_path {
         Some(p) => ReplayConfig::load(p)?,
         None => ReplayConfig::default(),
@@ -96,11 +96,12 @@ pub fn replay_cmd(
         if violations > 0 {
             writeln!(
                 out,
-                "{violations} invariant violation(s); exit code {EXIT_VIOLATIONS}"
+                "{violations} invariant violation(s); exit code {}",
+                crate::exit::VIOLATION
             )?;
-            return Ok(EXIT_VIOLATIONS);
+            return Ok(crate::exit::VIOLATION);
         }
-        return Ok(0);
+        return Ok(crate::exit::OK);
     }
     let target = match &overrides.broken {
         Some(name) => Target::broken(name).map_err(anyhow::Error::msg)?,
@@ -137,7 +138,7 @@ pub fn replay_cmd(
             "error: {e}; the outputs cover only the {} packet(s) before that point (pass --allow-truncated to accept a capture that ends early)",
             outcome.summary.replayed_packets
         );
-        return Ok(outcome.exit_code.max(i32::from(crate::exit::BAD_INPUT)));
+        return Ok(outcome.exit_code.max(crate::exit::BAD_INPUT));
     }
     Ok(outcome.exit_code)
 }

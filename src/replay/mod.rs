@@ -75,8 +75,7 @@ pub use reader::{
 };
 pub use report::ReplaySummary;
 pub use run::{
-    EXIT_VIOLATIONS, ReplayError, ReplayOutcome, replay, replay_streams, replay_streams_with,
-    replay_with,
+    ReplayError, ReplayOutcome, replay, replay_streams, replay_streams_with, replay_with,
 };
 pub use summary::{Anomaly, CaptureSummary, InterfaceSummary};
 pub use writer::{PcapCaptureWriter, PcapNgCaptureWriter, USER_APPLICATION, WRITER_SNAPLEN};

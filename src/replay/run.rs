@@ -45,9 +45,6 @@ use crate::wire::parse::parse_ip;
 /// attributed to no packet) without paying for a timer scan on every packet.
 const TIMER_STEP_NS: u64 = 1_000_000;
 
-/// Exit code of `natsim replay` when an invariant was violated.
-pub const EXIT_VIOLATIONS: i32 = crate::exit::VIOLATION as i32;
-
 /// Output file names inside the output folder.
 pub const INSIDE_FILE: &str = "inside.pcapng";
 /// See [`INSIDE_FILE`].
@@ -136,8 +133,8 @@ pub struct ReplayOutcome {
     pub table: String,
     /// Files written, in the output folder.
     pub files: Vec<PathBuf>,
-    /// 0, or [`EXIT_VIOLATIONS`] when an invariant was violated.
-    pub exit_code: i32,
+    /// 0, or [`crate::exit::VIOLATION`] when an invariant was violated.
+    pub exit_code: u8,
 }
 
 /// Where output goes when `out_dir` is not set: `<capture stem>.replay` in the current folder.
@@ -1101,9 +1098,9 @@ impl<W: Write> Run<W> {
         self.inside.finish().map_err(write_err(INSIDE_FILE))?;
         self.outside.finish().map_err(write_err(OUTSIDE_FILE))?;
         let exit_code = if summary.violation_total() > 0 {
-            EXIT_VIOLATIONS
+            crate::exit::VIOLATION
         } else {
-            0
+            crate::exit::OK
         };
         Ok(ReplayOutcome {
             table: summary.table(),

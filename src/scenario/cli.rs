@@ -12,28 +12,7 @@ use super::schema::json_schema;
 use crate::output;
 use crate::sim::dataplane::real_gateway;
 
-/// A process exit status. `u8::from(exit)` / `ExitCode::from(exit)` give the code.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Exit(pub u8);
-
-impl Exit {
-    /// Success.
-    pub const OK: Exit = Exit(exit::OK);
-    /// Bad input (2).
-    pub const BAD_INPUT: Exit = Exit(exit::BAD_INPUT);
-}
-
-impl From<Exit> for std::process::ExitCode {
-    fn from(e: Exit) -> Self {
-        std::process::ExitCode::from(e.0)
-    }
-}
-
-impl From<Exit> for u8 {
-    fn from(e: Exit) -> u8 {
-        e.0
-    }
-}
+pub use crate::exit::Exit;
 
 /// `natsim run FILE [--seed N] [--pcap-dir DIR] [--json PATH]`: runs one scenario, prints the
 /// summary to stdout (errors to stderr), writes the JSON report and pcapng captures.

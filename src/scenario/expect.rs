@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use super::report::Report;
+use super::report::{InvariantOutcome, Report};
 use super::schema::{BoundDoc, Expectations, FlowExpect, Name};
 use crate::sim::apps::Outcome;
 
@@ -223,14 +223,16 @@ pub fn exercised(r: &Report, name: &str) -> ExpectationResult {
     let (checks, result) = r
         .invariants
         .get(name)
-        .map_or((0, "not_exercised"), |i| (i.checks, i.result));
+        .map_or((0, InvariantOutcome::NotExercised), |i| {
+            (i.checks, i.result)
+        });
     ExpectationResult {
         what: format!("exercised.{name}"),
         expected: "exercised (at least 1 check)".into(),
         actual: if checks == 0 {
             "not exercised".into()
         } else {
-            format!("{} ({checks} checks)", result.replace('_', " "))
+            format!("{} ({checks} checks)", result.as_str().replace('_', " "))
         },
         ok: checks > 0,
     }

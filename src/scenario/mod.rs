@@ -17,4 +17,4 @@ pub mod report;
 pub mod schema;
 
 pub use load::{Scenario, ScenarioError, load, load_doc, load_str};
-pub use report::{Report, RunOutput, run_scenario};
+pub use report::{InvariantOutcome, Report, RunOutput, RunResult, run_scenario};

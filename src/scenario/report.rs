@@ -32,12 +32,34 @@ pub struct NicReport {
     pub ports_peak: u64,
 }
 
+/// What became of one invariant in a run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum InvariantOutcome {
+    /// At least one check ran and none failed.
+    Held,
+    /// No check ran at all: the run says nothing about this invariant.
+    NotExercised,
+    /// A check failed.
+    Violated,
+}
+
+impl InvariantOutcome {
+    /// The word in reports (`held`, `not_exercised`, `violated`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            InvariantOutcome::Held => "held",
+            InvariantOutcome::NotExercised => "not_exercised",
+            InvariantOutcome::Violated => "violated",
+        }
+    }
+}
+
 /// One invariant's result.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct InvariantResult {
-    /// `held` (at least one check, none failed), `not_exercised` (no check at all) or
-    /// `violated`. Never `held` with 0 checks.
-    pub result: &'static str,
+    /// Never `held` with 0 checks.
+    pub result: InvariantOutcome,
     /// Times it was evaluated (determinism: 1 when the rerun digest was compared).
     pub checks: u64,
 }
@@ -46,11 +68,11 @@ impl InvariantResult {
     /// The result of an invariant evaluated `checks` times.
     pub fn new(checks: u64, violated: bool) -> Self {
         let result = if violated {
-            "violated"
+            InvariantOutcome::Violated
         } else if checks == 0 {
-            "not_exercised"
+            InvariantOutcome::NotExercised
         } else {
-            "held"
+            InvariantOutcome::Held
         };
         InvariantResult { result, checks }
     }
@@ -59,14 +81,18 @@ impl InvariantResult {
 /// The invariants-line of a summary: "invariants held 6/10, not exercised 4: selection,
 /// status, timers, liveness" (plus "violated N: ..." when any was).
 pub fn invariants_line(invariants: &BTreeMap<&'static str, InvariantResult>) -> String {
-    let by = |r: &str| -> Vec<&str> {
+    let by = |r: InvariantOutcome| -> Vec<&str> {
         Invariant::ALL
             .iter()
             .map(|i| i.name())
             .filter(|n| invariants.get(n).is_some_and(|i| i.result == r))
             .collect()
     };
-    let (held, idle, bad) = (by("held"), by("not_exercised"), by("violated"));
+    let (held, idle, bad) = (
+        by(InvariantOutcome::Held),
+        by(InvariantOutcome::NotExercised),
+        by(InvariantOutcome::Violated),
+    );
     let mut s = format!("invariants held {}/{}", held.len(), invariants.len());
     if !idle.is_empty() {
         let _ = write!(s, ", not exercised {}: {}", idle.len(), idle.join(", "));
@@ -86,6 +112,48 @@ pub struct Determinism {
     pub identical: bool,
 }
 
+/// The verdict of a run, worst first: what its exit code says.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunResult {
+    /// An invariant was violated (exit 4).
+    Violation,
+    /// A run bound (events, virtual time) was hit with work left (exit 5).
+    BoundHit,
+    /// An expectation was not met (exit 3).
+    UnmetExpectations,
+    /// Everything held and every expectation was met (exit 0).
+    Pass,
+}
+
+impl RunResult {
+    /// The word in reports and summaries.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunResult::Violation => "violation",
+            RunResult::BoundHit => "bound_hit",
+            RunResult::UnmetExpectations => "unmet_expectations",
+            RunResult::Pass => "pass",
+        }
+    }
+
+    /// The process exit code of this result.
+    pub fn exit_code(self) -> u8 {
+        match self {
+            RunResult::Violation => exit::VIOLATION,
+            RunResult::BoundHit => exit::BOUND_HIT,
+            RunResult::UnmetExpectations => exit::UNMET,
+            RunResult::Pass => exit::OK,
+        }
+    }
+}
+
+impl std::fmt::Display for RunResult {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.pad(self.as_str())
+    }
+}
+
 /// Everything a run produced.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Report {
@@ -95,8 +163,8 @@ pub struct Report {
     pub file: String,
     /// Seed used.
     pub seed: u64,
-    /// `pass`, `unmet_expectations`, `violation`, `bound_hit`.
-    pub result: &'static str,
+    /// The verdict.
+    pub result: RunResult,
     /// Process exit code.
     pub exit_code: u8,
     /// Why the run stopped.
@@ -270,7 +338,7 @@ pub fn run_scenario(
         scenario: sc.doc.metadata.name.clone(),
         file: file.clone(),
         seed,
-        result: "pass",
+        result: RunResult::Pass,
         exit_code: exit::OK,
         end: first.end,
         virtual_time: sim.now(),
@@ -317,17 +385,17 @@ pub fn require_exercised(report: &mut Report) {
 
 /// Sets the result and exit code from the violation, the run's end and the expectations.
 fn settle(report: &mut Report) {
-    let (result, code) = if report.violation.is_some() {
-        ("violation", exit::VIOLATION)
+    let result = if report.violation.is_some() {
+        RunResult::Violation
     } else if matches!(report.end, RunEnd::MaxEvents | RunEnd::MaxTime) {
-        ("bound_hit", exit::BOUND_HIT)
+        RunResult::BoundHit
     } else if report.expectations.iter().any(|e| !e.ok) {
-        ("unmet_expectations", exit::UNMET)
+        RunResult::UnmetExpectations
     } else {
-        ("pass", exit::OK)
+        RunResult::Pass
     };
     report.result = result;
-    report.exit_code = code;
+    report.exit_code = result.exit_code();
 }
 
 /// A short human summary: seed first (so any failure replays from one line), then the outcome.

@@ -20,7 +20,7 @@ use super::generate::{describe, generate};
 use super::run::{Failure, Outcome, Target, run_case, run_document};
 use super::shrink::{minimise, size};
 use super::yaml::to_yaml;
-use crate::scenario::cli::Exit;
+use crate::exit::Exit;
 use crate::scenario::load;
 use crate::scenario::schema::ScenarioFile;
 

@@ -14,8 +14,8 @@ use super::cli::{
 };
 use super::generate::describe;
 use super::run::{Outcome, Target};
+use crate::exit::Exit;
 use crate::fuzzing::world::WorldInput;
-use crate::scenario::cli::Exit;
 
 /// What converting one fuzz input gave.
 #[derive(Clone, Debug)]

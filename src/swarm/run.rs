@@ -31,46 +31,6 @@ pub enum Target {
     Broken(Breakage),
 }
 
-/// Kebab-case names of the breakages, as `--broken` takes them.
-pub const BROKEN_NAMES: [(&str, Breakage); 18] = [
-    ("leaky-filter", Breakage::LeakyFilter { port: 0 }),
-    ("overlapping-blocks", Breakage::OverlappingBlocks),
-    ("block-end-off-by-one", Breakage::BlockEndOffByOne),
-    ("evicting-allocator", Breakage::EvictingAllocator),
-    (
-        "stale-flow-after-block-loss",
-        Breakage::StaleFlowAfterBlockLoss,
-    ),
-    ("reply-to-wrong-nic", Breakage::ReplyToWrongNic),
-    ("bad-checksum", Breakage::BadChecksum),
-    ("unstable-mapping", Breakage::UnstableMapping),
-    ("ignores-selection", Breakage::IgnoresSelection),
-    ("wrong-status", Breakage::WrongStatus),
-    ("nondeterministic", Breakage::Nondeterministic),
-    (
-        "ignores-outer-destination",
-        Breakage::IgnoresOuterDestination,
-    ),
-    ("sticky-rst", Breakage::StickyRst),
-    (
-        "held-flows-count-against-table",
-        Breakage::HeldFlowsCountAgainstTable,
-    ),
-    ("no-block-tcp-as-no-flow", Breakage::NoBlockTcpAsNoFlow),
-    (
-        "immediate-unsolicited-icmp",
-        Breakage::ImmediateUnsolicitedIcmp,
-    ),
-    (
-        "established-at-transitory-timer",
-        Breakage::EstablishedAtTransitoryTimer,
-    ),
-    (
-        "evicts-oldest-when-table-full",
-        Breakage::EvictsOldestWhenTableFull,
-    ),
-];
-
 impl Target {
     /// Parses `--broken NAME` (`leaky-filter[:PORT]` takes an optional port, default
     /// [`DEFAULT_LEAKY_PORT`]).
@@ -80,15 +40,13 @@ impl Target {
             None => (name, None),
         };
         let known = || {
-            BROKEN_NAMES
+            Breakage::ALL
                 .iter()
-                .map(|(n, _)| *n)
+                .map(|b| b.name())
                 .collect::<Vec<_>>()
                 .join(", ")
         };
-        let (_, b) = BROKEN_NAMES
-            .iter()
-            .find(|(n, _)| *n == base)
+        let b = &Breakage::from_name(base)
             .ok_or_else(|| format!("unknown broken dataplane `{name}`; one of {}", known()))?;
         match (b, arg) {
             (Breakage::LeakyFilter { .. }, None) => Ok(Target::Broken(Breakage::LeakyFilter {
@@ -116,10 +74,7 @@ impl Target {
         match self {
             Target::Real => None,
             Target::Broken(Breakage::LeakyFilter { port }) => Some(format!("leaky-filter:{port}")),
-            Target::Broken(b) => BROKEN_NAMES
-                .iter()
-                .find(|(_, x)| *x == b)
-                .map(|(n, _)| n.to_string()),
+            Target::Broken(b) => Some(b.name().to_string()),
         }
     }
 }
@@ -225,7 +180,7 @@ pub fn run_case(sc: &Scenario, target: Target) -> Outcome {
                 }),
                 (code, None) => Some(Failure {
                     exit_code: code,
-                    invariant: r.result.into(),
+                    invariant: r.result.as_str().into(),
                 }),
             };
             let detail = match &r.violation {

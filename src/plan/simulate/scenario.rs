@@ -68,10 +68,7 @@ fn overrides(point: &PointParams) -> Vec<(&'static str, String)> {
         ("hold_tcp_fin_ms", ms(t.tcp_close_hold_s - transitory_s)),
         ("hold_udp_ms", ms(t.udp_hold_s)),
         ("hold_icmp_ms", ms(t.icmp_hold_s)),
-        (
-            "limit_scope",
-            point.gateway.limit_scope.as_str().to_string(),
-        ),
+        ("limit_scope", point.gateway.limit_scope.name().to_string()),
         (
             "last_port_unusable",
             point.gateway.exclusive_block_end.to_string(),
