@@ -27,8 +27,15 @@ fn default_profile() -> String {
 fn default_p() -> u32 {
     2048
 }
+/// Default of `gateway.block_quarantine_ms`.
+pub const DEFAULT_BLOCK_QUARANTINE_MS: u64 = 120_000;
+/// Default of `tcp.rto_ms`.
+pub const DEFAULT_TCP_RTO_MS: u64 = 200;
+/// Default of `tcp.max_retries`.
+pub const DEFAULT_TCP_MAX_RETRIES: u32 = 6;
+
 fn default_quarantine() -> u64 {
-    120_000
+    DEFAULT_BLOCK_QUARANTINE_MS
 }
 fn default_families() -> Vec<String> {
     vec!["IPv4".into()]
@@ -439,7 +446,7 @@ fn d100() -> u64 {
     100
 }
 fn d200() -> u64 {
-    200
+    DEFAULT_TCP_RTO_MS
 }
 fn d500() -> u64 {
     500
@@ -448,7 +455,7 @@ fn d1000() -> u64 {
     1000
 }
 fn d6() -> u32 {
-    6
+    DEFAULT_TCP_MAX_RETRIES
 }
 fn d2() -> u32 {
     2

@@ -21,9 +21,9 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::rc::Rc;
 
-use self::meter::{Meter, Stratum};
+use self::meter::Meter;
 use self::sample::Sample;
-use self::scenario::{ALLOCATED_PREFIX, Built, FILLER_PREFIX, UNALLOCATED_PREFIX};
+use self::scenario::Built;
 use super::interval;
 use super::params::PointParams;
 use super::run::{SimSample, SimulatedPoint};
@@ -106,28 +106,21 @@ fn fleet_interval(
 pub fn simulate(point: &PointParams) -> Result<SimulatedPoint, String> {
     let sample = Sample::of(point)?;
     let Built {
-        yaml,
+        doc,
+        strata,
         unclosed_offered,
         interval_ms,
     } = scenario::build(point, &sample);
     let name = format!("plan-point-{}.yaml", point.index);
-    let sc = crate::scenario::load_str(Path::new(&name), &yaml)
+    let sc = crate::scenario::load_doc(Path::new(&name), doc)
         .map_err(|e| format!("building the scenario: {e}"))?;
-    let strata = sc
-        .sim
-        .nics
-        .iter()
-        .map(|n| {
-            if n.name.starts_with(ALLOCATED_PREFIX) {
-                Stratum::Allocated
-            } else if n.name.starts_with(UNALLOCATED_PREFIX) {
-                Stratum::Unallocated
-            } else {
-                debug_assert!(n.name.starts_with(FILLER_PREFIX));
-                Stratum::Filler
-            }
-        })
-        .collect();
+    if strata.len() != sc.sim.nics.len() {
+        return Err(format!(
+            "building the scenario: {} NICs planned, {} loaded",
+            strata.len(),
+            sc.sim.nics.len()
+        ));
+    }
     let warmup_ns = secs_to_ns(point.simulation.warmup_s);
     let end_ns = secs_to_ns(point.simulation.duration_s);
     // A flow's source port comes back after the host cycled through every ephemeral port; the

@@ -1,5 +1,7 @@
-//! Turns one plan point and its [`Sample`] into a scenario file (YAML text) the simulator loads
-//! through its public loader, so the simulation runs exactly what `natsim run` would.
+//! Turns one plan point and its [`Sample`] into a typed scenario document ([`ScenarioFile`]), the
+//! form a scenario file parses into; the simulator resolves it with the public loader
+//! ([`crate::scenario::load_doc`]), so the simulation runs exactly what `natsim run` would run
+//! for that document.
 //!
 //! The world: one network, the sampled NICs, one remote host per destination (each its own IP,
 //! TCP port 80 and UDP port 53, no replies beyond TCP's own), and an IronCore gateway whose
@@ -20,21 +22,37 @@
 //!   with FIN, which ties the port up for exactly `life + established timer`. Where the close
 //!   hold exceeds the established timer the client just goes silent (`close: none`).
 
-use std::fmt::Write as _;
-use std::net::Ipv4Addr;
+use std::collections::BTreeMap;
+use std::net::{IpAddr, Ipv4Addr};
 
+use serde_json::Value;
+use serde_saphyr::{Location, Spanned};
+
+use super::meter::Stratum;
 use super::sample::Sample;
 use crate::plan::params::{DurationDist, PointParams, Protocol};
 use crate::plan::profiles::ProfileTimers;
 use crate::rng::Rng;
+use crate::scenario::schema::{
+    ArrivalsDoc, DEFAULT_BLOCK_QUARANTINE_MS, DEFAULT_TCP_MAX_RETRIES, DEFAULT_TCP_RTO_MS,
+    DurationDoc, Expectations, GatewayDoc, GeneratorDoc, IpDoc, LabelSelector, LimitsDoc, Metadata,
+    MixDoc, NetworkDoc, NicGroupDoc, ParetoDoc, ProtoDoc, RemoteDoc, ScenarioFile, ServiceDoc,
+    TcpDoc, Topology, TrafficItem,
+};
 use crate::sim::engine::stream_of;
+use crate::sim::tcp::CloseMode;
 
-/// Name prefix of sampled NICs with a block.
-pub const ALLOCATED_PREFIX: &str = "a-";
-/// Name prefix of idle filler NICs (sorted between the two samples: allocation goes by name).
-pub const FILLER_PREFIX: &str = "b-";
-/// Name prefix of sampled NICs left without a block.
-pub const UNALLOCATED_PREFIX: &str = "c-";
+/// The NIC groups of a point, in the order the loader creates their NICs: name prefix and
+/// stratum. The prefixes sort in this order too, because the allocator hands out blocks by
+/// name: sampled NICs with a block first, then idle fillers, then sampled NICs left without.
+const GROUPS: [(&str, Stratum); 3] = [
+    ("a-", Stratum::Allocated),
+    ("b-", Stratum::Filler),
+    ("c-", Stratum::Unallocated),
+];
+
+/// The one network of a point.
+const NETWORK: &str = "fleet";
 
 /// Most distinct destinations simulated; larger plans keep the hottest ones (see docs).
 pub const MAX_DESTINATIONS: u64 = 1_000;
@@ -45,8 +63,10 @@ const MIN_INTERVAL_MS: u64 = 1_000;
 /// A scenario ready to load, plus what the scripted (never-closed) flows offered.
 #[derive(Clone, Debug)]
 pub struct Built {
-    /// Scenario file text.
-    pub yaml: String,
+    /// The scenario document.
+    pub doc: ScenarioFile,
+    /// The stratum of each NIC in the loader's order (NIC groups expand in document order).
+    pub strata: Vec<Stratum>,
     /// Scripted never-closed TCP flows started after warm-up: allocated, unallocated sample.
     pub unclosed_offered: [u64; 2],
     /// Packet spacing inside UDP/ICMP flows, milliseconds.
@@ -56,9 +76,9 @@ pub struct Built {
 /// Profile overrides that give the simulated gateway the point's timers. A closed TCP flow in
 /// the NAT core waits out the transitory timer and then `hold_tcp_fin_ms`; the plan has a single
 /// "close → reusable" figure, so the transitory timer is capped by it and the rest is the hold.
-fn overrides(point: &PointParams) -> Vec<(&'static str, String)> {
+fn overrides(point: &PointParams) -> BTreeMap<String, Value> {
     let t: &ProfileTimers = &point.gateway.timers;
-    let ms = |s: f64| format!("{}", (s * 1000.0).round() as u64);
+    let ms = |s: f64| Value::from((s * 1000.0).round() as u64);
     let transitory_s = t.tcp_transitory_idle_s.min(t.tcp_close_hold_s);
     let mut o = vec![
         ("timeout_udp_ms", ms(t.udp_idle_s)),
@@ -68,20 +88,20 @@ fn overrides(point: &PointParams) -> Vec<(&'static str, String)> {
         ("hold_tcp_fin_ms", ms(t.tcp_close_hold_s - transitory_s)),
         ("hold_udp_ms", ms(t.udp_hold_s)),
         ("hold_icmp_ms", ms(t.icmp_hold_s)),
-        ("limit_scope", point.gateway.limit_scope.name().to_string()),
+        ("limit_scope", point.gateway.limit_scope.name().into()),
         (
             "last_port_unusable",
-            point.gateway.exclusive_block_end.to_string(),
+            point.gateway.exclusive_block_end.into(),
         ),
     ];
     match t.icmp_idle_s {
         Some(s) => {
             o.push(("timeout_icmp_ms", ms(s)));
-            o.push(("icmp_supported", "true".into()));
+            o.push(("icmp_supported", true.into()));
         }
-        None => o.push(("icmp_supported", "false".into())),
+        None => o.push(("icmp_supported", false.into())),
     }
-    o
+    o.into_iter().map(|(k, v)| (k.to_string(), v)).collect()
 }
 
 /// Packet spacing inside UDP/ICMP flows: a tenth of the mean life (so the NAT-visible life,
@@ -108,17 +128,31 @@ fn tcp_interval_ms(point: &PointParams) -> u64 {
     ((point.gateway.timers.tcp_established_idle_s * 500.0).round() as u64).max(1)
 }
 
-fn duration_yaml(point: &PointParams) -> String {
+fn duration_doc(point: &PointParams) -> DurationDoc {
     let d = &point.traffic.flow_duration;
     let mean_ms = d.mean_s * 1000.0;
     match (d.dist, d.pareto_shape) {
-        (DurationDist::Fixed, _) => format!("{{fixed_ms: {}}}", mean_ms.round() as u64),
-        (DurationDist::Pareto, Some(alpha)) if alpha > 1.0 => format!(
-            "{{pareto: {{scale_ms: {}, shape: {alpha}}}}}",
-            mean_ms * (alpha - 1.0) / alpha
-        ),
-        _ => format!("{{exponential_mean_ms: {mean_ms}}}"),
+        (DurationDist::Fixed, _) => DurationDoc {
+            fixed_ms: Some(mean_ms.round() as u64),
+            ..DurationDoc::default()
+        },
+        (DurationDist::Pareto, Some(alpha)) if alpha > 1.0 => DurationDoc {
+            pareto: Some(ParetoDoc {
+                scale_ms: mean_ms * (alpha - 1.0) / alpha,
+                shape: alpha,
+            }),
+            ..DurationDoc::default()
+        },
+        _ => DurationDoc {
+            exponential_mean_ms: Some(mean_ms),
+            ..DurationDoc::default()
+        },
     }
+}
+
+/// A document item without a source location (it was not read from text).
+fn spanned<T>(value: T) -> Spanned<T> {
+    Spanned::new(value, Location::UNKNOWN, Location::UNKNOWN)
 }
 
 /// Remote `k` (0-based): its own address in 198.18.0.0/15 (benchmarking space).
@@ -149,14 +183,14 @@ fn zipf_cdf(count: u64, s: f64) -> Vec<f64> {
         .collect()
 }
 
-/// Scripted TCP flows that never close, for the NICs named `prefix00000..`; returns the YAML
-/// items and how many start at or after warm-up.
+/// Scripted TCP flows that never close, for the NICs named `prefix00000..`; appends the items
+/// to `out` and returns how many start at or after warm-up.
 fn unclosed_flows(
     point: &PointParams,
     prefix: &str,
     nics: u64,
     interval_ms: u64,
-    out: &mut String,
+    out: &mut Vec<Spanned<TrafficItem>>,
 ) -> u64 {
     let t = &point.traffic;
     let rate_per_s =
@@ -182,8 +216,8 @@ fn unclosed_flows(
             }
             let life_ms = (t.flow_duration.sample_s(&mut rng) * 1000.0).round() as u64;
             let (open_ms, close) = match idle_minus_hold_ms {
-                Some(extra_ms) => (life_ms + extra_ms, "fin"),
-                None => (life_ms, "none"),
+                Some(extra_ms) => (life_ms + extra_ms, CloseMode::Fin),
+                None => (life_ms, CloseMode::None),
             };
             let u = rng.unit_f64();
             let dest = cdf
@@ -192,52 +226,61 @@ fn unclosed_flows(
             if at_s >= point.simulation.warmup_s {
                 after_warmup += 1;
             }
-            let _ = writeln!(
-                out,
-                "  - {{name: u-{nic}-{j}, at_ms: {}, from: {nic}, tcp: {{to: \"d{dest}:80\", request_bytes: 64, hold_ms: {open_ms}, keepalive_ms: {interval_ms}, close: {close}}}}}",
-                (at_s * 1000.0) as u64
-            );
+            out.push(spanned(TrafficItem {
+                name: format!("u-{nic}-{j}"),
+                at_ms: (at_s * 1000.0) as u64,
+                from: nic.clone(),
+                tcp: Some(TcpDoc {
+                    to: format!("d{dest}:80"),
+                    request_bytes: 64,
+                    expect_bytes: 0,
+                    hold_ms: open_ms,
+                    keepalive_ms: interval_ms,
+                    close,
+                    src_port: None,
+                    rto_ms: DEFAULT_TCP_RTO_MS,
+                    max_retries: DEFAULT_TCP_MAX_RETRIES,
+                }),
+                udp: None,
+                ping: None,
+                probe: None,
+            }));
         }
     }
     after_warmup
 }
 
-/// One workload generator line.
+/// One workload generator.
 struct Generator<'a> {
     name: String,
     /// NIC name prefix it drives.
     prefix: &'a str,
     rate_per_s: f64,
     /// TCP, UDP, ICMP weights.
-    mix: [u64; 3],
+    mix: MixDoc,
     interval_ms: u64,
 }
 
-fn generator(out: &mut String, g: &Generator<'_>, point: &PointParams, dests: &str) {
-    let Generator {
-        name,
-        prefix,
-        rate_per_s,
-        mix,
-        interval_ms,
-    } = g;
-    if *rate_per_s <= 0.0 {
-        return;
+fn generator(g: Generator<'_>, point: &PointParams, dests: &[String]) -> Option<GeneratorDoc> {
+    if g.rate_per_s <= 0.0 {
+        return None;
     }
-    let stop_ms = (point.simulation.duration_s * 1000.0).ceil() as u64;
-    let zipf = if point.traffic.zipf_s > 0.0 {
-        format!(", zipf_s: {}", point.traffic.zipf_s)
-    } else {
-        String::new()
-    };
-    let _ = writeln!(
-        out,
-        "  - {{name: {name}, nics: [\"{prefix}*\"], stop_ms: {stop_ms}, arrivals: {{poisson_per_s: {rate_per_s}}}, duration: {}, destinations: [{dests}]{zipf}, mix: {{tcp: {}, udp: {}, icmp: {}}}, request_bytes: 64, interval_ms: {interval_ms}}}",
-        duration_yaml(point),
-        mix[0],
-        mix[1],
-        mix[2]
-    );
+    Some(GeneratorDoc {
+        name: g.name,
+        nics: vec![format!("{}*", g.prefix)],
+        start_ms: 0,
+        stop_ms: (point.simulation.duration_s * 1000.0).ceil() as u64,
+        arrivals: ArrivalsDoc {
+            fixed_ms: None,
+            poisson_per_s: Some(g.rate_per_s),
+        },
+        duration: duration_doc(point),
+        destinations: dests.to_vec(),
+        zipf_s: (point.traffic.zipf_s > 0.0).then_some(point.traffic.zipf_s),
+        mix: g.mix,
+        request_bytes: 64,
+        interval_ms: g.interval_ms,
+    })
 }
 
 /// Builds the scenario of `point` for `sample`.
@@ -247,72 +290,71 @@ pub fn build(point: &PointParams, sample: &Sample) -> Built {
     let interval_ms = mix_interval_ms(point);
     let tcp_interval_ms = tcp_interval_ms(point);
     let duration_ms = (point.simulation.duration_s * 1000.0).ceil() as u64;
-    let mut y = String::new();
-    let _ = write!(
-        y,
-        "apiVersion: natsim.dev/v1\nkind: Scenario\nmetadata: {{name: plan-point-{}}}\nseed: {}\n\
-         limits: {{duration_ms: {duration_ms}, max_events: 4000000000, rerun_for_determinism: false}}\n\
-         topology:\n  networks: [{{name: fleet, prefixes: [10.0.0.0/8]}}]\n  nic_groups:\n",
-        point.index, point.seed
-    );
+    let counts = [sample.allocated, sample.filler, sample.unallocated];
+    let mut nic_groups = Vec::new();
+    let mut strata = Vec::new();
     let mut first = u32::from(Ipv4Addr::new(10, 0, 0, 1));
-    for (prefix, count) in [
-        (ALLOCATED_PREFIX, sample.allocated),
-        (FILLER_PREFIX, sample.filler),
-        (UNALLOCATED_PREFIX, sample.unallocated),
-    ] {
+    for ((prefix, stratum), count) in GROUPS.into_iter().zip(counts) {
         if count == 0 {
             continue;
         }
-        let _ = writeln!(
-            y,
-            "    - {{prefix: {prefix}, count: {count}, network: fleet, first_address: {}}}",
-            Ipv4Addr::from(first)
-        );
+        nic_groups.push(NicGroupDoc {
+            prefix: prefix.to_string(),
+            count: count as u32,
+            network: NETWORK.into(),
+            first_address: Ipv4Addr::from(first),
+            labels: BTreeMap::new(),
+        });
+        strata.extend(std::iter::repeat_n(stratum, count as usize));
         first += count as u32;
     }
-    y.push_str("  remotes:\n");
     let dest_count = destinations(point);
-    for k in 0..dest_count {
-        let _ = writeln!(
-            y,
-            "    - {{name: d{k}, addresses: [{}], services: [{{protocol: tcp, port: 80, response_bytes: 0}}, {{protocol: udp, port: 53, response_bytes: 0}}]}}",
-            remote_address(k)
-        );
-    }
-    let _ = write!(
-        y,
-        "gateway:\n  network: fleet\n  ip_families: [IPv4]\n  ports_per_nic: {}\n  selector: {{}}\n  profile: {}\n  overrides: {{",
-        sample.ports_per_nic,
-        point.gateway.profile.as_str()
-    );
-    let o = overrides(point)
-        .into_iter()
-        .map(|(k, v)| format!("{k}: {v}"))
-        .collect::<Vec<_>>()
-        .join(", ");
-    y.push_str(&o);
-    y.push_str("}\n  ips:");
-    if sample.ips == 0 {
-        y.push_str(" []");
-    }
-    y.push('\n');
-    for i in 0..sample.ips {
-        let _ = writeln!(y, "    - {{name: ip{i}, addresses: [{}]}}", nat_address(i));
-    }
-    let dests = (0..dest_count)
-        .map(|k| format!("d{k}"))
-        .collect::<Vec<_>>()
-        .join(", ");
-    let mut gens = String::new();
+    let service = |protocol, port| ServiceDoc {
+        protocol,
+        port,
+        response_bytes: 0,
+        stun: false,
+    };
+    let remotes = (0..dest_count)
+        .map(|k| {
+            spanned(RemoteDoc {
+                name: format!("d{k}"),
+                addresses: vec![IpAddr::V4(remote_address(k))],
+                services: vec![service(ProtoDoc::Tcp, 80), service(ProtoDoc::Udp, 53)],
+                link: None,
+            })
+        })
+        .collect();
+    let gateway = GatewayDoc {
+        name: None,
+        network: NETWORK.into(),
+        ip_families: vec!["IPv4".into()],
+        ips: (0..sample.ips)
+            .map(|i| IpDoc {
+                name: format!("ip{i}"),
+                addresses: vec![IpAddr::V4(nat_address(i))],
+            })
+            .collect(),
+        ports_per_nic: sample.ports_per_nic,
+        selector: Some(LabelSelector::default()),
+        profile: point.gateway.profile.as_str().into(),
+        overrides: overrides(point),
+        block_quarantine_ms: DEFAULT_BLOCK_QUARANTINE_MS,
+        pools: Vec::new(),
+        max_flows: None,
+        nat64: false,
+    };
+    let dests: Vec<String> = (0..dest_count).map(|k| format!("d{k}")).collect();
+    let mut generators = Vec::new();
     // Integer weights for the generator's mix; a million keeps three significant digits.
-    let weight = |share: f64| (share * 1e6).round() as u64;
+    let weight = |share: f64| (share * 1e6).round() as u32;
     let closed_tcp_rate = t.flow_rate_per_s * mix.tcp * t.close_fraction;
     let mix_rate = t.flow_rate_per_s * (mix.udp + mix.icmp);
-    for (suffix, prefix, count) in [
-        ("a", ALLOCATED_PREFIX, sample.allocated),
-        ("c", UNALLOCATED_PREFIX, sample.unallocated),
-    ] {
+    let sampled = [
+        ("a", GROUPS[0].0, sample.allocated),
+        ("c", GROUPS[2].0, sample.unallocated),
+    ];
+    for (suffix, prefix, count) in sampled {
         if count == 0 {
             continue;
         }
@@ -320,46 +362,83 @@ pub fn build(point: &PointParams, sample: &Sample) -> Built {
             name: format!("tcp-{suffix}"),
             prefix,
             rate_per_s: closed_tcp_rate,
-            mix: [1, 0, 0],
+            mix: MixDoc {
+                tcp: 1,
+                udp: 0,
+                icmp: 0,
+            },
             interval_ms: tcp_interval_ms,
         };
         let other = Generator {
             name: format!("mix-{suffix}"),
             prefix,
             rate_per_s: mix_rate,
-            mix: [0, weight(mix.udp), weight(mix.icmp)],
+            mix: MixDoc {
+                tcp: 0,
+                udp: weight(mix.udp),
+                icmp: weight(mix.icmp),
+            },
             interval_ms,
         };
-        generator(&mut gens, &tcp, point, &dests);
-        generator(&mut gens, &other, point, &dests);
+        generators.extend(generator(tcp, point, &dests).map(spanned));
+        generators.extend(generator(other, point, &dests).map(spanned));
     }
-    if !gens.is_empty() {
-        y.push_str("generators:\n");
-        y.push_str(&gens);
-    }
-    let mut traffic = String::new();
+    let mut traffic = Vec::new();
     let unclosed_offered = [
         unclosed_flows(
             point,
-            ALLOCATED_PREFIX,
+            sampled[0].1,
             sample.allocated,
             tcp_interval_ms,
             &mut traffic,
         ),
         unclosed_flows(
             point,
-            UNALLOCATED_PREFIX,
+            sampled[1].1,
             sample.unallocated,
             tcp_interval_ms,
             &mut traffic,
         ),
     ];
-    if !traffic.is_empty() {
-        y.push_str("traffic:\n");
-        y.push_str(&traffic);
-    }
+    let doc = ScenarioFile {
+        api_version: "natsim.dev/v1".into(),
+        kind: "Scenario".into(),
+        metadata: Metadata {
+            name: format!("plan-point-{}", point.index),
+            description: String::new(),
+            covers: Vec::new(),
+        },
+        seed: point.seed,
+        limits: LimitsDoc {
+            duration_ms: Some(duration_ms),
+            max_events: 4_000_000_000,
+            rerun_for_determinism: false,
+            ..LimitsDoc::default()
+        },
+        topology: Topology {
+            networks: vec![NetworkDoc {
+                name: NETWORK.into(),
+                prefixes: vec!["10.0.0.0/8".into()],
+                routes: Vec::new(),
+            }],
+            nodes: 1,
+            nics: Vec::new(),
+            nic_groups,
+            remotes,
+            links: Default::default(),
+        },
+        gateway: Some(gateway),
+        manifests: None,
+        traffic,
+        generators,
+        attacks: Vec::new(),
+        faults: Vec::new(),
+        expect: Expectations::default(),
+        capture: Vec::new(),
+    };
     Built {
-        yaml: y,
+        doc,
+        strata,
         unclosed_offered,
         interval_ms,
     }
