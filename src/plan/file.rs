@@ -1,5 +1,8 @@
 //! Plan files: `apiVersion: natsim.dev/v1`, `kind: Plan`, YAML. Parsing, validation and sweep
 //! expansion; every error names the file, the line and column, and the field.
+//!
+//! One file (about 850 lines): the plan file's raw shapes and the function that turns them into
+//! a [`Plan`] are read together, each field next to its check.
 
 use std::collections::BTreeMap;
 use std::fmt;

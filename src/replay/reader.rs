@@ -3,6 +3,10 @@
 //! The reader streams: it buffers one record at a time (plus read-ahead) and hands out packets
 //! that borrow its buffer, so the per-packet path does not allocate. Skipped records and
 //! tolerated oddities are counted and reported by [`CaptureReader::summary`].
+//!
+//! One file (about 900 lines): pcap and pcapng share the record loop, the skip accounting and
+//! the read-ahead buffer that the borrowed packets point into; splitting them apart would put
+//! the buffer's lifetime rules in two places.
 
 use std::fs::File;
 use std::io::Read;

@@ -1,152 +1,14 @@
-//! Validation: raw manifests → [`Object`]s, collecting every finding.
-//!
-//! Two passes. The first checks each document on its own (syntax of names, families,
-//! addresses, `portsPerNetworkInterface`, selector operators, ...). The second checks the
-//! documents against each other (references resolve, no duplicate objects, no address used
-//! twice) and emits warnings for legal but surprising input. Objects with errors are
-//! dropped from the result; the caller should not reconcile when there are errors.
+//! The first pass of validation: each document on its own.
 
-use std::collections::{BTreeMap, BTreeSet};
-use std::net::IpAddr;
-
-use super::diag::{Context, Diagnostic, Loc, Severity, Sink};
-use super::load::{SourceFile, parse_sources, shift_findings};
-use super::manifest::{
-    RawDoc, RawMeta, RawNatGatewaySpec, RawNetworkSpec, RawNicSpec, RawObject, RawRef, RawSelector,
-    RawVirtualIpSpec, RawVirtualIpStatus, S,
-};
-use super::model::{
-    DEFAULT_NAMESPACE, DEFAULT_PORTS_PER_NETWORK_INTERFACE, IpFamily, Kind, NatGateway,
-    NatGatewayIp, Network, NetworkInterface, NicVirtualIp, Object, ObjectKey, VirtualIp,
-};
-use super::rules;
-use super::selector::{LabelSelector, Operator, Requirement};
-
-/// The result of loading manifests: the objects that passed, and every finding.
-#[derive(Clone, Debug, Default)]
-pub struct LoadReport {
-    /// Valid objects in file order, then document order.
-    pub objects: Vec<Object>,
-    /// Errors and warnings, sorted by file, then position.
-    pub diagnostics: Vec<Diagnostic>,
-}
-
-impl LoadReport {
-    /// Whether any finding is an error.
-    pub fn has_errors(&self) -> bool {
-        self.diagnostics
-            .iter()
-            .any(|d| d.severity == Severity::Error)
-    }
-
-    /// The errors only.
-    pub fn errors(&self) -> impl Iterator<Item = &Diagnostic> {
-        self.diagnostics
-            .iter()
-            .filter(|d| d.severity == Severity::Error)
-    }
-
-    /// The warnings only.
-    pub fn warnings(&self) -> impl Iterator<Item = &Diagnostic> {
-        self.diagnostics
-            .iter()
-            .filter(|d| d.severity == Severity::Warning)
-    }
-}
-
-/// Parses and validates manifests from several files.
-pub fn load(sources: &[SourceFile]) -> LoadReport {
-    let mut sink = Sink::default();
-    let docs = parse_sources(sources, &mut sink);
-    let mut checked = Vec::new();
-    for doc in docs {
-        let before = sink.items.len();
-        let mut c = Checker {
-            sink: &mut sink,
-            ctx: &doc.ctx,
-            doc_loc: doc.loc,
-            errors: 0,
-            locs: BTreeMap::new(),
-        };
-        let object = match &doc.raw {
-            RawObject::Network(raw) => c.network(raw).map(Object::Network),
-            RawObject::NetworkInterface(raw) => c.nic(raw).map(Object::NetworkInterface),
-            RawObject::VirtualIp(raw) => c.virtual_ip(raw).map(Object::VirtualIp),
-            RawObject::NatGateway(raw) => c.gateway(raw).map(Object::NatGateway),
-        };
-        let (errors, mut locs) = (c.errors, c.locs);
-        // The checker counted lines within the document; make them file lines.
-        shift_findings(&mut sink, before, doc.line_offset);
-        for loc in locs.values_mut() {
-            *loc = loc.shifted(doc.line_offset);
-        }
-        if let Some(object) = object {
-            checked.push(Checked {
-                object,
-                ctx: doc.ctx,
-                loc: doc.loc.shifted(doc.line_offset),
-                locs,
-                has_errors: errors > 0,
-            });
-        }
-    }
-    let keep = cross_check(&checked, &mut sink);
-    let objects = checked
-        .into_iter()
-        .zip(keep)
-        .filter(|(c, keep)| *keep && !c.has_errors)
-        .map(|(c, _)| c.object)
-        .collect();
-    LoadReport {
-        objects,
-        diagnostics: sink.finish(),
-    }
-}
-
-/// One document after the first pass, with the positions the second pass needs.
-struct Checked {
-    object: Object,
-    ctx: Context,
-    loc: Loc,
-    /// Field path → position, for fields referred to by cross-object findings.
-    locs: BTreeMap<String, Loc>,
-    has_errors: bool,
-}
-
-impl Checked {
-    fn at(&self, field: &str) -> Loc {
-        self.locs.get(field).copied().unwrap_or(self.loc)
-    }
-
-    fn describe(&self) -> String {
-        format!(
-            "{} {} ({}:{})",
-            self.object.kind(),
-            self.object.key(),
-            self.ctx.file,
-            self.loc.line
-        )
-    }
-
-    /// Like [`Checked::describe`], pointing at one field.
-    fn describe_field(&self, field: &str) -> String {
-        format!(
-            "{} {} at {field} ({}:{})",
-            self.object.kind(),
-            self.object.key(),
-            self.ctx.file,
-            self.at(field).line
-        )
-    }
-}
+use super::*;
 
 /// First-pass checks for one document.
-struct Checker<'a> {
-    sink: &'a mut Sink,
-    ctx: &'a Context,
-    doc_loc: Loc,
-    errors: usize,
-    locs: BTreeMap<String, Loc>,
+pub(super) struct Checker<'a> {
+    pub(super) sink: &'a mut Sink,
+    pub(super) ctx: &'a Context,
+    pub(super) doc_loc: Loc,
+    pub(super) errors: usize,
+    pub(super) locs: BTreeMap<String, Loc>,
 }
 
 fn loc_of<T>(s: &S<T>) -> Loc {
@@ -327,9 +189,9 @@ impl Checker<'_> {
         }
     }
 
-    fn network(
+    pub(super) fn network(
         &mut self,
-        raw: &RawDoc<RawNetworkSpec, super::manifest::OutputOnly>,
+        raw: &RawDoc<RawNetworkSpec, crate::api::manifest::OutputOnly>,
     ) -> Option<Network> {
         let meta = self.metadata(raw.metadata.as_ref());
         self.no_deletion_mark(raw.metadata.as_ref(), Kind::Network);
@@ -361,9 +223,9 @@ impl Checker<'_> {
         })
     }
 
-    fn nic(
+    pub(super) fn nic(
         &mut self,
-        raw: &RawDoc<RawNicSpec, super::manifest::OutputOnly>,
+        raw: &RawDoc<RawNicSpec, crate::api::manifest::OutputOnly>,
     ) -> Option<NetworkInterface> {
         let meta = self.metadata(raw.metadata.as_ref());
         self.output_only_status(raw.status.as_ref());
@@ -498,7 +360,7 @@ impl Checker<'_> {
         self.doc_loc = saved;
     }
 
-    fn virtual_ip(
+    pub(super) fn virtual_ip(
         &mut self,
         raw: &RawDoc<RawVirtualIpSpec, RawVirtualIpStatus>,
     ) -> Option<VirtualIp> {
@@ -536,9 +398,9 @@ impl Checker<'_> {
         })
     }
 
-    fn gateway(
+    pub(super) fn gateway(
         &mut self,
-        raw: &RawDoc<RawNatGatewaySpec, super::manifest::OutputOnly>,
+        raw: &RawDoc<RawNatGatewaySpec, crate::api::manifest::OutputOnly>,
     ) -> Option<NatGateway> {
         let meta = self.metadata(raw.metadata.as_ref());
         self.no_deletion_mark(raw.metadata.as_ref(), Kind::NatGateway);
@@ -778,287 +640,5 @@ impl Checker<'_> {
             }
         }
         sel
-    }
-}
-
-/// Second pass. Returns, per checked object, whether it survives (false = duplicate).
-fn cross_check(objects: &[Checked], sink: &mut Sink) -> Vec<bool> {
-    let mut keep = vec![true; objects.len()];
-    let mut first: BTreeMap<(Kind, &ObjectKey), usize> = BTreeMap::new();
-    for (i, c) in objects.iter().enumerate() {
-        let id = (c.object.kind(), c.object.key());
-        if let Some(&j) = first.get(&id) {
-            sink.error(
-                &c.ctx,
-                c.at("metadata.name"),
-                "metadata.name",
-                format!(
-                    "duplicate object; first defined as {}; valid: one object per kind, namespace and name",
-                    objects[j].describe()
-                ),
-            );
-            keep[i] = false;
-        } else {
-            first.insert(id, i);
-        }
-    }
-    let live: Vec<&Checked> = objects
-        .iter()
-        .zip(&keep)
-        .filter(|(_, k)| **k)
-        .map(|(c, _)| c)
-        .collect();
-    let find = |kind: Kind, key: &ObjectKey| {
-        live.iter()
-            .find(|c| c.object.kind() == kind && c.object.key() == key)
-            .copied()
-    };
-    let networks: BTreeMap<&ObjectKey, &Network> = live
-        .iter()
-        .filter_map(|c| match &c.object {
-            Object::Network(n) => Some((&n.key, n)),
-            _ => None,
-        })
-        .collect();
-    let missing_network = |ns: &str| -> String {
-        let known: Vec<&str> = networks
-            .keys()
-            .filter(|k| k.namespace == ns)
-            .map(|k| k.name.as_str())
-            .collect();
-        if known.is_empty() {
-            format!("valid: the name of a Network in namespace {ns} (there is none; add one)")
-        } else {
-            format!(
-                "valid: one of the Networks in namespace {ns}: {}",
-                known.join(", ")
-            )
-        }
-    };
-
-    // References.
-    let mut vip_users: BTreeMap<ObjectKey, &Checked> = BTreeMap::new();
-    for c in &live {
-        match &c.object {
-            Object::NetworkInterface(nic) => {
-                let net = nic.network_key();
-                if !networks.contains_key(&net) {
-                    sink.error(
-                        &c.ctx,
-                        c.at("spec.networkRef.name"),
-                        "spec.networkRef.name",
-                        format!(
-                            "Network {net} not found; {}",
-                            missing_network(&net.namespace)
-                        ),
-                    );
-                }
-                if let Some(NicVirtualIp::Ref(name)) = &nic.virtual_ip {
-                    let field = "spec.virtualIP.virtualIPRef.name";
-                    let vip_key = nic.key.sibling(name);
-                    match find(Kind::VirtualIp, &vip_key) {
-                        None => sink.error(
-                            &c.ctx,
-                            c.at(field),
-                            field,
-                            format!("VirtualIP {vip_key} not found; valid: the name of a VirtualIP in namespace {}", vip_key.namespace),
-                        ),
-                        Some(v) => {
-                            if let Object::VirtualIp(vip) = &v.object
-                                && !nic.ip_families.contains(&vip.family)
-                            {
-                                sink.error(
-                                    &c.ctx,
-                                    c.at(field),
-                                    field,
-                                    format!("VirtualIP {vip_key} is {} but the NIC has no {} family; valid: a VirtualIP of one of the NIC's ipFamilies", vip.family, vip.family),
-                                );
-                            }
-                            if let Some(other) = vip_users.get(&vip_key) {
-                                sink.error(
-                                    &c.ctx,
-                                    c.at(field),
-                                    field,
-                                    format!("VirtualIP {vip_key} is already used by {}; valid: one NetworkInterface per VirtualIP", other.describe()),
-                                );
-                            } else {
-                                vip_users.insert(vip_key, c);
-                            }
-                        }
-                    }
-                }
-            }
-            Object::NatGateway(gw) => {
-                let net = gw.network_key();
-                if !networks.contains_key(&net) {
-                    sink.error(
-                        &c.ctx,
-                        c.at("spec.networkRef.name"),
-                        "spec.networkRef.name",
-                        format!(
-                            "Network {net} not found; {}",
-                            missing_network(&net.namespace)
-                        ),
-                    );
-                }
-            }
-            Object::Network(_) | Object::VirtualIp(_) => {}
-        }
-    }
-
-    // Public addresses: pinned gateway addresses and VirtualIP addresses are globally unique.
-    let mut public: BTreeMap<IpAddr, (&Checked, String)> = BTreeMap::new();
-    // Private addresses: unique within a network.
-    let mut private: BTreeMap<(ObjectKey, IpAddr), (&Checked, String)> = BTreeMap::new();
-    for c in &live {
-        let mut claim_public = |addr: IpAddr, field: String, sink: &mut Sink| {
-            if let Some((other, other_field)) = public.get(&addr) {
-                sink.error(
-                    &c.ctx,
-                    c.at(&field),
-                    field.clone(),
-                    format!("address {addr} is already used by {}; valid: an address no other object uses", other.describe_field(other_field)),
-                );
-            } else {
-                public.insert(addr, (c, field));
-            }
-        };
-        match &c.object {
-            Object::NatGateway(gw) => {
-                for (i, ip) in gw.ips.iter().enumerate() {
-                    for (j, addr) in ip.addresses.iter().enumerate() {
-                        claim_public(*addr, format!("spec.ips[{i}].addresses[{j}]"), sink);
-                    }
-                }
-            }
-            Object::VirtualIp(vip) => {
-                if let Some(addr) = vip.address {
-                    claim_public(addr, "status.ip".into(), sink);
-                }
-            }
-            Object::NetworkInterface(nic) => {
-                for (i, addr) in nic.ips.iter().enumerate() {
-                    let field = format!("spec.ips[{i}].value");
-                    let id = (nic.network_key(), *addr);
-                    if let Some((other, _)) = private.get(&id) {
-                        sink.error(
-                            &c.ctx,
-                            c.at(&field),
-                            field,
-                            format!("address {addr} is already used in Network {} by {}; valid: an address unique within the network", id.0, other.describe()),
-                        );
-                    } else {
-                        private.insert(id, (c, field));
-                    }
-                    if let Some(net) = networks.get(&nic.network_key())
-                        && !net.prefixes.is_empty()
-                        && !net.prefixes.iter().any(|p| p.contains(addr))
-                    {
-                        // An error, not a warning: the gateway would treat the NIC's own
-                        // replies as leaving the network (docs/api.md).
-                        sink.error(
-                            &c.ctx,
-                            c.at(&format!("spec.ips[{i}].value")),
-                            format!("spec.ips[{i}].value"),
-                            format!(
-                                "address {addr} is outside every prefix of Network {} ({}); valid: an address inside one of them",
-                                net.key,
-                                net.prefixes.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
-                            ),
-                        );
-                    }
-                }
-            }
-            Object::Network(_) => {}
-        }
-    }
-    // A NAT IP or VirtualIP address that is also a NIC's private address cannot be public.
-    for ((net, addr), (nic, nic_field)) in &private {
-        if let Some((owner, field)) = public.get(addr) {
-            sink.error(
-                &owner.ctx,
-                owner.at(field),
-                field.clone(),
-                format!(
-                    "address {addr} is the private address of {} in Network {net}; valid: a public address no NetworkInterface uses",
-                    nic.describe_field(nic_field)
-                ),
-            );
-        }
-    }
-
-    selection_warnings(&live, sink);
-    keep
-}
-
-/// Warnings about what the gateways will select.
-fn selection_warnings(live: &[&Checked], sink: &mut Sink) {
-    let mut nics_by_network: BTreeMap<ObjectKey, Vec<&NetworkInterface>> = BTreeMap::new();
-    for c in live {
-        if let Object::NetworkInterface(nic) = &c.object {
-            nics_by_network
-                .entry(nic.network_key())
-                .or_default()
-                .push(nic);
-        }
-    }
-    let mut gateways: Vec<(&Checked, &NatGateway)> = live
-        .iter()
-        .filter_map(|c| match &c.object {
-            Object::NatGateway(gw) => Some((*c, gw)),
-            _ => None,
-        })
-        .collect();
-    gateways.sort_by(|a, b| a.1.key.cmp(&b.1.key));
-    // (nic, family) → first gateway (in key order) selecting it.
-    let mut claimed: BTreeMap<(ObjectKey, IpFamily), ObjectKey> = BTreeMap::new();
-    for (c, gw) in gateways {
-        let Some(sel) = &gw.selector else { continue };
-        let field = "spec.networkInterfaceSelector";
-        let at = c.at(field);
-        let nics = nics_by_network
-            .get(&gw.network_key())
-            .map(Vec::as_slice)
-            .unwrap_or(&[]);
-        let matching: Vec<&&NetworkInterface> =
-            nics.iter().filter(|n| sel.matches(&n.labels)).collect();
-        if matching.is_empty() {
-            sink.warn(
-                &c.ctx,
-                at,
-                field,
-                format!(
-                    "selects no NetworkInterface of Network {}",
-                    gw.network_key()
-                ),
-            );
-        }
-        for nic in matching {
-            for fam in &gw.ip_families {
-                if nic.address(*fam).is_none() {
-                    sink.warn(
-                        &c.ctx,
-                        at,
-                        field,
-                        format!("selects NetworkInterface {} which has no {fam} address; it is not NATed for {fam}", nic.key),
-                    );
-                    continue;
-                }
-                if nic.virtual_ip.is_some() || nic.deleting {
-                    continue;
-                }
-                match claimed.get(&(nic.key.clone(), *fam)) {
-                    Some(first) => sink.warn(
-                        &c.ctx,
-                        at,
-                        field,
-                        format!("selects NetworkInterface {} for {fam}, which NATGateway {first} (first in namespace/name order) already claims; this gateway reports a conflict and leaves it alone", nic.key),
-                    ),
-                    None => {
-                        claimed.insert((nic.key.clone(), *fam), gw.key.clone());
-                    }
-                }
-            }
-        }
     }
 }
