@@ -32,7 +32,6 @@
 //! panic into a crash file. These are the only intended panics: the code under test must never
 //! panic, whatever the bytes.
 
-pub mod bytes;
 pub mod ops;
 pub mod oracle;
 mod pcap;
@@ -41,6 +40,7 @@ mod wire;
 pub mod world;
 mod yaml;
 
+pub use crate::swarm::bytes;
 pub use yaml::{manifest_yaml, scenario_yaml};
 
 pub use ops::{GatewayOpsConfig, Op};

@@ -12,9 +12,9 @@ use super::cli::{
     MAX_SHRINK_RUNS, Origin, Reproduction, minimise_to_file, reproduce_command, reproduction_line,
     with_quiet_panics,
 };
+use super::fuzz_input::WorldInput;
 use super::generate::describe;
 use super::run::{Outcome, Target};
-use crate::fuzzing::world::WorldInput;
 use crate::scenario::cli::Exit;
 
 /// What converting one fuzz input gave.

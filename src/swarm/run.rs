@@ -9,129 +9,13 @@ use std::path::Path;
 
 use super::coverage::{Counting, Reached, Shared};
 use super::yaml::round_trip;
-use crate::check::broken::Breakage;
+pub use crate::check::target::{BROKEN_NAMES, DEFAULT_LEAKY_PORT, Target};
 use crate::scenario::report::exit;
 use crate::scenario::schema::ScenarioFile;
 use crate::scenario::{Scenario, run_scenario};
-use crate::sim::dataplane::{DataplaneFactory, real_gateway};
 
 /// Exit status of a run that panicked (what Rust gives a panicking `natsim run`).
 pub const CRASH: u8 = 101;
-
-/// The port the `leaky-filter` breakage leaks when no port is named: inside the first block of
-/// the first NAT IP for any P, where generated attackers aim most of their packets.
-pub const DEFAULT_LEAKY_PORT: u16 = 1040;
-
-/// The dataplane a swarm runs against.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Target {
-    /// The real gateway.
-    Real,
-    /// A deliberately broken gateway (testing the swarm itself).
-    Broken(Breakage),
-}
-
-/// Kebab-case names of the breakages, as `--broken` takes them.
-pub const BROKEN_NAMES: [(&str, Breakage); 18] = [
-    ("leaky-filter", Breakage::LeakyFilter { port: 0 }),
-    ("overlapping-blocks", Breakage::OverlappingBlocks),
-    ("block-end-off-by-one", Breakage::BlockEndOffByOne),
-    ("evicting-allocator", Breakage::EvictingAllocator),
-    (
-        "stale-flow-after-block-loss",
-        Breakage::StaleFlowAfterBlockLoss,
-    ),
-    ("reply-to-wrong-nic", Breakage::ReplyToWrongNic),
-    ("bad-checksum", Breakage::BadChecksum),
-    ("unstable-mapping", Breakage::UnstableMapping),
-    ("ignores-selection", Breakage::IgnoresSelection),
-    ("wrong-status", Breakage::WrongStatus),
-    ("nondeterministic", Breakage::Nondeterministic),
-    (
-        "ignores-outer-destination",
-        Breakage::IgnoresOuterDestination,
-    ),
-    ("sticky-rst", Breakage::StickyRst),
-    (
-        "held-flows-count-against-table",
-        Breakage::HeldFlowsCountAgainstTable,
-    ),
-    ("no-block-tcp-as-no-flow", Breakage::NoBlockTcpAsNoFlow),
-    (
-        "immediate-unsolicited-icmp",
-        Breakage::ImmediateUnsolicitedIcmp,
-    ),
-    (
-        "established-at-transitory-timer",
-        Breakage::EstablishedAtTransitoryTimer,
-    ),
-    (
-        "evicts-oldest-when-table-full",
-        Breakage::EvictsOldestWhenTableFull,
-    ),
-];
-
-impl Target {
-    /// Parses `--broken NAME` (`leaky-filter[:PORT]` takes an optional port, default
-    /// [`DEFAULT_LEAKY_PORT`]).
-    pub fn broken(name: &str) -> Result<Target, String> {
-        let (base, arg) = match name.split_once(':') {
-            Some((b, a)) => (b, Some(a)),
-            None => (name, None),
-        };
-        let known = || {
-            BROKEN_NAMES
-                .iter()
-                .map(|(n, _)| *n)
-                .collect::<Vec<_>>()
-                .join(", ")
-        };
-        let (_, b) = BROKEN_NAMES
-            .iter()
-            .find(|(n, _)| *n == base)
-            .ok_or_else(|| format!("unknown broken dataplane `{name}`; one of {}", known()))?;
-        match (b, arg) {
-            (Breakage::LeakyFilter { .. }, None) => Ok(Target::Broken(Breakage::LeakyFilter {
-                port: DEFAULT_LEAKY_PORT,
-            })),
-            (Breakage::LeakyFilter { .. }, Some(p)) => p
-                .parse::<u16>()
-                .map(|port| Target::Broken(Breakage::LeakyFilter { port }))
-                .map_err(|_| format!("`{p}` is not a port")),
-            (_, Some(_)) => Err(format!("`{base}` takes no argument")),
-            (b, None) => Ok(Target::Broken(*b)),
-        }
-    }
-
-    /// A factory for this dataplane.
-    pub fn factory(self) -> Box<DataplaneFactory> {
-        match self {
-            Target::Real => Box::new(real_gateway),
-            Target::Broken(b) => b.factory(),
-        }
-    }
-
-    /// The `--broken` argument that selects this dataplane (`None` for the real gateway).
-    pub fn broken_arg(self) -> Option<String> {
-        match self {
-            Target::Real => None,
-            Target::Broken(Breakage::LeakyFilter { port }) => Some(format!("leaky-filter:{port}")),
-            Target::Broken(b) => BROKEN_NAMES
-                .iter()
-                .find(|(_, x)| *x == b)
-                .map(|(n, _)| n.to_string()),
-        }
-    }
-}
-
-impl fmt::Display for Target {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.broken_arg() {
-            None => write!(f, "real gateway"),
-            Some(name) => write!(f, "broken {name} gateway"),
-        }
-    }
-}
 
 /// What kind of failure a run ended in; minimisation keeps a change only if the kind stays.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
