@@ -44,7 +44,7 @@ pub use crate::swarm::bytes;
 pub use yaml::{manifest_yaml, scenario_yaml};
 
 pub use ops::{GatewayOpsConfig, Op};
-pub use oracle::{Checker, Violation};
+pub use oracle::{Checker, Control, Violation};
 pub use pcap::pcap_read;
 pub use wire::{fix_checksums, wire_parse};
 pub use world::sim_world;
