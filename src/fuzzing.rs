@@ -5,10 +5,14 @@
 //! functions as plain `#[test]`s, so a crash found by libFuzzer stays a regression test that needs
 //! neither libFuzzer nor a nightly toolchain.
 //!
+//! This module is compiled only with the cargo feature `fuzzing` (enabled by `fuzz/Cargo.toml`
+//! and, through natsim's dev-dependency on itself, by the tests); the `sim_world` input format
+//! that `natsim swarm --from-fuzz` needs is in [`crate::swarm::fuzz_input`], in every build.
+//!
 //! | harness | input | oracle |
 //! |---|---|---|
 //! | [`wire_parse`] | any bytes | parsers agree, emit/parse round trip, incremental rewrites keep checksums valid |
-//! | [`gateway_packet`] | config byte + raw packets | behaviour §6 as far as one gateway shows it ([`oracle`]) |
+//! | [`gateway_packet`] | config byte + raw packets | the simulator's behaviour §6 checker plus single-gateway extras ([`oracle`]) |
 //! | [`gateway_ops`] | config byte + operation sequence ([`ops::Op`]) | the same oracle after every operation, plus flow bookkeeping |
 //! | [`pcap_read`] | a pcap/pcapng file | no panic, summary counts consistent, chunked reads equal whole reads |
 //! | [`manifest_yaml`] | IronCore manifest text | no panic, deterministic findings, reconciled blocks in range and disjoint |
@@ -32,7 +36,6 @@
 //! panic into a crash file. These are the only intended panics: the code under test must never
 //! panic, whatever the bytes.
 
-pub mod bytes;
 pub mod ops;
 pub mod oracle;
 mod pcap;
@@ -41,10 +44,11 @@ mod wire;
 pub mod world;
 mod yaml;
 
+pub use crate::swarm::bytes;
 pub use yaml::{manifest_yaml, scenario_yaml};
 
 pub use ops::{GatewayOpsConfig, Op};
-pub use oracle::{Checker, Violation};
+pub use oracle::{Checker, Control, Violation};
 pub use pcap::pcap_read;
 pub use wire::{fix_checksums, wire_parse};
 pub use world::sim_world;

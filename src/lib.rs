@@ -15,6 +15,7 @@
 //! | [`check`] | behaviour §6 invariant checkers (observers of simulator events) and broken gateways |
 //! | [`scenario`] | scenario files: schema, loading, expectations, reports, `run`/`check` entry points |
 //! | [`swarm`] | generated worlds, swarm testing, minimisation of failures to scenario files |
+//! | `fuzzing` | the cargo-fuzz harnesses (cargo feature `fuzzing`, enabled by `fuzz/` and the tests) |
 //! | [`exit`], [`output`] | the commands' exit codes; all-or-nothing output files, checked stdout/stderr |
 //!
 //! See `ARCHITECTURE.md` for how a packet flows through these modules.
@@ -23,6 +24,7 @@ pub mod api;
 pub mod check;
 pub mod demo;
 pub mod exit;
+#[cfg(feature = "fuzzing")]
 pub mod fuzzing;
 pub mod nat;
 pub mod output;

@@ -4,6 +4,13 @@ use std::fmt;
 use std::ops::{Add, Sub};
 use std::time::Duration;
 
+/// Longest duration any input may name, in milliseconds (365 days): scenario and replay ranges
+/// (`scenario::ranges::MAX_MS`) bound durations by it, so their nanoseconds fit in a `u64` many
+/// times over.
+pub const MAX_DURATION_MS: u64 = 365 * 86_400_000;
+/// [`MAX_DURATION_MS`] in microseconds.
+pub const MAX_DURATION_US: u64 = MAX_DURATION_MS * 1000;
+
 /// A point on the virtual clock, in nanoseconds since the start of a run. Serialises as the
 /// plain number of nanoseconds.
 #[derive(

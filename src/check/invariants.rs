@@ -1,6 +1,13 @@
 //! The invariant checker (behaviour §6, invariants 1–8 here and 10 in [`super::liveness`]; 9,
 //! determinism, is checked by running twice and comparing trace digests, see
 //! [`crate::scenario`]).
+//!
+//! The one behaviour §6 checker: the simulator, replay (`crate::replay`) and the fuzz oracle
+//! (`natsim::fuzzing::oracle`) all feed it [`Observation`]s. This file stays whole (about 1,050
+//! lines) because it is one flow model: every check reads and updates the same maps (flows by NAT
+//! tuple and by inside tuple, port occupancy per scope key, mapping references, blocks), and the
+//! inbound, outbound, ICMP-error and event paths must keep them in step; split across files, the
+//! bookkeeping would sit apart from the rules that depend on it.
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};

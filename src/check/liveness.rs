@@ -1,6 +1,11 @@
 //! Invariant 10, liveness (docs/behaviour.md §6): the gateway must not drop what it has to let
 //! through, and must drop for the right reason.
 //!
+//! This file stays whole (about 1,050 lines): it is one model (the flows with their TCP states
+//! and two deadlines, the held ports, the per-scope and table counts, the blocks), and the
+//! judgement of each drop reads all of it while every observation updates all of it; cut apart,
+//! the counts would sit apart from the rules that keep them exact.
+//!
 //! The checker keeps its own model of every flow, written from docs/behaviour.md §4 and §5 and
 //! the profile's values, apart from the gateway's code (nothing here calls `crate::nat`'s state
 //! machine, timers or table): a TCP machine with RST recovery (`linux`: RST → CLOSE, no

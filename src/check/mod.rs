@@ -10,5 +10,7 @@
 pub mod broken;
 mod invariants;
 pub mod liveness;
+pub mod target;
 
 pub use invariants::{Invariant, InvariantChecker, InvariantSummary};
+pub use target::Target;

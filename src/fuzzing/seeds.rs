@@ -195,7 +195,7 @@ pub fn gateway_packet() -> Vec<Seed> {
     // rfc, dpservice, gcp+unreachable, aws+last-port quirk, azure, linux.
     for config in [0u8, 1, 2 | 0x08 | 0x10, 3 | 0x20, 4, 5] {
         let fixture = Fixture::new(config);
-        let flows = fixture.checker().gateway().flows();
+        let flows = fixture.checker().dataplane().flows();
         let nic_flag = |f: &FlowInfo| if f.flow.nic.0 == 1 { NIC1 } else { 0 };
         let mut replies = vec![config];
         let mut errors = vec![config];
@@ -237,7 +237,7 @@ pub fn gateway_packet() -> Vec<Seed> {
     }
     // A TCP handshake finishing, data both ways, close, then a late reply after the timers.
     let fixture = Fixture::new(0);
-    let flows = fixture.checker().gateway().flows();
+    let flows = fixture.checker().dataplane().flows();
     if let Some(tcp) = flows.iter().find(|f| f.flow.protocol == proto::TCP) {
         let mut s = vec![0];
         let inside = (tcp.flow.inside.ip(), tcp.flow.inside.port());

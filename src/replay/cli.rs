@@ -10,7 +10,7 @@ use ipnet::IpNet;
 use super::config::ReplayConfig;
 use super::profiles::{parse_profiles, replay_profiles};
 use super::run::replay_with;
-use crate::swarm::run::Target;
+use crate::check::Target;
 
 /// Command-line options; each one that is set overrides the config file.
 #[derive(Clone, Debug, Default, PartialEq)]

@@ -254,7 +254,7 @@ impl ReplayConfig {
                 format!("{} is out of range {MIN_SPEED}..={MAX_SPEED}", self.speed),
             ));
         }
-        let max_ms = crate::scenario::ranges::MAX_MS;
+        let max_ms = crate::time::MAX_DURATION_MS;
         if self.time_offset_ms > max_ms {
             return Err(invalid(
                 "time_offset_ms",

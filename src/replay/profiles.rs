@@ -17,9 +17,9 @@ use serde::{Deserialize, Serialize};
 use super::config::ReplayConfig;
 use super::reader::for_each_packet;
 use super::run::{ReplayError, VERDICTS_FILE, default_out_dir, replay_with};
+use crate::check::Target;
 use crate::nat::profile::Profile;
 use crate::sim::packet::{IcmpKind, Tuple, quoted_offset};
-use crate::swarm::run::Target;
 
 /// Name of the comparison's JSON file in the output folder.
 pub const PROFILES_FILE: &str = "profiles.json";

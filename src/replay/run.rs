@@ -30,13 +30,13 @@ use super::report::{HostSummary, NicSummary, ReplaySummary};
 use super::summary::CaptureSummary;
 use super::verify::{At, ReplayChecks};
 use super::writer::PcapNgCaptureWriter;
+use crate::check::Target;
 use crate::nat::{ConfigError, Egress, Event, Family, Ingress, NicId, Verdict};
 use crate::output::{AtomicFile, write_atomic};
 use crate::sim::comment::{self, Comments};
 use crate::sim::dataplane::Dataplane;
 use crate::sim::engine::StatusRow;
 use crate::sim::observe::{NicInfo, Observation};
-use crate::swarm::run::Target;
 use crate::time::Instant;
 use crate::wire::parse::parse_ip;
 

@@ -10,10 +10,10 @@ use super::schema::{ArrivalsDoc, GeneratorDoc, ProtoDoc, ScenarioFile};
 use crate::sim::link::LinkConfig;
 
 /// Longest duration in milliseconds (365 days): `at_ms`, `interval_ms`, `hold_ms`, timeouts,
-/// `limits.max_time_ms`, ...
-pub const MAX_MS: u64 = 365 * 86_400_000;
+/// `limits.max_time_ms`, ... (defined in [`crate::time`], which replay's ranges share).
+pub const MAX_MS: u64 = crate::time::MAX_DURATION_MS;
 /// Longest duration in microseconds (365 days): link delays, `port_scan.interval_us`.
-pub const MAX_US: u64 = MAX_MS * 1000;
+pub const MAX_US: u64 = crate::time::MAX_DURATION_US;
 /// Most bytes one TCP request or response may carry (100 MiB).
 pub const MAX_STREAM_BYTES: u64 = 100 * 1024 * 1024;
 /// Most payload bytes of one UDP datagram (65535 − 20 IPv4 − 8 UDP).
@@ -26,10 +26,8 @@ pub const MAX_RETRIES: u64 = 64;
 pub const MAX_RATE_PER_S: f64 = 10_000.0;
 /// Most dataplane nodes.
 pub const MAX_NODES: u64 = 1024;
-/// Smallest link MTU (RFC 791: every IPv4 host must take 68-byte datagrams).
-pub const MIN_MTU_BYTES: u64 = 68;
-/// Largest link MTU (the IPv4 total-length field).
-pub const MAX_MTU_BYTES: u64 = 65_535;
+/// Smallest and largest link MTU, defined with the link ([`crate::sim::link`]).
+pub use crate::sim::link::{MAX_MTU_BYTES, MIN_MTU_BYTES};
 /// Largest Zipf exponent, Pareto shape or mix weight sum worth sampling.
 pub const MAX_SHAPE: f64 = 100.0;
 

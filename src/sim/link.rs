@@ -10,6 +10,11 @@ use serde::{Deserialize, Serialize};
 
 use crate::rng::Rng;
 
+/// Smallest link MTU (RFC 791: every IPv4 host must take 68-byte datagrams).
+pub const MIN_MTU_BYTES: u64 = 68;
+/// Largest link MTU (the IPv4 total-length field).
+pub const MAX_MTU_BYTES: u64 = 65_535;
+
 /// A probability as `numerator/denominator`, written `"1/100"` in scenario files (`"0"` is
 /// never, `"1"` always).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -93,10 +98,10 @@ impl JsonSchema for Ratio {
 #[serde(deny_unknown_fields, default)]
 pub struct LinkConfig {
     /// One-way base delay in microseconds.
-    #[schemars(range(max = crate::scenario::ranges::MAX_US))]
+    #[schemars(range(max = crate::time::MAX_DURATION_US))]
     pub delay_us: u64,
     /// Extra delay drawn uniformly from `0..=jitter_us` per packet (may reorder packets).
-    #[schemars(range(max = crate::scenario::ranges::MAX_US))]
+    #[schemars(range(max = crate::time::MAX_DURATION_US))]
     pub jitter_us: u64,
     /// Probability a packet is lost.
     pub loss: Ratio,
@@ -105,10 +110,10 @@ pub struct LinkConfig {
     /// Probability a packet is held back by `reorder_delay_us` (overtaken by later packets).
     pub reorder: Ratio,
     /// Hold-back of a reordered packet, in microseconds.
-    #[schemars(range(max = crate::scenario::ranges::MAX_US))]
+    #[schemars(range(max = crate::time::MAX_DURATION_US))]
     pub reorder_delay_us: u64,
     /// Largest IP packet carried, in bytes; bigger ones are dropped and counted.
-    #[schemars(range(min = crate::scenario::ranges::MIN_MTU_BYTES, max = crate::scenario::ranges::MAX_MTU_BYTES))]
+    #[schemars(range(min = MIN_MTU_BYTES, max = MAX_MTU_BYTES))]
     pub mtu_bytes: u32,
 }
 

@@ -12,10 +12,10 @@ use super::cli::{
     MAX_SHRINK_RUNS, Origin, Reproduction, minimise_to_file, reproduce_command, reproduction_line,
     with_quiet_panics,
 };
+use super::fuzz_input::WorldInput;
 use super::generate::describe;
 use super::run::{Outcome, Target};
 use crate::exit::Exit;
-use crate::fuzzing::world::WorldInput;
 
 /// What converting one fuzz input gave.
 #[derive(Clone, Debug)]

@@ -9,15 +9,18 @@
 //! | [`coverage`] | vacuity guards: which interesting paths each run reached |
 //! | [`shrink`] | greedy, bounded, deterministic minimisation of a failing document |
 //! | [`cli`] | `natsim swarm`: seeds on threads, ordered output, reproductions on disk |
+//! | [`fuzz_input`], [`bytes`] | the `sim_world` fuzz input format (bytes → world), read by `--from-fuzz` and the fuzz target |
 //! | [`from_fuzz`] | `natsim swarm --from-fuzz`: a `sim_world` fuzz input to a minimised scenario file |
 //!
 //! A seed is the whole input: `Features::draw(seed)`, then `generate(seed, &features)`, then a
 //! run with the document's seed (= the swarm seed). See `docs/swarm.md`.
 
+pub mod bytes;
 pub mod cli;
 pub mod coverage;
 pub mod features;
 pub mod from_fuzz;
+pub mod fuzz_input;
 pub mod generate;
 pub mod run;
 pub mod shrink;

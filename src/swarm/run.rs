@@ -9,84 +9,13 @@ use std::path::Path;
 
 use super::coverage::{Counting, Reached, Shared};
 use super::yaml::round_trip;
-use crate::check::broken::Breakage;
-use crate::scenario::report::exit;
+pub use crate::check::target::{DEFAULT_LEAKY_PORT, Target};
+use crate::exit;
 use crate::scenario::schema::ScenarioFile;
 use crate::scenario::{Scenario, run_scenario};
-use crate::sim::dataplane::{DataplaneFactory, real_gateway};
 
 /// Exit status of a run that panicked (what Rust gives a panicking `natsim run`).
 pub const CRASH: u8 = 101;
-
-/// The port the `leaky-filter` breakage leaks when no port is named: inside the first block of
-/// the first NAT IP for any P, where generated attackers aim most of their packets.
-pub const DEFAULT_LEAKY_PORT: u16 = 1040;
-
-/// The dataplane a swarm runs against.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Target {
-    /// The real gateway.
-    Real,
-    /// A deliberately broken gateway (testing the swarm itself).
-    Broken(Breakage),
-}
-
-impl Target {
-    /// Parses `--broken NAME` (`leaky-filter[:PORT]` takes an optional port, default
-    /// [`DEFAULT_LEAKY_PORT`]).
-    pub fn broken(name: &str) -> Result<Target, String> {
-        let (base, arg) = match name.split_once(':') {
-            Some((b, a)) => (b, Some(a)),
-            None => (name, None),
-        };
-        let known = || {
-            Breakage::ALL
-                .iter()
-                .map(|b| b.name())
-                .collect::<Vec<_>>()
-                .join(", ")
-        };
-        let b = &Breakage::from_name(base)
-            .ok_or_else(|| format!("unknown broken dataplane `{name}`; one of {}", known()))?;
-        match (b, arg) {
-            (Breakage::LeakyFilter { .. }, None) => Ok(Target::Broken(Breakage::LeakyFilter {
-                port: DEFAULT_LEAKY_PORT,
-            })),
-            (Breakage::LeakyFilter { .. }, Some(p)) => p
-                .parse::<u16>()
-                .map(|port| Target::Broken(Breakage::LeakyFilter { port }))
-                .map_err(|_| format!("`{p}` is not a port")),
-            (_, Some(_)) => Err(format!("`{base}` takes no argument")),
-            (b, None) => Ok(Target::Broken(*b)),
-        }
-    }
-
-    /// A factory for this dataplane.
-    pub fn factory(self) -> Box<DataplaneFactory> {
-        match self {
-            Target::Real => Box::new(real_gateway),
-            Target::Broken(b) => b.factory(),
-        }
-    }
-
-    /// The `--broken` argument that selects this dataplane (`None` for the real gateway).
-    pub fn broken_arg(self) -> Option<String> {
-        match self {
-            Target::Real => None,
-            Target::Broken(Breakage::LeakyFilter { port }) => Some(format!("leaky-filter:{port}")),
-            Target::Broken(b) => Some(b.name().to_string()),
-        }
-    }
-}
-
-impl fmt::Display for Target {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.broken_arg() {
-            None => write!(f, "real gateway"),
-            Some(name) => write!(f, "broken {name} gateway"),
-        }
-    }
-}
 
 /// What kind of failure a run ended in; minimisation keeps a change only if the kind stays.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]

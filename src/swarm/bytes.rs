@@ -1,5 +1,7 @@
 //! A total byte cursor: every read succeeds, reading zeros once the input is exhausted, so any
 //! byte string decodes to some input and libFuzzer never wastes executions on rejected inputs.
+//! Here (not in `natsim::fuzzing`) because [`super::fuzz_input`] decodes fuzz inputs with it in
+//! every build; the fuzz harnesses use it too.
 
 /// Reads fixed-size fields from the front of a fuzz input.
 #[derive(Clone, Debug)]
