@@ -11,12 +11,9 @@
 use std::cell::Cell;
 use std::rc::Rc;
 
-use crate::nat::{
-    Block, ConfigError, Counters, Egress, EndReason, Event, Family, FlowInfo, GatewayConfig,
-    Ingress, NicConfig, NicId, Verdict,
-};
+use crate::nat::{Egress, EndReason, Event, GatewayConfig, Ingress, Verdict};
 use crate::scenario::Report;
-use crate::sim::dataplane::{Dataplane, DataplaneFactory};
+use crate::sim::dataplane::{Dataplane, DataplaneFactory, Wrapper};
 use crate::time::Instant;
 use crate::wire::IpVersion;
 use crate::wire::parse::{parse_ip, proto};
@@ -210,38 +207,17 @@ impl Counting {
     }
 }
 
-impl Dataplane for Counting {
+impl Wrapper for Counting {
+    fn inner(&self) -> &dyn Dataplane {
+        &*self.inner
+    }
+    fn inner_mut(&mut self) -> &mut dyn Dataplane {
+        &mut *self.inner
+    }
     fn process(&mut self, now: Instant, ingress: Ingress, pkt: &mut Vec<u8>) -> Verdict {
         let v = self.inner.process(now, ingress, pkt);
         self.look(ingress, v, pkt);
         v
-    }
-    fn poll_transmit(&mut self) -> Option<(Egress, Vec<u8>)> {
-        self.inner.poll_transmit()
-    }
-    fn poll_timeout(&mut self) -> Option<Instant> {
-        self.inner.poll_timeout()
-    }
-    fn poll_wakeup(&mut self) -> Option<Instant> {
-        self.inner.poll_wakeup()
-    }
-    fn handle_timeout(&mut self, now: Instant) {
-        self.inner.handle_timeout(now)
-    }
-    fn add_nic(&mut self, id: NicId, nic: NicConfig) -> Result<(), ConfigError> {
-        self.inner.add_nic(id, nic)
-    }
-    fn remove_nic(&mut self, now: Instant, id: NicId) {
-        self.inner.remove_nic(now, id)
-    }
-    fn assign_block(&mut self, now: Instant, id: NicId, block: Block) -> Result<(), ConfigError> {
-        self.inner.assign_block(now, id, block)
-    }
-    fn release_block(&mut self, now: Instant, id: NicId, family: Family) -> Option<Block> {
-        self.inner.release_block(now, id, family)
-    }
-    fn block_of(&self, id: NicId, family: Family) -> Option<Block> {
-        self.inner.block_of(id, family)
     }
     fn drain_events(&mut self) -> Vec<Event> {
         let events = self.inner.drain_events();
@@ -258,27 +234,6 @@ impl Dataplane for Counting {
             }
         }
         events
-    }
-    fn counters(&self) -> Counters {
-        self.inner.counters()
-    }
-    fn nic_counters(&self, id: NicId) -> Option<Counters> {
-        self.inner.nic_counters(id)
-    }
-    fn flows(&self) -> Vec<FlowInfo> {
-        self.inner.flows()
-    }
-    fn live_flows(&self) -> (usize, usize) {
-        self.inner.live_flows()
-    }
-    fn translation_of(
-        &self,
-        nic: NicId,
-        protocol: u8,
-        inside: std::net::SocketAddr,
-        remote: std::net::SocketAddr,
-    ) -> Option<std::net::SocketAddr> {
-        self.inner.translation_of(nic, protocol, inside, remote)
     }
 }
 
