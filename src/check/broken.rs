@@ -7,8 +7,8 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::nat::{
-    Block, ConfigError, DropReason, Egress, Event, Family, FlowInfo, Gateway,
-    GatewayConfig, Ingress, NicConfig, NicId, Verdict,
+    Block, ConfigError, DropReason, Egress, Event, Family, FlowInfo, Gateway, GatewayConfig,
+    Ingress, NicConfig, NicId, Verdict,
 };
 use crate::sim::dataplane::{Dataplane, DataplaneFactory, Wrapper};
 use crate::sim::packet::{Tuple, build_tcp, build_udp_len, quoted_offset};

@@ -2248,8 +2248,7 @@ impl Simulator {
     pub fn dataplane_counters(&self) -> crate::nat::Counters {
         let mut total = crate::nat::Counters::default();
         for n in &self.nodes {
-            let c = n.dp.counters();
-            add_counters(&mut total, &c);
+            total.add(&n.dp.counters());
         }
         total
     }
@@ -2340,21 +2339,6 @@ impl Simulator {
     /// The configuration the run was built from.
     pub fn config(&self) -> &SimConfig {
         &self.cfg
-    }
-}
-
-fn add_counters(total: &mut crate::nat::Counters, c: &crate::nat::Counters) {
-    for i in 0..4 {
-        total.translated_out[i] += c.translated_out[i];
-        total.translated_in[i] += c.translated_in[i];
-    }
-    total.hairpinned += c.hairpinned;
-    total.passed_through += c.passed_through;
-    total.generated += c.generated;
-    total.flows_created += c.flows_created;
-    total.flows_ended += c.flows_ended;
-    for (t, v) in total.drops.iter_mut().zip(c.drops.iter()) {
-        *t += v;
     }
 }
 
