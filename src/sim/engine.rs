@@ -8,6 +8,7 @@
 //! packet for a port block it does not own to the owner, behaviour §4), which translates and sends
 //! them down the NIC's access link.
 
+use std::any::Any;
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::ipfrag::{Offer, Reassembly, fragment, may_be_fragment};
@@ -340,7 +341,9 @@ pub struct Simulator {
     pool: Vec<Vec<u8>>,
     out: Vec<Vec<u8>>,
     before: Vec<u8>,
-    observer: Option<Box<dyn Observer>>,
+    /// Every observer, each told every observation in order (invariant checker, meters,
+    /// coverage); the first violation any of them reports stops the run.
+    observers: Vec<Box<dyn Observer>>,
     digest: Digest,
     stats: SimStats,
     results: Vec<AppResult>,
@@ -357,11 +360,12 @@ pub struct Simulator {
 
 impl Simulator {
     /// Builds the topology, the dataplanes and the initial control-plane state, and schedules
-    /// the scripted work. `observer` (an invariant checker) sees everything from the start.
+    /// the scripted work. The `observers` (an invariant checker, a meter, ...) see everything
+    /// from the start, each in list order; [`Simulator::observer`] reads one back.
     pub fn new(
         cfg: SimConfig,
         factory: Box<DataplaneFactory>,
-        observer: Option<Box<dyn Observer>>,
+        observers: Vec<Box<dyn Observer>>,
     ) -> Result<Self, SimError> {
         let seed = cfg.seed;
         let mut gw_cfg = cfg.gateway.clone();
@@ -557,7 +561,7 @@ impl Simulator {
             pool: Vec::new(),
             out: Vec::new(),
             before: Vec::new(),
-            observer,
+            observers,
             digest: Digest::default(),
             stats: SimStats::default(),
             results,
@@ -642,14 +646,13 @@ impl Simulator {
     }
 
     fn notify(&mut self, obs: &Observation<'_>) {
-        if let Some(o) = self.observer.as_mut()
-            && let Err(mut v) = o.observe(self.stats.events, Instant::from_nanos(self.now_ns), obs)
-            && self.violation.is_none()
-        {
-            v.event_index = self.stats.events;
-            v.at = Instant::from_nanos(self.now_ns);
-            self.violation = Some(v);
-        }
+        fan_out(
+            &mut self.observers,
+            self.stats.events,
+            Instant::from_nanos(self.now_ns),
+            obs,
+            &mut self.violation,
+        );
     }
 
     // ----- control plane -------------------------------------------------------------------
@@ -712,7 +715,7 @@ impl Simulator {
     /// API reports them next to what the dataplanes hold. Dataplane blocks no gateway routes
     /// are reported in a last table without a gateway (P = 0).
     fn report_status(&mut self) {
-        if self.observer.is_none() {
+        if self.observers.is_empty() {
             return;
         }
         let views = self.control.routing_views();
@@ -1261,7 +1264,7 @@ impl Simulator {
     fn process(&mut self, node: u16, ingress: Ingress, buf: &mut Vec<u8>) -> Verdict {
         let now = Instant::from_nanos(self.now_ns);
         // Observers and verdict comments compare the packet before and after.
-        if self.observer.is_some() || self.capture.any() {
+        if !self.observers.is_empty() || self.capture.any() {
             self.before.clear();
             self.before.extend_from_slice(buf);
         }
@@ -1276,7 +1279,7 @@ impl Simulator {
                 during: Some(ingress),
             });
         }
-        if let Some(o) = self.observer.as_mut() {
+        if !self.observers.is_empty() {
             let obs = Observation::Processed {
                 node,
                 ingress,
@@ -1284,13 +1287,13 @@ impl Simulator {
                 verdict,
                 after: buf,
             };
-            if let Err(mut v) = o.observe(self.stats.events, now, &obs)
-                && self.violation.is_none()
-            {
-                v.event_index = self.stats.events;
-                v.at = now;
-                self.violation = Some(v);
-            }
+            fan_out(
+                &mut self.observers,
+                self.stats.events,
+                now,
+                &obs,
+                &mut self.violation,
+            );
         }
         self.after_dataplane(node);
         verdict
@@ -2339,6 +2342,49 @@ impl Simulator {
     /// The configuration the run was built from.
     pub fn config(&self) -> &SimConfig {
         &self.cfg
+    }
+
+    /// The first observer of type `T`, to read its results after (or during) a run.
+    pub fn observer<T: Observer>(&self) -> Option<&T> {
+        self.observers
+            .iter()
+            .find_map(|o| (&**o as &dyn Any).downcast_ref::<T>())
+    }
+
+    /// Takes the first observer of type `T` out of the run (it sees nothing after this).
+    pub fn take_observer<T: Observer>(&mut self) -> Option<Box<T>> {
+        let i = self
+            .observers
+            .iter()
+            .position(|o| (&**o as &dyn Any).is::<T>())?;
+        (self.observers.remove(i) as Box<dyn Any>)
+            .downcast::<T>()
+            .ok()
+    }
+
+    /// Takes every observer out of the run, in the order they were given.
+    pub fn take_observers(&mut self) -> Vec<Box<dyn Observer>> {
+        std::mem::take(&mut self.observers)
+    }
+}
+
+/// Tells every observer one observation; the first violation of the run is kept, stamped with
+/// the event index and time (later ones, from any observer, are not: the run stops anyway).
+fn fan_out(
+    observers: &mut [Box<dyn Observer>],
+    index: u64,
+    now: Instant,
+    obs: &Observation<'_>,
+    violation: &mut Option<Violation>,
+) {
+    for o in observers {
+        if let Err(mut v) = o.observe(index, now, obs)
+            && violation.is_none()
+        {
+            v.event_index = index;
+            v.at = now;
+            *violation = Some(v);
+        }
     }
 }
 
