@@ -59,6 +59,7 @@ use super::config::{
 };
 use super::control::{BlockChange, ControlError, ControlPlane, Status};
 use super::dataplane::{Dataplane, DataplaneFactory};
+use super::ids::{AppId, HostId, LinkEnd, LinkId};
 use super::link::{Link, Transmit};
 use super::observe::{Digest, NicInfo, Observation, Observer, Violation};
 use super::packet::{
@@ -87,33 +88,6 @@ pub enum NodeKind {
     Remote(u32),
 }
 
-/// One end of a link: a link connects end [`LinkEnd::A`] to end [`LinkEnd::B`] (see [`Role`]).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum LinkEnd {
-    /// The first end (the NIC host, the dataplane node, the router).
-    A,
-    /// The second end (the dataplane node, the router, the remote host).
-    B,
-}
-
-impl LinkEnd {
-    /// The end a packet sent from this end arrives at.
-    fn other(self) -> LinkEnd {
-        match self {
-            LinkEnd::A => LinkEnd::B,
-            LinkEnd::B => LinkEnd::A,
-        }
-    }
-
-    /// 0 or 1: how the trace digest has always numbered link ends.
-    fn index(self) -> u64 {
-        match self {
-            LinkEnd::A => 0,
-            LinkEnd::B => 1,
-        }
-    }
-}
-
 /// What a link connects (its end A / end B).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Role {
@@ -122,7 +96,7 @@ enum Role {
     /// Dataplane node (end 0) – router (end 1).
     Uplink { node: u16 },
     /// Router (end 0) – remote host (end 1).
-    Remote { host: u32 },
+    Remote { host: HostId },
 }
 
 /// How a packet in flight is to be handled on arrival.
@@ -146,7 +120,7 @@ enum Kind {
 
 enum Ev {
     Arrive {
-        link: u32,
+        link: LinkId,
         to: LinkEnd,
         kind: Kind,
         buf: Vec<u8>,
@@ -155,7 +129,7 @@ enum Ev {
     },
     AppStart(u32),
     AppTimer {
-        app: u32,
+        app: AppId,
         generation: u32,
     },
     DataplaneTimer(u16),
@@ -174,12 +148,12 @@ pub use super::capture::CapturedPacket;
 pub type StatusRow = (NicId, Family, Option<Block>, Option<Block>);
 
 /// A bound port: (host, protocol, port).
-type BoundKey = (u32, u8, u16);
+type BoundKey = (HostId, u8, u16);
 
 /// A socket: (host, protocol, local port, remote endpoint).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 struct SocketKey {
-    host: u32,
+    host: HostId,
     proto: u8,
     port: u16,
     remote: SocketAddr,
@@ -188,7 +162,7 @@ struct SocketKey {
 #[derive(Clone, Copy, Debug)]
 enum Bound {
     Service(ServiceKind),
-    App(u32),
+    App(AppId),
 }
 
 /// One NIC's line of a report: see [`Simulator::nic_reports`].
@@ -233,7 +207,7 @@ struct Host {
     name: String,
     nic: Option<u32>,
     addresses: Vec<IpAddr>,
-    link: u32,
+    link: LinkId,
     rng: Rng,
     next_port: u16,
     stats: HostStats,
@@ -257,8 +231,8 @@ impl Host {
 
 struct NicRt {
     spec: super::config::NicSpec,
-    host: u32,
-    link: u32,
+    host: HostId,
+    link: LinkId,
     present: bool,
     ports_now: u64,
     ports_peak: u64,
@@ -266,7 +240,7 @@ struct NicRt {
 
 struct Node {
     dp: Box<dyn Dataplane>,
-    uplink: u32,
+    uplink: LinkId,
     timer_at_ns: Option<u64>,
 }
 
@@ -381,12 +355,12 @@ pub struct Simulator {
     links: Vec<Link>,
     link_keys: Vec<u64>,
     roles: Vec<Role>,
-    link_by_name: BTreeMap<String, u32>,
+    link_by_name: BTreeMap<String, LinkId>,
     hosts: Vec<Host>,
     nics: Vec<NicRt>,
     nic_by_addr: HashMap<(u16, IpAddr), u32, FixedState>,
-    remote_by_addr: HashMap<IpAddr, u32, FixedState>,
-    remote_hosts: Vec<u32>,
+    remote_by_addr: HashMap<IpAddr, HostId, FixedState>,
+    remote_hosts: Vec<HostId>,
     nodes: Vec<Node>,
     factory: Box<DataplaneFactory>,
     control: ControlPlane,
@@ -395,9 +369,9 @@ pub struct Simulator {
     owners: BTreeMap<(IpAddr, u16), (u16, u32)>,
     apps: Vec<App>,
     app_keys: Vec<(Option<SocketKey>, Option<BoundKey>)>,
-    free_apps: Vec<u32>,
-    conns: HashMap<SocketKey, u32, FixedState>,
-    bound: HashMap<(u32, u8, u16), Bound, FixedState>,
+    free_apps: Vec<AppId>,
+    conns: HashMap<SocketKey, AppId, FixedState>,
+    bound: HashMap<BoundKey, Bound, FixedState>,
     pool: Vec<Vec<u8>>,
     out: Vec<Vec<u8>>,
     before: Vec<u8>,
@@ -407,7 +381,7 @@ pub struct Simulator {
     digest: Digest,
     stats: SimStats,
     results: Vec<AppResult>,
-    result_app: Vec<Option<u32>>,
+    result_app: Vec<Option<AppId>>,
     generators: Vec<GenRt>,
     capture: Captures,
     /// Verdict-comment scratch (only used when some link is captured).
@@ -484,9 +458,9 @@ impl Simulator {
             } => self.arrive(link, to, kind, buf, trail),
             Ev::AppStart(i) => self.start_app(i),
             Ev::AppTimer { app, generation } => {
-                let a = &self.apps[app as usize];
+                let a = &self.apps[app.index()];
                 if a.generation == generation && a.scheduled_ns == Some(self.now_ns) {
-                    self.apps[app as usize].scheduled_ns = None;
+                    self.apps[app.index()].scheduled_ns = None;
                     self.with_app(app, |a, io| a.on_timer(io));
                 }
             }

@@ -4,6 +4,7 @@
 //!   loop; its child modules are the parts: topology building, routing and relay, dataplane
 //!   nodes, the host stack, application lifecycle, adversaries, the control-plane driver,
 //!   faults, capture comments and results.
+//! - [`ids`]: typed ids of hosts, applications and links, and link ends.
 //! - [`link`]: delay, jitter, loss, duplication, reordering, MTU; integer-ratio probabilities.
 //! - [`dataplane`]: the [`Dataplane`] interface (packets and timers, control, inspection), the
 //!   only way the simulator touches a NAT; [`dataplane::Wrapper`] for dataplanes wrapping one.
@@ -29,6 +30,7 @@ pub mod config;
 pub mod control;
 pub mod dataplane;
 pub mod engine;
+pub mod ids;
 pub mod ipfrag;
 pub mod link;
 pub mod observe;

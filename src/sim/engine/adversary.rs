@@ -12,15 +12,15 @@ impl Simulator {
     ) -> Option<(u8, SocketAddr, SocketAddr, Option<u32>)> {
         let idx = self.results.iter().position(|r| r.name == name)?;
         let a = self.result_app[idx]?;
-        let app = &self.apps[a as usize];
+        let app = &self.apps[a.index()];
         let (nic, proto, local, remote) = match &app.state {
             AppState::TcpClient(c) => (
-                self.hosts[app.host as usize].nic?,
+                self.hosts[app.host.index()].nic?,
                 6,
                 c.ep.local,
                 c.ep.remote,
             ),
-            AppState::Udp(u) => (self.hosts[app.host as usize].nic?, 17, u.local, u.to()),
+            AppState::Udp(u) => (self.hosts[app.host.index()].nic?, 17, u.local, u.to()),
             _ => return None,
         };
         let node = self.nics[nic as usize].spec.node;
@@ -41,7 +41,7 @@ impl Simulator {
                 port: remote.port(),
                 remote: flow.flow.nat,
             };
-            match &self.apps[*self.conns.get(&key)? as usize].state {
+            match &self.apps[self.conns.get(&key)?.index()].state {
                 AppState::TcpServer(s) => Some(s.ep.next_seq()),
                 _ => None,
             }
@@ -49,7 +49,7 @@ impl Simulator {
         Some((proto, flow.flow.nat, remote, server_seq))
     }
 
-    pub(super) fn one_shot_attack(&mut self, h: u32, kind: &AppKind) -> u32 {
+    pub(super) fn one_shot_attack(&mut self, h: HostId, kind: &AppKind) -> u32 {
         let AppKind::Attack(attack) = kind else {
             return 0;
         };
@@ -63,7 +63,7 @@ impl Simulator {
             return 0;
         };
         let seq = server_seq.unwrap_or(1);
-        let other_ip = self.hosts[h as usize]
+        let other_ip = self.hosts[h.index()]
             .addresses
             .iter()
             .copied()

@@ -28,8 +28,8 @@ impl Simulator {
                             name: String,
                             lc: &crate::sim::link::LinkConfig,
                             role: Role| {
-            let id = links.len() as u32;
-            graph.add_edge(a, b, id);
+            let id = LinkId(links.len() as u32);
+            graph.add_edge(a, b, id.0);
             let rng = Rng::new(seed, stream_of(&format!("link/{name}")));
             link_by_name.insert(name.clone(), id);
             links.push(Link::new(name, lc.clone(), rng));
@@ -64,8 +64,8 @@ impl Simulator {
                     n.name, n.node, nodes_n
                 )));
             }
-            let h = hosts.len() as u32;
-            let v = graph.add_node(NodeKind::Nic(h));
+            let h = HostId(hosts.len() as u32);
+            let v = graph.add_node(NodeKind::Nic(h.0));
             let link = add_link(
                 &mut graph,
                 v,
@@ -103,8 +103,8 @@ impl Simulator {
         let mut remote_hosts = Vec::new();
         let mut bound = HashMap::with_hasher(FixedState::with_seed(seed));
         for r in &cfg.remotes {
-            let h = hosts.len() as u32;
-            let v = graph.add_node(NodeKind::Remote(h));
+            let h = HostId(hosts.len() as u32);
+            let v = graph.add_node(NodeKind::Remote(h.0));
             let link = add_link(
                 &mut graph,
                 router,
@@ -139,7 +139,7 @@ impl Simulator {
             let id = *link_by_name
                 .get(name)
                 .ok_or_else(|| SimError::Topology(format!("capture: no link named `{name}`")))?;
-            capture.enable(id);
+            capture.enable(id.0);
         }
         let generators = cfg
             .generators

@@ -15,7 +15,7 @@ impl Simulator {
             Fault::LinkDown(name) | Fault::LinkUp(name) => {
                 let up = matches!(self.cfg.faults[idx as usize].1, Fault::LinkUp(_));
                 if let Some(&l) = self.link_by_name.get(&name) {
-                    self.links[l as usize].up = up;
+                    self.links[l.index()].up = up;
                 }
                 Ok(())
             }

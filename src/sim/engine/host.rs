@@ -5,8 +5,8 @@
 use super::*;
 
 impl Simulator {
-    pub(super) fn host_send(&mut self, h: u32, buf: Vec<u8>) {
-        let host = &mut self.hosts[h as usize];
+    pub(super) fn host_send(&mut self, h: HostId, buf: Vec<u8>) {
+        let host = &mut self.hosts[h.index()];
         if let Some(n) = host.nic
             && !self.nics[n as usize].present
         {
@@ -15,14 +15,14 @@ impl Simulator {
         }
         host.stats.sent += 1;
         let link = host.link;
-        let from = match self.roles[link as usize] {
+        let from = match self.roles[link.index()] {
             Role::Access { .. } => LinkEnd::A,
             _ => LinkEnd::B,
         };
         self.send_from(link, from, Kind::Plain, buf, Some(h), None);
     }
 
-    pub(super) fn flush_out(&mut self, h: u32) {
+    pub(super) fn flush_out(&mut self, h: HostId) {
         let mut out = std::mem::take(&mut self.out);
         for b in out.drain(..) {
             self.host_send(h, b);
@@ -30,21 +30,21 @@ impl Simulator {
         self.out = out;
     }
 
-    pub(super) fn deliver(&mut self, h: u32, kind: Kind, buf: Vec<u8>) {
+    pub(super) fn deliver(&mut self, h: HostId, kind: Kind, buf: Vec<u8>) {
         let from_outside = matches!(kind, Kind::FromOutside);
-        let nic = self.hosts[h as usize].nic;
+        let nic = self.hosts[h.index()].nic;
         self.notify(&Observation::Delivered {
             nic: nic.map(NicId),
             from_outside,
             pkt: &buf,
         });
-        let st = &mut self.hosts[h as usize].stats;
+        let st = &mut self.hosts[h.index()].stats;
         st.received += 1;
         if from_outside {
             st.from_outside += 1;
         }
         let buf = if may_be_fragment(&buf) {
-            match self.hosts[h as usize].reassembly.offer(self.now_ns, buf) {
+            match self.hosts[h.index()].reassembly.offer(self.now_ns, buf) {
                 Offer::Whole(whole) => whole,
                 Offer::Pending | Offer::Dropped => return,
             }
@@ -83,7 +83,7 @@ impl Simulator {
                 }
             }
             Some(IcmpKind::Error) => {
-                self.hosts[h as usize].stats.icmp_errors += 1;
+                self.hosts[h.index()].stats.icmp_errors += 1;
                 let q = quoted_offset(&buf).and_then(|o| Tuple::parse_quoted(&buf[o..]));
                 let app = q.and_then(|q| {
                     let remote = if q.icmp.is_some() {
@@ -101,7 +101,7 @@ impl Simulator {
                         .copied()
                 });
                 match app {
-                    Some(a) => self.apps[a as usize].on_icmp_error(),
+                    Some(a) => self.apps[a.index()].on_icmp_error(),
                     None => self.unmatched(h, from_outside),
                 }
             }
@@ -111,15 +111,15 @@ impl Simulator {
         self.recycle(buf);
     }
 
-    pub(super) fn unmatched(&mut self, h: u32, from_outside: bool) {
-        let st = &mut self.hosts[h as usize].stats;
+    pub(super) fn unmatched(&mut self, h: HostId, from_outside: bool) {
+        let st = &mut self.hosts[h.index()].stats;
         st.unmatched += 1;
         if from_outside {
             st.unsolicited_from_outside += 1;
         }
     }
 
-    pub(super) fn deliver_l4(&mut self, h: u32, t: &Tuple, buf: &[u8], from_outside: bool) {
+    pub(super) fn deliver_l4(&mut self, h: HostId, t: &Tuple, buf: &[u8], from_outside: bool) {
         let key = SocketKey {
             host: h,
             proto: t.protocol,
@@ -142,7 +142,7 @@ impl Simulator {
 
     /// What a host's stack does with a packet for a closed port: RST for TCP (unless it is one),
     /// ICMP port unreachable for UDP.
-    pub(super) fn refuse(&mut self, h: u32, t: &Tuple, buf: &[u8]) {
+    pub(super) fn refuse(&mut self, h: HostId, t: &Tuple, buf: &[u8]) {
         let mut b = self.pool.pop().unwrap_or_default();
         if t.protocol == Proto::Tcp.number() {
             if t.tcp_flags & RST != 0 {
@@ -163,7 +163,7 @@ impl Simulator {
 
     pub(super) fn serve(
         &mut self,
-        h: u32,
+        h: HostId,
         kind: ServiceKind,
         t: &Tuple,
         buf: &[u8],
@@ -177,7 +177,7 @@ impl Simulator {
                     self.refuse(h, t, buf);
                     return;
                 }
-                let iss = self.hosts[h as usize].rng.next_u64() as u32;
+                let iss = self.hosts[h.index()].rng.next_u64() as u32;
                 let now_ns = self.now_ns;
                 let mut out = std::mem::take(&mut self.out);
                 let server = {
@@ -191,7 +191,7 @@ impl Simulator {
                 self.out = out;
                 let a = self.new_app(h, AppState::TcpServer(Box::new(server)), None, None);
                 self.conns.insert(key, a);
-                self.app_keys[a as usize].0 = Some(key);
+                self.app_keys[a.index()].0 = Some(key);
                 self.flush_out(h);
                 self.reschedule(a);
             }
@@ -204,7 +204,7 @@ impl Simulator {
             }
             ServiceKind::Stun if !tcp => {
                 let cmd = buf.get(t.payload_offset).copied().unwrap_or(0);
-                let addrs = &self.hosts[h as usize].addresses;
+                let addrs = &self.hosts[h.index()].addresses;
                 let other_ip = addrs.iter().copied().find(|a| *a != t.dst).unwrap_or(t.dst);
                 let other_port = self
                     .cfg
@@ -229,9 +229,9 @@ impl Simulator {
         }
     }
 
-    pub(super) fn ephemeral_port(&mut self, h: u32, proto: u8, remote: SocketAddr) -> u16 {
+    pub(super) fn ephemeral_port(&mut self, h: HostId, proto: u8, remote: SocketAddr) -> u16 {
         for _ in 0..64 {
-            let host = &mut self.hosts[h as usize];
+            let host = &mut self.hosts[h.index()];
             let p = host.next_port;
             host.next_port = if p >= 60999 { 32768 } else { p + 1 };
             let key = SocketKey {
@@ -244,11 +244,11 @@ impl Simulator {
                 return p;
             }
         }
-        self.hosts[h as usize].next_port
+        self.hosts[h.index()].next_port
     }
 
-    pub(super) fn source_addr(&self, h: u32, dst: IpAddr) -> IpAddr {
-        let addrs = &self.hosts[h as usize].addresses;
+    pub(super) fn source_addr(&self, h: HostId, dst: IpAddr) -> IpAddr {
+        let addrs = &self.hosts[h.index()].addresses;
         addrs
             .iter()
             .copied()
@@ -257,7 +257,7 @@ impl Simulator {
             .unwrap_or(dst)
     }
 
-    pub(super) fn host_index(&self, r: HostRef) -> Option<u32> {
+    pub(super) fn host_index(&self, r: HostRef) -> Option<HostId> {
         match r {
             HostRef::Nic(i) => self.nics.get(i as usize).map(|n| n.host),
             HostRef::Remote(i) => self.remote_hosts.get(i as usize).copied(),

@@ -6,11 +6,11 @@ use super::*;
 impl Simulator {
     pub(super) fn new_app(
         &mut self,
-        host: u32,
+        host: HostId,
         state: AppState,
         named: Option<u32>,
         generator: Option<u32>,
-    ) -> u32 {
+    ) -> AppId {
         let app = App {
             host,
             named,
@@ -23,22 +23,22 @@ impl Simulator {
         };
         match self.free_apps.pop() {
             Some(i) => {
-                let generation = self.apps[i as usize].generation.wrapping_add(1);
-                self.apps[i as usize] = App { generation, ..app };
-                self.app_keys[i as usize] = (None, None);
+                let generation = self.apps[i.index()].generation.wrapping_add(1);
+                self.apps[i.index()] = App { generation, ..app };
+                self.app_keys[i.index()] = (None, None);
                 i
             }
             None => {
                 self.apps.push(app);
                 self.app_keys.push((None, None));
-                (self.apps.len() - 1) as u32
+                AppId((self.apps.len() - 1) as u32)
             }
         }
     }
 
     /// Runs `f` on an application with I/O scratch, sends what it wrote, re-arms its timer and
     /// frees it when finished.
-    pub(super) fn with_app(&mut self, a: u32, f: impl FnOnce(&mut App, &mut Io)) {
+    pub(super) fn with_app(&mut self, a: AppId, f: impl FnOnce(&mut App, &mut Io)) {
         let now_ns = self.now_ns;
         let mut out = std::mem::take(&mut self.out);
         {
@@ -47,33 +47,33 @@ impl Simulator {
                 out: &mut out,
                 pool: &mut self.pool,
             };
-            f(&mut self.apps[a as usize], &mut io);
+            f(&mut self.apps[a.index()], &mut io);
         }
         self.out = out;
-        let h = self.apps[a as usize].host;
+        let h = self.apps[a.index()].host;
         self.flush_out(h);
         self.reschedule(a);
     }
 
-    pub(super) fn reschedule(&mut self, a: u32) {
+    pub(super) fn reschedule(&mut self, a: AppId) {
         let now_ns = self.now_ns;
-        if self.apps[a as usize].finished(now_ns) {
+        if self.apps[a.index()].finished(now_ns) {
             self.finish_app(a);
             return;
         }
-        let app = &self.apps[a as usize];
+        let app = &self.apps[a.index()];
         if let Some(t) = app.wakeup()
             && app.scheduled_ns != Some(t)
         {
             let generation = app.generation;
-            self.apps[a as usize].scheduled_ns = Some(t);
+            self.apps[a.index()].scheduled_ns = Some(t);
             self.schedule(t, Ev::AppTimer { app: a, generation });
         }
     }
 
-    pub(super) fn finish_app(&mut self, a: u32) {
+    pub(super) fn finish_app(&mut self, a: AppId) {
         self.snapshot(a);
-        let app = &self.apps[a as usize];
+        let app = &self.apps[a.index()];
         if let Some(g) = app.generator {
             let st = &mut self.generators[g as usize].stats;
             match app.outcome {
@@ -82,7 +82,7 @@ impl Simulator {
                 Outcome::Running => {}
             }
         }
-        let (key, bound) = self.app_keys[a as usize];
+        let (key, bound) = self.app_keys[a.index()];
         if let Some(k) = key {
             self.conns.remove(&k);
         }
@@ -92,17 +92,17 @@ impl Simulator {
         if let Some(n) = app.named {
             self.result_app[n as usize] = None;
         }
-        let app = &mut self.apps[a as usize];
+        let app = &mut self.apps[a.index()];
         app.state = AppState::Done;
         app.scheduled_ns = None;
         app.named = None;
         app.generator = None;
-        self.app_keys[a as usize] = (None, None);
+        self.app_keys[a.index()] = (None, None);
         self.free_apps.push(a);
     }
 
-    pub(super) fn snapshot(&mut self, a: u32) {
-        let app = &self.apps[a as usize];
+    pub(super) fn snapshot(&mut self, a: AppId) {
+        let app = &self.apps[a.index()];
         let Some(n) = app.named else { return };
         let r = &mut self.results[n as usize];
         r.outcome = app.outcome;
@@ -155,11 +155,11 @@ impl Simulator {
     /// Starts an application on host `h`.
     pub(super) fn spawn(
         &mut self,
-        h: u32,
+        h: HostId,
         kind: &AppKind,
         named: Option<u32>,
         generator: Option<u32>,
-    ) -> Option<u32> {
+    ) -> Option<AppId> {
         let now_ns = self.now_ns;
         let (state, key, bound) = match *kind {
             AppKind::Tcp(p) => {
@@ -168,7 +168,7 @@ impl Simulator {
                     .src_port
                     .unwrap_or_else(|| self.ephemeral_port(h, proto, p.to));
                 let local = SocketAddr::new(self.source_addr(h, p.to.ip()), port);
-                let iss = self.hosts[h as usize].rng.next_u64() as u32;
+                let iss = self.hosts[h.index()].rng.next_u64() as u32;
                 let mut out = std::mem::take(&mut self.out);
                 let c = TcpClient::start(
                     local,
@@ -213,7 +213,7 @@ impl Simulator {
                     remote: p.to,
                 };
                 let a = self.new_app(h, AppState::Udp(c), named, generator);
-                self.apps[a as usize].settle(o);
+                self.apps[a.index()].settle(o);
                 return Some(self.register(a, h, Some(key), None));
             }
             AppKind::Ping(p) => {
@@ -242,7 +242,7 @@ impl Simulator {
                     remote,
                 };
                 let a = self.new_app(h, AppState::Ping(c), named, generator);
-                self.apps[a as usize].settle(o);
+                self.apps[a.index()].settle(o);
                 return Some(self.register(a, h, Some(key), None));
             }
             AppKind::Probe(p) => {
@@ -283,7 +283,7 @@ impl Simulator {
                 );
                 self.out = out;
                 let a = self.new_app(h, AppState::Flood(Box::new(f)), named, generator);
-                self.apps[a as usize].settle(o);
+                self.apps[a.index()].settle(o);
                 return Some(self.register(a, h, None, None));
             }
         };
@@ -293,18 +293,18 @@ impl Simulator {
 
     pub(super) fn register(
         &mut self,
-        a: u32,
-        h: u32,
+        a: AppId,
+        h: HostId,
         key: Option<SocketKey>,
         bound: Option<BoundKey>,
-    ) -> u32 {
+    ) -> AppId {
         if let Some(k) = key {
             self.conns.insert(k, a);
         }
         if let Some(b) = bound {
             self.bound.insert(b, Bound::App(a));
         }
-        self.app_keys[a as usize] = (key, bound);
+        self.app_keys[a.index()] = (key, bound);
         self.flush_out(h);
         self.reschedule(a);
         a

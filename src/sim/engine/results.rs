@@ -63,7 +63,7 @@ impl Simulator {
             .enumerate()
             .map(|(i, n)| NicReportRow {
                 name: n.spec.name.clone(),
-                host: self.hosts[n.host as usize].stats(),
+                host: self.hosts[n.host.index()].stats(),
                 ports_peak: n.ports_peak,
                 counters: self.nodes[usize::from(n.spec.node)]
                     .dp
@@ -78,8 +78,8 @@ impl Simulator {
             .iter()
             .map(|&h| {
                 (
-                    self.hosts[h as usize].name.clone(),
-                    self.hosts[h as usize].stats(),
+                    self.hosts[h.index()].name.clone(),
+                    self.hosts[h.index()].stats(),
                 )
             })
             .collect()

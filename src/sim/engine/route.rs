@@ -8,7 +8,7 @@ use super::*;
 impl Simulator {
     pub(super) fn send(
         &mut self,
-        link: u32,
+        link: LinkId,
         from: LinkEnd,
         kind: Kind,
         buf: Vec<u8>,
@@ -22,21 +22,21 @@ impl Simulator {
     /// (IPv4 without DF). What cannot be fragmented goes on and the link drops and counts it.
     pub(super) fn send_from(
         &mut self,
-        link: u32,
+        link: LinkId,
         from: LinkEnd,
         kind: Kind,
         buf: Vec<u8>,
-        source_host: Option<u32>,
+        source_host: Option<HostId>,
         trail: Option<Box<Trail>>,
     ) {
-        let mtu = self.links[link as usize].config.mtu_bytes as usize;
+        let mtu = self.links[link.index()].config.mtu_bytes as usize;
         if buf.len() > mtu {
-            let ident = source_host.map(|h| self.hosts[h as usize].next_fragment_ident);
+            let ident = source_host.map(|h| self.hosts[h.index()].next_fragment_ident);
             let mut pieces = Vec::new();
             if fragment(&buf, mtu, ident, &mut pieces).is_ok() {
                 match source_host {
                     Some(h) => {
-                        let host = &mut self.hosts[h as usize];
+                        let host = &mut self.hosts[h.index()];
                         host.next_fragment_ident = host.next_fragment_ident.wrapping_add(1);
                         host.stats.fragmented += 1;
                     }
@@ -54,18 +54,18 @@ impl Simulator {
 
     pub(super) fn transmit(
         &mut self,
-        link: u32,
+        link: LinkId,
         from: LinkEnd,
         kind: Kind,
         buf: Vec<u8>,
         mut trail: Option<Box<Trail>>,
     ) {
         let now = self.now_ns;
-        self.capture.record(link, now, &buf, &mut trail);
-        match self.links[link as usize].transmit(now, buf.len()) {
+        self.capture.record(link.0, now, &buf, &mut trail);
+        match self.links[link.index()].transmit(now, buf.len()) {
             Transmit::Dropped => {
                 if let Some(t) = trail.as_deref().filter(|t| t.captured()) {
-                    let text = format!("lost on link {}", self.links[link as usize].name);
+                    let text = format!("lost on link {}", self.links[link.index()].name);
                     self.capture.annotate(t, &text);
                 }
                 self.pool.push(buf);
@@ -106,7 +106,7 @@ impl Simulator {
 
     pub(super) fn arrive(
         &mut self,
-        link: u32,
+        link: LinkId,
         to: LinkEnd,
         kind: Kind,
         buf: Vec<u8>,
@@ -116,10 +116,10 @@ impl Simulator {
         self.digest.word(self.now_ns);
         // Links enter the digest by a hash of their name, not their index, so adding a host
         // elsewhere leaves an otherwise identical trace with the same digest.
-        self.digest.word(self.link_keys[link as usize] ^ to.index());
+        self.digest.word(self.link_keys[link.index()] ^ to.index());
         self.digest.bytes(&buf);
         let clean = self.violation.is_none();
-        match (self.roles[link as usize], to) {
+        match (self.roles[link.index()], to) {
             (Role::Access { nic, .. }, LinkEnd::A) => {
                 let h = self.nics[nic as usize].host;
                 self.deliver(h, kind, buf);
@@ -159,7 +159,7 @@ impl Simulator {
                     return;
                 };
                 if let Some(&h) = self.remote_by_addr.get(&dst) {
-                    let link = self.hosts[h as usize].link;
+                    let link = self.hosts[h.index()].link;
                     self.send(link, LinkEnd::A, Kind::Plain, buf, trail);
                     return;
                 }
