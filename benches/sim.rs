@@ -72,12 +72,12 @@ fn fleet(nics: u32, arrival_ms: u64, flow_ms: u64, stop_ms: u64) -> SimConfig {
 }
 
 fn build(cfg: SimConfig, checked: bool) -> Simulator {
-    let observer: Option<Box<dyn natsim::sim::Observer>> = if checked {
-        Some(Box::new(InvariantChecker::new(cfg.gateway.profile.clone())))
+    let observers: Vec<Box<dyn natsim::sim::Observer>> = if checked {
+        vec![Box::new(InvariantChecker::new(cfg.gateway.profile.clone()))]
     } else {
-        None
+        Vec::new()
     };
-    Simulator::new(cfg, Box::new(real_gateway), observer).expect("builds")
+    Simulator::new(cfg, Box::new(real_gateway), observers).expect("builds")
 }
 
 /// Runs a built simulator to the end; returns it so that dropping it is not timed.
@@ -146,7 +146,7 @@ fn scaling() {
     let cfg = fleet(10_000, 10, 600_000, 1000);
     let base = LIVE.load(Ordering::Relaxed);
     PEAK.store(base, Ordering::Relaxed);
-    let mut sim = Simulator::new(cfg, Box::new(real_gateway), None).expect("builds");
+    let mut sim = Simulator::new(cfg, Box::new(real_gateway), Vec::new()).expect("builds");
     let t = std::time::Instant::now();
     sim.run_until(1_100_000_000);
     let live = sim.live_flows();

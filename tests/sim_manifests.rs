@@ -122,7 +122,8 @@ fn manifests_win_and_the_gateway_section_must_not_repeat_them() {
 #[test]
 fn the_dataplanes_hold_exactly_the_reconcilers_blocks() {
     let sc = load(Path::new("scenarios/manifests-iep4.yaml")).expect("loads");
-    let mut sim = Simulator::new(sc.sim.clone(), Box::new(real_gateway), None).expect("builds");
+    let mut sim =
+        Simulator::new(sc.sim.clone(), Box::new(real_gateway), Vec::new()).expect("builds");
     sim.run();
     let world = sim.control().world();
     for (i, n) in sc.sim.nics.iter().enumerate() {

@@ -67,7 +67,7 @@ fn adding_a_host_does_not_change_other_components_draws() {
     use natsim::sim::{Simulator, real_gateway};
     let sc = load(Path::new("scenarios/lossy-links.yaml")).expect("loads");
     let digest = |cfg: natsim::sim::SimConfig| {
-        let mut sim = Simulator::new(cfg, Box::new(real_gateway), None).expect("builds");
+        let mut sim = Simulator::new(cfg, Box::new(real_gateway), Vec::new()).expect("builds");
         sim.run();
         sim.digest()
     };

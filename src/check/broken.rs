@@ -8,10 +8,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::check::Invariant;
 use crate::nat::{
-    Block, ConfigError, Counters, DropReason, Egress, Event, Family, FlowInfo, Gateway,
-    GatewayConfig, Ingress, NicConfig, NicId, Verdict,
+    Block, ConfigError, DropReason, Egress, Event, Family, FlowInfo, Gateway, GatewayConfig,
+    Ingress, NicConfig, NicId, Verdict,
 };
-use crate::sim::dataplane::{Dataplane, DataplaneFactory};
+use crate::sim::dataplane::{Dataplane, DataplaneFactory, Wrapper};
 use crate::sim::packet::{Tuple, build_tcp, build_udp_len, quoted_offset};
 use crate::time::Instant;
 use crate::wire::parse::{parse_ip, parse_ip_lax, proto};
@@ -520,7 +520,17 @@ fn in_key_of_out(a: &Tuple) -> InKey {
     (a.protocol, a.src_addr(), remote)
 }
 
-impl Dataplane for Broken {
+/// Only what a breakage changes is written here; `poll_transmit`, `counters`, `nic_counters`
+/// and `live_flows` forward to the inner gateway ([`Wrapper`]).
+impl Wrapper for Broken {
+    fn inner(&self) -> &dyn Dataplane {
+        &self.inner
+    }
+
+    fn inner_mut(&mut self) -> &mut dyn Dataplane {
+        &mut self.inner
+    }
+
     fn process(&mut self, now: Instant, ingress: Ingress, pkt: &mut Vec<u8>) -> Verdict {
         match (self.kind, ingress) {
             (Breakage::OverlappingBlocks, Ingress::Outside) => {
@@ -677,14 +687,16 @@ impl Dataplane for Broken {
         }
     }
 
-    fn poll_transmit(&mut self) -> Option<(Egress, Vec<u8>)> {
-        self.inner.poll_transmit()
-    }
-
     fn poll_timeout(&mut self) -> Option<Instant> {
         let own = self.inner.poll_timeout();
         let others = self.per_nic.values_mut().filter_map(|g| g.poll_timeout());
         own.into_iter().chain(others).min()
+    }
+
+    /// Every gateway's timers (OverlappingBlocks keeps one per NIC): the exact deadline, not
+    /// the inner gateway's cheaper bound.
+    fn poll_wakeup(&mut self) -> Option<Instant> {
+        Wrapper::poll_timeout(self)
     }
 
     fn handle_timeout(&mut self, now: Instant) {
@@ -772,24 +784,12 @@ impl Dataplane for Broken {
         e
     }
 
-    fn counters(&self) -> Counters {
-        self.inner.counters().clone()
-    }
-
-    fn nic_counters(&self, id: NicId) -> Option<Counters> {
-        self.inner.nic_counters(id).cloned()
-    }
-
     fn flows(&self) -> Vec<FlowInfo> {
         let mut f = self.inner.flows();
         for g in self.per_nic.values() {
             f.extend(g.flows());
         }
         f
-    }
-
-    fn live_flows(&self) -> (usize, usize) {
-        self.inner.live_flows()
     }
 
     fn translation_of(

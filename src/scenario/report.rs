@@ -14,7 +14,7 @@ use crate::sim::control::Status;
 use crate::sim::dataplane::DataplaneFactory;
 use crate::sim::engine::{AppResult, GeneratorStats, HostStats, RunEnd, SimStats};
 use crate::sim::link::LinkStats;
-use crate::sim::{SimError, Simulator, Violation};
+use crate::sim::{Observer, SimError, Simulator, Violation};
 use crate::time::Instant;
 
 /// Exit codes (distinct failure classes), re-exported from [`crate::exit`], where every
@@ -223,32 +223,29 @@ struct Single {
     checks: BTreeMap<&'static str, u64>,
 }
 
-/// Shares the checker with the simulator (which owns its observer) so the summary can be read
-/// back after the run.
-struct Shared(std::rc::Rc<std::cell::RefCell<InvariantChecker>>);
+/// Extra observers of a run, built afresh for each run of a scenario.
+pub type MakeObservers<'a> = &'a dyn Fn() -> Vec<Box<dyn Observer>>;
 
-impl crate::sim::Observer for Shared {
-    fn observe(
-        &mut self,
-        index: u64,
-        now: Instant,
-        obs: &crate::sim::Observation<'_>,
-    ) -> Result<(), Violation> {
-        self.0.borrow_mut().observe(index, now, obs)
-    }
-}
-
-fn run_once(sc: &Scenario, seed: u64, factory: Box<DataplaneFactory>) -> Result<Single, SimError> {
+/// One run: the invariant checker observes first, then `extra` in order.
+fn run_once(
+    sc: &Scenario,
+    seed: u64,
+    factory: Box<DataplaneFactory>,
+    extra: Vec<Box<dyn Observer>>,
+) -> Result<Single, SimError> {
     let mut cfg = sc.sim.clone();
     cfg.seed = seed;
-    let checker = std::rc::Rc::new(std::cell::RefCell::new(InvariantChecker::with_table_limit(
-        cfg.gateway.profile.clone(),
-        cfg.gateway.max_flows,
-    )));
-    let mut sim = Simulator::new(cfg, factory, Some(Box::new(Shared(checker.clone()))))?;
+    let checker =
+        InvariantChecker::with_table_limit(cfg.gateway.profile.clone(), cfg.gateway.max_flows);
+    let mut observers: Vec<Box<dyn Observer>> = vec![Box::new(checker)];
+    observers.extend(extra);
+    let mut sim = Simulator::new(cfg, factory, observers)?;
     let end = sim.run();
     sim.finish();
-    let checks = checker.borrow().summary().checks;
+    let checks = sim
+        .observer::<InvariantChecker>()
+        .map(|c| c.summary().checks)
+        .unwrap_or_default();
     Ok(Single { sim, end, checks })
 }
 
@@ -260,11 +257,26 @@ pub fn run_scenario(
     seed: Option<u64>,
     make_factory: &dyn Fn() -> Box<DataplaneFactory>,
 ) -> Result<RunOutput, SimError> {
+    run_scenario_observed(sc, seed, make_factory, &Vec::new).map(|(out, _)| out)
+}
+
+/// [`run_scenario`] with extra observers (swarm coverage, say) next to the invariant checker;
+/// returns them after the run, those of the first run before those of the rerun.
+pub fn run_scenario_observed(
+    sc: &Scenario,
+    seed: Option<u64>,
+    make_factory: &dyn Fn() -> Box<DataplaneFactory>,
+    make_observers: MakeObservers<'_>,
+) -> Result<(RunOutput, Vec<Box<dyn Observer>>), SimError> {
     let seed = seed.unwrap_or(sc.doc.seed);
-    let first = run_once(sc, seed, make_factory())?;
+    let mut first = run_once(sc, seed, make_factory(), make_observers())?;
+    first.sim.take_observer::<InvariantChecker>();
+    let mut extra = first.sim.take_observers();
     let digest = first.sim.digest().hex();
     let determinism = if sc.doc.limits.rerun_for_determinism && first.end != RunEnd::Violation {
-        let second = run_once(sc, seed, make_factory())?;
+        let mut second = run_once(sc, seed, make_factory(), make_observers())?;
+        second.sim.take_observer::<InvariantChecker>();
+        extra.extend(second.sim.take_observers());
         let d2 = second.sim.digest().hex();
         Some(Determinism {
             identical: d2 == digest,
@@ -366,7 +378,7 @@ pub fn run_scenario(
         .into_iter()
         .map(|(n, p)| (n, p.to_vec()))
         .collect();
-    Ok(RunOutput { report, captures })
+    Ok((RunOutput { report, captures }, extra))
 }
 
 /// `--require-exercised`: every invariant must have made at least one check; each one that did

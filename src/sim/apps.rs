@@ -9,6 +9,7 @@ use serde::Serialize;
 use super::config::{
     Attack, PingParams, ProbeParams, Proto, TcpParams, UdpParams, UnsolicitedKind,
 };
+use super::ids::HostId;
 use super::ipfrag::fragment;
 use super::packet::{Tuple, build_echo, build_tcp, build_udp, build_udp_len};
 use super::tcp::{CloseMode, TcpEndpoint, TcpState};
@@ -173,8 +174,8 @@ pub enum AppState {
 /// A running application.
 #[derive(Clone, Debug)]
 pub struct App {
-    /// Host index.
-    pub host: u32,
+    /// Its host.
+    pub host: HostId,
     /// Index into the engine's named results, for scripted applications.
     pub named: Option<u32>,
     /// Generator index, for generated flows.

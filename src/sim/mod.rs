@@ -1,9 +1,13 @@
 //! The deterministic network simulator.
 //!
-//! - [`engine`]: virtual clock, event queue ordered by (time, sequence number), topology
-//!   (a petgraph `StableGraph` of router, dataplane nodes, NICs and remote hosts), dispatch.
+//! - [`engine`]: virtual clock, event queue ordered by (time, sequence number) and the event
+//!   loop; its child modules are the parts: topology building, routing and relay, dataplane
+//!   nodes, the host stack, application lifecycle, adversaries, the control-plane driver,
+//!   faults, capture comments and results.
+//! - [`ids`]: typed ids of hosts, applications and links, and link ends.
 //! - [`link`]: delay, jitter, loss, duplication, reordering, MTU; integer-ratio probabilities.
-//! - [`dataplane`]: the [`Dataplane`] trait, the only way the simulator touches a NAT.
+//! - [`dataplane`]: the [`Dataplane`] interface (packets and timers, control, inspection), the
+//!   only way the simulator touches a NAT; [`dataplane::Wrapper`] for dataplanes wrapping one.
 //! - [`control`]: the control plane, a thin adapter over the IronCore API reconciler
 //!   ([`crate::api::World`]): scripted changes become API mutations, reconcile output becomes
 //!   `assign_block` / `release_block` calls, status comes from `gateway_status` /
@@ -26,6 +30,7 @@ pub mod config;
 pub mod control;
 pub mod dataplane;
 pub mod engine;
+pub mod ids;
 pub mod ipfrag;
 pub mod link;
 pub mod observe;

@@ -173,8 +173,10 @@ pub fn describe_packet(label: &str, pkt: &[u8]) -> String {
     format!("{label}: {summary} [{hex}]")
 }
 
-/// Something watching a run. Returning a violation stops the run.
-pub trait Observer {
+/// Something watching a run. Returning a violation stops the run. A run takes any number of
+/// observers; `Any` lets the harness read one back by type when the run is over
+/// ([`super::Simulator::observer`]).
+pub trait Observer: std::any::Any {
     /// Called for every observation, in order, with the simulator event index and time.
     fn observe(&mut self, index: u64, now: Instant, obs: &Observation<'_>)
     -> Result<(), Violation>;

@@ -4,19 +4,12 @@
 //!
 //! Most paths show in the report's counters. The rest (a block removal that ended flows, an
 //! inbound ICMP error translated, an established TCP flow, a timer expiry, IPv6 translation)
-//! are seen by [`Counting`], a transparent [`Dataplane`] wrapper: it forwards every call
-//! unchanged and only looks at verdicts, packets and events, so a run with it is the same run
-//! (same trace digest) as one without.
+//! are seen by [`Coverage`], an observer of the run: it only looks at verdicts, packets and
+//! events, so a run with it is the same run (same trace digest) as one without.
 
-use std::cell::Cell;
-use std::rc::Rc;
-
-use crate::nat::{
-    Block, ConfigError, Counters, Egress, EndReason, Event, Family, FlowInfo, GatewayConfig,
-    Ingress, NicConfig, NicId, Verdict,
-};
+use crate::nat::{Egress, EndReason, Event, Ingress, Verdict};
 use crate::scenario::Report;
-use crate::sim::dataplane::{Dataplane, DataplaneFactory};
+use crate::sim::{Observation, Observer, Violation};
 use crate::time::Instant;
 use crate::wire::IpVersion;
 use crate::wire::parse::{parse_ip, proto};
@@ -150,35 +143,22 @@ impl Reached {
     }
 }
 
-/// The cell a [`Counting`] dataplane writes into; shared by every node of a run (the run is
-/// single-threaded, so a `Cell` suffices).
-pub type Shared = Rc<Cell<Reached>>;
-
-/// A transparent wrapper that records which paths the wrapped dataplane took.
-pub struct Counting {
-    inner: Box<dyn Dataplane>,
-    reached: Shared,
+/// An observer recording which paths a run took. It only reads verdicts, translated packets and
+/// dataplane events, all of which the simulator shows every observer, so a run with it is the
+/// same run (same trace digest) as one without.
+#[derive(Clone, Debug, Default)]
+pub struct Coverage {
+    /// The paths reached so far.
+    pub reached: Reached,
 }
 
-impl Counting {
-    /// Wraps a factory: every dataplane it builds records into `reached`.
-    pub fn factory(inner: Box<DataplaneFactory>, reached: Shared) -> Box<DataplaneFactory> {
-        Box::new(move |cfg: GatewayConfig| {
-            Ok(Box::new(Counting {
-                inner: inner(cfg)?,
-                reached: reached.clone(),
-            }) as Box<dyn Dataplane>)
-        })
-    }
-
-    fn mark(&self, p: Path) {
-        let mut r = self.reached.get();
-        r.insert(p);
-        self.reached.set(r);
+impl Coverage {
+    fn mark(&mut self, p: Path) {
+        self.reached.insert(p);
     }
 
     /// Looks at a processed packet (after translation).
-    fn look(&self, ingress: Ingress, verdict: Verdict, pkt: &[u8]) {
+    fn look(&mut self, ingress: Ingress, verdict: Verdict, pkt: &[u8]) {
         let Ok(meta) = parse_ip(pkt) else {
             return;
         };
@@ -208,77 +188,35 @@ impl Counting {
             _ => {}
         }
     }
+
+    /// Looks at a dataplane event.
+    fn event(&mut self, e: &Event) {
+        match e {
+            Event::BlockRemoved { flows_flushed, .. } if *flows_flushed > 0 => {
+                self.mark(Path::BlockRemoved)
+            }
+            Event::FlowEnded {
+                reason: EndReason::Timeout,
+                ..
+            } => self.mark(Path::Expiry),
+            _ => {}
+        }
+    }
 }
 
-impl Dataplane for Counting {
-    fn process(&mut self, now: Instant, ingress: Ingress, pkt: &mut Vec<u8>) -> Verdict {
-        let v = self.inner.process(now, ingress, pkt);
-        self.look(ingress, v, pkt);
-        v
-    }
-    fn poll_transmit(&mut self) -> Option<(Egress, Vec<u8>)> {
-        self.inner.poll_transmit()
-    }
-    fn poll_timeout(&mut self) -> Option<Instant> {
-        self.inner.poll_timeout()
-    }
-    fn poll_wakeup(&mut self) -> Option<Instant> {
-        self.inner.poll_wakeup()
-    }
-    fn handle_timeout(&mut self, now: Instant) {
-        self.inner.handle_timeout(now)
-    }
-    fn add_nic(&mut self, id: NicId, nic: NicConfig) -> Result<(), ConfigError> {
-        self.inner.add_nic(id, nic)
-    }
-    fn remove_nic(&mut self, now: Instant, id: NicId) {
-        self.inner.remove_nic(now, id)
-    }
-    fn assign_block(&mut self, now: Instant, id: NicId, block: Block) -> Result<(), ConfigError> {
-        self.inner.assign_block(now, id, block)
-    }
-    fn release_block(&mut self, now: Instant, id: NicId, family: Family) -> Option<Block> {
-        self.inner.release_block(now, id, family)
-    }
-    fn block_of(&self, id: NicId, family: Family) -> Option<Block> {
-        self.inner.block_of(id, family)
-    }
-    fn drain_events(&mut self) -> Vec<Event> {
-        let events = self.inner.drain_events();
-        for e in &events {
-            match e {
-                Event::BlockRemoved { flows_flushed, .. } if *flows_flushed > 0 => {
-                    self.mark(Path::BlockRemoved)
-                }
-                Event::FlowEnded {
-                    reason: EndReason::Timeout,
-                    ..
-                } => self.mark(Path::Expiry),
-                _ => {}
-            }
+impl Observer for Coverage {
+    fn observe(&mut self, _: u64, _: Instant, obs: &Observation<'_>) -> Result<(), Violation> {
+        match obs {
+            Observation::Processed {
+                ingress,
+                verdict,
+                after,
+                ..
+            } => self.look(*ingress, *verdict, after),
+            Observation::Dataplane { event, .. } => self.event(event),
+            _ => {}
         }
-        events
-    }
-    fn counters(&self) -> Counters {
-        self.inner.counters()
-    }
-    fn nic_counters(&self, id: NicId) -> Option<Counters> {
-        self.inner.nic_counters(id)
-    }
-    fn flows(&self) -> Vec<FlowInfo> {
-        self.inner.flows()
-    }
-    fn live_flows(&self) -> (usize, usize) {
-        self.inner.live_flows()
-    }
-    fn translation_of(
-        &self,
-        nic: NicId,
-        protocol: u8,
-        inside: std::net::SocketAddr,
-        remote: std::net::SocketAddr,
-    ) -> Option<std::net::SocketAddr> {
-        self.inner.translation_of(nic, protocol, inside, remote)
+        Ok(())
     }
 }
 

@@ -1,18 +1,20 @@
 //! Running one scenario for the swarm: through [`run_scenario`] exactly as `natsim run` does
-//! (so a failure found here reproduces there), with the [`Counting`] wrapper around the
-//! dataplane, a chosen dataplane (the real gateway or a deliberately broken one), and panics
+//! (so a failure found here reproduces there), with the [`Coverage`] observer next to the
+//! invariant checker, a chosen dataplane (the real gateway or a deliberately broken one), and panics
 //! caught so a crash is a result rather than the end of the swarm.
 
 use std::fmt;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::Path;
 
-use super::coverage::{Counting, Reached, Shared};
+use super::coverage::{Coverage, Reached};
 use super::yaml::round_trip;
 pub use crate::check::target::{DEFAULT_LEAKY_PORT, Target};
 use crate::exit;
+use crate::scenario::Scenario;
+use crate::scenario::report::run_scenario_observed;
 use crate::scenario::schema::ScenarioFile;
-use crate::scenario::{Scenario, run_scenario};
+use crate::sim::Observer;
 
 /// Exit status of a run that panicked (what Rust gives a panicking `natsim run`).
 pub const CRASH: u8 = 101;
@@ -83,9 +85,11 @@ impl Outcome {
 
 /// Runs a scenario (with its own seed) against `target`.
 pub fn run_case(sc: &Scenario, target: Target) -> Outcome {
-    let reached = Shared::default();
-    let factory = || Counting::factory(target.factory(), reached.clone());
-    let res = catch_unwind(AssertUnwindSafe(|| run_scenario(sc, None, &factory)));
+    let factory = || target.factory();
+    let coverage = || vec![Box::new(Coverage::default()) as Box<dyn Observer>];
+    let res = catch_unwind(AssertUnwindSafe(|| {
+        run_scenario_observed(sc, None, &factory, &coverage)
+    }));
     let fail = |code: u8, what: &str, detail: String| Outcome {
         exit_code: code,
         failure: Some(Failure {
@@ -99,7 +103,12 @@ pub fn run_case(sc: &Scenario, target: Target) -> Outcome {
     match res {
         Err(p) => fail(CRASH, "crash", panic_text(p.as_ref())),
         Ok(Err(e)) => fail(exit::BAD_INPUT, "bad-input", e.to_string()),
-        Ok(Ok(out)) => {
+        Ok(Ok((out, observers))) => {
+            // Paths reached by the run and its determinism rerun.
+            let reached = observers
+                .iter()
+                .filter_map(|o| (&**o as &dyn std::any::Any).downcast_ref::<Coverage>())
+                .fold(Reached::default(), |r, c| r.union(c.reached));
             let r = &out.report;
             let failure = match (r.exit_code, &r.violation) {
                 (exit::OK, _) => None,
@@ -122,7 +131,7 @@ pub fn run_case(sc: &Scenario, target: Target) -> Outcome {
                 failure,
                 detail,
                 events: r.sim.events,
-                reached: Reached::from_report(r).union(reached.get()),
+                reached: Reached::from_report(r).union(reached),
             }
         }
     }

@@ -16,10 +16,8 @@ pub mod meter;
 pub mod sample;
 pub mod scenario;
 
-use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::rc::Rc;
 
 use self::meter::Meter;
 use self::sample::Sample;
@@ -28,8 +26,7 @@ use super::interval;
 use super::params::PointParams;
 use super::run::{SimSample, SimulatedPoint};
 use crate::sim::engine::GeneratorStats;
-use crate::sim::{Observation, Observer, RunEnd, Simulator, Violation, real_gateway};
-use crate::time::Instant;
+use crate::sim::{RunEnd, Simulator, real_gateway};
 
 /// Longest wait between two SYNs of one TCP client (200 ms RTO doubled six times is 6.4 s),
 /// with margin: refusals of one flow closer than this are one refused flow.
@@ -38,20 +35,6 @@ const TCP_REFUSAL_GAP_NS: u64 = 30_000_000_000;
 const EPHEMERAL_PORTS: f64 = 28_232.0;
 /// The TCP gap never goes below the retransmission wait.
 const TCP_REFUSAL_GAP_MIN_NS: u64 = 7_000_000_000;
-
-/// Shares the meter with the simulator, which owns its observer.
-struct Shared(Rc<RefCell<Meter>>);
-
-impl Observer for Shared {
-    fn observe(
-        &mut self,
-        index: u64,
-        now: Instant,
-        obs: &Observation<'_>,
-    ) -> Result<(), Violation> {
-        self.0.borrow_mut().observe(index, now, obs)
-    }
-}
 
 fn secs_to_ns(s: f64) -> u64 {
     // Saturating cast: plan validation keeps durations finite and non-negative.
@@ -128,20 +111,16 @@ pub fn simulate(point: &PointParams) -> Result<SimulatedPoint, String> {
     let wrap_ns = secs_to_ns(EPHEMERAL_PORTS / point.traffic.flow_rate_per_s.max(1e-9) / 2.0);
     let tcp_gap_ns = TCP_REFUSAL_GAP_NS.min(wrap_ns).max(TCP_REFUSAL_GAP_MIN_NS);
     let other_gap_ns = interval_ms * 1_000_000 + 1_000_000_000;
-    let meter = Rc::new(RefCell::new(Meter::new(
+    let meter = Box::new(Meter::new(
         warmup_ns,
         end_ns,
         point.gateway.limit_scope,
         strata,
         tcp_gap_ns,
         other_gap_ns,
-    )));
-    let mut sim = Simulator::new(
-        sc.sim,
-        Box::new(real_gateway),
-        Some(Box::new(Shared(Rc::clone(&meter)))),
-    )
-    .map_err(|e| format!("starting the simulator: {e}"))?;
+    ));
+    let mut sim = Simulator::new(sc.sim, Box::new(real_gateway), vec![meter])
+        .map_err(|e| format!("starting the simulator: {e}"))?;
     let check = |end: RunEnd| match end {
         RunEnd::Idle | RunEnd::Duration => Ok(()),
         other => Err(format!("the simulation stopped early ({other:?})")),
@@ -151,8 +130,10 @@ pub fn simulate(point: &PointParams) -> Result<SimulatedPoint, String> {
     check(sim.run())?;
     let after = started(&sim.generator_results());
     let events = sim.stats().events;
+    let mut meter = sim
+        .take_observer::<Meter>()
+        .ok_or("the simulator lost its meter")?;
     drop(sim);
-    let mut meter = meter.borrow_mut();
     meter.finish(end_ns);
 
     let offered = [

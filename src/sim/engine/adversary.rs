@@ -1,0 +1,145 @@
+//! One-shot adversaries: spoofed replies, forged ICMP errors and injected RSTs aimed at a
+//! scripted flow's NAT endpoint, found through the dataplane's flow list.
+
+use super::*;
+
+impl Simulator {
+    /// The NAT endpoint and transport facts of a scripted flow, looked up through the
+    /// dataplane's public flow list (an adversary "watching the wire").
+    pub(super) fn flow_target(
+        &self,
+        name: &str,
+    ) -> Option<(u8, SocketAddr, SocketAddr, Option<u32>)> {
+        let idx = self.results.iter().position(|r| r.name == name)?;
+        let a = self.result_app[idx]?;
+        let app = &self.apps[a.index()];
+        let (nic, proto, local, remote) = match &app.state {
+            AppState::TcpClient(c) => (
+                self.hosts[app.host.index()].nic?,
+                6,
+                c.ep.local,
+                c.ep.remote,
+            ),
+            AppState::Udp(u) => (self.hosts[app.host.index()].nic?, 17, u.local, u.to()),
+            _ => return None,
+        };
+        let node = self.nics[nic as usize].spec.node;
+        let flow = self.nodes[usize::from(node)]
+            .dp
+            .flows()
+            .into_iter()
+            .find(|f| {
+                f.live
+                    && f.flow.nic == NicId(nic)
+                    && f.flow.inside == local
+                    && f.flow.remote == remote
+            })?;
+        let server_seq = self.remote_by_addr.get(&remote.ip()).and_then(|&sh| {
+            let key = SocketKey {
+                host: sh,
+                proto,
+                port: remote.port(),
+                remote: flow.flow.nat,
+            };
+            match &self.apps[self.conns.get(&key)?.index()].state {
+                AppState::TcpServer(s) => Some(s.ep.next_seq()),
+                _ => None,
+            }
+        });
+        Some((proto, flow.flow.nat, remote, server_seq))
+    }
+
+    pub(super) fn one_shot_attack(&mut self, h: HostId, kind: &AppKind) -> u32 {
+        let AppKind::Attack(attack) = kind else {
+            return 0;
+        };
+        let name = match attack {
+            Attack::SpoofReply { flow, .. }
+            | Attack::ForgedIcmp { flow, .. }
+            | Attack::RstInject { flow, .. } => flow,
+            _ => return 0,
+        };
+        let Some((proto, nat, remote, server_seq)) = self.flow_target(name) else {
+            return 0;
+        };
+        let seq = server_seq.unwrap_or(1);
+        let other_ip = self.hosts[h.index()]
+            .addresses
+            .iter()
+            .copied()
+            .find(|a| *a != remote.ip() && a.is_ipv4() == remote.is_ipv4())
+            .unwrap_or(remote.ip());
+        let mut pkts = Vec::new();
+        match attack {
+            Attack::SpoofReply { vary, count, .. } => {
+                let (src, dst) = match vary {
+                    Vary::SrcPort => (
+                        SocketAddr::new(remote.ip(), remote.port().wrapping_add(1)),
+                        nat,
+                    ),
+                    Vary::SrcAddr => (SocketAddr::new(other_ip, remote.port()), nat),
+                    Vary::DstPort => (
+                        remote,
+                        SocketAddr::new(nat.ip(), nat.port().wrapping_add(1)),
+                    ),
+                    Vary::Nothing => (remote, nat),
+                };
+                for _ in 0..*count {
+                    let mut b = Vec::new();
+                    if proto == 6 {
+                        build_tcp(&mut b, src, dst, ACK, seq, 0, 0);
+                    } else {
+                        build_udp_len(&mut b, src, dst, 16);
+                    }
+                    pkts.push(b);
+                }
+            }
+            Attack::ForgedIcmp {
+                bad_checksum,
+                wrong_port,
+                outer_destination,
+                ..
+            } => {
+                let to = outer_destination.unwrap_or(nat.ip());
+                if to.is_ipv4() != nat.is_ipv4() {
+                    return 0;
+                }
+                let qsrc = if *wrong_port {
+                    SocketAddr::new(nat.ip(), nat.port().wrapping_add(1))
+                } else {
+                    nat
+                };
+                let mut quoted = Vec::new();
+                if proto == 6 {
+                    build_tcp(&mut quoted, qsrc, remote, ACK, 1, 1, 0);
+                } else {
+                    build_udp_len(&mut quoted, qsrc, remote, 16);
+                }
+                let (ty, code) = if nat.is_ipv4() { (3, 1) } else { (1, 3) };
+                let mut b = Vec::new();
+                build_icmp_error(&mut b, remote.ip(), to, ty, code, &quoted);
+                if *bad_checksum {
+                    let l4 = if nat.is_ipv4() { 20 } else { 40 };
+                    b[l4 + 2] ^= 0x55;
+                }
+                pkts.push(b);
+            }
+            Attack::RstInject { from_remote, .. } => {
+                let src = if *from_remote {
+                    remote
+                } else {
+                    SocketAddr::new(remote.ip(), remote.port().wrapping_add(7))
+                };
+                let mut b = Vec::new();
+                build_tcp(&mut b, src, nat, RST, seq, 0, 0);
+                pkts.push(b);
+            }
+            _ => {}
+        }
+        let n = pkts.len() as u32;
+        for b in pkts {
+            self.host_send(h, b);
+        }
+        n
+    }
+}

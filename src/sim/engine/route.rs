@@ -1,0 +1,307 @@
+//! Links, the router and relay between dataplane nodes: a packet goes on a link (fragmented by
+//! its sender or a router when over the MTU, then lost, delayed or duplicated by the link), and
+//! on arrival is handed to a host, a dataplane node or the router; the router delivers by
+//! destination address, and a node relays a packet for a port block another node owns.
+
+use super::*;
+
+impl Simulator {
+    pub(super) fn send(
+        &mut self,
+        link: LinkId,
+        from: LinkEnd,
+        kind: Kind,
+        buf: Vec<u8>,
+        trail: Option<Box<Trail>>,
+    ) {
+        self.send_from(link, from, kind, buf, None, trail);
+    }
+
+    /// Sends on a link, splitting a datagram larger than its MTU: by the sending host's own
+    /// stack when `source_host` is given (IPv6 too: only the source may), else as a router
+    /// (IPv4 without DF). What cannot be fragmented goes on and the link drops and counts it.
+    pub(super) fn send_from(
+        &mut self,
+        link: LinkId,
+        from: LinkEnd,
+        kind: Kind,
+        buf: Vec<u8>,
+        source_host: Option<HostId>,
+        trail: Option<Box<Trail>>,
+    ) {
+        let mtu = self.links[link.index()].config.mtu_bytes as usize;
+        if buf.len() > mtu {
+            let ident = source_host.map(|h| self.hosts[h.index()].next_fragment_ident);
+            let mut pieces = Vec::new();
+            if fragment(&buf, mtu, ident, &mut pieces).is_ok() {
+                match source_host {
+                    Some(h) => {
+                        let host = &mut self.hosts[h.index()];
+                        host.next_fragment_ident = host.next_fragment_ident.wrapping_add(1);
+                        host.stats.fragmented += 1;
+                    }
+                    None => self.stats.fragmented_in_transit += 1,
+                }
+                self.recycle(buf);
+                for p in pieces {
+                    self.transmit(link, from, kind, p, trail.clone());
+                }
+                return;
+            }
+        }
+        self.transmit(link, from, kind, buf, trail);
+    }
+
+    pub(super) fn transmit(
+        &mut self,
+        link: LinkId,
+        from: LinkEnd,
+        kind: Kind,
+        buf: Vec<u8>,
+        mut trail: Option<Box<Trail>>,
+    ) {
+        let now = self.now_ns;
+        self.capture.record(link.0, now, &buf, &mut trail);
+        match self.links[link.index()].transmit(now, buf.len()) {
+            Transmit::Dropped => {
+                if let Some(t) = trail.as_deref().filter(|t| t.captured()) {
+                    let text = format!("lost on link {}", self.links[link.index()].name);
+                    self.capture.annotate(t, &text);
+                }
+                self.pool.push(buf);
+            }
+            Transmit::Deliver {
+                at_ns,
+                duplicate_at_ns,
+            } => {
+                let to = from.other();
+                if let Some(d) = duplicate_at_ns {
+                    let mut copy = self.pool.pop().unwrap_or_default();
+                    copy.clear();
+                    copy.extend_from_slice(&buf);
+                    self.schedule(
+                        d,
+                        Ev::Arrive {
+                            link,
+                            to,
+                            kind,
+                            buf: copy,
+                            trail: trail.clone(),
+                        },
+                    );
+                }
+                self.schedule(
+                    at_ns,
+                    Ev::Arrive {
+                        link,
+                        to,
+                        kind,
+                        buf,
+                        trail,
+                    },
+                );
+            }
+        }
+    }
+
+    pub(super) fn arrive(
+        &mut self,
+        link: LinkId,
+        to: LinkEnd,
+        kind: Kind,
+        buf: Vec<u8>,
+        trail: Option<Box<Trail>>,
+    ) {
+        self.stats.packet_events += 1;
+        self.digest.word(self.now_ns);
+        // Links enter the digest by a hash of their name, not their index, so adding a host
+        // elsewhere leaves an otherwise identical trace with the same digest.
+        self.digest.word(self.link_keys[link.index()] ^ to.index());
+        self.digest.bytes(&buf);
+        let clean = self.violation.is_none();
+        match (self.roles[link.index()], to) {
+            (Role::Access { nic, .. }, LinkEnd::A) => {
+                let h = self.nics[nic as usize].host;
+                self.deliver(h, kind, buf);
+                self.mark_delivered(trail.as_deref(), clean);
+            }
+            (Role::Access { nic, node }, _) => self.on_nic_packet(node, nic, buf, trail),
+            (Role::Uplink { node }, LinkEnd::A) => self.on_router_packet(node, kind, buf, trail),
+            (Role::Uplink { .. }, _) => self.at_router(kind, buf, false, trail),
+            (Role::Remote { .. }, LinkEnd::A) => self.at_router(kind, buf, true, trail),
+            (Role::Remote { host }, _) => {
+                self.deliver(host, kind, buf);
+                self.mark_delivered(trail.as_deref(), clean);
+            }
+        }
+    }
+
+    pub(super) fn recycle(&mut self, buf: Vec<u8>) {
+        if self.pool.len() < 4096 {
+            self.pool.push(buf);
+        }
+    }
+
+    pub(super) fn at_router(
+        &mut self,
+        kind: Kind,
+        buf: Vec<u8>,
+        from_internet: bool,
+        trail: Option<Box<Trail>>,
+    ) {
+        let target_node = match kind {
+            Kind::ToNic { nic: m, .. } => self.nics.get(m as usize).map(|n| n.spec.node),
+            Kind::ToNode(k) => Some(k),
+            Kind::Plain | Kind::FromOutside => {
+                let Some(dst) = dst_of(&buf) else {
+                    self.mark_dropped(trail.as_deref(), "dropped by the router: no address");
+                    self.recycle(buf);
+                    return;
+                };
+                if let Some(&h) = self.remote_by_addr.get(&dst) {
+                    let link = self.hosts[h.index()].link;
+                    self.send(link, LinkEnd::A, Kind::Plain, buf, trail);
+                    return;
+                }
+                if !from_internet {
+                    self.stats.no_route += 1;
+                    self.mark_dropped(trail.as_deref(), "dropped by the router: no route");
+                    self.recycle(buf);
+                    return;
+                }
+                // The underlay may deliver to any node (behaviour §4 distributed dataplane).
+                let n = self.nodes.len() as u64;
+                Some(if n > 1 {
+                    self.router_rng.below(n) as u16
+                } else {
+                    0
+                })
+            }
+        };
+        match target_node.and_then(|k| self.nodes.get(usize::from(k)).map(|n| n.uplink)) {
+            Some(uplink) => self.send(uplink, LinkEnd::B, kind, buf, trail),
+            None => {
+                self.stats.no_route += 1;
+                self.mark_dropped(trail.as_deref(), "dropped by the router: no route");
+                self.recycle(buf);
+            }
+        }
+    }
+
+    pub(super) fn on_router_packet(
+        &mut self,
+        node: u16,
+        kind: Kind,
+        buf: Vec<u8>,
+        trail: Option<Box<Trail>>,
+    ) {
+        match kind {
+            Kind::ToNic { nic, from_outside } => {
+                self.send_to_nic(node, nic, from_outside, buf, trail)
+            }
+            Kind::ToNode(_) => self.process_and_route(node, Ingress::Outside, buf, trail),
+            Kind::Plain | Kind::FromOutside => {
+                if self.nodes.len() > 1
+                    && let Some(owner) = self.owner_node(&buf)
+                    && owner != node
+                {
+                    self.stats.relayed += 1;
+                    let uplink = self.nodes[usize::from(node)].uplink;
+                    self.send(uplink, LinkEnd::A, Kind::ToNode(owner), buf, trail);
+                    return;
+                }
+                self.process_and_route(node, Ingress::Outside, buf, trail);
+            }
+        }
+    }
+
+    /// The node owning the destination (NAT IP, port) of an inbound packet, from the blocks the
+    /// control plane handed out (the simulator's own knowledge, not the dataplane's).
+    pub(super) fn owner_node(&self, buf: &[u8]) -> Option<u16> {
+        let t = Tuple::parse(buf)?;
+        let (ip, port) = match t.icmp {
+            Some(IcmpKind::Error) => {
+                let off = quoted_offset(buf)?;
+                let q = Tuple::parse_quoted(&buf[off..])?;
+                (q.src, q.src_port)
+            }
+            Some(IcmpKind::EchoReply) => (t.dst, t.dst_port),
+            Some(_) => return None,
+            None => (t.dst, t.dst_port),
+        };
+        let (&(bip, _), &(end, nic)) = self.owners.range(..=(ip, port)).next_back()?;
+        (bip == ip && port <= end).then(|| self.nics[nic as usize].spec.node)
+    }
+
+    pub(super) fn route_verdict(
+        &mut self,
+        node: u16,
+        ingress: Ingress,
+        verdict: Verdict,
+        buf: Vec<u8>,
+        trail: Option<Box<Trail>>,
+    ) {
+        match verdict {
+            Verdict::Forward(Egress::Outside) | Verdict::Respond(Egress::Outside) => {
+                let up = self.nodes[usize::from(node)].uplink;
+                self.send(up, LinkEnd::A, Kind::Plain, buf, trail);
+            }
+            Verdict::Forward(Egress::Nic(m)) => self.send_to_nic(node, m.0, true, buf, trail),
+            Verdict::Respond(Egress::Nic(m)) => self.send_to_nic(node, m.0, false, buf, trail),
+            Verdict::PassThrough => {
+                let (Ingress::Inside(src), Some(dst)) = (ingress, dst_of(&buf)) else {
+                    self.recycle(buf);
+                    return;
+                };
+                let net = self.nics[src.0 as usize].spec.network;
+                match self.nic_by_addr.get(&(net, dst)) {
+                    Some(&m) => self.send_to_nic(node, m, false, buf, trail),
+                    None => {
+                        self.stats.no_route += 1;
+                        self.mark_dropped(trail.as_deref(), "no route to an inside host");
+                        self.recycle(buf);
+                    }
+                }
+            }
+            Verdict::Buffered | Verdict::Drop(_) => self.recycle(buf),
+        }
+    }
+
+    pub(super) fn send_to_nic(
+        &mut self,
+        node: u16,
+        m: u32,
+        from_outside: bool,
+        buf: Vec<u8>,
+        trail: Option<Box<Trail>>,
+    ) {
+        let Some(n) = self.nics.get(m as usize).filter(|n| n.present) else {
+            self.stats.no_such_nic += 1;
+            self.mark_dropped(trail.as_deref(), "dropped: the NIC is gone");
+            self.recycle(buf);
+            return;
+        };
+        if n.spec.node == node {
+            let kind = if from_outside {
+                Kind::FromOutside
+            } else {
+                Kind::Plain
+            };
+            let link = n.link;
+            self.send(link, LinkEnd::B, kind, buf, trail);
+        } else {
+            self.stats.relayed += 1;
+            let up = self.nodes[usize::from(node)].uplink;
+            self.send(
+                up,
+                LinkEnd::A,
+                Kind::ToNic {
+                    nic: m,
+                    from_outside,
+                },
+                buf,
+                trail,
+            );
+        }
+    }
+}
