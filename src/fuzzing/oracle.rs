@@ -36,6 +36,7 @@ use crate::nat::{
 };
 use crate::time::Instant;
 use crate::wire::checksum;
+use crate::wire::icmp::{is_error as is_icmp_error_type, is_icmp};
 use crate::wire::rewrite::ports;
 use crate::wire::tcp_flags::SYN;
 use crate::wire::{IpVersion, PacketRepr, parse_ip, parse_ip_lax, proto};
@@ -102,20 +103,6 @@ struct Tuple {
     kind: Kind,
 }
 
-fn is_icmp(version: IpVersion, p: u8) -> bool {
-    matches!(
-        (version, p),
-        (IpVersion::V4, proto::ICMP) | (IpVersion::V6, proto::ICMPV6)
-    )
-}
-
-fn is_icmp_error_type(version: IpVersion, t: u8) -> bool {
-    matches!(
-        (version, t),
-        (IpVersion::V4, 3 | 11 | 12) | (IpVersion::V6, 1..=4)
-    )
-}
-
 /// Reads the tuple of a packet (strictly, or laxly for a quoted packet, where fields cut off by
 /// truncation read as absent: ports need 4 bytes, identifiers 6).
 fn tuple_of(buf: &[u8], lax: bool) -> Option<Tuple> {
@@ -172,8 +159,7 @@ fn check_wire(buf: &[u8]) -> Result<(), String> {
     {
         let quoted = buf.get(meta.l4_offset + 8..meta.end).unwrap_or(&[]);
         let q = parse_ip_lax(quoted).map_err(|e| format!("quoted packet does not parse: {e}"))?;
-        if q.version == IpVersion::V4 && !checksum::verifies(checksum::sum(&quoted[..q.l4_offset]))
-        {
+        if q.version == IpVersion::V4 && !checksum::ipv4_header_ok(quoted, q.l4_offset) {
             return Err(format!("quoted IPv4 header checksum is bad: {repr:?}"));
         }
     }

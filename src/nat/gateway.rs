@@ -26,6 +26,9 @@ use super::tcp::{self, Dir};
 use super::ttl::{self, AnswerBudget};
 use crate::time::Instant;
 use crate::wire::checksum;
+use crate::wire::icmp::{
+    is_echo_reply, is_echo_request, is_error as is_icmp_error, is_icmp, v6 as icmpv6,
+};
 use crate::wire::parse::{IpMeta, IpVersion, be16, parse_ip, parse_ip_lax, proto, put16};
 use crate::wire::repr::PacketRepr;
 use crate::wire::rewrite::{Side, rewrite_addr, rewrite_endpoint};
@@ -202,59 +205,6 @@ fn pad16(b: &[u8]) -> [u8; 16] {
     let mut a = [0u8; 16];
     a[..b.len()].copy_from_slice(b);
     a
-}
-
-fn is_icmp(version: IpVersion, p: u8) -> bool {
-    matches!(
-        (version, p),
-        (IpVersion::V4, proto::ICMP) | (IpVersion::V6, proto::ICMPV6)
-    )
-}
-
-fn is_echo_request(version: IpVersion, t: u8) -> bool {
-    matches!((version, t), (IpVersion::V4, 8) | (IpVersion::V6, 128))
-}
-
-fn is_echo_reply(version: IpVersion, t: u8) -> bool {
-    matches!((version, t), (IpVersion::V4, 0) | (IpVersion::V6, 129))
-}
-
-/// ICMP error types natsim translates (RFC 5508 for v4; RFC 4443 errors for v6).
-fn is_icmp_error(version: IpVersion, t: u8) -> bool {
-    matches!(
-        (version, t),
-        (IpVersion::V4, 3 | 11 | 12) | (IpVersion::V6, 1..=4)
-    )
-}
-
-/// Verifies the transport checksum of an unfragmented packet (true for other protocols and for
-/// IPv4 UDP without checksum).
-pub fn l4_checksum_ok(buf: &[u8], meta: &IpMeta) -> bool {
-    if meta.fragment.is_some() {
-        return true;
-    }
-    let l4 = &buf[meta.l4_offset..meta.end];
-    let src = &buf[meta.src_offset()..meta.src_offset() + meta.addr_len()];
-    let dst = &buf[meta.dst_offset()..meta.dst_offset() + meta.addr_len()];
-    let pseudo = |len: usize| match meta.version {
-        IpVersion::V4 => checksum::pseudo_header_v4(src, dst, meta.protocol, len as u32),
-        IpVersion::V6 => checksum::pseudo_header_v6(src, dst, meta.protocol, len as u32),
-    };
-    match meta.protocol {
-        proto::TCP => checksum::verifies(pseudo(l4.len()) + checksum::sum(l4)),
-        proto::UDP => {
-            if meta.version == IpVersion::V4 && be16(l4, 6) == 0 {
-                return true;
-            }
-            let len = usize::from(be16(l4, 4)).min(l4.len());
-            checksum::verifies(pseudo(len) + checksum::sum(&l4[..len]))
-        }
-        proto::ICMP if meta.version == IpVersion::V4 => checksum::verifies(checksum::sum(l4)),
-        proto::ICMPV6 if meta.version == IpVersion::V6 => {
-            checksum::verifies(pseudo(l4.len()) + checksum::sum(l4))
-        }
-        _ => true,
-    }
 }
 
 impl Gateway {
@@ -1019,12 +969,10 @@ impl Gateway {
             Err(_) => return Verdict::Drop(DropReason::Malformed),
         };
         pkt.truncate(meta.end);
-        if meta.version == IpVersion::V4
-            && !checksum::verifies(checksum::sum(&pkt[..meta.l4_offset]))
-        {
+        if meta.version == IpVersion::V4 && !checksum::ipv4_header_ok(pkt, meta.l4_offset) {
             return Verdict::Drop(DropReason::BadChecksum);
         }
-        if self.config.verify_l4_checksums && !l4_checksum_ok(pkt, &meta) {
+        if self.config.verify_l4_checksums && !checksum::l4_ok(pkt, &meta) {
             return Verdict::Drop(DropReason::BadChecksum);
         }
         if let Ingress::Inside(nic) = ingress {
@@ -1586,7 +1534,9 @@ impl Gateway {
         let l4 = meta.l4_offset;
         let (p4, iport, rport) = match meta.protocol {
             proto::TCP | proto::UDP => (meta.protocol, be16(pkt, l4), be16(pkt, l4 + 2)),
-            proto::ICMPV6 if pkt[l4] == 128 && self.config.profile.icmp_supported => {
+            proto::ICMPV6
+                if pkt[l4] == icmpv6::ECHO_REQUEST && self.config.profile.icmp_supported =>
+            {
                 (proto::ICMP, be16(pkt, l4 + 4), 0)
             }
             proto::ICMPV6 => return Verdict::Drop(DropReason::UnsupportedIcmp),
@@ -1764,7 +1714,7 @@ impl Gateway {
     /// Checks the ICMP checksum and the quoted packet of an ICMP error (RFC 5508 REQ-3) and
     /// returns the quoted packet's metadata (offsets relative to the quote).
     fn quoted_packet(pkt: &[u8], meta: &IpMeta) -> Result<IpMeta, DropReason> {
-        if !l4_checksum_ok(pkt, meta) {
+        if !checksum::l4_ok(pkt, meta) {
             return Err(DropReason::BadChecksum);
         }
         let quoted = &pkt[meta.l4_offset + 8..meta.end];
@@ -1772,9 +1722,7 @@ impl Gateway {
         if qm.version != meta.version {
             return Err(DropReason::Malformed);
         }
-        if qm.version == IpVersion::V4
-            && !checksum::verifies(checksum::sum(&quoted[..qm.l4_offset]))
-        {
+        if qm.version == IpVersion::V4 && !checksum::ipv4_header_ok(quoted, qm.l4_offset) {
             return Err(DropReason::BadChecksum);
         }
         // RFC 792 quotes at least 8 transport bytes: enough for ports and echo identifiers.
