@@ -39,6 +39,37 @@ pub mod v6 {
     pub const ECHO_REPLY: u8 = 129;
 }
 
+/// The ICMP errors natsim's gateway and hosts send, named; [`ErrorMessage::type_code`] gives
+/// the family's numbers, so no caller spells them out.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ErrorMessage {
+    /// Host unreachable (ICMP 3/1; ICMPv6 1/3 address unreachable).
+    HostUnreachable,
+    /// Port unreachable (ICMP 3/3; ICMPv6 1/4).
+    PortUnreachable,
+    /// Communication administratively prohibited (ICMP 3/13; ICMPv6 1/1), RFC 5382 REQ-4's
+    /// answer to an unsolicited SYN.
+    AdminProhibited,
+    /// Time exceeded in transit (ICMP 11/0; ICMPv6 3/0).
+    TimeExceeded,
+}
+
+impl ErrorMessage {
+    /// (type, code) of this error in `version`'s ICMP.
+    pub fn type_code(self, version: IpVersion) -> (u8, u8) {
+        match (self, version) {
+            (ErrorMessage::HostUnreachable, IpVersion::V4) => (v4::DEST_UNREACHABLE, 1),
+            (ErrorMessage::HostUnreachable, IpVersion::V6) => (v6::DEST_UNREACHABLE, 3),
+            (ErrorMessage::PortUnreachable, IpVersion::V4) => (v4::DEST_UNREACHABLE, 3),
+            (ErrorMessage::PortUnreachable, IpVersion::V6) => (v6::DEST_UNREACHABLE, 4),
+            (ErrorMessage::AdminProhibited, IpVersion::V4) => (v4::DEST_UNREACHABLE, 13),
+            (ErrorMessage::AdminProhibited, IpVersion::V6) => (v6::DEST_UNREACHABLE, 1),
+            (ErrorMessage::TimeExceeded, IpVersion::V4) => (v4::TIME_EXCEEDED, 0),
+            (ErrorMessage::TimeExceeded, IpVersion::V6) => (v6::TIME_EXCEEDED, 0),
+        }
+    }
+}
+
 /// ICMP message classes natsim distinguishes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum IcmpKind {
@@ -154,6 +185,14 @@ mod tests {
         assert!(is_icmp(IpVersion::V4, proto::ICMP) && !is_icmp(IpVersion::V4, proto::ICMPV6));
         assert!(is_icmp(IpVersion::V6, proto::ICMPV6) && !is_icmp(IpVersion::V6, proto::ICMP));
         for v in [IpVersion::V4, IpVersion::V6] {
+            for e in [
+                ErrorMessage::HostUnreachable,
+                ErrorMessage::PortUnreachable,
+                ErrorMessage::AdminProhibited,
+                ErrorMessage::TimeExceeded,
+            ] {
+                assert!(is_error(v, e.type_code(v).0), "{e:?} over {v:?}");
+            }
             assert!(is_echo_request(v, echo_type(v, true)));
             assert!(is_echo_reply(v, echo_type(v, false)));
         }

@@ -178,6 +178,14 @@ pub fn rewrite_endpoint(buf: &mut [u8], meta: &IpMeta, side: Side, new_addr: &[u
     }
 }
 
+/// Updates the checksum of the ICMP message at `l4` after bytes of its body changed (RFC 1624):
+/// `before` is what was at `at` before the change, the buffer holds the new bytes there (same
+/// even length). The gateway uses it when it rewrites the packet an ICMP error quotes.
+pub fn update_icmp_checksum(buf: &mut [u8], l4: usize, before: &[u8], at: usize) {
+    let c = checksum::update_bytes(be16(buf, l4 + 2), before, &buf[at..at + before.len()]);
+    put16(buf, l4 + 2, c);
+}
+
 /// The TTL (IPv4) or hop limit (IPv6) of a parsed packet.
 #[inline]
 pub fn hop_limit(buf: &[u8], version: IpVersion) -> u8 {
