@@ -389,8 +389,7 @@ impl PacketRepr {
                 out.extend_from_slice(&src.octets());
                 out.extend_from_slice(&dst.octets());
                 out.extend_from_slice(&opts);
-                let c = checksum::finish(checksum::sum(&out[..ihl]));
-                out[10..12].copy_from_slice(&c.to_be_bytes());
+                checksum::set_ipv4_header(&mut out, ihl);
             }
             (IpAddr::V6(src), IpAddr::V6(dst)) => {
                 // Chain: [hop-by-hop] [fragment] transport. Each header names the next one, so
@@ -626,7 +625,7 @@ impl PacketRepr {
         let (ttl, tos, ident, dont_fragment, options) = match version {
             IpVersion::V4 => {
                 let ihl = meta.l4_offset;
-                report.ip_ok = checksum::verifies(checksum::sum(&buf[..ihl]));
+                report.ip_ok = checksum::ipv4_header_ok(buf, ihl);
                 (
                     buf[8],
                     buf[1],
