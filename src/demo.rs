@@ -10,7 +10,8 @@ use crate::nat::{
     Profile, Verdict,
 };
 use crate::time::Instant;
-use crate::wire::{PacketRepr, TransportRepr, tcp_flags};
+use crate::wire::icmp::ErrorMessage;
+use crate::wire::{IpVersion, PacketRepr, TransportRepr, tcp_flags};
 
 fn ip(s: &str) -> IpAddr {
     s.parse().unwrap_or(IpAddr::from([0, 0, 0, 0]))
@@ -208,12 +209,13 @@ pub fn run(profile: &str) -> Result<String, String> {
         PacketRepr::echo_request(ip("192.0.2.66"), nat, 1, 1, b"hello").emit(),
     );
     let quoted = PacketRepr::tcp((nat, nat_port), (web, 443), tcp_flags::ACK, 2, 10, b"").emit();
+    let (t, c) = ErrorMessage::HostUnreachable.type_code(IpVersion::V4);
     step(
         &mut gw,
         4,
         "router reports 'unreachable' for vm1",
         Ingress::Outside,
-        PacketRepr::icmp_error(ip("198.51.100.1"), nat, 3, 1, &quoted).emit(),
+        PacketRepr::icmp_error(ip("198.51.100.1"), nat, t, c, &quoted).emit(),
     );
     let mut refused = 0;
     for k in 0..65u16 {

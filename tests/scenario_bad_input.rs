@@ -325,6 +325,16 @@ fn cases() -> Vec<Case> {
             field: "topology.remotes[0].services[0].response_bytes",
             message: "1000000000000 is out of range 0..=104857600 bytes",
         },
+        // The case: a UDP answer of 70000 bytes does not fit one datagram. It is refused
+        // at load (exit 2, field named) rather than split or cut (docs/scenarios.md, "Ranges").
+        Case {
+            name: "udp-response-bytes-too-big",
+            edit: &[("response_bytes: 10}", "response_bytes: 70000}")],
+            append: "",
+            line: Some(9),
+            field: "topology.remotes[0].services[1].response_bytes",
+            message: "70000 is out of range 0..=65507 bytes",
+        },
         case(
             "poisson-rate-unbounded",
             "generators:\n  - {name: g, nics: [vm-a], stop_ms: 10, arrivals: {poisson_per_s: 1e9}, duration: {fixed_ms: 1}, destinations: [web]}\n",

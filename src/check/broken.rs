@@ -14,6 +14,7 @@ use crate::nat::{
 use crate::sim::dataplane::{Dataplane, DataplaneFactory, Wrapper};
 use crate::sim::packet::{Tuple, build_tcp, build_udp_len, quoted_offset};
 use crate::time::Instant;
+use crate::wire::checksum;
 use crate::wire::parse::{parse_ip, parse_ip_lax, proto};
 use crate::wire::rewrite::{Side, rewrite_addr, rewrite_port};
 
@@ -604,11 +605,9 @@ impl Wrapper for Broken {
                 if v == Verdict::Forward(Egress::Outside)
                     && let Ok(meta) = parse_ip(pkt)
                 {
-                    let at = match meta.protocol {
-                        proto::TCP => meta.l4_offset + 16,
-                        proto::UDP => meta.l4_offset + 6,
-                        _ => meta.l4_offset + 2,
-                    };
+                    // Flip a bit of the transport checksum (or of bytes 2..4 without one).
+                    let field = checksum::transport_field(meta.version, meta.protocol);
+                    let at = meta.l4_offset + field.map_or(2, |f| f.at);
                     if let Some(b) = pkt.get_mut(at) {
                         *b ^= 0x01;
                     }

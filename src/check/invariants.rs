@@ -187,7 +187,7 @@ fn remote_of(t: &Tuple, outbound: bool) -> SocketAddr {
 /// errors the quoted IPv4 header (RFC 5508 REQ-4).
 fn wire_ok(pkt: &[u8]) -> Result<(), String> {
     let meta = parse_ip(pkt).map_err(|e| format!("does not parse: {e}"))?;
-    if meta.version == IpVersion::V4 && !checksum::verifies(checksum::sum(&pkt[..meta.l4_offset])) {
+    if meta.version == IpVersion::V4 && !checksum::ipv4_header_ok(pkt, meta.l4_offset) {
         return Err("IPv4 header checksum is wrong".into());
     }
     if !crate::nat::l4_checksum_ok(pkt, &meta) {
@@ -198,7 +198,7 @@ fn wire_ok(pkt: &[u8]) -> Result<(), String> {
         if let Ok(qm) = parse_ip_lax(q)
             && qm.version == IpVersion::V4
             && q.len() >= qm.l4_offset
-            && !checksum::verifies(checksum::sum(&q[..qm.l4_offset]))
+            && !checksum::ipv4_header_ok(q, qm.l4_offset)
         {
             return Err("quoted IPv4 header checksum is wrong".into());
         }

@@ -3,8 +3,10 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use crate::wire::checksum;
-use crate::wire::parse::{IpMeta, IpVersion, be16, put16};
+use crate::wire::icmp;
+use crate::wire::parse::{IpMeta, IpVersion};
 use crate::wire::rewrite::{Side, rewrite_addr, rewrite_icmp_ident, rewrite_port};
+use crate::wire::view::UdpView;
 use crate::wire::{IcmpRepr, PacketRepr, TransportRepr, parse_ip, parse_ip_lax, proto};
 
 /// Target `wire_parse`: any bytes through every parser.
@@ -142,67 +144,20 @@ pub fn fix_checksums(buf: &mut [u8]) {
     };
     let l4 = meta.l4_offset;
     if meta.version == IpVersion::V4 {
-        put16(buf, 10, 0);
-        put16(buf, 10, checksum::finish(checksum::sum(&buf[..l4])));
+        checksum::set_ipv4_header(buf, l4);
     }
     if !meta.is_whole() {
         return;
     }
-    let icmp = matches!(
-        (meta.version, meta.protocol),
-        (IpVersion::V4, proto::ICMP) | (IpVersion::V6, proto::ICMPV6)
-    );
-    if icmp && meta.end >= l4 + 8 {
+    if icmp::is_icmp(meta.version, meta.protocol) && meta.end >= l4 + 8 {
         fix_quoted_ip_header(&mut buf[l4 + 8..meta.end]);
     }
-    let (src, dst) = (meta.src_offset(), meta.dst_offset());
-    let len = meta.addr_len();
-    let pseudo = |buf: &[u8], n: usize| match meta.version {
-        IpVersion::V4 => checksum::pseudo_header_v4(
-            &buf[src..src + len],
-            &buf[dst..dst + len],
-            meta.protocol,
-            n as u32,
-        ),
-        IpVersion::V6 => checksum::pseudo_header_v6(
-            &buf[src..src + len],
-            &buf[dst..dst + len],
-            meta.protocol,
-            n as u32,
-        ),
-    };
-    let end = meta.end;
-    match meta.protocol {
-        proto::TCP => {
-            put16(buf, l4 + 16, 0);
-            let c = checksum::finish(pseudo(buf, end - l4) + checksum::sum(&buf[l4..end]));
-            put16(buf, l4 + 16, c);
-        }
-        proto::UDP => {
-            if meta.version == IpVersion::V4 && be16(buf, l4 + 6) == 0 {
-                return;
-            }
-            let n = usize::from(be16(buf, l4 + 4)).clamp(8, end - l4);
-            put16(buf, l4 + 6, 0);
-            let mut c = checksum::finish(pseudo(buf, n) + checksum::sum(&buf[l4..l4 + n]));
-            if c == 0 {
-                c = 0xFFFF;
-            }
-            put16(buf, l4 + 6, c);
-        }
-        _ if icmp => {
-            put16(buf, l4 + 2, 0);
-            let base = match meta.version {
-                IpVersion::V4 => 0,
-                IpVersion::V6 => pseudo(buf, end - l4),
-            };
-            put16(
-                buf,
-                l4 + 2,
-                checksum::finish(base + checksum::sum(&buf[l4..end])),
-            );
-        }
-        _ => {}
+    // An IPv4 UDP zero checksum means "none" and stays so.
+    let udp_none = meta.protocol == proto::UDP
+        && meta.version == IpVersion::V4
+        && UdpView::new_unchecked(&buf[l4..meta.end]).checksum() == 0;
+    if !udp_none {
+        checksum::fill_transport(buf, &meta);
     }
 }
 
@@ -210,12 +165,7 @@ fn fix_quoted_ip_header(quoted: &mut [u8]) {
     if let Ok(q) = parse_ip_lax(quoted)
         && q.version == IpVersion::V4
     {
-        put16(quoted, 10, 0);
-        put16(
-            quoted,
-            10,
-            checksum::finish(checksum::sum(&quoted[..q.l4_offset])),
-        );
+        checksum::set_ipv4_header(quoted, q.l4_offset);
     }
 }
 

@@ -2,6 +2,14 @@
 //! virtual time and each packet to [`Gateway::process`], sends what the verdict says, collects
 //! extra packets from [`Gateway::poll_transmit`], and calls [`Gateway::handle_timeout`] by
 //! [`Gateway::poll_timeout`] (quinn-proto and smoltcp are the models).
+//!
+//! Packet fields are read through `crate::wire` (views, `rewrite`, `checksum`, `icmp`) except
+//! on the fast path, which reads fields as raw bytes and big-endian words at fixed offsets
+//! (`be16`, `pkt[l4 + 13]`) because parsing already sized the headers and a view would add a
+//! slice bounds check per field: the flow key of `outbound` and `handle_outside` (TCP/UDP ports,
+//! ICMP echo identifier, the ICMP type byte) and `tcp_segment` (TCP flags, sequence number,
+//! header length). Everything else here (NAT64, unsolicited answers, ICMP errors, echo replies)
+//! uses views; checksums and in-place rewrites are `wire::checksum` and `wire::rewrite`.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::net::{IpAddr, SocketAddr};
@@ -26,10 +34,14 @@ use super::tcp::{self, Dir};
 use super::ttl::{self, AnswerBudget};
 use crate::time::Instant;
 use crate::wire::checksum;
-use crate::wire::parse::{IpMeta, IpVersion, be16, parse_ip, parse_ip_lax, proto, put16};
+use crate::wire::icmp::{
+    ErrorMessage, is_echo_reply, is_echo_request, is_error as is_icmp_error, is_icmp, v6 as icmpv6,
+};
+use crate::wire::parse::{IpMeta, IpVersion, be16, parse_ip, parse_ip_lax, proto};
 use crate::wire::repr::PacketRepr;
-use crate::wire::rewrite::{Side, rewrite_addr, rewrite_endpoint};
+use crate::wire::rewrite::{self, Side, rewrite_addr, rewrite_endpoint};
 use crate::wire::tcp_flags::{ACK, FIN, RST, SYN};
+use crate::wire::view::{IcmpView, TcpView, UdpView};
 
 /// Where a packet entered the gateway.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -202,59 +214,6 @@ fn pad16(b: &[u8]) -> [u8; 16] {
     let mut a = [0u8; 16];
     a[..b.len()].copy_from_slice(b);
     a
-}
-
-fn is_icmp(version: IpVersion, p: u8) -> bool {
-    matches!(
-        (version, p),
-        (IpVersion::V4, proto::ICMP) | (IpVersion::V6, proto::ICMPV6)
-    )
-}
-
-fn is_echo_request(version: IpVersion, t: u8) -> bool {
-    matches!((version, t), (IpVersion::V4, 8) | (IpVersion::V6, 128))
-}
-
-fn is_echo_reply(version: IpVersion, t: u8) -> bool {
-    matches!((version, t), (IpVersion::V4, 0) | (IpVersion::V6, 129))
-}
-
-/// ICMP error types natsim translates (RFC 5508 for v4; RFC 4443 errors for v6).
-fn is_icmp_error(version: IpVersion, t: u8) -> bool {
-    matches!(
-        (version, t),
-        (IpVersion::V4, 3 | 11 | 12) | (IpVersion::V6, 1..=4)
-    )
-}
-
-/// Verifies the transport checksum of an unfragmented packet (true for other protocols and for
-/// IPv4 UDP without checksum).
-pub fn l4_checksum_ok(buf: &[u8], meta: &IpMeta) -> bool {
-    if meta.fragment.is_some() {
-        return true;
-    }
-    let l4 = &buf[meta.l4_offset..meta.end];
-    let src = &buf[meta.src_offset()..meta.src_offset() + meta.addr_len()];
-    let dst = &buf[meta.dst_offset()..meta.dst_offset() + meta.addr_len()];
-    let pseudo = |len: usize| match meta.version {
-        IpVersion::V4 => checksum::pseudo_header_v4(src, dst, meta.protocol, len as u32),
-        IpVersion::V6 => checksum::pseudo_header_v6(src, dst, meta.protocol, len as u32),
-    };
-    match meta.protocol {
-        proto::TCP => checksum::verifies(pseudo(l4.len()) + checksum::sum(l4)),
-        proto::UDP => {
-            if meta.version == IpVersion::V4 && be16(l4, 6) == 0 {
-                return true;
-            }
-            let len = usize::from(be16(l4, 4)).min(l4.len());
-            checksum::verifies(pseudo(len) + checksum::sum(&l4[..len]))
-        }
-        proto::ICMP if meta.version == IpVersion::V4 => checksum::verifies(checksum::sum(l4)),
-        proto::ICMPV6 if meta.version == IpVersion::V6 => {
-            checksum::verifies(pseudo(l4.len()) + checksum::sum(l4))
-        }
-        _ => true,
-    }
 }
 
 impl Gateway {
@@ -617,10 +576,7 @@ impl Gateway {
         let Ok(meta) = parse_ip(syn) else {
             return;
         };
-        let (t, c) = match meta.version {
-            IpVersion::V4 => (3, 13),
-            IpVersion::V6 => (1, 1),
-        };
+        let (t, c) = ErrorMessage::AdminProhibited.type_code(meta.version);
         let answer = PacketRepr::icmp_error(meta.dst(syn), meta.src(syn), t, c, syn).emit();
         self.counters.generated += 1;
         self.transmit.push_back((Egress::Outside, answer));
@@ -974,11 +930,8 @@ impl Gateway {
         if !self.ttl_budget.take(self.now_ns) {
             return Verdict::Drop(DropReason::TtlExpired);
         }
-        let t = match meta.version {
-            IpVersion::V4 => 11,
-            IpVersion::V6 => 3,
-        };
-        *pkt = PacketRepr::icmp_error(from, meta.src(pkt), t, 0, pkt).emit();
+        let (t, c) = ErrorMessage::TimeExceeded.type_code(meta.version);
+        *pkt = PacketRepr::icmp_error(from, meta.src(pkt), t, c, pkt).emit();
         self.counters.drop(DropReason::TtlExpired);
         if let Egress::Nic(n) = back
             && let Some(c) = self.nic_counters.get_mut(n.0 as usize)
@@ -1019,12 +972,10 @@ impl Gateway {
             Err(_) => return Verdict::Drop(DropReason::Malformed),
         };
         pkt.truncate(meta.end);
-        if meta.version == IpVersion::V4
-            && !checksum::verifies(checksum::sum(&pkt[..meta.l4_offset]))
-        {
+        if meta.version == IpVersion::V4 && !checksum::ipv4_header_ok(pkt, meta.l4_offset) {
             return Verdict::Drop(DropReason::BadChecksum);
         }
-        if self.config.verify_l4_checksums && !l4_checksum_ok(pkt, &meta) {
+        if self.config.verify_l4_checksums && !checksum::l4_ok(pkt, &meta) {
             return Verdict::Drop(DropReason::BadChecksum);
         }
         if let Ingress::Inside(nic) = ingress {
@@ -1239,6 +1190,7 @@ impl Gateway {
         let icmp = is_icmp(meta.version, p);
         let inside = A::read(pkt, meta.src_offset());
         let remote = A::read(pkt, meta.dst_offset());
+        // Fast path: raw port reads (see the module documentation).
         let (iport, rport) = if icmp {
             (be16(pkt, l4 + 4), 0)
         } else {
@@ -1567,10 +1519,7 @@ impl Gateway {
             .and_then(|n| n.as_ref())
             .and_then(|n| n.blocks[A::FAMILY.index()])
             .map_or_else(|| meta.dst(pkt), |b| b.block.nat_ip);
-        let (t, c) = match meta.version {
-            IpVersion::V4 => (3, 1),
-            IpVersion::V6 => (1, 3),
-        };
+        let (t, c) = ErrorMessage::HostUnreachable.type_code(meta.version);
         *pkt = PacketRepr::icmp_error(from, meta.src(pkt), t, c, pkt).emit();
         self.count_drop(Ingress::Inside(nic), reason);
         self.counters.generated += 1;
@@ -1585,9 +1534,15 @@ impl Gateway {
         }
         let l4 = meta.l4_offset;
         let (p4, iport, rport) = match meta.protocol {
-            proto::TCP | proto::UDP => (meta.protocol, be16(pkt, l4), be16(pkt, l4 + 2)),
-            proto::ICMPV6 if pkt[l4] == 128 && self.config.profile.icmp_supported => {
-                (proto::ICMP, be16(pkt, l4 + 4), 0)
+            proto::TCP | proto::UDP => {
+                // TCP and UDP ports sit at the same offsets.
+                let h = UdpView::new_unchecked(&pkt[l4..]);
+                (meta.protocol, h.src_port(), h.dst_port())
+            }
+            proto::ICMPV6
+                if pkt[l4] == icmpv6::ECHO_REQUEST && self.config.profile.icmp_supported =>
+            {
+                (proto::ICMP, IcmpView::new_unchecked(&pkt[l4..]).ident(), 0)
             }
             proto::ICMPV6 => return Verdict::Drop(DropReason::UnsupportedIcmp),
             _ => return Verdict::Drop(DropReason::UnsupportedProtocol),
@@ -1654,6 +1609,7 @@ impl Gateway {
         };
         let l4 = meta.l4_offset;
         let p = meta.protocol;
+        // Fast path: raw port reads (see the module documentation).
         let (nat_port, rport) = match p {
             proto::TCP | proto::UDP => (be16(pkt, l4 + 2), be16(pkt, l4)),
             _ if is_icmp(meta.version, p) => {
@@ -1670,15 +1626,10 @@ impl Gateway {
                     && !hairpin
                 {
                     let src = meta.src(pkt);
-                    let data = pkt[l4 + 8..].to_vec();
-                    *pkt = PacketRepr::echo_reply(
-                        dst.to_ip(),
-                        src,
-                        be16(pkt, l4 + 4),
-                        be16(pkt, l4 + 6),
-                        &data,
-                    )
-                    .emit();
+                    let req = IcmpView::new_unchecked(&pkt[l4..]);
+                    let (ident, seq) = (req.ident(), req.seq_no());
+                    let data = req.body().to_vec();
+                    *pkt = PacketRepr::echo_reply(dst.to_ip(), src, ident, seq, &data).emit();
                     self.counters.generated += 1;
                     return Verdict::Respond(Egress::Outside);
                 } else {
@@ -1732,7 +1683,7 @@ impl Gateway {
         }
         if meta.protocol == proto::TCP
             && meta.has_l4_header()
-            && pkt[meta.l4_offset + 13] & (SYN | ACK | RST) == SYN
+            && TcpView::new_unchecked(&pkt[meta.l4_offset..]).flags() & (SYN | ACK | RST) == SYN
         {
             // RFC 5382 REQ-4: no answer for 6 s, and none at all if the inside host's own SYN
             // for this connection is translated meanwhile (simultaneous open). The SYN itself
@@ -1740,9 +1691,9 @@ impl Gateway {
             let l4 = meta.l4_offset;
             let key = ConnKey {
                 nat: meta.dst(pkt),
-                nat_port: be16(pkt, l4 + 2),
+                nat_port: TcpView::new_unchecked(&pkt[l4..]).dst_port(),
                 remote: meta.src(pkt),
-                remote_port: be16(pkt, l4),
+                remote_port: TcpView::new_unchecked(&pkt[l4..]).src_port(),
             };
             let due = self.now_ns.saturating_add(SYN_ANSWER_DELAY_NS);
             if self.deferred.offer(key, due, pkt) {
@@ -1750,10 +1701,7 @@ impl Gateway {
             }
             return Verdict::Drop(DropReason::Unsolicited);
         }
-        let (t, c) = match meta.version {
-            IpVersion::V4 => (3, 13),
-            IpVersion::V6 => (1, 1),
-        };
+        let (t, c) = ErrorMessage::AdminProhibited.type_code(meta.version);
         let (src, dst) = (meta.src(pkt), meta.dst(pkt));
         *pkt = PacketRepr::icmp_error(dst, src, t, c, pkt).emit();
         self.counters.drop(DropReason::Unsolicited);
@@ -1764,7 +1712,7 @@ impl Gateway {
     /// Checks the ICMP checksum and the quoted packet of an ICMP error (RFC 5508 REQ-3) and
     /// returns the quoted packet's metadata (offsets relative to the quote).
     fn quoted_packet(pkt: &[u8], meta: &IpMeta) -> Result<IpMeta, DropReason> {
-        if !l4_checksum_ok(pkt, meta) {
+        if !checksum::l4_ok(pkt, meta) {
             return Err(DropReason::BadChecksum);
         }
         let quoted = &pkt[meta.l4_offset + 8..meta.end];
@@ -1772,9 +1720,7 @@ impl Gateway {
         if qm.version != meta.version {
             return Err(DropReason::Malformed);
         }
-        if qm.version == IpVersion::V4
-            && !checksum::verifies(checksum::sum(&quoted[..qm.l4_offset]))
-        {
+        if qm.version == IpVersion::V4 && !checksum::ipv4_header_ok(quoted, qm.l4_offset) {
             return Err(DropReason::BadChecksum);
         }
         // RFC 792 quotes at least 8 transport bytes: enough for ports and echo identifiers.
@@ -1794,8 +1740,7 @@ impl Gateway {
         let window = (qm.l4_offset + 20).min(quoted_len) & !1;
         let before: Vec<u8> = pkt[q..q + window].to_vec();
         edit(&mut pkt[q..meta.end]);
-        let c = checksum::update_bytes(be16(pkt, meta.l4_offset + 2), &before, &pkt[q..q + window]);
-        put16(pkt, meta.l4_offset + 2, c);
+        rewrite::update_icmp_checksum(pkt, meta.l4_offset, &before, q);
     }
 
     fn inbound_icmp_error<A: Fam>(
@@ -1812,10 +1757,16 @@ impl Gateway {
         let quoted = &pkt[q..meta.end];
         let qp = qm.protocol;
         let ql4 = qm.l4_offset;
+        // `quoted_packet` checked that the quoted transport fields read here are present.
+        let qt = &quoted[ql4..];
         let (nat_port, rport) = match qp {
-            proto::TCP | proto::UDP => (be16(quoted, ql4), be16(quoted, ql4 + 2)),
-            _ if is_icmp(qm.version, qp) && is_echo_request(qm.version, quoted[ql4]) => {
-                (be16(quoted, ql4 + 4), 0)
+            proto::TCP | proto::UDP => {
+                // TCP and UDP ports sit at the same offsets.
+                let h = UdpView::new_unchecked(qt);
+                (h.src_port(), h.dst_port())
+            }
+            _ if is_icmp(qm.version, qp) && is_echo_request(qm.version, qt[0]) => {
+                (IcmpView::new_unchecked(qt).ident(), 0)
             }
             _ => return Verdict::Drop(DropReason::IcmpErrorNoFlow),
         };
@@ -1875,10 +1826,16 @@ impl Gateway {
         let quoted = &pkt[q..meta.end];
         let qp = qm.protocol;
         let ql4 = qm.l4_offset;
+        // `quoted_packet` checked that the quoted transport fields read here are present.
+        let qt = &quoted[ql4..];
         let (rport, iport) = match qp {
-            proto::TCP | proto::UDP => (be16(quoted, ql4), be16(quoted, ql4 + 2)),
-            _ if is_icmp(qm.version, qp) && is_echo_reply(qm.version, quoted[ql4]) => {
-                (0, be16(quoted, ql4 + 4))
+            proto::TCP | proto::UDP => {
+                // TCP and UDP ports sit at the same offsets.
+                let h = UdpView::new_unchecked(qt);
+                (h.src_port(), h.dst_port())
+            }
+            _ if is_icmp(qm.version, qp) && is_echo_reply(qm.version, qt[0]) => {
+                (0, IcmpView::new_unchecked(qt).ident())
             }
             _ => return Verdict::Drop(DropReason::IcmpErrorNoFlow),
         };

@@ -20,13 +20,15 @@ mod table;
 mod tcp;
 mod ttl;
 
+/// The gateway's transport checksum check (fragments pass), which lives in [`crate::wire`].
+pub use crate::wire::checksum::l4_ok as l4_checksum_ok;
 pub use config::{
     Block, ConfigError, Family, GatewayConfig, NetworkConfig, NetworkId, NicConfig, NicId,
 };
 pub use counters::{Counters, DropReason};
 pub use deferred::MAX_PENDING as MAX_PENDING_SYN_ANSWERS;
 pub use event::{EndReason, Event, FlowView};
-pub use gateway::{Egress, FlowInfo, Gateway, Ingress, Verdict, l4_checksum_ok};
+pub use gateway::{Egress, FlowInfo, Gateway, Ingress, Verdict};
 pub use ports::port_start_offset;
 pub use profile::{LimitScope, Profile, ProfileName};
 pub use ttl::{TIME_EXCEEDED_BURST, TIME_EXCEEDED_INTERVAL_NS};

@@ -7,7 +7,9 @@
 //! options are not translated; the gateway drops them with a counted reason.
 
 use crate::wire::checksum;
-use crate::wire::parse::{IpMeta, be16, proto, put16};
+use crate::wire::icmp::{v4 as icmpv4, v6 as icmpv6};
+use crate::wire::parse::{IpMeta, IpVersion, proto};
+use crate::wire::view::{IcmpView, Ipv4View, Ipv6View, TcpView};
 
 /// The well-known NAT64 prefix `64:ff9b::/96` (RFC 6052).
 pub const WELL_KNOWN_PREFIX: [u8; 12] = [0x00, 0x64, 0xff, 0x9b, 0, 0, 0, 0, 0, 0, 0, 0];
@@ -25,52 +27,36 @@ pub fn embed(v4: [u8; 4]) -> [u8; 16] {
     a
 }
 
-fn finish_transport(t: &mut [u8], protocol: u8, pseudo: u64) {
-    let at = match protocol {
-        proto::TCP => 16,
-        proto::UDP => 6,
-        _ => 2,
-    };
-    if t.len() < at + 2 {
-        return;
-    }
-    put16(t, at, 0);
-    let base = if protocol == proto::ICMP { 0 } else { pseudo };
-    let mut c = checksum::finish(base + checksum::sum(t));
-    if protocol == proto::UDP && c == 0 {
-        c = 0xFFFF;
-    }
-    put16(t, at, c);
-}
-
 /// Builds the IPv4 packet for an outbound IPv6 packet: source `src4:new_port`, destination
 /// `dst4`, ICMPv6 echo request becomes ICMP echo request with identifier `new_port`.
 pub fn v6_to_v4(pkt: &[u8], meta: &IpMeta, src4: [u8; 4], dst4: [u8; 4], new_port: u16) -> Vec<u8> {
     let mut t = pkt[meta.l4_offset..meta.end].to_vec();
+    // The gateway translates only TCP, UDP and echo, whose fixed headers parsing checked.
     let p4 = match meta.protocol {
         proto::ICMPV6 => {
-            t[0] = 8;
-            put16(&mut t, 4, new_port);
+            let mut m = IcmpView::new_unchecked(&mut t[..]);
+            m.set_msg_type(icmpv4::ECHO_REQUEST);
+            m.set_ident(new_port);
             proto::ICMP
         }
         p => {
-            put16(&mut t, 0, new_port);
+            // TCP and UDP have their ports at the same offsets.
+            TcpView::new_unchecked(&mut t[..]).set_src_port(new_port);
             p
         }
     };
     let total = 20 + t.len();
-    let pseudo = checksum::pseudo_header_v4(&src4, &dst4, p4, t.len() as u32);
-    finish_transport(&mut t, p4, pseudo);
-    let tos = ((be16(pkt, 0) >> 4) & 0xFF) as u8;
+    checksum::fill_transport_part(IpVersion::V4, &src4, &dst4, p4, &mut t);
+    let tos = Ipv6View::new_unchecked(pkt).traffic_class();
     let mut out = Vec::with_capacity(total);
     out.extend_from_slice(&[0x45, tos]);
     out.extend_from_slice(&(total.min(usize::from(u16::MAX)) as u16).to_be_bytes());
     // Identification 0 with DF set: RFC 7915 §5.1 for packets that were not fragments.
-    out.extend_from_slice(&[0, 0, 0x40, 0, pkt[7], p4, 0, 0]);
+    let hop_limit = Ipv6View::new_unchecked(pkt).hop_limit();
+    out.extend_from_slice(&[0, 0, 0x40, 0, hop_limit, p4, 0, 0]);
     out.extend_from_slice(&src4);
     out.extend_from_slice(&dst4);
-    let c = checksum::finish(checksum::sum(&out[..20]));
-    put16(&mut out, 10, c);
+    checksum::set_ipv4_header(&mut out, 20);
     out.extend_from_slice(&t);
     out
 }
@@ -87,22 +73,23 @@ pub fn v4_to_v6(
     let mut t = pkt[meta.l4_offset..meta.end].to_vec();
     let p6 = match meta.protocol {
         proto::ICMP => {
-            t[0] = 129;
-            put16(&mut t, 4, new_port);
+            let mut m = IcmpView::new_unchecked(&mut t[..]);
+            m.set_msg_type(icmpv6::ECHO_REPLY);
+            m.set_ident(new_port);
             proto::ICMPV6
         }
         p => {
-            put16(&mut t, 2, new_port);
+            TcpView::new_unchecked(&mut t[..]).set_dst_port(new_port);
             p
         }
     };
-    let pseudo = checksum::pseudo_header_v6(&src6, &dst6, p6, t.len() as u32);
-    finish_transport(&mut t, p6, pseudo);
-    let vtf: u32 = (6 << 28) | (u32::from(pkt[1]) << 20);
+    checksum::fill_transport_part(IpVersion::V6, &src6, &dst6, p6, &mut t);
+    let ip4 = Ipv4View::new_unchecked(pkt);
+    let vtf: u32 = (6 << 28) | (u32::from(ip4.tos()) << 20);
     let mut out = Vec::with_capacity(40 + t.len());
     out.extend_from_slice(&vtf.to_be_bytes());
     out.extend_from_slice(&(t.len().min(usize::from(u16::MAX)) as u16).to_be_bytes());
-    out.extend_from_slice(&[p6, pkt[8]]);
+    out.extend_from_slice(&[p6, ip4.ttl()]);
     out.extend_from_slice(&src6);
     out.extend_from_slice(&dst6);
     out.extend_from_slice(&t);

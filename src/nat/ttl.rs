@@ -1,8 +1,8 @@
 //! The gateway as a router hop (docs/behaviour.md §4 "TTL"): IPv4 TTL / IPv6 hop limit of
 //! forwarded packets, and the rate limit of the ICMP Time Exceeded answers.
 
-use crate::wire::checksum;
-use crate::wire::parse::{IpVersion, be16, put16};
+use crate::wire::parse::IpVersion;
+use crate::wire::rewrite;
 
 /// Time Exceeded answers allowed in a burst.
 pub const TIME_EXCEEDED_BURST: u32 = 10;
@@ -12,26 +12,14 @@ pub const TIME_EXCEEDED_INTERVAL_NS: u64 = 100_000_000;
 /// The TTL (IPv4) or hop limit (IPv6) of a parsed packet.
 #[inline]
 pub(crate) fn hops(pkt: &[u8], version: IpVersion) -> u8 {
-    match version {
-        IpVersion::V4 => pkt[8],
-        IpVersion::V6 => pkt[7],
-    }
+    rewrite::hop_limit(pkt, version)
 }
 
-/// Decrements the TTL / hop limit by one (the caller made sure it is at least 2). The IPv4
-/// header checksum is updated incrementally (RFC 1624); IPv6 has none, and neither is part of
-/// a transport pseudo-header.
+/// Decrements the TTL / hop limit by one (the caller made sure it is at least 2), keeping the
+/// IPv4 header checksum right.
 #[inline]
 pub(crate) fn decrement(pkt: &mut [u8], version: IpVersion) {
-    match version {
-        IpVersion::V4 => {
-            let old = be16(pkt, 8);
-            pkt[8] -= 1;
-            let c = checksum::update_word(be16(pkt, 10), old, be16(pkt, 8));
-            put16(pkt, 10, c);
-        }
-        IpVersion::V6 => pkt[7] -= 1,
-    }
+    rewrite::decrement_hop_limit(pkt, version);
 }
 
 /// A token bucket on virtual time for the Time Exceeded answers.
@@ -83,7 +71,7 @@ mod tests {
         let before = hops(&p, IpVersion::V4);
         decrement(&mut p, IpVersion::V4);
         assert_eq!(hops(&p, IpVersion::V4), before - 1);
-        assert!(checksum::verifies(checksum::sum(&p[..20])));
+        assert!(crate::wire::checksum::ipv4_header_ok(&p, 20));
     }
 
     #[test]

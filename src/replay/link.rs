@@ -8,6 +8,8 @@ use std::fmt;
 
 use serde::Serialize;
 
+use crate::wire::view::{Ipv4View, Ipv6View};
+
 /// Link-layer header type numbers (the `LINKTYPE_*` registry at tcpdump.org) that the reader
 /// knows about. Values are as stored in the file after masking the FCS bits.
 pub mod linktype {
@@ -278,6 +280,9 @@ const PPP_IPV6: u16 = 0x0057;
 const PPP_MPLS: u16 = 0x0281;
 const PPP_MPLS_MULTICAST: u16 = 0x0283;
 
+// Link-layer framing (Ethernet, VLAN tags, Linux cooked capture, loopback, PPP, MPLS) is
+// replay's own: `wire` starts at the IP header. These checked readers serve those headers only;
+// IP fields are read through `crate::wire::view`.
 fn be16(frame: &[u8], at: usize) -> Option<u16> {
     let b = frame.get(at..at.checked_add(2)?)?;
     Some(u16::from_be_bytes([b[0], b[1]]))
@@ -353,9 +358,13 @@ fn check_ip(frame: &[u8], inner: Inner) -> Result<Stripped, SkipReason> {
     let ip_len = match version {
         // Only trust a length that covers at least the fixed header: TSO/GSO captures carry a
         // zero total length and must keep every captured byte.
-        IpVersion::V4 => be16(ip, 2).map(usize::from).filter(|&l| l >= 20 && l < len),
+        // (A buffer shorter than the fixed header has no view, and no length it could trust.)
+        IpVersion::V4 => Ipv4View::new_checked(ip)
+            .map(|h| usize::from(h.total_len()))
+            .filter(|&l| l >= 20 && l < len),
         // Payload length 0 means a jumbogram or a GSO packet: keep everything.
-        IpVersion::V6 => be16(ip, 4)
+        IpVersion::V6 => Ipv6View::new_checked(ip)
+            .map(|h| h.payload_len())
             .filter(|&p| p != 0)
             .map(|p| 40 + usize::from(p))
             .filter(|&l| l < len),

@@ -4,16 +4,18 @@
 use std::fmt::{self, Write as _};
 use std::net::{IpAddr, SocketAddr};
 
-use crate::nat::{NicId, l4_checksum_ok};
+use crate::nat::NicId;
 use crate::sim::dataplane::Dataplane;
-use crate::wire::checksum;
-use crate::wire::parse::{IpMeta, IpVersion, be16, parse_ip, parse_ip_lax, proto, put16};
-use crate::wire::rewrite::{Side, rewrite_addr, rewrite_icmp_ident, rewrite_port};
+use crate::wire::checksum::{self, l4_ok as l4_checksum_ok};
+use crate::wire::icmp::{self, IcmpKind};
+use crate::wire::parse::{IpMeta, IpVersion, parse_ip, parse_ip_lax, proto};
+use crate::wire::rewrite::{Side, ports, rewrite_addr, rewrite_icmp_ident, rewrite_port};
+use crate::wire::view::{IcmpView, TcpView, UdpView};
 
 /// True when the IPv4 header checksum verifies (always for IPv6, which has none).
 #[inline]
 pub fn ip_header_ok(buf: &[u8], meta: &IpMeta) -> bool {
-    meta.version == IpVersion::V6 || checksum::verifies(checksum::sum(&buf[..meta.l4_offset]))
+    meta.version == IpVersion::V6 || checksum::ipv4_header_ok(buf, meta.l4_offset)
 }
 
 /// True when every checksum the gateway verifies is right (IPv4 header; transport of a whole
@@ -49,41 +51,7 @@ pub fn fix_checksums(buf: &mut [u8], meta: &IpMeta) -> Fixed {
 /// Writes the full transport checksum of a whole packet. Returns false for protocols without
 /// one (or a header too short to hold it).
 pub fn recompute_transport_checksum(buf: &mut [u8], meta: &IpMeta) -> bool {
-    let l4 = meta.l4_offset;
-    let icmp = match meta.version {
-        IpVersion::V4 => proto::ICMP,
-        IpVersion::V6 => proto::ICMPV6,
-    };
-    let (at, pseudo, udp) = match meta.protocol {
-        proto::TCP => (l4 + 16, true, false),
-        proto::UDP => (l4 + 6, true, true),
-        p if p == icmp => (l4 + 2, meta.version == IpVersion::V6, false),
-        _ => return false,
-    };
-    if at + 2 > meta.end {
-        return false;
-    }
-    let mut len = meta.end - l4;
-    if udp {
-        len = len.min(usize::from(be16(buf, l4 + 4)));
-    }
-    put16(buf, at, 0);
-    let mut acc = checksum::sum(&buf[l4..l4 + len]);
-    if pseudo {
-        let src = &buf[meta.src_offset()..meta.src_offset() + meta.addr_len()];
-        let dst = &buf[meta.dst_offset()..meta.dst_offset() + meta.addr_len()];
-        acc += match meta.version {
-            IpVersion::V4 => checksum::pseudo_header_v4(src, dst, meta.protocol, len as u32),
-            IpVersion::V6 => checksum::pseudo_header_v6(src, dst, meta.protocol, len as u32),
-        };
-    }
-    let mut c = checksum::finish(acc);
-    // RFC 768: a computed zero is sent as all ones; zero means "no checksum".
-    if udp && c == 0 {
-        c = 0xFFFF;
-    }
-    put16(buf, at, c);
-    true
+    checksum::fill_transport(buf, meta)
 }
 
 /// What [`readdress_inbound`] did to a captured reply half.
@@ -140,20 +108,6 @@ fn set_addr(buf: &mut [u8], meta: &IpMeta, side: Side, ip: &IpAddr) {
     }
 }
 
-fn is_echo_reply(meta: &IpMeta, t: u8) -> bool {
-    matches!(
-        (meta.version, meta.protocol, t),
-        (IpVersion::V4, proto::ICMP, 0) | (IpVersion::V6, proto::ICMPV6, 129)
-    )
-}
-
-fn is_icmp_error(meta: &IpMeta, t: u8) -> bool {
-    matches!(
-        (meta.version, meta.protocol, t),
-        (IpVersion::V4, proto::ICMP, 3 | 11 | 12) | (IpVersion::V6, proto::ICMPV6, 1..=4)
-    )
-}
-
 /// Turns a captured reply half (addressed to the inside host `nic`) into what the internet
 /// would have sent: addressed to the NAT endpoint of the flow it answers
 /// ([`Dataplane::translation_of`]), with incremental checksum updates. Without a live flow the
@@ -175,38 +129,37 @@ pub fn readdress_inbound(
     let l4 = meta.l4_offset;
     let src = meta.src(buf);
     let dst = meta.dst(buf);
-    // Only read as an ICMP type when it is ICMP (parsing guarantees 8 bytes then); another
-    // protocol may have no payload byte at all.
-    let icmp_type = match (meta.version, meta.protocol) {
-        (IpVersion::V4, proto::ICMP) | (IpVersion::V6, proto::ICMPV6) => buf.get(l4).copied(),
-        _ => None,
-    };
-    let found = match meta.protocol {
-        proto::TCP | proto::UDP => gateway
-            .translation_of(
+    // Only read as an ICMP message when it is ICMP of the packet's family (parsing guarantees
+    // 8 bytes then); another protocol may have no payload byte at all.
+    let icmp_msg = icmp::is_icmp(meta.version, meta.protocol)
+        .then(|| IcmpView::new_unchecked(&buf[l4..meta.end]))
+        .map(|m| (icmp::classify(meta.version, m.msg_type()), m.ident()));
+    let found = match (meta.protocol, icmp_msg) {
+        (proto::TCP | proto::UDP, _) => {
+            let (sport, dport) = ports(buf, &meta);
+            gateway.translation_of(
                 nic,
                 meta.protocol,
-                SocketAddr::new(dst, be16(buf, l4 + 2)),
-                SocketAddr::new(src, be16(buf, l4)),
+                SocketAddr::new(dst, dport),
+                SocketAddr::new(src, sport),
             )
-            .map(|nat| {
-                set_addr(buf, &meta, Side::Dst, &nat.ip());
-                rewrite_port(buf, &meta, Side::Dst, nat.port());
-            }),
-        _ if icmp_type.is_some_and(|t| is_echo_reply(&meta, t)) => gateway
+        }
+        .map(|nat| {
+            set_addr(buf, &meta, Side::Dst, &nat.ip());
+            rewrite_port(buf, &meta, Side::Dst, nat.port());
+        }),
+        (_, Some((IcmpKind::EchoReply, ident))) => gateway
             .translation_of(
                 nic,
                 meta.protocol,
-                SocketAddr::new(dst, be16(buf, l4 + 4)),
+                SocketAddr::new(dst, ident),
                 SocketAddr::new(src, 0),
             )
             .map(|nat| {
                 set_addr(buf, &meta, Side::Dst, &nat.ip());
                 rewrite_icmp_ident(buf, &meta, nat.port());
             }),
-        _ if icmp_type.is_some_and(|t| is_icmp_error(&meta, t)) => {
-            readdress_icmp_error(gateway, nic, buf, &meta)
-        }
+        (_, Some((IcmpKind::Error, _))) => readdress_icmp_error(gateway, nic, buf, &meta),
         _ => None,
     };
     match found {
@@ -232,17 +185,14 @@ fn readdress_icmp_error(
     if !qmeta.has_l4_header() || qmeta.l4_offset + 4 > qmeta.end {
         return None;
     }
-    let ql4 = qmeta.l4_offset;
     let (qsrc, qdst) = (qmeta.src(quoted), qmeta.dst(quoted));
+    // Checked above: at least the 4 port bytes are there; an identifier needs 6.
+    let (qsport, qdport) = ports(quoted, &qmeta);
     let (inside, remote) = match qmeta.protocol {
-        proto::TCP | proto::UDP => (
-            SocketAddr::new(qsrc, be16(quoted, ql4)),
-            SocketAddr::new(qdst, be16(quoted, ql4 + 2)),
-        ),
-        proto::ICMP | proto::ICMPV6 if qmeta.l4_offset + 6 <= qmeta.end => (
-            SocketAddr::new(qsrc, be16(quoted, ql4 + 4)),
-            SocketAddr::new(qdst, 0),
-        ),
+        proto::TCP | proto::UDP => (SocketAddr::new(qsrc, qsport), SocketAddr::new(qdst, qdport)),
+        proto::ICMP | proto::ICMPV6 if qmeta.l4_offset + 6 <= qmeta.end => {
+            (SocketAddr::new(qsrc, qsport), SocketAddr::new(qdst, 0))
+        }
         _ => return None,
     };
     let nat = gateway.translation_of(nic, qmeta.protocol, inside, remote)?;
@@ -272,31 +222,33 @@ impl fmt::Display for Tuple<'_> {
             return f.write_char('-');
         };
         let (src, dst) = (meta.src(buf), meta.dst(buf));
-        let l4 = meta.l4_offset;
-        let port = |at: usize| be16(buf, at);
         if !meta.has_l4_header() {
             return write!(f, "fragment proto {} {src} > {dst}", meta.protocol);
         }
+        // Strict parsing left the protocol's fixed header (8 bytes for UDP and ICMP, 20 for TCP).
+        let l4 = &buf[meta.l4_offset..meta.end];
         match meta.protocol {
-            proto::TCP => write!(
-                f,
-                "tcp {} > {}",
-                SocketAddr::new(src, port(l4)),
-                SocketAddr::new(dst, port(l4 + 2))
-            ),
-            proto::UDP => write!(
-                f,
-                "udp {} > {}",
-                SocketAddr::new(src, port(l4)),
-                SocketAddr::new(dst, port(l4 + 2))
-            ),
-            proto::ICMP | proto::ICMPV6 => write!(
-                f,
-                "icmp type {} code {} id {} {src} > {dst}",
-                buf[l4],
-                buf[l4 + 1],
-                port(l4 + 4)
-            ),
+            proto::TCP => {
+                let h = TcpView::new_unchecked(l4);
+                let (s, d) = (
+                    SocketAddr::new(src, h.src_port()),
+                    SocketAddr::new(dst, h.dst_port()),
+                );
+                write!(f, "tcp {s} > {d}")
+            }
+            proto::UDP => {
+                let h = UdpView::new_unchecked(l4);
+                let (s, d) = (
+                    SocketAddr::new(src, h.src_port()),
+                    SocketAddr::new(dst, h.dst_port()),
+                );
+                write!(f, "udp {s} > {d}")
+            }
+            proto::ICMP | proto::ICMPV6 => {
+                let m = IcmpView::new_unchecked(l4);
+                let (t, c, id) = (m.msg_type(), m.code(), m.ident());
+                write!(f, "icmp type {t} code {c} id {id} {src} > {dst}")
+            }
             p => write!(f, "proto {p} {src} > {dst}"),
         }
     }

@@ -19,7 +19,9 @@ use super::reader::for_each_packet;
 use super::run::{ReplayError, VERDICTS_FILE, default_out_dir, replay_with};
 use crate::check::Target;
 use crate::nat::profile::Profile;
-use crate::sim::packet::{IcmpKind, Tuple, quoted_offset};
+use crate::wire::IcmpKind;
+use crate::wire::proto;
+use crate::wire::tuple::{Tuple, quoted_offset};
 
 /// Name of the comparison's JSON file in the output folder.
 pub const PROFILES_FILE: &str = "profiles.json";
@@ -207,10 +209,10 @@ struct FlowKey {
 impl FlowKey {
     fn describe(&self) -> String {
         let proto = match self.protocol {
-            6 => "tcp".to_string(),
-            17 => "udp".to_string(),
-            1 => "icmp".to_string(),
-            58 => "icmpv6".to_string(),
+            proto::TCP => "tcp".to_string(),
+            proto::UDP => "udp".to_string(),
+            proto::ICMP => "icmp".to_string(),
+            proto::ICMPV6 => "icmpv6".to_string(),
             p => format!("proto {p}"),
         };
         let end = |(a, p): (std::net::IpAddr, u16)| {
@@ -218,7 +220,7 @@ impl FlowKey {
                 std::net::IpAddr::V6(v6) => format!("[{v6}]"),
                 v4 => v4.to_string(),
             };
-            if matches!(self.protocol, 1 | 58) {
+            if matches!(self.protocol, proto::ICMP | proto::ICMPV6) {
                 format!("{a} id {p}")
             } else {
                 format!("{a}:{p}")
@@ -394,7 +396,7 @@ fn cause(
             .join(", ")
     };
     let protocol = key.map_or(0, |k| k.protocol);
-    let icmp = matches!(protocol, 1 | 58);
+    let icmp = matches!(protocol, proto::ICMP | proto::ICMPV6);
     if has("ttl_expired") {
         let p = named(&|v| v.ends_with("ttl_expired"));
         return (
@@ -469,11 +471,11 @@ fn cause(
             .collect();
         if !had_flow.is_empty() {
             let timeout = |p: &Profile| match protocol {
-                6 => format!(
+                proto::TCP => format!(
                     "tcp established {} ms, transitory {} ms",
                     p.timeout_tcp_established_ms, p.timeout_tcp_transitory_ms
                 ),
-                17 => format!("udp {} ms", p.timeout_udp_ms),
+                proto::UDP => format!("udp {} ms", p.timeout_udp_ms),
                 _ => format!("icmp {} ms", p.timeout_icmp_ms),
             };
             return (

@@ -8,7 +8,8 @@ use std::fmt::{self, Write as _};
 use std::net::SocketAddr;
 
 use crate::nat::{Egress, NicId, Verdict};
-use crate::wire::parse::{be16, parse_ip, proto};
+use crate::wire::parse::{parse_ip, proto};
+use crate::wire::rewrite::ports;
 
 /// One end of a packet for verdict comments: `10.0.0.2:40000` (TCP, UDP), `10.0.0.2 id 7`
 /// (ICMP echo), the bare address otherwise; `-` when it does not parse.
@@ -25,17 +26,22 @@ impl fmt::Display for Endpoint<'_> {
         let Ok(meta) = parse_ip(buf) else {
             return f.write_char('-');
         };
-        let (addr, port_at) = if self.source {
-            (meta.src(buf), meta.l4_offset)
+        let addr = if self.source {
+            meta.src(buf)
         } else {
-            (meta.dst(buf), meta.l4_offset + 2)
+            meta.dst(buf)
         };
         if !meta.has_l4_header() {
             return write!(f, "{addr}");
         }
+        // (source, destination) ports, or (identifier, 0) for ICMP.
+        let (sport, dport) = ports(buf, &meta);
         match meta.protocol {
-            proto::TCP | proto::UDP => write!(f, "{}", SocketAddr::new(addr, be16(buf, port_at))),
-            proto::ICMP | proto::ICMPV6 => write!(f, "{addr} id {}", be16(buf, meta.l4_offset + 4)),
+            proto::TCP | proto::UDP => {
+                let port = if self.source { sport } else { dport };
+                write!(f, "{}", SocketAddr::new(addr, port))
+            }
+            proto::ICMP | proto::ICMPV6 => write!(f, "{addr} id {sport}"),
             _ => write!(f, "{addr}"),
         }
     }

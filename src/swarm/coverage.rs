@@ -12,7 +12,10 @@ use crate::scenario::Report;
 use crate::sim::{Observation, Observer, Violation};
 use crate::time::Instant;
 use crate::wire::IpVersion;
+use crate::wire::icmp;
 use crate::wire::parse::{parse_ip, proto};
+use crate::wire::tcp_flags::{ACK, SYN};
+use crate::wire::view::TcpView;
 
 /// A guarded path.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -170,16 +173,15 @@ impl Coverage {
                 self.mark(Path::Ipv6)
             }
             (Ingress::Outside, Verdict::Forward(Egress::Nic(_))) => match meta.protocol {
-                proto::ICMP if l4.first().is_some_and(|t| matches!(t, 3 | 4 | 5 | 11 | 12)) => {
-                    self.mark(Path::IcmpErrorIn)
-                }
-                proto::ICMPV6 if l4.first().is_some_and(|t| (1..=4).contains(t)) => {
+                p if icmp::is_icmp(meta.version, p)
+                    && l4.first().is_some_and(|&t| icmp::is_error(meta.version, t)) =>
+                {
                     self.mark(Path::IcmpErrorIn)
                 }
                 proto::TCP => {
                     // ACK without SYN: the handshake is done.
-                    let flags = l4.get(13).copied().unwrap_or(0);
-                    if flags & 0x10 != 0 && flags & 0x02 == 0 {
+                    let flags = TcpView::new_checked(l4).map_or(0, |h| h.flags());
+                    if flags & ACK != 0 && flags & SYN == 0 {
                         self.mark(Path::TcpEstablished);
                     }
                 }

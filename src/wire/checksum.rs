@@ -2,6 +2,14 @@
 //!
 //! Sums are kept unfolded in a `u64` so callers can add pieces (pseudo-header, header, payload)
 //! before folding once.
+//!
+//! This module is natsim's only implementation of the IPv4 header and transport (TCP, UDP, ICMP,
+//! ICMPv6) checksums: full computation ([`fill_transport`], [`fill_transport_part`]),
+//! verification ([`transport_ok`], [`l4_ok`], [`ipv4_header_ok`]) and RFC 1624 incremental
+//! updates. The builder ([`crate::wire::build`]), the reprs, the gateway, NAT64, replay's repair
+//! of offloaded captures and the fuzzers all call these.
+
+use super::parse::{IpMeta, IpVersion, proto};
 
 /// The one's-complement partial sum of `data` as big-endian 16-bit words; an odd trailing byte is
 /// padded with zero.
@@ -64,6 +72,137 @@ pub fn pseudo_header_v6(src: &[u8], dst: &[u8], next_header: u8, l4_len: u32) ->
         + u64::from(next_header)
         + u64::from(l4_len >> 16)
         + u64::from(l4_len & 0xFFFF)
+}
+
+/// The pseudo-header partial sum of either family.
+pub fn pseudo_header(version: IpVersion, src: &[u8], dst: &[u8], protocol: u8, l4_len: u32) -> u64 {
+    match version {
+        IpVersion::V4 => pseudo_header_v4(src, dst, protocol, l4_len),
+        IpVersion::V6 => pseudo_header_v6(src, dst, protocol, l4_len),
+    }
+}
+
+/// Where the transport checksum of `protocol` over `version` sits and what it covers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TransportField {
+    /// Offset of the 16-bit checksum in the transport header.
+    pub at: usize,
+    /// The sum covers the pseudo-header (TCP, UDP, ICMPv6; not ICMPv4).
+    pub pseudo: bool,
+    /// UDP rules: a computed zero is sent as all ones, and over IPv4 zero means "no checksum".
+    pub udp: bool,
+}
+
+/// The transport checksum field of `protocol` carried over `version`; `None` for protocols
+/// without one natsim knows (and for ICMP of the other family).
+#[inline]
+pub fn transport_field(version: IpVersion, protocol: u8) -> Option<TransportField> {
+    let (at, pseudo, udp) = match (version, protocol) {
+        (_, proto::TCP) => (16, true, false),
+        (_, proto::UDP) => (6, true, true),
+        (IpVersion::V4, proto::ICMP) => (2, false, false),
+        (IpVersion::V6, proto::ICMPV6) => (2, true, false),
+        _ => return None,
+    };
+    Some(TransportField { at, pseudo, udp })
+}
+
+/// Writes the full checksum of the transport part `l4` (header and payload, nothing after it)
+/// of a `version` packet from `src` to `dst`. Returns false, leaving `l4` alone, for protocols
+/// without a checksum and for a part too short to hold the field.
+pub fn fill_transport_part(
+    version: IpVersion,
+    src: &[u8],
+    dst: &[u8],
+    protocol: u8,
+    l4: &mut [u8],
+) -> bool {
+    let Some(f) = transport_field(version, protocol) else {
+        return false;
+    };
+    if l4.len() < f.at + 2 {
+        return false;
+    }
+    l4[f.at..f.at + 2].copy_from_slice(&[0, 0]);
+    let mut acc = sum(l4);
+    if f.pseudo {
+        acc += pseudo_header(version, src, dst, protocol, l4.len() as u32);
+    }
+    let mut c = finish(acc);
+    // RFC 768: a computed zero is sent as all ones; zero means "no checksum".
+    if f.udp && c == 0 {
+        c = 0xFFFF;
+    }
+    l4[f.at..f.at + 2].copy_from_slice(&c.to_be_bytes());
+    true
+}
+
+/// Writes the full transport checksum of a whole parsed packet (UDP: over the bytes its length
+/// field counts). Returns false for protocols without one or a header too short to hold it.
+pub fn fill_transport(buf: &mut [u8], meta: &IpMeta) -> bool {
+    let l4 = meta.l4_offset;
+    let mut len = meta.end - l4;
+    if meta.protocol == proto::UDP && len >= 6 {
+        len = len.min(usize::from(u16::from_be_bytes([buf[l4 + 4], buf[l4 + 5]])));
+    }
+    let (head, rest) = buf.split_at_mut(l4);
+    let (s, d, n) = (meta.src_offset(), meta.dst_offset(), meta.addr_len());
+    fill_transport_part(
+        meta.version,
+        &head[s..s + n],
+        &head[d..d + n],
+        meta.protocol,
+        &mut rest[..len],
+    )
+}
+
+/// True when the transport part `l4` of a whole `version` packet verifies: TCP over all of
+/// `l4`, UDP over the bytes its length field counts (an IPv4 zero checksum means "none" and
+/// passes), ICMP/ICMPv6 of the packet's own family. Other protocols pass.
+#[inline]
+pub fn transport_ok(version: IpVersion, src: &[u8], dst: &[u8], protocol: u8, l4: &[u8]) -> bool {
+    let Some(f) = transport_field(version, protocol) else {
+        return true;
+    };
+    if l4.len() < f.at + 2 {
+        // Only a lax-parsed (cut) packet can be this short: nothing to verify against.
+        return false;
+    }
+    let mut len = l4.len();
+    if f.udp {
+        if version == IpVersion::V4 && l4[6] == 0 && l4[7] == 0 {
+            return true;
+        }
+        len = usize::from(u16::from_be_bytes([l4[4], l4[5]])).min(len);
+    }
+    let mut acc = sum(&l4[..len]);
+    if f.pseudo {
+        acc += pseudo_header(version, src, dst, protocol, len as u32);
+    }
+    verifies(acc)
+}
+
+/// The gateway's transport check of a strictly parsed packet: [`transport_ok`] for an
+/// unfragmented packet; fragments (atomic ones included) pass, their checksum is not checked.
+#[inline]
+pub fn l4_ok(buf: &[u8], meta: &IpMeta) -> bool {
+    if meta.fragment.is_some() {
+        return true;
+    }
+    let (s, d, n) = (meta.src_offset(), meta.dst_offset(), meta.addr_len());
+    transport_ok(
+        meta.version,
+        &buf[s..s + n],
+        &buf[d..d + n],
+        meta.protocol,
+        &buf[meta.l4_offset..meta.end],
+    )
+}
+
+/// True when the IPv4 header (`header_len` bytes at the start of `buf`) verifies.
+#[inline]
+pub fn ipv4_header_ok(buf: &[u8], header_len: usize) -> bool {
+    verifies(sum(&buf[..header_len]))
 }
 
 /// RFC 1624 eqn. 3: the new checksum after a 16-bit word changes from `old` to `new`.

@@ -6,6 +6,7 @@ use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use super::checksum;
+use super::icmp::{self, IcmpKind};
 use super::parse::{IpVersion, WireError, be16, parse_ip, parse_ip_lax, proto};
 
 /// TCP flag bits.
@@ -388,8 +389,7 @@ impl PacketRepr {
                 out.extend_from_slice(&src.octets());
                 out.extend_from_slice(&dst.octets());
                 out.extend_from_slice(&opts);
-                let c = checksum::finish(checksum::sum(&out[..ihl]));
-                out[10..12].copy_from_slice(&c.to_be_bytes());
+                checksum::set_ipv4_header(&mut out, ihl);
             }
             (IpAddr::V6(src), IpAddr::V6(dst)) => {
                 // Chain: [hop-by-hop] [fragment] transport. Each header names the next one, so
@@ -538,13 +538,12 @@ impl PacketRepr {
                 b
             }
             TransportRepr::Icmp(icmp) => {
-                let v6 = version == IpVersion::V6;
                 let (t, c, rest, body): (u8, u8, [u8; 4], &[u8]) = match icmp {
                     IcmpRepr::EchoRequest { ident, seq, data } => {
-                        (if v6 { 128 } else { 8 }, 0, pair(*ident, *seq), data)
+                        (icmp::echo_type(version, true), 0, pair(*ident, *seq), data)
                     }
                     IcmpRepr::EchoReply { ident, seq, data } => {
-                        (if v6 { 129 } else { 0 }, 0, pair(*ident, *seq), data)
+                        (icmp::echo_type(version, false), 0, pair(*ident, *seq), data)
                     }
                     IcmpRepr::Error {
                         icmp_type,
@@ -576,36 +575,18 @@ impl PacketRepr {
         if self.ip.fragment.is_some_and(|f| f.offset_bytes != 0) {
             return l4;
         }
+        match self.transport {
+            // Raw bytes are kept verbatim, checksum included.
+            TransportRepr::Raw { .. } => return l4,
+            TransportRepr::Udp {
+                zero_checksum: true,
+                ..
+            } if version == IpVersion::V4 => return l4,
+            _ => {}
+        }
         let src = addr_bytes(&self.ip.src);
         let dst = addr_bytes(&self.ip.dst);
-        let pseudo = |len: usize| match version {
-            IpVersion::V4 => checksum::pseudo_header_v4(&src, &dst, protocol, len as u32),
-            IpVersion::V6 => checksum::pseudo_header_v6(&src, &dst, protocol, len as u32),
-        };
-        match &self.transport {
-            TransportRepr::Tcp { .. } => {
-                let c = checksum::finish(pseudo(l4.len()) + checksum::sum(&l4));
-                l4[16..18].copy_from_slice(&c.to_be_bytes());
-            }
-            TransportRepr::Udp { zero_checksum, .. } => {
-                if !(*zero_checksum && version == IpVersion::V4) {
-                    let mut c = checksum::finish(pseudo(l4.len()) + checksum::sum(&l4));
-                    if c == 0 {
-                        c = 0xFFFF;
-                    }
-                    l4[6..8].copy_from_slice(&c.to_be_bytes());
-                }
-            }
-            TransportRepr::Icmp(_) => {
-                let base = match version {
-                    IpVersion::V4 => 0,
-                    IpVersion::V6 => pseudo(l4.len()),
-                };
-                let c = checksum::finish(base + checksum::sum(&l4));
-                l4[2..4].copy_from_slice(&c.to_be_bytes());
-            }
-            TransportRepr::Raw { .. } => {}
-        }
+        checksum::fill_transport_part(version, &src, &dst, protocol, &mut l4);
         l4
     }
 
@@ -644,7 +625,7 @@ impl PacketRepr {
         let (ttl, tos, ident, dont_fragment, options) = match version {
             IpVersion::V4 => {
                 let ihl = meta.l4_offset;
-                report.ip_ok = checksum::verifies(checksum::sum(&buf[..ihl]));
+                report.ip_ok = checksum::ipv4_header_ok(buf, ihl);
                 (
                     buf[8],
                     buf[1],
@@ -701,21 +682,14 @@ impl PacketRepr {
         }
         let src_b = addr_bytes(&src);
         let dst_b = addr_bytes(&dst);
-        let pseudo = match version {
-            IpVersion::V4 => {
-                checksum::pseudo_header_v4(&src_b, &dst_b, meta.protocol, l4.len() as u32)
-            }
-            IpVersion::V6 => {
-                checksum::pseudo_header_v6(&src_b, &dst_b, meta.protocol, l4.len() as u32)
-            }
-        };
         // A first fragment's checksum covers the whole datagram, which is not here.
         let can_verify = meta.is_whole() && !lax;
+        let l4_verifies = || checksum::transport_ok(version, &src_b, &dst_b, meta.protocol, l4);
         let transport = match meta.protocol {
             proto::TCP if l4.len() >= 20 => {
                 let doff = (usize::from(l4[12] >> 4) * 4).clamp(20, l4.len());
                 if can_verify {
-                    report.l4_ok = checksum::verifies(pseudo + checksum::sum(l4));
+                    report.l4_ok = l4_verifies();
                 }
                 TransportRepr::Tcp {
                     src_port: be16(l4, 0),
@@ -733,23 +707,9 @@ impl PacketRepr {
                 // checksum (RFC 8200 §8.1), reported through `l4_ok`, and emit never writes it.
                 let zero = be16(l4, 6) == 0 && version == IpVersion::V4;
                 let udp_len = usize::from(be16(l4, 4)).clamp(8, l4.len());
-                if can_verify && !zero {
-                    report.l4_ok = checksum::verifies(
-                        match version {
-                            IpVersion::V4 => checksum::pseudo_header_v4(
-                                &src_b,
-                                &dst_b,
-                                proto::UDP,
-                                udp_len as u32,
-                            ),
-                            IpVersion::V6 => checksum::pseudo_header_v6(
-                                &src_b,
-                                &dst_b,
-                                proto::UDP,
-                                udp_len as u32,
-                            ),
-                        } + checksum::sum(&l4[..udp_len]),
-                    );
+                if can_verify {
+                    // `transport_ok` passes an IPv4 zero checksum and sums `udp_len` bytes.
+                    report.l4_ok = l4_verifies();
                 }
                 TransportRepr::Udp {
                     src_port: be16(l4, 0),
@@ -762,8 +722,7 @@ impl PacketRepr {
                 if l4.len() >= 8 && (p == proto::ICMP) == (version == IpVersion::V4) =>
             {
                 if can_verify {
-                    let base = if version == IpVersion::V6 { pseudo } else { 0 };
-                    report.l4_ok = checksum::verifies(base + checksum::sum(l4));
+                    report.l4_ok = l4_verifies();
                 }
                 let (t, c) = (l4[0], l4[1]);
                 let ident = be16(l4, 4);
@@ -771,14 +730,10 @@ impl PacketRepr {
                 let data = l4[8..].to_vec();
                 // Echo is defined with code 0 only; another code is kept verbatim as `Other` so
                 // that emit reproduces it.
-                let icmp = match (version, t) {
-                    (IpVersion::V4, 8) | (IpVersion::V6, 128) if c == 0 => {
-                        IcmpRepr::EchoRequest { ident, seq, data }
-                    }
-                    (IpVersion::V4, 0) | (IpVersion::V6, 129) if c == 0 => {
-                        IcmpRepr::EchoReply { ident, seq, data }
-                    }
-                    (IpVersion::V4, 3 | 11 | 12) | (IpVersion::V6, 1..=4) => IcmpRepr::Error {
+                let icmp = match icmp::classify(version, t) {
+                    IcmpKind::EchoRequest if c == 0 => IcmpRepr::EchoRequest { ident, seq, data },
+                    IcmpKind::EchoReply if c == 0 => IcmpRepr::EchoReply { ident, seq, data },
+                    IcmpKind::Error => IcmpRepr::Error {
                         icmp_type: t,
                         code: c,
                         rest: u32::from_be_bytes([l4[4], l4[5], l4[6], l4[7]]),
@@ -870,7 +825,12 @@ impl PacketRepr {
     /// An ICMP error from `src` to `dst` quoting `quoted` (truncated to fit the minimum MTU:
     /// 576 bytes for IPv4, 1280 for IPv6, as RFC 1812 and RFC 4443 ask).
     pub fn icmp_error(src: IpAddr, dst: IpAddr, icmp_type: u8, code: u8, quoted: &[u8]) -> Self {
-        let max = if src.is_ipv4() { 576 - 28 } else { 1280 - 48 };
+        let version = if src.is_ipv4() {
+            IpVersion::V4
+        } else {
+            IpVersion::V6
+        };
+        let max = super::build::max_quoted(version);
         PacketRepr {
             ip: IpRepr::new(src, dst),
             transport: TransportRepr::Icmp(IcmpRepr::Error {

@@ -178,6 +178,40 @@ pub fn rewrite_endpoint(buf: &mut [u8], meta: &IpMeta, side: Side, new_addr: &[u
     }
 }
 
+/// Updates the checksum of the ICMP message at `l4` after bytes of its body changed (RFC 1624):
+/// `before` is what was at `at` before the change, the buffer holds the new bytes there (same
+/// even length). The gateway uses it when it rewrites the packet an ICMP error quotes.
+pub fn update_icmp_checksum(buf: &mut [u8], l4: usize, before: &[u8], at: usize) {
+    let c = checksum::update_bytes(be16(buf, l4 + 2), before, &buf[at..at + before.len()]);
+    put16(buf, l4 + 2, c);
+}
+
+/// The TTL (IPv4) or hop limit (IPv6) of a parsed packet.
+#[inline]
+pub fn hop_limit(buf: &[u8], version: IpVersion) -> u8 {
+    match version {
+        IpVersion::V4 => buf[8],
+        IpVersion::V6 => buf[7],
+    }
+}
+
+/// Decrements the TTL / hop limit by one (the caller made sure it is at least 1). The IPv4
+/// header checksum is updated incrementally (RFC 1624); IPv6 has none, and neither field is
+/// part of a transport pseudo-header.
+#[inline]
+pub fn decrement_hop_limit(buf: &mut [u8], version: IpVersion) {
+    match version {
+        IpVersion::V4 => {
+            // TTL shares its 16-bit checksum word with the protocol byte.
+            let old = be16(buf, 8);
+            buf[8] -= 1;
+            let c = checksum::update_word(be16(buf, 10), old, be16(buf, 8));
+            put16(buf, 10, c);
+        }
+        IpVersion::V6 => buf[7] -= 1,
+    }
+}
+
 /// Reads the (source, destination) ports of a TCP/UDP packet, or (identifier, 0) for ICMP echo.
 /// A field that is not present (non-first fragment, truncated quoted packet) reads as 0.
 pub fn ports(buf: &[u8], meta: &IpMeta) -> (u16, u16) {

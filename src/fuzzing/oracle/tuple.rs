@@ -3,8 +3,9 @@
 
 use std::net::IpAddr;
 
+use crate::wire::icmp::{is_echo_reply, is_echo_request, is_error as is_icmp_error_type, is_icmp};
 use crate::wire::rewrite::ports;
-use crate::wire::{IpVersion, parse_ip, parse_ip_lax, proto};
+use crate::wire::{parse_ip, parse_ip_lax, proto};
 
 /// What a packet carries above IP.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -32,20 +33,6 @@ pub(super) struct Tuple {
     pub(super) src: IpAddr,
     pub(super) dst: IpAddr,
     pub(super) kind: Kind,
-}
-
-fn is_icmp(version: IpVersion, p: u8) -> bool {
-    matches!(
-        (version, p),
-        (IpVersion::V4, proto::ICMP) | (IpVersion::V6, proto::ICMPV6)
-    )
-}
-
-fn is_icmp_error_type(version: IpVersion, t: u8) -> bool {
-    matches!(
-        (version, t),
-        (IpVersion::V4, 3 | 11 | 12) | (IpVersion::V6, 1..=4)
-    )
 }
 
 /// True when `buf` parses as an ICMP error.
@@ -80,13 +67,17 @@ pub(super) fn tuple_of(buf: &[u8], lax: bool) -> Option<Tuple> {
     } else if is_icmp(meta.version, p) {
         let t = *l4.first()?;
         let ident = l4.get(4..6).map(|b| u16::from_be_bytes([b[0], b[1]]));
-        match (meta.version, t) {
-            (IpVersion::V4, 8) | (IpVersion::V6, 128) => Kind::EchoRequest { ident: ident? },
-            (IpVersion::V4, 0) | (IpVersion::V6, 129) => Kind::EchoReply { ident: ident? },
-            (v, t) if is_icmp_error_type(v, t) && !lax => Kind::IcmpError {
+        let v = meta.version;
+        if is_echo_request(v, t) {
+            Kind::EchoRequest { ident: ident? }
+        } else if is_echo_reply(v, t) {
+            Kind::EchoReply { ident: ident? }
+        } else if is_icmp_error_type(v, t) && !lax {
+            Kind::IcmpError {
                 quoted: l4.get(8..).and_then(|q| tuple_of(q, true)).map(Box::new),
-            },
-            _ => Kind::OtherIcmp,
+            }
+        } else {
+            Kind::OtherIcmp
         }
     } else {
         Kind::Other
