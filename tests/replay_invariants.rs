@@ -150,7 +150,10 @@ fn replay_reports_a_leaky_filter_as_inbound_initiation_at_the_capture_record() {
     assert_eq!(invariant(s, "no-inbound-initiation").1, 1);
     assert_eq!(s.violation_total(), 1);
     let v = &s.violation_examples[0];
-    assert_eq!((v.invariant, v.packet_index), ("no-inbound-initiation", 1));
+    assert_eq!(
+        (v.invariant.name(), v.packet_index),
+        ("no-inbound-initiation", 1)
+    );
     assert_eq!(s.dataplane.as_deref(), Some("leaky-filter:1040"));
 }
 
@@ -229,7 +232,7 @@ fn replay_reports_a_dataplane_ignoring_a_block_as_wrong_status() {
     assert!(
         s.violation_examples
             .iter()
-            .any(|v| v.invariant == "status" && v.packet_index == 4)
+            .any(|v| v.invariant.name() == "status" && v.packet_index == 4)
     );
     assert_eq!(s.gateway.get("drop.no_nat_block"), Some(&1));
 }

@@ -53,7 +53,7 @@ fn caught(yaml: &str, breakage: Breakage, invariants: &[&str]) {
         .as_ref()
         .unwrap_or_else(|| panic!("{breakage:?} not caught: {}", summary(&bad)));
     assert!(
-        invariants.contains(&v.invariant),
+        invariants.contains(&v.invariant.name()),
         "{breakage:?} caught as {}: {}",
         v.invariant,
         summary(&bad)
@@ -259,7 +259,7 @@ fn liveness_catches(name: &str, breakage: Breakage) {
         .violation
         .as_ref()
         .unwrap_or_else(|| panic!("{breakage:?} not caught by {name}: {}", summary(&bad)));
-    assert_eq!(v.invariant, "liveness", "{}", summary(&bad));
+    assert_eq!(v.invariant.name(), "liveness", "{}", summary(&bad));
     assert_eq!(bad.exit_code, 4);
     assert_eq!(
         bad.invariants["liveness"].result,

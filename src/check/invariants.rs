@@ -27,82 +27,7 @@ use crate::time::Instant;
 use crate::wire::checksum;
 use crate::wire::parse::{IpVersion, parse_ip, parse_ip_lax};
 
-/// The invariants, in behaviour §6 order. Serialized (and read, as `expect.exercised` takes
-/// them) by their §6 names, e.g. `no-inbound-initiation`; a test ties those to [`Invariant::name`].
-#[derive(
-    Clone,
-    Copy,
-    Debug,
-    PartialEq,
-    Eq,
-    PartialOrd,
-    Ord,
-    Hash,
-    Serialize,
-    serde::Deserialize,
-    schemars::JsonSchema,
-)]
-#[serde(rename_all = "kebab-case")]
-pub enum Invariant {
-    /// 1.
-    NoInboundInitiation,
-    /// 2.
-    PortLimit,
-    /// 3.
-    Isolation,
-    /// 4.
-    WireValidity,
-    /// 5.
-    MappingStability,
-    /// 6.
-    Timers,
-    /// 7.
-    Selection,
-    /// 8.
-    Status,
-    /// 9.
-    Determinism,
-    /// 10 (see [`super::liveness`]).
-    #[serde(rename = "liveness")]
-    Liveness,
-}
-
-impl Invariant {
-    /// All, in order.
-    pub const ALL: [Invariant; 10] = [
-        Invariant::NoInboundInitiation,
-        Invariant::PortLimit,
-        Invariant::Isolation,
-        Invariant::WireValidity,
-        Invariant::MappingStability,
-        Invariant::Timers,
-        Invariant::Selection,
-        Invariant::Status,
-        Invariant::Determinism,
-        Invariant::Liveness,
-    ];
-
-    /// SPEC name.
-    pub fn name(self) -> &'static str {
-        match self {
-            Invariant::NoInboundInitiation => "no-inbound-initiation",
-            Invariant::PortLimit => "port-limit",
-            Invariant::Isolation => "isolation",
-            Invariant::WireValidity => "wire-validity",
-            Invariant::MappingStability => "mapping-stability",
-            Invariant::Timers => "timers",
-            Invariant::Selection => "selection",
-            Invariant::Status => "status",
-            Invariant::Determinism => "determinism",
-            Invariant::Liveness => super::liveness::NAME,
-        }
-    }
-
-    /// By name.
-    pub fn from_name(s: &str) -> Option<Invariant> {
-        Invariant::ALL.into_iter().find(|i| i.name() == s)
-    }
-}
+pub use crate::sim::observe::Invariant;
 
 /// How often each invariant was evaluated.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
@@ -350,7 +275,7 @@ impl InvariantChecker {
         self.check(Invariant::Selection);
         let Some(block) = self.blocks.get(&(nic, family)).copied() else {
             return Err(Violation::new(
-                Invariant::Selection.name(),
+                Invariant::Selection,
                 format!(
                     "NIC {} holds no {} block (not selected, VirtualIP, exhausted or released) but its flow {inside} -> {remote} was translated to {nat}",
                     self.nic_name(nic),
@@ -370,7 +295,7 @@ impl InvariantChecker {
             && prev != nat
         {
             return Err(Violation::new(
-                Invariant::MappingStability.name(),
+                Invariant::MappingStability,
                 format!(
                     "live flow {inside} -> {remote} of NIC {} was translated to {prev} before and to {nat} now",
                     self.nic_name(nic)
@@ -383,7 +308,7 @@ impl InvariantChecker {
         let port = u32::from(nat.port());
         if nat.ip() != block.nat_ip || port < u32::from(block.port) || port > last {
             return Err(Violation::new(
-                Invariant::PortLimit.name(),
+                Invariant::PortLimit,
                 format!(
                     "NIC {} translated to {nat}, outside its block {}:{}-{} ({usable} usable ports)",
                     self.nic_name(nic),
@@ -404,7 +329,7 @@ impl InvariantChecker {
             && (other.nic != nic || other.inside != inside)
         {
             return Err(Violation::new(
-                Invariant::PortLimit.name(),
+                Invariant::PortLimit,
                 format!(
                     "port overloading: {nat} -> {remote} (protocol {proto}) is already used by {} of {}",
                     other.inside, other.nic
@@ -418,7 +343,7 @@ impl InvariantChecker {
         if *count > usable {
             let c = *count;
             return Err(Violation::new(
-                Invariant::PortLimit.name(),
+                Invariant::PortLimit,
                 format!(
                     "NIC {} has {c} concurrent flows in one {} scope key; P allows {usable}",
                     self.nic_name(nic),
@@ -502,7 +427,7 @@ impl InvariantChecker {
         };
         let Some(nat) = self.by_inside.get(&key).copied() else {
             return Err(pkts(Violation::new(
-                Invariant::MappingStability.name(),
+                Invariant::MappingStability,
                 format!(
                     "ICMP error from {} was translated outbound but quotes {remote} -> {inside}, a reply of no live flow of that NIC (quoted side)",
                     self.nic_name(nic)
@@ -511,7 +436,7 @@ impl InvariantChecker {
         };
         if bt.dst != remote.ip() {
             return Err(pkts(Violation::new(
-                Invariant::MappingStability.name(),
+                Invariant::MappingStability,
                 format!(
                     "ICMP error from {} about its flow {inside} -> {remote} was addressed to {}, not to the quoted packet's source {}, and translated instead of dropped (outer side, docs/behaviour.md §4 ICMP)",
                     self.nic_name(nic),
@@ -522,7 +447,7 @@ impl InvariantChecker {
         }
         if at.src != nat.ip() || qa.dst_addr() != nat {
             return Err(pkts(Violation::new(
-                Invariant::MappingStability.name(),
+                Invariant::MappingStability,
                 format!(
                     "ICMP error about flow {inside} -> {remote} (NAT {nat}) left with outer source {} and quoted destination {}",
                     at.src,
@@ -567,7 +492,7 @@ impl InvariantChecker {
         self.check(Invariant::NoInboundInitiation);
         let Some(flow) = self.by_nat.get(&key).copied() else {
             return Err(pkts(Violation::new(
-                Invariant::NoInboundInitiation.name(),
+                Invariant::NoInboundInitiation,
                 format!(
                     "ICMP error delivered to {nic} quotes {} -> {remote}, which is no live flow's translated packet (quoted side)",
                     key.nat
@@ -576,7 +501,7 @@ impl InvariantChecker {
         };
         if outer_dst != key.nat.ip() {
             return Err(pkts(Violation::new(
-                Invariant::NoInboundInitiation.name(),
+                Invariant::NoInboundInitiation,
                 format!(
                     "ICMP error about {}'s flow {} -> {remote} (NAT {}) arrived addressed to {outer_dst}, not to the quoted packet's source, and was delivered instead of dropped (outer side, docs/behaviour.md §4 ICMP)",
                     flow.nic, flow.inside, key.nat
@@ -586,7 +511,7 @@ impl InvariantChecker {
         self.check(Invariant::Isolation);
         if flow.nic != nic {
             return Err(pkts(Violation::new(
-                Invariant::Isolation.name(),
+                Invariant::Isolation,
                 format!(
                     "ICMP error about {}'s flow {} -> {remote} was delivered to {nic}",
                     flow.nic, flow.inside
@@ -595,7 +520,7 @@ impl InvariantChecker {
         }
         if delivered.dst != flow.inside.ip() {
             return Err(pkts(Violation::new(
-                Invariant::Isolation.name(),
+                Invariant::Isolation,
                 format!(
                     "ICMP error about flow {} -> {remote} was delivered to {} instead",
                     flow.inside, delivered.dst
@@ -634,7 +559,7 @@ impl InvariantChecker {
         self.check(Invariant::NoInboundInitiation);
         let Some(flow) = self.by_nat.get(&key).copied() else {
             return Err(pkts(Violation::new(
-                Invariant::NoInboundInitiation.name(),
+                Invariant::NoInboundInitiation,
                 format!(
                     "packet from {} to {} was delivered to {nic} but no live flow of any NIC has that reply tuple",
                     key.remote, key.nat
@@ -644,7 +569,7 @@ impl InvariantChecker {
         self.check(Invariant::Isolation);
         if flow.nic != nic {
             return Err(pkts(Violation::new(
-                Invariant::Isolation.name(),
+                Invariant::Isolation,
                 format!(
                     "reply for {}'s flow {} -> {} was delivered to {nic}",
                     flow.nic, flow.inside, key.remote
@@ -653,7 +578,7 @@ impl InvariantChecker {
         }
         if delivered.dst_addr() != flow.inside {
             return Err(pkts(Violation::new(
-                Invariant::Isolation.name(),
+                Invariant::Isolation,
                 format!(
                     "reply for flow {} -> {} was rewritten to {} instead",
                     flow.inside,
@@ -695,7 +620,7 @@ impl InvariantChecker {
         }
         if !of_any_nic {
             return Err(pkts(Violation::new(
-                Invariant::NoInboundInitiation.name(),
+                Invariant::NoInboundInitiation,
                 format!(
                     "a later fragment from {remote} to {nat} (protocol {}) was delivered to {nic} but no live flow of any NIC has that remote and NAT address",
                     bm.protocol
@@ -705,7 +630,7 @@ impl InvariantChecker {
         self.check(Invariant::Isolation);
         if !of_this_nic {
             return Err(pkts(Violation::new(
-                Invariant::Isolation.name(),
+                Invariant::Isolation,
                 format!(
                     "a later fragment from {remote} to {nat} was delivered to {nic} as {delivered}, which has no flow with that remote and NAT address"
                 ),
@@ -732,7 +657,7 @@ impl InvariantChecker {
                 && wire_ok(before).is_ok()
             {
                 wire = Err(Violation::new(
-                    Invariant::WireValidity.name(),
+                    Invariant::WireValidity,
                     format!("forwarded packet {e}"),
                 )
                 .with_packet("before", before)
@@ -789,7 +714,7 @@ impl InvariantChecker {
         let usable = self.usable(&block);
         if used < usable {
             return Err(Violation::new(
-                Invariant::Timers.name(),
+                Invariant::Timers,
                 format!("{nic} was refused a port while only {used} of {usable} are live or held in its scope key"),
             )
             .with_packet("refused", before));
@@ -817,7 +742,7 @@ impl InvariantChecker {
                 self.check(Invariant::NoInboundInitiation);
                 if during == Some(Ingress::Outside) {
                     return Err(Violation::new(
-                        Invariant::NoInboundInitiation.name(),
+                        Invariant::NoInboundInitiation,
                         format!(
                             "a packet from outside created flow {} -> {} (NAT {})",
                             flow.inside, flow.remote, flow.nat
@@ -846,7 +771,7 @@ impl InvariantChecker {
                             );
                             if at.as_nanos() < earliest {
                                 return Err(Violation::new(
-                                    Invariant::Timers.name(),
+                                    Invariant::Timers,
                                     format!(
                                         "flow {} -> {} expired at {} but its last outbound packet was at {} and the shortest timeout is {} ms",
                                         flow.inside,
@@ -865,7 +790,7 @@ impl InvariantChecker {
                             && self.by_nat.contains_key(&key)
                         {
                             return Err(Violation::new(
-                                Invariant::Timers.name(),
+                                Invariant::Timers,
                                 format!(
                                     "live flow {} -> {} of {} was evicted although its block was not released",
                                     flow.inside, flow.remote, flow.nic
@@ -919,7 +844,7 @@ impl InvariantChecker {
                     && other.overlaps(block)
                 {
                     return Err(Violation::new(
-                        Invariant::PortLimit.name(),
+                        Invariant::PortLimit,
                         format!(
                             "blocks overlap: {nic} got {}:{}-{} while {owner} holds {}-{}",
                             block.nat_ip, block.port, block.end_port, other.port, other.end_port
@@ -966,11 +891,8 @@ impl InvariantChecker {
             Observation::Transmitted { pkt, .. } => {
                 self.check(Invariant::WireValidity);
                 wire_ok(pkt).map_err(|e| {
-                    Violation::new(
-                        Invariant::WireValidity.name(),
-                        format!("released fragment {e}"),
-                    )
-                    .with_packet("fragment", pkt)
+                    Violation::new(Invariant::WireValidity, format!("released fragment {e}"))
+                        .with_packet("fragment", pkt)
                 })
             }
             Observation::Dataplane {
@@ -998,7 +920,7 @@ impl InvariantChecker {
                 for (nic, family, alloc, dp) in table.iter() {
                     if alloc != dp {
                         return Err(Violation::new(
-                            Invariant::Status.name(),
+                            Invariant::Status,
                             format!(
                                 "routing table says {nic} {} has {alloc:?} but the dataplane holds {dp:?}",
                                 family.name()
@@ -1012,7 +934,7 @@ impl InvariantChecker {
                 let expected = u64::from(*ports_per_nic) * routed.len() as u64;
                 if *ports_used != expected {
                     return Err(Violation::new(
-                        Invariant::Status.name(),
+                        Invariant::Status,
                         format!(
                             "portsUsed is {ports_used} but P × routed NICs is {ports_per_nic} × {} = {expected}",
                             routed.len()

@@ -44,13 +44,10 @@ use hashbrown::HashMap;
 
 use crate::nat::{Block, DropReason, Egress, Event, Family, Ingress, LimitScope, NicId, Profile};
 use crate::nat::{FlowView, Verdict};
-use crate::sim::observe::{NicInfo, Observation, Violation};
+use crate::sim::observe::{Invariant, NicInfo, Observation, Violation};
 use crate::sim::packet::{IcmpKind, Tuple, quoted_offset};
 use crate::wire::parse::proto;
 use crate::wire::repr::tcp_flags::{ACK, FIN, RST, SYN};
-
-/// The invariant's SPEC name.
-pub const NAME: &str = "liveness";
 
 /// How long an unsolicited inbound SYN must go unanswered (RFC 5382 REQ-4).
 const SYN_SILENCE_NS: u64 = 6_000_000_000;
@@ -667,7 +664,7 @@ impl Liveness {
     }
 
     fn violation(&self, msg: String, before: &[u8]) -> Violation {
-        Violation::new(NAME, msg).with_packet("dropped", before)
+        Violation::new(Invariant::Liveness, msg).with_packet("dropped", before)
     }
 
     fn outbound(
@@ -960,7 +957,7 @@ impl Liveness {
             Verdict::Respond(_) if syn_only && flow.is_none() => {
                 self.checks += 1;
                 Err(Violation::new(
-                    NAME,
+                    Invariant::Liveness,
                     format!(
                         "an unsolicited inbound SYN {} -> {} was answered at once; RFC 5382 REQ-4 requires 6 s of silence first",
                         t.src_addr(),
@@ -1033,7 +1030,7 @@ impl Liveness {
         self.checks += 1;
         if self.cancelled_syn.contains_key(&conn) {
             return Err(Violation::new(
-                NAME,
+                Invariant::Liveness,
                 format!(
                     "the unsolicited SYN {} -> {} was answered with an ICMP error although the inside host's own SYN for that connection was translated (RFC 5382 REQ-4, simultaneous open)",
                     q.src_addr(),
@@ -1046,7 +1043,7 @@ impl Liveness {
             && now < at.saturating_add(SYN_SILENCE_NS)
         {
             return Err(Violation::new(
-                NAME,
+                Invariant::Liveness,
                 format!(
                     "the unsolicited SYN {} -> {} was answered {} ms after it; RFC 5382 REQ-4 requires 6 s",
                     q.src_addr(),

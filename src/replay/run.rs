@@ -1007,7 +1007,9 @@ impl<W: Write> Run<W> {
         comment::violations(
             &mut self.comment,
             now - before,
-            named.iter().map(|v| (v.invariant, v.detail.as_str())),
+            named
+                .iter()
+                .map(|v| (v.invariant.name(), v.detail.as_str())),
         );
     }
 

@@ -30,8 +30,8 @@ pub const NOT_APPLICABLE: [(Invariant, &str); 1] = [(
 /// One violation, located in the capture.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Violation {
-    /// SPEC name of the invariant.
-    pub invariant: &'static str,
+    /// The invariant (serialized by its behaviour §6 name).
+    pub invariant: Invariant,
     /// Index of the capture record being replayed when it happened (for checks at the end of
     /// the capture, the last record).
     pub packet_index: u64,
@@ -92,7 +92,7 @@ impl ReplayChecks {
     pub fn observe(&mut self, at: At, obs: &Observation<'_>) {
         let now = Instant::from_nanos(at.time_ns);
         if let Err(v) = self.checker.observe(at.packet_index, now, obs) {
-            *self.counts.entry(v.invariant).or_insert(0) += 1;
+            *self.counts.entry(v.invariant.name()).or_insert(0) += 1;
             if self.examples.len() < MAX_EXAMPLES {
                 self.examples.push(Violation {
                     invariant: v.invariant,
@@ -200,7 +200,7 @@ mod tests {
         assert_eq!(c.total(), 2);
         assert_eq!(c.examples()[0].packet_index, 3);
         assert_eq!(c.examples()[0].time_ns, 3000);
-        assert_eq!(c.examples()[0].invariant, "no-inbound-initiation");
+        assert_eq!(c.examples()[0].invariant, Invariant::NoInboundInitiation);
         let report = c.report();
         assert_eq!(report.len(), 10);
         assert_eq!(report[0].name, "no-inbound-initiation");

@@ -292,7 +292,7 @@ pub fn run_scenario_observed(
         && !d.identical
     {
         violation = Some(Violation::new(
-            Invariant::Determinism.name(),
+            Invariant::Determinism,
             format!(
                 "the same seed gave trace digests {digest} and {}",
                 d.rerun_digest
@@ -341,9 +341,7 @@ pub fn run_scenario_observed(
         } else {
             first.checks.get(inv.name()).copied().unwrap_or(0)
         };
-        let violated = violation
-            .as_ref()
-            .is_some_and(|v| v.invariant == inv.name());
+        let violated = violation.as_ref().is_some_and(|v| v.invariant == inv);
         invariants.insert(inv.name(), InvariantResult::new(checks, violated));
     }
     let mut report = Report {

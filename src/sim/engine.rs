@@ -35,6 +35,11 @@ mod node;
 mod results;
 mod route;
 
+pub use results::{
+    AppResult, GeneratorStats, HostStats, NicReportRow, RunEnd, SimError, SimStats, StatusRow,
+    stream_of,
+};
+
 use std::any::Any;
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -59,7 +64,7 @@ use super::config::{
 };
 use super::control::{BlockChange, ControlError, ControlPlane, Status};
 use super::dataplane::{Dataplane, DataplaneFactory};
-use super::ids::{AppId, HostId, LinkEnd, LinkId};
+use super::ids::{AppId, HostId, LinkEnd, LinkId, NodeId};
 use super::link::{Link, Transmit};
 use super::observe::{Digest, NicInfo, Observation, Observer, Violation};
 use super::packet::{
@@ -81,7 +86,7 @@ pub enum NodeKind {
     /// The internet router.
     Router,
     /// A dataplane node (hypervisor running a NAT dataplane instance).
-    Dataplane(u16),
+    Dataplane(NodeId),
     /// A VM NIC (host index).
     Nic(u32),
     /// An internet host (host index).
@@ -92,9 +97,9 @@ pub enum NodeKind {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Role {
     /// NIC host (end 0) – dataplane node (end 1).
-    Access { nic: u32, node: u16 },
+    Access { nic: u32, node: NodeId },
     /// Dataplane node (end 0) – router (end 1).
-    Uplink { node: u16 },
+    Uplink { node: NodeId },
     /// Router (end 0) – remote host (end 1).
     Remote { host: HostId },
 }
@@ -115,7 +120,7 @@ enum Kind {
         from_outside: bool,
     },
     /// Relayed untranslated to the node owning the destination port block.
-    ToNode(u16),
+    ToNode(NodeId),
 }
 
 enum Ev {
@@ -132,7 +137,7 @@ enum Ev {
         app: AppId,
         generation: u32,
     },
-    DataplaneTimer(u16),
+    DataplaneTimer(NodeId),
     Fault(u32),
     Reconcile,
     GenArrival {
@@ -142,10 +147,6 @@ enum Ev {
 }
 
 pub use super::capture::CapturedPacket;
-
-/// One row of the status comparison: NIC, family, the block the API's routing table gives it,
-/// the dataplane's block.
-pub type StatusRow = (NicId, Family, Option<Block>, Option<Block>);
 
 /// A bound port: (host, protocol, port).
 type BoundKey = (HostId, u8, u16);
@@ -163,44 +164,6 @@ struct SocketKey {
 enum Bound {
     Service(ServiceKind),
     App(AppId),
-}
-
-/// One NIC's line of a report: see [`Simulator::nic_reports`].
-#[derive(Clone, Debug)]
-pub struct NicReportRow {
-    /// NIC name.
-    pub name: String,
-    /// Its host's counters.
-    pub host: HostStats,
-    /// Most ports it had tracked at once (live plus held).
-    pub ports_peak: u64,
-    /// The dataplane's counters for it (none once it was deleted).
-    pub counters: Option<crate::nat::Counters>,
-}
-
-/// Per-host counters.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
-pub struct HostStats {
-    /// Packets sent.
-    pub sent: u64,
-    /// Packets received.
-    pub received: u64,
-    /// Received through a dataplane from outside (or hairpinned).
-    pub from_outside: u64,
-    /// Received from outside and matching no socket.
-    pub unsolicited_from_outside: u64,
-    /// Received and matching no socket, service or echo.
-    pub unmatched: u64,
-    /// ICMP errors received.
-    pub icmp_errors: u64,
-    /// Datagrams this host sent in fragments (larger than its link's MTU).
-    pub fragmented: u64,
-    /// Fragments received.
-    pub fragments_received: u64,
-    /// Datagrams reassembled from fragments.
-    pub reassembled: u64,
-    /// Incomplete datagrams given up (timed out, evicted, inconsistent).
-    pub reassembly_failed: u64,
 }
 
 struct Host {
@@ -244,106 +207,11 @@ struct Node {
     timer_at_ns: Option<u64>,
 }
 
-/// Aggregate results of one workload generator.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
-pub struct GeneratorStats {
-    /// Flows started.
-    pub started: u64,
-    /// Completed.
-    pub completed: u64,
-    /// Failed.
-    pub failed: u64,
-}
-
 struct GenRt {
     spec: super::config::GeneratorSpec,
     sampler: Sampler,
     rngs: Vec<Rng>,
     stats: GeneratorStats,
-}
-
-/// Result of a scripted application.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct AppResult {
-    /// Name.
-    pub name: String,
-    /// Kind (`tcp`, `udp`, `ping`, `probe`, `attack`).
-    pub kind: &'static str,
-    /// Outcome.
-    pub outcome: Outcome,
-    /// Bytes received (TCP) or replies (UDP/ping).
-    pub received: u64,
-    /// TCP retransmission timeouts / UDP datagrams without reply.
-    pub retries: u64,
-    /// ICMP errors received about the flow.
-    pub icmp_errors: u64,
-    /// RFC 5780 mapping behaviour (probes).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub mapping: Option<&'static str>,
-    /// RFC 5780 filtering behaviour (probes).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub filtering: Option<&'static str>,
-    /// Packets sent (attacks).
-    pub packets: u64,
-}
-
-/// Simulator-wide counters.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
-pub struct SimStats {
-    /// Events processed.
-    pub events: u64,
-    /// Of which packet arrivals.
-    pub packet_events: u64,
-    /// Packets relayed between dataplane nodes.
-    pub relayed: u64,
-    /// Packets the router could not deliver.
-    pub no_route: u64,
-    /// Packets for NICs that do not exist (deleted).
-    pub no_such_nic: u64,
-    /// Control-plane changes a dataplane refused.
-    pub control_errors: u64,
-    /// Dataplane node restarts.
-    pub restarts: u64,
-    /// IPv4 datagrams routers split to fit a link's MTU.
-    pub fragmented_in_transit: u64,
-}
-
-/// Why a run stopped.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum RunEnd {
-    /// Nothing left to do.
-    Idle,
-    /// The planned duration was reached.
-    Duration,
-    /// `max_events` reached with work left.
-    MaxEvents,
-    /// `max_time` reached with work left.
-    MaxTime,
-    /// An observer reported a violation.
-    Violation,
-}
-
-/// Errors building a simulator.
-#[derive(Debug, thiserror::Error)]
-pub enum SimError {
-    /// The dataplane refused the configuration.
-    #[error("gateway configuration: {0}")]
-    Config(#[from] ConfigError),
-    /// The topology is inconsistent.
-    #[error("{0}")]
-    Topology(String),
-    /// The control plane (IronCore API objects) refused the configuration.
-    #[error("control plane: {0}")]
-    Control(#[from] ControlError),
-}
-
-/// A component's random stream id: a stable hash of its name, so adding a component never
-/// shifts another's stream.
-pub fn stream_of(name: &str) -> u64 {
-    let mut d = Digest::default();
-    d.bytes(name.as_bytes());
-    d.value()
 }
 
 /// The simulator.
@@ -465,7 +333,7 @@ impl Simulator {
                 }
             }
             Ev::DataplaneTimer(k) => {
-                let node = &mut self.nodes[usize::from(k)];
+                let node = &mut self.nodes[k.index()];
                 if node.timer_at_ns == Some(self.now_ns) {
                     node.timer_at_ns = None;
                     node.dp.handle_timeout(Instant::from_nanos(self.now_ns));

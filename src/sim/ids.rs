@@ -16,6 +16,10 @@ pub struct AppId(pub u32);
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct LinkId(pub u32);
 
+/// A dataplane node (one gateway instance): its index in the simulator's nodes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct NodeId(pub u16);
+
 /// One end of a link: a link connects end [`LinkEnd::A`] to end [`LinkEnd::B`] (access links:
 /// NIC host to dataplane node; uplinks: dataplane node to router; remote links: router to
 /// remote host).
@@ -45,6 +49,13 @@ impl LinkId {
     /// The index.
     pub fn index(self) -> usize {
         self.0 as usize
+    }
+}
+
+impl NodeId {
+    /// The index.
+    pub fn index(self) -> usize {
+        usize::from(self.0)
     }
 }
 

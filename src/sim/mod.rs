@@ -43,5 +43,5 @@ pub use config::SimConfig;
 pub use control::{ControlConfig, ControlPlane, Status};
 pub use dataplane::{Dataplane, DataplaneFactory, real_gateway};
 pub use engine::{RunEnd, SimError, Simulator};
-pub use observe::{Digest, Observation, Observer, Violation};
+pub use observe::{Digest, Invariant, Observation, Observer, Violation};
 pub use packet::Tuple;

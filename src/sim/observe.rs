@@ -104,11 +104,94 @@ pub enum Observation<'a> {
     },
 }
 
+/// The invariants, in behaviour §6 order. Serialized (and read, as `expect.exercised` takes
+/// them) by their §6 names, e.g. `no-inbound-initiation`; a test ties those to [`Invariant::name`].
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    serde::Serialize,
+    serde::Deserialize,
+    schemars::JsonSchema,
+)]
+#[serde(rename_all = "kebab-case")]
+pub enum Invariant {
+    /// 1.
+    NoInboundInitiation,
+    /// 2.
+    PortLimit,
+    /// 3.
+    Isolation,
+    /// 4.
+    WireValidity,
+    /// 5.
+    MappingStability,
+    /// 6.
+    Timers,
+    /// 7.
+    Selection,
+    /// 8.
+    Status,
+    /// 9.
+    Determinism,
+    /// 10 (see `check::liveness`).
+    #[serde(rename = "liveness")]
+    Liveness,
+}
+
+impl Invariant {
+    /// All, in order.
+    pub const ALL: [Invariant; 10] = [
+        Invariant::NoInboundInitiation,
+        Invariant::PortLimit,
+        Invariant::Isolation,
+        Invariant::WireValidity,
+        Invariant::MappingStability,
+        Invariant::Timers,
+        Invariant::Selection,
+        Invariant::Status,
+        Invariant::Determinism,
+        Invariant::Liveness,
+    ];
+
+    /// SPEC name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Invariant::NoInboundInitiation => "no-inbound-initiation",
+            Invariant::PortLimit => "port-limit",
+            Invariant::Isolation => "isolation",
+            Invariant::WireValidity => "wire-validity",
+            Invariant::MappingStability => "mapping-stability",
+            Invariant::Timers => "timers",
+            Invariant::Selection => "selection",
+            Invariant::Status => "status",
+            Invariant::Determinism => "determinism",
+            Invariant::Liveness => "liveness",
+        }
+    }
+
+    /// By name.
+    pub fn from_name(s: &str) -> Option<Invariant> {
+        Invariant::ALL.into_iter().find(|i| i.name() == s)
+    }
+}
+
+impl fmt::Display for Invariant {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.pad(self.name())
+    }
+}
+
 /// A broken invariant, as an observer reports it. The simulator adds where and when.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Violation {
-    /// Invariant name (behaviour §6), e.g. `no-inbound-initiation`.
-    pub invariant: &'static str,
+    /// The invariant (behaviour §6).
+    pub invariant: Invariant,
     /// What went wrong.
     pub message: String,
     /// The packets involved, summarised and in hex.
@@ -121,7 +204,7 @@ pub struct Violation {
 
 impl Violation {
     /// A violation of `invariant`.
-    pub fn new(invariant: &'static str, message: String) -> Self {
+    pub fn new(invariant: Invariant, message: String) -> Self {
         Violation {
             invariant,
             message,

@@ -114,7 +114,7 @@ pub fn run_case(sc: &Scenario, target: Target) -> Outcome {
                 (exit::OK, _) => None,
                 (code, Some(v)) => Some(Failure {
                     exit_code: code,
-                    invariant: v.invariant.into(),
+                    invariant: v.invariant.name().into(),
                 }),
                 (code, None) => Some(Failure {
                     exit_code: code,

@@ -3,6 +3,7 @@
 
 use std::path::PathBuf;
 
+use natsim::check::Invariant;
 use natsim::check::broken::Breakage;
 use natsim::scenario::report::summary;
 use natsim::scenario::{Scenario, run_scenario};
@@ -29,7 +30,7 @@ pub fn assert_reproduces_the_leak_and_passes_the_real_gateway(sc: &Scenario) {
     assert_eq!(bad.exit_code, 4, "{}", summary(&bad));
     assert_eq!(
         bad.violation.as_ref().map(|v| v.invariant),
-        Some("no-inbound-initiation")
+        Some(Invariant::NoInboundInitiation)
     );
     let good = run_scenario(sc, None, &|| Box::new(real_gateway))
         .expect("runs")

@@ -7,6 +7,7 @@ use std::net::IpAddr;
 
 use super::tuple::{Kind, Tuple, tuple_of};
 use super::{Checker, StepKind, Violation};
+use crate::check::Invariant;
 use crate::nat::{
     Block, Egress, EndReason, Event, Family, FlowInfo, FlowView, Ingress, LimitScope, NicId,
     Verdict,
@@ -43,7 +44,7 @@ impl Checker {
                     flow,
                 } if at != deadline || *at > now || last_active > at => {
                     return Err(self.violation(
-                        "timers",
+                        Invariant::Timers,
                         format!(
                             "flow {flow:?} ended at {at} (deadline {deadline}, last active \
                              {last_active}, now {now})"
@@ -52,7 +53,7 @@ impl Checker {
                 }
                 Event::FlowCreated { at, flow } if *at != now => {
                     return Err(self.violation(
-                        "timers",
+                        Invariant::Timers,
                         format!("flow {flow:?} created at {at}, now is {now}"),
                     ));
                 }
@@ -89,34 +90,34 @@ impl Checker {
             let fam = Family::of(&v.nat.ip());
             let Some(nic) = self.nics.get(&v.nic) else {
                 return Err(self.violation(
-                    "port-limit",
+                    Invariant::PortLimit,
                     format!("flow of a removed NIC is still tracked: {f:?}"),
                 ));
             };
             if Family::of(&v.inside.ip()) != fam || Family::of(&v.remote.ip()) != fam {
-                return Err(self.violation("isolation", format!("mixed families: {f:?}")));
+                return Err(self.violation(Invariant::Isolation, format!("mixed families: {f:?}")));
             }
             if !nic.addresses.contains(&v.inside.ip()) {
                 return Err(self.violation(
-                    "isolation",
+                    Invariant::Isolation,
                     format!("flow's inside address is not its NIC's: {f:?}"),
                 ));
             }
             let Some(block) = self.dp.block_of(v.nic, fam) else {
                 return Err(self.violation(
-                    "port-limit",
+                    Invariant::PortLimit,
                     format!("flow outlived its NIC's block: {f:?}"),
                 ));
             };
             if !self.in_block(&block, v.nat.ip(), v.nat.port()) {
                 return Err(self.violation(
-                    "port-limit",
+                    Invariant::PortLimit,
                     format!("flow's NAT endpoint is outside its block {block:?}: {f:?}"),
                 ));
             }
             if f.deadline <= now || f.last_active > now {
                 return Err(self.violation(
-                    "timers",
+                    Invariant::Timers,
                     format!("tracked flow is due or from the future (now {now}): {f:?}"),
                 ));
             }
@@ -125,7 +126,7 @@ impl Checker {
             }
             if let Some(other) = nat_tuples.insert((v.nat, v.remote, v.protocol), v) {
                 return Err(self.violation(
-                    "port-limit",
+                    Invariant::PortLimit,
                     format!("two live flows share a NAT tuple: {other:?} and {v:?}"),
                 ));
             }
@@ -145,7 +146,7 @@ impl Checker {
             let usable = u32::from(self.usable_end(&block)) - u32::from(block.port) + 1;
             if *n > usable {
                 return Err(self.violation(
-                    "port-limit",
+                    Invariant::PortLimit,
                     format!("more than {usable} live flows for scope key {key:?}"),
                 ));
             }
@@ -156,7 +157,7 @@ impl Checker {
                 if let Some(b) = self.dp.block_of(NicId(id), fam) {
                     if let Some((o, ob)) = blocks.iter().find(|(_, ob)| ob.overlaps(&b)) {
                         return Err(self.violation(
-                            "port-limit",
+                            Invariant::PortLimit,
                             format!("blocks overlap: {o} {ob:?} and nic#{id} {b:?}"),
                         ));
                     }
@@ -199,7 +200,7 @@ impl Checker {
         for (k, n) in &want {
             if got.get(k).copied().unwrap_or(0) < *n {
                 return Err(self.violation(
-                    "timers",
+                    Invariant::Timers,
                     format!(
                         "flow ended early or changed its mapping (now {now}): {:?} live={}",
                         k.0, k.1
@@ -221,7 +222,7 @@ impl Checker {
             && !unexplained.is_empty()
         {
             return Err(self.violation(
-                "no-inbound-initiation",
+                Invariant::NoInboundInitiation,
                 format!("a packet from outside created state: {unexplained:?}"),
             ));
         }
@@ -236,7 +237,7 @@ impl Checker {
                 .collect();
             if kept != survivors {
                 return Err(self.violation(
-                    "icmp",
+                    Invariant::MappingStability,
                     format!(
                         "an ICMP error changed flows (RFC 5508 REQ-6): before {survivors:?}, \
                          after {kept:?}"
@@ -250,13 +251,13 @@ impl Checker {
     /// A released fragment goes to its NIC's address, or outside from a NAT IP.
     pub(super) fn check_released(&self, egress: Egress, p: &[u8]) -> Result<(), Violation> {
         let Some(t) = tuple_of(p, false) else {
-            return Err(self.violation("wire-validity", "released packet has no tuple"));
+            return Err(self.violation(Invariant::WireValidity, "released packet has no tuple"));
         };
         match egress {
             Egress::Nic(n) => self.check_to_nic_address(n, &t),
             Egress::Outside if self.nat_ips.contains(&t.src) => Ok(()),
             Egress::Outside => Err(self.violation(
-                "port-limit",
+                Invariant::PortLimit,
                 format!("released fragment leaves with a private source: {t:?}"),
             )),
         }
@@ -266,7 +267,7 @@ impl Checker {
         match self.nics.get(&n) {
             Some(nic) if nic.addresses.contains(&t.dst) => Ok(()),
             _ => Err(self.violation(
-                "isolation",
+                Invariant::Isolation,
                 format!("packet delivered to {n} is not addressed to it: {t:?}"),
             )),
         }
@@ -286,13 +287,13 @@ impl Checker {
             Verdict::Forward(e) | Verdict::Respond(e) => e,
         };
         let Some(t) = tuple_of(output, false) else {
-            return Err(self.violation("wire-validity", "sent packet has no tuple"));
+            return Err(self.violation(Invariant::WireValidity, "sent packet has no tuple"));
         };
         match (verdict, ingress, egress) {
             (Verdict::Forward(_), _, Egress::Nic(n)) => {
                 if t.kind == (Kind::IcmpError { quoted: None }) {
                     return Err(self.violation(
-                        "no-inbound-initiation",
+                        Invariant::NoInboundInitiation,
                         format!(
                             "inbound ICMP error delivered to {n} although its quoted packet has \
                              no readable transport header within its own IP length: {t:?}"
@@ -312,13 +313,13 @@ impl Checker {
                     Ok(())
                 } else {
                     Err(self.violation(
-                        "wire-validity",
+                        Invariant::WireValidity,
                         format!("generated answer not from a NAT IP: {t:?}"),
                     ))
                 }
             }
             _ => Err(self.violation(
-                "isolation",
+                Invariant::Isolation,
                 format!("impossible route: {verdict:?} for a packet from {ingress:?}: {t:?}"),
             )),
         }
@@ -330,19 +331,19 @@ impl Checker {
         let fam = Family::of(&t.src);
         let Some(block) = self.dp.block_of(n, fam) else {
             return Err(self.violation(
-                "port-limit",
+                Invariant::PortLimit,
                 format!("{n} has no {} block but translated {t:?}", fam.name()),
             ));
         };
         if t.src != block.nat_ip {
             return Err(self.violation(
-                "port-limit",
+                Invariant::PortLimit,
                 format!("outbound source is not {n}'s NAT IP {block:?}: {t:?}"),
             ));
         }
         match &t.kind {
             Kind::IcmpError { quoted: None } => Err(self.violation(
-                "port-limit",
+                Invariant::PortLimit,
                 format!(
                     "outbound ICMP error forwarded although its quoted packet has no readable \
                      transport header within its own IP length: {t:?}"
@@ -353,7 +354,7 @@ impl Checker {
             | Kind::IcmpError { .. }
             | Kind::NoTransport => Ok(()),
             _ => Err(self.violation(
-                "port-limit",
+                Invariant::PortLimit,
                 format!("untranslatable packet left outbound: {t:?}"),
             )),
         }
@@ -366,11 +367,14 @@ impl Checker {
         output: &[u8],
     ) -> Result<(), Violation> {
         let Ingress::Inside(n) = ingress else {
-            return Err(self.violation("isolation", "pass-through of a packet from outside"));
+            return Err(self.violation(
+                Invariant::Isolation,
+                "pass-through of a packet from outside",
+            ));
         };
         let end = parse_ip(input).map_or(input.len(), |m| m.end);
         if output != &input[..end] {
-            return Err(self.violation("isolation", "pass-through packet was modified"));
+            return Err(self.violation(Invariant::Isolation, "pass-through packet was modified"));
         }
         let local = self.nics.get(&n).and_then(|nic| {
             let net = self.config.networks.get(usize::from(nic.network.0))?;
@@ -381,7 +385,7 @@ impl Checker {
             Ok(())
         } else {
             Err(self.violation(
-                "selection",
+                Invariant::Selection,
                 "pass-through of a packet to a non-local destination",
             ))
         }

@@ -57,7 +57,7 @@ pub use fixture::{
     fixture_outbound, harness_config, profile_from_byte, two_networks,
 };
 
-use crate::check::InvariantChecker;
+use crate::check::{Invariant, InvariantChecker};
 use crate::nat::{Block, ConfigError, Egress, Family, FlowInfo, GatewayConfig, Ingress, NicConfig};
 use crate::nat::{NicId, Verdict};
 use crate::sim::dataplane::{Dataplane, DataplaneFactory};
@@ -70,8 +70,8 @@ const NODE: u16 = 0;
 /// A broken invariant: which one, at which step, and what was seen.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Violation {
-    /// behaviour §6 name (`no-inbound-initiation`, `port-limit`, `wire-validity`, ...).
-    pub invariant: &'static str,
+    /// The invariant (behaviour §6).
+    pub invariant: Invariant,
     /// 0-based index of the step (packet or operation) that broke it.
     pub step: usize,
     /// What was seen.
@@ -205,7 +205,7 @@ impl Checker {
         self.step
     }
 
-    fn violation(&self, invariant: &'static str, detail: impl Into<String>) -> Violation {
+    fn violation(&self, invariant: Invariant, detail: impl Into<String>) -> Violation {
         Violation {
             invariant,
             step: self.step,
@@ -443,9 +443,12 @@ mod tests {
         };
         let fewer = &flows[1..];
         let r = c.check_survival(kind, fewer, &flows);
-        assert_eq!(r.map_err(|v| v.invariant), Err("no-inbound-initiation"));
+        assert_eq!(
+            r.map_err(|v| v.invariant),
+            Err(Invariant::NoInboundInitiation)
+        );
         let r = c.check_survival(kind, &flows, fewer);
-        assert_eq!(r.map_err(|v| v.invariant), Err("timers"));
+        assert_eq!(r.map_err(|v| v.invariant), Err(Invariant::Timers));
         assert!(c.check_survival(kind, &flows, &flows).is_ok());
         // And an ICMP error may not change a flow at all.
         let icmp = StepKind::Packet {
@@ -458,6 +461,6 @@ mod tests {
             f.deadline = f.deadline.plus_millis(1);
         }
         let r = c.check_survival(icmp, &flows, &touched);
-        assert_eq!(r.map_err(|v| v.invariant), Err("icmp"));
+        assert_eq!(r.map_err(|v| v.invariant), Err(Invariant::MappingStability));
     }
 }

@@ -23,17 +23,10 @@ impl Simulator {
             AppState::Udp(u) => (self.hosts[app.host.index()].nic?, 17, u.local, u.to()),
             _ => return None,
         };
-        let node = self.nics[nic as usize].spec.node;
-        let flow = self.nodes[usize::from(node)]
-            .dp
-            .flows()
-            .into_iter()
-            .find(|f| {
-                f.live
-                    && f.flow.nic == NicId(nic)
-                    && f.flow.inside == local
-                    && f.flow.remote == remote
-            })?;
+        let node = NodeId(self.nics[nic as usize].spec.node);
+        let flow = self.nodes[node.index()].dp.flows().into_iter().find(|f| {
+            f.live && f.flow.nic == NicId(nic) && f.flow.inside == local && f.flow.remote == remote
+        })?;
         let server_seq = self.remote_by_addr.get(&remote.ip()).and_then(|&sh| {
             let key = SocketKey {
                 host: sh,

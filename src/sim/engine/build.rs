@@ -39,14 +39,14 @@ impl Simulator {
         let mut nodes = Vec::new();
         let mut node_idx = Vec::new();
         for k in 0..nodes_n {
-            let v = graph.add_node(NodeKind::Dataplane(k));
+            let v = graph.add_node(NodeKind::Dataplane(NodeId(k)));
             let uplink = add_link(
                 &mut graph,
                 v,
                 router,
                 format!("uplink/{k}"),
                 &cfg.uplink,
-                Role::Uplink { node: k },
+                Role::Uplink { node: NodeId(k) },
             );
             nodes.push(Node {
                 dp: factory(gw_cfg.clone())?,
@@ -74,7 +74,7 @@ impl Simulator {
                 &n.link,
                 Role::Access {
                     nic: i as u32,
-                    node: n.node,
+                    node: NodeId(n.node),
                 },
             );
             let mut rng = Rng::new(seed, stream_of(&format!("host/{}", n.name)));

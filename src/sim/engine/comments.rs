@@ -20,7 +20,11 @@ impl Simulator {
     /// Appends the run's violation to `note` (`; INVARIANT VIOLATED (1): invariant: message`).
     pub(super) fn push_violation(&mut self) {
         if let Some(v) = &self.violation {
-            comment::violations(&mut self.note, 1, [(v.invariant, v.message.as_str())]);
+            comment::violations(
+                &mut self.note,
+                1,
+                [(v.invariant.name(), v.message.as_str())],
+            );
         }
     }
 
@@ -50,7 +54,11 @@ impl Simulator {
             self.comments
                 .ingress(&mut self.note, &self.before, after, verdict, &host);
             if violated && let Some(v) = &self.violation {
-                comment::violations(&mut self.note, 1, [(v.invariant, v.message.as_str())]);
+                comment::violations(
+                    &mut self.note,
+                    1,
+                    [(v.invariant.name(), v.message.as_str())],
+                );
             }
             self.capture.annotate(t, &self.note);
         }
@@ -69,7 +77,11 @@ impl Simulator {
         self.comments
             .egress(&mut self.note, &self.before, after, emitted, egress, &host);
         if violated && let Some(v) = &self.violation {
-            comment::violations(&mut self.note, 1, [(v.invariant, v.message.as_str())]);
+            comment::violations(
+                &mut self.note,
+                1,
+                [(v.invariant.name(), v.message.as_str())],
+            );
         }
         Some(Trail::sent(self.note.clone()))
     }

@@ -21,7 +21,7 @@ impl Simulator {
             let n = &mut self.nics[i as usize];
             n.present = true;
             (
-                n.spec.node,
+                NodeId(n.spec.node),
                 NicConfig {
                     network: NetworkId(n.spec.network),
                     addresses: n.spec.addresses.clone(),
@@ -32,7 +32,7 @@ impl Simulator {
         for a in &cfg.addresses {
             self.nic_by_addr.insert((cfg.network.0, *a), i);
         }
-        self.nodes[usize::from(node)].dp.add_nic(NicId(i), cfg)?;
+        self.nodes[node.index()].dp.add_nic(NicId(i), cfg)?;
         let info = self.nic_info(i);
         self.notify(&Observation::NicUpdated(&info));
         Ok(())
@@ -61,8 +61,8 @@ impl Simulator {
                         family,
                         block,
                     });
-                    let node = self.nics[nic as usize].spec.node;
-                    self.nodes[usize::from(node)]
+                    let node = NodeId(self.nics[nic as usize].spec.node);
+                    self.nodes[node.index()]
                         .dp
                         .release_block(now, NicId(nic), family);
                     self.owners.remove(&(block.nat_ip, block.port));
@@ -73,8 +73,8 @@ impl Simulator {
                         nic: NicId(nic),
                         block,
                     });
-                    let node = self.nics[nic as usize].spec.node;
-                    if self.nodes[usize::from(node)]
+                    let node = NodeId(self.nics[nic as usize].spec.node);
+                    if self.nodes[node.index()]
                         .dp
                         .assign_block(now, NicId(nic), block)
                         .is_err()

@@ -20,7 +20,7 @@ impl Simulator {
                 Ok(())
             }
             Fault::RestartNode(k) => {
-                self.restart_node(k);
+                self.restart_node(NodeId(k));
                 Ok(())
             }
             Fault::RemoveNatIp(name) => self.control.remove_gateway_ip(&name),
@@ -37,8 +37,8 @@ impl Simulator {
                 let r = self.control.delete_nic(i);
                 // Release the blocks before the NIC leaves its dataplane.
                 self.reconcile();
-                let node = self.nics[i as usize].spec.node;
-                self.nodes[usize::from(node)].dp.remove_nic(now, NicId(i));
+                let node = NodeId(self.nics[i as usize].spec.node);
+                self.nodes[node.index()].dp.remove_nic(now, NicId(i));
                 self.after_dataplane(node);
                 self.nics[i as usize].present = false;
                 let (net, addrs) = (
@@ -62,8 +62,8 @@ impl Simulator {
         self.reconcile();
     }
 
-    pub(super) fn restart_node(&mut self, k: u16) {
-        if self.nodes.get(usize::from(k)).is_none() {
+    pub(super) fn restart_node(&mut self, k: NodeId) {
+        if self.nodes.get(k.index()).is_none() {
             return;
         }
         self.stats.restarts += 1;
@@ -77,13 +77,13 @@ impl Simulator {
                 return;
             }
         };
-        self.nodes[usize::from(k)].dp = fresh;
-        self.nodes[usize::from(k)].timer_at_ns = None;
-        self.notify(&Observation::NodeRestarted { node: k });
+        self.nodes[k.index()].dp = fresh;
+        self.nodes[k.index()].timer_at_ns = None;
+        self.notify(&Observation::NodeRestarted { node: k.0 });
         let now = Instant::from_nanos(self.now_ns);
         for i in 0..self.nics.len() as u32 {
             let n = &self.nics[i as usize];
-            if !n.present || n.spec.node != k {
+            if !n.present || n.spec.node != k.0 {
                 continue;
             }
             self.nics[i as usize].ports_now = 0;
@@ -97,7 +97,7 @@ impl Simulator {
                         nic: NicId(i),
                         block: b,
                     });
-                    if self.nodes[usize::from(k)]
+                    if self.nodes[k.index()]
                         .dp
                         .assign_block(now, NicId(i), b)
                         .is_err()

@@ -6,7 +6,7 @@ use super::*;
 impl Simulator {
     pub(super) fn on_nic_packet(
         &mut self,
-        node: u16,
+        node: NodeId,
         nic: u32,
         buf: Vec<u8>,
         trail: Option<Box<Trail>>,
@@ -17,7 +17,7 @@ impl Simulator {
     /// `process` and route the verdict; captured packets get their comments on the way.
     pub(super) fn process_and_route(
         &mut self,
-        node: u16,
+        node: NodeId,
         ingress: Ingress,
         mut buf: Vec<u8>,
         trail: Option<Box<Trail>>,
@@ -28,27 +28,27 @@ impl Simulator {
         self.route_verdict(node, ingress, verdict, buf, out);
     }
 
-    pub(super) fn process(&mut self, node: u16, ingress: Ingress, buf: &mut Vec<u8>) -> Verdict {
+    pub(super) fn process(&mut self, node: NodeId, ingress: Ingress, buf: &mut Vec<u8>) -> Verdict {
         let now = Instant::from_nanos(self.now_ns);
         // Observers and verdict comments compare the packet before and after.
         if !self.observers.is_empty() || self.capture.any() {
             self.before.clear();
             self.before.extend_from_slice(buf);
         }
-        let verdict = self.nodes[usize::from(node)].dp.process(now, ingress, buf);
+        let verdict = self.nodes[node.index()].dp.process(now, ingress, buf);
         self.digest.word(verdict_code(verdict));
-        let events = self.nodes[usize::from(node)].dp.drain_events();
+        let events = self.nodes[node.index()].dp.drain_events();
         for e in &events {
             self.track_ports(e);
             self.notify(&Observation::Dataplane {
-                node,
+                node: node.0,
                 event: e,
                 during: Some(ingress),
             });
         }
         if !self.observers.is_empty() {
             let obs = Observation::Processed {
-                node,
+                node: node.0,
                 ingress,
                 before: &self.before,
                 verdict,
@@ -67,23 +67,23 @@ impl Simulator {
     }
 
     /// Drains events and self-originated packets of a node and re-arms its timer.
-    pub(super) fn after_dataplane(&mut self, k: u16) {
-        let events = self.nodes[usize::from(k)].dp.drain_events();
+    pub(super) fn after_dataplane(&mut self, k: NodeId) {
+        let events = self.nodes[k.index()].dp.drain_events();
         for e in &events {
             self.track_ports(e);
             self.notify(&Observation::Dataplane {
-                node: k,
+                node: k.0,
                 event: e,
                 during: None,
             });
         }
-        while let Some((egress, pkt)) = self.nodes[usize::from(k)].dp.poll_transmit() {
+        while let Some((egress, pkt)) = self.nodes[k.index()].dp.poll_transmit() {
             let to_nic = match egress {
                 Egress::Nic(n) => Some(n),
                 Egress::Outside => None,
             };
             self.notify(&Observation::Transmitted {
-                node: k,
+                node: k.0,
                 to_nic,
                 pkt: &pkt,
             });
@@ -110,12 +110,12 @@ impl Simulator {
             match to_nic {
                 Some(n) => self.send_to_nic(k, n.0, true, pkt, trail),
                 None => {
-                    let up = self.nodes[usize::from(k)].uplink;
+                    let up = self.nodes[k.index()].uplink;
                     self.send(up, LinkEnd::A, Kind::Plain, pkt, trail);
                 }
             }
         }
-        let node = &mut self.nodes[usize::from(k)];
+        let node = &mut self.nodes[k.index()];
         if let Some(t) = node.dp.poll_wakeup() {
             let t = t.as_nanos().max(self.now_ns);
             if node.timer_at_ns.is_none_or(|s| t < s) {

@@ -1,7 +1,144 @@
-//! What a run reports: results, counters per node, NIC, remote host and link, status, captures,
-//! and the observers handed back.
+//! What a run reports: the report types (results, counters per node, NIC, remote host and
+//! link, status rows, why a run ended), their getters, and the observers handed back.
 
 use super::*;
+
+/// One row of the status comparison: NIC, family, the block the API's routing table gives it,
+/// the dataplane's block.
+pub type StatusRow = (NicId, Family, Option<Block>, Option<Block>);
+
+/// One NIC's line of a report: see [`Simulator::nic_reports`].
+#[derive(Clone, Debug)]
+pub struct NicReportRow {
+    /// NIC name.
+    pub name: String,
+    /// Its host's counters.
+    pub host: HostStats,
+    /// Most ports it had tracked at once (live plus held).
+    pub ports_peak: u64,
+    /// The dataplane's counters for it (none once it was deleted).
+    pub counters: Option<crate::nat::Counters>,
+}
+
+/// Per-host counters.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct HostStats {
+    /// Packets sent.
+    pub sent: u64,
+    /// Packets received.
+    pub received: u64,
+    /// Received through a dataplane from outside (or hairpinned).
+    pub from_outside: u64,
+    /// Received from outside and matching no socket.
+    pub unsolicited_from_outside: u64,
+    /// Received and matching no socket, service or echo.
+    pub unmatched: u64,
+    /// ICMP errors received.
+    pub icmp_errors: u64,
+    /// Datagrams this host sent in fragments (larger than its link's MTU).
+    pub fragmented: u64,
+    /// Fragments received.
+    pub fragments_received: u64,
+    /// Datagrams reassembled from fragments.
+    pub reassembled: u64,
+    /// Incomplete datagrams given up (timed out, evicted, inconsistent).
+    pub reassembly_failed: u64,
+}
+
+/// Aggregate results of one workload generator.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct GeneratorStats {
+    /// Flows started.
+    pub started: u64,
+    /// Completed.
+    pub completed: u64,
+    /// Failed.
+    pub failed: u64,
+}
+
+/// Result of a scripted application.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct AppResult {
+    /// Name.
+    pub name: String,
+    /// Kind (`tcp`, `udp`, `ping`, `probe`, `attack`).
+    pub kind: &'static str,
+    /// Outcome.
+    pub outcome: Outcome,
+    /// Bytes received (TCP) or replies (UDP/ping).
+    pub received: u64,
+    /// TCP retransmission timeouts / UDP datagrams without reply.
+    pub retries: u64,
+    /// ICMP errors received about the flow.
+    pub icmp_errors: u64,
+    /// RFC 5780 mapping behaviour (probes).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mapping: Option<&'static str>,
+    /// RFC 5780 filtering behaviour (probes).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub filtering: Option<&'static str>,
+    /// Packets sent (attacks).
+    pub packets: u64,
+}
+
+/// Simulator-wide counters.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct SimStats {
+    /// Events processed.
+    pub events: u64,
+    /// Of which packet arrivals.
+    pub packet_events: u64,
+    /// Packets relayed between dataplane nodes.
+    pub relayed: u64,
+    /// Packets the router could not deliver.
+    pub no_route: u64,
+    /// Packets for NICs that do not exist (deleted).
+    pub no_such_nic: u64,
+    /// Control-plane changes a dataplane refused.
+    pub control_errors: u64,
+    /// Dataplane node restarts.
+    pub restarts: u64,
+    /// IPv4 datagrams routers split to fit a link's MTU.
+    pub fragmented_in_transit: u64,
+}
+
+/// Why a run stopped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunEnd {
+    /// Nothing left to do.
+    Idle,
+    /// The planned duration was reached.
+    Duration,
+    /// `max_events` reached with work left.
+    MaxEvents,
+    /// `max_time` reached with work left.
+    MaxTime,
+    /// An observer reported a violation.
+    Violation,
+}
+
+/// Errors building a simulator.
+#[derive(Debug, thiserror::Error)]
+pub enum SimError {
+    /// The dataplane refused the configuration.
+    #[error("gateway configuration: {0}")]
+    Config(#[from] ConfigError),
+    /// The topology is inconsistent.
+    #[error("{0}")]
+    Topology(String),
+    /// The control plane (IronCore API objects) refused the configuration.
+    #[error("control plane: {0}")]
+    Control(#[from] ControlError),
+}
+
+/// A component's random stream id: a stable hash of its name, so adding a component never
+/// shifts another's stream.
+pub fn stream_of(name: &str) -> u64 {
+    let mut d = Digest::default();
+    d.bytes(name.as_bytes());
+    d.value()
+}
 
 impl Simulator {
     /// Finalises results of applications still running.

@@ -150,7 +150,7 @@ impl Simulator {
         trail: Option<Box<Trail>>,
     ) {
         let target_node = match kind {
-            Kind::ToNic { nic: m, .. } => self.nics.get(m as usize).map(|n| n.spec.node),
+            Kind::ToNic { nic: m, .. } => self.nics.get(m as usize).map(|n| NodeId(n.spec.node)),
             Kind::ToNode(k) => Some(k),
             Kind::Plain | Kind::FromOutside => {
                 let Some(dst) = dst_of(&buf) else {
@@ -171,14 +171,14 @@ impl Simulator {
                 }
                 // The underlay may deliver to any node (behaviour §4 distributed dataplane).
                 let n = self.nodes.len() as u64;
-                Some(if n > 1 {
+                Some(NodeId(if n > 1 {
                     self.router_rng.below(n) as u16
                 } else {
                     0
-                })
+                }))
             }
         };
-        match target_node.and_then(|k| self.nodes.get(usize::from(k)).map(|n| n.uplink)) {
+        match target_node.and_then(|k| self.nodes.get(k.index()).map(|n| n.uplink)) {
             Some(uplink) => self.send(uplink, LinkEnd::B, kind, buf, trail),
             None => {
                 self.stats.no_route += 1;
@@ -190,7 +190,7 @@ impl Simulator {
 
     pub(super) fn on_router_packet(
         &mut self,
-        node: u16,
+        node: NodeId,
         kind: Kind,
         buf: Vec<u8>,
         trail: Option<Box<Trail>>,
@@ -206,7 +206,7 @@ impl Simulator {
                     && owner != node
                 {
                     self.stats.relayed += 1;
-                    let uplink = self.nodes[usize::from(node)].uplink;
+                    let uplink = self.nodes[node.index()].uplink;
                     self.send(uplink, LinkEnd::A, Kind::ToNode(owner), buf, trail);
                     return;
                 }
@@ -217,7 +217,7 @@ impl Simulator {
 
     /// The node owning the destination (NAT IP, port) of an inbound packet, from the blocks the
     /// control plane handed out (the simulator's own knowledge, not the dataplane's).
-    pub(super) fn owner_node(&self, buf: &[u8]) -> Option<u16> {
+    pub(super) fn owner_node(&self, buf: &[u8]) -> Option<NodeId> {
         let t = Tuple::parse(buf)?;
         let (ip, port) = match t.icmp {
             Some(IcmpKind::Error) => {
@@ -230,12 +230,12 @@ impl Simulator {
             None => (t.dst, t.dst_port),
         };
         let (&(bip, _), &(end, nic)) = self.owners.range(..=(ip, port)).next_back()?;
-        (bip == ip && port <= end).then(|| self.nics[nic as usize].spec.node)
+        (bip == ip && port <= end).then(|| NodeId(self.nics[nic as usize].spec.node))
     }
 
     pub(super) fn route_verdict(
         &mut self,
-        node: u16,
+        node: NodeId,
         ingress: Ingress,
         verdict: Verdict,
         buf: Vec<u8>,
@@ -243,7 +243,7 @@ impl Simulator {
     ) {
         match verdict {
             Verdict::Forward(Egress::Outside) | Verdict::Respond(Egress::Outside) => {
-                let up = self.nodes[usize::from(node)].uplink;
+                let up = self.nodes[node.index()].uplink;
                 self.send(up, LinkEnd::A, Kind::Plain, buf, trail);
             }
             Verdict::Forward(Egress::Nic(m)) => self.send_to_nic(node, m.0, true, buf, trail),
@@ -269,7 +269,7 @@ impl Simulator {
 
     pub(super) fn send_to_nic(
         &mut self,
-        node: u16,
+        node: NodeId,
         m: u32,
         from_outside: bool,
         buf: Vec<u8>,
@@ -281,7 +281,7 @@ impl Simulator {
             self.recycle(buf);
             return;
         };
-        if n.spec.node == node {
+        if NodeId(n.spec.node) == node {
             let kind = if from_outside {
                 Kind::FromOutside
             } else {
@@ -291,7 +291,7 @@ impl Simulator {
             self.send(link, LinkEnd::B, kind, buf, trail);
         } else {
             self.stats.relayed += 1;
-            let up = self.nodes[usize::from(node)].uplink;
+            let up = self.nodes[node.index()].uplink;
             self.send(
                 up,
                 LinkEnd::A,
