@@ -23,7 +23,7 @@ if ! cargo mutants --version 2>/dev/null | grep -q "$MUTANTS_VERSION"; then
 fi
 
 # The gateway's core files: allocator, connection table, TCP machine, translation.
-files=(-f src/nat/ports.rs -f src/nat/table.rs -f src/nat/tcp.rs -f src/nat/gateway.rs)
+files=(-f src/nat/ports.rs -f src/nat/table.rs -f src/nat/tcp.rs -f "src/nat/gateway/*.rs")
 out="mutants-out/$mode-${shard/\//-of-}"
 mkdir -p "$out"
 

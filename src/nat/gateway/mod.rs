@@ -10,12 +10,20 @@
 //! ICMP echo identifier, the ICMP type byte) and `tcp_segment` (TCP flags, sequence number,
 //! header length). Everything else here (NAT64, unsolicited answers, ICMP errors, echo replies)
 //! uses views; checksums and in-place rewrites are `wire::checksum` and `wire::rewrite`.
+//!
+//! This file is the packet path (about 1,500 lines, kept whole: `process` and the functions it
+//! calls per packet read top to bottom in one place, and rustc puts one module's functions in
+//! one codegen unit, so their inlining does not depend on cross-unit optimisation). The control
+//! part (NICs, blocks) is [`control`], the inspection part (events, counters, flows) [`inspect`].
 
 use std::collections::{BTreeMap, VecDeque};
 use std::net::{IpAddr, SocketAddr};
 
 use foldhash::fast::FixedState;
 use hashbrown::HashMap;
+
+mod control;
+mod inspect;
 
 use super::addr::Addr;
 use super::config::{
@@ -304,217 +312,6 @@ impl Gateway {
 
     // ----- control plane -------------------------------------------------------------------
 
-    /// Adds (or replaces the addresses and name of) a NIC. A NIC starts without blocks.
-    pub fn add_nic(&mut self, id: NicId, nic: NicConfig) -> Result<(), ConfigError> {
-        if usize::from(nic.network.0) >= self.config.networks.len() {
-            return Err(ConfigError::invalid(
-                "nic.network",
-                format!(
-                    "network {} does not exist ({} configured)",
-                    nic.network.0,
-                    self.config.networks.len()
-                ),
-            ));
-        }
-        if nic
-            .addresses
-            .iter()
-            .any(|a| matches!(a, IpAddr::V4(v) if v.octets()[0] == 0))
-        {
-            return Err(ConfigError::invalid(
-                "nic.addresses",
-                "0.0.0.0/8 is not a usable source address (natsim also uses it for NAT64 handles)",
-            ));
-        }
-        let i = id.0 as usize;
-        if i >= 1 << 24 {
-            return Err(ConfigError::invalid(
-                "nic.id",
-                "NIC ids must be below 16777216 (keep them dense)",
-            ));
-        }
-        if self.nics.len() <= i {
-            self.nics.resize(i + 1, None);
-            self.nic_counters.resize(i + 1, Counters::default());
-        }
-        match &mut self.nics[i] {
-            Some(state) => state.config = nic,
-            slot @ None => {
-                *slot = Some(NicState {
-                    config: nic,
-                    blocks: [None, None],
-                    last_exhaustion_event_ns: None,
-                })
-            }
-        }
-        Ok(())
-    }
-
-    /// Removes a NIC, flushing its flows.
-    pub fn remove_nic(&mut self, now: Instant, id: NicId) {
-        self.advance(now);
-        self.release_block(now, id, Family::V4);
-        self.release_block(now, id, Family::V6);
-        if let Some(slot) = self.nics.get_mut(id.0 as usize) {
-            *slot = None;
-        }
-    }
-
-    /// The NIC's configuration, if it exists.
-    pub fn nic(&self, id: NicId) -> Option<&NicConfig> {
-        self.nics
-            .get(id.0 as usize)
-            .and_then(|n| n.as_ref())
-            .map(|n| &n.config)
-    }
-
-    /// The NIC's block for a family.
-    pub fn block_of(&self, id: NicId, family: Family) -> Option<Block> {
-        self.nics
-            .get(id.0 as usize)
-            .and_then(|n| n.as_ref())
-            .and_then(|n| n.blocks[family.index()])
-            .map(|b| b.block)
-    }
-
-    /// Gives a NIC a port block (replacing its block of that family, whose flows end at once).
-    /// The block must lie in 1024–65535 and overlap no other NIC's block.
-    pub fn assign_block(
-        &mut self,
-        now: Instant,
-        id: NicId,
-        block: Block,
-    ) -> Result<(), ConfigError> {
-        self.advance(now);
-        if self.nic(id).is_none() {
-            return Err(ConfigError::invalid(
-                "block.nic",
-                format!("{id} does not exist"),
-            ));
-        }
-        if block.port < FIRST_NAT_PORT {
-            return Err(ConfigError::invalid(
-                "block.port",
-                format!("{} is below 1024; NAT ports are 1024-65535", block.port),
-            ));
-        }
-        if block.end_port < block.port {
-            return Err(ConfigError::invalid(
-                "block.end_port",
-                format!("{} is below block.port {}", block.end_port, block.port),
-            ));
-        }
-        if block.len() > PORTS_PER_IP {
-            return Err(ConfigError::invalid(
-                "block.end_port",
-                "a block holds at most 64512 ports",
-            ));
-        }
-        let family = Family::of(&block.nat_ip);
-        if self.block_of(id, family) == Some(block) {
-            return Ok(());
-        }
-        // Overlap check: blocks are disjoint, so among other NICs' blocks on this IP only the
-        // one starting last at or before our end can overlap. This NIC's own block (about to be
-        // replaced) is skipped, not taken as that candidate.
-        let before = self
-            .block_index
-            .range(..=(block.nat_ip, block.end_port))
-            .rev()
-            .find(|&(_, &(_, owner))| owner != id);
-        if let Some((&(ip, start), &(end, owner))) = before
-            && ip == block.nat_ip
-            && (Block {
-                nat_ip: ip,
-                port: start,
-                end_port: end,
-            })
-            .overlaps(&block)
-        {
-            return Err(ConfigError::invalid(
-                "block",
-                format!(
-                    "{}:{}-{} overlaps {owner}'s block {}-{}",
-                    block.nat_ip, block.port, block.end_port, start, end
-                ),
-            ));
-        }
-        self.release_block(now, id, family);
-        let nat_ip = self.register_nat_ip(block.nat_ip)?;
-        let mut usable = block.len();
-        if self.config.profile.last_port_unusable && usable > 1 {
-            usable -= 1;
-        }
-        let nb = NicBlock {
-            block,
-            nat_ip,
-            span: BlockSpan {
-                start: block.port,
-                usable,
-            },
-        };
-        if let Some(Some(n)) = self.nics.get_mut(id.0 as usize) {
-            n.blocks[family.index()] = Some(nb);
-        }
-        self.block_index
-            .insert((block.nat_ip, block.port), (block.end_port, id));
-        self.record(Event::BlockAssigned {
-            at: self.now(),
-            nic: id,
-            block,
-        });
-        Ok(())
-    }
-
-    /// Takes a NIC's block of a family away; its flows end at once (no hold: the reconciler
-    /// quarantines the block). Returns the block it had.
-    pub fn release_block(&mut self, now: Instant, id: NicId, family: Family) -> Option<Block> {
-        self.advance(now);
-        let nb = self.nics.get_mut(id.0 as usize)?.as_mut()?.blocks[family.index()].take()?;
-        let flushed = match family {
-            Family::V4 => self.flush_nic::<[u8; 4]>(id, nb.span.start),
-            Family::V6 => self.flush_nic::<[u8; 16]>(id, nb.span.start),
-        };
-        self.block_index.remove(&(nb.block.nat_ip, nb.block.port));
-        self.frags.forget_nic(id);
-        self.record(Event::BlockRemoved {
-            at: self.now(),
-            nic: id,
-            block: nb.block,
-            flows_flushed: flushed,
-        });
-        Some(nb.block)
-    }
-
-    fn flush_nic<A: Fam>(&mut self, id: NicId, span_start: u16) -> u64 {
-        let scope = self.config.profile.limit_scope;
-        let idxs = A::state_ref(&self.fams).table.flows_of_nic(id.0);
-        let mut flushed = 0;
-        for idx in idxs {
-            let f = A::state_ref(&self.fams).table.flows[idx as usize];
-            if f.is_live() {
-                flushed += 1;
-                self.counters.flows_ended += 1;
-                self.nic_counters[id.0 as usize].flows_ended += 1;
-                let at = self.now();
-                let deadline = Instant::from_nanos(self.deadline_ns(f.class, f.last_active_ns));
-                let view = self.view::<A>(&f);
-                self.record(Event::FlowEnded {
-                    at,
-                    flow: view,
-                    reason: EndReason::BlockRemoved,
-                    last_active: Instant::from_nanos(f.last_active_ns),
-                    deadline,
-                });
-            }
-            let t = &mut A::state(&mut self.fams).table;
-            t.unindex(idx);
-            t.release_port(scope, span_start, idx);
-            t.free(idx);
-        }
-        flushed
-    }
-
     // ----- time ----------------------------------------------------------------------------
 
     fn deadline_ns(&self, cls: u8, last_ns: u64) -> u64 {
@@ -689,134 +486,10 @@ impl Gateway {
         }
     }
 
-    /// Takes the events recorded since the last call.
-    pub fn drain_events(&mut self) -> Vec<Event> {
-        std::mem::take(&mut self.events)
-    }
-
-    /// Counters over all NICs.
-    pub fn counters(&self) -> &Counters {
-        &self.counters
-    }
-
-    /// Counters of one NIC.
-    pub fn nic_counters(&self, id: NicId) -> Option<&Counters> {
-        self.nic_counters.get(id.0 as usize)
-    }
-
     /// Takes the next packet the gateway wants to send on its own (released fragments, answers
     /// to unsolicited SYNs after their 6 s).
     pub fn poll_transmit(&mut self) -> Option<(Egress, Vec<u8>)> {
         self.transmit.pop_front()
-    }
-
-    /// Live (translating) flows per family: (IPv4, IPv6).
-    pub fn live_flows(&self) -> (usize, usize) {
-        (
-            self.fams.v4.table.live_count(),
-            self.fams.v6.table.live_count(),
-        )
-    }
-
-    /// Slots in use (live plus held) per family: (IPv4, IPv6).
-    pub fn tracked_flows(&self) -> (u32, u32) {
-        (self.fams.v4.table.used, self.fams.v6.table.used)
-    }
-
-    /// Answers to unsolicited SYNs waiting for their 6 s (at most
-    /// [`crate::nat::MAX_PENDING_SYN_ANSWERS`]).
-    pub fn pending_syn_answers(&self) -> usize {
-        self.deferred.len()
-    }
-
-    /// Fragmented datagrams tracked now.
-    pub fn fragment_datagrams(&self) -> usize {
-        self.frags.len()
-    }
-
-    /// Heap bytes held by the connection-tracking tables: (IPv4, IPv6).
-    pub fn table_bytes(&self) -> (usize, usize) {
-        (
-            self.fams.v4.table.allocated_bytes(),
-            self.fams.v6.table.allocated_bytes(),
-        )
-    }
-
-    /// Every tracked flow (live and held), IPv4 first, in table order (deterministic).
-    pub fn flows(&self) -> Vec<FlowInfo> {
-        let mut out = self.flows_of::<[u8; 4]>();
-        out.extend(self.flows_of::<[u8; 16]>());
-        out
-    }
-
-    fn flows_of<A: Fam>(&self) -> Vec<FlowInfo> {
-        let t = &A::state_ref(&self.fams).table;
-        t.flows
-            .iter()
-            .filter(|f| f.class != class::FREE)
-            .map(|f| FlowInfo {
-                flow: self.view::<A>(f),
-                live: f.is_live(),
-                state: if !f.is_live() {
-                    "held"
-                } else if f.proto == proto::TCP {
-                    tcp::state_name(f.state)
-                } else {
-                    "active"
-                },
-                last_active: Instant::from_nanos(f.last_active_ns),
-                deadline: Instant::from_nanos(self.deadline_ns(f.class, f.last_active_ns)),
-            })
-            .collect()
-    }
-
-    /// The NAT endpoint of the live flow `nic` opened from `inside` to `remote` (for ICMP echo
-    /// flows the ports are the identifier and 0). Replay uses it to address a captured reply the
-    /// way it would have reached the NAT.
-    pub fn translation_of(
-        &self,
-        nic: NicId,
-        protocol: u8,
-        inside: SocketAddr,
-        remote: SocketAddr,
-    ) -> Option<SocketAddr> {
-        match (inside.ip(), remote.ip()) {
-            (IpAddr::V4(i), IpAddr::V4(r)) => self.translation_in::<[u8; 4]>(
-                nic,
-                protocol,
-                i.octets(),
-                inside.port(),
-                r.octets(),
-                remote.port(),
-            ),
-            (IpAddr::V6(i), IpAddr::V6(r)) => self.translation_in::<[u8; 16]>(
-                nic,
-                protocol,
-                i.octets(),
-                inside.port(),
-                r.octets(),
-                remote.port(),
-            ),
-            _ => None,
-        }
-    }
-
-    fn translation_in<A: Fam>(
-        &self,
-        nic: NicId,
-        protocol: u8,
-        inside: A,
-        iport: u16,
-        remote: A,
-        rport: u16,
-    ) -> Option<SocketAddr> {
-        let fam = A::state_ref(&self.fams);
-        let idx = fam
-            .table
-            .find_out(nic.0, protocol, &inside, iport, &remote, rport)?;
-        let f = &fam.table.flows[idx as usize];
-        let nat = fam.nat_ips.get(usize::from(f.nat_ip))?;
-        Some(SocketAddr::new(nat.to_ip(), f.nat_port))
     }
 
     fn view<A: Fam>(&self, f: &Flow<A>) -> FlowView {
