@@ -141,7 +141,13 @@ impl<W: Write> Run<W> {
     }
 
     /// The comment of a packet the gateway sent: forwarded, generated or released.
-    pub(super) fn egress_comment(&mut self, at: At, processed: bool, egress: Egress, emitted: Emitted) {
+    pub(super) fn egress_comment(
+        &mut self,
+        at: At,
+        processed: bool,
+        egress: Egress,
+        emitted: Emitted,
+    ) {
         self.comment.clear();
         let origin = format_args!("record {}", at.packet_index);
         let emitted = match (emitted, processed) {
