@@ -181,6 +181,22 @@ fn an_unsolicited_inbound_tcp_syn_is_answered_only_after_6_s() {
     assert_eq!(g.pending_syn_answers(), 0);
 }
 
+/// A SYN that also carries RST (or ACK) opens nothing, so REQ-4's silence is not owed to it:
+/// with the option on it is answered at once like any other unsolicited packet. The liveness
+/// checker classifies it with the same predicate (`wire::tcp_flags::is_opening_syn`).
+#[test]
+fn an_unsolicited_syn_with_rst_or_ack_is_not_deferred() {
+    for flags in [SYN | RST, SYN | ACK] {
+        let mut g = req4_gateway();
+        let (v, _) = inbound(&mut g, secs(1), tcp((R4, 80), (NAT4, 1030), flags));
+        assert_eq!(v, Verdict::Respond(Egress::Outside), "flags {flags:#04x}");
+        assert_eq!(g.pending_syn_answers(), 0, "flags {flags:#04x}");
+        assert_eq!(g.counters().dropped(DropReason::Unsolicited), 1);
+    }
+    assert!(is_opening_syn(SYN));
+    assert!(is_opening_syn(SYN | FIN));
+}
+
 #[test]
 fn an_unsolicited_syn_gets_no_answer_if_the_inside_syn_of_that_connection_is_translated_within_6_s()
 {

@@ -406,3 +406,37 @@ fn require_exercised_names_every_unexercised_invariant() {
         assert!(text.contains(&format!("UNMET exercised.{n}")), "{text}");
     }
 }
+
+/// A host has no address of its destination's family: like a real socket, the application
+/// fails to start (named in the report) instead of sending a packet with one family's header
+/// and the other's address, and no packet leaves the NIC.
+#[test]
+fn an_application_to_a_family_its_host_lacks_fails_to_start() {
+    let yaml = scenario(
+        64,
+        "traffic:\n  - {name: v6ping, from: vm-a, ping: {to: \"2001:db8::1\", count: 3}}\n  - {name: v6udp, from: vm-a, udp: {to: \"[2001:db8::1]:53\"}}\n",
+    );
+    let r = run(&yaml, None);
+    for name in ["v6ping", "v6udp"] {
+        let app = r
+            .flows
+            .iter()
+            .find(|f| f.name == name)
+            .unwrap_or_else(|| panic!("{name} missing: {}", summary(&r)));
+        assert_eq!(
+            app.outcome,
+            natsim::sim::apps::Outcome::Failed(
+                "the host has no address of the destination's family"
+            ),
+            "{name}"
+        );
+    }
+    assert!(r.violation.is_none(), "{}", summary(&r));
+    let sent: u64 = r
+        .counters
+        .iter()
+        .filter(|(k, _)| k.starts_with("translated.out"))
+        .map(|(_, v)| v)
+        .sum();
+    assert_eq!(sent, 0, "{}", summary(&r));
+}

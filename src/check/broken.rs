@@ -552,15 +552,18 @@ impl Wrapper for Broken {
             }
             (Breakage::LeakyFilter { port }, Ingress::Outside) => {
                 let v = self.inner.process(now, ingress, pkt);
-                let leak = Tuple::parse(pkt).is_some_and(|t| t.dst_port == port || port == 0);
-                if v == Verdict::Drop(DropReason::Unsolicited) && leak {
+                let leak = Tuple::parse(pkt).filter(|t| t.dst_port == port || port == 0);
+                if v == Verdict::Drop(DropReason::Unsolicited)
+                    && let Some(t) = leak
+                {
                     let first = self
                         .nics
                         .iter()
                         .next()
                         .map(|(id, c)| (*id, c.addresses.clone()));
+                    // Delivered to the first NIC's address of the packet's family, if it has one.
                     if let Some((id, addrs)) = first
-                        && let Some(&a) = addrs.first()
+                        && let Some(&a) = addrs.iter().find(|a| a.is_ipv4() == t.dst.is_ipv4())
                         && redirect(pkt, a)
                     {
                         return Verdict::Forward(Egress::Nic(id));

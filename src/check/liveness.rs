@@ -47,7 +47,7 @@ use crate::nat::{FlowView, Verdict};
 use crate::sim::observe::{Invariant, NicInfo, Observation, Violation};
 use crate::sim::packet::{IcmpKind, Tuple, quoted_offset};
 use crate::wire::parse::proto;
-use crate::wire::repr::tcp_flags::{ACK, FIN, RST, SYN};
+use crate::wire::repr::tcp_flags::{self, ACK, FIN, RST, SYN};
 
 /// How long an unsolicited inbound SYN must go unanswered (RFC 5382 REQ-4).
 const SYN_SILENCE_NS: u64 = 6_000_000_000;
@@ -934,7 +934,7 @@ impl Liveness {
         if matches!(t.icmp, Some(IcmpKind::Error | IcmpKind::Other)) {
             return Ok(());
         }
-        let syn_only = t.protocol == proto::TCP && t.tcp_flags & (SYN | ACK) == SYN;
+        let syn_only = t.protocol == proto::TCP && tcp_flags::is_opening_syn(t.tcp_flags);
         let rk = ReplyKey {
             proto: t.protocol,
             nat: t.dst_addr(),
@@ -1022,7 +1022,7 @@ impl Liveness {
         let Some(q) = quoted_offset(pkt).and_then(|o| Tuple::parse_quoted(&pkt[o..])) else {
             return Ok(());
         };
-        if q.protocol != proto::TCP || q.tcp_flags & (SYN | ACK) != SYN {
+        if q.protocol != proto::TCP || !tcp_flags::is_opening_syn(q.tcp_flags) {
             return Ok(());
         }
         // The quoted SYN went remote -> NAT endpoint.

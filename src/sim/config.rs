@@ -235,6 +235,22 @@ pub enum AppKind {
     Attack(Attack),
 }
 
+impl AppKind {
+    /// The address the application sends to from its own host address, if it starts by
+    /// sending (one-shot attacks forge their source and are not listed).
+    pub fn destination(&self) -> Option<IpAddr> {
+        match self {
+            AppKind::Tcp(p) => Some(p.to.ip()),
+            AppKind::Udp(p) => Some(p.to.ip()),
+            AppKind::Ping(p) => Some(p.to),
+            AppKind::Probe(p) => Some(p.primary.ip()),
+            AppKind::Attack(Attack::PortScan { target, .. }) => Some(*target),
+            AppKind::Attack(Attack::Unsolicited { target, .. }) => Some(target.ip()),
+            AppKind::Attack(_) => None,
+        }
+    }
+}
+
 /// What an adversary packet varies relative to a live flow's reply tuple.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Vary {

@@ -87,7 +87,9 @@ fn addr_bytes(a: &IpAddr, out: &mut [u8; 16]) -> usize {
 /// Writes the IP header (family of `src`) for an `l4_len`-byte transport part, which the caller
 /// has already clamped to [`MAX_L4_V4`] / [`MAX_L4_V6`]; returns the transport offset.
 fn ip_header(buf: &mut Vec<u8>, src: IpAddr, dst: IpAddr, protocol: u8, l4_len: usize) -> usize {
-    debug_assert_eq!(src.is_ipv4(), dst.is_ipv4(), "mixed address families");
+    // A packet with one family's header and the other family's address would be garbage that
+    // looks valid to the checkers; callers pick a source of the destination's family.
+    assert_eq!(src.is_ipv4(), dst.is_ipv4(), "mixed address families");
     buf.clear();
     // One allocation at most: pooled buffers are often fresh, and growing them field by field
     // reallocated several times per packet.

@@ -21,6 +21,13 @@ pub mod tcp_flags {
     pub const PSH: u8 = 0x08;
     /// ACK.
     pub const ACK: u8 = 0x10;
+
+    /// A segment that asks to open a connection: SYN without ACK or RST. A SYN with RST is
+    /// invalid and opens nothing, so RFC 5382 REQ-4's silence for unsolicited SYNs does not
+    /// apply to it; the gateway and the liveness checker both decide with this.
+    pub const fn is_opening_syn(flags: u8) -> bool {
+        flags & (SYN | ACK | RST) == SYN
+    }
 }
 
 /// The IP layer of a packet.

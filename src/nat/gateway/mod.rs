@@ -48,7 +48,7 @@ use crate::wire::icmp::{
 use crate::wire::parse::{IpMeta, IpVersion, be16, parse_ip, parse_ip_lax, proto};
 use crate::wire::repr::PacketRepr;
 use crate::wire::rewrite::{self, Side, rewrite_addr, rewrite_endpoint};
-use crate::wire::tcp_flags::{ACK, FIN, RST, SYN};
+use crate::wire::tcp_flags::{ACK, FIN, RST, SYN, is_opening_syn};
 use crate::wire::view::{IcmpView, TcpView, UdpView};
 
 /// Where a packet entered the gateway.
@@ -1356,7 +1356,7 @@ impl Gateway {
         }
         if meta.protocol == proto::TCP
             && meta.has_l4_header()
-            && TcpView::new_unchecked(&pkt[meta.l4_offset..]).flags() & (SYN | ACK | RST) == SYN
+            && is_opening_syn(TcpView::new_unchecked(&pkt[meta.l4_offset..]).flags())
         {
             // RFC 5382 REQ-4: no answer for 6 s, and none at all if the inside host's own SYN
             // for this connection is translated meanwhile (simultaneous open). The SYN itself

@@ -205,7 +205,12 @@ impl Simulator {
             ServiceKind::Stun if !tcp => {
                 let cmd = buf.get(t.payload_offset).copied().unwrap_or(0);
                 let addrs = &self.hosts[h.index()].addresses;
-                let other_ip = addrs.iter().copied().find(|a| *a != t.dst).unwrap_or(t.dst);
+                // The alternate address is of the request's family (a dual-stack server has both).
+                let other_ip = addrs
+                    .iter()
+                    .copied()
+                    .find(|a| *a != t.dst && a.is_ipv4() == t.dst.is_ipv4())
+                    .unwrap_or(t.dst);
                 let other_port = self
                     .cfg
                     .remotes
@@ -247,14 +252,14 @@ impl Simulator {
         self.hosts[h.index()].next_port
     }
 
-    pub(super) fn source_addr(&self, h: HostId, dst: IpAddr) -> IpAddr {
-        let addrs = &self.hosts[h.index()].addresses;
-        addrs
+    /// The host's address of `dst`'s family: `None` when it has none, as a real host's socket
+    /// fails to send to an address family it has no address of.
+    pub(super) fn source_addr(&self, h: HostId, dst: IpAddr) -> Option<IpAddr> {
+        self.hosts[h.index()]
+            .addresses
             .iter()
             .copied()
             .find(|a| a.is_ipv4() == dst.is_ipv4())
-            .or_else(|| addrs.first().copied())
-            .unwrap_or(dst)
     }
 
     pub(super) fn host_index(&self, r: HostRef) -> Option<HostId> {

@@ -3,6 +3,10 @@
 
 use super::*;
 
+/// Why an application did not start: like a real socket, it cannot send to an address family
+/// its host has no address of.
+const NO_ADDRESS_OF_FAMILY: &str = "the host has no address of the destination's family";
+
 impl Simulator {
     pub(super) fn new_app(
         &mut self,
@@ -152,7 +156,8 @@ impl Simulator {
         }
     }
 
-    /// Starts an application on host `h`.
+    /// Starts an application on host `h`. An application whose destination is of a family the
+    /// host has no address of does not start (a named one is marked failed).
     pub(super) fn spawn(
         &mut self,
         h: HostId,
@@ -160,6 +165,14 @@ impl Simulator {
         named: Option<u32>,
         generator: Option<u32>,
     ) -> Option<AppId> {
+        if let Some(dst) = kind.destination()
+            && self.source_addr(h, dst).is_none()
+        {
+            if let Some(i) = named {
+                self.results[i as usize].outcome = Outcome::Failed(NO_ADDRESS_OF_FAMILY);
+            }
+            return None;
+        }
         let now_ns = self.now_ns;
         let (state, key, bound) = match *kind {
             AppKind::Tcp(p) => {
@@ -167,7 +180,7 @@ impl Simulator {
                 let port = p
                     .src_port
                     .unwrap_or_else(|| self.ephemeral_port(h, proto, p.to));
-                let local = SocketAddr::new(self.source_addr(h, p.to.ip()), port);
+                let local = SocketAddr::new(self.source_addr(h, p.to.ip())?, port);
                 let iss = self.hosts[h.index()].rng.next_u64() as u32;
                 let mut out = std::mem::take(&mut self.out);
                 let c = TcpClient::start(
@@ -194,7 +207,7 @@ impl Simulator {
                 let port = p
                     .src_port
                     .unwrap_or_else(|| self.ephemeral_port(h, proto, p.to));
-                let local = SocketAddr::new(self.source_addr(h, p.to.ip()), port);
+                let local = SocketAddr::new(self.source_addr(h, p.to.ip())?, port);
                 let mut out = std::mem::take(&mut self.out);
                 let (c, o) = UdpClient::start(
                     local,
@@ -217,7 +230,7 @@ impl Simulator {
                 return Some(self.register(a, h, Some(key), None));
             }
             AppKind::Ping(p) => {
-                let local = self.source_addr(h, p.to);
+                let local = self.source_addr(h, p.to)?;
                 let proto = if p.to.is_ipv4() { 1 } else { 58 };
                 let remote = SocketAddr::new(p.to, 0);
                 let ident = p
@@ -250,7 +263,7 @@ impl Simulator {
                 let port = p
                     .src_port
                     .unwrap_or_else(|| self.ephemeral_port(h, proto, p.primary));
-                let local = SocketAddr::new(self.source_addr(h, p.primary.ip()), port);
+                let local = SocketAddr::new(self.source_addr(h, p.primary.ip())?, port);
                 let mut out = std::mem::take(&mut self.out);
                 let c = Probe::start(
                     local,
@@ -270,7 +283,7 @@ impl Simulator {
                     Attack::Unsolicited { target, .. } => target.ip(),
                     _ => return None,
                 };
-                let src = self.source_addr(h, dst);
+                let src = self.source_addr(h, dst)?;
                 let mut out = std::mem::take(&mut self.out);
                 let (f, o) = Flood::start(
                     src,
