@@ -16,7 +16,7 @@ use foldhash::fast::FixedState;
 use hashbrown::HashMap;
 use serde::Serialize;
 
-use super::liveness::Liveness;
+use super::liveness::{Liveness, block_usable, usable_ports};
 use crate::nat::{
     Block, DropReason, Egress, EndReason, Event, Family, FlowView, Ingress, LimitScope, NicId,
     Profile, Verdict,
@@ -192,15 +192,6 @@ impl InvariantChecker {
         }
     }
 
-    fn usable(&self, b: &Block) -> u32 {
-        let n = b.len();
-        if self.profile.last_port_unusable && n > 1 {
-            n - 1
-        } else {
-            n
-        }
-    }
-
     fn min_timeout_ms(&self, proto: u8) -> u64 {
         let p = &self.profile;
         match proto {
@@ -303,7 +294,7 @@ impl InvariantChecker {
             ));
         }
         self.check(Invariant::PortLimit);
-        let usable = self.usable(&block);
+        let usable = block_usable(&self.profile, &block);
         let last = u32::from(block.port) + usable - 1;
         let port = u32::from(nat.port());
         if nat.ip() != block.nat_ip || port < u32::from(block.port) || port > last {
@@ -711,7 +702,9 @@ impl InvariantChecker {
         self.check(Invariant::Timers);
         let scope = self.scope(t.protocol, remote_of(&t, true));
         let used = self.occupancy.get(&(nic, scope)).copied().unwrap_or(0);
-        let usable = self.usable(&block);
+        let Some(usable) = usable_ports(&self.profile, &block, &t) else {
+            return Ok(());
+        };
         if used < usable {
             return Err(Violation::new(
                 Invariant::Timers,

@@ -49,6 +49,32 @@ use crate::sim::packet::{IcmpKind, Tuple, quoted_offset};
 use crate::wire::parse::proto;
 use crate::wire::repr::tcp_flags::{self, ACK, FIN, RST, SYN};
 
+/// The ports of `block` the gateway hands out (all but the last under the dpservice quirk).
+pub(super) fn block_usable(profile: &Profile, block: &Block) -> u32 {
+    let n = block.len();
+    if profile.last_port_unusable && n > 1 {
+        n - 1
+    } else {
+        n
+    }
+}
+
+/// How many ports of `block` the new flow `t` (outbound, before translation) may be given, so
+/// that a refusal with fewer taken is wrong; `None` when a refusal is always allowed. A hairpin
+/// flow to the block's own NAT endpoint must not be given that endpoint (it would be its own
+/// reply; behaviour §4 "Hairpinning"): that port does not count, and under the `nic` scope the
+/// inside endpoint's one mapped port may be exactly it.
+pub(super) fn usable_ports(profile: &Profile, block: &Block, t: &Tuple) -> Option<u32> {
+    let usable = block_usable(profile, block);
+    let self_addressed =
+        t.dst == block.nat_ip && (block.port..=block.end_port).contains(&t.dst_port);
+    match (self_addressed, profile.limit_scope) {
+        (false, _) => Some(usable),
+        (true, LimitScope::Nic) => None,
+        (true, _) => Some(usable.saturating_sub(1)),
+    }
+}
+
 /// How long an unsolicited inbound SYN must go unanswered (RFC 5382 REQ-4).
 const SYN_SILENCE_NS: u64 = 6_000_000_000;
 /// Slack around deadlines, so an event at the very deadline is never judged.
@@ -755,9 +781,16 @@ impl Liveness {
                     None => self.new_flow_drop(nic, &t, reason, before),
                 }
             }
-            // Only a hairpin gives these verdicts to an outbound packet of a live flow: its
-            // outbound leg refreshed the sender's flow even though the inbound leg was answered
-            // by the gateway (an echo to a NAT address) or matched nothing.
+            // An ICMP error in answer (ports exhausted with `icmp_unreachable_on_exhaustion`, or
+            // a TTL that ran out) means the packet was refused: its flow was not refreshed.
+            Verdict::Respond(_)
+                if Tuple::parse(after).is_some_and(|a| a.icmp == Some(IcmpKind::Error)) =>
+            {
+                Ok(())
+            }
+            // Otherwise only a hairpin gives these verdicts to an outbound packet of a live flow:
+            // its outbound leg refreshed the sender's flow even though the inbound leg was
+            // answered by the gateway (an echo to a NAT address) or matched nothing.
             Verdict::Respond(_) | Verdict::Drop(DropReason::Unsolicited) => {
                 if let Some((id, _)) = existing {
                     self.advance(id, &t, true, now);
@@ -813,9 +846,10 @@ impl Liveness {
     fn port_room(&self, nic: NicId, t: &Tuple, block: &Block) -> (bool, u32, u32) {
         let scope = self.scope(t.protocol, remote_of(t, true));
         let taken = self.ports.get(&(nic, scope)).copied().unwrap_or(0);
-        let usable = u32::from(block.end_port - block.port) + 1
-            - u32::from(self.profile.last_port_unusable && block.end_port > block.port);
-        (taken < usable, taken, usable)
+        match usable_ports(&self.profile, block, t) {
+            Some(usable) => (taken < usable, taken, usable),
+            None => (false, taken, 0),
+        }
     }
 
     /// Whether the table surely has room (`None` when the limit is unknown): (answer, flows

@@ -475,7 +475,9 @@ impl<A: Addr> FlowTable<A> {
 
     /// Chooses a NAT port for a new flow (behaviour §4 "Port choice"): the inside endpoint's mapped
     /// port when it is free in the scope, else the first free port from a seeded hash of the
-    /// endpoint. A full scope is refused in O(1).
+    /// endpoint. A full scope is refused in O(1). `avoid` is a port the flow must not get: a
+    /// hairpin flow to the block's own NAT IP must not be translated to the very endpoint it is
+    /// addressed to (it would be its own reply).
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn allocate_port(
         &mut self,
@@ -488,6 +490,7 @@ impl<A: Addr> FlowTable<A> {
         iport: u16,
         remote: &A,
         rport: u16,
+        avoid: Option<u16>,
     ) -> Result<u16, Exhausted> {
         let map_key = MapKey {
             nic,
@@ -503,6 +506,9 @@ impl<A: Addr> FlowTable<A> {
         if scope == LimitScope::Nic
             && let Some(p) = mapped
         {
+            if avoid == Some(p) {
+                return Err(Exhausted);
+            }
             // The mapping owns its port across all remotes: reuse it unconditionally.
             if let Some(m) = self.mappings.get_mut(&map_key) {
                 m.refs += 1;
@@ -517,14 +523,28 @@ impl<A: Addr> FlowTable<A> {
             }
             return Err(Exhausted);
         }
+        // The avoided port is held for the search only.
+        let avoided = avoid.and_then(in_block).filter(|&off| !set.contains(off));
+        if let Some(off) = avoided {
+            set.insert(off, span.usable);
+        }
         let preferred = mapped.and_then(in_block).filter(|&off| !set.contains(off));
-        let off = match preferred {
-            Some(off) => off,
+        let chosen = match preferred {
+            Some(off) => Some(off),
             None => {
                 let start =
                     port_start_offset(seed, NicId(nic), proto, inside.to_ip(), iport, span.usable);
-                set.first_free_from(start, span.usable).ok_or(Exhausted)?
+                set.first_free_from(start, span.usable)
             }
+        };
+        if let Some(off) = avoided {
+            set.remove(off);
+        }
+        let Some(off) = chosen else {
+            if set.len() == 0 {
+                self.scopes.remove(&key);
+            }
+            return Err(Exhausted);
         };
         set.insert(off, span.usable);
         let port = span.start + off;

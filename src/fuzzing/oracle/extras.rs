@@ -12,7 +12,7 @@ use crate::nat::{
     Block, Egress, EndReason, Event, Family, FlowInfo, FlowView, Ingress, LimitScope, NicId,
     Verdict,
 };
-use crate::wire::parse_ip;
+use crate::wire::{parse_ip, proto};
 
 /// What P limits, per [`LimitScope`]: (NIC, protocol, family, remote IP, remote port), with the
 /// parts the scope ignores set to `None`.
@@ -197,8 +197,29 @@ impl Checker {
             .collect();
         let want = identities(&survivors);
         let got = identities(after);
+        // Under `tcp_time_wait_takeover` a new inside SYN may take over a closed TCP flow's port
+        // (behaviour §5): the closed flow ends early, and a new flow with the same NAT and remote
+        // endpoints stands in its place.
+        let taken_over = |v: &FlowView| {
+            self.config.profile.tcp_time_wait_takeover
+                && matches!(
+                    kind,
+                    StepKind::Packet {
+                        ingress: Ingress::Inside(_),
+                        ..
+                    }
+                )
+                && v.protocol == proto::TCP
+                && after.iter().any(|a| {
+                    a.flow.protocol == v.protocol
+                        && a.flow.nat == v.nat
+                        && a.flow.remote == v.remote
+                        && a.flow.inside != v.inside
+                        && !before.iter().any(|b| b.flow == a.flow)
+                })
+        };
         for (k, n) in &want {
-            if got.get(k).copied().unwrap_or(0) < *n {
+            if got.get(k).copied().unwrap_or(0) < *n && !taken_over(&k.0) {
                 return Err(self.violation(
                     Invariant::Timers,
                     format!(

@@ -968,7 +968,10 @@ impl Gateway {
         let scope = self.config.profile.limit_scope;
         let seed = self.config.seed;
         let fam = A::state(&mut self.fams);
-        let hairpin = fam.nat_lookup.contains_key(&remote);
+        let remote_nat_ip = fam.nat_lookup.get(&remote).copied();
+        let hairpin = remote_nat_ip.is_some();
+        // A hairpin flow to this block's own NAT IP must not get the port it is addressed to.
+        let avoid = (remote_nat_ip == Some(nb.nat_ip)).then_some(rport);
         let table = &mut fam.table;
         // Only live flows count: an expired flow whose port is still held does not, a closed
         // TCP flow on its transitory timer does (docs/behaviour.md §4 "Exhaustion").
@@ -976,7 +979,7 @@ impl Gateway {
             return Err(DropReason::TableFull);
         }
         let mut allocated = table.allocate_port(
-            scope, seed, nb.span, nic.0, p, &inside, iport, &remote, rport,
+            scope, seed, nb.span, nic.0, p, &inside, iport, &remote, rport, avoid,
         );
         if allocated.is_err()
             && p == proto::TCP
@@ -989,7 +992,7 @@ impl Gateway {
         {
             self.take_over::<A>(old);
             allocated = A::state(&mut self.fams).table.allocate_port(
-                scope, seed, nb.span, nic.0, p, &inside, iport, &remote, rport,
+                scope, seed, nb.span, nic.0, p, &inside, iport, &remote, rport, avoid,
             );
         }
         let nat_port = allocated.map_err(|_| DropReason::PortsExhausted)?;
