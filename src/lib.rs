@@ -15,6 +15,7 @@
 //! | [`check`] | behaviour §6 invariant checkers (observers of simulator events) and broken gateways |
 //! | [`scenario`] | scenario files: schema, loading, expectations, reports, `run`/`check` entry points |
 //! | [`swarm`] | generated worlds, swarm testing, minimisation of failures to scenario files |
+//! | [`shard`] | splitting a run into shards (`--shard K/N`, Kubernetes Indexed Jobs) and checking a set for `natsim merge` |
 //! | `fuzzing` | the cargo-fuzz harnesses (cargo feature `fuzzing`, enabled by `fuzz/` and the tests) |
 //! | [`exit`], [`output`] | the commands' exit codes; all-or-nothing output files, checked stdout/stderr |
 //!
@@ -32,6 +33,7 @@ pub mod plan;
 pub mod replay;
 pub mod rng;
 pub mod scenario;
+pub mod shard;
 pub mod sim;
 pub mod swarm;
 pub mod time;

@@ -85,6 +85,23 @@ enum Command {
         /// Testing aid: run against a deliberately broken gateway by name (see docs/swarm.md).
         #[arg(long)]
         broken: Option<String>,
+        /// Run only shard K of N (0-based; seeds round-robin by position) and write its results
+        /// to OUT/shards/swarm-K-of-N.json for `natsim merge`. Without it, JOB_COMPLETION_INDEX
+        /// and NATSIM_SHARDS (both set) name the shard, as in a Kubernetes Indexed Job.
+        #[arg(long, value_parser = natsim::shard::Shard::parse, conflicts_with_all = ["reproduce", "from_fuzz"])]
+        shard: Option<natsim::shard::Shard>,
+    },
+    /// Merge the result files of every shard of a sharded run (`swarm --shard K/N`) into the
+    /// output the unsharded run gives, byte for byte, with its exit code. Exit 2 when a shard
+    /// is missing or given twice, or the files come from different runs.
+    Merge {
+        /// Every shard's result file.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// Worker threads for the work left to the merge (minimising failures); the output
+        /// does not depend on it.
+        #[arg(long, value_parser = parse_jobs)]
+        jobs: Option<usize>,
     },
     /// Print (or write) the JSON Schema of scenario files, for editors.
     Schema {
@@ -205,18 +222,29 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
             jobs,
             out,
             broken,
+            shard,
         } => Ok(match (reproduce, from_fuzz, seeds) {
             (Some(file), _, _) => natsim::swarm::cli::reproduce_cmd(&file, broken.as_deref()),
             (None, Some(input), _) => {
                 natsim::swarm::from_fuzz::from_fuzz_cmd(&input, broken.as_deref(), &out)
             }
             (None, None, Some(seeds)) => {
-                natsim::swarm::cli::swarm_cmd(seeds, jobs, &out, broken.as_deref())
+                let shard = match shard.map_or_else(natsim::shard::Shard::from_env, |s| Ok(Some(s)))
+                {
+                    Ok(s) => s,
+                    Err(e) => anyhow::bail!(e),
+                };
+                natsim::swarm::cli::swarm_cmd(seeds, jobs, &out, broken.as_deref(), shard)
             }
             (None, None, None) => {
                 anyhow::bail!("give --seeds A..B, --reproduce FILE or --from-fuzz FILE")
             }
         }
+        .into()),
+        Command::Merge { files, jobs } => Ok(natsim::swarm::shard::merge_cmd(
+            &files,
+            jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),
+        )
         .into()),
         Command::Schema { out } => Ok(natsim::scenario::cli::schema_cmd(out.as_deref()).into()),
         Command::Demo { profile } => {

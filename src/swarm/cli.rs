@@ -23,6 +23,7 @@ use super::yaml::to_yaml;
 use crate::exit::Exit;
 use crate::scenario::load;
 use crate::scenario::schema::ScenarioFile;
+use crate::shard::Shard;
 
 /// Default run budget for minimising one failure.
 pub const MAX_SHRINK_RUNS: u32 = 400;
@@ -63,7 +64,7 @@ impl SwarmOptions {
 }
 
 /// One seed's phase-1 result.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct SeedResult {
     /// The seed.
     pub seed: u64,
@@ -137,7 +138,7 @@ fn run_seed(seed: u64, opts: &SwarmOptions) -> SeedResult {
     }
 }
 
-fn seed_line(r: &SeedResult) -> String {
+pub(super) fn seed_line(r: &SeedResult) -> String {
     let o = &r.outcome;
     let verdict = match &o.failure {
         None => format!(
@@ -273,7 +274,7 @@ fn parallel<T, R>(
     jobs: usize,
     work: &(dyn Fn(&T) -> R + Sync),
     stop: &(dyn Fn(&R) -> bool + Sync),
-    mut each: impl FnMut(&R),
+    each: &mut dyn FnMut(&R),
 ) -> Vec<R>
 where
     T: Sync,
@@ -325,25 +326,51 @@ where
 
 /// Runs a swarm, printing as it goes.
 pub fn swarm(opts: &SwarmOptions, out: &mut dyn Write) -> SwarmReport {
+    print_start(opts, out);
+    let results = run_seeds(opts, Shard::WHOLE, &mut |r| {
+        let _ = writeln!(out, "{}", seed_line(r));
+    });
+    finish(opts, results, out)
+}
+
+/// The first line of a swarm's output.
+pub(super) fn print_start(opts: &SwarmOptions, out: &mut dyn Write) {
     let _ = writeln!(
         out,
         "swarm seeds {}..{} against the {} (jobs do not change the output)",
         opts.seeds.start, opts.seeds.end, opts.target
     );
+}
+
+/// Phase 1 for the seeds `shard` owns (by position in the range, round-robin): every seed's
+/// result in seed order, `each` called on them in that order as they complete. With
+/// `stop_at_first_failure`, the shard's first failing seed is its last.
+pub(super) fn run_seeds(
+    opts: &SwarmOptions,
+    shard: Shard,
+    each: &mut dyn FnMut(&SeedResult),
+) -> Vec<SeedResult> {
     let first_seed = opts.seeds.start;
     // `end - start` cannot underflow for a non-empty range; an empty one runs nothing.
-    let count = opts.seeds.end.saturating_sub(first_seed);
+    let total = opts.seeds.end.saturating_sub(first_seed);
     let stop_first = opts.stop_at_first_failure;
-    let results = parallel(
-        count,
-        &|i| first_seed + i,
+    parallel(
+        shard.len_of(total),
+        &|i| first_seed + shard.position(i),
         opts.jobs,
         &|&s| run_seed(s, opts),
         &|r: &SeedResult| stop_first && r.outcome.failure.is_some(),
-        |r| {
-            let _ = writeln!(out, "{}", seed_line(r));
-        },
-    );
+        each,
+    )
+}
+
+/// Phase 2 and the summary, from phase 1's results (all seeds, in seed order): the tally of
+/// passing runs, the first failures minimised and written, the closing lines.
+pub(super) fn finish(
+    opts: &SwarmOptions,
+    results: Vec<SeedResult>,
+    out: &mut dyn Write,
+) -> SwarmReport {
     let mut tally = Tally::default();
     for r in results.iter().filter(|r| r.outcome.failure.is_none()) {
         tally.add(r.outcome.reached);
@@ -360,7 +387,7 @@ pub fn swarm(opts: &SwarmOptions, out: &mut dyn Write) -> SwarmReport {
         opts.jobs,
         &|r| reproduce(r, opts),
         &|_| false,
-        |rep: &Reproduction| {
+        &mut |rep: &Reproduction| {
             let _ = writeln!(out, "seed {}: {}", rep.seed, reproduction_line(rep));
         },
     );
@@ -425,6 +452,7 @@ pub fn swarm_cmd(
     jobs: Option<usize>,
     out_dir: &Path,
     broken: Option<&str>,
+    shard: Option<Shard>,
 ) -> Exit {
     let mut opts = SwarmOptions::new(seeds);
     if let Some(j) = jobs {
@@ -439,6 +467,9 @@ pub fn swarm_cmd(
     }
     if let Err(e) = crate::output::check_output_dir(out_dir) {
         return Exit(crate::output::print_error(&e));
+    }
+    if let Some(shard) = shard {
+        return super::shard::shard_cmd(&opts, shard);
     }
     let mut out = crate::output::stdout();
     let code = with_quiet_panics(|| swarm(&opts, &mut out).exit_code);

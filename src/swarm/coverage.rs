@@ -95,7 +95,8 @@ impl Path {
 }
 
 /// The set of paths one run reached.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(transparent)]
 pub struct Reached(u32);
 
 impl Reached {

@@ -9,6 +9,7 @@
 //! | [`coverage`] | vacuity guards: which interesting paths each run reached |
 //! | [`shrink`] | greedy, bounded, deterministic minimisation of a failing document |
 //! | [`cli`] | `natsim swarm`: seeds on threads, ordered output, reproductions on disk |
+//! | [`shard`] | `natsim swarm --shard K/N` result files and the swarm half of `natsim merge` |
 //! | [`fuzz_input`], [`bytes`] | the `sim_world` fuzz input format (bytes → world), read by `--from-fuzz` and the fuzz target |
 //! | [`from_fuzz`] | `natsim swarm --from-fuzz`: a `sim_world` fuzz input to a minimised scenario file |
 //!
@@ -23,6 +24,7 @@ pub mod from_fuzz;
 pub mod fuzz_input;
 pub mod generate;
 pub mod run;
+pub mod shard;
 pub mod shrink;
 pub mod yaml;
 

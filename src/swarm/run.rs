@@ -7,6 +7,8 @@ use std::fmt;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::Path;
 
+use serde::{Deserialize, Serialize};
+
 use super::coverage::{Coverage, Reached};
 use super::yaml::round_trip;
 pub use crate::check::target::{DEFAULT_LEAKY_PORT, Target};
@@ -20,7 +22,7 @@ use crate::sim::Observer;
 pub const CRASH: u8 = 101;
 
 /// What kind of failure a run ended in; minimisation keeps a change only if the kind stays.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct Failure {
     /// Exit code (4 violation, 5 bound, 2 bad input, [`CRASH`]).
     pub exit_code: u8,
@@ -35,7 +37,7 @@ impl fmt::Display for Failure {
 }
 
 /// The result of one run.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Outcome {
     /// Exit code `natsim run` would give.
     pub exit_code: u8,
