@@ -59,6 +59,14 @@ enum Command {
         /// Every invariant must make at least one check in every scenario (exit 3 otherwise).
         #[arg(long)]
         require_exercised: bool,
+        /// Check only shard K of N of the folder's files (0-based, round-robin in file order)
+        /// and write its results to SHARD_OUT/check-K-of-N.json for `natsim merge`. Without
+        /// it, JOB_COMPLETION_INDEX and NATSIM_SHARDS (both set) name the shard.
+        #[arg(long, value_parser = natsim::shard::Shard::parse, conflicts_with = "junit")]
+        shard: Option<natsim::shard::Shard>,
+        /// Where a shard writes its result file.
+        #[arg(long, default_value = "natsim-shards")]
+        shard_out: PathBuf,
     },
     /// Swarm testing: generate a world per seed (random feature subsets, traffic, faults,
     /// control-plane changes), check every invariant, minimise failures to scenario files.
@@ -91,7 +99,7 @@ enum Command {
         #[arg(long, value_parser = natsim::shard::Shard::parse, conflicts_with_all = ["reproduce", "from_fuzz"])]
         shard: Option<natsim::shard::Shard>,
     },
-    /// Merge the result files of every shard of a sharded run (`swarm --shard K/N`) into the
+    /// Merge the result files of every shard of a sharded run (`swarm` or `check --shard K/N`) into the
     /// output the unsharded run gives, byte for byte, with its exit code. Exit 2 when a shard
     /// is missing or given twice, or the files come from different runs.
     Merge {
@@ -102,6 +110,9 @@ enum Command {
         /// does not depend on it.
         #[arg(long, value_parser = parse_jobs)]
         jobs: Option<usize>,
+        /// Merging `check` shards: also write JUnit XML, as `natsim check --junit` does.
+        #[arg(long)]
+        junit: Option<PathBuf>,
     },
     /// Print (or write) the JSON Schema of scenario files, for editors.
     Schema {
@@ -214,7 +225,27 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
             dir,
             junit,
             require_exercised,
-        } => Ok(natsim::scenario::cli::check_cmd(&dir, junit.as_deref(), require_exercised).into()),
+            shard,
+            shard_out,
+        } => {
+            let shard = match shard {
+                Some(s) => Some(s),
+                None if junit.is_none() => {
+                    natsim::shard::Shard::from_env().map_err(anyhow::Error::msg)?
+                }
+                None => None,
+            };
+            Ok(match shard {
+                Some(s) => natsim::scenario::check_shard::check_shard_cmd(
+                    &dir,
+                    require_exercised,
+                    s,
+                    &shard_out,
+                ),
+                None => natsim::scenario::cli::check_cmd(&dir, junit.as_deref(), require_exercised),
+            }
+            .into())
+        }
         Command::Swarm {
             seeds,
             reproduce,
@@ -241,11 +272,35 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
             }
         }
         .into()),
-        Command::Merge { files, jobs } => Ok(natsim::swarm::shard::merge_cmd(
-            &files,
-            jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),
-        )
-        .into()),
+        Command::Merge { files, jobs, junit } => {
+            let first = files.first().map(|f| natsim::shard::read_header(f));
+            let command = match first {
+                Some(Ok(h)) => h.command,
+                Some(Err(e)) => anyhow::bail!(e),
+                None => anyhow::bail!("give every shard's result file"),
+            };
+            Ok(match command.as_str() {
+                natsim::scenario::check_shard::COMMAND => {
+                    natsim::scenario::check_shard::merge_cmd(&files, junit.as_deref())
+                }
+                natsim::swarm::shard::COMMAND if junit.is_none() => {
+                    natsim::swarm::shard::merge_cmd(
+                        &files,
+                        jobs.unwrap_or_else(|| {
+                            std::thread::available_parallelism().map_or(1, |n| n.get())
+                        }),
+                    )
+                }
+                natsim::swarm::shard::COMMAND => {
+                    anyhow::bail!("--junit is for merging `check` shards; these are `swarm` shards")
+                }
+                other => anyhow::bail!(
+                    "{}: shards of `{other}`, which natsim cannot merge; valid: check, swarm",
+                    files[0].display()
+                ),
+            }
+            .into())
+        }
         Command::Schema { out } => Ok(natsim::scenario::cli::schema_cmd(out.as_deref()).into()),
         Command::Demo { profile } => {
             let text = natsim::demo::run(&profile).map_err(anyhow::Error::msg)?;

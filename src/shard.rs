@@ -164,6 +164,25 @@ impl ShardHeader {
     }
 }
 
+/// Reads the header of a shard result file, to tell which command wrote it.
+pub fn read_header(path: &std::path::Path) -> Result<ShardHeader, String> {
+    #[derive(Deserialize)]
+    struct Head {
+        header: ShardHeader,
+    }
+    let text = std::fs::read(path).map_err(|e| format!("{}: cannot read: {e}", path.display()))?;
+    serde_json::from_slice::<Head>(&text)
+        .map(|h| h.header)
+        .map_err(|e| {
+            format!(
+                "{}:{}:{}: not a natsim shard result file: {e}",
+                path.display(),
+                e.line(),
+                e.column()
+            )
+        })
+}
+
 /// Checks that `files` (name, header) are one complete set of shards of one run: same format,
 /// version, command and inputs, the same shard count, and every index `0..N` exactly once. The
 /// error names the files and shards at fault.

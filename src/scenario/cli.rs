@@ -194,61 +194,111 @@ pub fn check_cmd_with(
         let _ = writeln!(err, "error: {e}");
         return Exit::BAD_INPUT;
     }
-    let mut worst = 0u8;
-    let mut cases = Vec::new();
-    for f in &files {
-        // JUnit's `time` is the wall-clock time a CI reader expects. It goes into the JUnit
-        // file only; the simulation runs on virtual time and its report stays reproducible.
-        #[allow(clippy::disallowed_methods)]
-        let started = std::time::Instant::now();
-        let (code, line, detail, invariants) = match load(f) {
+    let cases: Vec<CheckCase> = files
+        .iter()
+        .map(|f| {
+            let case = check_one(f, require_all_exercised);
+            print_case(out, &case);
+            case
+        })
+        .collect();
+    finish_check(out, err, &cases, junit)
+}
+
+/// One scenario file's result in `natsim check`: its line, what went wrong, the invariants line,
+/// and the wall-clock time its runs took (for JUnit only).
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct CheckCase {
+    /// The scenario file as given.
+    pub name: String,
+    /// Its exit code.
+    pub code: u8,
+    /// The one-line result printed for it.
+    pub line: String,
+    /// What went wrong (the summary or the error), printed after the line unless it passed.
+    pub detail: String,
+    /// The invariants line (empty when the scenario did not run).
+    pub invariants: String,
+    /// Wall-clock time of its runs, in microseconds (JUnit's `time`; nothing else uses it).
+    pub time_us: u64,
+}
+
+/// Loads and runs one scenario file against the real gateway.
+pub fn check_one(f: &Path, require_all_exercised: bool) -> CheckCase {
+    // JUnit's `time` is the wall-clock time a CI reader expects. It goes into the JUnit file
+    // only; the simulation runs on virtual time and its report stays reproducible.
+    #[allow(clippy::disallowed_methods)]
+    let started = std::time::Instant::now();
+    let (code, line, detail, invariants) = match load(f) {
+        Err(e) => (
+            exit::BAD_INPUT,
+            format!("BAD INPUT {}", f.display()),
+            e.to_string(),
+            String::new(),
+        ),
+        Ok(sc) => match run_scenario(&sc, None, &|| Box::new(real_gateway)) {
             Err(e) => (
                 exit::BAD_INPUT,
                 format!("BAD INPUT {}", f.display()),
                 e.to_string(),
                 String::new(),
             ),
-            Ok(sc) => match run_scenario(&sc, None, &|| Box::new(real_gateway)) {
-                Err(e) => (
-                    exit::BAD_INPUT,
-                    format!("BAD INPUT {}", f.display()),
-                    e.to_string(),
-                    String::new(),
-                ),
-                Ok(o) => {
-                    let mut r = o.report;
-                    if require_all_exercised {
-                        require_exercised(&mut r);
-                    }
-                    let inv = invariants_line(&r.invariants);
-                    let line = format!(
-                        "{:<18} {} seed {} digest {} ({} events); {inv}",
-                        r.result, r.file, r.seed, r.digest, r.sim.events
-                    );
-                    (r.exit_code, line, summary(&r), inv)
+            Ok(o) => {
+                let mut r = o.report;
+                if require_all_exercised {
+                    require_exercised(&mut r);
                 }
-            },
-        };
-        let _ = writeln!(out, "{line}");
-        if code != exit::OK {
-            let _ = write!(out, "{detail}");
-            if !detail.ends_with('\n') {
-                let _ = writeln!(out);
+                let inv = invariants_line(&r.invariants);
+                let line = format!(
+                    "{:<18} {} seed {} digest {} ({} events); {inv}",
+                    r.result, r.file, r.seed, r.digest, r.sim.events
+                );
+                (r.exit_code, line, summary(&r), inv)
             }
-        }
-        worst = worst.max(code);
-        cases.push(JunitCase {
-            name: f.display().to_string(),
-            code,
-            detail,
-            invariants,
-            time: started.elapsed(),
-        });
+        },
+    };
+    CheckCase {
+        name: f.display().to_string(),
+        code,
+        line,
+        detail,
+        invariants,
+        time_us: u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
     }
+}
+
+/// Prints a case's line, and its detail unless it passed.
+pub fn print_case(out: &mut dyn Write, case: &CheckCase) {
+    let _ = writeln!(out, "{}", case.line);
+    if case.code != exit::OK {
+        let _ = write!(out, "{}", case.detail);
+        if !case.detail.ends_with('\n') {
+            let _ = writeln!(out);
+        }
+    }
+}
+
+/// The summary line, the JUnit file if asked for, and the worst exit code of `cases`.
+pub fn finish_check(
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+    cases: &[CheckCase],
+    junit: Option<&Path>,
+) -> Exit {
     let failed = cases.iter().filter(|c| c.code != exit::OK).count();
     let _ = writeln!(out, "{} scenarios, {} failed", cases.len(), failed);
     if let Some(j) = junit {
-        let x = match junit::render(&cases) {
+        let junit_cases: Vec<JunitCase> = cases
+            .iter()
+            .map(|c| JunitCase {
+                name: c.name.clone(),
+                code: c.code,
+                detail: c.detail.clone(),
+                invariants: c.invariants.clone(),
+                time: std::time::Duration::from_micros(c.time_us),
+            })
+            .collect();
+        let x = match junit::render(&junit_cases) {
             Ok(x) => x,
             Err(e) => {
                 let _ = writeln!(err, "error: writing {}: {e}", j.display());
@@ -260,7 +310,7 @@ pub fn check_cmd_with(
             return Exit::BAD_INPUT;
         }
     }
-    Exit(worst)
+    Exit(cases.iter().map(|c| c.code).max().unwrap_or(exit::OK))
 }
 
 /// `natsim schema [--out PATH]`: the JSON Schema of scenario files (for editors), to a file or

@@ -5,6 +5,7 @@
 //! `run` / `check` / `schema` command entry points ([`cli`]).
 
 pub mod capture;
+pub mod check_shard;
 pub mod cli;
 pub mod expect;
 pub mod junit;
