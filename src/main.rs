@@ -99,7 +99,7 @@ enum Command {
         #[arg(long, value_parser = natsim::shard::Shard::parse, conflicts_with_all = ["reproduce", "from_fuzz"])]
         shard: Option<natsim::shard::Shard>,
     },
-    /// Merge the result files of every shard of a sharded run (`swarm` or `check --shard K/N`) into the
+    /// Merge the result files of every shard of a sharded run (`swarm`, `check` or `plan --shard K/N`) into the
     /// output the unsharded run gives, byte for byte, with its exit code. Exit 2 when a shard
     /// is missing or given twice, or the files come from different runs.
     Merge {
@@ -194,6 +194,11 @@ enum Command {
         /// Analytic answers only (skip the simulated run of every point).
         #[arg(long)]
         no_sim: bool,
+        /// Simulate only shard K of N of the points (0-based, round-robin in sweep order) and
+        /// write what they measured to OUT/shards/plan-K-of-N.json for `natsim merge`. Without
+        /// it, JOB_COMPLETION_INDEX and NATSIM_SHARDS (both set) name the shard.
+        #[arg(long, value_parser = natsim::shard::Shard::parse, conflicts_with = "no_sim")]
+        shard: Option<natsim::shard::Shard>,
     },
 }
 
@@ -291,11 +296,19 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
                         }),
                     )
                 }
-                natsim::swarm::shard::COMMAND => {
-                    anyhow::bail!("--junit is for merging `check` shards; these are `swarm` shards")
+                natsim::plan::shard::COMMAND if junit.is_none() => natsim::plan::shard::merge_cmd(
+                    &files,
+                    jobs.unwrap_or_else(|| {
+                        std::thread::available_parallelism().map_or(1, |n| n.get())
+                    }),
+                ),
+                natsim::swarm::shard::COMMAND | natsim::plan::shard::COMMAND => {
+                    anyhow::bail!(
+                        "--junit is for merging `check` shards; these are `{command}` shards"
+                    )
                 }
                 other => anyhow::bail!(
-                    "{}: shards of `{other}`, which natsim cannot merge; valid: check, swarm",
+                    "{}: shards of `{other}`, which natsim cannot merge; valid: check, plan, swarm",
                     files[0].display()
                 ),
             }
@@ -344,28 +357,29 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
             out,
             jobs,
             no_sim,
+            shard,
         } => {
             // Refuse an unusable output folder before minutes of simulation.
             output::check_output_dir(&out)?;
+            let shard = match shard {
+                Some(s) => Some(s),
+                None if !no_sim => natsim::shard::Shard::from_env().map_err(anyhow::Error::msg)?,
+                None => None,
+            };
+            if let Some(s) = shard {
+                let simulate: natsim::plan::run::SimulateFn<'_> = &natsim::plan::simulate::simulate;
+                return Ok(
+                    natsim::plan::shard::plan_shard_cmd(&plan, &out, jobs, s, simulate).into(),
+                );
+            }
             let outcome = if no_sim {
                 natsim::plan::plan_cmd_no_sim(&plan, &out, jobs)?
             } else {
                 natsim::plan::plan_cmd(&plan, &out, jobs)?
             };
-            let line = format!(
-                "{} points, {} over target, {} disagreements; wrote {} files to {}\n",
-                outcome.points,
-                outcome.failing_points,
-                outcome.disagreements,
-                outcome.files.len(),
-                out.display()
-            );
-            let code = if outcome.failing_points > 0 {
-                exit::FAILED
-            } else {
-                exit::OK
-            };
-            Ok(exit::code(output::print_all(code, &line)))
+            Ok(exit::code(natsim::plan::shard::print_outcome(
+                &outcome, &out,
+            )))
         }
     }
 }

@@ -40,6 +40,7 @@ pub mod providers;
 pub mod report;
 pub mod run;
 pub mod settings;
+pub mod shard;
 pub mod simulate;
 pub mod sweep;
 
