@@ -143,12 +143,30 @@ fn kubernetes_jobs_agree_with_natsim_and_each_other() {
         "{merge}"
     );
 
+    let (n, args, c) = indexed_job(&dir.join("plan-job.yaml"));
+    assert_eq!(c, claim);
+    assert_eq!(args[0], "plan");
+    assert!(
+        root().join(&args[1]).is_file(),
+        "the image ships {}",
+        args[1]
+    );
+    let out = value_after(&args, "--out");
+    assert_eq!(
+        merge_command(&dir.join("merge-plan-job.yaml"), &claim),
+        format!("exec natsim merge {out}/shards/plan-*-of-{n}.json")
+    );
+
     let k = yaml(&dir.join("kustomization.yaml"));
     for r in strings(at(&k, &["resources"])) {
         assert!(dir.join(&r).is_file(), "kustomization lists missing {r}");
     }
     let docker = std::fs::read_to_string(dir.join("Dockerfile")).expect("Dockerfile");
-    assert!(docker.contains("--bin natsim") && docker.contains("/src/scenarios"));
+    assert!(
+        docker.contains("--bin natsim")
+            && docker.contains("/src/scenarios")
+            && docker.contains("/src/plans")
+    );
 }
 
 #[test]
