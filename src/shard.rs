@@ -164,6 +164,77 @@ impl ShardHeader {
     }
 }
 
+/// A command's shard result file, as the set checks see it.
+pub trait ShardFile {
+    /// Its header.
+    fn header(&self) -> &ShardHeader;
+    /// The canonical text of the settings it records (must equal the header's `input`).
+    fn canonical_input(&self) -> String;
+}
+
+/// [`check_set`] over the files' headers, and for each file: written by `command`, and its
+/// settings are the ones its header names (a file edited by hand is refused).
+pub fn check_files<T: ShardFile>(files: &[(String, T)], command: &str) -> Result<(), String> {
+    let headers: Vec<(String, ShardHeader)> = files
+        .iter()
+        .map(|(n, f)| (n.clone(), f.header().clone()))
+        .collect();
+    check_set(&headers)?;
+    for (name, f) in files {
+        let h = f.header();
+        if h.command != command {
+            return Err(format!(
+                "{name}: a `{}` shard, not a {command} shard",
+                h.command
+            ));
+        }
+        if f.canonical_input() != h.input {
+            return Err(format!(
+                "{name}: its settings do not match its header's inputs (edited by hand?)"
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Creates `dir` for a shard result file and checks it is writable.
+pub fn prepare_dir(dir: &std::path::Path) -> Result<(), String> {
+    std::fs::create_dir_all(dir)
+        .map_err(|e| format!("cannot create {}: {e}", dir.display()))
+        .and_then(|()| crate::output::check_output_dir(dir).map_err(|e| e.to_string()))
+}
+
+/// Writes a shard result file whole (atomically: never a partial file at `path`).
+pub fn write_file<T: Serialize>(path: &std::path::Path, file: &T) -> Result<(), String> {
+    serde_json::to_vec_pretty(file)
+        .map_err(|e| e.to_string())
+        .and_then(|bytes| crate::output::write_atomic(path, bytes).map_err(|e| e.to_string()))
+        .map_err(|e| format!("writing {}: {e}", path.display()))
+}
+
+/// Reads every shard result file of `paths` as a `what` shard file, named as given.
+pub fn read_files<T: serde::de::DeserializeOwned>(
+    paths: &[std::path::PathBuf],
+    what: &str,
+) -> Result<Vec<(String, T)>, String> {
+    paths
+        .iter()
+        .map(|path| {
+            let text =
+                std::fs::read(path).map_err(|e| format!("{}: cannot read: {e}", path.display()))?;
+            let file = serde_json::from_slice(&text).map_err(|e| {
+                format!(
+                    "{}:{}:{}: not a natsim {what} shard result file: {e}",
+                    path.display(),
+                    e.line(),
+                    e.column()
+                )
+            })?;
+            Ok((path.display().to_string(), file))
+        })
+        .collect()
+}
+
 /// Reads the header of a shard result file, to tell which command wrote it.
 pub fn read_header(path: &std::path::Path) -> Result<ShardHeader, String> {
     #[derive(Deserialize)]

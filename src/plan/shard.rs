@@ -21,7 +21,9 @@ use super::params::PointParams;
 use super::run::{SimulateFn, SimulatedPoint};
 use crate::exit::{self, Exit};
 use crate::output;
-use crate::shard::{Shard, ShardHeader, check_set};
+use crate::shard::{
+    Shard, ShardFile, ShardHeader, check_files, prepare_dir, read_files, write_file,
+};
 use crate::sim::Digest;
 
 /// The `command` of plan shard files.
@@ -145,9 +147,7 @@ pub fn plan_shard_cmd(
     };
     let path = shard_file(out, shard);
     if let Some(dir) = path.parent()
-        && let Err(e) = std::fs::create_dir_all(dir)
-            .map_err(|e| format!("cannot create {}: {e}", dir.display()))
-            .and_then(|()| output::check_output_dir(dir).map_err(|e| e.to_string()))
+        && let Err(e) = prepare_dir(dir)
     {
         return Exit(output::print_error(&e));
     }
@@ -166,10 +166,7 @@ pub fn plan_shard_cmd(
         settings,
         points,
     };
-    let written = serde_json::to_vec_pretty(&file)
-        .map_err(|e| e.to_string())
-        .and_then(|b| output::write_atomic(&path, b).map_err(|e| e.to_string()));
-    match written {
+    match write_file(&path, &file) {
         Ok(()) => Exit(output::print_all(
             exit::OK,
             &format!(
@@ -179,10 +176,7 @@ pub fn plan_shard_cmd(
                 path.display()
             ),
         )),
-        Err(e) => Exit(output::print_error(&format_args!(
-            "writing {}: {e}",
-            path.display()
-        ))),
+        Err(e) => Exit(output::print_error(&e)),
     }
 }
 
@@ -191,11 +185,7 @@ pub fn plan_shard_cmd(
 pub fn combine(
     files: &[(String, PlanShardFile)],
 ) -> Result<(PlanSettings, Vec<Result<SimulatedPoint, String>>), String> {
-    let headers: Vec<(String, ShardHeader)> = files
-        .iter()
-        .map(|(n, f)| (n.clone(), f.header.clone()))
-        .collect();
-    check_set(&headers)?;
+    check_files(files, COMMAND)?;
     let Some((_, first)) = files.first() else {
         return Err("no shard result files given".to_owned());
     };
@@ -203,17 +193,6 @@ pub fn combine(
     let mut by_index: Vec<Option<Result<SimulatedPoint, String>>> =
         vec![None; usize::try_from(settings.points).map_err(|e| e.to_string())?];
     for (name, f) in files {
-        if f.header.command != COMMAND {
-            return Err(format!(
-                "{name}: a `{}` shard, not a plan shard",
-                f.header.command
-            ));
-        }
-        if f.settings.canonical() != f.header.input {
-            return Err(format!(
-                "{name}: its settings do not match its header's inputs (edited by hand?)"
-            ));
-        }
         let shard = f.header.shard;
         let expected: Vec<u64> = (0..shard.len_of(settings.points))
             .map(|i| shard.position(i))
@@ -239,19 +218,6 @@ pub fn combine(
         .map(|(i, o)| o.ok_or_else(|| format!("point {i} was simulated by no shard")))
         .collect::<Result<Vec<_>, String>>()?;
     Ok((settings, all))
-}
-
-/// Reads one plan shard file.
-pub fn read_shard_file(path: &Path) -> Result<PlanShardFile, String> {
-    let text = std::fs::read(path).map_err(|e| format!("{}: cannot read: {e}", path.display()))?;
-    serde_json::from_slice(&text).map_err(|e| {
-        format!(
-            "{}:{}:{}: not a natsim plan shard result file: {e}",
-            path.display(),
-            e.line(),
-            e.column()
-        )
-    })
 }
 
 /// Writes the report of a complete set of plan shards exactly as the unsharded plan command does.
@@ -281,13 +247,10 @@ pub fn merge(
 /// `natsim merge FILE...` for plan shards: exit 2 with a message for an incomplete, duplicated
 /// or mixed set (or a changed plan file); otherwise the unsharded plan's files, line and exit code.
 pub fn merge_cmd(paths: &[PathBuf], jobs: usize) -> Exit {
-    let mut files = Vec::new();
-    for p in paths {
-        match read_shard_file(p) {
-            Ok(f) => files.push((p.display().to_string(), f)),
-            Err(e) => return Exit(output::print_error(&e)),
-        }
-    }
+    let files: Vec<(String, PlanShardFile)> = match read_files(paths, COMMAND) {
+        Ok(f) => f,
+        Err(e) => return Exit(output::print_error(&e)),
+    };
     let (settings, recorded) = match combine(&files) {
         Ok(x) => x,
         Err(e) => return Exit(output::print_error(&e)),
@@ -317,4 +280,13 @@ pub fn print_outcome(outcome: &PlanOutcome, out: &Path) -> u8 {
         exit::OK
     };
     output::print_all(code, &line)
+}
+
+impl ShardFile for PlanShardFile {
+    fn header(&self) -> &ShardHeader {
+        &self.header
+    }
+    fn canonical_input(&self) -> String {
+        self.settings.canonical()
+    }
 }

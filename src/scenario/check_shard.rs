@@ -16,7 +16,9 @@ use serde::{Deserialize, Serialize};
 use super::cli::{CheckCase, check_one, finish_check, print_case, scenario_files};
 use crate::exit::{self, Exit};
 use crate::output;
-use crate::shard::{Shard, ShardHeader, check_set};
+use crate::shard::{
+    Shard, ShardFile, ShardHeader, check_files, prepare_dir, read_files, write_file,
+};
 use crate::sim::Digest;
 
 /// The `command` of check shard files.
@@ -101,10 +103,7 @@ pub fn check_shard_cmd(
         }
         Err(e) => return Exit(output::print_error(&format_args!("{}: {e}", dir.display()))),
     };
-    if let Err(e) = std::fs::create_dir_all(shard_out)
-        .map_err(|e| format!("cannot create {}: {e}", shard_out.display()))
-        .and_then(|()| output::check_output_dir(shard_out).map_err(|e| e.to_string()))
-    {
+    if let Err(e) = prepare_dir(shard_out) {
         return Exit(output::print_error(&e));
     }
     let settings = CheckSettings {
@@ -134,10 +133,7 @@ pub fn check_shard_cmd(
         cases,
     };
     let path = shard_file(shard_out, shard);
-    let code = match serde_json::to_vec_pretty(&file)
-        .map_err(|e| e.to_string())
-        .and_then(|b| output::write_atomic(&path, b).map_err(|e| e.to_string()))
-    {
+    let code = match write_file(&path, &file) {
         Ok(()) => {
             let _ = writeln!(
                 out,
@@ -148,7 +144,7 @@ pub fn check_shard_cmd(
             exit::OK
         }
         Err(e) => {
-            let _ = writeln!(output::stderr(), "error: writing {}: {e}", path.display());
+            let _ = writeln!(output::stderr(), "error: {e}");
             exit::BAD_INPUT
         }
     };
@@ -157,24 +153,9 @@ pub fn check_shard_cmd(
 
 /// Checks a complete set of check shard files and returns every file's result in check order.
 pub fn combine(files: &[(String, CheckShardFile)]) -> Result<Vec<CheckCase>, String> {
-    let headers: Vec<(String, ShardHeader)> = files
-        .iter()
-        .map(|(n, f)| (n.clone(), f.header.clone()))
-        .collect();
-    check_set(&headers)?;
+    check_files(files, COMMAND)?;
     let mut all: Vec<(u64, CheckCase)> = Vec::new();
     for (name, f) in files {
-        if f.header.command != COMMAND {
-            return Err(format!(
-                "{name}: a `{}` shard, not a check shard",
-                f.header.command
-            ));
-        }
-        if f.settings.canonical() != f.header.input {
-            return Err(format!(
-                "{name}: its settings do not match its header's inputs (edited by hand?)"
-            ));
-        }
         let shard = f.header.shard;
         let total = f.settings.files.len() as u64;
         let expected: Vec<u64> = (0..shard.len_of(total))
@@ -204,32 +185,16 @@ pub fn combine(files: &[(String, CheckShardFile)]) -> Result<Vec<CheckCase>, Str
     Ok(all.into_iter().map(|(_, c)| c).collect())
 }
 
-/// Reads one check shard file.
-pub fn read_shard_file(path: &Path) -> Result<CheckShardFile, String> {
-    let text = std::fs::read(path).map_err(|e| format!("{}: cannot read: {e}", path.display()))?;
-    serde_json::from_slice(&text).map_err(|e| {
-        format!(
-            "{}:{}:{}: not a natsim check shard result file: {e}",
-            path.display(),
-            e.line(),
-            e.column()
-        )
-    })
-}
-
 /// `natsim merge FILE... [--junit PATH]` for check shards: exit 2 with a message for an
 /// incomplete, duplicated or mixed set; otherwise the unsharded check's output and exit code.
 pub fn merge_cmd(paths: &[PathBuf], junit: Option<&Path>) -> Exit {
     if let Some(Err(e)) = junit.map(output::check_output_file) {
         return Exit(output::print_error(&e));
     }
-    let mut files = Vec::new();
-    for p in paths {
-        match read_shard_file(p) {
-            Ok(f) => files.push((p.display().to_string(), f)),
-            Err(e) => return Exit(output::print_error(&e)),
-        }
-    }
+    let files: Vec<(String, CheckShardFile)> = match read_files(paths, COMMAND) {
+        Ok(f) => f,
+        Err(e) => return Exit(output::print_error(&e)),
+    };
     let cases = match combine(&files) {
         Ok(c) => c,
         Err(e) => return Exit(output::print_error(&e)),
@@ -241,4 +206,13 @@ pub fn merge_cmd(paths: &[PathBuf], junit: Option<&Path>) -> Exit {
     }
     let code = finish_check(&mut out, &mut err, &cases, junit);
     Exit(output::finish(code.0, out, err))
+}
+
+impl ShardFile for CheckShardFile {
+    fn header(&self) -> &ShardHeader {
+        &self.header
+    }
+    fn canonical_input(&self) -> String {
+        self.settings.canonical()
+    }
 }

@@ -2,7 +2,7 @@
 //!
 //! A shard runs phase 1 (every seed it owns, round-robin by position in the range) and writes
 //! its results to `OUT/shards/swarm-K-of-N.json`; it minimises nothing. `natsim merge` checks
-//! that the files are one complete set ([`crate::shard::check_set`]) and that each holds exactly
+//! that the files are one complete set ([`crate::shard::check_files`]) and that each holds exactly
 //! the seeds its shard owns, then prints the seed lines in seed order and runs phase 2
 //! (minimisation of the first failures) and the summary with the code the unsharded swarm uses:
 //! its standard output, its files in `OUT` and its exit code are those of the unsharded run,
@@ -19,7 +19,9 @@ use super::cli::{
 use super::run::Target;
 use crate::exit::{self, Exit};
 use crate::output;
-use crate::shard::{Shard, ShardHeader, check_set};
+use crate::shard::{
+    Shard, ShardFile, ShardHeader, check_files, prepare_dir, read_files, write_file,
+};
 
 /// The `command` of swarm shard files.
 pub const COMMAND: &str = "swarm";
@@ -132,9 +134,7 @@ pub fn run_shard(opts: &SwarmOptions, shard: Shard, out: &mut dyn Write) -> Swar
 pub fn shard_cmd(opts: &SwarmOptions, shard: Shard) -> Exit {
     let path = shard_file(&opts.out_dir, shard);
     if let Some(dir) = path.parent()
-        && let Err(e) = std::fs::create_dir_all(dir)
-            .map_err(|e| format!("cannot create {}: {e}", dir.display()))
-            .and_then(|()| output::check_output_dir(dir).map_err(|e| e.to_string()))
+        && let Err(e) = prepare_dir(dir)
     {
         return Exit(output::print_error(&e));
     }
@@ -145,10 +145,7 @@ pub fn shard_cmd(opts: &SwarmOptions, shard: Shard) -> Exit {
         .iter()
         .filter(|r| r.outcome.failure.is_some())
         .count();
-    let code = match serde_json::to_vec_pretty(&file)
-        .map_err(|e| e.to_string())
-        .and_then(|bytes| output::write_atomic(&path, bytes).map_err(|e| e.to_string()))
-    {
+    let code = match write_file(&path, &file) {
         Ok(()) => {
             let _ = writeln!(
                 out,
@@ -159,7 +156,7 @@ pub fn shard_cmd(opts: &SwarmOptions, shard: Shard) -> Exit {
             exit::OK
         }
         Err(e) => {
-            let _ = writeln!(output::stderr(), "error: writing {}: {e}", path.display());
+            let _ = writeln!(output::stderr(), "error: {e}");
             exit::BAD_INPUT
         }
     };
@@ -171,11 +168,7 @@ pub fn shard_cmd(opts: &SwarmOptions, shard: Shard) -> Exit {
 pub fn combine(
     files: &[(String, SwarmShardFile)],
 ) -> Result<(SwarmSettings, Vec<SeedResult>), String> {
-    let headers: Vec<(String, ShardHeader)> = files
-        .iter()
-        .map(|(n, f)| (n.clone(), f.header.clone()))
-        .collect();
-    check_set(&headers)?;
+    check_files(files, COMMAND)?;
     let Some((_, first)) = files.first() else {
         return Err("no shard result files given".to_owned());
     };
@@ -183,17 +176,6 @@ pub fn combine(
     let total = settings.seeds_end.saturating_sub(settings.seeds_start);
     let mut all: Vec<SeedResult> = Vec::new();
     for (name, f) in files {
-        if f.header.command != COMMAND {
-            return Err(format!(
-                "{name}: a `{}` shard, not a swarm shard",
-                f.header.command
-            ));
-        }
-        if f.settings.canonical() != f.header.input {
-            return Err(format!(
-                "{name}: its settings do not match its header's inputs (edited by hand?)"
-            ));
-        }
         let shard = f.header.shard;
         let expected = shard.len_of(total);
         let stopped_early = settings.stop_at_first_failure
@@ -252,29 +234,13 @@ pub fn merge(
     Ok(finish(&opts, results, out))
 }
 
-/// Reads one swarm shard file.
-pub fn read_shard_file(path: &Path) -> Result<SwarmShardFile, String> {
-    let text = std::fs::read(path).map_err(|e| format!("{}: cannot read: {e}", path.display()))?;
-    serde_json::from_slice(&text).map_err(|e| {
-        format!(
-            "{}:{}:{}: not a natsim shard result file: {e}",
-            path.display(),
-            e.line(),
-            e.column()
-        )
-    })
-}
-
 /// `natsim merge FILE...` for swarm shards: exit 2 with a message when the set is incomplete,
 /// has duplicates or mixes runs; otherwise the unsharded swarm's output and exit code.
 pub fn merge_cmd(paths: &[PathBuf], jobs: usize) -> Exit {
-    let mut files = Vec::new();
-    for p in paths {
-        match read_shard_file(p) {
-            Ok(f) => files.push((p.display().to_string(), f)),
-            Err(e) => return Exit(output::print_error(&e)),
-        }
-    }
+    let files: Vec<(String, SwarmShardFile)> = match read_files(paths, COMMAND) {
+        Ok(f) => f,
+        Err(e) => return Exit(output::print_error(&e)),
+    };
     let (settings, results) = match combine(&files) {
         Ok(x) => x,
         Err(e) => return Exit(output::print_error(&e)),
@@ -288,5 +254,14 @@ pub fn merge_cmd(paths: &[PathBuf], jobs: usize) -> Exit {
     match code {
         Ok(c) => Exit(output::finish(c, out, output::stderr())),
         Err(e) => Exit(output::print_error(&e)),
+    }
+}
+
+impl ShardFile for SwarmShardFile {
+    fn header(&self) -> &ShardHeader {
+        &self.header
+    }
+    fn canonical_input(&self) -> String {
+        self.settings.canonical()
     }
 }
