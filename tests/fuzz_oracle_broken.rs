@@ -135,3 +135,37 @@ fn fuzz_oracle_catches_an_allocator_that_evicts_live_flows() {
     }
     caught(Breakage::EvictingAllocator, "timers", exhaust);
 }
+
+/// docs/behaviour.md §4 "TTL" and §6 invariant 10: under a router-hop profile a live flow's
+/// reply that would reach the inside with TTL 0 is answered with Time Exceeded, not forwarded.
+/// That answer is the hop's refusal, not an unsolicited drop, so liveness must accept it (the
+/// fuzz find `fuzz/artifacts/gateway_packet/crash-liveness-ttl0-reply-*` was this model gap),
+/// and the flow stays live for the next reply.
+#[test]
+fn a_live_flows_reply_with_ttl_0_answered_with_time_exceeded_is_no_liveness_violation() {
+    // Config byte 5: the `linux` profile, which decrements TTL.
+    let mut f = Fixture::on(5, &real_gateway).expect("fixture");
+    let flow = flow_of(&f, proto::UDP);
+    for ttl in [0u8, 1] {
+        let mut reply = udp_reply(&flow);
+        reply[8] = ttl;
+        natsim::fuzzing::fix_checksums(&mut reply);
+        let (verdict, answer) = f
+            .checker_mut()
+            .packet(Ingress::Outside, reply)
+            .unwrap_or_else(|v| panic!("TTL {ttl}: {v}"));
+        assert!(
+            matches!(verdict, natsim::nat::Verdict::Respond(_)),
+            "TTL {ttl}: {verdict:?}"
+        );
+        assert_eq!(answer[20], 11, "TTL {ttl}: a Time Exceeded answers it");
+    }
+    let (verdict, _) = f
+        .checker_mut()
+        .packet(Ingress::Outside, udp_reply(&flow))
+        .unwrap_or_else(|v| panic!("{v}"));
+    assert!(
+        matches!(verdict, natsim::nat::Verdict::Forward(_)),
+        "{verdict:?}"
+    );
+}

@@ -46,7 +46,8 @@ use crate::nat::{Block, DropReason, Egress, Event, Family, Ingress, LimitScope, 
 use crate::nat::{FlowView, Verdict};
 use crate::sim::observe::{Invariant, NicInfo, Observation, Violation};
 use crate::sim::packet::{IcmpKind, Tuple, quoted_offset};
-use crate::wire::parse::proto;
+use crate::wire::icmp::{ErrorMessage, is_icmp};
+use crate::wire::parse::{parse_ip_lax, proto};
 use crate::wire::repr::tcp_flags::{self, ACK, FIN, RST, SYN};
 
 /// The ports of `block` the gateway hands out (all but the last under the dpservice quirk).
@@ -223,6 +224,24 @@ fn judged(r: DropReason) -> bool {
     )
 }
 
+/// Why an inbound packet was answered instead of forwarded, read from the answer: a Time
+/// Exceeded is the router hop refusing a packet that would reach the inside with TTL / hop
+/// limit 0 (a drop the model does not judge, like `ttl_expired`); any other answer is the
+/// gateway refusing an unsolicited packet.
+fn answered_reason(answer: &[u8]) -> DropReason {
+    let time_exceeded = parse_ip_lax(answer).is_ok_and(|m| {
+        is_icmp(m.version, m.protocol)
+            && m.has_l4_header()
+            && answer.get(m.l4_offset).copied()
+                == Some(ErrorMessage::TimeExceeded.type_code(m.version).0)
+    });
+    if time_exceeded {
+        DropReason::TtlExpired
+    } else {
+        DropReason::Unsolicited
+    }
+}
+
 impl Liveness {
     /// A model for a gateway running `profile`; `table_limit` is the conntrack table's capacity
     /// per family (`None`: unknown, table checks off).
@@ -295,7 +314,7 @@ impl Liveness {
                 after,
             } => match ingress {
                 Ingress::Inside(nic) => self.outbound(*node, *nic, before, *verdict, after, now_ns),
-                Ingress::Outside => self.inbound(*node, before, *verdict, now_ns),
+                Ingress::Outside => self.inbound(*node, before, *verdict, after, now_ns),
             },
             Observation::Transmitted { pkt, .. } => self.transmitted(pkt, now_ns),
             Observation::Dataplane {
@@ -960,6 +979,7 @@ impl Liveness {
         node: u16,
         before: &[u8],
         verdict: Verdict,
+        after: &[u8],
         now: u64,
     ) -> Result<(), Violation> {
         let Some(t) = Tuple::parse(before) else {
@@ -1003,7 +1023,7 @@ impl Liveness {
             Verdict::Drop(_) | Verdict::Respond(_) => {
                 let reason = match verdict {
                     Verdict::Drop(r) => r,
-                    _ => DropReason::Unsolicited,
+                    _ => answered_reason(after),
                 };
                 if syn_only
                     && flow.is_none()
