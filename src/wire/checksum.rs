@@ -60,26 +60,18 @@ pub fn verifies(acc: u64) -> bool {
     fold(acc) == 0xFFFF
 }
 
-/// The pseudo-header partial sum for TCP/UDP over IPv4 (RFC 793, RFC 768).
-pub fn pseudo_header_v4(src: &[u8], dst: &[u8], protocol: u8, l4_len: u32) -> u64 {
-    sum(src) + sum(dst) + u64::from(protocol) + u64::from(l4_len)
+/// The pseudo-header partial sum of either family (RFC 768/793 for IPv4, RFC 8200 §8.1 for
+/// IPv6).
+pub fn pseudo_header(src: &[u8], dst: &[u8], protocol: u8, l4_len: u32) -> u64 {
+    pseudo_header_of_addr_sum(sum(src) + sum(dst), protocol, l4_len)
 }
 
-/// The pseudo-header partial sum for upper layers over IPv6 (RFC 8200 §8.1).
-pub fn pseudo_header_v6(src: &[u8], dst: &[u8], next_header: u8, l4_len: u32) -> u64 {
-    sum(src)
-        + sum(dst)
-        + u64::from(next_header)
-        + u64::from(l4_len >> 16)
-        + u64::from(l4_len & 0xFFFF)
-}
-
-/// The pseudo-header partial sum of either family.
-pub fn pseudo_header(version: IpVersion, src: &[u8], dst: &[u8], protocol: u8, l4_len: u32) -> u64 {
-    match version {
-        IpVersion::V4 => pseudo_header_v4(src, dst, protocol, l4_len),
-        IpVersion::V6 => pseudo_header_v6(src, dst, protocol, l4_len),
-    }
+/// The pseudo-header partial sum given the partial sum of both addresses: the protocol and the
+/// length words are the same for both families once the length's high half is added (zero for
+/// IPv4, whose pseudo-header length is 16 bits).
+#[inline]
+fn pseudo_header_of_addr_sum(addr_sum: u64, protocol: u8, l4_len: u32) -> u64 {
+    addr_sum + u64::from(protocol) + u64::from(l4_len >> 16) + u64::from(l4_len & 0xFFFF)
 }
 
 /// Where the transport checksum of `protocol` over `version` sits and what it covers.
@@ -126,7 +118,7 @@ pub fn fill_transport_part(
     l4[f.at..f.at + 2].copy_from_slice(&[0, 0]);
     let mut acc = sum(l4);
     if f.pseudo {
-        acc += pseudo_header(version, src, dst, protocol, l4.len() as u32);
+        acc += pseudo_header(src, dst, protocol, l4.len() as u32);
     }
     let mut c = finish(acc);
     // RFC 768: a computed zero is sent as all ones; zero means "no checksum".
@@ -161,6 +153,18 @@ pub fn fill_transport(buf: &mut [u8], meta: &IpMeta) -> bool {
 /// passes), ICMP/ICMPv6 of the packet's own family. Other protocols pass.
 #[inline]
 pub fn transport_ok(version: IpVersion, src: &[u8], dst: &[u8], protocol: u8, l4: &[u8]) -> bool {
+    transport_ok_with(version, || sum(src) + sum(dst), protocol, l4)
+}
+
+/// [`transport_ok`] with the addresses' partial sum computed by `addr_sum` only when the
+/// pseudo-header is needed.
+#[inline]
+fn transport_ok_with(
+    version: IpVersion,
+    addr_sum: impl FnOnce() -> u64,
+    protocol: u8,
+    l4: &[u8],
+) -> bool {
     let Some(f) = transport_field(version, protocol) else {
         return true;
     };
@@ -177,7 +181,7 @@ pub fn transport_ok(version: IpVersion, src: &[u8], dst: &[u8], protocol: u8, l4
     }
     let mut acc = sum(&l4[..len]);
     if f.pseudo {
-        acc += pseudo_header(version, src, dst, protocol, len as u32);
+        acc += pseudo_header_of_addr_sum(addr_sum(), protocol, len as u32);
     }
     verifies(acc)
 }
@@ -189,11 +193,13 @@ pub fn l4_ok(buf: &[u8], meta: &IpMeta) -> bool {
     if meta.fragment.is_some() {
         return true;
     }
+    // Both families keep the destination right after the source, so the two addresses are
+    // one run of bytes and one sum (the per-packet hot path of the gateway).
     let (s, d, n) = (meta.src_offset(), meta.dst_offset(), meta.addr_len());
-    transport_ok(
+    debug_assert_eq!(d, s + n);
+    transport_ok_with(
         meta.version,
-        &buf[s..s + n],
-        &buf[d..d + n],
+        || sum(&buf[s..d + n]),
         meta.protocol,
         &buf[meta.l4_offset..meta.end],
     )
