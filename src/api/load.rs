@@ -72,18 +72,25 @@ impl Chunk {
 /// Splits a YAML stream into documents at `---` and `...` markers in column 0. Directive
 /// lines (`%YAML`) are blanked: each chunk is parsed on its own.
 fn split_documents(text: &str) -> Vec<Chunk> {
+    // Lines are copied in runs (one copy per run of ordinary lines, not one per line): a
+    // 100k-document file is split on the one thread that has to read it all.
     let mut chunks = Vec::new();
     let mut current = String::new();
+    let mut run_start = 0usize;
     let mut first_line = 1u32;
     let mut line_offset = 0u32;
     let mut has_content = false;
     let mut line_no = 0u32;
+    let mut pos = 0usize;
     for line in text.split_inclusive('\n') {
+        let (start, end) = (pos, pos + line.len());
+        pos = end;
         line_no = line_no.saturating_add(1);
         let bare = line.trim_end_matches(['\n', '\r']);
         let is_start = bare == "---" || bare.starts_with("--- ") || bare.starts_with("---\t");
         let is_end = bare == "..." || bare.starts_with("... ");
         if is_start || is_end {
+            current.push_str(&text[run_start..start]);
             if has_content {
                 chunks.push(Chunk {
                     first_line,
@@ -97,16 +104,21 @@ fn split_documents(text: &str) -> Vec<Chunk> {
             first_line = line_no;
             has_content = false;
             if is_start {
-                current.push_str(line);
+                // The marker line is the first line of the next run.
+                run_start = start;
                 let rest = bare[3..].trim();
                 has_content |= !rest.is_empty() && !rest.starts_with('#');
             } else {
                 current.push('\n');
+                run_start = end;
             }
             continue;
         }
         if bare.starts_with('%') {
+            // Directives are blanked.
+            current.push_str(&text[run_start..start]);
             current.push('\n');
+            run_start = end;
             continue;
         }
         let trimmed = bare.trim();
@@ -116,8 +128,8 @@ fn split_documents(text: &str) -> Vec<Chunk> {
             }
             has_content = true;
         }
-        current.push_str(line);
     }
+    current.push_str(&text[run_start..]);
     if has_content {
         chunks.push(Chunk {
             first_line,
@@ -136,13 +148,19 @@ pub(crate) fn shift_findings(sink: &mut Sink, from: usize, line_offset: u32) {
     }
 }
 
-/// Parses every document of every file. Findings go to `sink`; documents that parse are
-/// returned in file order, then document order.
+/// Parses every document of every file and hands each parsed document to `then` (the
+/// caller's per-document work, e.g. the first validation pass), on the same thread. Findings
+/// go to `sink`; what `then` returns is collected in file order, then document order.
 ///
-/// Documents are independent, so they are parsed on up to [`PARSE_THREADS`] threads, each
-/// taking a contiguous run of them; results and findings are put back in document order, so
-/// the output does not depend on the number of threads.
-pub(crate) fn parse_sources(sources: &[SourceFile], sink: &mut Sink) -> Vec<ParsedDoc> {
+/// Documents are independent, so they are parsed (and handed to `then`) on up to
+/// [`PARSE_THREADS`] threads, each taking a contiguous run of them; results and findings are
+/// put back in document order, so the output does not depend on the number of threads.
+/// `then` gets a sink of its own per document; its findings keep the positions it gives them.
+pub(crate) fn parse_sources<T: Send>(
+    sources: &[SourceFile],
+    sink: &mut Sink,
+    then: &(dyn Fn(ParsedDoc, &mut Sink) -> Option<T> + Sync),
+) -> Vec<T> {
     enum Item {
         Empty(Context),
         Doc(Context, Chunk),
@@ -177,12 +195,13 @@ pub(crate) fn parse_sources(sources: &[SourceFile], sink: &mut Sink) -> Vec<Pars
         let mut local = Sink { items: Vec::new() };
         let parsed = parse_chunk(chunk, ctx, &mut local);
         shift_findings(&mut local, 0, chunk.line_offset);
-        (parsed, local.items)
+        let done = parsed.and_then(|doc| then(doc, &mut local));
+        (done, local.items)
     };
     let threads = std::thread::available_parallelism()
         .map_or(1, usize::from)
         .min(PARSE_THREADS);
-    let mut results: Vec<(Option<ParsedDoc>, Vec<Diagnostic>)> =
+    let mut results: Vec<(Option<T>, Vec<Diagnostic>)> =
         if threads <= 1 || docs.len() < MIN_DOCS_PER_THREAD * 2 {
             docs.iter().map(parse_one).collect::<Vec<_>>()
         } else {
@@ -671,6 +690,78 @@ mod tests {
         assert_eq!(chunks[1].first_line, 6);
         assert_eq!(chunks[1].line_offset, 3);
         assert_eq!(chunks[1].text.lines().nth(2), Some("b: 2"));
+    }
+
+    /// The line-by-line splitter the run-copying one replaced, kept as the reference.
+    fn split_reference(text: &str) -> Vec<(u32, u32, String)> {
+        let mut chunks = Vec::new();
+        let mut current = String::new();
+        let (mut first_line, mut line_offset, mut has_content, mut line_no) = (1, 0, false, 0u32);
+        for line in text.split_inclusive('\n') {
+            line_no += 1;
+            let bare = line.trim_end_matches(['\n', '\r']);
+            let is_start = bare == "---" || bare.starts_with("--- ") || bare.starts_with("---\t");
+            let is_end = bare == "..." || bare.starts_with("... ");
+            if is_start || is_end {
+                if has_content {
+                    chunks.push((first_line, line_offset, std::mem::take(&mut current)));
+                }
+                current.clear();
+                line_offset = line_no - 1;
+                first_line = line_no;
+                has_content = false;
+                if is_start {
+                    current.push_str(line);
+                    let rest = bare[3..].trim();
+                    has_content |= !rest.is_empty() && !rest.starts_with('#');
+                } else {
+                    current.push('\n');
+                }
+                continue;
+            }
+            if bare.starts_with('%') {
+                current.push('\n');
+                continue;
+            }
+            let trimmed = bare.trim();
+            if !trimmed.is_empty() && !trimmed.starts_with('#') {
+                if !has_content {
+                    first_line = line_no;
+                }
+                has_content = true;
+            }
+            current.push_str(line);
+        }
+        if has_content {
+            chunks.push((first_line, line_offset, current));
+        }
+        chunks
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn split_matches_the_line_by_line_reference(
+            lines in proptest::collection::vec(
+                proptest::sample::select(vec![
+                    "---", "--- a: 1", "---\t# c", "--- # c", "...", "... x", "%YAML 1.2",
+                    "a: 1", "  - b", "# comment", "", "   ", "----", "x: ---", "\r",
+                ]),
+                0..40,
+            ),
+            crlf in proptest::bool::ANY,
+            final_newline in proptest::bool::ANY,
+        ) {
+            let eol = if crlf { "\r\n" } else { "\n" };
+            let mut text = lines.join(eol);
+            if final_newline {
+                text.push_str(eol);
+            }
+            let got: Vec<(u32, u32, String)> = split_documents(&text)
+                .into_iter()
+                .map(|c| (c.first_line, c.line_offset, c.text))
+                .collect();
+            proptest::prop_assert_eq!(got, split_reference(&text));
+        }
     }
 
     #[test]

@@ -1,13 +1,37 @@
 //! The second pass of validation: the documents against each other.
 
+use foldhash::fast::FixedState;
+use hashbrown::HashMap;
+
 use super::*;
+
+/// A lookup-only map (never iterated, so its order cannot reach the findings). Keys are
+/// borrowed from the objects: a 100k-object manifest must not clone or compare a pair of
+/// strings per lookup, as an ordered map of owned keys did.
+type Lookup<K, V> = HashMap<K, V, FixedState>;
+
+fn lookup<K, V>() -> Lookup<K, V> {
+    HashMap::with_hasher(FixedState::with_seed(0))
+}
+
+/// A borrowed object key: (namespace, name).
+type KeyRef<'a> = (&'a str, &'a str);
+
+fn key_ref(key: &ObjectKey) -> KeyRef<'_> {
+    (key.namespace.as_str(), key.name.as_str())
+}
+
+/// The borrowed key of the Network a NIC refers to (its namespace, its `networkRef`).
+fn nic_network(nic: &NetworkInterface) -> KeyRef<'_> {
+    (nic.key.namespace.as_str(), nic.network.as_str())
+}
 
 /// Second pass. Returns, per checked object, whether it survives (false = duplicate).
 pub(super) fn cross_check(objects: &[Checked], sink: &mut Sink) -> Vec<bool> {
     let mut keep = vec![true; objects.len()];
-    let mut first: BTreeMap<(Kind, &ObjectKey), usize> = BTreeMap::new();
+    let mut first: Lookup<(Kind, KeyRef), usize> = lookup();
     for (i, c) in objects.iter().enumerate() {
-        let id = (c.object.kind(), c.object.key());
+        let id = (c.object.kind(), key_ref(c.object.key()));
         if let Some(&j) = first.get(&id) {
             sink.error(
                 &c.ctx,
@@ -29,11 +53,12 @@ pub(super) fn cross_check(objects: &[Checked], sink: &mut Sink) -> Vec<bool> {
         .filter(|(_, k)| **k)
         .map(|(c, _)| c)
         .collect();
-    let find = |kind: Kind, key: &ObjectKey| {
-        live.iter()
-            .find(|c| c.object.kind() == kind && c.object.key() == key)
-            .copied()
-    };
+    let virtual_ips: Lookup<KeyRef, &Checked> = live
+        .iter()
+        .filter(|c| c.object.kind() == Kind::VirtualIp)
+        .map(|c| (key_ref(c.object.key()), *c))
+        .collect();
+    // Ordered: the "valid: one of ..." hint lists a namespace's Networks by name.
     let networks: BTreeMap<&ObjectKey, &Network> = live
         .iter()
         .filter_map(|c| match &c.object {
@@ -41,6 +66,8 @@ pub(super) fn cross_check(objects: &[Checked], sink: &mut Sink) -> Vec<bool> {
             _ => None,
         })
         .collect();
+    let network_of: Lookup<KeyRef, &Network> =
+        networks.iter().map(|(k, n)| (key_ref(k), *n)).collect();
     let missing_network = |ns: &str| -> String {
         let known: Vec<&str> = networks
             .keys()
@@ -62,8 +89,8 @@ pub(super) fn cross_check(objects: &[Checked], sink: &mut Sink) -> Vec<bool> {
     for c in &live {
         match &c.object {
             Object::NetworkInterface(nic) => {
-                let net = nic.network_key();
-                if !networks.contains_key(&net) {
+                if !network_of.contains_key(&nic_network(nic)) {
+                    let net = nic.network_key();
                     sink.error(
                         &c.ctx,
                         c.at("spec.networkRef.name"),
@@ -77,7 +104,7 @@ pub(super) fn cross_check(objects: &[Checked], sink: &mut Sink) -> Vec<bool> {
                 if let Some(NicVirtualIp::Ref(name)) = &nic.virtual_ip {
                     let field = "spec.virtualIP.virtualIPRef.name";
                     let vip_key = nic.key.sibling(name);
-                    match find(Kind::VirtualIp, &vip_key) {
+                    match virtual_ips.get(&key_ref(&vip_key)).copied() {
                         None => sink.error(
                             &c.ctx,
                             c.at(field),
@@ -130,7 +157,7 @@ pub(super) fn cross_check(objects: &[Checked], sink: &mut Sink) -> Vec<bool> {
     // Public addresses: pinned gateway addresses and VirtualIP addresses are globally unique.
     let mut public: BTreeMap<IpAddr, (&Checked, String)> = BTreeMap::new();
     // Private addresses: unique within a network.
-    let mut private: BTreeMap<(ObjectKey, IpAddr), (&Checked, String)> = BTreeMap::new();
+    let mut private: Lookup<(KeyRef, IpAddr), (&Checked, usize)> = lookup();
     for c in &live {
         let mut claim_public = |addr: IpAddr, field: String, sink: &mut Sink| {
             if let Some((other, other_field)) = public.get(&addr) {
@@ -159,19 +186,19 @@ pub(super) fn cross_check(objects: &[Checked], sink: &mut Sink) -> Vec<bool> {
             }
             Object::NetworkInterface(nic) => {
                 for (i, addr) in nic.ips.iter().enumerate() {
-                    let field = format!("spec.ips[{i}].value");
-                    let id = (nic.network_key(), *addr);
+                    let id = (nic_network(nic), *addr);
                     if let Some((other, _)) = private.get(&id) {
+                        let field = ip_field(i);
                         sink.error(
                             &c.ctx,
                             c.at(&field),
                             field,
-                            format!("address {addr} is already used in Network {} by {}; valid: an address unique within the network", id.0, other.describe()),
+                            format!("address {addr} is already used in Network {} by {}; valid: an address unique within the network", nic.network_key(), other.describe()),
                         );
                     } else {
-                        private.insert(id, (c, field));
+                        private.insert(id, (c, i));
                     }
-                    if let Some(net) = networks.get(&nic.network_key())
+                    if let Some(net) = network_of.get(&nic_network(nic))
                         && !net.prefixes.is_empty()
                         && !net.prefixes.iter().any(|p| p.contains(addr))
                     {
@@ -194,7 +221,15 @@ pub(super) fn cross_check(objects: &[Checked], sink: &mut Sink) -> Vec<bool> {
         }
     }
     // A NAT IP or VirtualIP address that is also a NIC's private address cannot be public.
-    for ((net, addr), (nic, nic_field)) in &private {
+    // Reported in (network, address) order, whatever the lookup map's order.
+    let mut public_and_private: Vec<_> = private
+        .iter()
+        .filter(|((_, addr), _)| public.contains_key(addr))
+        .collect();
+    public_and_private.sort_by_key(|((net, addr), _)| (*net, *addr));
+    for (((ns, name), addr), (nic, i)) in public_and_private {
+        let net = ObjectKey::new(*ns, *name);
+        let nic_field = &ip_field(*i);
         if let Some((owner, field)) = public.get(addr) {
             sink.error(
                 &owner.ctx,
@@ -212,13 +247,19 @@ pub(super) fn cross_check(objects: &[Checked], sink: &mut Sink) -> Vec<bool> {
     keep
 }
 
+/// The field of a NIC's `i`th address.
+fn ip_field(i: usize) -> String {
+    format!("spec.ips[{i}].value")
+}
+
 /// Warnings about what the gateways will select.
 fn selection_warnings(live: &[&Checked], sink: &mut Sink) {
-    let mut nics_by_network: BTreeMap<ObjectKey, Vec<&NetworkInterface>> = BTreeMap::new();
+    // Each list in file order.
+    let mut nics_by_network: Lookup<KeyRef, Vec<&NetworkInterface>> = lookup();
     for c in live {
         if let Object::NetworkInterface(nic) = &c.object {
             nics_by_network
-                .entry(nic.network_key())
+                .entry(nic_network(nic))
                 .or_default()
                 .push(nic);
         }
@@ -232,13 +273,13 @@ fn selection_warnings(live: &[&Checked], sink: &mut Sink) {
         .collect();
     gateways.sort_by(|a, b| a.1.key.cmp(&b.1.key));
     // (nic, family) → first gateway (in key order) selecting it.
-    let mut claimed: BTreeMap<(ObjectKey, IpFamily), ObjectKey> = BTreeMap::new();
+    let mut claimed: Lookup<(&ObjectKey, IpFamily), &ObjectKey> = lookup();
     for (c, gw) in gateways {
         let Some(sel) = &gw.selector else { continue };
         let field = "spec.networkInterfaceSelector";
         let at = c.at(field);
         let nics = nics_by_network
-            .get(&gw.network_key())
+            .get(&(gw.key.namespace.as_str(), gw.network.as_str()))
             .map(Vec::as_slice)
             .unwrap_or(&[]);
         let matching: Vec<&&NetworkInterface> =
@@ -268,7 +309,7 @@ fn selection_warnings(live: &[&Checked], sink: &mut Sink) {
                 if nic.virtual_ip.is_some() || nic.deleting {
                     continue;
                 }
-                match claimed.get(&(nic.key.clone(), *fam)) {
+                match claimed.get(&(&nic.key, *fam)) {
                     Some(first) => sink.warn(
                         &c.ctx,
                         at,
@@ -276,7 +317,7 @@ fn selection_warnings(live: &[&Checked], sink: &mut Sink) {
                         format!("selects NetworkInterface {} for {fam}, which NATGateway {first} (first in namespace/name order) already claims; this gateway reports a conflict and leaves it alone", nic.key),
                     ),
                     None => {
-                        claimed.insert((nic.key.clone(), *fam), gw.key.clone());
+                        claimed.insert((&nic.key, *fam), &gw.key);
                     }
                 }
             }

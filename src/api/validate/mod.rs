@@ -15,7 +15,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 
 use crate::api::diag::{Context, Diagnostic, Loc, Severity, Sink};
-use crate::api::load::{SourceFile, parse_sources, shift_findings};
+use crate::api::load::{ParsedDoc, SourceFile, parse_sources, shift_findings};
 use crate::api::manifest::{
     RawDoc, RawMeta, RawNatGatewaySpec, RawNetworkSpec, RawNicSpec, RawObject, RawRef, RawSelector,
     RawVirtualIpSpec, RawVirtualIpStatus, S,
@@ -68,39 +68,8 @@ impl LoadReport {
 /// Parses and validates manifests from several files.
 pub fn load(sources: &[SourceFile]) -> LoadReport {
     let mut sink = Sink::default();
-    let docs = parse_sources(sources, &mut sink);
-    let mut checked = Vec::new();
-    for doc in docs {
-        let before = sink.items.len();
-        let mut c = Checker {
-            sink: &mut sink,
-            ctx: &doc.ctx,
-            doc_loc: doc.loc,
-            errors: 0,
-            locs: BTreeMap::new(),
-        };
-        let object = match &doc.raw {
-            RawObject::Network(raw) => c.network(raw).map(Object::Network),
-            RawObject::NetworkInterface(raw) => c.nic(raw).map(Object::NetworkInterface),
-            RawObject::VirtualIp(raw) => c.virtual_ip(raw).map(Object::VirtualIp),
-            RawObject::NatGateway(raw) => c.gateway(raw).map(Object::NatGateway),
-        };
-        let (errors, mut locs) = (c.errors, c.locs);
-        // The checker counted lines within the document; make them file lines.
-        shift_findings(&mut sink, before, doc.line_offset);
-        for loc in locs.values_mut() {
-            *loc = loc.shifted(doc.line_offset);
-        }
-        if let Some(object) = object {
-            checked.push(Checked {
-                object,
-                ctx: doc.ctx,
-                loc: doc.loc.shifted(doc.line_offset),
-                locs,
-                has_errors: errors > 0,
-            });
-        }
-    }
+    // The first pass runs beside the parse, on the parse threads: documents are independent.
+    let checked = parse_sources(sources, &mut sink, &first_pass);
     let keep = cross_check(&checked, &mut sink);
     let objects = checked
         .into_iter()
@@ -112,6 +81,38 @@ pub fn load(sources: &[SourceFile]) -> LoadReport {
         objects,
         diagnostics: sink.finish(),
     }
+}
+
+/// The first pass over one parsed document: its findings go to `sink` with file lines; the
+/// object, if the document describes one, with the positions the second pass needs.
+fn first_pass(doc: ParsedDoc, sink: &mut Sink) -> Option<Checked> {
+    let before = sink.items.len();
+    let mut c = Checker {
+        sink,
+        ctx: &doc.ctx,
+        doc_loc: doc.loc,
+        errors: 0,
+        locs: BTreeMap::new(),
+    };
+    let object = match &doc.raw {
+        RawObject::Network(raw) => c.network(raw).map(Object::Network),
+        RawObject::NetworkInterface(raw) => c.nic(raw).map(Object::NetworkInterface),
+        RawObject::VirtualIp(raw) => c.virtual_ip(raw).map(Object::VirtualIp),
+        RawObject::NatGateway(raw) => c.gateway(raw).map(Object::NatGateway),
+    };
+    let (errors, mut locs) = (c.errors, c.locs);
+    // The checker counted lines within the document; make them file lines.
+    shift_findings(sink, before, doc.line_offset);
+    for loc in locs.values_mut() {
+        *loc = loc.shifted(doc.line_offset);
+    }
+    Some(Checked {
+        object: object?,
+        ctx: doc.ctx,
+        loc: doc.loc.shifted(doc.line_offset),
+        locs,
+        has_errors: errors > 0,
+    })
 }
 
 /// One document after the first pass, with the positions the second pass needs.
