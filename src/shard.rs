@@ -151,17 +151,27 @@ pub struct ShardHeader {
 impl ShardHeader {
     /// The header of shard `shard` of `command` over `input`.
     pub fn new(command: &str, input: String, shard: Shard) -> ShardHeader {
-        let mut d = Digest::default();
-        d.bytes(input.as_bytes());
         ShardHeader {
             format: FORMAT.to_owned(),
             natsim_version: env!("CARGO_PKG_VERSION").to_owned(),
             command: command.to_owned(),
-            input_digest: d.hex(),
+            input_digest: digest_hex(input.as_bytes()),
             input,
             shard,
         }
     }
+}
+
+/// The digest (hex) shard headers use for their inputs.
+pub fn digest_hex(bytes: &[u8]) -> String {
+    let mut d = Digest::default();
+    d.bytes(bytes);
+    d.hex()
+}
+
+/// The digest (hex) of the file at `path`: shard headers record their input files by content.
+pub fn file_digest(path: &std::path::Path) -> std::io::Result<String> {
+    std::fs::read(path).map(|bytes| digest_hex(&bytes))
 }
 
 /// A command's shard result file, as the set checks see it.

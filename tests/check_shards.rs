@@ -4,28 +4,17 @@
 //! any two runs); a set with a missing shard or from another folder is refused with exit 2.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
+
+mod common;
+
+use common::cli;
 
 fn natsim(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_natsim"))
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .args(args)
-        .env_remove("JOB_COMPLETION_INDEX")
-        .env_remove("NATSIM_SHARDS")
-        .output()
-        .expect("runs natsim");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    cli::natsim(Path::new(env!("CARGO_MANIFEST_DIR")), args, &[])
 }
 
 fn tmp(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("natsim-check-shards-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).expect("temp dir");
-    d
+    cli::fresh_dir(&format!("check-shards-{name}"))
 }
 
 /// The JUnit text with every `time="..."` attribute emptied.

@@ -3,9 +3,11 @@
 //! unsharded run; a merge after the plan file changed, or with a shard missing, is refused with
 //! exit 2.
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::Command;
+
+mod common;
+
+use common::cli::{self, files};
 
 const PLAN: &str = r#"apiVersion: natsim.dev/v1
 kind: Plan
@@ -40,41 +42,13 @@ report:
 "#;
 
 fn natsim(cwd: &Path, args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_natsim"))
-        .current_dir(cwd)
-        .args(args)
-        .env_remove("JOB_COMPLETION_INDEX")
-        .env_remove("NATSIM_SHARDS")
-        .output()
-        .expect("runs natsim");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    cli::natsim(cwd, args, &[])
 }
 
 fn work(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("natsim-plan-shards-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).expect("temp dir");
+    let d = cli::fresh_dir(&format!("plan-shards-{name}"));
     std::fs::write(d.join("plan.yaml"), PLAN).expect("plan");
     d
-}
-
-/// The report files (not the shard files) in `dir`.
-fn files(dir: &Path) -> BTreeMap<String, Vec<u8>> {
-    std::fs::read_dir(dir)
-        .expect("out dir")
-        .flatten()
-        .filter(|e| e.path().is_file())
-        .map(|e| {
-            (
-                e.file_name().to_string_lossy().into_owned(),
-                std::fs::read(e.path()).expect("readable"),
-            )
-        })
-        .collect()
 }
 
 fn shards(cwd: &Path, n: u32) -> Vec<String> {

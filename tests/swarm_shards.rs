@@ -6,6 +6,10 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+mod common;
+
+use common::cli::{self, files};
+
 use natsim::shard::Shard;
 use natsim::swarm::shard::{combine, merge, run_shard, shard_file};
 use natsim::swarm::{SwarmOptions, Target, swarm};
@@ -14,26 +18,6 @@ fn out_dir(name: &str) -> PathBuf {
     let d = std::env::temp_dir().join(format!("natsim-shards-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&d);
     d
-}
-
-/// Every file under `dir` except the shard result files, by relative path.
-fn files(dir: &Path) -> BTreeMap<String, Vec<u8>> {
-    let mut out = BTreeMap::new();
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return out;
-    };
-    for e in entries.flatten() {
-        let p = e.path();
-        if p.is_file() {
-            let name = p
-                .file_name()
-                .and_then(|n| n.to_str())
-                .unwrap_or("")
-                .to_owned();
-            out.insert(name, std::fs::read(&p).expect("readable"));
-        }
-    }
-    out
 }
 
 /// (stdout, files, exit code) of the unsharded swarm, then of N shards merged, in one out dir.
@@ -107,19 +91,7 @@ fn failures_are_minimised_by_the_merge_exactly_as_by_the_unsharded_swarm() {
 }
 
 fn natsim(args: &[&str], env: &[(&str, &str)]) -> (i32, String, String) {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_natsim"));
-    cmd.args(args)
-        .env_remove("JOB_COMPLETION_INDEX")
-        .env_remove("NATSIM_SHARDS");
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    let out = cmd.output().expect("runs natsim");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    cli::natsim(Path::new("."), args, env)
 }
 
 /// Through the command line, with the shard taken from a Kubernetes Indexed Job's environment

@@ -24,7 +24,6 @@ use crate::output;
 use crate::shard::{
     Shard, ShardFile, ShardHeader, check_files, prepare_dir, read_files, write_file,
 };
-use crate::sim::Digest;
 
 /// The `command` of plan shard files.
 pub const COMMAND: &str = "plan";
@@ -80,10 +79,7 @@ pub fn shard_file(out: &Path, shard: Shard) -> PathBuf {
 }
 
 fn digest_of(path: &Path) -> Result<String, String> {
-    let bytes = std::fs::read(path).map_err(|e| format!("{}: cannot read: {e}", path.display()))?;
-    let mut d = Digest::default();
-    d.bytes(&bytes);
-    Ok(d.hex())
+    crate::shard::file_digest(path).map_err(|e| format!("{}: cannot read: {e}", path.display()))
 }
 
 /// Simulates this shard's points of `plan` with `simulate` on `jobs` threads, in sweep order.

@@ -19,7 +19,6 @@ use crate::output;
 use crate::shard::{
     Shard, ShardFile, ShardHeader, check_files, prepare_dir, read_files, write_file,
 };
-use crate::sim::Digest;
 
 /// The `command` of check shard files.
 pub const COMMAND: &str = "check";
@@ -73,15 +72,8 @@ pub fn shard_file(shard_out: &Path, shard: Shard) -> PathBuf {
 }
 
 fn digest_of(path: &Path) -> String {
-    match std::fs::read(path) {
-        Ok(bytes) => {
-            let mut d = Digest::default();
-            d.bytes(&bytes);
-            d.hex()
-        }
-        // `check_one` reports the file as bad input; the digest only has to be stable.
-        Err(_) => "unreadable".to_owned(),
-    }
+    // `check_one` reports the file as bad input; the digest only has to be stable.
+    crate::shard::file_digest(path).unwrap_or_else(|_| "unreadable".to_owned())
 }
 
 /// `natsim check DIR --shard K/N --shard-out OUT`: checks this shard's files, prints their lines

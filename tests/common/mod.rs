@@ -8,6 +8,8 @@
 //!   (`[1024 + k·P, 1024 + (k+1)·P − 1]`).
 #![allow(dead_code)]
 
+pub mod cli;
+
 use std::net::IpAddr;
 
 use natsim::nat::*;
