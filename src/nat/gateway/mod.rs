@@ -144,6 +144,16 @@ impl<A: Addr> FamilyState<A> {
     }
 }
 
+/// The flow an ICMP error quotes ([`Gateway::quoted_flow`]): the quoted packet's metadata
+/// (offsets within the quote), addresses and ports, as they were sent.
+struct QuotedFlow<A> {
+    meta: IpMeta,
+    src: A,
+    dst: A,
+    src_port: u16,
+    dst_port: u16,
+}
+
 struct Families {
     v4: FamilyState<[u8; 4]>,
     v6: FamilyState<[u8; 16]>,
@@ -1419,41 +1429,61 @@ impl Gateway {
         rewrite::update_icmp_checksum(pkt, meta.l4_offset, &before, q);
     }
 
+    /// What an ICMP error quotes, read the same way for both directions: the quoted packet
+    /// ([`Self::quoted_packet`]), its addresses and its ports. A quoted echo counts if it is
+    /// the kind the flow's inside host sent or received that way: a request (its identifier
+    /// in the source port's place) for an inbound error, a reply (identifier in the
+    /// destination's place) for an outbound one. docs/behaviour.md §4 ICMP: the error must be
+    /// addressed to the quoted packet's source (inbound: the flow's NAT address; outbound: the
+    /// remote), as Linux conntrack requires ("outer daddr != inner saddr"); without this any
+    /// address could carry an error about any other one's flows.
+    fn quoted_flow<A: Fam>(
+        pkt: &[u8],
+        meta: &IpMeta,
+        inbound: bool,
+    ) -> Result<QuotedFlow<A>, DropReason> {
+        let qm = Self::quoted_packet(pkt, meta)?;
+        let quoted = &pkt[meta.l4_offset + 8..meta.end];
+        // `quoted_packet` checked that the quoted transport fields read here are present.
+        let qt = &quoted[qm.l4_offset..];
+        let (src_port, dst_port) = match qm.protocol {
+            proto::TCP | proto::UDP => {
+                // TCP and UDP ports sit at the same offsets.
+                let h = UdpView::new_unchecked(qt);
+                (h.src_port(), h.dst_port())
+            }
+            p if is_icmp(qm.version, p) && inbound && is_echo_request(qm.version, qt[0]) => {
+                (IcmpView::new_unchecked(qt).ident(), 0)
+            }
+            p if is_icmp(qm.version, p) && !inbound && is_echo_reply(qm.version, qt[0]) => {
+                (0, IcmpView::new_unchecked(qt).ident())
+            }
+            _ => return Err(DropReason::IcmpErrorNoFlow),
+        };
+        let src = A::read(quoted, qm.src_offset());
+        if A::read(pkt, meta.dst_offset()) != src {
+            return Err(DropReason::IcmpErrorNoFlow);
+        }
+        Ok(QuotedFlow {
+            meta: qm,
+            src,
+            dst: A::read(quoted, qm.dst_offset()),
+            src_port,
+            dst_port,
+        })
+    }
+
     fn inbound_icmp_error<A: Fam>(
         &mut self,
         pkt: &mut [u8],
         meta: &IpMeta,
         hairpin_from: Option<NicId>,
     ) -> Verdict {
-        let qm = match Self::quoted_packet(pkt, meta) {
-            Ok(q) => q,
+        let (qm, qsrc, qdst, nat_port, rport) = match Self::quoted_flow::<A>(pkt, meta, true) {
+            Ok(q) => (q.meta, q.src, q.dst, q.src_port, q.dst_port),
             Err(r) => return Verdict::Drop(r),
         };
-        let q = meta.l4_offset + 8;
-        let quoted = &pkt[q..meta.end];
         let qp = qm.protocol;
-        let ql4 = qm.l4_offset;
-        // `quoted_packet` checked that the quoted transport fields read here are present.
-        let qt = &quoted[ql4..];
-        let (nat_port, rport) = match qp {
-            proto::TCP | proto::UDP => {
-                // TCP and UDP ports sit at the same offsets.
-                let h = UdpView::new_unchecked(qt);
-                (h.src_port(), h.dst_port())
-            }
-            _ if is_icmp(qm.version, qp) && is_echo_request(qm.version, qt[0]) => {
-                (IcmpView::new_unchecked(qt).ident(), 0)
-            }
-            _ => return Verdict::Drop(DropReason::IcmpErrorNoFlow),
-        };
-        let qsrc = A::read(quoted, qm.src_offset());
-        let qdst = A::read(quoted, qm.dst_offset());
-        // docs/behaviour.md §4 ICMP: the error must be addressed to the quoted packet's source,
-        // the flow's NAT address, as Linux conntrack requires ("outer daddr != inner saddr").
-        // Without this any NAT address could carry an error about any other one's flows.
-        if A::read(pkt, meta.dst_offset()) != qsrc {
-            return Verdict::Drop(DropReason::IcmpErrorNoFlow);
-        }
         let fam = A::state_ref(&self.fams);
         let Some(&qnat) = fam.nat_lookup.get(&qsrc) else {
             return Verdict::Drop(DropReason::IcmpErrorNoFlow);
@@ -1494,34 +1524,11 @@ impl Gateway {
         pkt: &mut [u8],
         meta: &IpMeta,
     ) -> Verdict {
-        let qm = match Self::quoted_packet(pkt, meta) {
-            Ok(q) => q,
+        let (qm, qsrc, qdst, rport, iport) = match Self::quoted_flow::<A>(pkt, meta, false) {
+            Ok(q) => (q.meta, q.src, q.dst, q.src_port, q.dst_port),
             Err(r) => return Verdict::Drop(r),
         };
-        let q = meta.l4_offset + 8;
-        let quoted = &pkt[q..meta.end];
         let qp = qm.protocol;
-        let ql4 = qm.l4_offset;
-        // `quoted_packet` checked that the quoted transport fields read here are present.
-        let qt = &quoted[ql4..];
-        let (rport, iport) = match qp {
-            proto::TCP | proto::UDP => {
-                // TCP and UDP ports sit at the same offsets.
-                let h = UdpView::new_unchecked(qt);
-                (h.src_port(), h.dst_port())
-            }
-            _ if is_icmp(qm.version, qp) && is_echo_reply(qm.version, qt[0]) => {
-                (0, IcmpView::new_unchecked(qt).ident())
-            }
-            _ => return Verdict::Drop(DropReason::IcmpErrorNoFlow),
-        };
-        let qsrc = A::read(quoted, qm.src_offset());
-        let qdst = A::read(quoted, qm.dst_offset());
-        // docs/behaviour.md §4 ICMP: the error must go to the quoted packet's source, the remote.
-        let outer_dst = A::read(pkt, meta.dst_offset());
-        if outer_dst != qsrc {
-            return Verdict::Drop(DropReason::IcmpErrorNoFlow);
-        }
         let fam = A::state_ref(&self.fams);
         let Some(idx) = fam.table.find_out(nic.0, qp, &qdst, iport, &qsrc, rport) else {
             return Verdict::Drop(DropReason::IcmpErrorNoFlow);
@@ -1532,7 +1539,8 @@ impl Gateway {
             rewrite_endpoint(quoted, &qm, Side::Dst, nat.as_ref(), f.nat_port);
         });
         rewrite_addr(pkt, meta, Side::Src, nat.as_ref());
-        if fam.nat_lookup.contains_key(&outer_dst) {
+        if fam.nat_lookup.contains_key(&qsrc) {
+            // The outer destination (`quoted_flow` checked it is `qsrc`) is a NAT address.
             // docs/behaviour.md §4 Hairpinning: an error about a hairpinned packet is addressed
             // to the other NIC's NAT address. Translated outbound above, it now enters as an
             // inbound error and reaches that NIC only if it matches its flow; it never leaves
