@@ -178,17 +178,8 @@ impl Simulator {
                     return;
                 }
                 let iss = self.hosts[h.index()].rng.next_u64() as u32;
-                let now_ns = self.now_ns;
-                let mut out = std::mem::take(&mut self.out);
-                let server = {
-                    let mut io = Io {
-                        now_ns,
-                        out: &mut out,
-                        pool: &mut self.pool,
-                    };
-                    TcpServer::accept(t.dst_addr(), t, iss, response_bytes, &mut io)
-                };
-                self.out = out;
+                let server =
+                    self.with_io(|io| TcpServer::accept(t.dst_addr(), t, iss, response_bytes, io));
                 let a = self.new_app(h, AppState::TcpServer(Box::new(server)), None, None);
                 self.conns.insert(key, a);
                 self.app_keys[a.index()].0 = Some(key);

@@ -40,20 +40,27 @@ impl Simulator {
         }
     }
 
+    /// Runs `f` with I/O scratch at the current time: what it sends collects in the outgoing
+    /// buffer, for the caller to flush from the sending host ([`Self::flush_out`]).
+    pub(super) fn with_io<R>(&mut self, f: impl FnOnce(&mut Io) -> R) -> R {
+        f(&mut Io {
+            now_ns: self.now_ns,
+            out: &mut self.out,
+            pool: &mut self.pool,
+        })
+    }
+
     /// Runs `f` on an application with I/O scratch, sends what it wrote, re-arms its timer and
     /// frees it when finished.
     pub(super) fn with_app(&mut self, a: AppId, f: impl FnOnce(&mut App, &mut Io)) {
-        let now_ns = self.now_ns;
-        let mut out = std::mem::take(&mut self.out);
-        {
-            let mut io = Io {
-                now_ns,
-                out: &mut out,
+        f(
+            &mut self.apps[a.index()],
+            &mut Io {
+                now_ns: self.now_ns,
+                out: &mut self.out,
                 pool: &mut self.pool,
-            };
-            f(&mut self.apps[a.index()], &mut io);
-        }
-        self.out = out;
+            },
+        );
         let h = self.apps[a.index()].host;
         self.flush_out(h);
         self.reschedule(a);
@@ -173,7 +180,6 @@ impl Simulator {
             }
             return None;
         }
-        let now_ns = self.now_ns;
         let (state, key, bound) = match *kind {
             AppKind::Tcp(p) => {
                 let proto = Proto::Tcp.number();
@@ -182,18 +188,7 @@ impl Simulator {
                     .unwrap_or_else(|| self.ephemeral_port(h, proto, p.to));
                 let local = SocketAddr::new(self.source_addr(h, p.to.ip())?, port);
                 let iss = self.hosts[h.index()].rng.next_u64() as u32;
-                let mut out = std::mem::take(&mut self.out);
-                let c = TcpClient::start(
-                    local,
-                    p,
-                    iss,
-                    &mut Io {
-                        now_ns,
-                        out: &mut out,
-                        pool: &mut self.pool,
-                    },
-                );
-                self.out = out;
+                let c = self.with_io(|io| TcpClient::start(local, p, iss, io));
                 let key = SocketKey {
                     host: h,
                     proto,
@@ -208,17 +203,7 @@ impl Simulator {
                     .src_port
                     .unwrap_or_else(|| self.ephemeral_port(h, proto, p.to));
                 let local = SocketAddr::new(self.source_addr(h, p.to.ip())?, port);
-                let mut out = std::mem::take(&mut self.out);
-                let (c, o) = UdpClient::start(
-                    local,
-                    p,
-                    &mut Io {
-                        now_ns,
-                        out: &mut out,
-                        pool: &mut self.pool,
-                    },
-                );
-                self.out = out;
+                let (c, o) = self.with_io(|io| UdpClient::start(local, p, io));
                 let key = SocketKey {
                     host: h,
                     proto,
@@ -236,18 +221,7 @@ impl Simulator {
                 let ident = p
                     .ident
                     .unwrap_or_else(|| self.ephemeral_port(h, proto, remote));
-                let mut out = std::mem::take(&mut self.out);
-                let (c, o) = PingClient::start(
-                    local,
-                    ident,
-                    p,
-                    &mut Io {
-                        now_ns,
-                        out: &mut out,
-                        pool: &mut self.pool,
-                    },
-                );
-                self.out = out;
+                let (c, o) = self.with_io(|io| PingClient::start(local, ident, p, io));
                 let key = SocketKey {
                     host: h,
                     proto,
@@ -264,17 +238,7 @@ impl Simulator {
                     .src_port
                     .unwrap_or_else(|| self.ephemeral_port(h, proto, p.primary));
                 let local = SocketAddr::new(self.source_addr(h, p.primary.ip())?, port);
-                let mut out = std::mem::take(&mut self.out);
-                let c = Probe::start(
-                    local,
-                    p,
-                    &mut Io {
-                        now_ns,
-                        out: &mut out,
-                        pool: &mut self.pool,
-                    },
-                );
-                self.out = out;
+                let c = self.with_io(|io| Probe::start(local, p, io));
                 (AppState::Probe(Box::new(c)), None, Some((h, proto, port)))
             }
             AppKind::Attack(ref attack) => {
@@ -284,17 +248,7 @@ impl Simulator {
                     _ => return None,
                 };
                 let src = self.source_addr(h, dst)?;
-                let mut out = std::mem::take(&mut self.out);
-                let (f, o) = Flood::start(
-                    src,
-                    attack.clone(),
-                    &mut Io {
-                        now_ns,
-                        out: &mut out,
-                        pool: &mut self.pool,
-                    },
-                );
-                self.out = out;
+                let (f, o) = self.with_io(|io| Flood::start(src, attack.clone(), io));
                 let a = self.new_app(h, AppState::Flood(Box::new(f)), named, generator);
                 self.apps[a.index()].settle(o);
                 return Some(self.register(a, h, None, None));
