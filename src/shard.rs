@@ -13,6 +13,7 @@
 //! once.
 
 use std::fmt;
+use std::io::Write as _;
 
 use serde::{Deserialize, Serialize};
 
@@ -125,6 +126,31 @@ impl Shard {
             .saturating_add(u64::from(self.index))
     }
 
+    /// Checks that `got`, the positions a shard file lists `what` at, are exactly the ones this
+    /// shard owns out of `total`, in order. Allocates nothing by `total`: it comes from the file.
+    pub fn check_positions(
+        self,
+        name: &str,
+        what: &str,
+        total: u64,
+        got: &[u64],
+    ) -> Result<(), String> {
+        let expected = self.len_of(total);
+        if got.len() as u64 != expected {
+            return Err(format!(
+                "{name}: shard {self} holds {} {what}, expected {expected} (of {total})",
+                got.len()
+            ));
+        }
+        match (0u64..).zip(got).find(|&(i, &p)| p != self.position(i)) {
+            Some((i, p)) => Err(format!(
+                "{name}: shard {self} holds {what} at position {p} where it owns position {}",
+                self.position(i)
+            )),
+            None => Ok(()),
+        }
+    }
+
     /// The file name a shard's results go to: `COMMAND-K-of-N.json`.
     pub fn file_name(self, command: &str) -> String {
         format!("{command}-{}-of-{}.json", self.index, self.count)
@@ -220,6 +246,32 @@ pub fn write_file<T: Serialize>(path: &std::path::Path, file: &T) -> Result<(), 
         .map_err(|e| e.to_string())
         .and_then(|bytes| crate::output::write_atomic(path, bytes).map_err(|e| e.to_string()))
         .map_err(|e| format!("writing {}: {e}", path.display()))
+}
+
+/// The end of every `--shard` run: writes `file` to `path` (atomically) and prints
+/// `shard K/N: <summary>; wrote <path> ...` to `out`, or the error to standard error; returns
+/// the exit code (`exit::BAD_INPUT` when the file could not be written).
+pub fn write_and_report<T: Serialize>(
+    path: &std::path::Path,
+    file: &T,
+    shard: Shard,
+    summary: &str,
+    out: &mut dyn std::io::Write,
+) -> u8 {
+    match write_file(path, file) {
+        Ok(()) => {
+            let _ = writeln!(
+                out,
+                "shard {shard}: {summary}; wrote {} (merge every shard with `natsim merge`)",
+                path.display()
+            );
+            crate::exit::OK
+        }
+        Err(e) => {
+            let _ = writeln!(crate::output::stderr(), "error: {e}");
+            crate::exit::BAD_INPUT
+        }
+    }
 }
 
 /// Reads every shard result file of `paths` as a `what` shard file, named as given.
@@ -328,6 +380,22 @@ pub fn check_set(files: &[(String, ShardHeader)]) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_shard_file_must_hold_exactly_its_own_positions() {
+        let s = Shard { index: 1, count: 3 };
+        // Of 8 items, shard 1/3 owns positions 1, 4 and 7.
+        assert_eq!(s.check_positions("f", "points", 8, &[1, 4, 7]), Ok(()));
+        for bad in [&[1, 4][..], &[1, 4, 7, 10], &[1, 7, 4], &[0, 4, 7], &[]] {
+            let e = s.check_positions("f", "points", 8, bad).unwrap_err();
+            assert!(e.starts_with("f: shard 1/3 holds"), "{bad:?}: {e}");
+        }
+        // A total read from a hostile file is only compared with, never allocated by.
+        let e = s
+            .check_positions("f", "points", u64::MAX, &[1, 4, 7])
+            .unwrap_err();
+        assert!(e.contains("expected 6148914691236517205"), "{e}");
+    }
 
     #[test]
     fn shards_parse_and_refuse_nonsense() {

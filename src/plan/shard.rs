@@ -22,7 +22,7 @@ use super::run::{SimulateFn, SimulatedPoint};
 use crate::exit::{self, Exit};
 use crate::output;
 use crate::shard::{
-    Shard, ShardFile, ShardHeader, check_files, prepare_dir, read_files, write_file,
+    Shard, ShardFile, ShardHeader, check_files, prepare_dir, read_files, write_and_report,
 };
 
 /// The `command` of plan shard files.
@@ -162,18 +162,14 @@ pub fn plan_shard_cmd(
         settings,
         points,
     };
-    match write_file(&path, &file) {
-        Ok(()) => Exit(output::print_all(
-            exit::OK,
-            &format!(
-                "shard {shard}: {} of {} points simulated; wrote {} (merge every shard with `natsim merge`)\n",
-                file.points.len(),
-                file.settings.points,
-                path.display()
-            ),
-        )),
-        Err(e) => Exit(output::print_error(&e)),
-    }
+    let summary = format!(
+        "{} of {} points simulated",
+        file.points.len(),
+        file.settings.points
+    );
+    let mut out = output::stdout();
+    let code = write_and_report(&path, &file, shard, &summary, &mut out);
+    Exit(output::finish(code, out, output::stderr()))
 }
 
 /// Checks a complete set of plan shard files; returns the settings and every point's recorded
@@ -186,19 +182,17 @@ pub fn combine(
         return Err("no shard result files given".to_owned());
     };
     let settings = first.settings.clone();
+    for (name, f) in files {
+        let got: Vec<u64> = f.points.iter().map(|p| p.index).collect();
+        f.header
+            .shard
+            .check_positions(name, "points", settings.points, &got)?;
+    }
+    // Only now is `settings.points` (read from a file) known to be the number of points the
+    // files really hold, so allocating by it cannot blow up.
     let mut by_index: Vec<Option<Result<SimulatedPoint, String>>> =
         vec![None; usize::try_from(settings.points).map_err(|e| e.to_string())?];
-    for (name, f) in files {
-        let shard = f.header.shard;
-        let expected: Vec<u64> = (0..shard.len_of(settings.points))
-            .map(|i| shard.position(i))
-            .collect();
-        let got: Vec<u64> = f.points.iter().map(|p| p.index).collect();
-        if got != expected {
-            return Err(format!(
-                "{name}: shard {shard} holds points {got:?}, expected {expected:?}"
-            ));
-        }
+    for (_, f) in files {
         for p in &f.points {
             if let Some(slot) = usize::try_from(p.index)
                 .ok()

@@ -8,7 +8,6 @@
 //! uses: the same standard output and exit code, byte for byte; the JUnit file differs only in
 //! its wall-clock `time` attributes, as two unsharded runs do.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -17,7 +16,7 @@ use super::cli::{CheckCase, check_one, finish_check, print_case, scenario_files}
 use crate::exit::{self, Exit};
 use crate::output;
 use crate::shard::{
-    Shard, ShardFile, ShardHeader, check_files, prepare_dir, read_files, write_file,
+    Shard, ShardFile, ShardHeader, check_files, prepare_dir, read_files, write_and_report,
 };
 
 /// The `command` of check shard files.
@@ -125,21 +124,8 @@ pub fn check_shard_cmd(
         cases,
     };
     let path = shard_file(shard_out, shard);
-    let code = match write_file(&path, &file) {
-        Ok(()) => {
-            let _ = writeln!(
-                out,
-                "shard {shard}: {} scenarios, {failed} failed; wrote {} (merge every shard with `natsim merge`)",
-                file.cases.len(),
-                path.display()
-            );
-            exit::OK
-        }
-        Err(e) => {
-            let _ = writeln!(output::stderr(), "error: {e}");
-            exit::BAD_INPUT
-        }
-    };
+    let summary = format!("{} scenarios, {failed} failed", file.cases.len());
+    let code = write_and_report(&path, &file, shard, &summary, &mut out);
     Exit(output::finish(code, out, output::stderr()))
 }
 
@@ -150,15 +136,8 @@ pub fn combine(files: &[(String, CheckShardFile)]) -> Result<Vec<CheckCase>, Str
     for (name, f) in files {
         let shard = f.header.shard;
         let total = f.settings.files.len() as u64;
-        let expected: Vec<u64> = (0..shard.len_of(total))
-            .map(|i| shard.position(i))
-            .collect();
         let got: Vec<u64> = f.cases.iter().map(|c| c.position).collect();
-        if got != expected {
-            return Err(format!(
-                "{name}: shard {shard} holds the files at positions {got:?}, expected {expected:?}"
-            ));
-        }
+        shard.check_positions(name, "scenario files", total, &got)?;
         for c in &f.cases {
             let listed = usize::try_from(c.position)
                 .ok()

@@ -17,10 +17,10 @@ use super::cli::{
     SeedResult, SwarmOptions, SwarmReport, finish, print_start, run_seeds, seed_line,
 };
 use super::run::Target;
-use crate::exit::{self, Exit};
+use crate::exit::Exit;
 use crate::output;
 use crate::shard::{
-    Shard, ShardFile, ShardHeader, check_files, prepare_dir, read_files, write_file,
+    Shard, ShardFile, ShardHeader, check_files, prepare_dir, read_files, write_and_report,
 };
 
 /// The `command` of swarm shard files.
@@ -145,21 +145,8 @@ pub fn shard_cmd(opts: &SwarmOptions, shard: Shard) -> Exit {
         .iter()
         .filter(|r| r.outcome.failure.is_some())
         .count();
-    let code = match write_file(&path, &file) {
-        Ok(()) => {
-            let _ = writeln!(
-                out,
-                "shard {shard}: {} seeds, {failed} failed; wrote {} (merge every shard with `natsim merge`)",
-                file.results.len(),
-                path.display()
-            );
-            exit::OK
-        }
-        Err(e) => {
-            let _ = writeln!(output::stderr(), "error: {e}");
-            exit::BAD_INPUT
-        }
-    };
+    let summary = format!("{} seeds, {failed} failed", file.results.len());
+    let code = write_and_report(&path, &file, shard, &summary, &mut out);
     Exit(output::finish(code, out, output::stderr()))
 }
 
