@@ -169,3 +169,53 @@ fn a_live_flows_reply_with_ttl_0_answered_with_time_exceeded_is_no_liveness_viol
         "{verdict:?}"
     );
 }
+
+/// A gateway that answers a live UDP flow's replies with Time Exceeded although they arrive
+/// with hops to spare (TTL 64).
+struct TimeExceededForEveryReply(Box<dyn natsim::sim::dataplane::Dataplane>);
+
+impl natsim::sim::dataplane::Wrapper for TimeExceededForEveryReply {
+    fn inner(&self) -> &dyn natsim::sim::dataplane::Dataplane {
+        self.0.as_ref()
+    }
+    fn inner_mut(&mut self) -> &mut dyn natsim::sim::dataplane::Dataplane {
+        self.0.as_mut()
+    }
+    fn process(
+        &mut self,
+        now: natsim::time::Instant,
+        ingress: Ingress,
+        pkt: &mut Vec<u8>,
+    ) -> natsim::nat::Verdict {
+        let v = self.0.process(now, ingress, pkt);
+        if ingress == Ingress::Outside && matches!(v, natsim::nat::Verdict::Forward(_)) {
+            let quoted = pkt.clone();
+            let from = IpAddr::V4(NAT_V4);
+            let to = IpAddr::V4(Ipv4Addr::new(
+                quoted[12], quoted[13], quoted[14], quoted[15],
+            ));
+            *pkt = PacketRepr::icmp_error(from, to, 11, 0, &quoted).emit();
+            return natsim::nat::Verdict::Respond(natsim::nat::Egress::Outside);
+        }
+        v
+    }
+}
+
+/// docs/behaviour.md §4 "TTL" and §6 invariant 10: only a packet that would reach the inside
+/// with TTL 0 may be refused with Time Exceeded. The same answer to a live flow's reply that
+/// arrived with TTL 64 is a wrongful drop, and liveness catches it.
+#[test]
+fn liveness_catches_time_exceeded_for_a_reply_with_hops_to_spare() {
+    let factory = |cfg| {
+        real_gateway(cfg).map(|g| {
+            Box::new(TimeExceededForEveryReply(g)) as Box<dyn natsim::sim::dataplane::Dataplane>
+        })
+    };
+    // Config byte 5: the `linux` profile, which decrements TTL.
+    let mut f = Fixture::on(5, &factory).expect("fixture");
+    let reply = udp_reply(&flow_of(&f, proto::UDP));
+    match f.checker_mut().packet(Ingress::Outside, reply) {
+        Ok((v, _)) => panic!("not caught: {v:?}"),
+        Err(v) => assert!(v.to_string().contains("invariant liveness violated"), "{v}"),
+    }
+}

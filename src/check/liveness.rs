@@ -47,8 +47,9 @@ use crate::nat::{FlowView, Verdict};
 use crate::sim::observe::{Invariant, NicInfo, Observation, Violation};
 use crate::sim::packet::{IcmpKind, Tuple, quoted_offset};
 use crate::wire::icmp::{ErrorMessage, is_icmp};
-use crate::wire::parse::{parse_ip_lax, proto};
+use crate::wire::parse::{IpVersion, parse_ip_lax, proto};
 use crate::wire::repr::tcp_flags::{self, ACK, FIN, RST, SYN};
+use crate::wire::view::{Ipv4View, Ipv6View};
 
 /// The ports of `block` the gateway hands out (all but the last under the dpservice quirk).
 pub(super) fn block_usable(profile: &Profile, block: &Block) -> u32 {
@@ -224,22 +225,23 @@ fn judged(r: DropReason) -> bool {
     )
 }
 
-/// Why an inbound packet was answered instead of forwarded, read from the answer: a Time
-/// Exceeded is the router hop refusing a packet that would reach the inside with TTL / hop
-/// limit 0 (a drop the model does not judge, like `ttl_expired`); any other answer is the
-/// gateway refusing an unsolicited packet.
-fn answered_reason(answer: &[u8]) -> DropReason {
-    let time_exceeded = parse_ip_lax(answer).is_ok_and(|m| {
+/// The TTL (IPv4) or hop limit (IPv6) a packet arrived with; `None` when it is no IP packet.
+fn arrival_hops(pkt: &[u8]) -> Option<u8> {
+    let m = parse_ip_lax(pkt).ok()?;
+    Some(match m.version {
+        IpVersion::V4 => Ipv4View::new_unchecked(pkt).ttl(),
+        IpVersion::V6 => Ipv6View::new_unchecked(pkt).hop_limit(),
+    })
+}
+
+/// True when `answer` is an ICMP Time Exceeded of its own family.
+fn is_time_exceeded(answer: &[u8]) -> bool {
+    parse_ip_lax(answer).is_ok_and(|m| {
         is_icmp(m.version, m.protocol)
             && m.has_l4_header()
             && answer.get(m.l4_offset).copied()
                 == Some(ErrorMessage::TimeExceeded.type_code(m.version).0)
-    });
-    if time_exceeded {
-        DropReason::TtlExpired
-    } else {
-        DropReason::Unsolicited
-    }
+    })
 }
 
 impl Liveness {
@@ -1023,7 +1025,17 @@ impl Liveness {
             Verdict::Drop(_) | Verdict::Respond(_) => {
                 let reason = match verdict {
                     Verdict::Drop(r) => r,
-                    _ => answered_reason(after),
+                    // Behaviour §4 "TTL": a router-hop profile answers a packet that would reach
+                    // the inside with TTL 0 with Time Exceeded, a refusal the model does not
+                    // judge. Any other answer, or a Time Exceeded for a packet that arrived with
+                    // hops to spare, is the gateway refusing the packet as unsolicited.
+                    _ if self.profile.ttl_decrement
+                        && arrival_hops(before).is_some_and(|h| h <= 1)
+                        && is_time_exceeded(after) =>
+                    {
+                        DropReason::TtlExpired
+                    }
+                    _ => DropReason::Unsolicited,
                 };
                 if syn_only
                     && flow.is_none()
