@@ -8,10 +8,12 @@ use std::hint::black_box;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::time::Duration;
 
-use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use criterion::{
+    BatchSize, BenchmarkId, Criterion, Throughput, criterion_group, criterion_main,
+};
 use natsim::nat::{
-    Block, Gateway, GatewayConfig, Ingress, LimitScope, NetworkConfig, NetworkId, NicConfig, NicId,
-    Profile, Verdict,
+    BatchPacket, Block, Gateway, GatewayConfig, Ingress, LimitScope, NetworkConfig, NetworkId,
+    NicConfig, NicId, Profile, Verdict,
 };
 use natsim::time::Instant;
 use natsim::wire::PacketRepr;
@@ -54,6 +56,11 @@ fn remote_ip(v6: bool, i: u32) -> IpAddr {
 
 /// A gateway with `nics` NICs, each with a `ports`-port block (63 blocks per NAT IP).
 fn gateway(v6: bool, nics: u32, ports: u32, scope: LimitScope) -> Gateway {
+    gateway_with_ceiling(v6, nics, ports, scope, 8 << 20)
+}
+
+/// [`gateway`] with a connection-table ceiling of `max_flows`.
+fn gateway_with_ceiling(v6: bool, nics: u32, ports: u32, scope: LimitScope, max_flows: u32) -> Gateway {
     let profile = Profile {
         limit_scope: scope,
         ..Profile::rfc()
@@ -65,7 +72,7 @@ fn gateway(v6: bool, nics: u32, ports: u32, scope: LimitScope) -> Gateway {
             name: "bench".into(),
             local_prefixes: vec![],
         }],
-        max_flows: 8 << 20,
+        max_flows,
         ..Default::default()
     })
     .expect("valid config");
@@ -166,6 +173,31 @@ fn established(c: &mut Criterion) {
                     }
                 })
             });
+            // The same packets through `process_batch`, VECTOR at a time (as a poll-mode
+            // driver hands them over).
+            const VECTOR: usize = 32;
+            let mut batch: Vec<BatchPacket> = (0..VECTOR)
+                .map(|_| BatchPacket::new(Ingress::Outside, Vec::with_capacity(128)))
+                .collect();
+            group.bench_function(BenchmarkId::new(format!("{name}-batch"), flows), |b| {
+                b.iter(|| {
+                    for _ in 0..BATCH / VECTOR {
+                        for p in batch.iter_mut() {
+                            let i = order[cursor] as usize;
+                            cursor = if cursor + 1 == order.len() {
+                                0
+                            } else {
+                                cursor + 1
+                            };
+                            p.ingress = Ingress::Inside(NicId(i as u32 % NICS));
+                            p.buf.clear();
+                            p.buf.extend_from_slice(&ring[i * STRIDE..i * STRIDE + len]);
+                        }
+                        g.process_batch(now, &mut batch);
+                        black_box(&batch);
+                    }
+                })
+            });
             let (v4b, v6b) = g.table_bytes();
             let (l4, l6) = g.live_flows();
             let (bytes, live) = if v6 { (v6b, l6) } else { (v4b, l4) };
@@ -262,5 +294,103 @@ fn rejected(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, established, new_flows, rejected);
+/// `N` UDP packets of `N` distinct new flows (distinct remote endpoints, so each takes the
+/// creation path), spread over the NICs.
+fn new_flow_packets(v6: bool, n: u32) -> Vec<BatchPacket> {
+    (0..n)
+        .map(|i| {
+            let nic = i % NICS;
+            let k = i / NICS;
+            let src = (inside_ip(v6, nic), 1024 + (k % 60000) as u16);
+            let dst = (remote_ip(v6, k / 60000), 1 + (k % 60000) as u16);
+            BatchPacket::new(
+                Ingress::Inside(NicId(nic)),
+                PacketRepr::udp(src, dst, &[0u8; 18]).emit(),
+            )
+        })
+        .collect()
+}
+
+/// RFC 9693 (benchmarking stateful NATxy gateways) on the gateway itself: the connection setup
+/// rate (new flows per second into an empty table, whole batches of distinct new flows), the
+/// connection tear-down rate (flows ended and their ports released per second, all due at one
+/// `handle_timeout`), and the connection-table capacity (printed: flows per GiB of table
+/// memory, and the configured ceiling enforced exactly).
+fn rfc9693(c: &mut Criterion) {
+    const N: u32 = 65_536;
+    let mut group = c.benchmark_group("rfc9693");
+    group
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(5))
+        .sample_size(20)
+        .throughput(Throughput::Elements(u64::from(N)));
+    let now = Instant::from_secs(1);
+    for v6 in [false, true] {
+        let name = if v6 { "ipv6" } else { "ipv4" };
+        let packets = new_flow_packets(v6, N);
+        group.bench_function(BenchmarkId::new("setup", name), |b| {
+            b.iter_batched_ref(
+                || {
+                    (
+                        gateway(v6, NICS, PORTS, LimitScope::RemoteEndpoint),
+                        packets.clone(),
+                    )
+                },
+                |(g, batch)| {
+                    for chunk in batch.chunks_mut(32) {
+                        g.process_batch(now, chunk);
+                    }
+                },
+                BatchSize::LargeInput,
+            )
+        });
+        group.bench_function(BenchmarkId::new("teardown", name), |b| {
+            b.iter_batched_ref(
+                || {
+                    let mut g = gateway(v6, NICS, PORTS, LimitScope::RemoteEndpoint);
+                    let mut batch = packets.clone();
+                    g.process_batch(now, &mut batch);
+                    assert_eq!(g.tracked_flows(), if v6 { (0, N) } else { (N, 0) });
+                    g
+                },
+                |g| {
+                    // Past every timeout and hold: all N flows end and their ports are freed.
+                    g.handle_timeout(Instant::from_secs(100_000));
+                    debug_assert_eq!(g.tracked_flows(), (0, 0));
+                },
+                BatchSize::LargeInput,
+            )
+        });
+    }
+    group.finish();
+    // Capacity: a table filled to its configured ceiling takes exactly that many flows and
+    // refuses the next one as `table_full`; memory per flow there gives flows per GiB.
+    for v6 in [false, true] {
+        let name = if v6 { "ipv6" } else { "ipv4" };
+        let mut g = gateway_with_ceiling(v6, NICS, PORTS, LimitScope::RemoteEndpoint, N);
+        let mut batch = new_flow_packets(v6, N + 1);
+        g.process_batch(now, &mut batch);
+        let accepted = batch
+            .iter()
+            .filter(|p| matches!(p.verdict, Verdict::Forward(_)))
+            .count();
+        assert_eq!(accepted, N as usize, "{name}: the table takes its ceiling");
+        assert!(
+            matches!(
+                batch[N as usize].verdict,
+                Verdict::Drop(natsim::nat::DropReason::TableFull)
+            ),
+            "{name}: the flow past the ceiling is refused as table_full"
+        );
+        let (v4b, v6b) = g.table_bytes();
+        let per_flow = (if v6 { v6b } else { v4b }) / N as usize;
+        println!(
+            "rfc9693 capacity {name}: ceiling {N} flows enforced exactly; {per_flow} bytes/flow \
+             at {N} flows = {:.1} M flows per GiB of table memory",
+            (1u64 << 30) as f64 / per_flow as f64 / 1e6
+        );
+    }
+}
+
+criterion_group!(benches, established, new_flows, rejected, rfc9693);
 criterion_main!(benches);

@@ -13,10 +13,11 @@ use std::collections::BinaryHeap;
 use std::hash::{BuildHasher, Hash, Hasher};
 
 use foldhash::fast::FixedState;
-use hashbrown::{HashMap, HashTable};
+use hashbrown::HashMap;
 
 use super::addr::Addr;
 use super::config::NicId;
+use super::index::SlotIndex;
 use super::ports::{PortSet, port_start_offset};
 use super::profile::LimitScope;
 use crate::rng::mix64;
@@ -165,8 +166,8 @@ pub(crate) struct FlowTable<A: Addr> {
     free_head: u32,
     /// Slots in use (live and held flows).
     pub used: u32,
-    out_index: HashTable<u32>,
-    in_index: HashTable<u32>,
+    out_index: SlotIndex,
+    in_index: SlotIndex,
     timers: BinaryHeap<Reverse<TimerEntry>>,
     timeouts: Timeouts,
     hasher: FixedState,
@@ -186,8 +187,8 @@ impl<A: Addr> FlowTable<A> {
             flows: Vec::new(),
             free_head: NIL,
             used: 0,
-            out_index: HashTable::new(),
-            in_index: HashTable::new(),
+            out_index: SlotIndex::default(),
+            in_index: SlotIndex::default(),
             timers: BinaryHeap::new(),
             timeouts,
             hasher: hasher.clone(),
@@ -257,6 +258,69 @@ impl<A: Addr> FlowTable<A> {
         Self::in_hash(h, f.nat_ip, f.nat_port, &f.remote, f.remote_port, f.proto)
     }
 
+    /// The outbound index hash of a tuple (for [`FlowTable::prefetch_out_entry`]).
+    #[inline]
+    pub(crate) fn out_hash_for(
+        &self,
+        nic: u32,
+        proto: u8,
+        inside: &A,
+        iport: u16,
+        remote: &A,
+        rport: u16,
+    ) -> u64 {
+        Self::out_hash(&self.hasher, nic, proto, inside, iport, remote, rport)
+    }
+
+    /// The inbound index hash of a reply tuple (for [`FlowTable::prefetch_in_entry`]).
+    #[inline]
+    pub(crate) fn in_hash_for(
+        &self,
+        nat_ip: u16,
+        nat_port: u16,
+        remote: &A,
+        rport: u16,
+        proto: u8,
+    ) -> u64 {
+        Self::in_hash(&self.hasher, nat_ip, nat_port, remote, rport, proto)
+    }
+
+    /// Prefetches the outbound index entry a lookup of `hash` reads first.
+    #[inline]
+    pub(crate) fn prefetch_out_entry(&self, hash: u64) {
+        self.out_index.prefetch(hash);
+    }
+
+    /// Prefetches the inbound index entry a lookup of `hash` reads first.
+    #[inline]
+    pub(crate) fn prefetch_in_entry(&self, hash: u64) {
+        self.in_index.prefetch(hash);
+    }
+
+    /// Prefetches the flow an outbound lookup of `hash` will most likely compare.
+    #[inline]
+    pub(crate) fn prefetch_out_flow(&self, hash: u64) {
+        if let Some(f) = self
+            .out_index
+            .candidate(hash)
+            .and_then(|i| self.flows.get(i as usize))
+        {
+            super::prefetch::prefetch(f);
+        }
+    }
+
+    /// Prefetches the flow an inbound lookup of `hash` will most likely compare.
+    #[inline]
+    pub(crate) fn prefetch_in_flow(&self, hash: u64) {
+        if let Some(f) = self
+            .in_index
+            .candidate(hash)
+            .and_then(|i| self.flows.get(i as usize))
+        {
+            super::prefetch::prefetch(f);
+        }
+    }
+
     /// The live flow opened by `nic` for this outbound tuple.
     #[inline]
     pub(crate) fn find_out(
@@ -270,17 +334,15 @@ impl<A: Addr> FlowTable<A> {
     ) -> Option<u32> {
         let hash = Self::out_hash(&self.hasher, nic, proto, inside, iport, remote, rport);
         let flows = &self.flows;
-        self.out_index
-            .find(hash, |&i| {
-                let f = &flows[i as usize];
-                f.nic == nic
-                    && f.proto == proto
-                    && f.inside_port == iport
-                    && f.remote_port == rport
-                    && f.inside == *inside
-                    && f.remote == *remote
-            })
-            .copied()
+        self.out_index.find(hash, |i| {
+            let f = &flows[i as usize];
+            f.nic == nic
+                && f.proto == proto
+                && f.inside_port == iport
+                && f.remote_port == rport
+                && f.inside == *inside
+                && f.remote == *remote
+        })
     }
 
     /// The live flow whose reply tuple is exactly this inbound tuple.
@@ -295,16 +357,14 @@ impl<A: Addr> FlowTable<A> {
     ) -> Option<u32> {
         let hash = Self::in_hash(&self.hasher, nat_ip, nat_port, remote, rport, proto);
         let flows = &self.flows;
-        self.in_index
-            .find(hash, |&i| {
-                let f = &flows[i as usize];
-                f.nat_port == nat_port
-                    && f.remote_port == rport
-                    && f.nat_ip == nat_ip
-                    && f.proto == proto
-                    && f.remote == *remote
-            })
-            .copied()
+        self.in_index.find(hash, |i| {
+            let f = &flows[i as usize];
+            f.nat_port == nat_port
+                && f.remote_port == rport
+                && f.nat_ip == nat_ip
+                && f.proto == proto
+                && f.remote == *remote
+        })
     }
 
     /// Stores a new live flow, indexes it and starts its timer; returns its slot and deadline.
@@ -324,13 +384,12 @@ impl<A: Addr> FlowTable<A> {
         let h = &self.hasher;
         let flows = &self.flows;
         self.out_index
-            .insert_unique(Self::out_hash_of(h, &flow), idx, |&i| {
+            .insert(Self::out_hash_of(h, &flow), idx, |i| {
                 Self::out_hash_of(h, &flows[i as usize])
             });
-        self.in_index
-            .insert_unique(Self::in_hash_of(h, &flow), idx, |&i| {
-                Self::in_hash_of(h, &flows[i as usize])
-            });
+        self.in_index.insert(Self::in_hash_of(h, &flow), idx, |i| {
+            Self::in_hash_of(h, &flows[i as usize])
+        });
         let d = self.timeouts.deadline(flow.class, flow.last_active_ns);
         self.schedule(idx, d);
         (idx, d)
@@ -402,18 +461,13 @@ impl<A: Addr> FlowTable<A> {
             return;
         }
         let h = &self.hasher;
-        if let Ok(e) = self
-            .out_index
-            .find_entry(Self::out_hash_of(h, &f), |&i| i == idx)
-        {
-            e.remove();
-        }
-        if let Ok(e) = self
-            .in_index
-            .find_entry(Self::in_hash_of(h, &f), |&i| i == idx)
-        {
-            e.remove();
-        }
+        let flows = &self.flows;
+        self.out_index.remove(Self::out_hash_of(h, &f), idx, |i| {
+            Self::out_hash_of(h, &flows[i as usize])
+        });
+        self.in_index.remove(Self::in_hash_of(h, &f), idx, |i| {
+            Self::in_hash_of(h, &flows[i as usize])
+        });
         self.flows[idx as usize].flags &= !LIVE;
     }
 
@@ -659,11 +713,10 @@ impl<A: Addr> FlowTable<A> {
     /// Bytes allocated by this table (slab, indexes, allocator maps), for memory reports.
     pub(crate) fn allocated_bytes(&self) -> usize {
         use std::mem::size_of;
-        let idx = |t: &HashTable<u32>| t.capacity() * (size_of::<u32>() + 1);
         self.flows.capacity() * size_of::<Flow<A>>()
             + self.timers.capacity() * size_of::<Reverse<TimerEntry>>()
-            + idx(&self.out_index)
-            + idx(&self.in_index)
+            + self.out_index.allocated_bytes()
+            + self.in_index.allocated_bytes()
             + self.mappings.capacity() * (size_of::<(MapKey<A>, Mapping)>() + 1)
             + self.scopes.capacity() * (size_of::<(ScopeKey<A>, PortSet)>() + 1)
             + self.closed.capacity() * (size_of::<(ScopeKey<A>, Vec<u32>)>() + 1)

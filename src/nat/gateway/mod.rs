@@ -22,6 +22,7 @@ use std::net::{IpAddr, SocketAddr};
 use foldhash::fast::FixedState;
 use hashbrown::HashMap;
 
+mod batch;
 mod control;
 mod inspect;
 
@@ -50,6 +51,7 @@ use crate::wire::repr::PacketRepr;
 use crate::wire::rewrite::{self, Side, rewrite_addr, rewrite_endpoint};
 use crate::wire::tcp_flags::{ACK, FIN, RST, SYN, is_opening_syn};
 use crate::wire::view::{IcmpView, TcpView, UdpView};
+pub use batch::BatchPacket;
 
 /// Where a packet entered the gateway.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -189,6 +191,8 @@ pub struct Gateway {
     now_ns: u64,
     /// A lower bound on the next flow deadline; `process` skips expiry work before it.
     next_deadline_bound_ns: u64,
+    /// See [`Gateway::set_batch_prefetch_min_flows`].
+    batch_prefetch_min_flows: usize,
     timeouts: Timeouts,
     nics: Vec<Option<NicState>>,
     fams: Families,
@@ -260,6 +264,7 @@ impl Gateway {
         let mut gw = Gateway {
             now_ns: 0,
             next_deadline_bound_ns: u64::MAX,
+            batch_prefetch_min_flows: batch::PREFETCH_MIN_FLOWS,
             timeouts,
             nics: Vec::new(),
             fams: Families {

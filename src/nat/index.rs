@@ -1,0 +1,255 @@
+//! An open-addressing index from a flow key's hash to its slab slot, built for the per-packet
+//! lookup: each entry is one `u32` holding the slot in its low bits and a tag of the hash in
+//! the rest, so a lookup reads the entry (one load), and only on a tag match the flow it names
+//! (the second, dependent load). A general hash table adds a third (control bytes, then the
+//! bucket, then the flow). Its home position is computable from the hash alone, so a batch can
+//! prefetch it before the lookup (see `Gateway::process_batch`).
+//!
+//! Linear probing with backward-shift deletion (no tombstones), load factor at most 3/4. The
+//! index does not store keys: callers pass the hash and an equality test on slots, and a
+//! `rehash` function from slot to hash for growing and deleting.
+
+/// The empty entry (all bits set: no live entry can have an all-ones slot field).
+const EMPTY: u32 = u32::MAX;
+
+/// Slot bits for a new index; widened as the slab grows.
+const MIN_SLOT_BITS: u32 = 16;
+/// At most 31 slot bits, so at least one tag bit remains.
+const MAX_SLOT_BITS: u32 = 31;
+
+/// Hash → slot index; see the module documentation.
+#[derive(Clone, Debug)]
+pub(crate) struct SlotIndex {
+    /// A power of two in length, or empty before the first insert.
+    entries: Vec<u32>,
+    len: usize,
+    /// Width of the slot field; the tag takes the remaining high bits.
+    slot_bits: u32,
+}
+
+impl Default for SlotIndex {
+    fn default() -> Self {
+        SlotIndex {
+            entries: Vec::new(),
+            len: 0,
+            slot_bits: MIN_SLOT_BITS,
+        }
+    }
+}
+
+impl SlotIndex {
+    /// Entries stored.
+    pub(crate) fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Bytes allocated.
+    pub(crate) fn allocated_bytes(&self) -> usize {
+        self.entries.capacity() * std::mem::size_of::<u32>()
+    }
+
+    /// The largest slot this index can hold with its current slot width.
+    pub(crate) fn max_slot(&self) -> u32 {
+        self.slot_mask() - 1
+    }
+
+    #[inline]
+    fn slot_mask(&self) -> u32 {
+        (1u32 << self.slot_bits) - 1
+    }
+
+    #[inline]
+    fn tag(&self, hash: u64) -> u32 {
+        ((hash >> 32) as u32) << self.slot_bits
+    }
+
+    #[inline]
+    fn home(&self, hash: u64) -> usize {
+        hash as usize & (self.entries.len().wrapping_sub(1))
+    }
+
+    /// Brings the cache line of `hash`'s home entry toward the core; no effect on contents.
+    #[inline]
+    pub(crate) fn prefetch(&self, hash: u64) {
+        if !self.entries.is_empty() {
+            super::prefetch::prefetch(&self.entries[self.home(hash)]);
+        }
+    }
+
+    /// The first slot at or after `hash`'s home whose tag matches, without checking the key:
+    /// what a batch prefetches the flow of. May be a false match; never misses a true one
+    /// that comes first.
+    #[inline]
+    pub(crate) fn candidate(&self, hash: u64) -> Option<u32> {
+        self.find(hash, |_| true)
+    }
+
+    /// The slot whose tag matches and for which `eq` holds.
+    #[inline]
+    pub(crate) fn find(&self, hash: u64, mut eq: impl FnMut(u32) -> bool) -> Option<u32> {
+        if self.entries.is_empty() {
+            return None;
+        }
+        let mask = self.entries.len() - 1;
+        let tag = self.tag(hash);
+        let slot_mask = self.slot_mask();
+        let mut pos = hash as usize & mask;
+        loop {
+            let e = self.entries[pos];
+            if e == EMPTY {
+                return None;
+            }
+            if e & !slot_mask == tag && eq(e & slot_mask) {
+                return Some(e & slot_mask);
+            }
+            pos = (pos + 1) & mask;
+        }
+    }
+
+    /// Adds `slot` under `hash` (the caller guarantees it is not present). `rehash` gives the
+    /// hash of any stored slot, for growing.
+    pub(crate) fn insert(&mut self, hash: u64, slot: u32, rehash: impl Fn(u32) -> u64) {
+        if slot > self.max_slot() {
+            let mut bits = self.slot_bits;
+            while bits < MAX_SLOT_BITS && slot > (1u32 << bits) - 2 {
+                bits += 1;
+            }
+            self.rebuild(self.entries.len(), bits, &rehash);
+        }
+        if (self.len + 1) * 4 > self.entries.len() * 3 {
+            let cap = (self.entries.len() * 2).max(16);
+            self.rebuild(cap, self.slot_bits, &rehash);
+        }
+        self.place(hash, slot);
+        self.len += 1;
+    }
+
+    fn place(&mut self, hash: u64, slot: u32) {
+        let mask = self.entries.len() - 1;
+        let entry = self.tag(hash) | slot;
+        let mut pos = hash as usize & mask;
+        while self.entries[pos] != EMPTY {
+            pos = (pos + 1) & mask;
+        }
+        self.entries[pos] = entry;
+    }
+
+    fn rebuild(&mut self, cap: usize, slot_bits: u32, rehash: &impl Fn(u32) -> u64) {
+        let old_mask = self.slot_mask();
+        let old = std::mem::replace(&mut self.entries, vec![EMPTY; cap]);
+        self.slot_bits = slot_bits;
+        for e in old.into_iter().filter(|&e| e != EMPTY) {
+            let slot = e & old_mask;
+            self.place(rehash(slot), slot);
+        }
+    }
+
+    /// Removes `slot` stored under `hash`; false if it is not there.
+    pub(crate) fn remove(&mut self, hash: u64, slot: u32, rehash: impl Fn(u32) -> u64) -> bool {
+        if self.entries.is_empty() {
+            return false;
+        }
+        let mask = self.entries.len() - 1;
+        let slot_mask = self.slot_mask();
+        let want = self.tag(hash) | slot;
+        let mut pos = hash as usize & mask;
+        loop {
+            let e = self.entries[pos];
+            if e == EMPTY {
+                return false;
+            }
+            if e == want {
+                break;
+            }
+            pos = (pos + 1) & mask;
+        }
+        // Backward shift: pull later entries of the probe run into the hole when their home
+        // does not lie cyclically in (hole, their position].
+        let mut hole = pos;
+        let mut next = (pos + 1) & mask;
+        loop {
+            let e = self.entries[next];
+            if e == EMPTY {
+                break;
+            }
+            let home = rehash(e & slot_mask) as usize & mask;
+            let dist_hole = next.wrapping_sub(hole) & mask;
+            let dist_home = next.wrapping_sub(home) & mask;
+            if dist_home >= dist_hole {
+                self.entries[hole] = e;
+                hole = next;
+            }
+            next = (next + 1) & mask;
+        }
+        self.entries[hole] = EMPTY;
+        self.len -= 1;
+        true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use std::collections::BTreeMap;
+
+    /// A deliberately poor hash so probe runs collide and wrap.
+    fn hash_of(key: u32) -> u64 {
+        let h = u64::from(key).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        (h & 0xFFFF_FFFF_0000_0000) | (u64::from(key) % 7)
+    }
+
+    proptest! {
+        /// The index agrees with an ordered map under random inserts and removes, including
+        /// slots that force the slot field to widen.
+        #[test]
+        fn slot_index_agrees_with_a_map(ops in proptest::collection::vec((any::<bool>(), 0u32..300, 0u32..200_000), 1..400)) {
+            let mut idx = SlotIndex::default();
+            // slot -> key
+            let mut model: BTreeMap<u32, u32> = BTreeMap::new();
+            let mut key_of: BTreeMap<u32, u32> = BTreeMap::new();
+            for (insert, key, slot) in ops {
+                let present = key_of.contains_key(&key);
+                if insert && !present && !model.contains_key(&slot) {
+                    let m = model.clone();
+                    idx.insert(hash_of(key), slot, |s| hash_of(m.get(&s).copied().unwrap_or(u32::MAX)));
+                    model.insert(slot, key);
+                    key_of.insert(key, slot);
+                } else if !insert && present {
+                    let s = key_of[&key];
+                    let m = model.clone();
+                    prop_assert!(idx.remove(hash_of(key), s, |s| hash_of(m.get(&s).copied().unwrap_or(u32::MAX))));
+                    model.remove(&s);
+                    key_of.remove(&key);
+                }
+                prop_assert_eq!(idx.len(), model.len());
+                for (&k, &s) in &key_of {
+                    prop_assert_eq!(idx.find(hash_of(k), |c| model.get(&c) == Some(&k)), Some(s));
+                }
+                prop_assert_eq!(idx.find(hash_of(299_999), |c| model.get(&c) == Some(&299_999)), None);
+            }
+        }
+    }
+
+    #[test]
+    fn removing_an_absent_slot_changes_nothing() {
+        let mut idx = SlotIndex::default();
+        idx.insert(hash_of(1), 5, |_| hash_of(1));
+        assert!(!idx.remove(hash_of(2), 6, |_| hash_of(1)));
+        assert_eq!(idx.len(), 1);
+        assert_eq!(idx.find(hash_of(1), |s| s == 5), Some(5));
+    }
+
+    #[test]
+    fn a_slot_beyond_the_field_widens_it() {
+        let mut idx = SlotIndex::default();
+        let big = 1u32 << 20;
+        idx.insert(hash_of(1), 3, |_| hash_of(1));
+        idx.insert(hash_of(2), big, |s| {
+            if s == 3 { hash_of(1) } else { hash_of(2) }
+        });
+        assert!(idx.max_slot() >= big);
+        assert_eq!(idx.find(hash_of(1), |s| s == 3), Some(3));
+        assert_eq!(idx.find(hash_of(2), |s| s == big), Some(big));
+    }
+}
