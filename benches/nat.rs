@@ -1,6 +1,7 @@
-//! NAT core benchmarks (issue 2 targets): established-flow translation at 1k / 64k / 1M live
-//! flows for IPv4 and IPv6, the new-flow path, a packet refused on an exhausted block for
-//! P = 64 and P = 32768, and table memory per live flow.
+//! NAT core benchmarks (issue 2 and 15 targets): established-flow translation at 1k / 64k / 1M
+//! live flows for IPv4 and IPv6, packet by packet (`process`) and batched (`process_batch`), the
+//! new-flow path, a packet refused on an exhausted block for P = 64 and P = 32768, table memory
+//! per live flow, and the RFC 9693 connection setup rate, tear-down rate and table capacity.
 //!
 //! Run: `cargo bench --bench nat`. Results and targets: `reports/BENCHMARKS.md`.
 
