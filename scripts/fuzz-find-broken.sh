@@ -27,7 +27,10 @@ fuzz_ensure_cargo_fuzz
 cd "$root/fuzz"
 fuzz_build none sim_world
 (cd "$root" && cargo build --locked --release --quiet --bin natsim)
-natsim=$root/target/release/natsim
+# Where cargo put it: CARGO_TARGET_DIR when set (absolute or relative to the crate root).
+target_dir=${CARGO_TARGET_DIR:-target}
+case $target_dir in /*) ;; *) target_dir=$root/$target_dir ;; esac
+natsim=$target_dir/release/natsim
 
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
