@@ -160,6 +160,15 @@ pub(crate) struct BlockSpan {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Exhausted;
 
+/// Which of a table's two indexes a lookup uses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Lookup {
+    /// Outbound tuple → flow.
+    Out,
+    /// Inbound reply tuple → flow.
+    In,
+}
+
 /// Flow storage and allocator state of one family.
 pub(crate) struct FlowTable<A: Addr> {
     pub flows: Vec<Flow<A>>,
@@ -258,7 +267,7 @@ impl<A: Addr> FlowTable<A> {
         Self::in_hash(h, f.nat_ip, f.nat_port, &f.remote, f.remote_port, f.proto)
     }
 
-    /// The outbound index hash of a tuple (for [`FlowTable::prefetch_out_entry`]).
+    /// The outbound index hash of a tuple (for [`FlowTable::prefetch_entry`]).
     #[inline]
     pub(crate) fn out_hash_for(
         &self,
@@ -272,7 +281,7 @@ impl<A: Addr> FlowTable<A> {
         Self::out_hash(&self.hasher, nic, proto, inside, iport, remote, rport)
     }
 
-    /// The inbound index hash of a reply tuple (for [`FlowTable::prefetch_in_entry`]).
+    /// The inbound index hash of a reply tuple (for [`FlowTable::prefetch_entry`]).
     #[inline]
     pub(crate) fn in_hash_for(
         &self,
@@ -285,35 +294,24 @@ impl<A: Addr> FlowTable<A> {
         Self::in_hash(&self.hasher, nat_ip, nat_port, remote, rport, proto)
     }
 
-    /// Prefetches the outbound index entry a lookup of `hash` reads first.
-    #[inline]
-    pub(crate) fn prefetch_out_entry(&self, hash: u64) {
-        self.out_index.prefetch(hash);
-    }
-
-    /// Prefetches the inbound index entry a lookup of `hash` reads first.
-    #[inline]
-    pub(crate) fn prefetch_in_entry(&self, hash: u64) {
-        self.in_index.prefetch(hash);
-    }
-
-    /// Prefetches the flow an outbound lookup of `hash` will most likely compare.
-    #[inline]
-    pub(crate) fn prefetch_out_flow(&self, hash: u64) {
-        if let Some(f) = self
-            .out_index
-            .candidate(hash)
-            .and_then(|i| self.flows.get(i as usize))
-        {
-            super::prefetch::prefetch(f);
+    fn index(&self, lookup: Lookup) -> &SlotIndex {
+        match lookup {
+            Lookup::Out => &self.out_index,
+            Lookup::In => &self.in_index,
         }
     }
 
-    /// Prefetches the flow an inbound lookup of `hash` will most likely compare.
+    /// Prefetches the index entry a `lookup` of `hash` reads first.
     #[inline]
-    pub(crate) fn prefetch_in_flow(&self, hash: u64) {
+    pub(crate) fn prefetch_entry(&self, lookup: Lookup, hash: u64) {
+        self.index(lookup).prefetch(hash);
+    }
+
+    /// Prefetches the flow a `lookup` of `hash` will most likely compare.
+    #[inline]
+    pub(crate) fn prefetch_flow(&self, lookup: Lookup, hash: u64) {
         if let Some(f) = self
-            .in_index
+            .index(lookup)
             .candidate(hash)
             .and_then(|i| self.flows.get(i as usize))
         {

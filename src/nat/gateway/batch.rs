@@ -11,6 +11,7 @@
 //! a wasted prefetch.
 
 use super::{Fam, Gateway, Ingress, Verdict};
+use crate::nat::table::Lookup;
 use crate::time::Instant;
 use crate::wire::parse::{be16, proto};
 
@@ -44,15 +45,8 @@ impl BatchPacket {
     }
 }
 
-/// Which index a packet's lookup will use, and the key's hash.
-#[derive(Clone, Copy)]
-enum Hint {
-    None,
-    OutV4(u64),
-    InV4(u64),
-    OutV6(u64),
-    InV6(u64),
-}
+/// The lookup a packet will make: its family (IPv6?), which index, and the key's hash.
+type Hint = Option<(bool, Lookup, u64)>;
 
 /// The transport identity a lookup needs, read without validation (a hint only).
 struct Tuple<'a> {
@@ -78,7 +72,7 @@ impl Gateway {
         ];
         for window in batch.chunks_mut(PREFETCH_WINDOW) {
             if large[0] || large[1] {
-                let mut hints = [Hint::None; PREFETCH_WINDOW];
+                let mut hints: [Hint; PREFETCH_WINDOW] = [None; PREFETCH_WINDOW];
                 for (hint, p) in hints.iter_mut().zip(window.iter()) {
                     *hint = self.hint_of(p.ingress, &p.buf, large);
                     self.prefetch_entry(*hint);
@@ -103,38 +97,29 @@ impl Gateway {
 
     /// The lookup a packet will make, for families whose table is `large`.
     fn hint_of(&self, ingress: Ingress, pkt: &[u8], large: [bool; 2]) -> Hint {
-        let Some(t) = tuple_of(pkt).filter(|t| large[usize::from(t.v6)]) else {
-            return Hint::None;
+        let t = tuple_of(pkt).filter(|t| large[usize::from(t.v6)])?;
+        let hash = match (ingress, t.v6) {
+            (Ingress::Inside(nic), false) => (Lookup::Out, out_hash::<[u8; 4]>(self, nic.0, &t)),
+            (Ingress::Inside(nic), true) => (Lookup::Out, out_hash::<[u8; 16]>(self, nic.0, &t)),
+            (Ingress::Outside, false) => (Lookup::In, in_hash::<[u8; 4]>(self, &t)?),
+            (Ingress::Outside, true) => (Lookup::In, in_hash::<[u8; 16]>(self, &t)?),
         };
-        match (ingress, t.v6) {
-            (Ingress::Inside(nic), false) => Hint::OutV4(out_hash::<[u8; 4]>(self, nic.0, &t)),
-            (Ingress::Inside(nic), true) => Hint::OutV6(out_hash::<[u8; 16]>(self, nic.0, &t)),
-            (Ingress::Outside, false) => {
-                in_hash::<[u8; 4]>(self, &t).map_or(Hint::None, Hint::InV4)
-            }
-            (Ingress::Outside, true) => {
-                in_hash::<[u8; 16]>(self, &t).map_or(Hint::None, Hint::InV6)
-            }
-        }
+        Some((t.v6, hash.0, hash.1))
     }
 
     fn prefetch_entry(&self, hint: Hint) {
         match hint {
-            Hint::None => {}
-            Hint::OutV4(h) => self.fams.v4.table.prefetch_out_entry(h),
-            Hint::InV4(h) => self.fams.v4.table.prefetch_in_entry(h),
-            Hint::OutV6(h) => self.fams.v6.table.prefetch_out_entry(h),
-            Hint::InV6(h) => self.fams.v6.table.prefetch_in_entry(h),
+            Some((false, lookup, hash)) => self.fams.v4.table.prefetch_entry(lookup, hash),
+            Some((true, lookup, hash)) => self.fams.v6.table.prefetch_entry(lookup, hash),
+            None => {}
         }
     }
 
     fn prefetch_flow(&self, hint: Hint) {
         match hint {
-            Hint::None => {}
-            Hint::OutV4(h) => self.fams.v4.table.prefetch_out_flow(h),
-            Hint::InV4(h) => self.fams.v4.table.prefetch_in_flow(h),
-            Hint::OutV6(h) => self.fams.v6.table.prefetch_out_flow(h),
-            Hint::InV6(h) => self.fams.v6.table.prefetch_in_flow(h),
+            Some((false, lookup, hash)) => self.fams.v4.table.prefetch_flow(lookup, hash),
+            Some((true, lookup, hash)) => self.fams.v6.table.prefetch_flow(lookup, hash),
+            None => {}
         }
     }
 }
