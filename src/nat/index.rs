@@ -7,7 +7,8 @@
 //!
 //! Linear probing with backward-shift deletion (no tombstones), load factor at most 3/4. The
 //! index does not store keys: callers pass the hash and an equality test on slots, and a
-//! `rehash` function from slot to hash for growing and deleting.
+//! `rehash` function from slot to hash for deleting; growing empties the index, and the caller
+//! inserts its (hash, slot) pairs again.
 
 /// The empty entry (all bits set: no live entry can have an all-ones slot field).
 const EMPTY: u32 = u32::MAX;
@@ -114,20 +115,45 @@ impl SlotIndex {
         }
     }
 
-    /// Adds `slot` under `hash` (the caller guarantees it is not present). `rehash` gives the
-    /// hash of any stored slot, for growing.
-    pub(crate) fn insert(&mut self, hash: u64, slot: u32, rehash: impl Fn(u32) -> u64) {
-        if slot > self.max_slot() {
-            let mut bits = self.slot_bits;
-            while bits < MAX_SLOT_BITS && slot > (1u32 << bits) - 2 {
-                bits += 1;
-            }
-            self.rebuild(self.entries.len(), bits, &rehash);
+    /// The geometry (entry count, slot bits) the index must be rebuilt to before `slot` can
+    /// be inserted, or `None` if it fits as it is. Growth doubles the entry count at load 3/4
+    /// and widens the slot field to cover that many slots at once, so a slab that grows with
+    /// the index costs one rebuild per doubling, not two.
+    pub(crate) fn growth_for(&self, slot: u32) -> Option<(usize, u32)> {
+        let full = (self.len + 1) * 4 > self.entries.len() * 3;
+        if !full && slot <= self.max_slot() {
+            return None;
         }
-        if (self.len + 1) * 4 > self.entries.len() * 3 {
-            let cap = (self.entries.len() * 2).max(16);
-            self.rebuild(cap, self.slot_bits, &rehash);
+        let cap = if full {
+            (self.entries.len() * 2).max(16)
+        } else {
+            self.entries.len()
+        };
+        let mut bits = self.slot_bits.max(cap.trailing_zeros());
+        while bits < MAX_SLOT_BITS && slot > (1u32 << bits) - 2 {
+            bits += 1;
         }
+        Some((cap, bits.min(MAX_SLOT_BITS)))
+    }
+
+    /// Empties the index into the geometry [`growth_for`] returned. The caller then inserts
+    /// every indexed slot again, typically by walking its slab in order, which reads the flows
+    /// sequentially instead of in hash order.
+    ///
+    /// [`growth_for`]: SlotIndex::growth_for
+    pub(crate) fn reset(&mut self, (cap, slot_bits): (usize, u32)) {
+        self.entries.clear();
+        self.entries.resize(cap, EMPTY);
+        self.slot_bits = slot_bits;
+        self.len = 0;
+    }
+
+    /// Adds `slot` under `hash` (the caller guarantees it is not present); [`growth_for`] must have returned `None` for it (after a
+    /// rebuild if need be).
+    ///
+    /// [`growth_for`]: SlotIndex::growth_for
+    pub(crate) fn insert(&mut self, hash: u64, slot: u32) {
+        debug_assert!(self.growth_for(slot).is_none());
         self.place(hash, slot);
         self.len += 1;
     }
@@ -142,17 +168,6 @@ impl SlotIndex {
         self.entries[pos] = entry;
     }
 
-    fn rebuild(&mut self, cap: usize, slot_bits: u32, rehash: &impl Fn(u32) -> u64) {
-        let old_mask = self.slot_mask();
-        let old = std::mem::replace(&mut self.entries, vec![EMPTY; cap]);
-        self.slot_bits = slot_bits;
-        for e in old.into_iter().filter(|&e| e != EMPTY) {
-            let slot = e & old_mask;
-            self.place(rehash(slot), slot);
-        }
-    }
-
-    /// Removes `slot` stored under `hash`; false if it is not there.
     pub(crate) fn remove(&mut self, hash: u64, slot: u32, rehash: impl Fn(u32) -> u64) -> bool {
         if self.entries.is_empty() {
             return false;
@@ -207,6 +222,17 @@ mod tests {
         (h & 0xFFFF_FFFF_0000_0000) | (u64::from(key) % 7)
     }
 
+    /// Inserts as the flow table does: a rebuild from the model when the index asks for one.
+    fn insert_as_table(idx: &mut SlotIndex, model: &BTreeMap<u32, u32>, key: u32, slot: u32) {
+        if let Some(geometry) = idx.growth_for(slot) {
+            idx.reset(geometry);
+            for (&s, &k) in model {
+                idx.insert(hash_of(k), s);
+            }
+        }
+        idx.insert(hash_of(key), slot);
+    }
+
     proptest! {
         /// The index agrees with an ordered map under random inserts and removes, including
         /// slots that force the slot field to widen.
@@ -219,8 +245,7 @@ mod tests {
             for (insert, key, slot) in ops {
                 let present = key_of.contains_key(&key);
                 if insert && !present && !model.contains_key(&slot) {
-                    let m = model.clone();
-                    idx.insert(hash_of(key), slot, |s| hash_of(m.get(&s).copied().unwrap_or(u32::MAX)));
+                    insert_as_table(&mut idx, &model, key, slot);
                     model.insert(slot, key);
                     key_of.insert(key, slot);
                 } else if !insert && present {
@@ -242,7 +267,7 @@ mod tests {
     #[test]
     fn removing_an_absent_slot_changes_nothing() {
         let mut idx = SlotIndex::default();
-        idx.insert(hash_of(1), 5, |_| hash_of(1));
+        insert_as_table(&mut idx, &BTreeMap::new(), 1, 5);
         assert!(!idx.remove(hash_of(2), 6, |_| hash_of(1)));
         assert_eq!(idx.len(), 1);
         assert_eq!(idx.find(hash_of(1), |s| s == 5), Some(5));
@@ -252,12 +277,28 @@ mod tests {
     fn a_slot_beyond_the_field_widens_it() {
         let mut idx = SlotIndex::default();
         let big = 1u32 << 20;
-        idx.insert(hash_of(1), 3, |_| hash_of(1));
-        idx.insert(hash_of(2), big, |s| {
-            if s == 3 { hash_of(1) } else { hash_of(2) }
-        });
+        insert_as_table(&mut idx, &BTreeMap::new(), 1, 3);
+        insert_as_table(&mut idx, &BTreeMap::from([(3, 1)]), 2, big);
         assert!(idx.max_slot() >= big);
         assert_eq!(idx.find(hash_of(1), |s| s == 3), Some(3));
         assert_eq!(idx.find(hash_of(2), |s| s == big), Some(big));
+    }
+
+    #[test]
+    fn growing_the_entries_widens_the_slot_field_with_them() {
+        let mut idx = SlotIndex::default();
+        let mut model = BTreeMap::new();
+        let mut rebuilds = 0;
+        for slot in 0..200_000u32 {
+            if idx.growth_for(slot).is_some() {
+                rebuilds += 1;
+            }
+            insert_as_table(&mut idx, &model, slot, slot);
+            model.insert(slot, slot);
+        }
+        // One rebuild per doubling from 16 entries to 2^19 (200,000 × 4/3 rounded up), none
+        // of them for the slot field alone.
+        assert_eq!(rebuilds, 16);
+        assert_eq!(idx.find(hash_of(199_999), |s| s == 199_999), Some(199_999));
     }
 }

@@ -330,7 +330,28 @@ impl<A: Addr> FlowTable<A> {
         remote: &A,
         rport: u16,
     ) -> Option<u32> {
-        let hash = Self::out_hash(&self.hasher, nic, proto, inside, iport, remote, rport);
+        let hash = self.out_hash_for(nic, proto, inside, iport, remote, rport);
+        self.find_out_hashed(hash, nic, proto, inside, iport, remote, rport)
+    }
+
+    /// [`FlowTable::find_out`] with the tuple's [`FlowTable::out_hash_for`] already computed
+    /// (a miss passes it on to [`FlowTable::insert`]).
+    #[allow(clippy::too_many_arguments)]
+    #[inline]
+    pub(crate) fn find_out_hashed(
+        &self,
+        hash: u64,
+        nic: u32,
+        proto: u8,
+        inside: &A,
+        iport: u16,
+        remote: &A,
+        rport: u16,
+    ) -> Option<u32> {
+        debug_assert_eq!(
+            hash,
+            self.out_hash_for(nic, proto, inside, iport, remote, rport)
+        );
         let flows = &self.flows;
         self.out_index.find(hash, |i| {
             let f = &flows[i as usize];
@@ -366,31 +387,46 @@ impl<A: Addr> FlowTable<A> {
     }
 
     /// Stores a new live flow, indexes it and starts its timer; returns its slot and deadline.
-    pub(crate) fn insert(&mut self, mut flow: Flow<A>) -> (u32, u64) {
+    /// `out_hash` is the flow's [`FlowTable::out_hash_for`], computed by the lookup that missed.
+    pub(crate) fn insert(&mut self, mut flow: Flow<A>, out_hash: u64) -> (u32, u64) {
+        debug_assert_eq!(out_hash, Self::out_hash_of(&self.hasher, &flow));
         flow.flags |= LIVE;
         flow.timer_ns = u64::MAX;
         let idx = if self.free_head != NIL {
-            let i = self.free_head;
-            self.free_head = self.flows[i as usize].last_active_ns as u32;
-            self.flows[i as usize] = flow;
-            i
+            self.free_head
         } else {
-            self.flows.push(flow);
-            (self.flows.len() - 1) as u32
+            self.flows.len() as u32
         };
+        // Both indexes hold exactly the live flows, so they grow together; they are rebuilt
+        // before the new flow is stored, from one in-order walk of the slab.
+        debug_assert_eq!(self.out_index.len(), self.in_index.len());
+        if let Some(geometry) = self.out_index.growth_for(idx) {
+            self.rebuild_indexes(geometry);
+        }
+        if idx == self.flows.len() as u32 {
+            self.flows.push(flow);
+        } else {
+            self.free_head = self.flows[idx as usize].last_active_ns as u32;
+            self.flows[idx as usize] = flow;
+        }
         self.used += 1;
         let h = &self.hasher;
-        let flows = &self.flows;
-        self.out_index
-            .insert(Self::out_hash_of(h, &flow), idx, |i| {
-                Self::out_hash_of(h, &flows[i as usize])
-            });
-        self.in_index.insert(Self::in_hash_of(h, &flow), idx, |i| {
-            Self::in_hash_of(h, &flows[i as usize])
-        });
+        self.out_index.insert(out_hash, idx);
+        self.in_index.insert(Self::in_hash_of(h, &flow), idx);
         let d = self.timeouts.deadline(flow.class, flow.last_active_ns);
         self.schedule(idx, d);
         (idx, d)
+    }
+
+    /// Rebuilds both indexes in `geometry` from the live flows, in one walk of the slab.
+    fn rebuild_indexes(&mut self, geometry: (usize, u32)) {
+        self.out_index.reset(geometry);
+        self.in_index.reset(geometry);
+        let h = &self.hasher;
+        for (i, f) in self.flows.iter().enumerate().filter(|(_, f)| f.is_live()) {
+            self.out_index.insert(Self::out_hash_of(h, f), i as u32);
+            self.in_index.insert(Self::in_hash_of(h, f), i as u32);
+        }
     }
 
     /// Makes sure the flow's timer fires no later than `deadline_ns`.

@@ -929,9 +929,9 @@ impl Gateway {
         seg: (u8, u32),
         extra_flags: u8,
     ) -> Result<u32, DropReason> {
-        let found = A::state_ref(&self.fams)
-            .table
-            .find_out(nic.0, p, &inside, iport, &remote, rport);
+        let table = &A::state_ref(&self.fams).table;
+        let out_hash = table.out_hash_for(nic.0, p, &inside, iport, &remote, rport);
+        let found = table.find_out_hashed(out_hash, nic.0, p, &inside, iport, &remote, rport);
         if let Some(i) = found {
             self.refresh::<A>(i, Dir::Out, seg.0);
             if p == proto::TCP {
@@ -956,7 +956,17 @@ impl Gateway {
         if p == proto::TCP && !opening && !pickup {
             return Err(DropReason::TcpNoFlow);
         }
-        self.create_flow::<A>(nic, p, inside, iport, remote, rport, seg, extra_flags)
+        self.create_flow::<A>(
+            nic,
+            p,
+            inside,
+            iport,
+            remote,
+            rport,
+            seg,
+            extra_flags,
+            out_hash,
+        )
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -970,6 +980,7 @@ impl Gateway {
         rport: u16,
         seg: (u8, u32),
         extra_flags: u8,
+        out_hash: u64,
     ) -> Result<u32, DropReason> {
         let tcp_flags = seg.0;
         let Some(nb) = self
@@ -1033,23 +1044,26 @@ impl Gateway {
             _ => (0, class::ICMP),
         };
         let now = self.now_ns;
-        let (idx, d) = table.insert(Flow {
-            inside,
-            remote,
-            inside_port: iport,
-            remote_port: rport,
-            nat_port,
-            nat_ip: nb.nat_ip,
-            nic: nic.0,
-            last_active_ns: now,
-            timer_ns: u64::MAX,
-            closed_ns: 0,
-            seq_end: seg.1,
-            proto: p,
-            state,
-            class: cls,
-            flags: extra_flags | if hairpin { HAIRPIN } else { 0 },
-        });
+        let (idx, d) = table.insert(
+            Flow {
+                inside,
+                remote,
+                inside_port: iport,
+                remote_port: rport,
+                nat_port,
+                nat_ip: nb.nat_ip,
+                nic: nic.0,
+                last_active_ns: now,
+                timer_ns: u64::MAX,
+                closed_ns: 0,
+                seq_end: seg.1,
+                proto: p,
+                state,
+                class: cls,
+                flags: extra_flags | if hairpin { HAIRPIN } else { 0 },
+            },
+            out_hash,
+        );
         self.next_deadline_bound_ns = self.next_deadline_bound_ns.min(d);
         self.counters.flows_created += 1;
         self.nic_counters[nic.0 as usize].flows_created += 1;
