@@ -1,6 +1,7 @@
 //! An open-addressing index from a flow key's hash to its slab slot, built for the per-packet
-//! lookup: each entry is one `u32` holding the slot in its low bits and a tag of the hash in
-//! the rest, so a lookup reads the entry (one load), and only on a tag match the flow it names
+//! lookup: each entry is one `u32` holding the slot (plus one, so that zero means empty) in its
+//! low bits and a tag of the hash in the rest, so a lookup reads the entry (one load), and only
+//! on a tag match the flow it names
 //! (the second, dependent load). A general hash table adds a third (control bytes, then the
 //! bucket, then the flow). Its home position is computable from the hash alone, so a batch can
 //! prefetch it before the lookup (see `Gateway::process_batch`).
@@ -10,8 +11,9 @@
 //! `rehash` function from slot to hash for deleting; growing empties the index, and the caller
 //! inserts its (hash, slot) pairs again.
 
-/// The empty entry (all bits set: no live entry can have an all-ones slot field).
-const EMPTY: u32 = u32::MAX;
+/// The empty entry. A live entry stores slot + 1 in its slot field, so it is never zero, and
+/// a fresh index is zeroed memory (the allocator's, with no pass over it).
+const EMPTY: u32 = 0;
 
 /// Slot bits for a new index; widened as the slab grows.
 const MIN_SLOT_BITS: u32 = 16;
@@ -108,8 +110,8 @@ impl SlotIndex {
             if e == EMPTY {
                 return None;
             }
-            if e & !slot_mask == tag && eq(e & slot_mask) {
-                return Some(e & slot_mask);
+            if e & !slot_mask == tag && eq((e & slot_mask) - 1) {
+                return Some((e & slot_mask) - 1);
             }
             pos = (pos + 1) & mask;
         }
@@ -142,8 +144,7 @@ impl SlotIndex {
     ///
     /// [`growth_for`]: SlotIndex::growth_for
     pub(crate) fn reset(&mut self, (cap, slot_bits): (usize, u32)) {
-        self.entries.clear();
-        self.entries.resize(cap, EMPTY);
+        self.entries = vec![EMPTY; cap];
         self.slot_bits = slot_bits;
         self.len = 0;
     }
@@ -160,7 +161,7 @@ impl SlotIndex {
 
     fn place(&mut self, hash: u64, slot: u32) {
         let mask = self.entries.len() - 1;
-        let entry = self.tag(hash) | slot;
+        let entry = self.tag(hash) | (slot + 1);
         let mut pos = self.home(hash);
         while self.entries[pos] != EMPTY {
             pos = (pos + 1) & mask;
@@ -174,7 +175,7 @@ impl SlotIndex {
         }
         let mask = self.entries.len() - 1;
         let slot_mask = self.slot_mask();
-        let want = self.tag(hash) | slot;
+        let want = self.tag(hash) | (slot + 1);
         let mut pos = self.home(hash);
         loop {
             let e = self.entries[pos];
@@ -195,7 +196,7 @@ impl SlotIndex {
             if e == EMPTY {
                 break;
             }
-            let home = self.home(rehash(e & slot_mask));
+            let home = self.home(rehash((e & slot_mask) - 1));
             let dist_hole = next.wrapping_sub(hole) & mask;
             let dist_home = next.wrapping_sub(home) & mask;
             if dist_home >= dist_hole {
