@@ -28,6 +28,8 @@ pub(crate) struct SlotIndex {
     len: usize,
     /// Width of the slot field; the tag takes the remaining high bits.
     slot_bits: u32,
+    /// 64 − log2(entries.len()): the shift that turns a hash product into a home position.
+    home_shift: u32,
 }
 
 impl Default for SlotIndex {
@@ -36,6 +38,7 @@ impl Default for SlotIndex {
             entries: Vec::new(),
             len: 0,
             slot_bits: MIN_SLOT_BITS,
+            home_shift: 64,
         }
     }
 }
@@ -72,11 +75,8 @@ impl SlotIndex {
     /// 64-flow table probe 52 entries to find a key absent.
     #[inline]
     fn home(&self, hash: u64) -> usize {
-        let bits = self.entries.len().trailing_zeros();
-        if bits == 0 {
-            return 0;
-        }
-        (hash.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> (64 - bits)) as usize
+        debug_assert!(!self.entries.is_empty());
+        (hash.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> self.home_shift) as usize
     }
 
     /// Brings the cache line of `hash`'s home entry toward the core; no effect on contents.
@@ -144,7 +144,9 @@ impl SlotIndex {
     ///
     /// [`growth_for`]: SlotIndex::growth_for
     pub(crate) fn reset(&mut self, (cap, slot_bits): (usize, u32)) {
+        debug_assert!(cap.is_power_of_two() && cap >= 2);
         self.entries = vec![EMPTY; cap];
+        self.home_shift = 64 - cap.trailing_zeros();
         self.slot_bits = slot_bits;
         self.len = 0;
     }
