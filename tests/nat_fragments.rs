@@ -324,3 +324,52 @@ fn later_outbound_fragments_are_dropped_once_the_nic_loses_its_block() {
         Verdict::Drop(DropReason::FragmentOfDropped)
     );
 }
+
+/// The flow's UDP timeout has passed, the datagram's fragment state has not (it is made to last
+/// ten times longer): later fragments must not outlive the flow their first fragment used.
+fn gateway_with_long_fragment_state() -> (Gateway, u64) {
+    let p = profile("rfc");
+    let udp_timeout_s = p.timeout_udp_ms.div_ceil(1000);
+    let mut cfg = config(p, 64);
+    cfg.fragment_timeout_ms = 10 * udp_timeout_s * 1000;
+    (build(cfg), udp_timeout_s)
+}
+
+#[test]
+fn later_inbound_fragments_are_dropped_once_their_flow_has_ended() {
+    for (a, r) in [(A4, R4), (A6, R6)] {
+        let (mut g, udp_timeout_s) = gateway_with_long_fragment_state();
+        let (nat, port) = out_ok(&mut g, secs(1), NIC0, udp((a, 5000), (r, 53)));
+        let back = fragments_ip((ip(r), 53), (nat, port), 99, 60);
+        assert_eq!(
+            send(&mut g, secs(2), Ingress::Outside, &back[0]).0,
+            Verdict::Forward(Egress::Nic(NIC0)),
+            "the first fragment of a live flow's reply is delivered"
+        );
+        let after = secs(3 + udp_timeout_s);
+        assert_eq!(
+            send(&mut g, after, Ingress::Outside, &back[1]).0,
+            Verdict::Drop(DropReason::Unsolicited),
+            "{a}: a later fragment after the flow ended reaches nobody"
+        );
+        assert!(live(&g).is_empty());
+    }
+}
+
+#[test]
+fn later_outbound_fragments_are_dropped_once_their_flow_has_ended() {
+    for (a, r) in [(A4, R4), (A6, R6)] {
+        let (mut g, udp_timeout_s) = gateway_with_long_fragment_state();
+        let frags = fragments((a, 5000), (r, 53), 9, 60);
+        assert_eq!(
+            send(&mut g, secs(1), Ingress::Inside(NIC0), &frags[0]).0,
+            Verdict::Forward(Egress::Outside)
+        );
+        let after = secs(2 + udp_timeout_s);
+        assert_eq!(
+            send(&mut g, after, Ingress::Inside(NIC0), &frags[1]).0,
+            Verdict::Drop(DropReason::FragmentOfDropped),
+            "{a}: a later fragment after the flow ended does not leave in its name"
+        );
+    }
+}

@@ -37,7 +37,8 @@ pub enum DropReason {
     FragmentLimit,
     /// Fragment buffered for its first fragment, which never came in time.
     FragmentTimeout,
-    /// Later fragment of a datagram whose first fragment was dropped.
+    /// Later fragment of a datagram whose first fragment was dropped (or, from inside, whose
+    /// flow has ended since).
     FragmentOfDropped,
     /// The packet would have left with TTL / hop limit 0 (profiles that are a router hop).
     TtlExpired,

@@ -31,6 +31,22 @@ pub(crate) enum FragTarget {
     Nic(NicId),
 }
 
+/// The flow a datagram's first fragment was translated with. Later fragments follow the first
+/// only while that flow is live (docs/behaviour.md §4 "Fragments"): state for a datagram must
+/// not let anything reach a NIC, or leave in its name, after its flow has ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct FlowRef {
+    /// The flow's family table (`true`: IPv6) and slab slot.
+    pub v6: bool,
+    pub slot: u32,
+    /// The flow's identity, checked against the slot (which may have been reused since).
+    pub nat_ip: u16,
+    pub nat_port: u16,
+    pub remote: [u8; 16],
+    pub remote_port: u16,
+    pub proto: u8,
+}
+
 /// What happens to the later fragments of a datagram.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum FragAction {
@@ -39,6 +55,8 @@ pub(crate) enum FragAction {
         new_src: Option<[u8; 16]>,
         new_dst: Option<[u8; 16]>,
         target: FragTarget,
+        /// The flow the first fragment was translated with, when there was one.
+        flow: Option<FlowRef>,
     },
     /// The first fragment was dropped; so are the rest.
     Drop,

@@ -33,7 +33,7 @@ use super::config::{
 use super::counters::{Counters, DropReason, ProtoClass};
 use super::deferred::{ConnKey, Deferred, SYN_ANSWER_DELAY_NS};
 use super::event::{EndReason, Event, FlowView};
-use super::frag::{FragAction, FragKey, FragTarget, FragmentTracker, LaterFragment};
+use super::frag::{FlowRef, FragAction, FragKey, FragTarget, FragmentTracker, LaterFragment};
 use super::nat64;
 use super::profile::LimitScope;
 use super::table::{
@@ -199,6 +199,9 @@ pub struct Gateway {
     /// (NAT IP, first port) → (last port, NIC): finds overlapping blocks in O(log n).
     block_index: BTreeMap<(IpAddr, u16), (u16, NicId)>,
     frags: FragmentTracker,
+    /// The flow the packet being processed was translated with, recorded for first fragments
+    /// only (see [`FlowRef`]).
+    frag_flow: Option<FlowRef>,
     counters: Counters,
     nic_counters: Vec<Counters>,
     events: Vec<Event>,
@@ -277,6 +280,7 @@ impl Gateway {
                 config.max_fragments_buffered,
                 config.fragment_timeout_ms,
             ),
+            frag_flow: None,
             counters: Counters::default(),
             nic_counters: Vec::new(),
             events: Vec::new(),
@@ -717,6 +721,7 @@ impl Gateway {
                 return Verdict::Drop(DropReason::FragmentLimit);
             }
         }
+        self.frag_flow = None;
         let verdict = match (ingress, meta.version) {
             (Ingress::Inside(nic), IpVersion::V4) => self.handle_inside::<[u8; 4]>(nic, pkt, &meta),
             (Ingress::Inside(nic), IpVersion::V6) => {
@@ -745,6 +750,7 @@ impl Gateway {
                         Egress::Outside => FragTarget::Outside,
                         Egress::Nic(n) => FragTarget::Nic(n),
                     },
+                    flow: self.frag_flow.take(),
                 }
             }
             _ => FragAction::Drop,
@@ -771,6 +777,7 @@ impl Gateway {
             new_src,
             new_dst,
             target,
+            ..
         } = action
         else {
             return Err(DropReason::FragmentOfDropped);
@@ -807,6 +814,13 @@ impl Gateway {
             return Verdict::Drop(DropReason::Unsolicited);
         }
         match self.frags.later_fragment(key, pkt, self.now_ns) {
+            LaterFragment::Act(FragAction::Translate {
+                flow: Some(flow), ..
+            }) if !self.flow_ref_live(flow) => Verdict::Drop(if key.inbound {
+                DropReason::Unsolicited
+            } else {
+                DropReason::FragmentOfDropped
+            }),
             LaterFragment::Act(action) => match self.apply_fragment_action(action, pkt) {
                 Ok(e) => Verdict::Forward(e),
                 Err(r) => Verdict::Drop(r),
@@ -819,6 +833,45 @@ impl Gateway {
                 Verdict::Buffered
             }
             LaterFragment::Refused(r) => Verdict::Drop(r),
+        }
+    }
+
+    /// Records flow `idx` as the one a first fragment is translated with.
+    fn note_frag_flow<A: Fam>(&mut self, meta: &IpMeta, idx: u32) {
+        if meta.fragment.is_some() {
+            let f = &A::state_ref(&self.fams).table.flows[idx as usize];
+            self.frag_flow = Some(FlowRef {
+                v6: A::FAMILY == Family::V6,
+                slot: idx,
+                nat_ip: f.nat_ip,
+                nat_port: f.nat_port,
+                remote: pad16(f.remote.as_ref()),
+                remote_port: f.remote_port,
+                proto: f.proto,
+            });
+        }
+    }
+
+    /// Whether the flow a datagram's first fragment was translated with is still live.
+    fn flow_ref_live(&self, r: FlowRef) -> bool {
+        fn live<A: Fam>(g: &Gateway, r: FlowRef) -> bool {
+            A::state_ref(&g.fams)
+                .table
+                .flows
+                .get(r.slot as usize)
+                .is_some_and(|f| {
+                    f.is_live()
+                        && f.nat_ip == r.nat_ip
+                        && f.nat_port == r.nat_port
+                        && f.remote_port == r.remote_port
+                        && f.proto == r.proto
+                        && pad16(f.remote.as_ref()) == r.remote
+                })
+        }
+        if r.v6 {
+            live::<[u8; 16]>(self, r)
+        } else {
+            live::<[u8; 4]>(self, r)
         }
     }
 
@@ -893,6 +946,7 @@ impl Gateway {
             Ok(i) => i,
             Err(r) => return self.refuse::<A>(r, nic, p, pkt, meta),
         };
+        self.note_frag_flow::<A>(meta, idx);
         let fam = A::state_ref(&self.fams);
         let f = fam.table.flows[idx as usize];
         let nat = fam.nat_ips[usize::from(f.nat_ip)];
@@ -1366,6 +1420,7 @@ impl Gateway {
         if nat64_flow {
             return self.nat64_inbound(idx, pkt, meta);
         }
+        self.note_frag_flow::<A>(meta, idx);
         let f = A::state_ref(&self.fams).table.flows[idx as usize];
         rewrite_endpoint(pkt, meta, Side::Dst, f.inside.as_ref(), f.inside_port);
         let c = class_of(p);
@@ -1519,6 +1574,7 @@ impl Gateway {
             rewrite_endpoint(quoted, &qm, Side::Src, f.inside.as_ref(), f.inside_port);
         });
         rewrite_addr(pkt, meta, Side::Dst, f.inside.as_ref());
+        self.note_frag_flow::<A>(meta, idx);
         match hairpin_from {
             Some(from) => {
                 self.counters.hairpinned += 1;
@@ -1558,7 +1614,9 @@ impl Gateway {
             rewrite_endpoint(quoted, &qm, Side::Dst, nat.as_ref(), f.nat_port);
         });
         rewrite_addr(pkt, meta, Side::Src, nat.as_ref());
-        if fam.nat_lookup.contains_key(&qsrc) {
+        let to_nat_address = fam.nat_lookup.contains_key(&qsrc);
+        self.note_frag_flow::<A>(meta, idx);
+        if to_nat_address {
             // The outer destination (`quoted_flow` checked it is `qsrc`) is a NAT address.
             // docs/behaviour.md §4 Hairpinning: an error about a hairpinned packet is addressed
             // to the other NIC's NAT address. Translated outbound above, it now enters as an
