@@ -1,10 +1,9 @@
 //! An open-addressing index from a flow key's hash to its slab slot, built for the per-packet
 //! lookup: each entry is one `u32` holding the slot (plus one, so that zero means empty) in its
 //! low bits and a tag of the hash in the rest, so a lookup reads the entry (one load), and only
-//! on a tag match the flow it names
-//! (the second, dependent load). A general hash table adds a third (control bytes, then the
-//! bucket, then the flow). Its home position is computable from the hash alone, so a batch can
-//! prefetch it before the lookup (see `Gateway::process_batch`).
+//! on a tag match the flow it names (the second, dependent load). A general hash table adds a
+//! third (control bytes, then the bucket, then the flow). Its home position is computable from
+//! the hash alone, so a batch can prefetch it before the lookup (see `Gateway::process_batch`).
 //!
 //! Linear probing with backward-shift deletion (no tombstones), load factor at most 3/4. The
 //! index does not store keys: callers pass the hash and an equality test on slots, and a
@@ -151,8 +150,8 @@ impl SlotIndex {
         self.len = 0;
     }
 
-    /// Adds `slot` under `hash` (the caller guarantees it is not present); [`growth_for`] must have returned `None` for it (after a
-    /// rebuild if need be).
+    /// Adds `slot` under `hash` (the caller guarantees it is not present); [`growth_for`] must
+    /// have returned `None` for it (after a rebuild if need be).
     ///
     /// [`growth_for`]: SlotIndex::growth_for
     pub(crate) fn insert(&mut self, hash: u64, slot: u32) {
@@ -171,6 +170,7 @@ impl SlotIndex {
         self.entries[pos] = entry;
     }
 
+    /// Removes `slot` stored under `hash`; false if it is not there.
     pub(crate) fn remove(&mut self, hash: u64, slot: u32, rehash: impl Fn(u32) -> u64) -> bool {
         if self.entries.is_empty() {
             return false;

@@ -715,13 +715,14 @@ impl Gateway {
             if !meta.has_l4_header() {
                 return self.later_fragment(key, ingress, pkt, &meta);
             }
+            // Set by the translation paths below, taken by `first_fragment`.
+            self.frag_flow = None;
             // A first fragment whose datagram cannot be tracked is refused before it touches any
             // state: translating it would create a flow for a datagram whose rest must be dropped.
             if !self.frags.can_track(&key) {
                 return Verdict::Drop(DropReason::FragmentLimit);
             }
         }
-        self.frag_flow = None;
         let verdict = match (ingress, meta.version) {
             (Ingress::Inside(nic), IpVersion::V4) => self.handle_inside::<[u8; 4]>(nic, pkt, &meta),
             (Ingress::Inside(nic), IpVersion::V6) => {
