@@ -419,6 +419,196 @@ fn cases() -> Vec<Case> {
             "gateway.overrides.hold_tcp_fin_ms",
             "-5 is not a whole number of milliseconds",
         ),
+        // Packet steps: crafted packets and packet expectations.
+        case(
+            "packet-unknown-sender",
+            "packets:\n  - {name: p, from: vm-typo, to: web, udp: {src_port: 1, dst_port: 2}}\n",
+            16,
+            "packets[0].from",
+            "no NIC or remote host named `vm-typo`",
+        ),
+        case(
+            "packet-unknown-destination",
+            "packets:\n  - {name: p, from: vm-a, to: wbe, udp: {src_port: 1, dst_port: 2}}\n",
+            16,
+            "packets[0].to",
+            "no NIC or remote host named `wbe`; closest: web",
+        ),
+        case(
+            "packet-two-transports",
+            "packets:\n  - {name: p, from: vm-a, to: web, udp: {src_port: 1, dst_port: 2}, tcp: {src_port: 1, dst_port: 2}}\n",
+            16,
+            "packets[0]",
+            "exactly one of tcp, udp, icmp",
+        ),
+        case(
+            "packet-icmp-error-quotes-nothing",
+            "packets:\n  - {name: p, from: web, to: vm-a, icmp: {type: 3, code: 4, rest: 1400}}\n",
+            16,
+            "packets[0].icmp.quote",
+            "ICMP type 3 is an error and must quote a packet",
+        ),
+        case(
+            "packet-echo-with-a-quote",
+            "packets:\n  - {name: p, from: vm-a, to: web, icmp: {type: 8, quote: {src: vm-a, dst: web, udp: {src_port: 1, dst_port: 2}}}}\n",
+            16,
+            "packets[0].icmp.quote",
+            "ICMP type 8 is not an error and quotes nothing",
+        ),
+        case(
+            "packet-mixed-families",
+            "packets:\n  - {name: p, from: vm-a, to: web, src: \"2001:db8::1\", udp: {src_port: 1, dst_port: 2}}\n",
+            16,
+            "packets[0].src",
+            "are of different families",
+        ),
+        case(
+            "packet-bad-tcp-flag",
+            "packets:\n  - {name: p, from: vm-a, to: web, tcp: {src_port: 1, dst_port: 80, flags: SX}}\n",
+            16,
+            "packets[0].tcp.flags",
+            "`X` in `SX` is not a TCP flag letter",
+        ),
+        case(
+            "packet-payload-too-large",
+            "packets:\n  - {name: p, from: vm-a, to: web, udp: {src_port: 1, dst_port: 2, payload_bytes: 70000}}\n",
+            16,
+            "packets[0].udp.payload_bytes",
+            "70000 is out of range 0..=65535 bytes",
+        ),
+        case(
+            "packet-fragment-index-missing",
+            "packets:\n  - {name: p, from: vm-a, to: web, udp: {src_port: 1, dst_port: 2, payload_bytes: 32}, fragments: {data_bytes: 16, order: [0, 3]}}\n",
+            16,
+            "packets[0].fragments.order[1]",
+            "the datagram has 3 fragments (0..=2)",
+        ),
+        case(
+            "packet-name-taken-by-traffic",
+            "packets:\n  - {name: get, from: vm-a, to: web, udp: {src_port: 1, dst_port: 2}}\n",
+            16,
+            "packets[0].name",
+            "duplicate traffic name `get`",
+        ),
+        case(
+            "packet-variable-captured-by-nothing",
+            "packets:\n  - {name: p, at_ms: 10, from: web, to: ip:ip1, udp: {src_port: 53, dst_port: $nat}}\n",
+            16,
+            "packets[0].udp.dst_port",
+            "variable `$nat` is not captured by any `expect.packets` entry",
+        ),
+        case(
+            "packet-variable-of-the-wrong-kind",
+            "packets:\n  - {name: p, at_ms: 10, from: web, to: $a, udp: {src_port: 53, dst_port: 1}}\nexpect:\n  packets:\n    - {on: uplink/0, capture: {a: src_port}}\n",
+            16,
+            "packets[0].to",
+            "variable `$a` holds a number (`src_port`), and this field an address",
+        ),
+        case(
+            "packet-variable-at-time-zero",
+            "packets:\n  - {name: p, from: web, to: ip:ip1, udp: {src_port: 53, dst_port: $n}}\nexpect:\n  packets:\n    - {on: uplink/0, capture: {n: src_port}}\n",
+            16,
+            "packets[0].at_ms",
+            "send it after 0 ms",
+        ),
+        case(
+            "packet-variable-other-field-still-checked",
+            "packets:\n  - {name: p, at_ms: 10, from: web, to: ip:ip1, udp: {src_port: 70000, dst_port: $n}}\nexpect:\n  packets:\n    - {on: uplink/0, capture: {n: src_port}}\n",
+            16,
+            "packets[0].udp.src_port",
+            "70000 is out of range 0..=65535",
+        ),
+        case(
+            "counters-at-counter-typo",
+            "expect:\n  counters_at:\n    - {at_ms: 10, counters: {drop.unsolicted: 0}}\n",
+            17,
+            "expect.counters_at[0].counters.drop.unsolicted",
+            "no counter named `drop.unsolicted`; closest: drop.unsolicited",
+        ),
+        case(
+            "counters-at-unknown-nic",
+            "expect:\n  counters_at:\n    - {at_ms: 10, nic_counters: {vm-typo: {host.received: 1}}}\n",
+            17,
+            "expect.counters_at[0].nic_counters.vm-typo",
+            "no NIC named `vm-typo`",
+        ),
+        case(
+            "counters-at-time-out-of-range",
+            "expect:\n  counters_at:\n    - {at_ms: 99999999999999, counters: {flows.created: 1}}\n",
+            17,
+            "expect.counters_at[0].at_ms",
+            "99999999999999 is out of range",
+        ),
+        case(
+            "expect-packets-unknown-link",
+            "expect:\n  packets:\n    - {on: nic/vm-typo, match: {proto: udp}}\n",
+            17,
+            "expect.packets[0].on",
+            "no link named `nic/vm-typo`",
+        ),
+        case(
+            "expect-packets-variable-not-captured",
+            "expect:\n  packets:\n    - {on: uplink/0, match: {src_port: $p}}\n",
+            17,
+            "expect.packets[0].match.src_port",
+            "variable `$p` is not captured by an earlier expectation",
+        ),
+        case(
+            "expect-packets-variable-of-the-wrong-kind",
+            "expect:\n  packets:\n    - {on: uplink/0, capture: {a: src}}\n    - {on: uplink/0, match: {src_port: $a}}\n",
+            18,
+            "expect.packets[1].match.src_port",
+            "variable `$a` holds an address and `src_port` a number",
+        ),
+        case(
+            "expect-packets-never-matches",
+            "expect:\n  packets:\n    - {on: uplink/0, match: {tcp_flags: S, icmp_type: 3}}\n",
+            17,
+            "expect.packets[0].match.tcp_flags",
+            "no packet has both `icmp_type` and `tcp_flags`: the pattern can never match",
+        ),
+        case(
+            "expect-packets-min-above-max",
+            "expect:\n  packets:\n    - {on: uplink/0, match: {src_port: {min: 2000, max: 1000}}}\n",
+            17,
+            "expect.packets[0].match.src_port",
+            "min 2000 is above max 1000: nothing can match",
+        ),
+        case(
+            "expect-packets-never-and-count",
+            "expect:\n  packets:\n    - {on: uplink/0, never: true, count: 1}\n",
+            17,
+            "expect.packets[0].never",
+            "give `never` or `count`, not both",
+        ),
+        case(
+            "expect-packets-capture-from-nothing",
+            "expect:\n  packets:\n    - {on: uplink/0, never: true, capture: {p: src_port}}\n",
+            17,
+            "expect.packets[0].capture",
+            "a capture needs a matching packet",
+        ),
+        case(
+            "expect-packets-unknown-nic-block",
+            "expect:\n  packets:\n    - {on: uplink/0, match: {src_port: {in_block_of: vm-b}}}\n",
+            17,
+            "expect.packets[0].match.src_port",
+            "no NIC named `vm-b`",
+        ),
+        case(
+            "expect-packets-address-not-an-address",
+            "expect:\n  packets:\n    - {on: uplink/0, match: {dst: web}}\n",
+            17,
+            "expect.packets[0].match.dst",
+            "`web` is not an address, `$variable` or `*`",
+        ),
+        case(
+            "expect-packets-window-backwards",
+            "expect:\n  packets:\n    - {on: uplink/0, between_ms: [50, 10]}\n",
+            17,
+            "expect.packets[0].between_ms",
+            "[50, 10] ends before it begins",
+        ),
         Case {
             name: "gateway-override-block-style",
             edit: &[(
@@ -514,6 +704,9 @@ fn the_json_schema_carries_the_same_bounds() {
     assert_eq!(prop("PingDoc", "interval_ms")["maximum"], MAX_MS);
     assert_eq!(prop("TcpDoc", "hold_ms")["maximum"], MAX_MS);
     assert_eq!(prop("TrafficItem", "at_ms")["maximum"], MAX_MS);
+    assert_eq!(prop("PacketItem", "at_ms")["maximum"], MAX_MS);
+    assert_eq!(prop("UdpFieldsDoc", "payload_bytes")["maximum"], 65_535);
+    assert_eq!(prop("FragmentsDoc", "data_bytes")["minimum"], 8);
     assert_eq!(prop("PortScanDoc", "interval_us")["maximum"], MAX_US);
     assert_eq!(prop("LinkConfig", "mtu_bytes")["minimum"], MIN_MTU_BYTES);
     assert_eq!(prop("LinkConfig", "mtu_bytes")["maximum"], MAX_MTU_BYTES);

@@ -140,6 +140,7 @@ fn schema_is_generated_from_the_types() {
         "traffic",
         "attacks",
         "faults",
+        "packets",
         "expect",
     ] {
         assert!(props.get(key).is_some(), "{key} missing from schema");

@@ -21,7 +21,8 @@ pub struct ExpectationResult {
     pub ok: bool,
 }
 
-fn bound(b: &BoundDoc, v: u64) -> (bool, String) {
+/// Whether `v` is within `b`, and `b` in words.
+pub(crate) fn bound(b: &BoundDoc, v: u64) -> (bool, String) {
     match b {
         BoundDoc::Exact(x) => (v == *x, format!("= {x}")),
         BoundDoc::Range { eq, min, max } => {
@@ -52,6 +53,54 @@ fn push_bound(out: &mut Vec<ExpectationResult>, what: String, b: &BoundDoc, v: O
         actual: value.to_string(),
         ok,
     });
+}
+
+/// Counters taken at one virtual time during a run (`expect.counters_at`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct CounterSnapshot {
+    /// Gateway and simulator counters, as the report's `counters`.
+    pub counters: BTreeMap<String, u64>,
+    /// Per NIC, as the report's `nics[..].counters`.
+    pub nics: BTreeMap<String, BTreeMap<String, u64>>,
+}
+
+/// Evaluates `expect.counters_at` against the snapshots taken (in the same order; `None`: the run
+/// stopped before that time, which is unmet).
+pub fn evaluate_counters_at(
+    e: &Expectations,
+    snapshots: &[Option<CounterSnapshot>],
+) -> Vec<ExpectationResult> {
+    let mut out = Vec::new();
+    for (i, at) in e.counters_at.iter().enumerate() {
+        let at = &at.value;
+        let Some(Some(snap)) = snapshots.get(i) else {
+            out.push(ExpectationResult {
+                what: format!("counters_at[{i}] @ {} ms", at.at_ms),
+                expected: "the run reaches that time".into(),
+                actual: "the run stopped before it".into(),
+                ok: false,
+            });
+            continue;
+        };
+        for (k, b) in &at.counters {
+            let v = snap.counters.get(k.as_str()).copied();
+            push_bound(
+                &mut out,
+                format!("counters_at[{i}] @ {} ms: {k}", at.at_ms),
+                b,
+                v,
+            );
+        }
+        for (nic, m) in &at.nic_counters {
+            let counters = snap.nics.get(nic.as_str());
+            for (k, b) in m {
+                let v = counters.and_then(|c| c.get(k.as_str()).copied());
+                let what = format!("counters_at[{i}] @ {} ms: {nic}.{k}", at.at_ms);
+                push_bound(&mut out, what, b, v);
+            }
+        }
+    }
+    out
 }
 
 /// Evaluates every expectation (in file order within each section).
@@ -304,6 +353,24 @@ pub fn check_names(e: &Expectations, k: &Known) -> Result<(), NameError> {
                 "NIC counter",
                 &per_nic,
             )?;
+        }
+    }
+    for (i, at) in e.counters_at.iter().enumerate() {
+        let at = &at.value;
+        for c in at.counters.keys() {
+            need(
+                c,
+                format!("expect.counters_at[{i}].counters.{c}"),
+                "counter",
+                &total,
+            )?;
+        }
+        for (nic, m) in &at.nic_counters {
+            let f = format!("expect.counters_at[{i}].nic_counters.{nic}");
+            need(nic, f.clone(), "NIC", &k.nics)?;
+            for c in m.keys() {
+                need(c, format!("{f}.{c}"), "NIC counter", &per_nic)?;
+            }
         }
     }
     for (host, m) in &e.remote_counters {

@@ -13,6 +13,7 @@ pub mod load;
 pub mod manifests;
 pub mod names;
 pub mod objects;
+pub mod packets;
 pub mod ranges;
 pub mod report;
 pub mod schema;

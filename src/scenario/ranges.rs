@@ -257,8 +257,92 @@ pub fn check(doc: &ScenarioFile) -> Result<(), RangeError> {
     for (i, s) in doc.faults.iter().enumerate() {
         at(s).ms(format!("faults[{i}].at_ms"), s.value.at_ms)?;
     }
+    for (i, s) in doc.packets.iter().enumerate() {
+        packet(&at(s), &format!("packets[{i}]"), &s.value)?;
+    }
+    for (i, s) in doc.expect.counters_at.iter().enumerate() {
+        at(s).ms(format!("expect.counters_at[{i}].at_ms"), s.value.at_ms)?;
+    }
+    for (i, s) in doc.expect.packets.iter().enumerate() {
+        if let Some([a, b]) = s.value.between_ms {
+            let (c, f) = (at(s), format!("expect.packets[{i}].between_ms"));
+            c.ms(f.clone(), a)?;
+            c.ms(f, b)?;
+        }
+    }
     for (i, s) in doc.generators.iter().enumerate() {
         generator(&at(s), &format!("generators[{i}]"), &s.value)?;
+    }
+    Ok(())
+}
+
+/// A crafted packet's sizes: each at most the IPv4 total length, so nothing is allocated
+/// beyond what a packet can carry.
+fn packet(c: &Checker, f: &str, p: &super::packets::PacketItem) -> Result<(), RangeError> {
+    use super::packets::MAX_PACKET_BYTES as MAX;
+    let max = u64::from(MAX);
+    c.ms(format!("{f}.at_ms"), p.at_ms)?;
+    let b = " bytes";
+    c.int(
+        format!("{f}.padding_bytes"),
+        u64::from(p.padding_bytes),
+        0,
+        max,
+        b,
+    )?;
+    if let Some(fr) = &p.fragments {
+        let n = u64::from(fr.data_bytes);
+        c.int(format!("{f}.fragments.data_bytes"), n, 8, max, b)?;
+        if let Some(o) = &fr.order {
+            let n = o.len() as u64;
+            c.int(format!("{f}.fragments.order"), n, 0, 8192, " fragments")?;
+        }
+    }
+    layers(c, f, p.tcp.as_ref(), p.udp.as_ref(), p.icmp.as_ref())
+}
+
+fn layers(
+    c: &Checker,
+    f: &str,
+    tcp: Option<&super::packets::TcpFieldsDoc>,
+    udp: Option<&super::packets::UdpFieldsDoc>,
+    icmp: Option<&super::packets::IcmpFieldsDoc>,
+) -> Result<(), RangeError> {
+    let max = u64::from(super::packets::MAX_PACKET_BYTES);
+    let b = " bytes";
+    if let Some(t) = tcp {
+        c.int(
+            format!("{f}.tcp.payload_bytes"),
+            u64::from(t.payload_bytes),
+            0,
+            max,
+            b,
+        )?;
+    }
+    if let Some(u) = udp {
+        c.int(
+            format!("{f}.udp.payload_bytes"),
+            u64::from(u.payload_bytes),
+            0,
+            max,
+            b,
+        )?;
+    }
+    if let Some(m) = icmp {
+        c.int(
+            format!("{f}.icmp.payload_bytes"),
+            u64::from(m.payload_bytes),
+            0,
+            max,
+            b,
+        )?;
+        if let Some(q) = &m.quote {
+            let qf = format!("{f}.icmp.quote");
+            if let Some(n) = q.bytes {
+                c.int(format!("{qf}.bytes"), u64::from(n), 1, max, b)?;
+            }
+            layers(c, &qf, q.tcp.as_ref(), q.udp.as_ref(), q.icmp.as_ref())?;
+        }
     }
     Ok(())
 }

@@ -6,8 +6,10 @@ use std::fmt::Write as _;
 
 use serde::Serialize;
 
-use super::expect::{ExpectationResult, evaluate};
+use super::expect::{CounterSnapshot, ExpectationResult, evaluate, evaluate_counters_at};
 use super::load::Scenario;
+use super::packets::pattern as packet_pattern;
+use super::ranges::ms_to_ns;
 use crate::check::{Invariant, InvariantChecker};
 use crate::nat::DropReason;
 use crate::sim::control::Status;
@@ -201,6 +203,9 @@ pub struct Report {
     pub violation: Option<Violation>,
     /// Expectations.
     pub expectations: Vec<ExpectationResult>,
+    /// Variables captured by `expect.packets`: name → value.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub variables: BTreeMap<String, String>,
     /// The command that reproduces this run.
     pub replay: String,
 }
@@ -221,6 +226,8 @@ struct Single {
     sim: Simulator,
     end: RunEnd,
     checks: BTreeMap<&'static str, u64>,
+    /// `expect.counters_at`, in file order (`None`: the run stopped before that time).
+    snapshots: Vec<Option<CounterSnapshot>>,
 }
 
 /// Extra observers of a run, built afresh for each run of a scenario.
@@ -240,13 +247,99 @@ fn run_once(
     let mut observers: Vec<Box<dyn Observer>> = vec![Box::new(checker)];
     observers.extend(extra);
     let mut sim = Simulator::new(cfg, factory, observers)?;
-    let end = sim.run();
+    let (end, snapshots) = run_in_steps(&mut sim, sc);
     sim.finish();
     let checks = sim
         .observer::<InvariantChecker>()
         .map(|c| c.summary().checks)
         .unwrap_or_default();
-    Ok(Single { sim, end, checks })
+    Ok(Single {
+        sim,
+        end,
+        checks,
+        snapshots,
+    })
+}
+
+/// Where a run pauses: to build a crafted packet that uses variables (just before it is due),
+/// or to take `expect.counters_at` snapshot `i` (after everything at its time).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Stop {
+    Packet(usize),
+    Snapshot(usize),
+}
+
+/// Runs a scenario, pausing where it must: a crafted packet that uses variables is built from
+/// the variables `expect.packets` has captured so far (the same evaluation as at the end, over
+/// the packets seen until then); counters are taken at each `expect.counters_at` time. Stopping
+/// and resuming leaves the event order, and so the trace, as one uninterrupted run would have it.
+fn run_in_steps(sim: &mut Simulator, sc: &Scenario) -> (RunEnd, Vec<Option<CounterSnapshot>>) {
+    let packets = sc
+        .deferred_packets
+        .iter()
+        .enumerate()
+        .map(|(i, d)| (d.at_ns.saturating_sub(1), Stop::Packet(i)));
+    let counters = sc.doc.expect.counters_at.iter().enumerate();
+    let snapshots_at = counters.map(|(i, c)| (ms_to_ns(c.value.at_ms), Stop::Snapshot(i)));
+    let mut stops: Vec<(u64, Stop)> = packets.chain(snapshots_at).collect();
+    stops.sort();
+    let mut snapshots = vec![None; sc.doc.expect.counters_at.len()];
+    for (at_ns, stop) in stops {
+        let end = sim.run_until(at_ns);
+        if matches!(end, RunEnd::Violation | RunEnd::MaxEvents | RunEnd::MaxTime) {
+            return (end, snapshots);
+        }
+        match stop {
+            Stop::Packet(i) => {
+                let d = &sc.deferred_packets[i];
+                let status = sim.status();
+                let (_, vars) = packet_pattern::evaluate(
+                    &sc.packet_checks,
+                    &sim.captures(),
+                    &packet_pattern::RunFacts::from_status(&status),
+                );
+                sim.set_crafted(d.app, d.build(&vars));
+            }
+            // The run's own `limits.duration_ms` ended it before this time: not reached.
+            Stop::Snapshot(_) if end == RunEnd::Duration && sim.now().as_nanos() < at_ns => {}
+            Stop::Snapshot(i) => {
+                let (counters, nics) = counter_maps(sim);
+                snapshots[i] = Some(CounterSnapshot {
+                    counters,
+                    nics: nics.into_iter().map(|(n, r)| (n, r.counters)).collect(),
+                });
+            }
+        }
+    }
+    (sim.run(), snapshots)
+}
+
+/// The report's counters (gateway counters over all nodes, non-zero simulator counters) and
+/// per-NIC counters (gateway, host, `ports.peak`), as they stand now.
+fn counter_maps(sim: &Simulator) -> (BTreeMap<String, u64>, BTreeMap<String, NicReport>) {
+    let mut counters = sim.dataplane_counters().to_map();
+    for (k, v) in super::names::sim_counters(&sim.stats()) {
+        if v != 0 {
+            counters.insert(k.to_string(), v);
+        }
+    }
+    let mut nics = BTreeMap::new();
+    for row in sim.nic_reports() {
+        let (name, peak) = (row.name, row.ports_peak);
+        let mut c = row.counters.map(|c| c.to_map()).unwrap_or_default();
+        c.extend(host_counters(&row.host));
+        if peak > 0 {
+            c.insert(super::names::PORTS_PEAK.into(), peak);
+        }
+        nics.insert(
+            name,
+            NicReport {
+                counters: c,
+                ports_peak: peak,
+            },
+        );
+    }
+    (counters, nics)
 }
 
 /// Runs a scenario (twice when `limits.rerun_for_determinism`), checks invariants on every
@@ -301,33 +394,12 @@ pub fn run_scenario_observed(
     }
     let file = sc.file.display().to_string();
     let dp = sim.dataplane_counters();
-    let mut counters = dp.to_map();
     let st = sim.stats();
-    for (k, v) in super::names::sim_counters(&st) {
-        if v != 0 {
-            counters.insert(k.to_string(), v);
-        }
-    }
+    let (counters, nics) = counter_maps(sim);
     let drops = DropReason::ALL
         .iter()
         .map(|r| (r.name(), dp.dropped(*r)))
         .collect();
-    let mut nics = BTreeMap::new();
-    for row in sim.nic_reports() {
-        let (name, peak) = (row.name, row.ports_peak);
-        let mut c = row.counters.map(|c| c.to_map()).unwrap_or_default();
-        c.extend(host_counters(&row.host));
-        if peak > 0 {
-            c.insert(super::names::PORTS_PEAK.into(), peak);
-        }
-        nics.insert(
-            name,
-            NicReport {
-                counters: c,
-                ports_peak: peak,
-            },
-        );
-    }
     let remotes = sim
         .remote_reports()
         .into_iter()
@@ -367,15 +439,25 @@ pub fn run_scenario_observed(
         invariants,
         violation,
         expectations: Vec::new(),
+        variables: BTreeMap::new(),
         replay: format!("natsim run {file} --seed {seed}"),
     };
     report.expectations = evaluate(&sc.doc.expect, &report);
+    report
+        .expectations
+        .extend(evaluate_counters_at(&sc.doc.expect, &first.snapshots));
+    let captured = sim.captures();
+    if !sc.packet_checks.is_empty() {
+        let (results, vars) = packet_pattern::evaluate(
+            &sc.packet_checks,
+            &captured,
+            &packet_pattern::RunFacts::from_status(&report.status),
+        );
+        report.expectations.extend(results);
+        report.variables = vars.into_iter().map(|(k, v)| (k, v.to_string())).collect();
+    }
     settle(&mut report);
-    let captures = sim
-        .captures()
-        .into_iter()
-        .map(|(n, p)| (n, p.to_vec()))
-        .collect();
+    let captures = captured.into_iter().map(|(n, p)| (n, p.to_vec())).collect();
     Ok((RunOutput { report, captures }, extra))
 }
 
@@ -458,6 +540,14 @@ pub fn summary(r: &Report) -> String {
             "    UNMET {}: expected {}, got {}",
             e.what, e.expected, e.actual
         );
+    }
+    if !r.variables.is_empty() {
+        let vars: Vec<String> = r
+            .variables
+            .iter()
+            .map(|(k, v)| format!("${k} = {v}"))
+            .collect();
+        let _ = writeln!(s, "  captured {}", vars.join(", "));
     }
     if r.exit_code == exit::BOUND_HIT {
         let _ = writeln!(s, "  BOUND HIT ({:?}); replay: {}", r.end, r.replay);

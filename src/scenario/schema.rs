@@ -90,6 +90,10 @@ pub struct ScenarioFile {
     #[serde(default)]
     #[schemars(with = "Vec<FaultItem>")]
     pub faults: Vec<Spanned<FaultItem>>,
+    /// Crafted packets: every field chosen, each sent once by a host at a time.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(with = "Vec<super::packets::PacketItem>")]
+    pub packets: Vec<Spanned<super::packets::PacketItem>>,
     /// What must hold at the end.
     #[serde(default)]
     pub expect: Expectations,
@@ -899,6 +903,22 @@ pub enum BoundDoc {
     },
 }
 
+/// Counters at one virtual time: what has happened up to and including `at_ms` (a phase
+/// boundary), with the same names and bounds as `counters` and `nic_counters`.
+#[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CountersAtDoc {
+    /// When.
+    #[schemars(range(max = super::ranges::MAX_MS))]
+    pub at_ms: u64,
+    /// Gateway and simulator counters over all nodes.
+    #[serde(default)]
+    pub counters: BTreeMap<Name, BoundDoc>,
+    /// Per NIC: gateway and host counters.
+    #[serde(default)]
+    pub nic_counters: BTreeMap<Name, BTreeMap<Name, BoundDoc>>,
+}
+
 /// Expected outcome of a scripted application.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
@@ -1048,6 +1068,15 @@ pub struct Expectations {
     /// "not exercised"); unmet is exit 3 like any expectation.
     #[serde(default)]
     pub exercised: Vec<crate::check::Invariant>,
+    /// Counters at given virtual times, checked while the run is under way.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(with = "Vec<CountersAtDoc>")]
+    pub counters_at: Vec<Spanned<CountersAtDoc>>,
+    /// Packets that must (or must never) appear on a link, in file order; a field of a matched
+    /// packet can be captured into a variable that later expectations compare with.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(with = "Vec<super::packets::PacketExpect>")]
+    pub packets: Vec<Spanned<super::packets::PacketExpect>>,
 }
 
 /// The JSON Schema of scenario files.

@@ -233,6 +233,10 @@ pub enum AppKind {
     Probe(ProbeParams),
     /// Outside adversary.
     Attack(Attack),
+    /// Crafted packets (scenario `packets:`): their bytes sent once, back to back and as given,
+    /// from the host's link; the host stack does not track them. `Err`: not sent, the
+    /// application fails with that reason (the harness could not build them).
+    Crafted(Result<Vec<Vec<u8>>, &'static str>),
 }
 
 impl AppKind {
@@ -246,7 +250,7 @@ impl AppKind {
             AppKind::Probe(p) => Some(p.primary.ip()),
             AppKind::Attack(Attack::PortScan { target, .. }) => Some(*target),
             AppKind::Attack(Attack::Unsolicited { target, .. }) => Some(target.ip()),
-            AppKind::Attack(_) => None,
+            AppKind::Attack(_) | AppKind::Crafted(_) => None,
         }
     }
 }

@@ -9,6 +9,9 @@ use std::net::SocketAddr;
 use super::packet::{Tuple, build_tcp};
 use crate::wire::tcp_flags::{ACK, FIN, PSH, RST, SYN};
 
+/// The receive window every segment advertises (the builder writes 0xFFFF, no scaling).
+const RECEIVE_WINDOW_BYTES: u32 = 0xFFFF;
+
 /// Segment payload size.
 pub const MSS_BYTES: u64 = 1200;
 /// Segments in flight.
@@ -189,6 +192,17 @@ impl TcpEndpoint {
         self.irs.wrapping_add(self.rcv_nxt as u32)
     }
 
+    /// RFC 793 §3.4 "Reset Processing": in SYN-SENT an RST counts only if it acknowledges our
+    /// SYN; in every other state only if its sequence number is in the receive window (the
+    /// 65,535 bytes every segment advertises). Others are dropped, so a blind RST from outside
+    /// the window does not end the connection (RFC 5961 §3).
+    fn rst_acceptable(&self, seg: &Tuple) -> bool {
+        if self.state == TcpState::SynSent {
+            return seg.tcp_flags & ACK != 0 && seg.ack == self.seq(1);
+        }
+        seg.seq.wrapping_sub(self.ack_no()) < RECEIVE_WINDOW_BYTES
+    }
+
     fn buf(pool: &mut Vec<Vec<u8>>) -> Vec<u8> {
         pool.pop().unwrap_or_default()
     }
@@ -325,6 +339,9 @@ impl TcpEndpoint {
             return TcpOutput::default();
         }
         if seg.tcp_flags & RST != 0 {
+            if !self.rst_acceptable(seg) {
+                return TcpOutput::default();
+            }
             self.state = TcpState::Reset;
             self.timer_at_ns = None;
             return TcpOutput {
@@ -545,6 +562,61 @@ mod tests {
             }
         }
         (c, s.expect("server exists"))
+    }
+
+    /// A server endpoint that has seen the SYN with sequence 5000, and an RST to it.
+    fn server_and_rst(
+        seq: u32,
+        out: &mut Vec<Vec<u8>>,
+        pool: &mut Vec<Vec<u8>>,
+    ) -> (TcpEndpoint, Tuple) {
+        let (c_addr, s_addr) = (sa("10.0.0.1:40000"), sa("198.51.100.1:80"));
+        let mut syn = Vec::new();
+        crate::sim::packet::build_tcp(&mut syn, c_addr, s_addr, SYN, 5000, 0, 0);
+        let syn = Tuple::parse(&syn).expect("syn");
+        let s = TcpEndpoint::accept(s_addr, &syn, 9000, 200, 6, 0, out, pool);
+        let mut rst = Vec::new();
+        crate::sim::packet::build_tcp(&mut rst, c_addr, s_addr, RST, seq, 0, 0);
+        (s, Tuple::parse(&rst).expect("rst"))
+    }
+
+    #[test]
+    fn an_rst_outside_the_receive_window_is_ignored_and_one_inside_it_resets() {
+        let (mut out, mut pool) = (Vec::new(), Vec::new());
+        // The next expected sequence number is 5001; the window is 65,535 bytes from there.
+        for (seq, resets) in [
+            (5001, true),
+            (5001 + 65_534, true),
+            (5001 + 65_535, false),
+            (5000, false),
+            (5001u32.wrapping_add(1_000_000), false),
+        ] {
+            let (mut s, rst) = server_and_rst(seq, &mut out, &mut pool);
+            let o = s.input(&rst, 1, &mut out, &mut pool);
+            assert_eq!(o.finished, resets, "seq {seq}");
+            assert_eq!(s.state == TcpState::Reset, resets, "seq {seq}");
+        }
+    }
+
+    #[test]
+    fn in_syn_sent_only_an_rst_acknowledging_the_syn_resets() {
+        let (mut out, mut pool) = (Vec::new(), Vec::new());
+        let (c_addr, s_addr) = (sa("10.0.0.1:40000"), sa("198.51.100.1:80"));
+        for (flags, ack, resets) in [
+            (RST | ACK, 1001, true),
+            (RST | ACK, 1002, false),
+            (RST, 0, false),
+        ] {
+            let mut c = TcpEndpoint::connect(c_addr, s_addr, 1000, 200, 6, 0, &mut out, &mut pool);
+            let mut b = Vec::new();
+            crate::sim::packet::build_tcp(&mut b, s_addr, c_addr, flags, 0, ack, 0);
+            let t = Tuple::parse(&b).expect("rst");
+            assert_eq!(
+                c.input(&t, 1, &mut out, &mut pool).finished,
+                resets,
+                "{flags:#x} ack {ack}"
+            );
+        }
     }
 
     #[test]

@@ -433,6 +433,7 @@ pub fn build(point: &PointParams, sample: &Sample) -> Built {
         generators,
         attacks: Vec::new(),
         faults: Vec::new(),
+        packets: Vec::new(),
         expect: Expectations::default(),
         capture: Vec::new(),
     };

@@ -32,6 +32,9 @@ use crate::time::Instant;
 
 mod gateway;
 mod items;
+mod packets;
+
+pub use packets::DeferredPacket;
 
 use gateway::{reconcile_addresses, resolve_control};
 use items::{resolve_attack, resolve_fault, resolve_generator, resolve_traffic};
@@ -78,6 +81,10 @@ pub struct Scenario {
     pub doc: ScenarioFile,
     /// What the simulator runs.
     pub sim: SimConfig,
+    /// `expect.packets`, checked and compiled.
+    pub packet_checks: Vec<crate::scenario::packets::pattern::Compiled>,
+    /// Crafted packets that use variables, built just before they are due.
+    pub deferred_packets: Vec<DeferredPacket>,
 }
 
 struct Ctx<'a> {
@@ -143,11 +150,13 @@ pub fn load_str(path: &Path, text: &str) -> Result<Scenario, ScenarioError> {
                 crate::yaml::plain_message(&first_line(&e.to_string())),
             )
         })?;
-    let sim = resolve(&cx, &doc, text)?;
+    let (sim, packet_checks, deferred_packets) = resolve(&cx, &doc, text)?;
     Ok(Scenario {
         file: path.to_path_buf(),
         doc,
         sim,
+        packet_checks,
+        deferred_packets,
     })
 }
 
@@ -160,11 +169,13 @@ pub fn load_doc(path: &Path, doc: ScenarioFile) -> Result<Scenario, ScenarioErro
         file: path,
         text: "",
     };
-    let sim = resolve(&cx, &doc, "")?;
+    let (sim, packet_checks, deferred_packets) = resolve(&cx, &doc, "")?;
     Ok(Scenario {
         file: path.to_path_buf(),
         doc,
         sim,
+        packet_checks,
+        deferred_packets,
     })
 }
 
@@ -219,6 +230,18 @@ impl Names {
         None
     }
 
+    /// Every address of a host name or `ip:<name>`.
+    fn addresses_of(&self, name: &str) -> Option<Vec<IpAddr>> {
+        if let Some(ipname) = name.strip_prefix("ip:") {
+            return self.nat_ips.get(ipname).cloned();
+        }
+        if let Some(&r) = self.remotes.get(name) {
+            return Some(self.remote_addrs[r as usize].clone());
+        }
+        let &n = self.nics.get(name)?;
+        Some(self.nic_addrs[n as usize].clone())
+    }
+
     /// Why `host` (a NIC or remote name, an address or `ip:<name>`) does not resolve, with the
     /// closest valid names.
     fn unknown_host(&self, host: &str) -> String {
@@ -259,7 +282,18 @@ impl Names {
     }
 }
 
-fn resolve(cx: &Ctx, doc: &ScenarioFile, text: &str) -> Result<SimConfig, ScenarioError> {
+fn resolve(
+    cx: &Ctx,
+    doc: &ScenarioFile,
+    text: &str,
+) -> Result<
+    (
+        SimConfig,
+        Vec<crate::scenario::packets::pattern::Compiled>,
+        Vec<DeferredPacket>,
+    ),
+    ScenarioError,
+> {
     if doc.api_version != API_VERSION {
         return Err(cx.err(
             0,
@@ -538,6 +572,13 @@ fn resolve(cx: &Ctx, doc: &ScenarioFile, text: &str) -> Result<SimConfig, Scenar
     for (i, s) in doc.attacks.iter().enumerate() {
         apps.push(resolve_attack(cx, i, s, &names, doc)?);
     }
+    let mut deferred = Vec::new();
+    for (i, s) in doc.packets.iter().enumerate() {
+        let (spec, later) = packets::resolve_packet(cx, i, s, &names, doc, apps.len())?;
+        apps.push(spec);
+        deferred.extend(later);
+    }
+    deferred.sort_by_key(|d| (d.at_ns, d.app));
     check_app_names(cx, doc)?;
     check_bindings(cx, doc, &apps)?;
     let links = link_names(&sim);
@@ -578,6 +619,7 @@ fn resolve(cx: &Ctx, doc: &ScenarioFile, text: &str) -> Result<SimConfig, Scenar
             .iter()
             .map(|t| t.value.name.as_str())
             .chain(doc.attacks.iter().map(|a| a.value.name.as_str()))
+            .chain(doc.packets.iter().map(|p| p.value.name.as_str()))
             .collect(),
         probes: doc
             .traffic
@@ -593,10 +635,11 @@ fn resolve(cx: &Ctx, doc: &ScenarioFile, text: &str) -> Result<SimConfig, Scenar
     };
     super::expect::check_names(&doc.expect, &known)
         .map_err(|e| cx.err(e.line, e.column, e.field, e.message))?;
+    let packet_checks = packets::resolve_packet_expectations(cx, doc, &mut sim)?;
     sim.apps = apps;
     sim.faults = faults;
     sim.generators = generators;
-    Ok(sim)
+    Ok((sim, packet_checks, deferred))
 }
 
 fn host_ref(names: &Names, name: &str) -> Option<HostRef> {
@@ -638,6 +681,12 @@ fn check_app_names(cx: &Ctx, doc: &ScenarioFile) -> Result<(), ScenarioError> {
                 .iter()
                 .enumerate()
                 .map(|(i, a)| (format!("attacks[{i}]"), &a.value.name, &a.referenced)),
+        )
+        .chain(
+            doc.packets
+                .iter()
+                .enumerate()
+                .map(|(i, p)| (format!("packets[{i}]"), &p.value.name, &p.referenced)),
         );
     for (field, name, at) in items {
         if let Some(first) = seen.insert(name.as_str(), field.clone()) {
@@ -672,7 +721,7 @@ fn check_bindings(cx: &Ctx, doc: &ScenarioFile, apps: &[AppSpec]) -> Result<(), 
                 None,
             ),
             AppKind::Probe(p) => (17, p.src_port, None, None),
-            AppKind::Attack(_) => continue,
+            AppKind::Attack(_) | AppKind::Crafted(_) => continue,
         };
         let Some(port) = port else { continue };
         let host = match app.host {
@@ -720,7 +769,7 @@ fn min_life_ms(app: &AppSpec) -> u64 {
         AppKind::Tcp(p) => p.hold_ms,
         AppKind::Udp(p) => u64::from(p.count.saturating_sub(1)).saturating_mul(p.interval_ms),
         AppKind::Ping(p) => u64::from(p.count.saturating_sub(1)).saturating_mul(p.interval_ms),
-        AppKind::Probe(_) | AppKind::Attack(_) => 0,
+        AppKind::Probe(_) | AppKind::Attack(_) | AppKind::Crafted(_) => 0,
     }
 }
 

@@ -169,6 +169,7 @@ impl Simulator {
                     AppKind::Ping(_) => "ping",
                     AppKind::Probe(_) => "probe",
                     AppKind::Attack(_) => "attack",
+                    AppKind::Crafted(_) => "packet",
                 },
                 outcome: Outcome::Running,
                 received: 0,

@@ -137,6 +137,17 @@ impl Simulator {
         }
     }
 
+    /// Replaces the packets of crafted-packet application `app` before it starts: a harness
+    /// builds them from what the run has shown so far (`Err`: the application fails with that
+    /// reason when it is due). Any other application is left alone.
+    pub fn set_crafted(&mut self, app: usize, packets: Result<Vec<Vec<u8>>, &'static str>) {
+        if let Some(a) = self.cfg.apps.get_mut(app)
+            && matches!(a.kind, AppKind::Crafted(_))
+        {
+            a.kind = AppKind::Crafted(packets);
+        }
+    }
+
     pub(super) fn start_app(&mut self, i: u32) {
         let spec = self.cfg.apps[i as usize].clone();
         let Some(h) = self.host_index(spec.host) else {
@@ -154,6 +165,18 @@ impl Simulator {
                 } else {
                     Outcome::Failed("no live flow to target")
                 };
+            }
+            AppKind::Crafted(Ok(packets)) => {
+                let n = packets.len() as u64;
+                for p in packets {
+                    self.host_send(h, p);
+                }
+                let r = &mut self.results[i as usize];
+                r.packets = n;
+                r.outcome = Outcome::Completed;
+            }
+            AppKind::Crafted(Err(reason)) => {
+                self.results[i as usize].outcome = Outcome::Failed(reason);
             }
             kind => {
                 if let Some(a) = self.spawn(h, &kind, Some(i), None) {
@@ -241,6 +264,7 @@ impl Simulator {
                 let c = self.with_io(|io| Probe::start(local, p, io));
                 (AppState::Probe(Box::new(c)), None, Some((h, proto, port)))
             }
+            AppKind::Crafted(_) => return None,
             AppKind::Attack(ref attack) => {
                 let dst = match attack {
                     Attack::PortScan { target, .. } => *target,

@@ -249,6 +249,7 @@ pub fn generate(seed: u64, f: &Features) -> ScenarioFile {
         generators: generators.into_iter().map(spanned).collect(),
         attacks: attacks.into_iter().map(spanned).collect(),
         faults: faults.into_iter().map(spanned).collect(),
+        packets: Vec::new(),
         expect: Expectations::default(),
         capture: Vec::new(),
     }
