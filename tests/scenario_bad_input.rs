@@ -421,6 +421,24 @@ fn cases() -> Vec<Case> {
         ),
         // Packet steps: crafted packets and packet expectations.
         case(
+            "tcp-mss-too-large",
+            "  - {name: big, from: vm-a, tcp: {to: \"web:80\", mss_bytes: 70000}}\n",
+            15,
+            "traffic[1].tcp.mss_bytes",
+            "70000 is out of range 8..=65495 bytes",
+        ),
+        Case {
+            name: "router-two-addresses-of-a-family",
+            edit: &[(
+                "  remotes:\n",
+                "  router: {addresses: [198.18.0.1, 198.18.0.2]}\n  remotes:\n",
+            )],
+            append: "",
+            line: Some(8),
+            field: "topology.router.addresses",
+            message: "at most one address per family",
+        },
+        case(
             "packet-unknown-sender",
             "packets:\n  - {name: p, from: vm-typo, to: web, udp: {src_port: 1, dst_port: 2}}\n",
             16,

@@ -162,3 +162,58 @@ fn a_phase_after_the_run_s_duration_is_unmet_as_not_reached() {
         unmet(&r)
     );
 }
+
+/// A remote behind a 1100-byte link; `extra` is appended (router settings, packets, expect).
+fn run_small_mtu(name: &str, router: &str, extra: &str) -> Report {
+    let text = format!(
+        r#"apiVersion: natsim.dev/v1
+kind: Scenario
+metadata: {{name: {name}}}
+seed: 1
+topology:
+  networks: [{{name: net-a, prefixes: [10.0.0.0/24]}}]
+  nics: [{{name: vm-a, network: net-a, addresses: [10.0.0.1]}}]
+  remotes:
+    - {{name: web, addresses: [198.51.100.10], services: [{{protocol: tcp, port: 80, response_bytes: 500}}], link: {{mtu_bytes: 1100}}}}
+    - {{name: far, addresses: [198.51.100.20]}}
+{router}gateway: {{network: net-a, ips: [{{name: ip1, addresses: [203.0.113.1]}}], ports_per_nic: 64, selector: {{}}}}
+{extra}"#
+    );
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("scenario_packets");
+    std::fs::create_dir_all(&dir).expect("dir");
+    let path = dir.join(format!("{name}.yaml"));
+    std::fs::write(&path, text).expect("write");
+    let sc = load(&path).unwrap_or_else(|e| panic!("{e}"));
+    run_scenario(&sc, None, &|| Box::new(real_gateway))
+        .expect("runs")
+        .report
+}
+
+#[test]
+fn the_router_rate_limits_its_icmp_errors_and_path_mtu_discovery_still_gets_through() {
+    let traffic = "traffic:\n  - {name: up, from: vm-a, tcp: {to: \"web:80\", request_bytes: 12000, expect_bytes: 500, mss_bytes: 1400, df: true, max_retries: 10}}\nexpect:\n  flows: {up: completes}\n";
+    let r = run_small_mtu(
+        "rate-limited",
+        "  router: {icmp_errors_per_s: 1, icmp_error_burst: 1}\n",
+        traffic,
+    );
+    assert!(unmet(&r).is_empty(), "{:?}", unmet(&r));
+    let c = |k: &str| r.counters.get(k).copied().unwrap_or(0);
+    assert!(c("sim.icmp_errors_sent") >= 1);
+    assert!(c("sim.icmp_errors_rate_limited") >= 1, "{:?}", r.counters);
+    // Without a limit to speak of, every too-big segment of the first flight is answered.
+    let r = run_small_mtu("not-limited", "", traffic);
+    assert!(unmet(&r).is_empty(), "{:?}", unmet(&r));
+    assert_eq!(r.counters.get("sim.icmp_errors_rate_limited"), None);
+}
+
+#[test]
+fn the_router_answers_a_too_big_df_packet_but_never_an_icmp_error() {
+    // From `far` (another internet host, so the gateway is not involved) to `web`, whose link is
+    // 1100 bytes: an echo request with DF that does not fit gets Fragmentation Needed; an
+    // oversized ICMP error with DF gets nothing (RFC 1812 §4.3.2.7), nor does a small one.
+    let extra = "packets:\n  - {name: ping, at_ms: 10, from: far, to: web, ip: {df: true}, icmp: {type: 8, id: 9, payload_bytes: 1200}}\n  - {name: err, at_ms: 20, from: far, to: web, ip: {df: true}, icmp: {type: 3, code: 3, quote: {src: web, dst: far, bytes: 1200, udp: {src_port: 1, dst_port: 2, payload_bytes: 1300}}}}\nexpect:\n  packets:\n    - {on: remote/far, match: {src: 198.18.0.1, dst: 198.51.100.20, icmp_type: 3, icmp_code: 4, icmp_rest: 1100, quoted_dst: 198.51.100.10, quoted_src_port: 9}, count: 1}\n    - {on: remote/far, match: {src: 198.18.0.1, quoted_dst_port: 2}, never: true}\n";
+    let r = run_small_mtu("no-error-about-errors", "", extra);
+    assert!(unmet(&r).is_empty(), "{:?}", unmet(&r));
+    assert_eq!(r.counters.get("sim.icmp_errors_sent"), Some(&1));
+}

@@ -23,7 +23,7 @@ pub enum CounterScope {
 pub const PORTS_PEAK: &str = "ports.peak";
 
 /// Simulator-wide counters by name (the report's `sim.*` entries).
-pub fn sim_counters(st: &SimStats) -> [(&'static str, u64); 6] {
+pub fn sim_counters(st: &SimStats) -> [(&'static str, u64); 8] {
     [
         ("sim.relayed", st.relayed),
         ("sim.no_route", st.no_route),
@@ -31,6 +31,8 @@ pub fn sim_counters(st: &SimStats) -> [(&'static str, u64); 6] {
         ("sim.control_errors", st.control_errors),
         ("sim.restarts", st.restarts),
         ("sim.fragmented_in_transit", st.fragmented_in_transit),
+        ("sim.icmp_errors_sent", st.icmp_errors_sent),
+        ("sim.icmp_errors_rate_limited", st.icmp_errors_rate_limited),
     ]
 }
 

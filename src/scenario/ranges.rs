@@ -20,6 +20,8 @@ pub const MAX_STREAM_BYTES: u64 = 100 * 1024 * 1024;
 pub const MAX_DATAGRAM_BYTES: u64 = 65_507;
 /// Most packets or requests one item may send (`count`).
 pub const MAX_COUNT: u64 = 10_000_000;
+/// Largest TCP segment payload: an IPv4 datagram of 65,535 bytes less 40 bytes of headers.
+pub const MAX_MSS_BYTES: u64 = 65_495;
 /// Most retransmissions or resends of one application.
 pub const MAX_RETRIES: u64 = 64;
 /// Highest Poisson arrival rate per NIC (flows per second).
@@ -190,6 +192,13 @@ pub fn check(doc: &ScenarioFile) -> Result<(), RangeError> {
             c.int(format!("{f}.tcp.rto_ms"), d.rto_ms, 1, MAX_MS, " ms")?;
             let r = u64::from(d.max_retries);
             c.int(format!("{f}.tcp.max_retries"), r, 0, MAX_RETRIES, "")?;
+            c.int(
+                format!("{f}.tcp.mss_bytes"),
+                d.mss_bytes,
+                8,
+                MAX_MSS_BYTES,
+                " bytes",
+            )?;
         }
         if let Some(d) = &t.udp {
             let rb = d.request_bytes;

@@ -178,6 +178,26 @@ pub struct Topology {
     /// Default link behaviour per link class.
     #[serde(default)]
     pub links: LinkDefaults,
+    /// The router between the dataplane nodes and the internet's hosts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub router: Option<RouterDoc>,
+}
+
+/// The router: its addresses (the source of the ICMP errors it sends) and how many it may send.
+#[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RouterDoc {
+    /// At most one address per family (default 198.18.0.1 and 2001:2::1, benchmarking ranges).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub addresses: Vec<IpAddr>,
+    /// ICMP errors per second on average (default 100).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(max = 1_000_000))]
+    pub icmp_errors_per_s: Option<u32>,
+    /// ICMP errors at once (default 10).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(max = 1_000_000))]
+    pub icmp_error_burst: Option<u32>,
 }
 
 fn one_u16() -> u16 {
@@ -511,6 +531,21 @@ pub struct TcpDoc {
     #[serde(default = "d6")]
     #[schemars(range(max = super::ranges::MAX_RETRIES))]
     pub max_retries: u32,
+    /// Largest segment payload to start with (path-MTU discovery lowers it).
+    #[serde(default = "default_mss", skip_serializing_if = "is_default_mss")]
+    #[schemars(range(min = 8, max = super::ranges::MAX_MSS_BYTES))]
+    pub mss_bytes: u64,
+    /// Set Don't Fragment on the client's IPv4 segments: path-MTU discovery (RFC 1191).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub df: bool,
+}
+
+fn default_mss() -> u64 {
+    crate::sim::tcp::MSS_BYTES
+}
+
+fn is_default_mss(n: &u64) -> bool {
+    *n == default_mss()
 }
 
 /// UDP client.

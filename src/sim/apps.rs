@@ -12,7 +12,7 @@ use super::config::{
 use super::ids::HostId;
 use super::ipfrag::fragment;
 use super::packet::{Tuple, build_echo, build_tcp, build_udp, build_udp_len};
-use super::tcp::{CloseMode, TcpEndpoint, TcpState};
+use super::tcp::{CloseMode, SegmentOptions, TcpEndpoint, TcpState};
 use crate::wire::tcp_flags::SYN;
 
 /// Scratch the engine lends an application.
@@ -202,12 +202,17 @@ const TCP_STUN_REQ: usize = 1;
 impl TcpClient {
     /// Starts a connection.
     pub fn start(local: SocketAddr, params: TcpParams, iss: u32, io: &mut Io) -> Self {
+        let options = SegmentOptions {
+            mss_bytes: params.mss_bytes,
+            dont_fragment: params.dont_fragment,
+        };
         let ep = TcpEndpoint::connect(
             local,
             params.to,
             iss,
             params.rto_ms,
             params.max_retries,
+            options,
             io.now_ns,
             io.out,
             io.pool,
@@ -290,7 +295,8 @@ impl TcpServer {
         response_bytes: u64,
         io: &mut Io,
     ) -> Self {
-        let ep = TcpEndpoint::accept(local, syn, iss, 200, 8, io.now_ns, io.out, io.pool);
+        let options = SegmentOptions::default();
+        let ep = TcpEndpoint::accept(local, syn, iss, 200, 8, options, io.now_ns, io.out, io.pool);
         TcpServer { ep, response_bytes }
     }
 
@@ -710,6 +716,17 @@ impl App {
         if let AppState::Udp(u) = &mut self.state {
             u.icmp_errors += 1;
         }
+    }
+
+    /// A router said this application's packets are too big for the path (`mtu` bytes): a
+    /// TCP connection shrinks its segments and sends again what is unacknowledged.
+    pub fn on_packet_too_big(&mut self, mtu: u64, io: &mut Io) {
+        let ep = match &mut self.state {
+            AppState::TcpClient(c) => &mut c.ep,
+            AppState::TcpServer(s) => &mut s.ep,
+            _ => return,
+        };
+        ep.on_packet_too_big(mtu, io.now_ns, io.out, io.pool);
     }
 
     /// The wake-up fired.

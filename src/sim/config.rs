@@ -38,6 +38,38 @@ pub struct SimConfig {
     pub limits: Limits,
     /// Names of links to capture.
     pub capture: Vec<String>,
+    /// The router between the dataplane nodes and the internet's hosts.
+    pub router: RouterConfig,
+}
+
+/// The router between the dataplane nodes and the internet's hosts: it answers a packet too big
+/// for the next link and not to be fragmented (IPv4 with DF, any IPv6) with Fragmentation
+/// Needed / Packet Too Big (RFC 1191, RFC 8201), rate limited as RFC 1812 §4.3.2.8 asks.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RouterConfig {
+    /// Its addresses (one per family): the source of the ICMP errors it sends.
+    pub addresses: Vec<IpAddr>,
+    /// ICMP errors it may send per second on average (a token bucket).
+    pub icmp_errors_per_s: u32,
+    /// ICMP errors it may send at once (the bucket's size).
+    pub icmp_error_burst: u32,
+}
+
+/// The router's IPv4 address when a scenario gives none (RFC 2544 benchmarking range, so it
+/// clashes with no documentation address a scenario uses).
+pub const DEFAULT_ROUTER_V4: std::net::Ipv4Addr = std::net::Ipv4Addr::new(198, 18, 0, 1);
+/// The router's IPv6 address when a scenario gives none (RFC 5180 benchmarking range).
+pub const DEFAULT_ROUTER_V6: std::net::Ipv6Addr =
+    std::net::Ipv6Addr::new(0x2001, 0x2, 0, 0, 0, 0, 0, 1);
+
+impl Default for RouterConfig {
+    fn default() -> Self {
+        RouterConfig {
+            addresses: vec![IpAddr::V4(DEFAULT_ROUTER_V4), IpAddr::V6(DEFAULT_ROUTER_V6)],
+            icmp_errors_per_s: 100,
+            icmp_error_burst: 10,
+        }
+    }
 }
 
 /// A VM NIC.
@@ -171,6 +203,10 @@ pub struct TcpParams {
     pub rto_ms: u64,
     /// Retransmissions before giving up.
     pub max_retries: u32,
+    /// Largest segment payload (lowered by path-MTU discovery).
+    pub mss_bytes: u64,
+    /// Send IPv4 segments with Don't Fragment set (path-MTU discovery, RFC 1191).
+    pub dont_fragment: bool,
 }
 
 /// UDP client parameters (request/response or a stream).

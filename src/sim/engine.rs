@@ -43,7 +43,7 @@ pub use results::{
 use std::any::Any;
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::ipfrag::{Offer, Reassembly, fragment, may_be_fragment};
+use super::ipfrag::{CannotFragment, Offer, Reassembly, fragment, may_be_fragment};
 use super::queue::EventQueue;
 use std::net::{IpAddr, SocketAddr};
 
@@ -177,6 +177,8 @@ struct Host {
     /// Identification of the next datagram this host fragments.
     next_fragment_ident: u32,
     reassembly: Reassembly,
+    /// Path MTUs learned from Fragmentation Needed / Packet Too Big, by destination.
+    path_mtu: BTreeMap<IpAddr, usize>,
 }
 
 impl Host {
@@ -257,6 +259,9 @@ pub struct Simulator {
     note: String,
     violation: Option<Violation>,
     router_rng: Rng,
+    /// The router's ICMP error budget: tokens in thousandths, and when it was last refilled.
+    router_icmp_tokens_milli: u64,
+    router_icmp_refilled_ns: u64,
     table: Vec<StatusRow>,
 }
 

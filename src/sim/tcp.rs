@@ -85,6 +85,28 @@ pub struct TcpEndpoint {
     pub timer_at_ns: Option<u64>,
     /// Segments retransmitted.
     pub retransmits: u64,
+    /// Largest segment payload; path-MTU discovery lowers it.
+    pub mss_bytes: u64,
+    /// Segments go out with Don't Fragment set (IPv4).
+    pub dont_fragment: bool,
+}
+
+/// Segment options of an endpoint.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SegmentOptions {
+    /// Largest segment payload to start with.
+    pub mss_bytes: u64,
+    /// Set Don't Fragment on IPv4 segments (path-MTU discovery, RFC 1191).
+    pub dont_fragment: bool,
+}
+
+impl Default for SegmentOptions {
+    fn default() -> Self {
+        SegmentOptions {
+            mss_bytes: MSS_BYTES,
+            dont_fragment: false,
+        }
+    }
 }
 
 /// What the endpoint asks the host to do after an input.
@@ -119,6 +141,51 @@ impl TcpEndpoint {
             max_retries,
             timer_at_ns: None,
             retransmits: 0,
+            mss_bytes: MSS_BYTES,
+            dont_fragment: false,
+        }
+    }
+
+    fn with_options(mut self, o: SegmentOptions) -> Self {
+        self.mss_bytes = o.mss_bytes.max(1);
+        self.dont_fragment = o.dont_fragment;
+        self
+    }
+
+    /// Sets DF on a segment just built when the endpoint asks for it.
+    fn finish(&self, b: &mut Vec<u8>, out: &mut Vec<Vec<u8>>) {
+        if self.dont_fragment {
+            crate::wire::build::set_dont_fragment(b);
+        }
+        out.push(std::mem::take(b));
+    }
+
+    /// A router found a segment too big for the path (Fragmentation Needed or Packet Too Big
+    /// with `mtu`): segments shrink to fit it, and what is not yet acknowledged goes again at
+    /// once in the new size (RFC 1191 §6.3, RFC 8201 §5.4). An `mtu` that would not shrink them
+    /// changes nothing.
+    pub fn on_packet_too_big(
+        &mut self,
+        mtu: u64,
+        now_ns: u64,
+        out: &mut Vec<Vec<u8>>,
+        pool: &mut Vec<Vec<u8>>,
+    ) -> TcpOutput {
+        let headers = if self.local.is_ipv4() { 40 } else { 60 };
+        let mss = mtu.saturating_sub(headers).max(8);
+        if mss >= self.mss_bytes || self.is_done() {
+            return TcpOutput::default();
+        }
+        self.mss_bytes = mss;
+        let before = out.len();
+        if self.snd_nxt > self.snd_una.max(1) {
+            self.snd_nxt = self.snd_una.max(1);
+            self.pump(now_ns, out, pool);
+            self.retransmits += (out.len() - before) as u64;
+        }
+        TcpOutput {
+            sent: (out.len() - before) as u32,
+            finished: false,
         }
     }
 
@@ -132,11 +199,12 @@ impl TcpEndpoint {
         iss: u32,
         rto_ms: u64,
         max_retries: u32,
+        options: SegmentOptions,
         now_ns: u64,
         out: &mut Vec<Vec<u8>>,
         pool: &mut Vec<Vec<u8>>,
     ) -> Self {
-        let mut t = Self::new(local, remote, iss, rto_ms, max_retries);
+        let mut t = Self::new(local, remote, iss, rto_ms, max_retries).with_options(options);
         t.snd_nxt = 1;
         t.snd_una = 0;
         t.send_syn(out, pool, false);
@@ -152,11 +220,13 @@ impl TcpEndpoint {
         iss: u32,
         rto_ms: u64,
         max_retries: u32,
+        options: SegmentOptions,
         now_ns: u64,
         out: &mut Vec<Vec<u8>>,
         pool: &mut Vec<Vec<u8>>,
     ) -> Self {
-        let mut t = Self::new(local, syn.src_addr(), iss, rto_ms, max_retries);
+        let mut t =
+            Self::new(local, syn.src_addr(), iss, rto_ms, max_retries).with_options(options);
         t.state = TcpState::SynReceived;
         t.irs = syn.seq;
         t.rcv_nxt = 1;
@@ -215,14 +285,14 @@ impl TcpEndpoint {
             (SYN, 0)
         };
         build_tcp(&mut b, self.local, self.remote, flags, self.seq(0), ack, 0);
-        out.push(b);
+        self.finish(&mut b, out);
     }
 
     fn send_ack(&self, out: &mut Vec<Vec<u8>>, pool: &mut Vec<Vec<u8>>) {
         let mut b = Self::buf(pool);
         let seq = self.seq(self.snd_nxt);
         build_tcp(&mut b, self.local, self.remote, ACK, seq, self.ack_no(), 0);
-        out.push(b);
+        self.finish(&mut b, out);
     }
 
     /// Sends an RST and ends the connection.
@@ -238,7 +308,7 @@ impl TcpEndpoint {
             self.ack_no(),
             0,
         );
-        out.push(b);
+        self.finish(&mut b, out);
         self.state = TcpState::Reset;
         self.timer_at_ns = None;
     }
@@ -287,7 +357,7 @@ impl TcpEndpoint {
             self.snd_end
         };
         while self.snd_nxt < data_end.min(limit) {
-            let len = (data_end - self.snd_nxt).min(MSS_BYTES);
+            let len = (data_end - self.snd_nxt).min(self.mss_bytes);
             let mut flags = ACK;
             if self.snd_nxt + len == self.psh_at {
                 flags |= PSH;
@@ -303,14 +373,14 @@ impl TcpEndpoint {
                 ack,
                 len as usize,
             );
-            out.push(b);
+            self.finish(&mut b, out);
             self.snd_nxt += len;
         }
         if self.fin_queued && self.snd_nxt == data_end && self.snd_nxt < self.snd_end {
             let mut b = Self::buf(pool);
             let (seq, ack) = (self.seq(self.snd_nxt), self.ack_no());
             build_tcp(&mut b, self.local, self.remote, FIN | ACK, seq, ack, 0);
-            out.push(b);
+            self.finish(&mut b, out);
             self.snd_nxt += 1;
         }
         if self.snd_nxt > self.snd_una && self.timer_at_ns.is_none() {
@@ -508,7 +578,17 @@ mod tests {
         let (mut out, mut pool) = (Vec::new(), Vec::new());
         let c_addr = sa("10.0.0.1:40000");
         let s_addr = sa("198.51.100.1:80");
-        let mut c = TcpEndpoint::connect(c_addr, s_addr, 1000, 200, 6, 0, &mut out, &mut pool);
+        let mut c = TcpEndpoint::connect(
+            c_addr,
+            s_addr,
+            1000,
+            200,
+            6,
+            SegmentOptions::default(),
+            0,
+            &mut out,
+            &mut pool,
+        );
         let mut s: Option<TcpEndpoint> = None;
         let mut now = 0u64;
         let mut n = 0usize;
@@ -541,7 +621,15 @@ mod tests {
                     s.input(&t, now, &mut out, &mut pool);
                 } else {
                     s = Some(TcpEndpoint::accept(
-                        s_addr, &t, 5000, 200, 6, now, &mut out, &mut pool,
+                        s_addr,
+                        &t,
+                        5000,
+                        200,
+                        6,
+                        SegmentOptions::default(),
+                        now,
+                        &mut out,
+                        &mut pool,
                     ));
                 }
             }
@@ -574,7 +662,17 @@ mod tests {
         let mut syn = Vec::new();
         crate::sim::packet::build_tcp(&mut syn, c_addr, s_addr, SYN, 5000, 0, 0);
         let syn = Tuple::parse(&syn).expect("syn");
-        let s = TcpEndpoint::accept(s_addr, &syn, 9000, 200, 6, 0, out, pool);
+        let s = TcpEndpoint::accept(
+            s_addr,
+            &syn,
+            9000,
+            200,
+            6,
+            SegmentOptions::default(),
+            0,
+            out,
+            pool,
+        );
         let mut rst = Vec::new();
         crate::sim::packet::build_tcp(&mut rst, c_addr, s_addr, RST, seq, 0, 0);
         (s, Tuple::parse(&rst).expect("rst"))
@@ -607,7 +705,17 @@ mod tests {
             (RST | ACK, 1002, false),
             (RST, 0, false),
         ] {
-            let mut c = TcpEndpoint::connect(c_addr, s_addr, 1000, 200, 6, 0, &mut out, &mut pool);
+            let mut c = TcpEndpoint::connect(
+                c_addr,
+                s_addr,
+                1000,
+                200,
+                6,
+                SegmentOptions::default(),
+                0,
+                &mut out,
+                &mut pool,
+            );
             let mut b = Vec::new();
             crate::sim::packet::build_tcp(&mut b, s_addr, c_addr, flags, 0, ack, 0);
             let t = Tuple::parse(&b).expect("rst");

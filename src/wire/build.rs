@@ -126,6 +126,20 @@ fn finish(buf: &mut [u8], version: IpVersion, protocol: u8, l4: usize) {
     checksum::fill_transport_part(version, &head[s..s + n], &head[d..d + n], protocol, rest);
 }
 
+/// Sets Don't Fragment on an IPv4 packet and fixes its header checksum; other packets are left
+/// as they are.
+pub fn set_dont_fragment(buf: &mut [u8]) {
+    if buf.len() < 20 || buf[0] >> 4 != 4 {
+        return;
+    }
+    let ihl = usize::from(buf[0] & 0x0F) * 4;
+    if ihl < 20 || buf.len() < ihl {
+        return;
+    }
+    buf[6] |= 0x40;
+    checksum::set_ipv4_header(buf, ihl);
+}
+
 /// Builds a TCP segment (data offset 5, window 65535) into `buf`; returns the payload bytes
 /// written.
 pub fn tcp(

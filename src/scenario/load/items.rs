@@ -39,6 +39,8 @@ pub(super) fn resolve_traffic(
             src_port: d.src_port,
             rto_ms: d.rto_ms.max(1),
             max_retries: d.max_retries,
+            mss_bytes: d.mss_bytes.max(8),
+            dont_fragment: d.df,
         })
     } else if let Some(d) = &t.udp {
         AppKind::Udp(UdpParams {

@@ -562,6 +562,7 @@ fn resolve(
             duration_ns: l.duration_ms.map(ms_to_ns),
         },
         capture: doc.capture.iter().map(|c| c.as_str().to_string()).collect(),
+        router: router_config(cx, topo.router.as_ref())?,
     };
     reconcile_addresses(cx, &mut sim, &mut names)?;
     // Applications.
@@ -776,4 +777,35 @@ fn min_life_ms(app: &AppSpec) -> u64 {
 /// The default access link (for callers building configs by hand).
 pub fn default_link() -> LinkConfig {
     LinkConfig::default()
+}
+
+/// The router of `topology.router`: defaults where a field is absent; at most one address per
+/// family.
+fn router_config(
+    cx: &Ctx,
+    doc: Option<&RouterDoc>,
+) -> Result<crate::sim::config::RouterConfig, ScenarioError> {
+    let mut r = crate::sim::config::RouterConfig::default();
+    let Some(doc) = doc else {
+        return Ok(r);
+    };
+    if !doc.addresses.is_empty() {
+        let v4 = doc.addresses.iter().filter(|a| a.is_ipv4()).count();
+        if v4 > 1 || doc.addresses.len() - v4 > 1 {
+            return Err(cx.err(
+                0,
+                0,
+                "topology.router.addresses",
+                "at most one address per family",
+            ));
+        }
+        r.addresses = doc.addresses.clone();
+    }
+    if let Some(n) = doc.icmp_errors_per_s {
+        r.icmp_errors_per_s = n;
+    }
+    if let Some(n) = doc.icmp_error_burst {
+        r.icmp_error_burst = n;
+    }
+    Ok(r)
 }

@@ -89,6 +89,7 @@ impl Simulator {
                 stats: HostStats::default(),
                 next_fragment_ident: 1,
                 reassembly: Reassembly::default(),
+                path_mtu: BTreeMap::new(),
             });
             nics.push(NicRt {
                 spec: n.clone(),
@@ -131,6 +132,7 @@ impl Simulator {
                 stats: HostStats::default(),
                 next_fragment_ident: 1,
                 reassembly: Reassembly::default(),
+                path_mtu: BTreeMap::new(),
             });
             remote_hosts.push(h);
         }
@@ -218,6 +220,8 @@ impl Simulator {
             note: String::new(),
             violation: None,
             router_rng: Rng::new(seed, stream_of("router")),
+            router_icmp_tokens_milli: u64::from(cfg.router.icmp_error_burst) * 1000,
+            router_icmp_refilled_ns: 0,
             table: Vec::new(),
             cfg,
         };

@@ -85,6 +85,15 @@ impl Simulator {
             Some(IcmpKind::Error) => {
                 self.hosts[h.index()].stats.icmp_errors += 1;
                 let q = quoted_offset(&buf).and_then(|o| Tuple::parse_quoted(&buf[o..]));
+                let too_big = packet_too_big_mtu(&buf);
+                if let (Some(mtu), Some(q)) = (too_big, q.as_ref()) {
+                    // The path MTU towards the quoted packet's destination (RFC 1191 §6.3,
+                    // RFC 8201 §4): later datagrams to it are fragmented to fit at the source.
+                    let known = &mut self.hosts[h.index()].path_mtu;
+                    let mtu = mtu.clamp(MIN_PATH_MTU_BYTES, usize::from(u16::MAX));
+                    let old = known.get(&q.dst).copied().unwrap_or(usize::MAX);
+                    known.insert(q.dst, old.min(mtu));
+                }
                 let app = q.and_then(|q| {
                     let remote = if q.icmp.is_some() {
                         SocketAddr::new(q.dst, 0)
@@ -101,7 +110,12 @@ impl Simulator {
                         .copied()
                 });
                 match app {
-                    Some(a) => self.apps[a.index()].on_icmp_error(),
+                    Some(a) => {
+                        self.apps[a.index()].on_icmp_error();
+                        if let Some(mtu) = too_big {
+                            self.with_app(a, |app, io| app.on_packet_too_big(mtu as u64, io));
+                        }
+                    }
                     None => self.unmatched(h, from_outside),
                 }
             }
@@ -258,5 +272,23 @@ impl Simulator {
             HostRef::Nic(i) => self.nics.get(i as usize).map(|n| n.host),
             HostRef::Remote(i) => self.remote_hosts.get(i as usize).copied(),
         }
+    }
+}
+
+/// The smallest path MTU a host accepts from a Fragmentation Needed / Packet Too Big (RFC 791's
+/// 68 bytes; an IPv6 host would not go below 1280, RFC 8201 §4, but a smaller one is kept as
+/// given so that a scenario can see what the gateway translated).
+const MIN_PATH_MTU_BYTES: usize = 68;
+
+/// The MTU an ICMP error reports when it is Fragmentation Needed (IPv4 3/4, the next-hop MTU in
+/// the low 16 bits of the word after the checksum, RFC 1191) or Packet Too Big (ICMPv6 2).
+fn packet_too_big_mtu(pkt: &[u8]) -> Option<usize> {
+    let meta = crate::wire::parse_ip(pkt).ok()?;
+    let icmp = crate::wire::IcmpView::new_checked(pkt.get(meta.l4_offset..meta.end)?)?;
+    let rest = u32::from(icmp.ident()) << 16 | u32::from(icmp.seq_no());
+    match (meta.version, icmp.msg_type(), icmp.code()) {
+        (crate::wire::IpVersion::V4, 3, 4) => Some((rest & 0xFFFF) as usize),
+        (crate::wire::IpVersion::V6, 2, _) => Some(rest as usize),
+        _ => None,
     }
 }

@@ -340,6 +340,8 @@ impl Simulator {
                     src_port: None,
                     rto_ms: 200,
                     max_retries: 6,
+                    mss_bytes: crate::sim::tcp::MSS_BYTES,
+                    dont_fragment: false,
                 }),
                 (FlowProto::Udp, _, Some(port)) => AppKind::Udp(UdpParams {
                     to: SocketAddr::new(addr, port),

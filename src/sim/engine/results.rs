@@ -100,6 +100,16 @@ pub struct SimStats {
     pub restarts: u64,
     /// IPv4 datagrams routers split to fit a link's MTU.
     pub fragmented_in_transit: u64,
+    /// ICMP errors the router sent (Fragmentation Needed, Packet Too Big).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub icmp_errors_sent: u64,
+    /// ICMP errors the router did not send: over its rate limit.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub icmp_errors_rate_limited: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// Why a run stopped.

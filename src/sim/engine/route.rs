@@ -29,11 +29,32 @@ impl Simulator {
         source_host: Option<HostId>,
         trail: Option<Box<Trail>>,
     ) {
-        let mtu = self.links[link.index()].config.mtu_bytes as usize;
+        let link_mtu = self.links[link.index()].config.mtu_bytes as usize;
+        // A host sends no more than the path MTU it learned for the destination.
+        let mtu = source_host
+            .and_then(|h| {
+                let dst = dst_of(&buf)?;
+                self.hosts[h.index()].path_mtu.get(&dst).copied()
+            })
+            .map_or(link_mtu, |p| p.min(link_mtu));
         if buf.len() > mtu {
             let ident = source_host.map(|h| self.hosts[h.index()].next_fragment_ident);
             let mut pieces = Vec::new();
-            if fragment(&buf, mtu, ident, &mut pieces).is_ok() {
+            let result = fragment(&buf, mtu, ident, &mut pieces);
+            if let Err(CannotFragment::DontFragment | CannotFragment::Ipv6InTransit) = result
+                && source_host.is_none()
+                && self.is_router_end(link, from)
+            {
+                // A router does not put on a link what does not fit: it drops it and tells
+                // the source (rate limits permitting).
+                self.router_too_big(link_mtu, &buf);
+                let note =
+                    format!("dropped by the router: too big for the next link ({link_mtu} bytes)");
+                self.mark_dropped(trail.as_deref(), &note);
+                self.recycle(buf);
+                return;
+            }
+            if result.is_ok() {
                 match source_host {
                     Some(h) => {
                         let host = &mut self.hosts[h.index()];
@@ -50,6 +71,88 @@ impl Simulator {
             }
         }
         self.transmit(link, from, kind, buf, trail);
+    }
+
+    /// `from` is the router's end of `link` (uplinks: B; remote host links: A).
+    fn is_router_end(&self, link: LinkId, from: LinkEnd) -> bool {
+        matches!(
+            (self.roles[link.index()], from),
+            (Role::Uplink { .. }, LinkEnd::B) | (Role::Remote { .. }, LinkEnd::A)
+        )
+    }
+
+    /// The router cannot forward `pkt` over a link of `mtu` bytes and may not fragment it (IPv4
+    /// with DF, or IPv6): it tells the source with Fragmentation Needed (ICMP 3/4) or Packet
+    /// Too Big (ICMPv6 2/0) carrying the MTU (RFC 1191 §4, RFC 4443 §3.2), from its own address,
+    /// quoting as much of the packet as RFC 1812 §4.3.2.3 / RFC 4443 §2.4 allow. It never
+    /// answers an ICMP error or a fragment other than the first (RFC 1812 §4.3.2.7), and not
+    /// more often than its token bucket allows (§4.3.2.8). The caller drops the packet.
+    fn router_too_big(&mut self, mtu: usize, pkt: &[u8]) {
+        let Ok(meta) = crate::wire::parse_ip_lax(pkt) else {
+            return;
+        };
+        if meta.fragment.is_some_and(|f| !f.is_first()) {
+            return;
+        }
+        let v4 = meta.version == crate::wire::IpVersion::V4;
+        let icmp_proto = if v4 { 1 } else { 58 };
+        if meta.protocol == icmp_proto {
+            let t = pkt.get(meta.l4_offset).copied().unwrap_or(0);
+            if crate::wire::icmp::is_error(meta.version, t) {
+                return;
+            }
+        }
+        let to = meta.src(pkt);
+        if to.is_unspecified() || to.is_multicast() {
+            return;
+        }
+        let Some(from) = self
+            .cfg
+            .router
+            .addresses
+            .iter()
+            .copied()
+            .find(|a| a.is_ipv4() == v4)
+        else {
+            return;
+        };
+        if !self.take_router_icmp_token() {
+            self.stats.icmp_errors_rate_limited += 1;
+            return;
+        }
+        let (ty, code) = if v4 { (3, 4) } else { (2, 0) };
+        let mut repr = crate::wire::PacketRepr::icmp_error(from, to, ty, code, pkt);
+        if let crate::wire::TransportRepr::Icmp(crate::wire::IcmpRepr::Error { rest, .. }) =
+            &mut repr.transport
+        {
+            // IPv4: the next-hop MTU in the low 16 bits; IPv6: the whole word.
+            *rest = u32::try_from(mtu).unwrap_or(u32::MAX);
+            if v4 {
+                *rest &= 0xFFFF;
+            }
+        }
+        self.stats.icmp_errors_sent += 1;
+        let err = repr.emit();
+        self.at_router(Kind::Plain, err, true, None);
+    }
+
+    /// One ICMP error's worth of the router's budget: tokens refill at `icmp_errors_per_s` up to
+    /// `icmp_error_burst`, in virtual time.
+    fn take_router_icmp_token(&mut self) -> bool {
+        let r = &self.cfg.router;
+        let cap = u64::from(r.icmp_error_burst) * 1000;
+        let elapsed = self.now_ns.saturating_sub(self.router_icmp_refilled_ns);
+        let refill = u128::from(elapsed) * u128::from(r.icmp_errors_per_s) / 1_000_000;
+        self.router_icmp_tokens_milli = self
+            .router_icmp_tokens_milli
+            .saturating_add(u64::try_from(refill).unwrap_or(u64::MAX))
+            .min(cap);
+        self.router_icmp_refilled_ns = self.now_ns;
+        if self.router_icmp_tokens_milli < 1000 {
+            return false;
+        }
+        self.router_icmp_tokens_milli -= 1000;
+        true
     }
 
     pub(super) fn transmit(

@@ -45,6 +45,8 @@ pub(super) fn tcp_doc(d: &mut Draw, to: String) -> TcpDoc {
         src_port: d.chance(1, 4).then(|| 4000 + d.range(0, 3) as u16),
         rto_ms: 200,
         max_retries: d.range(2, 6) as u32,
+        mss_bytes: crate::sim::tcp::MSS_BYTES,
+        df: false,
     }
 }
 

@@ -371,6 +371,7 @@ pub(super) fn topology_doc(d: &mut Draw, f: &Features, nics: &[NicPlan], nodes: 
             uplink: link(d, f),
             remote: link(d, f),
         },
+        router: None,
     }
 }
 
