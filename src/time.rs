@@ -106,3 +106,73 @@ mod tests {
         );
     }
 }
+
+/// A token bucket on virtual time: `burst` tokens at most, one more earned every `interval_ns`
+/// (0: never). Rate limits of ICMP answers (the gateway's Time Exceeded, the simulator's
+/// router) use it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TokenBucket {
+    burst: u32,
+    interval_ns: u64,
+    tokens: u32,
+    last_ns: u64,
+}
+
+impl TokenBucket {
+    /// A full bucket.
+    pub fn new(burst: u32, interval_ns: u64) -> Self {
+        TokenBucket {
+            burst,
+            interval_ns,
+            tokens: burst,
+            last_ns: 0,
+        }
+    }
+
+    /// A full bucket earning `per_s` tokens a second (rounded to whole nanoseconds per token).
+    pub fn per_second(burst: u32, per_s: u32) -> Self {
+        let interval_ns = if per_s == 0 {
+            0
+        } else {
+            (1_000_000_000 / u64::from(per_s)).max(1)
+        };
+        TokenBucket::new(burst, interval_ns)
+    }
+
+    /// Takes a token if one is left at `now_ns`.
+    pub fn take(&mut self, now_ns: u64) -> bool {
+        // An interval of 0 earns nothing (`checked_div` is `None`).
+        let elapsed = now_ns.saturating_sub(self.last_ns);
+        if let Some(earned) = elapsed.checked_div(self.interval_ns)
+            && earned > 0
+        {
+            let t = u64::from(self.tokens).saturating_add(earned);
+            self.tokens = t.min(u64::from(self.burst)) as u32;
+            self.last_ns = self
+                .last_ns
+                .saturating_add(earned.saturating_mul(self.interval_ns));
+        }
+        if self.tokens == 0 {
+            return false;
+        }
+        self.tokens -= 1;
+        true
+    }
+}
+
+#[cfg(test)]
+mod token_bucket_tests {
+    use super::TokenBucket;
+
+    #[test]
+    fn a_token_bucket_allows_its_burst_then_one_per_interval_and_never_more_than_the_burst() {
+        let mut b = TokenBucket::per_second(2, 10);
+        assert!(b.take(0) && b.take(0) && !b.take(0));
+        assert!(!b.take(99_999_999));
+        assert!(b.take(100_000_000));
+        // A long idle time refills to the burst, not beyond.
+        assert!(b.take(10_000_000_000) && b.take(10_000_000_000) && !b.take(10_000_000_000));
+        let mut never = TokenBucket::per_second(1, 0);
+        assert!(never.take(0) && !never.take(u64::MAX));
+    }
+}

@@ -1,6 +1,7 @@
 //! The gateway as a router hop (docs/behaviour.md §4 "TTL"): IPv4 TTL / IPv6 hop limit of
 //! forwarded packets, and the rate limit of the ICMP Time Exceeded answers.
 
+use crate::time::TokenBucket;
 use crate::wire::parse::IpVersion;
 use crate::wire::rewrite;
 
@@ -22,37 +23,10 @@ pub(crate) fn decrement(pkt: &mut [u8], version: IpVersion) {
     rewrite::decrement_hop_limit(pkt, version);
 }
 
-/// A token bucket on virtual time for the Time Exceeded answers.
-#[derive(Clone, Debug)]
-pub(crate) struct AnswerBudget {
-    tokens: u32,
-    last_ns: u64,
-}
-
-impl AnswerBudget {
-    pub(crate) fn new() -> Self {
-        AnswerBudget {
-            tokens: TIME_EXCEEDED_BURST,
-            last_ns: 0,
-        }
-    }
-
-    /// Takes a token if one is left at `now_ns`.
-    pub(crate) fn take(&mut self, now_ns: u64) -> bool {
-        let earned = now_ns.saturating_sub(self.last_ns) / TIME_EXCEEDED_INTERVAL_NS;
-        if earned > 0 {
-            let t = u64::from(self.tokens).saturating_add(earned);
-            self.tokens = t.min(u64::from(TIME_EXCEEDED_BURST)) as u32;
-            self.last_ns = self
-                .last_ns
-                .saturating_add(earned.saturating_mul(TIME_EXCEEDED_INTERVAL_NS));
-        }
-        if self.tokens == 0 {
-            return false;
-        }
-        self.tokens -= 1;
-        true
-    }
+/// The Time Exceeded answers' budget: [`TIME_EXCEEDED_BURST`], then one per
+/// [`TIME_EXCEEDED_INTERVAL_NS`].
+pub(crate) fn answer_budget() -> TokenBucket {
+    TokenBucket::new(TIME_EXCEEDED_BURST, TIME_EXCEEDED_INTERVAL_NS)
 }
 
 #[cfg(test)]
@@ -76,7 +50,7 @@ mod tests {
 
     #[test]
     fn the_answer_budget_allows_a_burst_then_refills_with_time() {
-        let mut b = AnswerBudget::new();
+        let mut b = answer_budget();
         let n = (0..100).filter(|_| b.take(0)).count();
         assert_eq!(n, TIME_EXCEEDED_BURST as usize);
         assert!(!b.take(TIME_EXCEEDED_INTERVAL_NS - 1));

@@ -198,6 +198,14 @@ pub struct RouterDoc {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(max = 1_000_000))]
     pub icmp_error_burst: Option<u32>,
+    /// Act as a router hop: TTL / hop limit minus one, Time Exceeded when it would reach 0
+    /// (default false: the internet leaves TTL alone).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub decrement_ttl: bool,
+    /// Answer packets from inside to addresses no host has with Destination Unreachable
+    /// (default false: dropped silently).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub unreachable: bool,
 }
 
 fn one_u16() -> u16 {

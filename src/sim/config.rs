@@ -53,6 +53,11 @@ pub struct RouterConfig {
     pub icmp_errors_per_s: u32,
     /// ICMP errors it may send at once (the bucket's size).
     pub icmp_error_burst: u32,
+    /// A router hop: TTL / hop limit minus one on what it forwards, Time Exceeded at 0.
+    pub decrement_ttl: bool,
+    /// Answer a packet from inside to an address no host has with Destination Unreachable
+    /// (else it is dropped silently, as an unallocated address usually is).
+    pub unreachable: bool,
 }
 
 /// The router's IPv4 address when a scenario gives none (RFC 2544 benchmarking range, so it
@@ -68,6 +73,8 @@ impl Default for RouterConfig {
             addresses: vec![IpAddr::V4(DEFAULT_ROUTER_V4), IpAddr::V6(DEFAULT_ROUTER_V6)],
             icmp_errors_per_s: 100,
             icmp_error_burst: 10,
+            decrement_ttl: false,
+            unreachable: false,
         }
     }
 }

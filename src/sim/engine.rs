@@ -259,9 +259,8 @@ pub struct Simulator {
     note: String,
     violation: Option<Violation>,
     router_rng: Rng,
-    /// The router's ICMP error budget: tokens in thousandths, and when it was last refilled.
-    router_icmp_tokens_milli: u64,
-    router_icmp_refilled_ns: u64,
+    /// The router's ICMP error budget.
+    router_icmp: crate::time::TokenBucket,
     table: Vec<StatusRow>,
 }
 

@@ -40,7 +40,7 @@ use super::table::{
     BlockSpan, CLOSED_LISTED, Flow, FlowTable, HAIRPIN, NAT64, Timeouts, UDP_SAW_INBOUND, class,
 };
 use super::tcp::{self, Dir};
-use super::ttl::{self, AnswerBudget};
+use super::ttl;
 use crate::time::Instant;
 use crate::wire::checksum;
 use crate::wire::icmp::{
@@ -212,7 +212,7 @@ pub struct Gateway {
     /// ICMP 3/13 answers to unsolicited SYNs, due 6 s later (RFC 5382 REQ-4).
     deferred: Deferred,
     /// Rate limit of ICMP Time Exceeded answers.
-    ttl_budget: AnswerBudget,
+    ttl_budget: crate::time::TokenBucket,
 }
 
 /// (flags, end of the segment's sequence space) of a TCP segment; the end is seq + payload
@@ -288,7 +288,7 @@ impl Gateway {
             nat64_inside: Vec::new(),
             nat64_handles: BTreeMap::new(),
             deferred: Deferred::new(),
-            ttl_budget: AnswerBudget::new(),
+            ttl_budget: ttl::answer_budget(),
             config,
         };
         for ip in gw.config.nat_ips.clone() {

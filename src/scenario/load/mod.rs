@@ -807,5 +807,7 @@ fn router_config(
     if let Some(n) = doc.icmp_error_burst {
         r.icmp_error_burst = n;
     }
+    r.decrement_ttl = doc.decrement_ttl;
+    r.unreachable = doc.unreachable;
     Ok(r)
 }

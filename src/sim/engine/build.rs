@@ -220,8 +220,10 @@ impl Simulator {
             note: String::new(),
             violation: None,
             router_rng: Rng::new(seed, stream_of("router")),
-            router_icmp_tokens_milli: u64::from(cfg.router.icmp_error_burst) * 1000,
-            router_icmp_refilled_ns: 0,
+            router_icmp: crate::time::TokenBucket::per_second(
+                cfg.router.icmp_error_burst,
+                cfg.router.icmp_errors_per_s,
+            ),
             table: Vec::new(),
             cfg,
         };

@@ -47,7 +47,7 @@ impl Simulator {
             {
                 // A router does not put on a link what does not fit: it drops it and tells
                 // the source (rate limits permitting).
-                self.router_too_big(link_mtu, &buf);
+                self.router_error(RouterError::TooBig(link_mtu), &buf);
                 let note =
                     format!("dropped by the router: too big for the next link ({link_mtu} bytes)");
                 self.mark_dropped(trail.as_deref(), &note);
@@ -81,13 +81,14 @@ impl Simulator {
         )
     }
 
-    /// The router cannot forward `pkt` over a link of `mtu` bytes and may not fragment it (IPv4
-    /// with DF, or IPv6): it tells the source with Fragmentation Needed (ICMP 3/4) or Packet
-    /// Too Big (ICMPv6 2/0) carrying the MTU (RFC 1191 §4, RFC 4443 §3.2), from its own address,
-    /// quoting as much of the packet as RFC 1812 §4.3.2.3 / RFC 4443 §2.4 allow. It never
-    /// answers an ICMP error or a fragment other than the first (RFC 1812 §4.3.2.7), and not
-    /// more often than its token bucket allows (§4.3.2.8). The caller drops the packet.
-    fn router_too_big(&mut self, mtu: usize, pkt: &[u8]) {
+    /// The router tells the source of `pkt` why it was not forwarded, from its own address,
+    /// quoting as much of the packet as RFC 1812 §4.3.2.3 / RFC 4443 §2.4 allow: too big for
+    /// the next link and not to be fragmented (Fragmentation Needed 3/4 or Packet Too Big 2/0,
+    /// with the MTU: RFC 1191 §4, RFC 4443 §3.2), TTL expired (Time Exceeded 11/0 or 3/0), no
+    /// route (host unreachable 3/1, address unreachable 1/3). It never answers an ICMP error or
+    /// a fragment other than the first (RFC 1812 §4.3.2.7), and not more often than its token
+    /// bucket allows (§4.3.2.8). The caller drops the packet.
+    fn router_error(&mut self, why: RouterError, pkt: &[u8]) {
         let Ok(meta) = crate::wire::parse_ip_lax(pkt) else {
             return;
         };
@@ -116,11 +117,18 @@ impl Simulator {
         else {
             return;
         };
-        if !self.take_router_icmp_token() {
+        if !self.router_icmp.take(self.now_ns) {
             self.stats.icmp_errors_rate_limited += 1;
             return;
         }
-        let (ty, code) = if v4 { (3, 4) } else { (2, 0) };
+        let (ty, code, mtu) = match (why, v4) {
+            (RouterError::TooBig(mtu), true) => (3, 4, mtu),
+            (RouterError::TooBig(mtu), false) => (2, 0, mtu),
+            (RouterError::TimeExceeded, true) => (11, 0, 0),
+            (RouterError::TimeExceeded, false) => (3, 0, 0),
+            (RouterError::Unreachable, true) => (3, 1, 0),
+            (RouterError::Unreachable, false) => (1, 3, 0),
+        };
         let mut repr = crate::wire::PacketRepr::icmp_error(from, to, ty, code, pkt);
         if let crate::wire::TransportRepr::Icmp(crate::wire::IcmpRepr::Error { rest, .. }) =
             &mut repr.transport
@@ -133,26 +141,7 @@ impl Simulator {
         }
         self.stats.icmp_errors_sent += 1;
         let err = repr.emit();
-        self.at_router(Kind::Plain, err, true, None);
-    }
-
-    /// One ICMP error's worth of the router's budget: tokens refill at `icmp_errors_per_s` up to
-    /// `icmp_error_burst`, in virtual time.
-    fn take_router_icmp_token(&mut self) -> bool {
-        let r = &self.cfg.router;
-        let cap = u64::from(r.icmp_error_burst) * 1000;
-        let elapsed = self.now_ns.saturating_sub(self.router_icmp_refilled_ns);
-        let refill = u128::from(elapsed) * u128::from(r.icmp_errors_per_s) / 1_000_000;
-        self.router_icmp_tokens_milli = self
-            .router_icmp_tokens_milli
-            .saturating_add(u64::try_from(refill).unwrap_or(u64::MAX))
-            .min(cap);
-        self.router_icmp_refilled_ns = self.now_ns;
-        if self.router_icmp_tokens_milli < 1000 {
-            return false;
-        }
-        self.router_icmp_tokens_milli -= 1000;
-        true
+        self.route_at_router(Kind::Plain, err, true, None);
     }
 
     pub(super) fn transmit(
@@ -245,7 +234,36 @@ impl Simulator {
         }
     }
 
+    /// A packet reaches the router. As a router hop (`decrement_ttl`) it takes one off the TTL
+    /// or hop limit of what it forwards, and answers one that would leave with 0 with Time
+    /// Exceeded (RFC 1812 §5.3.1, RFC 4443 §3.3); relay between dataplane nodes is underlay and
+    /// not touched.
     pub(super) fn at_router(
+        &mut self,
+        kind: Kind,
+        mut buf: Vec<u8>,
+        from_internet: bool,
+        trail: Option<Box<Trail>>,
+    ) {
+        if matches!(kind, Kind::Plain | Kind::FromOutside)
+            && self.cfg.router.decrement_ttl
+            && let Ok(meta) = crate::wire::parse_ip_lax(&buf)
+        {
+            if crate::wire::rewrite::hop_limit(&buf, meta.version) <= 1 {
+                self.router_error(RouterError::TimeExceeded, &buf);
+                self.mark_dropped(trail.as_deref(), "dropped by the router: TTL expired");
+                self.recycle(buf);
+                return;
+            }
+            crate::wire::rewrite::decrement_hop_limit(&mut buf, meta.version);
+        }
+        self.route_at_router(kind, buf, from_internet, trail);
+    }
+
+    /// Where the router sends a packet: to a remote host by address, to a dataplane node (what
+    /// comes from the internet for anything else), or nowhere (from inside to an address no
+    /// host has: Destination Unreachable when the router is set to say so).
+    fn route_at_router(
         &mut self,
         kind: Kind,
         buf: Vec<u8>,
@@ -268,6 +286,9 @@ impl Simulator {
                 }
                 if !from_internet {
                     self.stats.no_route += 1;
+                    if self.cfg.router.unreachable {
+                        self.router_error(RouterError::Unreachable, &buf);
+                    }
                     self.mark_dropped(trail.as_deref(), "dropped by the router: no route");
                     self.recycle(buf);
                     return;
@@ -407,4 +428,15 @@ impl Simulator {
             );
         }
     }
+}
+
+/// Why the router answers a packet with an ICMP error.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum RouterError {
+    /// Too big for the next link (its MTU) and not to be fragmented.
+    TooBig(usize),
+    /// TTL / hop limit would reach 0.
+    TimeExceeded,
+    /// No host has the destination address.
+    Unreachable,
 }
