@@ -439,6 +439,27 @@ fn cases() -> Vec<Case> {
             message: "at most one address per family",
         },
         case(
+            "drop-packets-unknown-link",
+            "faults:\n  - {at_ms: 0, drop_packets: {on: nic/vm-b, match: {tcp_flags: A}}}\n",
+            16,
+            "faults[0].drop_packets.on",
+            "no link named `nic/vm-b`",
+        ),
+        case(
+            "drop-packets-with-a-variable",
+            "faults:\n  - {at_ms: 0, drop_packets: {on: nic/vm-a, match: {src_port: $p}}}\n",
+            16,
+            "faults[0].drop_packets.match.src_port",
+            "a drop filter takes no variables",
+        ),
+        case(
+            "drop-packets-never-matches",
+            "faults:\n  - {at_ms: 0, drop_packets: {on: nic/vm-a, match: {proto: udp, tcp_flags: A}}}\n",
+            16,
+            "faults[0].drop_packets.match.tcp_flags",
+            "the pattern can never match",
+        ),
+        case(
             "packet-unknown-sender",
             "packets:\n  - {name: p, from: vm-typo, to: web, udp: {src_port: 1, dst_port: 2}}\n",
             16,

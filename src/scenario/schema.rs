@@ -314,6 +314,9 @@ pub struct ServiceDoc {
     /// RFC 5780 binding server (UDP) instead of a responder.
     #[serde(default)]
     pub stun: bool,
+    /// TCP: close (FIN) right after each response, before the client does.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub close_first: bool,
 }
 
 /// Default links.
@@ -546,6 +549,14 @@ pub struct TcpDoc {
     /// Set Don't Fragment on the client's IPv4 segments: path-MTU discovery (RFC 1191).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub df: bool,
+    /// Close as soon as the server closes its side (default); `false`: keep holding and
+    /// sending keepalives on the half-closed connection until `hold_ms` ends.
+    #[serde(default = "yes", skip_serializing_if = "is_true")]
+    pub close_on_peer_fin: bool,
+}
+
+fn is_true(b: &bool) -> bool {
+    *b
 }
 
 fn default_mss() -> u64 {
@@ -914,6 +925,34 @@ pub struct FaultItem {
     /// Gateway deleted (`true`).
     #[serde(default)]
     pub delete_gateway: Option<bool>,
+    /// Targeted loss: from now on, lose chosen packets matching a pattern on a link.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub drop_packets: Option<DropPacketsDoc>,
+}
+
+fn one_u32() -> u32 {
+    1
+}
+
+/// Targeted loss: of the packets on link `on` that match `match` (fields as in
+/// `expect.packets`, without variables or `in_block_of`), the `nth` and the `count - 1`
+/// matching ones after it are lost.
+#[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DropPacketsDoc {
+    /// The link (`nic/<name>`, `remote/<name>`, `uplink/<node>`).
+    pub on: String,
+    /// Which packets count.
+    #[serde(rename = "match", default)]
+    pub pattern: super::packets::PatternDoc,
+    /// The first matching packet to lose (1: the first).
+    #[serde(default = "one_u32")]
+    #[schemars(range(min = 1, max = super::ranges::MAX_COUNT))]
+    pub nth: u32,
+    /// How many matching packets to lose from there.
+    #[serde(default = "one_u32")]
+    #[schemars(range(min = 1, max = super::ranges::MAX_COUNT))]
+    pub count: u32,
 }
 
 /// Relabel.

@@ -61,6 +61,8 @@ pub struct TcpServer {
     /// The connection.
     pub ep: TcpEndpoint,
     response_bytes: u64,
+    /// Close right after the response, before the client does.
+    pub close_first: bool,
 }
 
 /// A UDP client's progress.
@@ -259,7 +261,8 @@ impl TcpClient {
             self.next_keepalive_ns = Some(now + self.params.keepalive_ms * 1_000_000);
         }
         let hold_over = self.hold_until_ns.is_some_and(|h| h <= now);
-        if (hold_over || self.ep.state == TcpState::CloseWait) && !self.closing {
+        let peer_closed = self.ep.state == TcpState::CloseWait && self.params.close_on_peer_fin;
+        if (hold_over || peer_closed) && !self.closing {
             self.closing = true;
             self.next_keepalive_ns = None;
             match self.params.close {
@@ -297,7 +300,11 @@ impl TcpServer {
     ) -> Self {
         let options = SegmentOptions::default();
         let ep = TcpEndpoint::accept(local, syn, iss, 200, 8, options, io.now_ns, io.out, io.pool);
-        TcpServer { ep, response_bytes }
+        TcpServer {
+            ep,
+            response_bytes,
+            close_first: false,
+        }
     }
 
     fn drive(&mut self, io: &mut Io) -> Outcome {
@@ -305,6 +312,9 @@ impl TcpServer {
             self.ep.got_push = false;
             self.ep
                 .write(self.response_bytes, io.now_ns, io.out, io.pool);
+            if self.close_first {
+                self.ep.close(io.now_ns, io.out, io.pool);
+            }
         }
         if self.ep.state == TcpState::CloseWait {
             self.ep.close(io.now_ns, io.out, io.pool);

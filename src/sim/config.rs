@@ -136,6 +136,8 @@ pub enum ServiceKind {
     Respond {
         /// Response size.
         response_bytes: u64,
+        /// TCP: close right after the response (the server closes first).
+        close_first: bool,
     },
     /// RFC 5780-style binding server: the first payload byte asks it to answer from the same
     /// address and port (0), another port (1), another address and port (2) or another address
@@ -214,6 +216,9 @@ pub struct TcpParams {
     pub mss_bytes: u64,
     /// Send IPv4 segments with Don't Fragment set (path-MTU discovery, RFC 1191).
     pub dont_fragment: bool,
+    /// Close as soon as the server closes its side (else hold and keep sending until the hold
+    /// ends: a half-closed connection).
+    pub close_on_peer_fin: bool,
 }
 
 /// UDP client parameters (request/response or a stream).
@@ -483,6 +488,13 @@ pub enum Fault {
     SetPortsPerNic(u32),
     /// The NAT gateway is deleted.
     DeleteGateway,
+    /// Targeted loss starts on a link (by name).
+    DropPackets {
+        /// The link.
+        link: String,
+        /// Which packets, from now on, to lose.
+        drop: super::link::TargetedDrop,
+    },
 }
 
 /// Run bounds. Reaching `duration_ns` ends a run normally; hitting `max_events` or

@@ -148,6 +148,60 @@ pub struct LinkStats {
     pub mtu_dropped: u64,
     /// Dropped while the link was down.
     pub down_dropped: u64,
+    /// Dropped by a targeted loss (`drop_packets`).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub targeted_dropped: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
+/// A predicate on packets for targeted loss. The simulator only calls it; what it matches (a
+/// scenario's pattern) is the harness's business.
+#[derive(Clone)]
+pub struct PacketFilter(pub std::sync::Arc<PacketPredicate>);
+
+/// What a [`PacketFilter`] calls: true for a packet it selects.
+pub type PacketPredicate = dyn Fn(&[u8]) -> bool + Send + Sync;
+
+impl fmt::Debug for PacketFilter {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("PacketFilter")
+    }
+}
+
+impl PartialEq for PacketFilter {
+    fn eq(&self, other: &Self) -> bool {
+        std::sync::Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+impl Eq for PacketFilter {}
+
+/// Targeted loss on a link: of the packets matching `filter` from now on, the `nth` (1-based)
+/// and the `count - 1` matching ones after it are lost.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TargetedDrop {
+    /// Which packets count.
+    pub filter: PacketFilter,
+    /// The first matching packet to lose (1: the first).
+    pub nth: u32,
+    /// How many matching packets to lose from there.
+    pub count: u32,
+    /// Matching packets seen so far.
+    pub seen: u32,
+}
+
+impl TargetedDrop {
+    /// Whether `pkt` is one to lose (counting it when it matches).
+    fn takes(&mut self, pkt: &[u8]) -> bool {
+        if !(self.filter.0)(pkt) {
+            return false;
+        }
+        self.seen = self.seen.saturating_add(1);
+        self.seen >= self.nth && self.seen - self.nth < self.count
+    }
 }
 
 /// What became of a packet offered to a link.
@@ -175,6 +229,8 @@ pub struct Link {
     pub up: bool,
     /// Counters.
     pub stats: LinkStats,
+    /// Targeted losses in force.
+    pub targeted: Vec<TargetedDrop>,
     rng: Rng,
 }
 
@@ -186,22 +242,33 @@ impl Link {
             config,
             up: true,
             stats: LinkStats::default(),
+            targeted: Vec::new(),
             rng,
         }
     }
 
-    /// Offers a `len`-byte packet at `now_ns`.
-    pub fn transmit(&mut self, now_ns: u64, len: usize) -> Transmit {
-        let c = &self.config;
+    /// Offers packet `pkt` at `now_ns`.
+    pub fn transmit(&mut self, now_ns: u64, pkt: &[u8]) -> Transmit {
+        let len = pkt.len();
         self.stats.sent += 1;
         if !self.up {
             self.stats.down_dropped += 1;
             return Transmit::Dropped;
         }
-        if len > c.mtu_bytes as usize {
+        if len > self.config.mtu_bytes as usize {
             self.stats.mtu_dropped += 1;
             return Transmit::Dropped;
         }
+        // Every targeted loss sees the packet (each counts its own matches).
+        let mut targeted = false;
+        for t in &mut self.targeted {
+            targeted |= t.takes(pkt);
+        }
+        if targeted {
+            self.stats.targeted_dropped += 1;
+            return Transmit::Dropped;
+        }
+        let c = &self.config;
         if c.loss.sample(&mut self.rng) {
             self.stats.lost += 1;
             return Transmit::Dropped;
@@ -249,13 +316,13 @@ mod tests {
         };
         let mut l = Link::new("l".into(), cfg, Rng::new(1, 1));
         for i in 0..10_000 {
-            l.transmit(i, 100);
+            l.transmit(i, &[0; 100]);
         }
         assert!((800..1200).contains(&l.stats.lost), "{:?}", l.stats);
         l.up = false;
-        assert_eq!(l.transmit(0, 100), Transmit::Dropped);
+        assert_eq!(l.transmit(0, &[0; 100]), Transmit::Dropped);
         l.up = true;
-        assert_eq!(l.transmit(0, 2000), Transmit::Dropped);
+        assert_eq!(l.transmit(0, &[0; 2000]), Transmit::Dropped);
         assert_eq!(l.stats.mtu_dropped, 1);
     }
 }

@@ -242,6 +242,7 @@ fn unclosed_flows(
                     max_retries: DEFAULT_TCP_MAX_RETRIES,
                     mss_bytes: crate::sim::tcp::MSS_BYTES,
                     df: false,
+                    close_on_peer_fin: true,
                 }),
                 udp: None,
                 ping: None,
@@ -316,6 +317,7 @@ pub fn build(point: &PointParams, sample: &Sample) -> Built {
         port,
         response_bytes: 0,
         stun: false,
+        close_first: false,
     };
     let remotes = (0..dest_count)
         .map(|k| {

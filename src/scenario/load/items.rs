@@ -41,6 +41,7 @@ pub(super) fn resolve_traffic(
             max_retries: d.max_retries,
             mss_bytes: d.mss_bytes.max(8),
             dont_fragment: d.df,
+            close_on_peer_fin: d.close_on_peer_fin,
         })
     } else if let Some(d) = &t.udp {
         AppKind::Udp(UdpParams {
@@ -317,6 +318,29 @@ pub(super) fn resolve_fault(
     }
     if let Some(n) = &f.detach_virtual_ip {
         actions.push(Fault::DetachVirtualIp(nic(n, "detach_virtual_ip")?));
+    }
+    if let Some(d) = &f.drop_packets {
+        if !links.contains(&d.on) {
+            return Err(cx.at(
+                s,
+                format!("{field}.drop_packets.on"),
+                unknown("link", &d.on, links.iter().map(String::as_str)),
+            ));
+        }
+        let keep = crate::scenario::packets::pattern::filter(
+            &d.pattern,
+            &format!("{field}.drop_packets.match"),
+        )
+        .map_err(|(f, m)| cx.at(s, f, m))?;
+        actions.push(Fault::DropPackets {
+            link: d.on.clone(),
+            drop: crate::sim::link::TargetedDrop {
+                filter: crate::sim::link::PacketFilter(std::sync::Arc::new(keep)),
+                nth: d.nth.max(1),
+                count: d.count.max(1),
+                seen: 0,
+            },
+        });
     }
     if let Some(p) = f.set_ports_per_nic {
         if p == 0 || p > PORTS_PER_IP || !p.is_power_of_two() {

@@ -530,6 +530,7 @@ fn resolve(
                 } else {
                     ServiceKind::Respond {
                         response_bytes: sv.response_bytes,
+                        close_first: sv.close_first,
                     }
                 },
             })

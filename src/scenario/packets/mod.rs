@@ -495,11 +495,16 @@ impl Field {
         )
     }
 
-    /// Holds a port.
+    /// Holds a port, or an echo identifier (the gateway maps it like a port, from the same
+    /// block).
     pub fn is_port(self) -> bool {
         matches!(
             self,
-            Field::SrcPort | Field::DstPort | Field::QuotedSrcPort | Field::QuotedDstPort
+            Field::SrcPort
+                | Field::DstPort
+                | Field::QuotedSrcPort
+                | Field::QuotedDstPort
+                | Field::IcmpId
         )
     }
 }

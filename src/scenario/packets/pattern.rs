@@ -315,6 +315,66 @@ fn test_conditions(
     Ok(out)
 }
 
+/// A pattern as a filter on packets (targeted loss): no variables and no `in_block_of`, which
+/// only mean something for expectations. Errors name the field under `prefix`.
+pub fn filter(
+    p: &PatternDoc,
+    prefix: &str,
+) -> Result<impl Fn(&[u8]) -> bool + Send + Sync + 'static, PatternError> {
+    let mut conds = Vec::new();
+    let none = BTreeMap::new();
+    for (field, m) in p.fields() {
+        let f = format!("{prefix}.{}", field.name());
+        let uses_var = match m {
+            FieldMatchDoc::Text(s) => s.starts_with('$'),
+            FieldMatchDoc::Test(t) => [&t.eq, &t.not]
+                .into_iter()
+                .flatten()
+                .any(|v| matches!(v, ValueDoc::Text(s) if s.starts_with('$'))),
+            FieldMatchDoc::Number(_) => false,
+        };
+        if uses_var {
+            return Err((f, "a drop filter takes no variables".into()));
+        }
+        for c in conditions(field, m, &[], &none).map_err(|msg| (f.clone(), msg))? {
+            if matches!(c, Cond::InBlockOf(_)) {
+                return Err((f, "a drop filter takes no `in_block_of`".into()));
+            }
+            conds.push((field, c));
+        }
+    }
+    if let Some(df) = p.df {
+        conds.push((
+            Field::Df,
+            Cond::Eq(Operand::Value(Value::Num(u64::from(df)))),
+        ));
+    }
+    if let Some(flags) = &p.tcp_flags {
+        let bits = parse_tcp_flags(flags).map_err(|m| (format!("{prefix}.tcp_flags"), m))?;
+        conds.push((
+            Field::TcpFlags,
+            Cond::Eq(Operand::Value(Value::Num(u64::from(bits)))),
+        ));
+    }
+    never_matches(p, &conds).map_err(|(f, m)| (format!("{prefix}.{f}"), m))?;
+    Ok(move |pkt: &[u8]| {
+        let Some(d) = decode(pkt) else {
+            return false;
+        };
+        let (vars, facts) = (
+            BTreeMap::new(),
+            RunFacts {
+                blocks: BTreeMap::new(),
+            },
+        );
+        let eval = Eval {
+            vars: &vars,
+            facts: &facts,
+        };
+        conds.iter().all(|(f, c)| eval.holds(*f, c, &d))
+    })
+}
+
 /// Which protocols a pattern's fields need: a pattern that asks for TCP flags and an ICMP
 /// type, or names UDP and asks for TCP flags, can never match and is refused.
 fn never_matches(p: &PatternDoc, conds: &[(Field, Cond)]) -> Result<(), (String, String)> {

@@ -54,6 +54,12 @@ impl Simulator {
             Fault::Relabel { nic, labels } => self.control.relabel(nic, labels),
             Fault::AttachVirtualIp(nic) => self.control.set_virtual_ip(nic, true),
             Fault::DetachVirtualIp(nic) => self.control.set_virtual_ip(nic, false),
+            Fault::DropPackets { link, drop } => {
+                if let Some(&l) = self.link_by_name.get(&link) {
+                    self.links[l.index()].targeted.push(drop);
+                }
+                Ok(())
+            }
         };
         if result.is_err() {
             self.stats.control_errors += 1;

@@ -185,22 +185,28 @@ impl Simulator {
     ) {
         let tcp = t.protocol == Proto::Tcp.number();
         match kind {
-            ServiceKind::Respond { response_bytes } if tcp => {
+            ServiceKind::Respond {
+                response_bytes,
+                close_first,
+            } if tcp => {
                 if t.tcp_flags & (SYN | ACK) != SYN {
                     self.unmatched(h, false);
                     self.refuse(h, t, buf);
                     return;
                 }
                 let iss = self.hosts[h.index()].rng.next_u64() as u32;
-                let server =
-                    self.with_io(|io| TcpServer::accept(t.dst_addr(), t, iss, response_bytes, io));
+                let server = self.with_io(|io| {
+                    let mut s = TcpServer::accept(t.dst_addr(), t, iss, response_bytes, io);
+                    s.close_first = close_first;
+                    s
+                });
                 let a = self.new_app(h, AppState::TcpServer(Box::new(server)), None, None);
                 self.conns.insert(key, a);
                 self.app_keys[a.index()].0 = Some(key);
                 self.flush_out(h);
                 self.reschedule(a);
             }
-            ServiceKind::Respond { response_bytes } => {
+            ServiceKind::Respond { response_bytes, .. } => {
                 if response_bytes > 0 {
                     let mut b = self.pool.pop().unwrap_or_default();
                     build_udp_len(&mut b, t.dst_addr(), t.src_addr(), response_bytes as usize);

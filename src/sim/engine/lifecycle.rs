@@ -342,6 +342,7 @@ impl Simulator {
                     max_retries: 6,
                     mss_bytes: crate::sim::tcp::MSS_BYTES,
                     dont_fragment: false,
+                    close_on_peer_fin: true,
                 }),
                 (FlowProto::Udp, _, Some(port)) => AppKind::Udp(UdpParams {
                     to: SocketAddr::new(addr, port),

@@ -154,7 +154,7 @@ impl Simulator {
     ) {
         let now = self.now_ns;
         self.capture.record(link.0, now, &buf, &mut trail);
-        match self.links[link.index()].transmit(now, buf.len()) {
+        match self.links[link.index()].transmit(now, &buf) {
             Transmit::Dropped => {
                 if let Some(t) = trail.as_deref().filter(|t| t.captured()) {
                     let text = format!("lost on link {}", self.links[link.index()].name);

@@ -170,6 +170,7 @@ pub(super) fn fault(at_ms: u64) -> FaultItem {
         detach_virtual_ip: None,
         set_ports_per_nic: None,
         delete_gateway: None,
+        drop_packets: None,
     }
 }
 

@@ -47,6 +47,7 @@ pub(super) fn tcp_doc(d: &mut Draw, to: String) -> TcpDoc {
         max_retries: d.range(2, 6) as u32,
         mss_bytes: crate::sim::tcp::MSS_BYTES,
         df: false,
+        close_on_peer_fin: true,
     }
 }
 

@@ -310,6 +310,7 @@ pub(super) fn topology_doc(d: &mut Draw, f: &Features, nics: &[NicPlan], nodes: 
         port,
         response_bytes,
         stun: false,
+        close_first: false,
     };
     let remote = |r: Remote, extra: &[&str], services: Vec<ServiceDoc>| {
         let mut addresses = vec![ip(r.v4)];
@@ -355,6 +356,7 @@ pub(super) fn topology_doc(d: &mut Draw, f: &Features, nics: &[NicPlan], nodes: 
                     port,
                     response_bytes: 0,
                     stun: true,
+                    close_first: false,
                 })
                 .collect(),
             link: None,
