@@ -273,6 +273,15 @@ impl TcpEndpoint {
         seg.seq.wrapping_sub(self.ack_no()) < RECEIVE_WINDOW_BYTES
     }
 
+    /// Our SYN crossed the peer's: answer with SYN-ACK (our SYN again, acknowledging theirs)
+    /// and wait in SYN-RECEIVED for their acknowledgement of ours.
+    fn simultaneous_open(&mut self, seg: &Tuple, out: &mut Vec<Vec<u8>>, pool: &mut Vec<Vec<u8>>) {
+        self.irs = seg.seq;
+        self.rcv_nxt = 1;
+        self.state = TcpState::SynReceived;
+        self.send_syn(out, pool, true);
+    }
+
     fn buf(pool: &mut Vec<Vec<u8>>) -> Vec<u8> {
         pool.pop().unwrap_or_default()
     }
@@ -420,6 +429,10 @@ impl TcpEndpoint {
             };
         }
         match self.state {
+            TcpState::SynSent if seg.tcp_flags & (SYN | ACK) == SYN => {
+                // Simultaneous open (RFC 793 §3.4, figure 8): the peer's SYN crossed ours.
+                self.simultaneous_open(seg, out, pool);
+            }
             TcpState::SynSent => {
                 if seg.tcp_flags & (SYN | ACK) == SYN | ACK && seg.ack == self.seq(1) {
                     self.irs = seg.seq;
@@ -431,6 +444,17 @@ impl TcpEndpoint {
                     self.rto_ns = self.rto_initial_ns;
                     self.send_ack(out, pool);
                 }
+            }
+            TcpState::SynReceived
+                if seg.tcp_flags & (SYN | ACK) == SYN | ACK && seg.ack == self.seq(1) =>
+            {
+                // Simultaneous open: the peer's SYN-ACK acknowledges our SYN.
+                self.state = TcpState::Established;
+                self.snd_una = 1;
+                self.timer_at_ns = None;
+                self.retries = 0;
+                self.rto_ns = self.rto_initial_ns;
+                self.send_ack(out, pool);
             }
             TcpState::SynReceived if seg.tcp_flags & SYN != 0 => {
                 // Our SYN-ACK was lost: the client retransmitted its SYN.
@@ -694,6 +718,33 @@ mod tests {
             assert_eq!(o.finished, resets, "seq {seq}");
             assert_eq!(s.state == TcpState::Reset, resets, "seq {seq}");
         }
+    }
+
+    #[test]
+    fn crossing_syns_open_the_connection_on_both_sides() {
+        let (mut out, mut pool) = (Vec::new(), Vec::new());
+        let (a_addr, b_addr) = (sa("10.0.0.1:40000"), sa("198.51.100.1:5000"));
+        let o = SegmentOptions::default();
+        let mut a = TcpEndpoint::connect(a_addr, b_addr, 1000, 200, 6, o, 0, &mut out, &mut pool);
+        let mut b = TcpEndpoint::connect(b_addr, a_addr, 7000, 200, 6, o, 0, &mut out, &mut pool);
+        // Deliver every segment to the other side until nothing is left to send.
+        for _ in 0..10 {
+            let batch: Vec<Vec<u8>> = std::mem::take(&mut out);
+            if batch.is_empty() {
+                break;
+            }
+            for p in batch {
+                let t = Tuple::parse(&p).expect("segment");
+                let to = if t.dst_addr() == a_addr {
+                    &mut a
+                } else {
+                    &mut b
+                };
+                to.input(&t, 1, &mut out, &mut pool);
+            }
+        }
+        assert_eq!(a.state, TcpState::Established);
+        assert_eq!(b.state, TcpState::Established);
     }
 
     #[test]
