@@ -459,6 +459,17 @@ fn cases() -> Vec<Case> {
             "faults[0].drop_packets.match.tcp_flags",
             "the pattern can never match",
         ),
+        Case {
+            name: "service-rto-zero",
+            edit: &[(
+                "{protocol: tcp, port: 80, response_bytes: 100}",
+                "{protocol: tcp, port: 80, response_bytes: 100, rto_ms: 0}",
+            )],
+            append: "",
+            line: Some(9),
+            field: "topology.remotes[0].services[0].rto_ms",
+            message: "0 is out of range 1..=",
+        },
         case(
             "packet-unknown-sender",
             "packets:\n  - {name: p, from: vm-typo, to: web, udp: {src_port: 1, dst_port: 2}}\n",

@@ -141,6 +141,14 @@ pub fn check(doc: &ScenarioFile) -> Result<(), RangeError> {
             };
             let f = format!("topology.remotes[{i}].services[{j}].response_bytes");
             c.int(f, sv.response_bytes, 0, max, " bytes")?;
+            if let Some(ms) = sv.rto_ms {
+                let f = format!("topology.remotes[{i}].services[{j}].rto_ms");
+                c.int(f, ms, 1, MAX_MS, " ms")?;
+            }
+            if let Some(n) = sv.max_retries {
+                let f = format!("topology.remotes[{i}].services[{j}].max_retries");
+                c.int(f, u64::from(n), 0, MAX_RETRIES, "")?;
+            }
         }
     }
     if let Some(g) = &doc.gateway {

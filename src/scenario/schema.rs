@@ -317,6 +317,14 @@ pub struct ServiceDoc {
     /// TCP: close (FIN) right after each response, before the client does.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub close_first: bool,
+    /// TCP: the server's initial retransmission timeout (default 200).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = super::ranges::MAX_MS))]
+    pub rto_ms: Option<u64>,
+    /// TCP: the server's retransmissions before it gives up (default 8).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(max = super::ranges::MAX_RETRIES))]
+    pub max_retries: Option<u32>,
 }
 
 /// Default links.

@@ -296,10 +296,21 @@ impl TcpServer {
         syn: &Tuple,
         iss: u32,
         response_bytes: u64,
+        (rto_ms, max_retries): (u64, u32),
         io: &mut Io,
     ) -> Self {
         let options = SegmentOptions::default();
-        let ep = TcpEndpoint::accept(local, syn, iss, 200, 8, options, io.now_ns, io.out, io.pool);
+        let ep = TcpEndpoint::accept(
+            local,
+            syn,
+            iss,
+            rto_ms,
+            max_retries,
+            options,
+            io.now_ns,
+            io.out,
+            io.pool,
+        );
         TcpServer {
             ep,
             response_bytes,

@@ -138,6 +138,10 @@ pub enum ServiceKind {
         response_bytes: u64,
         /// TCP: close right after the response (the server closes first).
         close_first: bool,
+        /// TCP: initial retransmission timeout.
+        rto_ms: u64,
+        /// TCP: retransmissions before giving up.
+        max_retries: u32,
     },
     /// RFC 5780-style binding server: the first payload byte asks it to answer from the same
     /// address and port (0), another port (1), another address and port (2) or another address

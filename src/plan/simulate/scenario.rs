@@ -318,6 +318,8 @@ pub fn build(point: &PointParams, sample: &Sample) -> Built {
         response_bytes: 0,
         stun: false,
         close_first: false,
+        rto_ms: None,
+        max_retries: None,
     };
     let remotes = (0..dest_count)
         .map(|k| {

@@ -69,6 +69,11 @@ impl fmt::Display for ScenarioError {
 
 impl std::error::Error for ScenarioError {}
 
+/// A TCP service's initial retransmission timeout when the scenario gives none.
+const SERVER_RTO_MS: u64 = 200;
+/// A TCP service's retransmissions before it gives up, when the scenario gives none.
+const SERVER_MAX_RETRIES: u32 = 8;
+
 /// Most NICs one scenario may declare (topology NICs plus NIC groups).
 pub const MAX_NICS: u64 = 1_000_000;
 
@@ -531,6 +536,8 @@ fn resolve(
                     ServiceKind::Respond {
                         response_bytes: sv.response_bytes,
                         close_first: sv.close_first,
+                        rto_ms: sv.rto_ms.unwrap_or(SERVER_RTO_MS).max(1),
+                        max_retries: sv.max_retries.unwrap_or(SERVER_MAX_RETRIES),
                     }
                 },
             })

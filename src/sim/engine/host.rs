@@ -188,6 +188,8 @@ impl Simulator {
             ServiceKind::Respond {
                 response_bytes,
                 close_first,
+                rto_ms,
+                max_retries,
             } if tcp => {
                 if t.tcp_flags & (SYN | ACK) != SYN {
                     self.unmatched(h, false);
@@ -196,7 +198,8 @@ impl Simulator {
                 }
                 let iss = self.hosts[h.index()].rng.next_u64() as u32;
                 let server = self.with_io(|io| {
-                    let mut s = TcpServer::accept(t.dst_addr(), t, iss, response_bytes, io);
+                    let timers = (rto_ms, max_retries);
+                    let mut s = TcpServer::accept(t.dst_addr(), t, iss, response_bytes, timers, io);
                     s.close_first = close_first;
                     s
                 });

@@ -311,6 +311,8 @@ pub(super) fn topology_doc(d: &mut Draw, f: &Features, nics: &[NicPlan], nodes: 
         response_bytes,
         stun: false,
         close_first: false,
+        rto_ms: None,
+        max_retries: None,
     };
     let remote = |r: Remote, extra: &[&str], services: Vec<ServiceDoc>| {
         let mut addresses = vec![ip(r.v4)];
@@ -357,6 +359,8 @@ pub(super) fn topology_doc(d: &mut Draw, f: &Features, nics: &[NicPlan], nodes: 
                     response_bytes: 0,
                     stun: true,
                     close_first: false,
+                    rto_ms: None,
+                    max_retries: None,
                 })
                 .collect(),
             link: None,
