@@ -471,6 +471,20 @@ fn cases() -> Vec<Case> {
             message: "0 is out of range 1..=",
         },
         case(
+            "node-counters-no-such-node",
+            "expect:\n  node_counters:\n    1: {flows.created: 1}\n",
+            17,
+            "expect.node_counters.1",
+            "node 1 does not exist (nodes 0..=0)",
+        ),
+        case(
+            "node-counters-sim-counter",
+            "expect:\n  node_counters:\n    0: {sim.relayed: 1}\n",
+            17,
+            "expect.node_counters.0.sim.relayed",
+            "no gateway counter named `sim.relayed`",
+        ),
+        case(
             "packet-unknown-sender",
             "packets:\n  - {name: p, from: vm-typo, to: web, udp: {src_port: 1, dst_port: 2}}\n",
             16,

@@ -64,6 +64,22 @@ pub struct CounterSnapshot {
     pub nics: BTreeMap<String, BTreeMap<String, u64>>,
 }
 
+/// Evaluates `expect.node_counters` with `counters_of(node)`, a node's counters at the end.
+pub fn evaluate_node_counters(
+    e: &Expectations,
+    counters_of: &dyn Fn(u16) -> BTreeMap<String, u64>,
+) -> Vec<ExpectationResult> {
+    let mut out = Vec::new();
+    for (node, m) in &e.node_counters {
+        let counters = counters_of(*node);
+        for (k, b) in m {
+            let what = format!("node_counters.{node}.{k}");
+            push_bound(&mut out, what, b, counters.get(k.as_str()).copied());
+        }
+    }
+    out
+}
+
 /// Evaluates `expect.counters_at` against the snapshots taken (in the same order; `None`: the run
 /// stopped before that time, which is unmet).
 pub fn evaluate_counters_at(
@@ -299,6 +315,8 @@ pub struct Known<'a> {
     pub probes: Vec<&'a str>,
     /// Generator names.
     pub generators: Vec<&'a str>,
+    /// Dataplane nodes.
+    pub nodes: u16,
 }
 
 /// An unknown name in `expect:`: where it was written, its field path and the message.
@@ -353,6 +371,28 @@ pub fn check_names(e: &Expectations, k: &Known) -> Result<(), NameError> {
                 "NIC counter",
                 &per_nic,
             )?;
+        }
+    }
+    let gateway_only: Vec<&str> = total
+        .iter()
+        .copied()
+        .filter(|c| !c.starts_with("sim."))
+        .collect();
+    for (node, m) in &e.node_counters {
+        if *node >= k.nodes {
+            return Err(NameError {
+                line: 0,
+                column: 0,
+                field: format!("expect.node_counters.{node}"),
+                message: format!(
+                    "node {node} does not exist (nodes 0..={})",
+                    k.nodes.saturating_sub(1)
+                ),
+            });
+        }
+        for c in m.keys() {
+            let f = format!("expect.node_counters.{node}.{c}");
+            need(c, f, "gateway counter", &gateway_only)?;
         }
     }
     for (i, at) in e.counters_at.iter().enumerate() {

@@ -6,7 +6,9 @@ use std::fmt::Write as _;
 
 use serde::Serialize;
 
-use super::expect::{CounterSnapshot, ExpectationResult, evaluate, evaluate_counters_at};
+use super::expect::{
+    CounterSnapshot, ExpectationResult, evaluate, evaluate_counters_at, evaluate_node_counters,
+};
 use super::load::Scenario;
 use super::packets::pattern as packet_pattern;
 use super::ranges::ms_to_ns;
@@ -446,6 +448,10 @@ pub fn run_scenario_observed(
     report
         .expectations
         .extend(evaluate_counters_at(&sc.doc.expect, &first.snapshots));
+    let node_counters = |k: u16| sim.node_counters(k).map(|c| c.to_map()).unwrap_or_default();
+    report
+        .expectations
+        .extend(evaluate_node_counters(&sc.doc.expect, &node_counters));
     let captured = sim.captures();
     if !sc.packet_checks.is_empty() {
         let (results, vars) = packet_pattern::evaluate(

@@ -1158,6 +1158,10 @@ pub struct Expectations {
     /// "not exercised"); unmet is exit 3 like any expectation.
     #[serde(default)]
     pub exercised: Vec<crate::check::Invariant>,
+    /// Per dataplane node (0, 1, ...): that node's gateway counters at the end (the
+    /// distributed dataplane; `counters` sums them over all nodes).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub node_counters: BTreeMap<u16, BTreeMap<Name, BoundDoc>>,
     /// Counters at given virtual times, checked while the run is under way.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(with = "Vec<CountersAtDoc>")]

@@ -641,6 +641,7 @@ fn resolve(
             .iter()
             .map(|g| g.value.name.as_str())
             .collect(),
+        nodes: topo.nodes,
     };
     super::expect::check_names(&doc.expect, &known)
         .map_err(|e| cx.err(e.line, e.column, e.field, e.message))?;

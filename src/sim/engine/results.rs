@@ -202,6 +202,11 @@ impl Simulator {
         total
     }
 
+    /// One dataplane node's counters (`None`: no such node).
+    pub fn node_counters(&self, node: u16) -> Option<crate::nat::Counters> {
+        self.nodes.get(usize::from(node)).map(|n| n.dp.counters())
+    }
+
     /// Per NIC, in NIC order: name, host counters, peak tracked ports and the dataplane's
     /// counters for it (looked up by index: a report of 100,000 NICs must not search by name).
     pub fn nic_reports(&self) -> Vec<NicReportRow> {
