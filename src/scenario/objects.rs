@@ -129,6 +129,7 @@ pub(super) fn merge_nics(
                     virtual_ip: m.virtual_ip.is_some(),
                     link: access.clone(),
                     present: true,
+                    silent_closed_ports: false,
                 });
                 i
             }

@@ -253,6 +253,10 @@ pub struct NicDoc {
     /// Access link (else `topology.links.access`).
     #[serde(default)]
     pub link: Option<LinkConfig>,
+    /// Its stack stays silent for closed ports (no RST, no Port Unreachable), as behind a
+    /// dropping host firewall: a SYN scanner that ignores the SYN-ACKs it gets.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub silent_closed_ports: bool,
 }
 
 /// Many NICs at once: `<prefix>0000`, `<prefix>0001`, ... with consecutive IPv4 addresses,

@@ -100,6 +100,9 @@ pub struct NicSpec {
     pub link: LinkConfig,
     /// Exists when the run starts (otherwise an `AddNic` fault creates it).
     pub present: bool,
+    /// Its stack stays silent for closed ports (no RST, no Port Unreachable), as a host
+    /// firewall that drops: an inside SYN scanner ignores the SYN-ACKs it gets.
+    pub silent_closed_ports: bool,
 }
 
 impl NicSpec {

@@ -179,6 +179,8 @@ struct Host {
     reassembly: Reassembly,
     /// Path MTUs learned from Fragmentation Needed / Packet Too Big, by destination.
     path_mtu: BTreeMap<IpAddr, usize>,
+    /// No answer for closed ports.
+    silent_closed_ports: bool,
 }
 
 impl Host {

@@ -417,6 +417,7 @@ fn resolve(
             virtual_ip: n.virtual_ip,
             link: n.link.clone().unwrap_or_else(|| topo.links.access.clone()),
             present: n.present,
+            silent_closed_ports: n.silent_closed_ports,
         });
     }
     for (gi, g) in topo.nic_groups.iter().enumerate() {
@@ -463,6 +464,7 @@ fn resolve(
                 virtual_ip: false,
                 link: topo.links.access.clone(),
                 present: true,
+                silent_closed_ports: false,
             });
         }
     }

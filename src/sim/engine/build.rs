@@ -90,6 +90,7 @@ impl Simulator {
                 next_fragment_ident: 1,
                 reassembly: Reassembly::default(),
                 path_mtu: BTreeMap::new(),
+                silent_closed_ports: n.silent_closed_ports,
             });
             nics.push(NicRt {
                 spec: n.clone(),
@@ -133,6 +134,7 @@ impl Simulator {
                 next_fragment_ident: 1,
                 reassembly: Reassembly::default(),
                 path_mtu: BTreeMap::new(),
+                silent_closed_ports: false,
             });
             remote_hosts.push(h);
         }

@@ -157,6 +157,9 @@ impl Simulator {
     /// What a host's stack does with a packet for a closed port: RST for TCP (unless it is one),
     /// ICMP port unreachable for UDP.
     pub(super) fn refuse(&mut self, h: HostId, t: &Tuple, buf: &[u8]) {
+        if self.hosts[h.index()].silent_closed_ports {
+            return;
+        }
         let mut b = self.pool.pop().unwrap_or_default();
         if t.protocol == Proto::Tcp.number() {
             if t.tcp_flags & RST != 0 {

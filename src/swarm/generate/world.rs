@@ -302,6 +302,7 @@ pub(super) fn topology_doc(d: &mut Draw, f: &Features, nics: &[NicPlan], nodes: 
                 virtual_ip: n.virtual_ip,
                 present: n.present,
                 link: None,
+                silent_closed_ports: false,
             })
         })
         .collect();
