@@ -485,6 +485,13 @@ fn cases() -> Vec<Case> {
             "no gateway counter named `sim.relayed`",
         ),
         case(
+            "packet-fragments-padding-too-much",
+            "packets:\n  - {name: p, from: vm-a, to: web, udp: {src_port: 1, dst_port: 2, payload_bytes: 60000}, fragments: {data_bytes: 8}, padding_bytes: 65535}\n",
+            16,
+            "packets[0].padding_bytes",
+            "at most 1048576",
+        ),
+        case(
             "packet-unknown-sender",
             "packets:\n  - {name: p, from: vm-typo, to: web, udp: {src_port: 1, dst_port: 2}}\n",
             16,

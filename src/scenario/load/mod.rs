@@ -584,8 +584,10 @@ fn resolve(
         apps.push(resolve_attack(cx, i, s, &names, doc)?);
     }
     let mut deferred = Vec::new();
+    let mut crafted_bytes = 0;
     for (i, s) in doc.packets.iter().enumerate() {
-        let (spec, later) = packets::resolve_packet(cx, i, s, &names, doc, apps.len())?;
+        let (spec, later) =
+            packets::resolve_packet(cx, i, s, &names, doc, apps.len(), &mut crafted_bytes)?;
         apps.push(spec);
         deferred.extend(later);
     }

@@ -7,6 +7,9 @@ use crate::scenario::packets::craft::{Vars, craft, variables};
 use crate::scenario::packets::pattern::{Compiled, Value, compile};
 use crate::scenario::packets::{Field, PacketItem};
 
+/// The most bytes all of a scenario's crafted packets built at load may add up to.
+pub const MAX_SCENARIO_BYTES: usize = 64 << 20;
+
 /// Why a crafted packet that uses variables was not sent (its `flows` outcome).
 pub const NOT_CAPTURED: &str = "a variable it uses was not captured before it was due";
 /// Why a crafted packet whose variables were captured could not be built from their values.
@@ -85,6 +88,7 @@ pub(super) fn resolve_packet(
     names: &Names,
     doc: &ScenarioFile,
     app: usize,
+    total_bytes: &mut usize,
 ) -> Result<(AppSpec, Option<DeferredPacket>), ScenarioError> {
     let p = &s.value;
     let field = format!("packets[{i}]");
@@ -110,6 +114,14 @@ pub(super) fn resolve_packet(
     if used.is_empty() {
         let packets = craft(p, &|d| own_addr(own_addrs, d), &resolve, &Vars::new())
             .map_err(|(f, m)| cx.at(s, path(&f), m))?;
+        *total_bytes += packets.iter().map(Vec::len).sum::<usize>();
+        if *total_bytes > MAX_SCENARIO_BYTES {
+            return Err(cx.at(
+                s,
+                field.clone(),
+                format!("the crafted packets add up to more than {MAX_SCENARIO_BYTES} bytes"),
+            ));
+        }
         let spec = AppSpec {
             name: p.name.clone(),
             at_ns: ms_to_ns(p.at_ms),

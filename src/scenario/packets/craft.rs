@@ -22,6 +22,9 @@ pub type CraftError = (String, String);
 /// preferring the family of `like`; `None` with the message when it does not resolve.
 pub type Resolve<'a> = &'a dyn Fn(&str, Option<IpAddr>) -> Result<IpAddr, String>;
 
+/// The most bytes one `packets:` item may add up to (all its fragments and their padding).
+pub const MAX_ITEM_BYTES: usize = 1 << 20;
+
 /// Variables captured so far: name → value.
 pub type Vars = BTreeMap<String, Value>;
 
@@ -240,6 +243,15 @@ pub fn craft(
         None => vec![whole],
         Some(f) => fragments(&repr, f)?,
     };
+    // Padding is added to every packet: bound the whole before allocating it.
+    let padding = item.padding_bytes as usize;
+    let total: usize = packets.iter().map(|p| p.len() + padding).sum();
+    if total > MAX_ITEM_BYTES {
+        return Err((
+            "padding_bytes".into(),
+            format!("the packets of this item add up to {total} bytes; at most {MAX_ITEM_BYTES}"),
+        ));
+    }
     for p in &mut packets {
         p.resize(p.len() + item.padding_bytes as usize, 0);
     }
