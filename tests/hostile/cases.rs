@@ -1050,12 +1050,29 @@ fn scenario_cases(all: &mut Vec<Case>) {
             "s.yaml",
         ),
         ("deep-nesting", "", "s.yaml"),
+        ("packet-quotes-nested-deep", "", "s.yaml:"),
+        ("packet-padding-huge", "", "packets[0].padding_bytes"),
         ("seed-string", "", "s.yaml"),
         ("wrong-kind", "", "s.yaml"),
     ];
     for (name, text, expect) in s {
         let text = match *name {
             "deep-nesting" => format!("{}{}", "[".repeat(5000), "]".repeat(5000)),
+            // An ICMP error quoting an error quoting an error ...: the YAML depth budget
+            // refuses it before the crafting recursion sees it.
+            "packet-quotes-nested-deep" => {
+                let mut q = String::from("{src: web, dst: vm-a, udp: {src_port: 1, dst_port: 2}}");
+                for _ in 0..300 {
+                    q = format!("{{src: web, dst: vm-a, icmp: {{type: 3, quote: {q}}}}}");
+                }
+                format!(
+                    "{SCENARIO}packets:\n  - {{name: p, from: vm-a, to: web, icmp: {{type: 3, quote: {q}}}}}\n"
+                )
+            }
+            // 8,192 fragments with 64 KiB of padding each would be 512 MiB: refused first.
+            "packet-padding-huge" => format!(
+                "{SCENARIO}packets:\n  - {{name: p, from: vm-a, to: web, udp: {{src_port: 1, dst_port: 2, payload_bytes: 65000}}, fragments: {{data_bytes: 8}}, padding_bytes: 65535}}\n"
+            ),
             "seed-string" => SCENARIO.replacen("seed: 1", "seed: [1]", 1),
             "wrong-kind" => SCENARIO.replacen("kind: Scenario", "kind: Plan", 1),
             _ => (*text).to_owned(),
