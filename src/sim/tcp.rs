@@ -597,22 +597,24 @@ mod tests {
         s.parse().expect("addr")
     }
 
+    /// A client with the default options, its SYN sent at time 0.
+    fn client(
+        local: SocketAddr,
+        remote: SocketAddr,
+        iss: u32,
+        out: &mut Vec<Vec<u8>>,
+        pool: &mut Vec<Vec<u8>>,
+    ) -> TcpEndpoint {
+        let o = SegmentOptions::default();
+        TcpEndpoint::connect(local, remote, iss, 200, 6, o, 0, out, pool)
+    }
+
     /// Shuttles segments between two endpoints, dropping the `drop`-th segment overall.
     fn exchange(drop: Option<usize>) -> (TcpEndpoint, TcpEndpoint) {
         let (mut out, mut pool) = (Vec::new(), Vec::new());
         let c_addr = sa("10.0.0.1:40000");
         let s_addr = sa("198.51.100.1:80");
-        let mut c = TcpEndpoint::connect(
-            c_addr,
-            s_addr,
-            1000,
-            200,
-            6,
-            SegmentOptions::default(),
-            0,
-            &mut out,
-            &mut pool,
-        );
+        let mut c = client(c_addr, s_addr, 1000, &mut out, &mut pool);
         let mut s: Option<TcpEndpoint> = None;
         let mut now = 0u64;
         let mut n = 0usize;
@@ -724,9 +726,8 @@ mod tests {
     fn crossing_syns_open_the_connection_on_both_sides() {
         let (mut out, mut pool) = (Vec::new(), Vec::new());
         let (a_addr, b_addr) = (sa("10.0.0.1:40000"), sa("198.51.100.1:5000"));
-        let o = SegmentOptions::default();
-        let mut a = TcpEndpoint::connect(a_addr, b_addr, 1000, 200, 6, o, 0, &mut out, &mut pool);
-        let mut b = TcpEndpoint::connect(b_addr, a_addr, 7000, 200, 6, o, 0, &mut out, &mut pool);
+        let mut a = client(a_addr, b_addr, 1000, &mut out, &mut pool);
+        let mut b = client(b_addr, a_addr, 7000, &mut out, &mut pool);
         // Deliver every segment to the other side until nothing is left to send.
         for _ in 0..10 {
             let batch: Vec<Vec<u8>> = std::mem::take(&mut out);
@@ -756,17 +757,7 @@ mod tests {
             (RST | ACK, 1002, false),
             (RST, 0, false),
         ] {
-            let mut c = TcpEndpoint::connect(
-                c_addr,
-                s_addr,
-                1000,
-                200,
-                6,
-                SegmentOptions::default(),
-                0,
-                &mut out,
-                &mut pool,
-            );
+            let mut c = client(c_addr, s_addr, 1000, &mut out, &mut pool);
             let mut b = Vec::new();
             crate::sim::packet::build_tcp(&mut b, s_addr, c_addr, flags, 0, ack, 0);
             let t = Tuple::parse(&b).expect("rst");
