@@ -492,6 +492,13 @@ fn cases() -> Vec<Case> {
             "at most 1048576",
         ),
         case(
+            "forged-icmp-type-not-an-error",
+            "attacks:\n  - {name: f, from: web, forged_icmp: {flow: get, type: 8}}\n",
+            16,
+            "attacks[0].forged_icmp.type",
+            "8 is not an ICMP or ICMPv6 error type",
+        ),
+        case(
             "packet-unknown-sender",
             "packets:\n  - {name: p, from: vm-typo, to: web, udp: {src_port: 1, dst_port: 2}}\n",
             16,

@@ -778,6 +778,12 @@ pub struct ForgedIcmpDoc {
     /// the flow's own NAT address; the gateway must drop it (docs/behaviour.md §4 ICMP).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub outer_destination: Option<String>,
+    /// ICMP type of the error (default: IPv4 3, IPv6 1), which must be an error type.
+    #[serde(rename = "type", default, skip_serializing_if = "Option::is_none")]
+    pub icmp_type: Option<u8>,
+    /// ICMP code (default: IPv4 1 host unreachable, IPv6 3 address unreachable).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code: Option<u8>,
 }
 
 /// RST injection.
@@ -789,6 +795,14 @@ pub struct RstDoc {
     /// From the flow's real remote endpoint (else a wrong port).
     #[serde(default = "yes")]
     pub from_remote: bool,
+    /// Added to the server's next sequence number, modulo 2^32 (e.g. 1000000: far outside
+    /// the receive window, so the inside host must ignore it).
+    #[serde(default, skip_serializing_if = "is_zero_i64")]
+    pub seq_offset: i64,
+}
+
+fn is_zero_i64(n: &i64) -> bool {
+    *n == 0
 }
 
 /// A workload generator.

@@ -435,6 +435,11 @@ impl UdpClient {
 }
 
 impl PingClient {
+    /// The address it pings.
+    pub fn to(&self) -> IpAddr {
+        self.params.to
+    }
+
     /// A ping that sends its first request now.
     pub fn start(local: IpAddr, ident: u16, params: PingParams, io: &mut Io) -> (Self, Outcome) {
         let mut c = PingClient {

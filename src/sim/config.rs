@@ -370,6 +370,8 @@ pub enum Attack {
         /// The error's outer destination when not the flow's NAT address (an error of the
         /// other family than the flow's is not sent).
         outer_destination: Option<IpAddr>,
+        /// ICMP type and code, when not the family's host / address unreachable.
+        type_code: Option<(u8, u8)>,
     },
     /// An RST aimed at a live TCP flow's NAT endpoint.
     RstInject {
@@ -377,6 +379,8 @@ pub enum Attack {
         flow: String,
         /// Send from the flow's real remote endpoint (else from another port).
         from_remote: bool,
+        /// Added to the server's next sequence number (modulo 2^32).
+        seq_offset: i64,
     },
 }
 

@@ -254,6 +254,9 @@ pub struct Simulator {
     stats: SimStats,
     results: Vec<AppResult>,
     result_app: Vec<Option<AppId>>,
+    /// Per scripted application, the flow it used once it has ended (NIC, protocol, local and
+    /// remote endpoint), so an adversary can still aim at what the dataplane holds of it.
+    ended_flows: Vec<Option<adversary::FlowKey>>,
     generators: Vec<GenRt>,
     capture: Captures,
     /// Verdict-comment scratch (only used when some link is captured).

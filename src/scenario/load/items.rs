@@ -219,11 +219,28 @@ pub(super) fn resolve_attack(
                     )
                 })?),
             },
+            type_code: match (d.icmp_type, d.code) {
+                (None, None) => None,
+                (t, c) => {
+                    let t = t.unwrap_or(3);
+                    let is_error = crate::wire::icmp::is_error(crate::wire::IpVersion::V4, t)
+                        || crate::wire::icmp::is_error(crate::wire::IpVersion::V6, t);
+                    if !is_error {
+                        return Err(cx.at(
+                            s,
+                            format!("{field}.forged_icmp.type"),
+                            format!("{t} is not an ICMP or ICMPv6 error type"),
+                        ));
+                    }
+                    Some((t, c.unwrap_or(0)))
+                }
+            },
         }
     } else if let Some(d) = &a.rst_inject {
         Attack::RstInject {
             flow: flow_ok(&d.flow, "rst_inject")?,
             from_remote: d.from_remote,
+            seq_offset: d.seq_offset,
         }
     } else {
         return Err(cx.at(s, field, "no action"));

@@ -3,25 +3,38 @@
 
 use super::*;
 
+/// A scripted application's flow as the dataplane keys it: NIC, protocol, inside endpoint
+/// (an echo's identifier as its port) and remote endpoint (port 0 for echo).
+pub(super) type FlowKey = (u32, u8, SocketAddr, SocketAddr);
+
 impl Simulator {
+    /// The flow application `a` uses, while it runs.
+    pub(super) fn flow_key(&self, a: AppId) -> Option<FlowKey> {
+        let app = &self.apps[a.index()];
+        let nic = self.hosts[app.host.index()].nic?;
+        match &app.state {
+            AppState::TcpClient(c) => Some((nic, 6, c.ep.local, c.ep.remote)),
+            AppState::Udp(u) => Some((nic, 17, u.local, u.to())),
+            AppState::Ping(p) => {
+                let proto = if p.local.is_ipv4() { 1 } else { 58 };
+                let local = SocketAddr::new(p.local, p.ident);
+                Some((nic, proto, local, SocketAddr::new(p.to(), 0)))
+            }
+            _ => None,
+        }
+    }
+
     /// The NAT endpoint and transport facts of a scripted flow, looked up through the
-    /// dataplane's public flow list (an adversary "watching the wire").
+    /// dataplane's public flow list (an adversary "watching the wire"): the application's flow
+    /// while it runs, or the one it used after it ended (the dataplane may still hold it).
     pub(super) fn flow_target(
         &self,
         name: &str,
     ) -> Option<(u8, SocketAddr, SocketAddr, Option<u32>)> {
         let idx = self.results.iter().position(|r| r.name == name)?;
-        let a = self.result_app[idx]?;
-        let app = &self.apps[a.index()];
-        let (nic, proto, local, remote) = match &app.state {
-            AppState::TcpClient(c) => (
-                self.hosts[app.host.index()].nic?,
-                6,
-                c.ep.local,
-                c.ep.remote,
-            ),
-            AppState::Udp(u) => (self.hosts[app.host.index()].nic?, 17, u.local, u.to()),
-            _ => return None,
+        let (nic, proto, local, remote) = match self.result_app[idx] {
+            Some(a) => self.flow_key(a)?,
+            None => self.ended_flows[idx]?,
         };
         let node = NodeId(self.nics[nic as usize].spec.node);
         let flow = self.nodes[node.index()].dp.flows().into_iter().find(|f| {
@@ -55,6 +68,10 @@ impl Simulator {
         let Some((proto, nat, remote, server_seq)) = self.flow_target(name) else {
             return 0;
         };
+        // An echo flow can be quoted by a forged error; the other attacks need ports.
+        if !matches!(proto, 6 | 17) && !matches!(attack, Attack::ForgedIcmp { .. }) {
+            return 0;
+        }
         let seq = server_seq.unwrap_or(1);
         let other_ip = self.hosts[h.index()]
             .addresses
@@ -91,6 +108,7 @@ impl Simulator {
                 bad_checksum,
                 wrong_port,
                 outer_destination,
+                type_code,
                 ..
             } => {
                 let to = outer_destination.unwrap_or(nat.ip());
@@ -103,12 +121,14 @@ impl Simulator {
                     nat
                 };
                 let mut quoted = Vec::new();
-                if proto == 6 {
-                    build_tcp(&mut quoted, qsrc, remote, ACK, 1, 1, 0);
-                } else {
-                    build_udp_len(&mut quoted, qsrc, remote, 16);
+                match proto {
+                    6 => build_tcp(&mut quoted, qsrc, remote, ACK, 1, 1, 0),
+                    17 => build_udp_len(&mut quoted, qsrc, remote, 16),
+                    // An echo flow: the quoted echo request carries the NAT identifier.
+                    _ => build_echo(&mut quoted, qsrc.ip(), remote.ip(), true, qsrc.port(), 1, 8),
                 }
-                let (ty, code) = if nat.is_ipv4() { (3, 1) } else { (1, 3) };
+                let default = if nat.is_ipv4() { (3, 1) } else { (1, 3) };
+                let (ty, code) = type_code.unwrap_or(default);
                 let mut b = Vec::new();
                 build_icmp_error(&mut b, remote.ip(), to, ty, code, &quoted);
                 if *bad_checksum {
@@ -117,7 +137,12 @@ impl Simulator {
                 }
                 pkts.push(b);
             }
-            Attack::RstInject { from_remote, .. } => {
+            Attack::RstInject {
+                from_remote,
+                seq_offset,
+                ..
+            } => {
+                let seq = (i64::from(seq) + seq_offset).rem_euclid(1 << 32) as u32;
                 let src = if *from_remote {
                     remote
                 } else {

@@ -216,6 +216,7 @@ impl Simulator {
             stats: SimStats::default(),
             results,
             result_app: vec![None; napps],
+            ended_flows: vec![None; napps],
             generators,
             capture,
             comments: Comments::default(),

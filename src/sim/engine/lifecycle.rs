@@ -102,6 +102,7 @@ impl Simulator {
         }
         if let Some(n) = app.named {
             self.result_app[n as usize] = None;
+            self.ended_flows[n as usize] = self.flow_key(a);
         }
         let app = &mut self.apps[a.index()];
         app.state = AppState::Done;

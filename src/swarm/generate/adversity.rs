@@ -106,6 +106,8 @@ pub(super) fn attack_items(
                 bad_checksum: d.chance(1, 2),
                 wrong_port: d.chance(1, 3),
                 outer_destination: None,
+                icmp_type: None,
+                code: None,
             });
             out.push(a);
         }
@@ -117,6 +119,7 @@ pub(super) fn attack_items(
         a.rst_inject = Some(RstDoc {
             flow: fl.name.clone(),
             from_remote: d.chance(1, 2),
+            seq_offset: 0,
         });
         out.push(a);
     }
@@ -149,6 +152,8 @@ pub(super) fn readdressed_icmp(
             bad_checksum: false,
             wrong_port: false,
             outer_destination: Some(GatewayPlan::nat_addr(d.range(1, gw.ips.max(2)), v4)),
+            icmp_type: None,
+            code: None,
         });
         out.push(a);
     }
