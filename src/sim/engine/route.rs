@@ -31,11 +31,11 @@ impl Simulator {
     ) {
         let link_mtu = self.links[link.index()].config.mtu_bytes as usize;
         // A host sends no more than the path MTU it learned for the destination.
+        // (Most hosts never learn one: skip the parse then.)
         let mtu = source_host
-            .and_then(|h| {
-                let dst = dst_of(&buf)?;
-                self.hosts[h.index()].path_mtu.get(&dst).copied()
-            })
+            .map(|h| &self.hosts[h.index()].path_mtu)
+            .filter(|known| !known.is_empty())
+            .and_then(|known| known.get(&dst_of(&buf)?).copied())
             .map_or(link_mtu, |p| p.min(link_mtu));
         if buf.len() > mtu {
             let ident = source_host.map(|h| self.hosts[h.index()].next_fragment_ident);
