@@ -618,6 +618,20 @@ fn cases() -> Vec<Case> {
             "99999999999999 is out of range",
         ),
         case(
+            "expect-packets-number-wider-than-the-field",
+            "expect:\n  packets:\n    - {on: uplink/0, match: {proto: 262}, never: true}\n",
+            17,
+            "expect.packets[0].match.proto",
+            "262 is more than `proto` can hold (255): nothing can match",
+        ),
+        case(
+            "drop-packets-in-block-of",
+            "faults:\n  - {at_ms: 0, drop_packets: {on: nic/vm-a, match: {src_port: {in_block_of: vm-a}}}}\n",
+            16,
+            "faults[0].drop_packets.match.src_port",
+            "a drop filter takes no `in_block_of`",
+        ),
+        case(
             "expect-packets-unknown-link",
             "expect:\n  packets:\n    - {on: nic/vm-typo, match: {proto: udp}}\n",
             17,

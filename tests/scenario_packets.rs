@@ -121,6 +121,15 @@ fn a_crafted_packet_whose_variable_is_captured_only_later_is_not_sent_and_fails(
     );
     let early = r.flows.iter().find(|f| f.name == "early").expect("early");
     assert_eq!(early.packets, 0);
+    // Not sent is unmet, even though no expectation names the packet.
+    assert_eq!(r.exit_code, 3);
+    assert!(
+        unmet(&r)
+            .iter()
+            .any(|u| u.starts_with("packets.early: expected sent")),
+        "{:?}",
+        unmet(&r)
+    );
     let json = serde_json::to_value(early).expect("json");
     assert!(json.to_string().contains("not captured"), "{json}");
     assert!(r.variables.contains_key("p"), "captured after it was due");
@@ -216,4 +225,42 @@ fn the_router_answers_a_too_big_df_packet_but_never_an_icmp_error() {
     let r = run_small_mtu("no-error-about-errors", "", extra);
     assert!(unmet(&r).is_empty(), "{:?}", unmet(&r));
     assert_eq!(r.counters.get("sim.icmp_errors_sent"), Some(&1));
+}
+
+#[test]
+fn in_block_of_a_nic_that_holds_no_block_is_unmet_not_vacuously_true() {
+    // vm-b is in a network the gateway does not serve: it never gets a block, so "never a
+    // packet from its block" checks nothing and must not pass.
+    let text = r#"apiVersion: natsim.dev/v1
+kind: Scenario
+metadata: {name: no-block}
+seed: 1
+topology:
+  networks: [{name: net-a, prefixes: [10.0.0.0/24]}, {name: net-b, prefixes: [10.1.0.0/24]}]
+  nics:
+    - {name: vm-a, network: net-a, addresses: [10.0.0.1]}
+    - {name: vm-b, network: net-b, addresses: [10.1.0.1]}
+  remotes:
+    - {name: web, addresses: [198.51.100.10], services: [{protocol: udp, port: 53, response_bytes: 10}]}
+gateway: {network: net-a, ips: [{name: ip1, addresses: [203.0.113.1]}], ports_per_nic: 64, selector: {}}
+packets:
+  - {name: q, at_ms: 100, from: vm-a, to: web, udp: {src_port: 5000, dst_port: 53}}
+expect:
+  packets:
+    - {on: uplink/0, match: {src_port: {in_block_of: vm-b}}, never: true}
+"#;
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("scenario_packets");
+    std::fs::create_dir_all(&dir).expect("dir");
+    let path = dir.join("no-block.yaml");
+    std::fs::write(&path, text).expect("write");
+    let sc = load(&path).unwrap_or_else(|e| panic!("{e}"));
+    let r = run_scenario(&sc, None, &|| Box::new(real_gateway))
+        .expect("runs")
+        .report;
+    assert_eq!(r.exit_code, 3, "{:?}", unmet(&r));
+    assert!(
+        unmet(&r)[0].contains("not evaluated: vm-b holds no block at the end"),
+        "{:?}",
+        unmet(&r)
+    );
 }

@@ -448,6 +448,18 @@ pub fn run_scenario_observed(
     report
         .expectations
         .extend(evaluate_counters_at(&sc.doc.expect, &first.snapshots));
+    // A crafted packet that could not be built was never sent: whatever the scenario says
+    // about its effects (a `never`, say) would then hold for nothing, so it is unmet itself.
+    for f in report.flows.iter().filter(|f| f.kind == "packet") {
+        if let crate::sim::apps::Outcome::Failed(reason) = f.outcome {
+            report.expectations.push(ExpectationResult {
+                what: format!("packets.{}", f.name),
+                expected: "sent".into(),
+                actual: format!("not sent: {reason}"),
+                ok: false,
+            });
+        }
+    }
     let node_counters = |k: u16| sim.node_counters(k).map(|c| c.to_map()).unwrap_or_default();
     report
         .expectations

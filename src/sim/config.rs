@@ -44,7 +44,8 @@ pub struct SimConfig {
 
 /// The router between the dataplane nodes and the internet's hosts: it answers a packet too big
 /// for the next link and not to be fragmented (IPv4 with DF, any IPv6) with Fragmentation
-/// Needed / Packet Too Big (RFC 1191, RFC 8201), rate limited as RFC 1812 §4.3.2.8 asks.
+/// Needed / Packet Too Big (RFC 1191, RFC 8201), and, when set to, TTL expiry and addresses no
+/// host has; rate limited as RFC 1812 §4.3.2.8 asks.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RouterConfig {
     /// Its addresses (one per family): the source of the ICMP errors it sends.

@@ -273,6 +273,16 @@ impl TcpEndpoint {
         seg.seq.wrapping_sub(self.ack_no()) < RECEIVE_WINDOW_BYTES
     }
 
+    /// A SYN-ACK acknowledged our SYN: established, the retransmission timer reset, and ACKed.
+    fn our_syn_acked(&mut self, out: &mut Vec<Vec<u8>>, pool: &mut Vec<Vec<u8>>) {
+        self.snd_una = 1;
+        self.state = TcpState::Established;
+        self.timer_at_ns = None;
+        self.retries = 0;
+        self.rto_ns = self.rto_initial_ns;
+        self.send_ack(out, pool);
+    }
+
     /// Our SYN crossed the peer's: answer with SYN-ACK (our SYN again, acknowledging theirs)
     /// and wait in SYN-RECEIVED for their acknowledgement of ours.
     fn simultaneous_open(&mut self, seg: &Tuple, out: &mut Vec<Vec<u8>>, pool: &mut Vec<Vec<u8>>) {
@@ -437,24 +447,14 @@ impl TcpEndpoint {
                 if seg.tcp_flags & (SYN | ACK) == SYN | ACK && seg.ack == self.seq(1) {
                     self.irs = seg.seq;
                     self.rcv_nxt = 1;
-                    self.snd_una = 1;
-                    self.state = TcpState::Established;
-                    self.timer_at_ns = None;
-                    self.retries = 0;
-                    self.rto_ns = self.rto_initial_ns;
-                    self.send_ack(out, pool);
+                    self.our_syn_acked(out, pool);
                 }
             }
             TcpState::SynReceived
                 if seg.tcp_flags & (SYN | ACK) == SYN | ACK && seg.ack == self.seq(1) =>
             {
                 // Simultaneous open: the peer's SYN-ACK acknowledges our SYN.
-                self.state = TcpState::Established;
-                self.snd_una = 1;
-                self.timer_at_ns = None;
-                self.retries = 0;
-                self.rto_ns = self.rto_initial_ns;
-                self.send_ack(out, pool);
+                self.our_syn_acked(out, pool);
             }
             TcpState::SynReceived if seg.tcp_flags & SYN != 0 => {
                 // Our SYN-ACK was lost: the client retransmitted its SYN.

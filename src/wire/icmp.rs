@@ -52,6 +52,9 @@ pub enum ErrorMessage {
     AdminProhibited,
     /// Time exceeded in transit (ICMP 11/0; ICMPv6 3/0).
     TimeExceeded,
+    /// Fragmentation needed and DF set (ICMP 3/4; ICMPv6 2/0 packet too big); the MTU goes in
+    /// the word after the checksum ([`packet_too_big_mtu`]).
+    PacketTooBig,
 }
 
 impl ErrorMessage {
@@ -66,7 +69,30 @@ impl ErrorMessage {
             (ErrorMessage::AdminProhibited, IpVersion::V6) => (v6::DEST_UNREACHABLE, 1),
             (ErrorMessage::TimeExceeded, IpVersion::V4) => (v4::TIME_EXCEEDED, 0),
             (ErrorMessage::TimeExceeded, IpVersion::V6) => (v6::TIME_EXCEEDED, 0),
+            (ErrorMessage::PacketTooBig, IpVersion::V4) => (v4::DEST_UNREACHABLE, 4),
+            (ErrorMessage::PacketTooBig, IpVersion::V6) => (v6::PACKET_TOO_BIG, 0),
         }
+    }
+}
+
+/// The MTU a Fragmentation Needed (ICMP 3/4: the low 16 bits of `rest`, the word after the
+/// checksum, RFC 1191) or Packet Too Big (ICMPv6 2: all of it, RFC 4443 §3.2) reports; `None`
+/// for any other message.
+pub fn packet_too_big_mtu(version: IpVersion, icmp_type: u8, code: u8, rest: u32) -> Option<u32> {
+    match (version, icmp_type, code) {
+        (IpVersion::V4, v4::DEST_UNREACHABLE, 4) => Some(rest & 0xFFFF),
+        (IpVersion::V6, v6::PACKET_TOO_BIG, _) => Some(rest),
+        _ => None,
+    }
+}
+
+/// The word after the checksum of an ICMP error carrying `mtu` as [`ErrorMessage::PacketTooBig`]
+/// does in `version` (IPv4 keeps 16 bits of it); 0 for the other errors.
+pub fn rest_word(message: ErrorMessage, version: IpVersion, mtu: u32) -> u32 {
+    match (message, version) {
+        (ErrorMessage::PacketTooBig, IpVersion::V4) => mtu.min(0xFFFF),
+        (ErrorMessage::PacketTooBig, IpVersion::V6) => mtu,
+        _ => 0,
     }
 }
 

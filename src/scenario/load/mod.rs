@@ -202,6 +202,15 @@ fn parse_family(cx: &Ctx, s: &str, field: &str) -> Result<Family, ScenarioError>
     }
 }
 
+/// The address of `addrs` of the family of `like` when there is one, else the first.
+fn pick(addrs: &[IpAddr], like: Option<IpAddr>) -> Option<IpAddr> {
+    addrs
+        .iter()
+        .copied()
+        .find(|a| like.is_none_or(|l| l.is_ipv4() == a.is_ipv4()))
+        .or_else(|| addrs.first().copied())
+}
+
 struct Names {
     nics: BTreeMap<String, u32>,
     remotes: BTreeMap<String, u32>,
@@ -216,13 +225,7 @@ impl Names {
         if let Ok(ip) = name.parse::<IpAddr>() {
             return Some(ip);
         }
-        let pick = |addrs: &Vec<IpAddr>| {
-            addrs
-                .iter()
-                .copied()
-                .find(|a| like.is_none_or(|l| l.is_ipv4() == a.is_ipv4()))
-                .or_else(|| addrs.first().copied())
-        };
+        let pick = |addrs: &Vec<IpAddr>| pick(addrs, like);
         if let Some(ipname) = name.strip_prefix("ip:") {
             return self.nat_ips.get(ipname).and_then(pick);
         }

@@ -62,12 +62,23 @@ fn own_addr(own: &[IpAddr], dst: IpAddr) -> Option<IpAddr> {
     own.iter().copied().find(|a| a.is_ipv4() == dst.is_ipv4())
 }
 
-fn pick(addrs: &[IpAddr], like: Option<IpAddr>) -> Option<IpAddr> {
-    addrs
-        .iter()
-        .copied()
-        .find(|a| like.is_none_or(|l| l.is_ipv4() == a.is_ipv4()))
-        .or_else(|| addrs.first().copied())
+/// Adds an item's packets to the scenario's crafted bytes, refused past [`MAX_SCENARIO_BYTES`].
+fn count_bytes(
+    cx: &Ctx,
+    s: &Spanned<PacketItem>,
+    field: &str,
+    packets: &[Vec<u8>],
+    total_bytes: &mut usize,
+) -> Result<(), ScenarioError> {
+    *total_bytes += packets.iter().map(Vec::len).sum::<usize>();
+    if *total_bytes > MAX_SCENARIO_BYTES {
+        return Err(cx.at(
+            s,
+            field.to_string(),
+            format!("the crafted packets add up to more than {MAX_SCENARIO_BYTES} bytes"),
+        ));
+    }
+    Ok(())
 }
 
 /// The variables `expect.packets` captures, with the field each holds.
@@ -114,14 +125,7 @@ pub(super) fn resolve_packet(
     if used.is_empty() {
         let packets = craft(p, &|d| own_addr(own_addrs, d), &resolve, &Vars::new())
             .map_err(|(f, m)| cx.at(s, path(&f), m))?;
-        *total_bytes += packets.iter().map(Vec::len).sum::<usize>();
-        if *total_bytes > MAX_SCENARIO_BYTES {
-            return Err(cx.at(
-                s,
-                field.clone(),
-                format!("the crafted packets add up to more than {MAX_SCENARIO_BYTES} bytes"),
-            ));
-        }
+        count_bytes(cx, s, &field, &packets, total_bytes)?;
         let spec = AppSpec {
             name: p.name.clone(),
             at_ns: ms_to_ns(p.at_ms),
@@ -147,11 +151,7 @@ pub(super) fn resolve_packet(
                 path(f),
                 format!(
                     "variable `${var}` holds {} (`{}`), and this field {}",
-                    if field_kind.is_address() {
-                        "an address"
-                    } else {
-                        "a number"
-                    },
+                    field_kind.kind(),
                     field_kind.name(),
                     if *wants_addr {
                         "an address"
@@ -179,11 +179,14 @@ pub(super) fn resolve_packet(
         ));
     }
     // The stand-in values check every field that does not depend on a variable; a field that
-    // does is checked when the packet is built.
-    if let Err((f, m)) = craft(p, &|d| own_addr(own_addrs, d), &resolve, &stand_in)
-        && !used.iter().any(|(_, vf, _)| *vf == f)
-    {
-        return Err(cx.at(s, path(&f), m));
+    // does is checked when the packet is built. Variables change header fields, not sizes
+    // (bar the address family), so the stand-in packets count against the scenario's bytes.
+    match craft(p, &|d| own_addr(own_addrs, d), &resolve, &stand_in) {
+        Ok(packets) => count_bytes(cx, s, &field, &packets, total_bytes)?,
+        Err((f, m)) if !used.iter().any(|(_, vf, _)| *vf == f) => {
+            return Err(cx.at(s, path(&f), m));
+        }
+        Err(_) => {}
     }
     let mut table = BTreeMap::new();
     let mut texts = vec![p.to.as_str()];

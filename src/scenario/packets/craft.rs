@@ -133,9 +133,6 @@ pub fn variables(item: &PacketItem) -> Vec<(String, String, bool)> {
     out
 }
 
-/// IPv6 minimum MTU less the IPv6 and ICMPv6 headers: the most an ICMPv6 error quotes.
-const V6_QUOTE_MAX_BYTES: usize = 1232;
-
 /// TCP flag letters, in the order of their bits.
 const FLAG_LETTERS: [(char, u8); 8] = [
     ('F', tcp_flags::FIN),
@@ -179,6 +176,10 @@ pub fn tcp_flags_text(bits: u8) -> String {
 
 fn hex_bytes(s: &str, field: &str) -> Result<Vec<u8>, CraftError> {
     let s: String = s.chars().filter(|c| !c.is_whitespace()).collect();
+    // Checked first: slicing below is by bytes, so a non-ASCII character must not reach it.
+    if !s.chars().all(|c| c.is_ascii_hexdigit()) {
+        return Err((field.into(), format!("`{s}` is not hex")));
+    }
     if !s.len().is_multiple_of(2) {
         return Err((
             field.into(),
@@ -253,7 +254,7 @@ pub fn craft(
         ));
     }
     for p in &mut packets {
-        p.resize(p.len() + item.padding_bytes as usize, 0);
+        p.resize(p.len() + padding, 0);
     }
     Ok(packets)
 }
@@ -345,17 +346,6 @@ fn repr_of(
     } else {
         IpVersion::V6
     };
-    let given = [
-        layers.tcp.is_some(),
-        layers.udp.is_some(),
-        layers.icmp.is_some(),
-    ];
-    if given.iter().filter(|b| **b).count() != 1 {
-        return Err((
-            prefix.trim_end_matches('.').to_string(),
-            "exactly one of tcp, udp, icmp".into(),
-        ));
-    }
     if ip.df && version == IpVersion::V6 {
         return Err((
             format!("{prefix}ip.df"),
@@ -370,8 +360,8 @@ fn repr_of(
         options: hex_bytes(&ip.options_hex, &format!("{prefix}ip.options_hex"))?,
         ..IpRepr::new(src, dst)
     };
-    let transport = if let Some(t) = layers.tcp {
-        TransportRepr::Tcp {
+    let transport = match (layers.tcp, layers.udp, layers.icmp) {
+        (Some(t), None, None) => TransportRepr::Tcp {
             src_port: port(&t.src_port, vars, &format!("{prefix}tcp.src_port"))?,
             dst_port: port(&t.dst_port, vars, &format!("{prefix}tcp.dst_port"))?,
             seq: seq32(&t.seq, vars, &format!("{prefix}tcp.seq"))?,
@@ -380,27 +370,30 @@ fn repr_of(
             window: t.window,
             options: hex_bytes(&t.options_hex, &format!("{prefix}tcp.options_hex"))?,
             payload: vec![0; t.payload_bytes as usize],
+        },
+        (None, Some(u), None) => {
+            if u.zero_checksum && version == IpVersion::V6 {
+                return Err((
+                    format!("{prefix}udp.zero_checksum"),
+                    "IPv6 UDP must carry a checksum (RFC 8200 §8.1)".into(),
+                ));
+            }
+            TransportRepr::Udp {
+                src_port: port(&u.src_port, vars, &format!("{prefix}udp.src_port"))?,
+                dst_port: port(&u.dst_port, vars, &format!("{prefix}udp.dst_port"))?,
+                zero_checksum: u.zero_checksum,
+                payload: vec![0; u.payload_bytes as usize],
+            }
         }
-    } else if let Some(u) = layers.udp {
-        if u.zero_checksum && version == IpVersion::V6 {
+        (None, None, Some(m)) => {
+            TransportRepr::Icmp(icmp_repr(version, m, prefix, env, may_quote)?)
+        }
+        _ => {
             return Err((
-                format!("{prefix}udp.zero_checksum"),
-                "IPv6 UDP must carry a checksum (RFC 8200 §8.1)".into(),
+                prefix.trim_end_matches('.').to_string(),
+                "exactly one of tcp, udp, icmp".into(),
             ));
         }
-        TransportRepr::Udp {
-            src_port: port(&u.src_port, vars, &format!("{prefix}udp.src_port"))?,
-            dst_port: port(&u.dst_port, vars, &format!("{prefix}udp.dst_port"))?,
-            zero_checksum: u.zero_checksum,
-            payload: vec![0; u.payload_bytes as usize],
-        }
-    } else if let Some(m) = layers.icmp {
-        TransportRepr::Icmp(icmp_repr(version, m, prefix, env, may_quote)?)
-    } else {
-        return Err((
-            prefix.trim_end_matches('.').to_string(),
-            "exactly one of tcp, udp, icmp".into(),
-        ));
     };
     Ok(PacketRepr {
         ip: ip_repr,
@@ -512,7 +505,7 @@ fn quote(
     let keep = match q.bytes {
         Some(n) => n as usize,
         None if version == IpVersion::V4 => ipv4_header_len(&bytes) + 8,
-        None => V6_QUOTE_MAX_BYTES,
+        None => crate::wire::build::max_quoted(IpVersion::V6),
     };
     bytes.truncate(keep);
     if bytes.is_empty() {
@@ -627,6 +620,21 @@ mod tests {
                 .0,
             "fragments.order[0]"
         );
+    }
+
+    #[test]
+    fn options_that_are_not_hex_are_refused_without_panicking() {
+        for bad in ["a\u{e9}1", "zz", "\u{e9}\u{e9}"] {
+            let p = PacketItem {
+                ip: IpFieldsDoc {
+                    options_hex: bad.into(),
+                    ..IpFieldsDoc::default()
+                },
+                ..item("{name: p, from: vm-a, to: 198.51.100.10, udp: {src_port: 1, dst_port: 2}}")
+            };
+            let e = craft(&p, &own, &resolve, &Vars::new()).expect_err(bad);
+            assert_eq!(e.0, "ip.options_hex", "{bad}");
+        }
     }
 
     #[test]

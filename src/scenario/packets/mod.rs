@@ -495,6 +495,37 @@ impl Field {
         )
     }
 
+    /// What it holds, in words: "an address" or "a number".
+    pub fn kind(self) -> &'static str {
+        if self.is_address() {
+            "an address"
+        } else {
+            "a number"
+        }
+    }
+
+    /// The largest number the field can hold (its width on the wire); 0 for addresses.
+    pub fn max_value(self) -> u64 {
+        match self {
+            Field::Src | Field::Dst | Field::QuotedSrc | Field::QuotedDst => 0,
+            Field::Df => 1,
+            Field::Proto | Field::Ttl | Field::TcpFlags | Field::IcmpType | Field::IcmpCode => {
+                u64::from(u8::MAX)
+            }
+            Field::SrcPort
+            | Field::DstPort
+            | Field::QuotedSrcPort
+            | Field::QuotedDstPort
+            | Field::IpId
+            | Field::UdpChecksum
+            | Field::IcmpId
+            | Field::Length => u64::from(u16::MAX),
+            Field::TcpSeq | Field::TcpAck | Field::IcmpRest => u64::from(u32::MAX),
+            // Bytes after the datagram: what a frame can carry, at most.
+            Field::Padding => u64::from(u16::MAX),
+        }
+    }
+
     /// Holds a port, or an echo identifier (the gateway maps it like a port, from the same
     /// block).
     pub fn is_port(self) -> bool {

@@ -11,9 +11,10 @@ use super::craft::{parse_tcp_flags, protocol_number, tcp_flags_text};
 use super::{Field, FieldMatchDoc, FieldTestDoc, PacketExpect, PatternDoc, ValueDoc};
 use crate::nat::Block;
 use crate::scenario::expect::ExpectationResult;
+use crate::scenario::ranges::ms_to_ns;
 use crate::scenario::schema::BoundDoc;
 use crate::sim::engine::CapturedPacket;
-use crate::wire::{IcmpRepr, IpVersion, PacketRepr, TransportRepr, parse_ip_lax, proto};
+use crate::wire::{IcmpRepr, IpMeta, IpVersion, PacketRepr, TransportRepr, parse_ip_lax, proto};
 
 /// A field's value: a number or an address.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -80,15 +81,7 @@ pub struct Compiled {
 pub type PatternError = (String, String);
 
 fn field_kind_error(field: Field, what: &str) -> String {
-    format!(
-        "`{}` holds {}; {what}",
-        field.name(),
-        if field.is_address() {
-            "an address"
-        } else {
-            "a number"
-        }
-    )
+    format!("`{}` holds {}; {what}", field.name(), field.kind())
 }
 
 /// Checks expectation `index` and compiles it. `vars` holds the variables captured by earlier
@@ -115,7 +108,7 @@ pub fn compile(
                 format!("[{a}, {b}] ends before it begins"),
             ));
         }
-        Some([a, b]) => (a.saturating_mul(1_000_000), b.saturating_mul(1_000_000)),
+        Some([a, b]) => (ms_to_ns(a), ms_to_ns(b)),
         None => (0, u64::MAX),
     };
     let count = match (&e.count, e.never) {
@@ -140,27 +133,7 @@ pub fn compile(
             "a capture needs a matching packet: the count must be at least 1".into(),
         ));
     }
-    let mut conds = Vec::new();
-    for (field, m) in e.pattern.fields() {
-        let f = at(&format!("match.{}", field.name()));
-        for c in conditions(field, m, nics, vars).map_err(|msg| (f.clone(), msg))? {
-            conds.push((field, c));
-        }
-    }
-    if let Some(df) = e.pattern.df {
-        conds.push((
-            Field::Df,
-            Cond::Eq(Operand::Value(Value::Num(u64::from(df)))),
-        ));
-    }
-    if let Some(flags) = &e.pattern.tcp_flags {
-        let bits = parse_tcp_flags(flags).map_err(|m| (at("match.tcp_flags"), m))?;
-        conds.push((
-            Field::TcpFlags,
-            Cond::Eq(Operand::Value(Value::Num(u64::from(bits)))),
-        ));
-    }
-    never_matches(&e.pattern, &conds).map_err(|(f, m)| (at(&format!("match.{f}")), m))?;
+    let conds = pattern_conds(&e.pattern, &at("match"), nics, vars)?;
     let mut capture = Vec::new();
     for (var, field) in &e.capture {
         if var.is_empty() || !var.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
@@ -192,11 +165,48 @@ pub fn compile(
     })
 }
 
+/// The conditions of a pattern (errors name the field under `prefix`), refused when they can
+/// never hold together.
+fn pattern_conds(
+    p: &PatternDoc,
+    prefix: &str,
+    nics: &[&str],
+    vars: &BTreeMap<String, Field>,
+) -> Result<Vec<(Field, Cond)>, PatternError> {
+    let mut conds = Vec::new();
+    for (field, m) in p.fields() {
+        let f = format!("{prefix}.{}", field.name());
+        for c in conditions(field, m, nics, vars).map_err(|msg| (f.clone(), msg))? {
+            conds.push((field, c));
+        }
+    }
+    if let Some(df) = p.df {
+        conds.push((
+            Field::Df,
+            Cond::Eq(Operand::Value(Value::Num(u64::from(df)))),
+        ));
+    }
+    if let Some(flags) = &p.tcp_flags {
+        let bits = parse_tcp_flags(flags).map_err(|m| (format!("{prefix}.tcp_flags"), m))?;
+        conds.push((
+            Field::TcpFlags,
+            Cond::Eq(Operand::Value(Value::Num(u64::from(bits)))),
+        ));
+    }
+    never_matches(p, &conds).map_err(|(f, m)| (format!("{prefix}.{f}"), m))?;
+    Ok(conds)
+}
+
 fn operand(field: Field, v: &ValueDoc, vars: &BTreeMap<String, Field>) -> Result<Operand, String> {
     match v {
         ValueDoc::Number(n) if field.is_address() => {
             Err(field_kind_error(field, &format!("{n} is not one")))
         }
+        ValueDoc::Number(n) if *n > field.max_value() => Err(format!(
+            "{n} is more than `{}` can hold ({}): nothing can match",
+            field.name(),
+            field.max_value()
+        )),
         ValueDoc::Number(n) => Ok(Operand::Value(Value::Num(*n))),
         ValueDoc::Text(s) => {
             if let Some(var) = s.strip_prefix('$') {
@@ -214,17 +224,9 @@ fn operand(field: Field, v: &ValueDoc, vars: &BTreeMap<String, Field>) -> Result
                 if vf.is_address() != field.is_address() {
                     return Err(format!(
                         "variable `${var}` holds {} and `{}` {}",
-                        if vf.is_address() {
-                            "an address"
-                        } else {
-                            "a number"
-                        },
+                        vf.kind(),
                         field.name(),
-                        if field.is_address() {
-                            "an address"
-                        } else {
-                            "a number"
-                        },
+                        field.kind(),
                     ));
                 }
                 return Ok(Operand::Var(var.to_string()));
@@ -288,6 +290,13 @@ fn test_conditions(
         return Err(format!("min {a} is above max {b}: nothing can match"));
     }
     if let Some(n) = t.min {
+        if n > field.max_value() {
+            return Err(format!(
+                "min {n} is more than `{}` can hold ({}): nothing can match",
+                field.name(),
+                field.max_value()
+            ));
+        }
         out.push(Cond::Min(n));
     }
     if let Some(n) = t.max {
@@ -321,42 +330,27 @@ pub fn filter(
     p: &PatternDoc,
     prefix: &str,
 ) -> Result<impl Fn(&[u8]) -> bool + Send + Sync + 'static, PatternError> {
-    let mut conds = Vec::new();
-    let none = BTreeMap::new();
     for (field, m) in p.fields() {
-        let f = format!("{prefix}.{}", field.name());
-        let uses_var = match m {
-            FieldMatchDoc::Text(s) => s.starts_with('$'),
-            FieldMatchDoc::Test(t) => [&t.eq, &t.not]
-                .into_iter()
-                .flatten()
-                .any(|v| matches!(v, ValueDoc::Text(s) if s.starts_with('$'))),
-            FieldMatchDoc::Number(_) => false,
+        let (uses_var, uses_block) = match m {
+            FieldMatchDoc::Text(s) => (s.starts_with('$'), false),
+            FieldMatchDoc::Test(t) => (
+                [&t.eq, &t.not]
+                    .into_iter()
+                    .flatten()
+                    .any(|v| matches!(v, ValueDoc::Text(s) if s.starts_with('$'))),
+                t.in_block_of.is_some(),
+            ),
+            FieldMatchDoc::Number(_) => (false, false),
         };
+        let f = format!("{prefix}.{}", field.name());
         if uses_var {
             return Err((f, "a drop filter takes no variables".into()));
         }
-        for c in conditions(field, m, &[], &none).map_err(|msg| (f.clone(), msg))? {
-            if matches!(c, Cond::InBlockOf(_)) {
-                return Err((f, "a drop filter takes no `in_block_of`".into()));
-            }
-            conds.push((field, c));
+        if uses_block {
+            return Err((f, "a drop filter takes no `in_block_of`".into()));
         }
     }
-    if let Some(df) = p.df {
-        conds.push((
-            Field::Df,
-            Cond::Eq(Operand::Value(Value::Num(u64::from(df)))),
-        ));
-    }
-    if let Some(flags) = &p.tcp_flags {
-        let bits = parse_tcp_flags(flags).map_err(|m| (format!("{prefix}.tcp_flags"), m))?;
-        conds.push((
-            Field::TcpFlags,
-            Cond::Eq(Operand::Value(Value::Num(u64::from(bits)))),
-        ));
-    }
-    never_matches(p, &conds).map_err(|(f, m)| (format!("{prefix}.{f}"), m))?;
+    let conds = pattern_conds(p, prefix, &[], &BTreeMap::new())?;
     Ok(move |pkt: &[u8]| {
         let Some(d) = decode(pkt) else {
             return false;
@@ -474,8 +468,7 @@ fn describe(conds: &[(Field, Cond)]) -> String {
 /// A captured packet decoded once for every field read.
 struct Decoded<'a> {
     bytes: &'a [u8],
-    version: IpVersion,
-    ip_len: usize,
+    meta: IpMeta,
     repr: PacketRepr,
     quoted: Option<PacketRepr>,
 }
@@ -489,8 +482,7 @@ fn decode(bytes: &[u8]) -> Option<Decoded<'_>> {
     };
     Some(Decoded {
         bytes,
-        version: meta.version,
-        ip_len: meta.end,
+        meta,
         repr,
         quoted,
     })
@@ -508,20 +500,12 @@ fn ports(t: &TransportRepr) -> Option<(u16, u16)> {
     }
 }
 
-fn protocol(version: IpVersion, t: &TransportRepr) -> u8 {
-    match t {
-        TransportRepr::Tcp { .. } => proto::TCP,
-        TransportRepr::Udp { .. } => proto::UDP,
-        TransportRepr::Icmp(_) if version == IpVersion::V4 => proto::ICMP,
-        TransportRepr::Icmp(_) => proto::ICMPV6,
-        TransportRepr::Raw { protocol, .. } => *protocol,
-    }
-}
-
 /// The value of `field` in a decoded packet, `None` when the packet has no such field.
 fn read(field: Field, d: &Decoded<'_>) -> Option<Value> {
     let num = |n: u64| Some(Value::Num(n));
     let ip = &d.repr.ip;
+    let version = d.meta.version;
+    let v4 = version == IpVersion::V4;
     let icmp = match &d.repr.transport {
         TransportRepr::Icmp(m) => Some(m),
         _ => None,
@@ -529,14 +513,14 @@ fn read(field: Field, d: &Decoded<'_>) -> Option<Value> {
     match field {
         Field::Src => Some(Value::Addr(ip.src)),
         Field::Dst => Some(Value::Addr(ip.dst)),
-        Field::Proto => num(u64::from(protocol(d.version, &d.repr.transport))),
+        Field::Proto => num(u64::from(d.meta.protocol)),
         Field::SrcPort => ports(&d.repr.transport).and_then(|p| num(u64::from(p.0))),
         Field::DstPort => ports(&d.repr.transport).and_then(|p| num(u64::from(p.1))),
         Field::Ttl => num(u64::from(ip.ttl)),
-        Field::Df => (d.version == IpVersion::V4).then(|| Value::Num(u64::from(ip.dont_fragment))),
-        Field::IpId => (d.version == IpVersion::V4).then(|| Value::Num(u64::from(ip.ident))),
-        Field::Length => num(d.ip_len as u64),
-        Field::Padding => num(d.bytes.len().saturating_sub(d.ip_len) as u64),
+        Field::Df => v4.then(|| Value::Num(u64::from(ip.dont_fragment))),
+        Field::IpId => v4.then(|| Value::Num(u64::from(ip.ident))),
+        Field::Length => num(d.meta.end as u64),
+        Field::Padding => num(d.bytes.len().saturating_sub(d.meta.end) as u64),
         Field::TcpFlags | Field::TcpSeq | Field::TcpAck => match &d.repr.transport {
             TransportRepr::Tcp {
                 flags, seq, ack, ..
@@ -549,16 +533,15 @@ fn read(field: Field, d: &Decoded<'_>) -> Option<Value> {
         },
         Field::UdpChecksum => match &d.repr.transport {
             TransportRepr::Udp { .. } => {
-                let l4 = d.ip_len.checked_sub(udp_len(&d.repr.transport)?)?;
-                crate::wire::UdpView::new_checked(d.bytes.get(l4..d.ip_len)?)
+                crate::wire::UdpView::new_checked(d.bytes.get(d.meta.l4_offset..d.meta.end)?)
                     .map(|u| Value::Num(u64::from(u.checksum())))
             }
             _ => None,
         },
         Field::IcmpType | Field::IcmpCode => {
             let (t, c) = match icmp? {
-                IcmpRepr::EchoRequest { .. } => (crate::wire::icmp::echo_type(d.version, true), 0),
-                IcmpRepr::EchoReply { .. } => (crate::wire::icmp::echo_type(d.version, false), 0),
+                IcmpRepr::EchoRequest { .. } => (crate::wire::icmp::echo_type(version, true), 0),
+                IcmpRepr::EchoReply { .. } => (crate::wire::icmp::echo_type(version, false), 0),
                 IcmpRepr::Error {
                     icmp_type, code, ..
                 }
@@ -590,14 +573,6 @@ fn read(field: Field, d: &Decoded<'_>) -> Option<Value> {
             };
             num(u64::from(if field == Field::QuotedSrcPort { s } else { t }))
         }
-    }
-}
-
-/// The UDP header and payload length of a whole datagram's repr.
-fn udp_len(t: &TransportRepr) -> Option<usize> {
-    match t {
-        TransportRepr::Udp { payload, .. } => Some(8 + payload.len()),
-        _ => None,
     }
 }
 
@@ -675,12 +650,20 @@ pub fn evaluate(
             .iter()
             .find(|(l, _)| *l == c.link)
             .map_or(&[], |(_, p)| *p);
+        // What a condition needs and the run did not give: a variable not captured, or a NIC
+        // holding no block at the end. Such an entry is unmet, never vacuously true (a `never`
+        // whose `in_block_of` named a NIC without a block would otherwise pass).
         let missing: Vec<String> = c
             .conds
             .iter()
             .filter_map(|(_, cond)| match cond {
                 Cond::Eq(Operand::Var(v)) | Cond::Not(Operand::Var(v)) if !vars.contains_key(v) => {
-                    Some(format!("${v}"))
+                    Some(format!("${v} not captured"))
+                }
+                Cond::InBlockOf(nic)
+                    if facts.blocks.get(nic.as_str()).is_none_or(Vec::is_empty) =>
+                {
+                    Some(format!("{nic} holds no block at the end"))
                 }
                 _ => None,
             })
@@ -693,14 +676,19 @@ pub fn evaluate(
                 .iter()
                 .filter(|p| p.time_ns >= c.from_ns && p.time_ns <= c.to_ns)
             {
-                let Some(d) = decode(&p.bytes) else { continue };
-                if c.conds.iter().all(|(f, cond)| eval.holds(*f, cond, &d)) {
+                let d = decode(&p.bytes);
+                // An empty pattern is any packet, one that does not parse included.
+                let matches = match &d {
+                    Some(d) => c.conds.iter().all(|(f, cond)| eval.holds(*f, cond, d)),
+                    None => c.conds.is_empty(),
+                };
+                if matches {
                     n += 1;
                     if first.is_none() {
                         let got = c
                             .capture
                             .iter()
-                            .filter_map(|(var, f)| read(*f, &d).map(|v| (var.clone(), v)))
+                            .filter_map(|(var, f)| read(*f, d.as_ref()?).map(|v| (var.clone(), v)))
                             .collect();
                         first = Some((p.time_ns, got));
                     }
@@ -720,7 +708,7 @@ pub fn evaluate(
         let mut actual = n.to_string();
         let mut ok = ok_count && missing.is_empty();
         if !missing.is_empty() {
-            actual = format!("not evaluated: {} not captured", missing.join(", "));
+            actual = format!("not evaluated: {}", missing.join(", "));
         } else if let Some((t, got)) = &first {
             actual.push_str(&format!(" (first at {} ns", t));
             for (var, v) in got {

@@ -127,7 +127,12 @@ impl Simulator {
                     // An echo flow: the quoted echo request carries the NAT identifier.
                     _ => build_echo(&mut quoted, qsrc.ip(), remote.ip(), true, qsrc.port(), 1, 8),
                 }
-                let default = if nat.is_ipv4() { (3, 1) } else { (1, 3) };
+                let version = if nat.is_ipv4() {
+                    crate::wire::IpVersion::V4
+                } else {
+                    crate::wire::IpVersion::V6
+                };
+                let default = crate::wire::icmp::ErrorMessage::HostUnreachable.type_code(version);
                 let (ty, code) = type_code.unwrap_or(default);
                 let mut b = Vec::new();
                 build_icmp_error(&mut b, remote.ip(), to, ty, code, &quoted);

@@ -292,15 +292,11 @@ impl Simulator {
 /// given so that a scenario can see what the gateway translated).
 const MIN_PATH_MTU_BYTES: usize = 68;
 
-/// The MTU an ICMP error reports when it is Fragmentation Needed (IPv4 3/4, the next-hop MTU in
-/// the low 16 bits of the word after the checksum, RFC 1191) or Packet Too Big (ICMPv6 2).
+/// The MTU a Fragmentation Needed / Packet Too Big reports (`None` for any other packet).
 fn packet_too_big_mtu(pkt: &[u8]) -> Option<usize> {
     let meta = crate::wire::parse_ip(pkt).ok()?;
     let icmp = crate::wire::IcmpView::new_checked(pkt.get(meta.l4_offset..meta.end)?)?;
     let rest = u32::from(icmp.ident()) << 16 | u32::from(icmp.seq_no());
-    match (meta.version, icmp.msg_type(), icmp.code()) {
-        (crate::wire::IpVersion::V4, 3, 4) => Some((rest & 0xFFFF) as usize),
-        (crate::wire::IpVersion::V6, 2, _) => Some(rest as usize),
-        _ => None,
-    }
+    crate::wire::icmp::packet_too_big_mtu(meta.version, icmp.msg_type(), icmp.code(), rest)
+        .map(|m| m as usize)
 }

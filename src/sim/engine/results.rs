@@ -61,7 +61,7 @@ pub struct GeneratorStats {
 pub struct AppResult {
     /// Name.
     pub name: String,
-    /// Kind (`tcp`, `udp`, `ping`, `probe`, `attack`).
+    /// Kind (`tcp`, `udp`, `ping`, `probe`, `attack`, `packet`).
     pub kind: &'static str,
     /// Outcome.
     pub outcome: Outcome,
@@ -100,7 +100,8 @@ pub struct SimStats {
     pub restarts: u64,
     /// IPv4 datagrams routers split to fit a link's MTU.
     pub fragmented_in_transit: u64,
-    /// ICMP errors the router sent (Fragmentation Needed, Packet Too Big).
+    /// ICMP errors the router sent (Packet Too Big; Time Exceeded and Destination Unreachable
+    /// when it is set to).
     #[serde(skip_serializing_if = "is_zero")]
     pub icmp_errors_sent: u64,
     /// ICMP errors the router did not send: over its rate limit.

@@ -4,6 +4,7 @@
 //! destination address, and a node relays a packet for a port block another node owns.
 
 use super::*;
+use crate::wire::icmp::ErrorMessage;
 
 impl Simulator {
     pub(super) fn send(
@@ -47,7 +48,7 @@ impl Simulator {
             {
                 // A router does not put on a link what does not fit: it drops it and tells
                 // the source (rate limits permitting).
-                self.router_error(RouterError::TooBig(link_mtu), &buf);
+                self.router_error(ErrorMessage::PacketTooBig, link_mtu, &buf);
                 let note =
                     format!("dropped by the router: too big for the next link ({link_mtu} bytes)");
                 self.mark_dropped(trail.as_deref(), &note);
@@ -88,25 +89,26 @@ impl Simulator {
     /// route (host unreachable 3/1, address unreachable 1/3). It never answers an ICMP error or
     /// a fragment other than the first (RFC 1812 §4.3.2.7), and not more often than its token
     /// bucket allows (§4.3.2.8). The caller drops the packet.
-    fn router_error(&mut self, why: RouterError, pkt: &[u8]) {
+    fn router_error(&mut self, why: ErrorMessage, mtu: usize, pkt: &[u8]) {
         let Ok(meta) = crate::wire::parse_ip_lax(pkt) else {
             return;
         };
         if meta.fragment.is_some_and(|f| !f.is_first()) {
             return;
         }
-        let v4 = meta.version == crate::wire::IpVersion::V4;
-        let icmp_proto = if v4 { 1 } else { 58 };
-        if meta.protocol == icmp_proto {
-            let t = pkt.get(meta.l4_offset).copied().unwrap_or(0);
-            if crate::wire::icmp::is_error(meta.version, t) {
-                return;
-            }
+        let quotes_an_error = crate::wire::icmp::is_icmp(meta.version, meta.protocol)
+            && pkt
+                .get(meta.l4_offset..meta.end)
+                .and_then(crate::wire::IcmpView::new_checked)
+                .is_some_and(|m| crate::wire::icmp::is_error(meta.version, m.msg_type()));
+        if quotes_an_error {
+            return;
         }
         let to = meta.src(pkt);
         if to.is_unspecified() || to.is_multicast() {
             return;
         }
+        let v4 = meta.version == crate::wire::IpVersion::V4;
         let Some(from) = self
             .cfg
             .router
@@ -121,23 +123,13 @@ impl Simulator {
             self.stats.icmp_errors_rate_limited += 1;
             return;
         }
-        let (ty, code, mtu) = match (why, v4) {
-            (RouterError::TooBig(mtu), true) => (3, 4, mtu),
-            (RouterError::TooBig(mtu), false) => (2, 0, mtu),
-            (RouterError::TimeExceeded, true) => (11, 0, 0),
-            (RouterError::TimeExceeded, false) => (3, 0, 0),
-            (RouterError::Unreachable, true) => (3, 1, 0),
-            (RouterError::Unreachable, false) => (1, 3, 0),
-        };
+        let (ty, code) = why.type_code(meta.version);
         let mut repr = crate::wire::PacketRepr::icmp_error(from, to, ty, code, pkt);
         if let crate::wire::TransportRepr::Icmp(crate::wire::IcmpRepr::Error { rest, .. }) =
             &mut repr.transport
         {
-            // IPv4: the next-hop MTU in the low 16 bits; IPv6: the whole word.
-            *rest = u32::try_from(mtu).unwrap_or(u32::MAX);
-            if v4 {
-                *rest &= 0xFFFF;
-            }
+            let mtu = u32::try_from(mtu).unwrap_or(u32::MAX);
+            *rest = crate::wire::icmp::rest_word(why, meta.version, mtu);
         }
         self.stats.icmp_errors_sent += 1;
         let err = repr.emit();
@@ -250,7 +242,7 @@ impl Simulator {
             && let Ok(meta) = crate::wire::parse_ip_lax(&buf)
         {
             if crate::wire::rewrite::hop_limit(&buf, meta.version) <= 1 {
-                self.router_error(RouterError::TimeExceeded, &buf);
+                self.router_error(ErrorMessage::TimeExceeded, 0, &buf);
                 self.mark_dropped(trail.as_deref(), "dropped by the router: TTL expired");
                 self.recycle(buf);
                 return;
@@ -287,7 +279,7 @@ impl Simulator {
                 if !from_internet {
                     self.stats.no_route += 1;
                     if self.cfg.router.unreachable {
-                        self.router_error(RouterError::Unreachable, &buf);
+                        self.router_error(ErrorMessage::HostUnreachable, 0, &buf);
                     }
                     self.mark_dropped(trail.as_deref(), "dropped by the router: no route");
                     self.recycle(buf);
@@ -428,15 +420,4 @@ impl Simulator {
             );
         }
     }
-}
-
-/// Why the router answers a packet with an ICMP error.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum RouterError {
-    /// Too big for the next link (its MTU) and not to be fragmented.
-    TooBig(usize),
-    /// TTL / hop limit would reach 0.
-    TimeExceeded,
-    /// No host has the destination address.
-    Unreachable,
 }
