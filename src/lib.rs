@@ -24,9 +24,11 @@
 pub mod api;
 pub mod check;
 pub mod demo;
+pub mod diff;
 pub mod exit;
 #[cfg(feature = "fuzzing")]
 pub mod fuzzing;
+pub mod kernel;
 pub mod nat;
 pub mod output;
 pub mod plan;

@@ -20,6 +20,43 @@ fn parse_jobs(s: &str) -> Result<usize, String> {
     }
 }
 
+/// `--dataplane`, `--time-scale`, `--verdict-wait-us`: which dataplane a run drives.
+#[derive(clap::Args, Clone, Copy, Debug)]
+struct DataplaneArgs {
+    /// `model` (natsim's gateway) or `linux` (the kernel's NAT in a network namespace natsim
+    /// creates; needs root, iproute2, nftables, conntrack; docs/linux.md).
+    #[arg(long, value_enum, default_value_t = DataplaneKind::Model)]
+    dataplane: DataplaneKind,
+    /// With `--dataplane linux`: wall seconds per virtual second (conntrack timeouts scaled alike).
+    #[arg(long, default_value_t = natsim::kernel::KernelSettings::default().time_scale)]
+    time_scale: f64,
+    /// With `--dataplane linux`: how long to wait for the kernel's output of a packet before
+    /// calling it dropped, in microseconds.
+    #[arg(long, default_value_t = natsim::kernel::KernelSettings::default().verdict_wait_us)]
+    verdict_wait_us: u64,
+}
+
+/// The dataplanes `--dataplane` names.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+enum DataplaneKind {
+    /// natsim's own gateway (deterministic).
+    Model,
+    /// The Linux kernel's NAT.
+    Linux,
+}
+
+impl DataplaneArgs {
+    fn target(self) -> natsim::check::Target {
+        match self.dataplane {
+            DataplaneKind::Linux => natsim::check::Target::Kernel(natsim::kernel::KernelSettings {
+                time_scale: self.time_scale,
+                verdict_wait_us: self.verdict_wait_us,
+            }),
+            DataplaneKind::Model => natsim::check::Target::Real,
+        }
+    }
+}
+
 /// natsim: a deterministic testbed that verifies and plans cloud NAT gateways.
 #[derive(Parser)]
 #[command(name = "natsim", version, about)]
@@ -47,6 +84,8 @@ enum Command {
         /// expectation (exit 3) naming it.
         #[arg(long)]
         require_exercised: bool,
+        #[command(flatten)]
+        dataplane: DataplaneArgs,
     },
     /// Run every scenario in a folder and print one line per scenario (the CI job).
     Check {
@@ -180,7 +219,48 @@ enum Command {
         /// what was read and exit 0. Without it such a capture exits 2.
         #[arg(long)]
         allow_truncated: bool,
+        #[command(flatten)]
+        dataplane: DataplaneArgs,
     },
+    /// Run a scenario or replay a capture through natsim's model (profile `linux` unless told
+    /// otherwise) and through the Linux kernel's NAT, and compare the verdicts packet by packet
+    /// (docs/linux.md). Exit 0 when every packet agrees, 1 when they differ, 2 on bad input or
+    /// when the kernel cannot be driven (needs root, iproute2, nftables, conntrack).
+    Diff {
+        /// A scenario file (`.yaml`) or a capture (pcap, pcapng).
+        input: PathBuf,
+        /// Override the scenario's seed.
+        #[arg(long)]
+        seed: Option<u64>,
+        /// The model's behaviour profile.
+        #[arg(long, default_value = "linux")]
+        profile: String,
+        /// Write the JSON report to this file.
+        #[arg(long)]
+        json: Option<PathBuf>,
+        /// Replay configuration for a capture (YAML, as `natsim replay --config`).
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Output folder of a capture's replays (`model/`, `linux/`).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// The capture was written by `natsim run --dataplane linux --pcap-dir`: compare the
+        /// model with the kernel verdicts recorded in its packet comments (no kernel needed).
+        #[arg(long)]
+        recorded: bool,
+        /// Also print up to N (at most 20) of the records whose verdicts differ.
+        #[arg(long, default_value_t = 0)]
+        show: usize,
+        /// With the kernel: wall seconds per virtual second.
+        #[arg(long, default_value_t = natsim::kernel::KernelSettings::default().time_scale)]
+        time_scale: f64,
+        /// With the kernel: how long to wait for a packet's output before calling it dropped.
+        #[arg(long, default_value_t = natsim::kernel::KernelSettings::default().verdict_wait_us)]
+        verdict_wait_us: u64,
+    },
+    /// Delete network namespaces left behind by natsim runs against the kernel that were
+    /// killed (names starting with `natsim-`).
+    KernelCleanup,
     /// Capacity planning: evaluate a plan file and write report.md, report.json and SVG plots.
     Plan {
         /// The plan file (YAML).
@@ -218,12 +298,14 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
             pcap_dir,
             json,
             require_exercised,
+            dataplane,
         } => Ok(natsim::scenario::cli::run_cmd(
             &scenario,
             seed,
             pcap_dir.as_deref(),
             json.as_deref(),
             require_exercised,
+            dataplane.target(),
         )
         .into()),
         Command::Check {
@@ -333,8 +415,11 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
             verdicts,
             broken,
             allow_truncated,
+            dataplane,
         } => {
+            let kernel = dataplane.target();
             let options = natsim::replay::cli::ReplayCliOptions {
+                kernel: (!kernel.reproducible()).then_some(kernel),
                 out,
                 inside,
                 profile,
@@ -351,6 +436,46 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
             }
             let code = natsim::replay::cli::replay_cmd(&capture, config.as_deref(), options)?;
             Ok(exit::code(code))
+        }
+        Command::Diff {
+            input,
+            seed,
+            profile,
+            json,
+            config,
+            out,
+            recorded,
+            show,
+            time_scale,
+            verdict_wait_us,
+        } => {
+            let options = natsim::diff::cli::DiffOptions {
+                seed,
+                profile,
+                json,
+                config,
+                out,
+                recorded,
+                show,
+                kernel: natsim::check::Target::Kernel(natsim::kernel::KernelSettings {
+                    time_scale,
+                    verdict_wait_us,
+                }),
+            };
+            Ok(natsim::diff::cli::diff_cmd(&input, &options).into())
+        }
+        Command::KernelCleanup => {
+            let deleted = natsim::kernel::cleanup_all()?;
+            println!(
+                "deleted {} namespace(s){}",
+                deleted.len(),
+                if deleted.is_empty() {
+                    String::new()
+                } else {
+                    format!(": {}", deleted.join(", "))
+                }
+            );
+            Ok(exit::code(exit::OK))
         }
         Command::Plan {
             plan,

@@ -1,5 +1,5 @@
 //! No cycles between the crate's top-level modules (issue 17): the layers read bottom-up
-//! (`wire` → `nat` → `sim` → `check` → `replay` → `scenario` → `swarm` → `fuzzing`), and a
+//! (`wire` → `nat` → `sim` → `kernel` → `check` → `replay` → `scenario` → `diff`, `swarm` → `fuzzing`), and a
 //! module that needs something from a layer above it is a placement bug (move the item down, as
 //! `check::Target` and `swarm::fuzz_input` were moved).
 //!

@@ -7,19 +7,24 @@
 use std::fmt;
 
 use super::broken::Breakage;
-use crate::sim::dataplane::{DataplaneFactory, real_gateway};
+use crate::kernel::{KernelDataplane, KernelSettings};
+use crate::nat::ConfigError;
+use crate::sim::dataplane::{Dataplane, DataplaneFactory, real_gateway};
 
 /// The port the `leaky-filter` breakage leaks when no port is named: inside the first block of
 /// the first NAT IP for any P, where generated attackers aim most of their packets.
 pub const DEFAULT_LEAKY_PORT: u16 = 1040;
 
-/// The dataplane a harness (swarm, replay, fuzz target) runs against.
+/// The dataplane a harness (run, replay, swarm, fuzz target) runs against.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Target {
     /// The real gateway.
     Real,
     /// A deliberately broken gateway (testing the swarm itself).
     Broken(Breakage),
+    /// The Linux kernel's NAT in a namespace natsim creates (`--dataplane linux`,
+    /// docs/linux.md); not reproducible run to run.
+    Kernel(KernelSettings),
 }
 
 impl Target {
@@ -57,13 +62,34 @@ impl Target {
         match self {
             Target::Real => Box::new(real_gateway),
             Target::Broken(b) => b.factory(),
+            Target::Kernel(settings) => Box::new(move |cfg| {
+                KernelDataplane::new(&cfg, settings)
+                    .map(|d| Box::new(d) as Box<dyn Dataplane>)
+                    .map_err(|e| ConfigError::invalid("dataplane", e.to_string()))
+            }),
+        }
+    }
+
+    /// True when runs against it are reproducible (the same seed gives the same trace).
+    pub fn reproducible(self) -> bool {
+        !matches!(self, Target::Kernel(_))
+    }
+
+    /// The `--dataplane` argument that selects the kernel (`None` for the model's gateways).
+    pub fn dataplane_arg(self) -> Option<String> {
+        match self {
+            Target::Kernel(s) => Some(format!(
+                "--dataplane linux --time-scale {} --verdict-wait-us {}",
+                s.time_scale, s.verdict_wait_us
+            )),
+            _ => None,
         }
     }
 
     /// The `--broken` argument that selects this dataplane (`None` for the real gateway).
     pub fn broken_arg(self) -> Option<String> {
         match self {
-            Target::Real => None,
+            Target::Real | Target::Kernel(_) => None,
             Target::Broken(Breakage::LeakyFilter { port }) => Some(format!("leaky-filter:{port}")),
             Target::Broken(b) => Some(b.name().to_string()),
         }
@@ -72,6 +98,9 @@ impl Target {
 
 impl fmt::Display for Target {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Target::Kernel(_) = self {
+            return write!(f, "Linux kernel NAT");
+        }
         match self.broken_arg() {
             None => write!(f, "real gateway"),
             Some(name) => write!(f, "broken {name} gateway"),

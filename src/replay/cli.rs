@@ -36,6 +36,9 @@ pub struct ReplayCliOptions {
     /// `--allow-truncated`: a capture that ends early (truncated or corrupt after some
     /// packets) is replayed up to that point with exit 0 instead of exit 2.
     pub allow_truncated: bool,
+    /// `--dataplane linux`: replay against the kernel's NAT instead of the model (not with
+    /// `--broken` or `--profiles`).
+    pub kernel: Option<Target>,
 }
 
 impl ReplayCliOptions {
@@ -84,6 +87,11 @@ pub fn replay_cmd(
         if overrides.broken.is_some() {
             anyhow::bail!("--profiles compares the real gateway's profiles; drop --broken");
         }
+        if overrides.kernel.is_some() {
+            anyhow::bail!(
+                "--profiles compares the model's profiles; use `natsim diff` to compare with the kernel"
+            );
+        }
         let names = parse_profiles(spec).map_err(anyhow::Error::msg)?;
         let (cmp, json) = replay_profiles(capture, &config, &names)?;
         let mut out = std::io::stdout().lock();
@@ -103,9 +111,19 @@ pub fn replay_cmd(
         }
         return Ok(crate::exit::OK);
     }
-    let target = match &overrides.broken {
-        Some(name) => Target::broken(name).map_err(anyhow::Error::msg)?,
-        None => Target::Real,
+    let target = match (&overrides.broken, overrides.kernel) {
+        (Some(_), Some(_)) => {
+            anyhow::bail!("--broken replays against a broken model gateway; drop --dataplane linux")
+        }
+        (Some(name), None) => Target::broken(name).map_err(anyhow::Error::msg)?,
+        (None, Some(k)) => {
+            if let Target::Kernel(s) = k {
+                s.validate().map_err(anyhow::Error::msg)?;
+            }
+            crate::kernel::preflight()?;
+            k
+        }
+        (None, None) => Target::Real,
     };
     let outcome = replay_with(capture, &config, target)?;
     let mut out = std::io::stdout().lock();

@@ -6,11 +6,54 @@ use std::path::{Path, PathBuf};
 
 use super::capture::write_pcapng;
 use super::junit::{self, JunitCase};
+use super::load::Scenario;
 use super::load::load;
-use super::report::{exit, invariants_line, require_exercised, run_scenario, summary};
+use super::report::{
+    exit, invariants_line, mark_not_reproducible, require_exercised, run_scenario, summary,
+};
 use super::schema::json_schema;
+use crate::check::Target;
 use crate::output;
 use crate::sim::dataplane::real_gateway;
+
+/// Longest wall-clock run natsim starts against the kernel dataplane, in seconds (the virtual
+/// run time times the time scale).
+pub const MAX_KERNEL_WALL_S: f64 = 3600.0;
+
+/// Prepares a scenario for `target`: against a dataplane that is not reproducible (the kernel)
+/// there is no determinism rerun, and the wall time the run can take is bounded. Returns a
+/// note for the user, if any.
+pub fn prepare_for(sc: &mut Scenario, target: Target) -> Result<Option<String>, String> {
+    let Target::Kernel(settings) = target else {
+        return Ok(None);
+    };
+    settings.validate()?;
+    crate::kernel::preflight().map_err(|e| e.to_string())?;
+    sc.doc.limits.rerun_for_determinism = false;
+    // Bound the wall time: virtual time × scale ≤ MAX_KERNEL_WALL_S (idle gaps are cut too, so
+    // most runs take far less). A scenario with a longer `duration_ms` is refused; one without
+    // gets the bound as its `max_time`, which ends the run as a bound hit (exit 5).
+    let max_virtual_ns = (MAX_KERNEL_WALL_S / settings.time_scale * 1e9) as u64;
+    let limits = &mut sc.sim.limits;
+    if let Some(d) = limits.duration_ns
+        && d > max_virtual_ns
+    {
+        return Err(format!(
+            "{}: limits.duration_ms is {} s; against the kernel at --time-scale {} that is {:.0} s of wall time, over the bound of {MAX_KERNEL_WALL_S:.0} s",
+            sc.file.display(),
+            d / 1_000_000_000,
+            settings.time_scale,
+            d as f64 * 1e-9 * settings.time_scale
+        ));
+    }
+    limits.max_time_ns = limits.max_time_ns.min(max_virtual_ns);
+    let profile = &sc.sim.gateway.profile.name;
+    Ok((profile != "linux").then(|| {
+        format!(
+            "note: the kernel behaves as Linux; the scenario's profile `{profile}` sets only its conntrack timeouts, and the invariant checks and expectations still expect `{profile}` (natsim diff compares with the `linux` model)"
+        )
+    }))
+}
 
 pub use crate::exit::Exit;
 
@@ -22,10 +65,11 @@ pub fn run_cmd(
     pcap_dir: Option<&Path>,
     json: Option<&Path>,
     require_all_exercised: bool,
+    target: Target,
 ) -> Exit {
     let mut out = output::stdout();
     let mut err = output::stderr();
-    let code = run_cmd_with(
+    let code = run_cmd_on(
         &mut out,
         &mut err,
         path,
@@ -33,6 +77,7 @@ pub fn run_cmd(
         pcap_dir,
         json,
         require_all_exercised,
+        target,
     );
     Exit(output::finish(code.0, out, err))
 }
@@ -60,6 +105,30 @@ pub fn run_cmd_with(
     json: Option<&Path>,
     require_all_exercised: bool,
 ) -> Exit {
+    run_cmd_on(
+        out,
+        err,
+        path,
+        seed,
+        pcap_dir,
+        json,
+        require_all_exercised,
+        Target::Real,
+    )
+}
+
+/// [`run_cmd_with`] against any dataplane (`--dataplane linux`: the kernel's NAT).
+#[allow(clippy::too_many_arguments)]
+pub fn run_cmd_on(
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+    path: &Path,
+    seed: Option<u64>,
+    pcap_dir: Option<&Path>,
+    json: Option<&Path>,
+    require_all_exercised: bool,
+    target: Target,
+) -> Exit {
     // Unusable output paths are refused before the run, not after it.
     let paths = json
         .map_or(Ok(()), output::check_output_file)
@@ -68,20 +137,37 @@ pub fn run_cmd_with(
         let _ = writeln!(err, "error: {e}");
         return Exit::BAD_INPUT;
     }
-    let sc = match load(path) {
+    let mut sc = match load(path) {
         Ok(s) => s,
         Err(e) => {
             let _ = writeln!(err, "error: {e}");
             return Exit::BAD_INPUT;
         }
     };
-    let mut output = match run_scenario(&sc, seed, &|| Box::new(real_gateway)) {
+    match prepare_for(&mut sc, target) {
+        Ok(Some(note)) => {
+            let _ = writeln!(err, "{note}");
+        }
+        Ok(None) => {}
+        Err(e) => {
+            let _ = writeln!(err, "error: {e}");
+            return Exit::BAD_INPUT;
+        }
+    }
+    let run = match target {
+        Target::Real => run_scenario(&sc, seed, &|| Box::new(real_gateway)),
+        t => run_scenario(&sc, seed, &|| t.factory()),
+    };
+    let mut output = match run {
         Ok(o) => o,
         Err(e) => {
             let _ = writeln!(err, "error: {}: {e}", path.display());
             return Exit::BAD_INPUT;
         }
     };
+    if let Some(arg) = target.dataplane_arg() {
+        mark_not_reproducible(&mut output.report, &arg);
+    }
     if require_all_exercised {
         require_exercised(&mut output.report);
     }

@@ -294,7 +294,9 @@ pub fn exercised(r: &Report, name: &str) -> ExpectationResult {
     ExpectationResult {
         what: format!("exercised.{name}"),
         expected: "exercised (at least 1 check)".into(),
-        actual: if checks == 0 {
+        actual: if result == InvariantOutcome::NotApplicable {
+            "not applicable to this dataplane".into()
+        } else if checks == 0 {
             "not exercised".into()
         } else {
             format!("{} ({checks} checks)", result.as_str().replace('_', " "))

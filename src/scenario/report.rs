@@ -46,6 +46,9 @@ pub enum InvariantOutcome {
     NotExercised,
     /// A check failed.
     Violated,
+    /// The invariant cannot apply to this run (determinism against the kernel dataplane, whose
+    /// port choice and timers are not reproducible); never a pass.
+    NotApplicable,
 }
 
 impl InvariantOutcome {
@@ -55,6 +58,7 @@ impl InvariantOutcome {
             InvariantOutcome::Held => "held",
             InvariantOutcome::NotExercised => "not_exercised",
             InvariantOutcome::Violated => "violated",
+            InvariantOutcome::NotApplicable => "not_applicable",
         }
     }
 }
@@ -92,14 +96,18 @@ pub fn invariants_line(invariants: &BTreeMap<&'static str, InvariantResult>) -> 
             .filter(|n| invariants.get(n).is_some_and(|i| i.result == r))
             .collect()
     };
-    let (held, idle, bad) = (
+    let (held, idle, bad, na) = (
         by(InvariantOutcome::Held),
         by(InvariantOutcome::NotExercised),
         by(InvariantOutcome::Violated),
+        by(InvariantOutcome::NotApplicable),
     );
     let mut s = format!("invariants held {}/{}", held.len(), invariants.len());
     if !idle.is_empty() {
         let _ = write!(s, ", not exercised {}: {}", idle.len(), idle.join(", "));
+    }
+    if !na.is_empty() {
+        let _ = write!(s, ", not applicable {}: {}", na.len(), na.join(", "));
     }
     if !bad.is_empty() {
         let _ = write!(s, ", violated {}: {}", bad.len(), bad.join(", "));
@@ -477,6 +485,20 @@ pub fn run_scenario_observed(
     settle(&mut report);
     let captures = captured.into_iter().map(|(n, p)| (n, p.to_vec())).collect();
     Ok((RunOutput { report, captures }, extra))
+}
+
+/// Marks a run against a dataplane that is not reproducible (the kernel's): the determinism
+/// invariant is `not_applicable` (no rerun was made), and the replay line names the dataplane.
+pub fn mark_not_reproducible(report: &mut Report, dataplane_arg: &str) {
+    report.determinism = None;
+    report.invariants.insert(
+        Invariant::Determinism.name(),
+        InvariantResult {
+            result: InvariantOutcome::NotApplicable,
+            checks: 0,
+        },
+    );
+    report.replay = format!("{} {dataplane_arg}", report.replay);
 }
 
 /// `--require-exercised`: every invariant must have made at least one check; each one that did

@@ -1,0 +1,837 @@
+//! [`KernelDataplane`]: the simulator's dataplane interface served by a real Linux NAT
+//! (netfilter conntrack + nf_nat) in a network namespace natsim creates.
+//!
+//! The namespace is a router with one TUN device towards the outside (`out0`, default routes)
+//! and one TUN device per NIC (`nicN`, a host route per NIC address), MTU 65535 so that the
+//! kernel never fragments (the simulator's router and links own MTUs). natsim holds the other
+//! end of every TUN: `process` writes the packet to its ingress device, which the kernel
+//! forwards synchronously in the writer's context, and reads what comes out of the devices.
+//! The ruleset ([`super::rules`]) is regenerated and reloaded after every control change.
+//!
+//! What comes out decides the verdict: nothing is a drop (a fragment that produced nothing is
+//! `Buffered`, since the kernel reassembles fragments before NAT), a packet on another device is
+//! `Forward` to that side (`PassThrough` between NICs), a packet back on the ingress device is
+//! the kernel's own answer (`Respond`, an ICMP error). Further packets from the same write (a
+//! reassembled datagram sent as fragments) go to `poll_transmit`. The kernel gives no reason
+//! for a drop, so the reason is inferred from natsim's ruleset and the packet (spoofed source,
+//! family without a block, bad checksum, TCP without SYN, ICMP error, else port exhaustion
+//! outbound and unsolicited inbound); docs/linux.md says so.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::fs::File;
+use std::io::{ErrorKind, Read, Write};
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
+
+use super::clock::{ClockStats, WallClock};
+use super::netns::{Namespace, preflight};
+use super::rules::{NicRules, ruleset};
+use super::{KernelError, sys};
+use super::{conntrack, events};
+use crate::nat::counters::ProtoClass;
+use crate::nat::{
+    Block, ConfigError, Counters, DropReason, Egress, EndReason, Event, Family, FlowInfo, FlowView,
+    GatewayConfig, Ingress, NicConfig, NicId, Profile, Verdict,
+};
+use crate::sim::dataplane::{Control, Inspect, Packets};
+use crate::time::Instant;
+use crate::wire::IpVersion;
+use crate::wire::checksum::l4_ok;
+use crate::wire::icmp;
+use crate::wire::parse::{parse_ip, proto};
+use crate::wire::tuple::Tuple;
+
+/// The outside TUN device's name in the namespace.
+pub const OUTSIDE_IFACE: &str = "out0";
+/// The namespace router's own addresses (sources of the ICMP errors it sends): RFC 6598 shared
+/// and ULA space, never used by natsim's scenarios.
+pub const ROUTER_V4: &str = "100.127.255.254";
+/// See [`ROUTER_V4`].
+pub const ROUTER_V6: &str = "fd00:ffff:ffff::fe";
+/// Largest packet read back from a TUN device.
+const READ_BUF_BYTES: usize = 65_536;
+
+/// How the kernel dataplane runs.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct KernelSettings {
+    /// Wall seconds per virtual second; conntrack timeouts are scaled the same way.
+    pub time_scale: f64,
+    /// How long to wait for the kernel's output after writing a packet before calling it a
+    /// drop, in microseconds (the kernel forwards in the writer's context, so an output is
+    /// almost always there at once).
+    pub verdict_wait_us: u64,
+}
+
+impl Default for KernelSettings {
+    fn default() -> Self {
+        KernelSettings {
+            time_scale: 0.1,
+            verdict_wait_us: 2_000,
+        }
+    }
+}
+
+// Settings are compared as values; `validate` refuses NaN, so equality is reflexive.
+impl Eq for KernelSettings {}
+
+impl KernelSettings {
+    /// Checks the ranges (time scale 0.001..=10, verdict wait 100 µs..=1 s).
+    pub fn validate(&self) -> Result<(), String> {
+        if !(0.001..=10.0).contains(&self.time_scale) {
+            return Err(format!(
+                "--time-scale {}: valid 0.001 to 10 (wall seconds per virtual second)",
+                self.time_scale
+            ));
+        }
+        if !(100..=1_000_000).contains(&self.verdict_wait_us) {
+            return Err(format!(
+                "--verdict-wait-us {}: valid 100 to 1000000",
+                self.verdict_wait_us
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// What the kernel dataplane saw besides verdicts (for reports).
+#[derive(Clone, Copy, Debug, Default, PartialEq, serde::Serialize)]
+pub struct KernelStats {
+    /// Packets written to the kernel.
+    pub written: u64,
+    /// Packets read back.
+    pub read: u64,
+    /// Packets the kernel sent on its own that are not NAT traffic (neighbour discovery, MLD,
+    /// IGMP), ignored.
+    pub ignored_chatter: u64,
+    /// Outputs that came after their packet's verdict wait (handed over by `poll_transmit`).
+    pub late_outputs: u64,
+    /// Conntrack event datagrams lost (the socket's buffer overflowed): the checker's view of
+    /// the kernel's flows may then be incomplete.
+    pub events_lost: u64,
+    /// The wall clock's mapping.
+    pub clock: ClockStats,
+}
+
+struct KernelNic {
+    config: NicConfig,
+    iface: String,
+    tun: File,
+}
+
+/// A real Linux NAT as a simulator dataplane (see the module documentation).
+pub struct KernelDataplane {
+    // Fields drop in order: the TUN descriptors before the namespace that holds their devices.
+    nics: BTreeMap<NicId, KernelNic>,
+    outside: File,
+    ns: Namespace,
+    blocks: BTreeMap<(NicId, u8), Block>,
+    settings: KernelSettings,
+    clock: WallClock,
+    pending: VecDeque<(Egress, Vec<u8>)>,
+    counters: Counters,
+    nic_counters: BTreeMap<NicId, Counters>,
+    translations: BTreeMap<(NicId, u8, SocketAddr, SocketAddr), SocketAddr>,
+    stats: KernelStats,
+    next_iface: u32,
+    buf: Vec<u8>,
+    last_now: Instant,
+    ct_events: std::os::fd::OwnedFd,
+    events: Vec<Event>,
+    /// Connections the kernel reported created and not yet destroyed: original tuple → (entry
+    /// id, flow).
+    live: BTreeMap<(u8, SocketAddr, SocketAddr), (Option<u32>, FlowView)>,
+}
+
+fn family_index(f: Family) -> u8 {
+    match f {
+        Family::V4 => 4,
+        Family::V6 => 6,
+    }
+}
+
+fn ms_to_secs_scaled(ms: u64, scale: f64) -> u64 {
+    ((ms as f64 / 1000.0) * scale).ceil().max(1.0) as u64
+}
+
+/// The conntrack sysctls for a profile at a time scale: every timeout the profile names, scaled
+/// and rounded up to whole seconds (at least 1), and the kernel's defaults, scaled, for the
+/// TCP states the profile does not name; `nf_conntrack_tcp_loose` from the profile's mid-stream
+/// pickup. Also returns the longest scaled timeout, in seconds.
+pub fn conntrack_sysctls(profile: &Profile, scale: f64) -> (Vec<(String, String)>, u64) {
+    let s = |ms: u64| ms_to_secs_scaled(ms, scale);
+    let transitory = s(profile.timeout_tcp_transitory_ms);
+    let entries: Vec<(&str, u64)> = vec![
+        ("nf_conntrack_udp_timeout", s(profile.timeout_udp_ms)),
+        (
+            "nf_conntrack_udp_timeout_stream",
+            s(profile.timeout_udp_stream_ms),
+        ),
+        (
+            "nf_conntrack_icmp_timeout",
+            s(profile.timeout_icmp_ms.max(1)),
+        ),
+        (
+            "nf_conntrack_icmpv6_timeout",
+            s(profile.timeout_icmp_ms.max(1)),
+        ),
+        (
+            "nf_conntrack_tcp_timeout_established",
+            s(profile.timeout_tcp_established_ms),
+        ),
+        ("nf_conntrack_tcp_timeout_syn_sent", transitory),
+        ("nf_conntrack_tcp_timeout_time_wait", transitory),
+        ("nf_conntrack_tcp_timeout_fin_wait", transitory),
+        (
+            "nf_conntrack_tcp_timeout_close",
+            s(profile.timeout_tcp_reset_ms.unwrap_or(10_000)),
+        ),
+        // Kernel defaults (the profile has no field for these states).
+        ("nf_conntrack_tcp_timeout_syn_recv", s(60_000)),
+        ("nf_conntrack_tcp_timeout_close_wait", s(60_000)),
+        ("nf_conntrack_tcp_timeout_last_ack", s(30_000)),
+        ("nf_conntrack_tcp_timeout_unacknowledged", s(300_000)),
+        ("nf_conntrack_tcp_timeout_max_retrans", s(300_000)),
+        ("nf_conntrack_generic_timeout", s(600_000)),
+    ];
+    // Established TCP lives for days; the idle-gap cap only needs the timers that can end an
+    // entry within a scenario, so it leaves that one out.
+    let longest = entries
+        .iter()
+        .filter(|(k, _)| *k != "nf_conntrack_tcp_timeout_established")
+        .map(|(_, v)| *v)
+        .max()
+        .unwrap_or(1);
+    let mut out: Vec<(String, String)> = entries
+        .into_iter()
+        .map(|(k, v)| (format!("net/netfilter/{k}"), v.to_string()))
+        .collect();
+    out.push((
+        "net/netfilter/nf_conntrack_tcp_loose".into(),
+        u8::from(profile.tcp_midstream_pickup).to_string(),
+    ));
+    (out, longest)
+}
+
+fn kerr(e: KernelError) -> ConfigError {
+    ConfigError::invalid("dataplane.linux", e.to_string())
+}
+
+impl KernelDataplane {
+    /// Creates the namespace, its outside device and the base ruleset for `config`'s profile.
+    pub fn new(config: &GatewayConfig, settings: KernelSettings) -> Result<Self, KernelError> {
+        settings.validate().map_err(KernelError::new)?;
+        preflight()?;
+        let ns = Namespace::create()?;
+        let no_autoconf: Vec<(String, String)> = [
+            ("net/ipv4/ip_forward", "1"),
+            // A packet routed back out of the device it came in on (an inbound packet to a NAT
+            // address conntrack did not translate) would otherwise draw an ICMP redirect
+            // before the forward hook drops it.
+            ("net/ipv4/conf/all/send_redirects", "0"),
+            ("net/ipv4/conf/default/send_redirects", "0"),
+            ("net/ipv6/conf/all/forwarding", "1"),
+            ("net/ipv6/conf/default/addr_gen_mode", "1"),
+            ("net/ipv6/conf/default/accept_ra", "0"),
+            ("net/ipv6/conf/default/accept_dad", "0"),
+            ("net/ipv6/conf/default/router_solicitations", "0"),
+        ]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        ns.sysctls(&no_autoconf)?;
+        let outside = ns.run_inside(|| sys::open_tun(OUTSIDE_IFACE))?;
+        let ct_events = ns.run_inside(sys::open_conntrack_events)?;
+        ns.ip_batch(&format!(
+            "link set {OUTSIDE_IFACE} mtu 65535 up\n\
+             address add {ROUTER_V4}/32 dev lo\n\
+             address add {ROUTER_V6}/128 dev lo\n\
+             route add default dev {OUTSIDE_IFACE}\n\
+             route add ::/0 dev {OUTSIDE_IFACE}\n"
+        ))?;
+        ns.nft(&ruleset(OUTSIDE_IFACE, &[]))?;
+        let (sysctls, longest_s) = conntrack_sysctls(&config.profile, settings.time_scale);
+        ns.sysctls(&sysctls)?;
+        let max_gap = Duration::from_secs(longest_s + 2);
+        Ok(KernelDataplane {
+            nics: BTreeMap::new(),
+            outside,
+            ns,
+            blocks: BTreeMap::new(),
+            settings,
+            clock: WallClock::new(settings.time_scale, max_gap),
+            pending: VecDeque::new(),
+            counters: Counters::default(),
+            nic_counters: BTreeMap::new(),
+            translations: BTreeMap::new(),
+            stats: KernelStats::default(),
+            next_iface: 0,
+            buf: vec![0; READ_BUF_BYTES],
+            last_now: Instant::from_nanos(0),
+            ct_events,
+            events: Vec::new(),
+            live: BTreeMap::new(),
+        })
+    }
+
+    /// The namespace's name.
+    pub fn namespace(&self) -> &str {
+        self.ns.name()
+    }
+
+    /// What the dataplane saw besides verdicts.
+    pub fn stats(&self) -> KernelStats {
+        KernelStats {
+            clock: self.clock.stats(),
+            ..self.stats
+        }
+    }
+
+    /// The ruleset now loaded.
+    pub fn current_ruleset(&self) -> String {
+        let rules: Vec<NicRules<'_>> = self
+            .nics
+            .iter()
+            .map(|(id, n)| NicRules {
+                iface: &n.iface,
+                addresses: &n.config.addresses,
+                v4: self.blocks.get(&(*id, 4)).copied(),
+                v6: self.blocks.get(&(*id, 6)).copied(),
+            })
+            .collect();
+        ruleset(OUTSIDE_IFACE, &rules)
+    }
+
+    fn reload(&self) -> Result<(), KernelError> {
+        self.ns.nft(&self.current_ruleset())
+    }
+
+    /// Ends the kernel's connections from `addresses` (a NIC losing its block or going away
+    /// ends its flows at once, behaviour §4).
+    fn flush_conntrack(&self, addresses: &[IpAddr]) {
+        for a in addresses {
+            let family = if a.is_ipv4() { "ipv4" } else { "ipv6" };
+            // `conntrack -D` exits 1 when nothing matched; either way the entries are gone.
+            let _ = std::process::Command::new("ip")
+                .args([
+                    "netns",
+                    "exec",
+                    self.ns.name(),
+                    "conntrack",
+                    "-D",
+                    "-f",
+                    family,
+                ])
+                .args(["-s", &a.to_string()])
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .status();
+        }
+    }
+
+    fn device_of(&self, ingress: Ingress) -> Option<&File> {
+        match ingress {
+            Ingress::Outside => Some(&self.outside),
+            Ingress::Inside(id) => self.nics.get(&id).map(|n| &n.tun),
+        }
+    }
+
+    /// Reads every packet waiting on any device, in device order (outside first).
+    fn sweep(&mut self, out: &mut Vec<(Egress, Vec<u8>)>) {
+        let mut devices: Vec<(Egress, &File)> = vec![(Egress::Outside, &self.outside)];
+        devices.extend(self.nics.iter().map(|(id, n)| (Egress::Nic(*id), &n.tun)));
+        for (egress, mut file) in devices {
+            loop {
+                match file.read(&mut self.buf) {
+                    Ok(n) if n > 0 => {
+                        let pkt = self.buf[..n].to_vec();
+                        if is_chatter(&pkt) {
+                            self.stats.ignored_chatter += 1;
+                        } else {
+                            self.stats.read += 1;
+                            out.push((egress, pkt));
+                        }
+                    }
+                    Ok(_) => break,
+                    Err(e) if e.kind() == ErrorKind::WouldBlock => break,
+                    Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                    Err(_) => break,
+                }
+            }
+        }
+    }
+
+    fn wait_any(&self, timeout_us: u64) -> bool {
+        let mut files: Vec<&File> = vec![&self.outside];
+        files.extend(self.nics.values().map(|n| &n.tun));
+        sys::wait_readable(&files, timeout_us).unwrap_or(false)
+    }
+
+    fn nic_counter(&mut self, id: NicId) -> &mut Counters {
+        self.nic_counters.entry(id).or_default()
+    }
+
+    /// The drop reason natsim's ruleset implies for a packet the kernel did not forward.
+    fn inferred_drop(&self, ingress: Ingress, pkt: &[u8]) -> DropReason {
+        let Ok(meta) = parse_ip(pkt) else {
+            return DropReason::Malformed;
+        };
+        if !l4_ok(pkt, &meta) {
+            return DropReason::BadChecksum;
+        }
+        let icmp_error = icmp::is_icmp(meta.version, meta.protocol)
+            && meta.has_l4_header()
+            && icmp::is_error(meta.version, pkt[meta.l4_offset]);
+        match ingress {
+            Ingress::Outside if icmp_error => DropReason::IcmpErrorNoFlow,
+            Ingress::Outside => DropReason::Unsolicited,
+            Ingress::Inside(id) => {
+                let Some(nic) = self.nics.get(&id) else {
+                    return DropReason::UnknownNic;
+                };
+                let src = meta.src(pkt);
+                if !nic.config.addresses.contains(&src) {
+                    return DropReason::SpoofedSource;
+                }
+                if !self
+                    .blocks
+                    .contains_key(&(id, family_index(Family::of(&src))))
+                {
+                    return DropReason::NoNatBlock;
+                }
+                if icmp_error {
+                    return DropReason::IcmpErrorNoFlow;
+                }
+                let tcp_not_syn = meta.protocol == proto::TCP
+                    && meta.has_l4_header()
+                    && pkt.get(meta.l4_offset + 13).is_some_and(|f| f & 0x02 == 0);
+                if tcp_not_syn {
+                    DropReason::TcpNoFlow
+                } else {
+                    DropReason::PortsExhausted
+                }
+            }
+        }
+    }
+
+    /// Learns the translation of a forwarded outbound packet (for [`Inspect::translation_of`]).
+    fn learn(&mut self, nic: NicId, before: &[u8], after: &[u8]) {
+        let (Some(b), Some(a)) = (Tuple::parse(before), Tuple::parse(after)) else {
+            return;
+        };
+        self.translations
+            .insert((nic, b.protocol, b.src_addr(), b.dst_addr()), a.src_addr());
+    }
+
+    fn count_forward(&mut self, ingress: Ingress, verdict: Verdict, pkt: &[u8]) {
+        let class = match Tuple::parse(pkt).map(|t| t.protocol) {
+            Some(proto::TCP) => ProtoClass::Tcp,
+            Some(proto::UDP) => ProtoClass::Udp,
+            Some(_) => ProtoClass::Icmp,
+            None => ProtoClass::Fragment,
+        } as usize;
+        let bump = |c: &mut Counters| match verdict {
+            Verdict::Forward(Egress::Outside) => c.translated_out[class] += 1,
+            Verdict::Forward(Egress::Nic(_)) => c.translated_in[class] += 1,
+            Verdict::PassThrough => c.passed_through += 1,
+            Verdict::Respond(_) => c.generated += 1,
+            Verdict::Buffered | Verdict::Drop(_) => {}
+        };
+        bump(&mut self.counters);
+        let nic = match (ingress, verdict) {
+            (Ingress::Inside(id), _) | (_, Verdict::Forward(Egress::Nic(id))) => Some(id),
+            _ => None,
+        };
+        if let Some(id) = nic {
+            bump(self.nic_counter(id));
+        }
+    }
+
+    /// Turns the conntrack events queued so far into natsim events at `now`. A connection in
+    /// TIME_WAIT or CLOSE destroyed while an inside SYN is processed was taken over by it
+    /// (`nf_nat_used_tuple` lets a new SYN end such an entry); `flushed` marks deletions natsim
+    /// itself made for a lost block.
+    fn poll_events(&mut self, now: Instant, inside_syn: bool, flushed: bool) {
+        let mut buf = vec![0u8; 1 << 16];
+        loop {
+            match sys::recv_nonblocking(&self.ct_events, &mut buf) {
+                Ok(Some(n)) => {
+                    for e in events::parse_datagram(&buf[..n]) {
+                        self.ct_event(now, e, inside_syn, flushed);
+                    }
+                }
+                Ok(None) => break,
+                Err(e) if e.raw_os_error() == Some(libc::ENOBUFS) => self.stats.events_lost += 1,
+                Err(_) => break,
+            }
+        }
+    }
+
+    fn ct_event(&mut self, now: Instant, e: events::CtEvent, inside_syn: bool, flushed: bool) {
+        let inside = e.original.0;
+        let Some(nic) = self
+            .nics
+            .iter()
+            .find(|(_, n)| n.config.addresses.contains(&inside.ip()))
+            .map(|(id, _)| *id)
+        else {
+            return;
+        };
+        // Connections between NICs are not translated: no flow of the NAT.
+        if e.nat.ip() == inside.ip() {
+            return;
+        }
+        let flow = FlowView {
+            nic,
+            protocol: e.protocol,
+            inside,
+            remote: e.original.1,
+            nat: e.nat,
+        };
+        let key = (e.protocol, e.original.0, e.original.1);
+        match e.kind {
+            events::CtKind::New => {
+                // The kernel holds one entry per tuple: a new one means the old one is gone,
+                // even when its destroy event is still on its way (it is then ignored).
+                if let Some((_, old)) = self.live.remove(&key) {
+                    self.end_flow(now, old, EndReason::Timeout);
+                }
+                self.live.insert(key, (e.id, flow));
+                self.counters.flows_created += 1;
+                self.nic_counter(nic).flows_created += 1;
+                self.events.push(Event::FlowCreated { at: now, flow });
+            }
+            events::CtKind::Destroy => {
+                let known = self
+                    .live
+                    .get(&key)
+                    .is_some_and(|(id, _)| e.id.is_none() || *id == e.id);
+                if !known {
+                    return;
+                }
+                self.live.remove(&key);
+                let closing =
+                    matches!(e.tcp_state, Some(events::TCP_TIME_WAIT | events::TCP_CLOSE));
+                let reason = if flushed {
+                    EndReason::BlockRemoved
+                } else if e.protocol == proto::TCP && closing && inside_syn {
+                    EndReason::TakenOver
+                } else {
+                    EndReason::Timeout
+                };
+                self.end_flow(now, flow, reason);
+            }
+        }
+    }
+
+    fn end_flow(&mut self, now: Instant, flow: FlowView, reason: EndReason) {
+        self.counters.flows_ended += 1;
+        self.nic_counter(flow.nic).flows_ended += 1;
+        self.events.push(Event::FlowEnded {
+            at: now,
+            flow,
+            reason,
+            last_active: now,
+            deadline: now,
+        });
+        self.events.push(Event::PortReleased { at: now, flow });
+    }
+
+    fn count_drop(&mut self, ingress: Ingress, reason: DropReason) {
+        self.counters.drop(reason);
+        if let Ingress::Inside(id) = ingress {
+            self.nic_counter(id).drop(reason);
+        }
+    }
+}
+
+/// Packets the namespace's kernel sends on its own that are not NAT traffic: IPv6 neighbour
+/// discovery and MLD, IGMP.
+fn is_chatter(pkt: &[u8]) -> bool {
+    let Ok(meta) = parse_ip(pkt) else {
+        return false;
+    };
+    match meta.version {
+        IpVersion::V4 => meta.protocol == 2,
+        IpVersion::V6 => {
+            meta.protocol == proto::ICMPV6
+                && meta.has_l4_header()
+                && matches!(pkt[meta.l4_offset], 130..=137 | 143)
+        }
+    }
+}
+
+impl Packets for KernelDataplane {
+    fn process(&mut self, now: Instant, ingress: Ingress, pkt: &mut Vec<u8>) -> Verdict {
+        self.clock.wait_for(now);
+        self.last_now = now;
+        let mut late = Vec::new();
+        self.sweep(&mut late);
+        self.stats.late_outputs += late.len() as u64;
+        self.pending.extend(late);
+        let Some(mut device) = self.device_of(ingress) else {
+            self.count_drop(ingress, DropReason::UnknownNic);
+            return Verdict::Drop(DropReason::UnknownNic);
+        };
+        if device.write(pkt).is_err() {
+            // The TUN driver refuses what is not an IP packet it can take.
+            self.count_drop(ingress, DropReason::Malformed);
+            return Verdict::Drop(DropReason::Malformed);
+        }
+        self.stats.written += 1;
+        let mut outputs = Vec::new();
+        self.sweep(&mut outputs);
+        if outputs.is_empty() && self.wait_any(self.settings.verdict_wait_us) {
+            self.sweep(&mut outputs);
+        }
+        let inside_syn = matches!(ingress, Ingress::Inside(_))
+            && Tuple::parse(pkt)
+                .is_some_and(|t| t.protocol == proto::TCP && t.tcp_flags & 0x02 != 0);
+        self.poll_events(now, inside_syn, false);
+        let mut outputs = outputs.into_iter();
+        let Some((egress, out)) = outputs.next() else {
+            let fragment = parse_ip(pkt).is_ok_and(|m| m.fragment.is_some());
+            if fragment {
+                return Verdict::Buffered;
+            }
+            let reason = self.inferred_drop(ingress, pkt);
+            self.count_drop(ingress, reason);
+            return Verdict::Drop(reason);
+        };
+        self.pending.extend(outputs);
+        let verdict = match (ingress, egress) {
+            (Ingress::Inside(i), Egress::Nic(j)) if i == j => Verdict::Respond(egress),
+            (Ingress::Outside, Egress::Outside) => Verdict::Respond(egress),
+            (Ingress::Inside(_), Egress::Nic(_)) => Verdict::PassThrough,
+            _ => Verdict::Forward(egress),
+        };
+        if let (Ingress::Inside(nic), Verdict::Forward(Egress::Outside)) = (ingress, verdict) {
+            self.learn(nic, pkt, &out);
+        }
+        *pkt = out;
+        self.count_forward(ingress, verdict, pkt);
+        verdict
+    }
+
+    fn poll_transmit(&mut self) -> Option<(Egress, Vec<u8>)> {
+        self.pending.pop_front()
+    }
+
+    fn poll_timeout(&mut self) -> Option<Instant> {
+        // The kernel runs its own timers on wall time.
+        None
+    }
+
+    fn handle_timeout(&mut self, now: Instant) {
+        self.clock.wait_for(now);
+    }
+}
+
+impl Control for KernelDataplane {
+    fn add_nic(&mut self, id: NicId, nic: NicConfig) -> Result<(), ConfigError> {
+        for (other, n) in &self.nics {
+            if *other != id
+                && let Some(a) = nic
+                    .addresses
+                    .iter()
+                    .find(|a| n.config.addresses.contains(a))
+            {
+                return Err(ConfigError::invalid(
+                    "dataplane.linux",
+                    format!(
+                        "NICs `{}` and `{}` share address {a}; the kernel dataplane routes NICs by address (one network)",
+                        n.config.name, nic.name
+                    ),
+                ));
+            }
+        }
+        let iface = match self.nics.remove(&id) {
+            Some(old) => {
+                let mut cmds = String::new();
+                for a in &old.config.addresses {
+                    cmds.push_str(&format!("route del {} dev {}\n", host_prefix(a), old.iface));
+                }
+                if !cmds.is_empty() {
+                    self.ns.ip_batch(&cmds).map_err(kerr)?;
+                }
+                self.nics.insert(
+                    id,
+                    KernelNic {
+                        config: nic.clone(),
+                        iface: old.iface.clone(),
+                        tun: old.tun,
+                    },
+                );
+                old.iface
+            }
+            None => {
+                let iface = format!("nic{}", self.next_iface);
+                self.next_iface += 1;
+                let name = iface.clone();
+                let tun = self
+                    .ns
+                    .run_inside(move || sys::open_tun(&name))
+                    .map_err(kerr)?;
+                self.ns
+                    .ip(&["link", "set", &iface, "mtu", "65535", "up"])
+                    .map_err(kerr)?;
+                self.nics.insert(
+                    id,
+                    KernelNic {
+                        config: nic.clone(),
+                        iface: iface.clone(),
+                        tun,
+                    },
+                );
+                iface
+            }
+        };
+        let mut cmds = String::new();
+        for a in &nic.addresses {
+            cmds.push_str(&format!("route replace {} dev {iface}\n", host_prefix(a)));
+        }
+        if !cmds.is_empty() {
+            self.ns.ip_batch(&cmds).map_err(kerr)?;
+        }
+        self.reload().map_err(kerr)
+    }
+
+    fn remove_nic(&mut self, now: Instant, id: NicId) {
+        self.clock.wait_for(now);
+        self.blocks.retain(|(n, _), _| *n != id);
+        if let Some(nic) = self.nics.remove(&id) {
+            // Closing the descriptor destroys the device and its routes.
+            drop(nic.tun);
+            self.flush_conntrack(&nic.config.addresses);
+            self.poll_events(now, false, true);
+        }
+        let _ = self.reload();
+    }
+
+    fn assign_block(&mut self, now: Instant, id: NicId, block: Block) -> Result<(), ConfigError> {
+        self.clock.wait_for(now);
+        let Some(nic) = self.nics.get(&id) else {
+            return Err(ConfigError::invalid(
+                "block",
+                format!("no NIC with id {}", id.0),
+            ));
+        };
+        let family = family_index(Family::of(&block.nat_ip));
+        let old = self.blocks.insert((id, family), block);
+        if old.is_some_and(|o| o != block) {
+            let addrs: Vec<IpAddr> = nic
+                .config
+                .addresses
+                .iter()
+                .filter(|a| a.is_ipv4() == block.nat_ip.is_ipv4())
+                .copied()
+                .collect();
+            self.flush_conntrack(&addrs);
+            self.poll_events(now, false, true);
+        }
+        self.reload().map_err(kerr)
+    }
+
+    fn release_block(&mut self, now: Instant, id: NicId, family: Family) -> Option<Block> {
+        self.clock.wait_for(now);
+        let old = self.blocks.remove(&(id, family_index(family)))?;
+        let _ = self.reload();
+        if let Some(nic) = self.nics.get(&id) {
+            let addrs: Vec<IpAddr> = nic
+                .config
+                .addresses
+                .iter()
+                .filter(|a| Family::of(a) == family)
+                .copied()
+                .collect();
+            self.flush_conntrack(&addrs);
+            self.poll_events(now, false, true);
+        }
+        Some(old)
+    }
+}
+
+impl KernelDataplane {
+    /// The kernel's connection table, as natsim flows of the NICs whose address opened them.
+    fn conntrack_flows(&self) -> Vec<FlowInfo> {
+        let Ok(out) = std::process::Command::new("ip")
+            .args([
+                "netns",
+                "exec",
+                self.ns.name(),
+                "conntrack",
+                "-L",
+                "-o",
+                "extended",
+            ])
+            .stderr(std::process::Stdio::null())
+            .output()
+        else {
+            return Vec::new();
+        };
+        let text = String::from_utf8_lossy(&out.stdout);
+        let mut flows: Vec<FlowInfo> = text
+            .lines()
+            .filter_map(conntrack::parse_line)
+            .filter_map(|e| {
+                let inside = e.original.0.ip();
+                let nic = self
+                    .nics
+                    .iter()
+                    .find(|(_, n)| n.config.addresses.contains(&inside))
+                    .map(|(id, _)| *id)?;
+                Some(conntrack::flow_info(
+                    &e,
+                    nic,
+                    self.last_now,
+                    self.settings.time_scale,
+                ))
+            })
+            .collect();
+        // The kernel lists in hash order; natsim's outputs need a stable one.
+        flows.sort_by_key(|f| (f.flow.nic, f.flow.protocol, f.flow.inside, f.flow.remote));
+        flows
+    }
+}
+
+impl Inspect for KernelDataplane {
+    fn drain_events(&mut self) -> Vec<Event> {
+        std::mem::take(&mut self.events)
+    }
+
+    fn flows(&self) -> Vec<FlowInfo> {
+        self.conntrack_flows()
+    }
+
+    fn block_of(&self, id: NicId, family: Family) -> Option<Block> {
+        self.blocks.get(&(id, family_index(family))).copied()
+    }
+
+    fn counters(&self) -> Counters {
+        self.counters.clone()
+    }
+
+    fn nic_counters(&self, id: NicId) -> Option<Counters> {
+        self.nics
+            .contains_key(&id)
+            .then(|| self.nic_counters.get(&id).cloned().unwrap_or_default())
+    }
+
+    fn translation_of(
+        &self,
+        nic: NicId,
+        protocol: u8,
+        inside: SocketAddr,
+        remote: SocketAddr,
+    ) -> Option<SocketAddr> {
+        self.translations
+            .get(&(nic, protocol, inside, remote))
+            .copied()
+    }
+}
+
+fn host_prefix(a: &IpAddr) -> String {
+    match a {
+        IpAddr::V4(v) => format!("{v}/32"),
+        IpAddr::V6(v) => format!("{v}/128"),
+    }
+}
