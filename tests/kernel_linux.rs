@@ -263,3 +263,77 @@ fn recorded_linux_capture_under_exhaustion_keeps_its_measured_agreement() {
     let differing: u64 = c.differing.values().sum();
     assert_eq!(differing, 63);
 }
+
+fn natsim_cli(args: &[&str], path_env: Option<&str>) -> (i32, String, String) {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_natsim"));
+    cmd.args(args).current_dir(root());
+    if let Some(p) = path_env {
+        cmd.env("PATH", p);
+    }
+    let out = cmd.output().expect("natsim runs");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// Without the tools (or without root) the kernel dataplane is refused with exit 2 and the
+/// package to install, before anything is created.
+#[test]
+fn kernel_dataplane_without_its_tools_exits_2_naming_the_package() {
+    let (code, _, err) = natsim_cli(
+        &["run", "scenarios/udp-dns.yaml", "--dataplane", "linux"],
+        Some("/nonexistent"),
+    );
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("apt-get install iproute2") || err.contains("needs root"),
+        "{err}"
+    );
+    let (code, _, err) = natsim_cli(&["diff", "scenarios/udp-dns.yaml"], Some("/nonexistent"));
+    assert_eq!(code, 2, "{err}");
+}
+
+/// Bad options are refused with exit 2 and a message naming them.
+#[test]
+fn diff_and_kernel_options_out_of_range_are_refused() {
+    let (code, _, err) = natsim_cli(
+        &["diff", "scenarios/udp-dns.yaml", "--profile", "bsd"],
+        None,
+    );
+    assert_eq!(code, 2);
+    assert!(err.contains("unknown profile `bsd`"), "{err}");
+    let (code, _, err) = natsim_cli(
+        &[
+            "run",
+            "scenarios/udp-dns.yaml",
+            "--dataplane",
+            "linux",
+            "--time-scale",
+            "0",
+        ],
+        None,
+    );
+    assert_eq!(code, 2);
+    assert!(err.contains("--time-scale 0"), "{err}");
+    let (code, _, err) = natsim_cli(&["diff", "scenarios/udp-dns.yaml", "--recorded"], None);
+    assert_eq!(code, 2);
+    assert!(err.contains("--recorded takes a capture"), "{err}");
+    let (code, _, err) = natsim_cli(&["diff", "no-such-capture.pcap", "--recorded"], None);
+    assert_eq!(code, 2);
+    assert!(err.contains("no-such-capture.pcap"), "{err}");
+    let (code, _, err) = natsim_cli(
+        &[
+            "replay",
+            "testdata/linux/recorded-mix-seed7.pcapng",
+            "--dataplane",
+            "linux",
+            "--broken",
+            "leaky-filter",
+        ],
+        None,
+    );
+    assert_eq!(code, 2);
+    assert!(err.contains("drop --dataplane linux"), "{err}");
+}
