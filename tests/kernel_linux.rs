@@ -139,9 +139,40 @@ fn kernel_dataplane_agrees_with_the_linux_model_and_cleans_up() {
         );
     }
 
+    // `natsim diff SCENARIO --json`: the report is written whole and says what the table says.
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let json = tmp.path().join("diff.json");
+    let options = natsim::diff::cli::DiffOptions {
+        seed: None,
+        profile: "linux".into(),
+        json: Some(json.clone()),
+        config: None,
+        out: None,
+        recorded: false,
+        kernel: kernel(),
+        show: 0,
+    };
+    let (mut out, mut err) = (Vec::new(), Vec::new());
+    let code = natsim::diff::cli::diff_cmd_to(
+        &mut out,
+        &mut err,
+        &root().join("scenarios/udp-dns.yaml"),
+        &options,
+    );
+    let printed = String::from_utf8_lossy(&out);
+    assert_eq!(code.0, 0, "{printed}{}", String::from_utf8_lossy(&err));
+    assert!(printed.contains("agreement 6/6 (100.00 %)"), "{printed}");
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).expect("report")).expect("JSON");
+    assert_eq!(report["full_agreement"], true);
+    assert_eq!(report["comparison"]["aligned"], 6);
+    assert_eq!(
+        report["runs"]["kernel"]["invariants"]["determinism"]["result"],
+        "not_applicable"
+    );
+
     // A capture recorded from the kernel (natsim run --dataplane linux --pcap-dir), made here
     // afresh, replays through the model with at least 99.5 % of verdicts agreeing.
-    let tmp = tempfile::tempdir().expect("temp dir");
     let scenario_file = root().join("testdata/linux/recorded-mix.yaml");
     let mut out = Vec::new();
     let mut err = Vec::new();
