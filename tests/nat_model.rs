@@ -43,6 +43,8 @@ enum Class {
     TcpEst,
     TcpTrans,
     TcpReset,
+    /// Reset before any reply under `tcp_unanswered_rst_ends_flow`: ends at once.
+    TcpResetUnanswered,
     Udp,
     UdpStream,
     Icmp,
@@ -142,6 +144,8 @@ struct MFlow {
     /// When the TCP flow closed (second FIN or RST): its port hold counts from here.
     closed_ms: u64,
     saw_inbound: bool,
+    /// TCP: a non-RST packet came back from outside.
+    seen_reply: bool,
     class: Class,
     live: bool,
 }
@@ -206,6 +210,7 @@ impl Model {
             Class::TcpReset => p
                 .timeout_tcp_reset_ms
                 .unwrap_or(p.timeout_tcp_transitory_ms),
+            Class::TcpResetUnanswered => 0,
             Class::Udp => p.timeout_udp_ms,
             Class::UdpStream => p.timeout_udp_stream_ms,
             Class::Icmp => p.timeout_icmp_ms,
@@ -328,15 +333,28 @@ impl Model {
         let now = self.now_ms;
         let inbound_refresh = self.profile.udp_inbound_refresh;
         let recovery = self.profile.tcp_rst_recovery;
+        let unanswered_rst_ends = self.profile.tcp_unanswered_rst_ends_flow;
         let f = &mut self.flows[i];
         let class = match f.proto {
             TCP => {
                 let was_closed = closed(f.state);
+                let unanswered = !f.seen_reply;
                 f.state = tcp_next(f.state, outbound, flags, recovery);
+                if f.state == 0 {
+                    f.seen_reply = false;
+                } else if !outbound && flags & RST == 0 {
+                    f.seen_reply = true;
+                }
                 if closed(f.state) && !was_closed {
                     f.closed_ms = now;
                 }
-                tcp_class(f.state)
+                match tcp_class(f.state) {
+                    // behaviour §4 (`linux`): an RST before any reply ends the flow at once.
+                    Class::TcpReset if flags & RST != 0 && unanswered && unanswered_rst_ends => {
+                        Class::TcpResetUnanswered
+                    }
+                    c => c,
+                }
             }
             UDP => {
                 if !outbound {
@@ -490,6 +508,7 @@ impl Model {
                     state,
                     closed_ms: 0,
                     saw_inbound: false,
+                    seen_reply: false,
                     class,
                     live: true,
                 });

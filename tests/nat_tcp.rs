@@ -423,3 +423,58 @@ fn profiles_without_takeover_keep_a_closed_flows_port_until_it_is_free() {
     );
     assert_eq!(only_flow(&g).state, "closed");
 }
+
+// ----- an RST before any reply (behaviour §4, `tcp_unanswered_rst_ends_flow`) ---------------
+
+/// A one-port gateway under `profile` with an outbound SYN (A4, 5000) -> (R4, 80) answered by
+/// an RST from outside (a closed port), nothing else having come back.
+fn syn_answered_by_rst(profile_name: &str) -> (Gateway, u16) {
+    let mut g = gw(profile_name, 1);
+    let p = out_ok(&mut g, secs(1), NIC0, seg((A4, 5000), (R4, 80), SYN, 1000)).1;
+    g.drain_events();
+    // The RST itself is translated and delivered.
+    assert_eq!(
+        send_in(&mut g, secs(1), p, RST | ACK),
+        Verdict::Forward(Egress::Nic(NIC0))
+    );
+    (g, p)
+}
+
+#[test]
+fn linux_an_rst_before_any_reply_ends_the_flow_at_once_and_frees_its_port() {
+    let (mut g, p) = syn_answered_by_rst("linux");
+    // It ends at the RST's own instant: the next timer is now.
+    assert_eq!(g.poll_timeout(), Some(secs(1)));
+    g.handle_timeout(secs(1));
+    assert_eq!(g.live_flows(), (0, 0));
+    assert!(g.drain_events().iter().any(|e| matches!(
+        e,
+        Event::FlowEnded {
+            reason: EndReason::ResetUnanswered,
+            at,
+            ..
+        } if *at == secs(1)
+    )));
+    // The only port is free for another connection to the same endpoint at once.
+    let (_, port) = out_ok(&mut g, secs(1), NIC0, seg((A4, 5001), (R4, 80), SYN, 7));
+    assert_eq!(port, p);
+}
+
+#[test]
+fn linux_an_rst_after_a_reply_keeps_the_flow_in_close_for_10_s() {
+    let mut g = gw("linux", 1);
+    let p = handshake(&mut g, secs(1));
+    send_in(&mut g, secs(2), p, RST);
+    g.handle_timeout(secs(2));
+    let f = only_flow(&g);
+    assert_eq!((f.state, f.deadline), ("reset", secs(12)));
+}
+
+#[test]
+fn rfc_an_rst_before_any_reply_keeps_the_flow_on_the_transitory_timer() {
+    let (mut g, _) = syn_answered_by_rst("rfc");
+    g.handle_timeout(secs(1));
+    let f = only_flow(&g);
+    assert_eq!(f.state, "reset");
+    assert_eq!(f.deadline, secs(1).plus_millis(TRANSITORY_MS));
+}

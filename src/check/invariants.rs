@@ -794,6 +794,18 @@ impl InvariantChecker {
                     // A closed TCP flow whose port a new SYN took over (`linux`): the checker
                     // does not model TCP state, so it only forgets the flow.
                     EndReason::TakenOver => {}
+                    // An RST before any reply ended it at once: only a profile that does so.
+                    EndReason::ResetUnanswered => {
+                        if !self.profile.tcp_unanswered_rst_ends_flow {
+                            return Err(Violation::new(
+                                Invariant::Timers,
+                                format!(
+                                    "flow {} -> {} ended at {} on an RST before any reply, which profile {} does not do",
+                                    flow.inside, flow.remote, at, self.profile.name
+                                ),
+                            ));
+                        }
+                    }
                 }
                 self.by_nat.remove(&key);
                 self.by_inside.remove(&InsideKey {
@@ -965,7 +977,45 @@ impl InvariantChecker {
 
 #[cfg(test)]
 mod tests {
-    use super::Invariant;
+    use super::{Invariant, InvariantChecker};
+    use crate::nat::event::FlowView;
+    use crate::nat::{EndReason, Event, NicId, Profile};
+    use crate::sim::observe::{Observation, Observer};
+    use crate::time::Instant;
+
+    /// A flow ending on an RST before any reply is `linux`'s; under a profile that keeps reset
+    /// flows it is a timers violation (a gateway that drops flows early), under `linux` not.
+    #[test]
+    fn timers_check_flags_an_unanswered_rst_end_under_a_profile_that_keeps_reset_flows() {
+        let flow = FlowView {
+            nic: NicId(0),
+            protocol: 6,
+            inside: "10.0.0.1:5000".parse().expect("addr"),
+            remote: "198.51.100.10:80".parse().expect("addr"),
+            nat: "203.0.113.1:1024".parse().expect("addr"),
+        };
+        let at = Instant::from_nanos(1_000);
+        let ended = Event::FlowEnded {
+            at,
+            flow,
+            reason: EndReason::ResetUnanswered,
+            last_active: at,
+            deadline: at,
+        };
+        let obs = Observation::Dataplane {
+            node: 0,
+            event: &ended,
+            during: None,
+        };
+        for (profile, violates) in [("rfc", true), ("linux", false)] {
+            let mut c = InvariantChecker::new(Profile::named(profile).expect("profile"));
+            let r = c.observe(0, at, &obs);
+            assert_eq!(r.is_err(), violates, "{profile}: {r:?}");
+            if let Err(v) = r {
+                assert_eq!(v.invariant, Invariant::Timers);
+            }
+        }
+    }
 
     #[test]
     fn invariants_serialize_and_read_as_their_behaviour_names() {

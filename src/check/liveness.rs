@@ -141,6 +141,8 @@ struct Flow {
     /// No packet of the flow moved the model on yet: the next one is the packet that opened
     /// it (a mid-stream pickup opens a TCP flow as established).
     fresh: bool,
+    /// TCP: a packet other than an RST came back from outside (conntrack's `SEEN_REPLY`).
+    seen_reply: bool,
 }
 
 /// What a packet does to a flow's deadlines.
@@ -518,6 +520,7 @@ impl Liveness {
             family,
             scope,
             tcp: Tcp::Opening { answered: false },
+            seen_reply: false,
             udp_saw_inbound: false,
             certain_until: now.saturating_add(first_ns),
             possible_until: now
@@ -588,6 +591,10 @@ impl Liveness {
         let next = match f.key.proto {
             proto::TCP => {
                 let fl = t.tcp_flags;
+                let unanswered = !f.seen_reply;
+                if !outbound && fl & RST == 0 {
+                    f.seen_reply = true;
+                }
                 if fresh
                     && outbound
                     && p.tcp_midstream_pickup
@@ -604,11 +611,16 @@ impl Liveness {
                 } else if fl & RST != 0 {
                     f.tcp = Tcp::Reset;
                     f.closed_at = Some(now);
-                    // The profile's reset timer (default: the transitory one; `linux`: CLOSE,
-                    // 10 s).
-                    Next::Exact(ms(p
-                        .timeout_tcp_reset_ms
-                        .unwrap_or(p.timeout_tcp_transitory_ms)))
+                    if p.tcp_unanswered_rst_ends_flow && unanswered {
+                        // `linux`: an RST before any reply ends the flow on this packet.
+                        Next::Exact(0)
+                    } else {
+                        // The profile's reset timer (default: the transitory one; `linux`:
+                        // CLOSE, 10 s).
+                        Next::Exact(ms(p
+                            .timeout_tcp_reset_ms
+                            .unwrap_or(p.timeout_tcp_transitory_ms)))
+                    }
                 } else if fl & SYN != 0 {
                     match f.tcp {
                         Tcp::Opening { .. } if !outbound => {
@@ -619,6 +631,7 @@ impl Liveness {
                             // A new connection on the tuple starts over.
                             f.tcp = Tcp::Opening { answered: false };
                             f.closed_at = None;
+                            f.seen_reply = false;
                             Next::Exact(trans)
                         }
                         Tcp::Opening { .. } => Next::Exact(trans),

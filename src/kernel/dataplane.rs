@@ -39,6 +39,7 @@ use crate::wire::IpVersion;
 use crate::wire::checksum::l4_ok;
 use crate::wire::icmp;
 use crate::wire::parse::{parse_ip, proto};
+use crate::wire::tcp_flags as tcp_flag;
 use crate::wire::tuple::Tuple;
 
 /// The outside TUN device's name in the namespace.
@@ -137,6 +138,9 @@ pub struct KernelDataplane {
     last_now: Instant,
     ct_events: std::os::fd::OwnedFd,
     events: Vec<Event>,
+    /// Ends caused by the packet being processed (an RST before any reply): reported after
+    /// that packet, from `handle_timeout` at the same instant, as the model reports them.
+    after_packet: Vec<Event>,
     /// Connections the kernel reported created and not yet destroyed: original tuple → (entry
     /// id, flow).
     live: BTreeMap<(u8, SocketAddr, SocketAddr), (Option<u32>, FlowView)>,
@@ -269,6 +273,7 @@ impl KernelDataplane {
             last_now: Instant::from_nanos(0),
             ct_events,
             events: Vec::new(),
+            after_packet: Vec::new(),
             live: BTreeMap::new(),
         })
     }
@@ -446,17 +451,15 @@ impl KernelDataplane {
         }
     }
 
-    /// Turns the conntrack events queued so far into natsim events at `now`. A connection in
-    /// TIME_WAIT or CLOSE destroyed while an inside SYN is processed was taken over by it
-    /// (`nf_nat_used_tuple` lets a new SYN end such an entry); `flushed` marks deletions natsim
-    /// itself made for a lost block.
-    fn poll_events(&mut self, now: Instant, inside_syn: bool, flushed: bool) {
+    /// Turns the conntrack events queued so far into natsim events at `now`, with what was
+    /// being done when they came ([`During`]).
+    fn poll_events(&mut self, now: Instant, during: During) {
         let mut buf = vec![0u8; 1 << 16];
         loop {
             match sys::recv_nonblocking(&self.ct_events, &mut buf) {
                 Ok(Some(n)) => {
                     for e in events::parse_datagram(&buf[..n]) {
-                        self.ct_event(now, e, inside_syn, flushed);
+                        self.ct_event(now, e, during);
                     }
                 }
                 Ok(None) => break,
@@ -466,7 +469,7 @@ impl KernelDataplane {
         }
     }
 
-    fn ct_event(&mut self, now: Instant, e: events::CtEvent, inside_syn: bool, flushed: bool) {
+    fn ct_event(&mut self, now: Instant, e: events::CtEvent, during: During) {
         let inside = e.original.0;
         let Some(nic) = self
             .nics
@@ -511,10 +514,13 @@ impl KernelDataplane {
                 self.live.remove(&key);
                 let closing =
                     matches!(e.tcp_state, Some(events::TCP_TIME_WAIT | events::TCP_CLOSE));
-                let reason = if flushed {
+                let reason = if during.flushed {
                     EndReason::BlockRemoved
-                } else if e.protocol == proto::TCP && closing && inside_syn {
+                } else if e.protocol == proto::TCP && closing && during.inside_syn {
                     EndReason::TakenOver
+                } else if e.protocol == proto::TCP && during.rst {
+                    // Conntrack deletes an entry whose first reply is an RST on that packet.
+                    EndReason::ResetUnanswered
                 } else {
                     EndReason::Timeout
                 };
@@ -526,14 +532,19 @@ impl KernelDataplane {
     fn end_flow(&mut self, now: Instant, flow: FlowView, reason: EndReason) {
         self.counters.flows_ended += 1;
         self.nic_counter(flow.nic).flows_ended += 1;
-        self.events.push(Event::FlowEnded {
+        let queue = if reason == EndReason::ResetUnanswered {
+            &mut self.after_packet
+        } else {
+            &mut self.events
+        };
+        queue.push(Event::FlowEnded {
             at: now,
             flow,
             reason,
             last_active: now,
             deadline: now,
         });
-        self.events.push(Event::PortReleased { at: now, flow });
+        queue.push(Event::PortReleased { at: now, flow });
     }
 
     fn count_drop(&mut self, ingress: Ingress, reason: DropReason) {
@@ -542,6 +553,27 @@ impl KernelDataplane {
             self.nic_counter(id).drop(reason);
         }
     }
+}
+
+/// What the dataplane was doing when conntrack events came: it tells why an entry ended.
+#[derive(Clone, Copy, Debug)]
+struct During {
+    /// Processing an inside TCP SYN: a TIME_WAIT or CLOSE entry destroyed now was taken over
+    /// (`nf_nat_used_tuple_harder`).
+    inside_syn: bool,
+    /// Processing a TCP RST: an entry destroyed now ended on it ("if only reply is a RST ...
+    /// delete the conntrack immediately", `nf_conntrack_tcp_packet`).
+    rst: bool,
+    /// natsim flushed the entries itself (a lost block, a removed NIC).
+    flushed: bool,
+}
+
+impl During {
+    const FLUSH: During = During {
+        inside_syn: false,
+        rst: false,
+        flushed: true,
+    };
 }
 
 /// Packets the namespace's kernel sends on its own that are not NAT traffic: IPv6 neighbour
@@ -583,10 +615,16 @@ impl Packets for KernelDataplane {
         if outputs.is_empty() && self.wait_any(self.settings.verdict_wait_us) {
             self.sweep(&mut outputs);
         }
-        let inside_syn = matches!(ingress, Ingress::Inside(_))
-            && Tuple::parse(pkt)
-                .is_some_and(|t| t.protocol == proto::TCP && t.tcp_flags & 0x02 != 0);
-        self.poll_events(now, inside_syn, false);
+        let tcp_flags = Tuple::parse(pkt)
+            .filter(|t| t.protocol == proto::TCP)
+            .map(|t| t.tcp_flags);
+        let during = During {
+            inside_syn: matches!(ingress, Ingress::Inside(_))
+                && tcp_flags.is_some_and(|f| f & tcp_flag::SYN != 0),
+            rst: tcp_flags.is_some_and(|f| f & tcp_flag::RST != 0),
+            flushed: false,
+        };
+        self.poll_events(now, during);
         let mut outputs = outputs.into_iter();
         let Some((egress, out)) = outputs.next() else {
             let fragment = parse_ip(pkt).is_ok_and(|m| m.fragment.is_some());
@@ -617,12 +655,14 @@ impl Packets for KernelDataplane {
     }
 
     fn poll_timeout(&mut self) -> Option<Instant> {
-        // The kernel runs its own timers on wall time.
-        None
+        // The kernel runs its own timers on wall time; the only timer here hands over the
+        // ends the last packet caused.
+        (!self.after_packet.is_empty()).then_some(self.last_now)
     }
 
     fn handle_timeout(&mut self, now: Instant) {
         self.clock.wait_for(now);
+        self.events.append(&mut self.after_packet);
     }
 }
 
@@ -702,7 +742,7 @@ impl Control for KernelDataplane {
             // Closing the descriptor destroys the device and its routes.
             drop(nic.tun);
             self.flush_conntrack(&nic.config.addresses);
-            self.poll_events(now, false, true);
+            self.poll_events(now, During::FLUSH);
         }
         let _ = self.reload();
     }
@@ -726,7 +766,7 @@ impl Control for KernelDataplane {
                 .copied()
                 .collect();
             self.flush_conntrack(&addrs);
-            self.poll_events(now, false, true);
+            self.poll_events(now, During::FLUSH);
         }
         self.reload().map_err(kerr)
     }
@@ -744,7 +784,7 @@ impl Control for KernelDataplane {
                 .copied()
                 .collect();
             self.flush_conntrack(&addrs);
-            self.poll_events(now, false, true);
+            self.poll_events(now, During::FLUSH);
         }
         Some(old)
     }

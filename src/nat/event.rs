@@ -34,6 +34,9 @@ pub enum EndReason {
     /// It was closed (both FINs or an RST) and a new SYN took its port over (`linux`'s
     /// TIME_WAIT takeover, docs/behaviour.md §5). Never a live, open flow.
     TakenOver,
+    /// An RST came before any packet came back, and the profile ends such a flow at once
+    /// (`linux`, docs/behaviour.md §4 "TCP").
+    ResetUnanswered,
 }
 
 /// Something observable happened inside the gateway.

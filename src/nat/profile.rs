@@ -141,6 +141,10 @@ pub struct Profile {
     /// one (Linux's TIME_WAIT takeover, `nf_seq_has_advanced`).
     #[serde(default)]
     pub tcp_time_wait_takeover: bool,
+    /// An RST before any packet came back ends the TCP flow at once, its port free (Linux
+    /// conntrack: "if only reply is a RST ... delete the conntrack immediately").
+    #[serde(default)]
+    pub tcp_unanswered_rst_ends_flow: bool,
     /// The gateway is a router hop: forwarded packets have their IPv4 TTL / IPv6 hop limit
     /// decremented, and a packet that would leave with 0 is dropped (`drop.ttl_expired`) and
     /// answered with ICMP Time Exceeded (docs/behaviour.md §4 "TTL").
@@ -244,6 +248,7 @@ impl Profile {
                 tcp_rst_recovery: false,
                 timeout_tcp_reset_ms: Some(10 * S),
                 tcp_time_wait_takeover: true,
+                tcp_unanswered_rst_ends_flow: true,
                 ..base
             },
         }
@@ -277,6 +282,7 @@ impl Profile {
             tcp_rst_recovery: true,
             timeout_tcp_reset_ms: None,
             tcp_time_wait_takeover: false,
+            tcp_unanswered_rst_ends_flow: false,
             ttl_decrement: true,
         }
     }

@@ -38,7 +38,10 @@ pub(crate) mod class {
     pub const HOLD_ICMP: u8 = 8;
     /// A TCP flow after an RST (the transitory timer, or `linux`'s 10 s CLOSE).
     pub const TCP_RESET: u8 = 9;
-    pub const COUNT: usize = 10;
+    /// A TCP flow reset before any packet came back (`linux`: conntrack deletes such an entry
+    /// at once); its timeout is 0, so it ends at the instant of the RST.
+    pub const TCP_RESET_UNANSWERED: u8 = 10;
+    pub const COUNT: usize = 11;
     /// Marks a free slab slot.
     pub const FREE: u8 = 255;
 
@@ -58,6 +61,9 @@ pub(crate) const HAIRPIN: u8 = 0x02;
 pub(crate) const NAT64: u8 = 0x04;
 /// Flow flag: the flow is listed in its scope's closed-flow list (TIME_WAIT takeover).
 pub(crate) const CLOSED_LISTED: u8 = 0x08;
+/// Flow flag (TCP): a packet other than an RST came back from outside (conntrack's
+/// `IPS_SEEN_REPLY`).
+pub(crate) const SEEN_REPLY: u8 = 0x10;
 
 /// One tracked flow. 56 bytes for IPv4, 80 for IPv6.
 #[derive(Clone, Copy, Debug, Default)]

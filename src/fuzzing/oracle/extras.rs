@@ -115,7 +115,12 @@ impl Checker {
                     format!("flow's NAT endpoint is outside its block {block:?}: {f:?}"),
                 ));
             }
-            if f.deadline <= now || f.last_active > now {
+            // A flow is never due after a packet, but for one an RST before any reply ended
+            // at that very instant (`tcp_unanswered_rst_ends_flow`): its timer fires at `now`.
+            let ends_now = f.deadline == now
+                && f.state == "reset"
+                && self.config.profile.tcp_unanswered_rst_ends_flow;
+            if (f.deadline <= now && !ends_now) || f.last_active > now {
                 return Err(self.violation(
                     Invariant::Timers,
                     format!("tracked flow is due or from the future (now {now}): {f:?}"),

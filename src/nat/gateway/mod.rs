@@ -37,7 +37,8 @@ use super::frag::{FlowRef, FragAction, FragKey, FragTarget, FragmentTracker, Lat
 use super::nat64;
 use super::profile::LimitScope;
 use super::table::{
-    BlockSpan, CLOSED_LISTED, Flow, FlowTable, HAIRPIN, NAT64, Timeouts, UDP_SAW_INBOUND, class,
+    BlockSpan, CLOSED_LISTED, Flow, FlowTable, HAIRPIN, NAT64, SEEN_REPLY, Timeouts,
+    UDP_SAW_INBOUND, class,
 };
 use super::tcp::{self, Dir};
 use super::ttl;
@@ -260,6 +261,7 @@ impl Gateway {
         timeouts_ns[usize::from(class::TCP_RESET)] = ms(p
             .timeout_tcp_reset_ms
             .unwrap_or(p.timeout_tcp_transitory_ms));
+        timeouts_ns[usize::from(class::TCP_RESET_UNANSWERED)] = 0;
         let timeouts = Timeouts {
             ns: timeouts_ns,
             scan_ns: ms(p.aging_scan_period_ms),
@@ -416,10 +418,15 @@ impl Gateway {
         self.counters.flows_ended += 1;
         self.nic_counters[f.nic as usize].flows_ended += 1;
         let view = self.view::<A>(&f);
+        let reason = if cls == class::TCP_RESET_UNANSWERED {
+            EndReason::ResetUnanswered
+        } else {
+            EndReason::Timeout
+        };
         self.record(Event::FlowEnded {
             at,
             flow: view,
-            reason: EndReason::Timeout,
+            reason,
             last_active: Instant::from_nanos(f.last_active_ns),
             deadline: at,
         });
@@ -1164,6 +1171,7 @@ impl Gateway {
         let udp_inbound_refresh = self.config.profile.udp_inbound_refresh;
         let recovery = self.config.profile.tcp_rst_recovery;
         let takeover = self.config.profile.tcp_time_wait_takeover;
+        let unanswered_rst_ends = self.config.profile.tcp_unanswered_rst_ends_flow;
         let scope = self.config.profile.limit_scope;
         let now = self.now_ns;
         let table = &mut A::state(&mut self.fams).table;
@@ -1171,7 +1179,14 @@ impl Gateway {
         let cls = match f.proto {
             proto::TCP => {
                 let was_closed = tcp::is_closed(f.state);
+                let unanswered = f.flags & SEEN_REPLY == 0;
                 f.state = tcp::next_state(f.state, dir, tcp_flags, recovery);
+                if f.state == 0 {
+                    // A new connection reopened the tuple: nothing has come back for it yet.
+                    f.flags &= !SEEN_REPLY;
+                } else if dir == Dir::In && tcp_flags & RST == 0 {
+                    f.flags |= SEEN_REPLY;
+                }
                 let closed = tcp::is_closed(f.state);
                 let reset = tcp::is_reset(f.state);
                 let transitory = tcp::is_transitory(f.state);
@@ -1184,7 +1199,11 @@ impl Gateway {
                 } else if was_closed && !closed {
                     table.flows[idx as usize].flags &= !CLOSED_LISTED;
                 }
-                if reset {
+                if reset && unanswered && unanswered_rst_ends && tcp_flags & RST != 0 {
+                    // Linux conntrack deletes the entry on this very packet; the flow ends
+                    // at this instant (timeout 0), after the RST itself was translated.
+                    class::TCP_RESET_UNANSWERED
+                } else if reset {
                     class::TCP_RESET
                 } else if transitory {
                     class::TCP_TRANSITORY
