@@ -1,7 +1,7 @@
 //! No cycles between the crate's top-level modules (issue 17): the layers read bottom-up
-//! (`wire` → `nat` → `sim` → `kernel` → `check` → `replay` → `scenario` → `diff`, `swarm` → `fuzzing`), and a
-//! module that needs something from a layer above it is a placement bug (move the item down, as
-//! `check::Target` and `swarm::fuzz_input` were moved).
+//! (`wire` → `nat` → `sim` → `kernel` → `check` → `replay` → `scenario` → `diff`, `swarm` →
+//! `fuzzing`), and a module that needs something from a layer above it is a placement bug (move
+//! the item down, as `check::Target` and `swarm::fuzz_input` were moved).
 //!
 //! The scan reads every `src/**/*.rs` file, drops `//` comments and the `#[cfg(test)] mod`
 //! at a file's end (unit tests may use any layer to build their fixtures), and records an edge
