@@ -20,20 +20,36 @@ fn parse_jobs(s: &str) -> Result<usize, String> {
     }
 }
 
-/// `--dataplane`, `--time-scale`, `--verdict-wait-us`: which dataplane a run drives.
+/// `--dataplane`: which dataplane a run drives, with the kernel's settings.
 #[derive(clap::Args, Clone, Copy, Debug)]
 struct DataplaneArgs {
     /// `model` (natsim's gateway) or `linux` (the kernel's NAT in a network namespace natsim
     /// creates; needs root, iproute2, nftables, conntrack; docs/linux.md).
     #[arg(long, value_enum, default_value_t = DataplaneKind::Model)]
     dataplane: DataplaneKind,
-    /// With `--dataplane linux`: wall seconds per virtual second (conntrack timeouts scaled alike).
+    #[command(flatten)]
+    kernel: KernelArgs,
+}
+
+/// `--time-scale`, `--verdict-wait-us`: how the kernel dataplane runs (docs/linux.md, "Time").
+#[derive(clap::Args, Clone, Copy, Debug)]
+struct KernelArgs {
+    /// Against the kernel: wall seconds per virtual second (conntrack timeouts scaled alike).
     #[arg(long, default_value_t = natsim::kernel::KernelSettings::default().time_scale)]
     time_scale: f64,
-    /// With `--dataplane linux`: how long to wait for the kernel's output of a packet before
-    /// calling it dropped, in microseconds.
+    /// Against the kernel: how long to wait for a packet's output before calling it dropped,
+    /// in microseconds.
     #[arg(long, default_value_t = natsim::kernel::KernelSettings::default().verdict_wait_us)]
     verdict_wait_us: u64,
+}
+
+impl KernelArgs {
+    fn target(self) -> natsim::check::Target {
+        natsim::check::Target::Kernel(natsim::kernel::KernelSettings {
+            time_scale: self.time_scale,
+            verdict_wait_us: self.verdict_wait_us,
+        })
+    }
 }
 
 /// The dataplanes `--dataplane` names.
@@ -48,10 +64,7 @@ enum DataplaneKind {
 impl DataplaneArgs {
     fn target(self) -> natsim::check::Target {
         match self.dataplane {
-            DataplaneKind::Linux => natsim::check::Target::Kernel(natsim::kernel::KernelSettings {
-                time_scale: self.time_scale,
-                verdict_wait_us: self.verdict_wait_us,
-            }),
+            DataplaneKind::Linux => self.kernel.target(),
             DataplaneKind::Model => natsim::check::Target::Real,
         }
     }
@@ -251,12 +264,8 @@ enum Command {
         /// Also print up to N (at most 20) of the records whose verdicts differ.
         #[arg(long, default_value_t = 0)]
         show: usize,
-        /// With the kernel: wall seconds per virtual second.
-        #[arg(long, default_value_t = natsim::kernel::KernelSettings::default().time_scale)]
-        time_scale: f64,
-        /// With the kernel: how long to wait for a packet's output before calling it dropped.
-        #[arg(long, default_value_t = natsim::kernel::KernelSettings::default().verdict_wait_us)]
-        verdict_wait_us: u64,
+        #[command(flatten)]
+        kernel: KernelArgs,
     },
     /// Delete network namespaces left behind by natsim runs against the kernel that were
     /// killed (names starting with `natsim-`).
@@ -446,8 +455,7 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
             out,
             recorded,
             show,
-            time_scale,
-            verdict_wait_us,
+            kernel,
         } => {
             let options = natsim::diff::cli::DiffOptions {
                 seed,
@@ -457,10 +465,7 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
                 out,
                 recorded,
                 show,
-                kernel: natsim::check::Target::Kernel(natsim::kernel::KernelSettings {
-                    time_scale,
-                    verdict_wait_us,
-                }),
+                kernel: kernel.target(),
             };
             Ok(natsim::diff::cli::diff_cmd(&input, &options).into())
         }
