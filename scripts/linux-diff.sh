@@ -27,8 +27,8 @@ for f in scenarios/*.yaml; do
     first=""
     if grep -q "first divergence" "$txt"; then
         kind="$(sed -n 's/^  first divergence (\(.*\)):/\1/p' "$txt")"
-        m="$(grep -m1 '^    model ' "$txt" | sed -e 's/.*no more packets.*/no more packets/' -e 's/.*-> \([a-z_]*\(: [a-z_]*\)\?\).*/\1/')"
-        k="$(grep -m1 '^    kernel ' "$txt" | sed -e 's/.*no more packets.*/no more packets/' -e 's/.*-> \([a-z_]*\(: [a-z_]*\)\?\).*/\1/')"
+        m="$(grep -m1 '^    model ' "$txt" | sed -e 's/.*no more packets.*/no more packets/' -e 's/.*=> \([a-z_]*\(: [a-z_]*\)\?\).*/\1/')"
+        k="$(grep -m1 '^    kernel ' "$txt" | sed -e 's/.*no more packets.*/no more packets/' -e 's/.*=> \([a-z_]*\(: [a-z_]*\)\?\).*/\1/')"
         first="$kind: ${m:-none} → ${k:-none}"
     fi
     stopped="$(sed -n 's/^  kernel run stopped at t=[^:]*: invariant \([a-z-]*\) violated.*/\1/p' "$txt")"

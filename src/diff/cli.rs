@@ -109,6 +109,9 @@ fn run(out: &mut dyn Write, input: &Path, opts: &DiffOptions) -> Result<Exit, St
         }
         let sc = crate::scenario::load::load(input).map_err(|e| e.to_string())?;
         let d = diff_scenario(&sc, opts.seed, &profile, opts.kernel)?;
+        for note in &d.kernel.dataplane_notes {
+            notes.push(format!("kernel run: {note}"));
+        }
         // A violation ends a run, and with it the packet stream: say so next to the table.
         for (who, r) in [("model", &d.model), ("kernel", &d.kernel)] {
             if let Some(v) = &r.violation {
@@ -122,7 +125,7 @@ fn run(out: &mut dyn Write, input: &Path, opts: &DiffOptions) -> Result<Exit, St
         }
         let runs = serde_json::json!({
             "model": { "result": d.model.result, "counters": d.model.counters, "invariants": d.model.invariants, "violation": d.model.violation.as_ref().map(|v| &v.message) },
-            "kernel": { "result": d.kernel.result, "counters": d.kernel.counters, "invariants": d.kernel.invariants, "violation": d.kernel.violation.as_ref().map(|v| &v.message) },
+            "kernel": { "result": d.kernel.result, "counters": d.kernel.counters, "invariants": d.kernel.invariants, "violation": d.kernel.violation.as_ref().map(|v| &v.message), "dataplane_notes": d.kernel.dataplane_notes },
         });
         (d.comparison, 0, Some(runs), "scenario")
     } else {

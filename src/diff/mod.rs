@@ -27,8 +27,7 @@ use std::fmt::Write as _;
 use serde::Serialize;
 
 use crate::nat::{Egress, Verdict};
-use crate::sim::comment::Endpoint;
-use crate::wire::parse::{parse_ip, proto};
+use crate::wire::tuple::Tuple;
 
 /// The verdict classes compared.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -102,62 +101,26 @@ pub struct Record {
     pub verdict: String,
     /// The packet as it entered, summarised.
     pub packet: String,
-    /// The packet as it entered, in hex (only kept for the first divergence).
+    /// The packet as it entered, in hex (its first bytes; empty where the input does not
+    /// keep the bytes, as a replay's verdict lines do not).
     #[serde(skip_serializing_if = "String::is_empty")]
     pub hex: String,
     /// What left, summarised (empty for a drop).
     pub output: String,
 }
 
-/// A packet summarised: `udp 10.0.0.2:40000 → 192.0.2.1:53 (40 B)`.
-pub fn summarize(buf: &[u8]) -> String {
-    let Ok(meta) = parse_ip(buf) else {
-        return format!("unparsable ({} B)", buf.len());
-    };
-    let p = match meta.protocol {
-        proto::TCP => "tcp",
-        proto::UDP => "udp",
-        proto::ICMP => "icmp",
-        proto::ICMPV6 => "icmpv6",
-        _ => "ip",
-    };
-    let mut s = format!(
-        "{p} {} → {} ({} B)",
-        Endpoint { buf, source: true },
-        Endpoint { buf, source: false },
-        buf.len()
-    );
-    if meta.protocol == proto::TCP && meta.has_l4_header() {
-        let _ = write!(s, " flags {:#04x}", buf[meta.l4_offset + 13]);
-    }
-    if meta.fragment.is_some() {
-        s.push_str(" fragment");
-    }
-    s
-}
-
-/// The shape of a packet entering from `side`.
+/// The shape of a packet entering from `side`: what must match for two runs' records to be
+/// the same input (ports may differ).
 pub fn shape(side: &str, buf: &[u8]) -> String {
-    match parse_ip(buf) {
-        Ok(meta) => {
-            let flags = if meta.protocol == proto::TCP && meta.has_l4_header() {
-                buf[meta.l4_offset + 13]
-            } else {
-                0
-            };
-            format!("{side} p{} {}B f{flags:#04x}", meta.protocol, buf.len())
-        }
-        Err(_) => format!("{side} unparsable {}B", buf.len()),
+    match Tuple::parse(buf) {
+        Some(t) => format!(
+            "{side} p{} {}B f{:#04x}",
+            t.protocol,
+            buf.len(),
+            t.tcp_flags
+        ),
+        None => format!("{side} {}B", buf.len()),
     }
-}
-
-/// Hex of a packet.
-pub fn hex(buf: &[u8]) -> String {
-    buf.iter()
-        .fold(String::with_capacity(buf.len() * 2), |mut s, b| {
-            let _ = write!(s, "{b:02x}");
-            s
-        })
 }
 
 /// The first record where the model and the kernel part.
@@ -224,7 +187,6 @@ pub fn compare(model: &[Record], kernel: &[Record]) -> Comparison {
     let (mut aligned, mut agreeing) = (0u64, 0u64);
     let mut first: Option<Divergence> = None;
     let mut examples = Vec::new();
-    let with_hex = |r: &Record| r.clone();
     let mut i = 0;
     while i < model.len() && i < kernel.len() {
         let (m, k) = (&model[i], &kernel[i]);
@@ -253,8 +215,8 @@ pub fn compare(model: &[Record], kernel: &[Record]) -> Comparison {
             if first.is_none() {
                 first = Some(Divergence {
                     kind: "verdict",
-                    model: Some(with_hex(m)),
-                    kernel: Some(with_hex(k)),
+                    model: Some(m.clone()),
+                    kernel: Some(k.clone()),
                 });
             }
         }
@@ -263,8 +225,8 @@ pub fn compare(model: &[Record], kernel: &[Record]) -> Comparison {
     if first.is_none() && (i < model.len() || i < kernel.len()) {
         first = Some(Divergence {
             kind: "stream",
-            model: model.get(i).map(with_hex),
-            kernel: kernel.get(i).map(with_hex),
+            model: model.get(i).cloned(),
+            kernel: kernel.get(i).cloned(),
         });
     }
     Comparison {
@@ -330,7 +292,7 @@ pub fn render(c: &Comparison, show: usize) -> String {
                 Some(r) => {
                     let _ = writeln!(
                         s,
-                        "    {who:<6} #{} t={}ns from {}: {} -> {}{}",
+                        "    {who:<6} #{} t={}ns from {}: {} => {}{}",
                         r.index,
                         r.time_ns,
                         r.side,

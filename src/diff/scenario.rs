@@ -3,13 +3,15 @@
 
 use std::collections::BTreeMap;
 
-use super::{Record, VerdictClass, compare, hex, shape, summarize};
+use super::{Record, VerdictClass, compare, shape};
 use crate::check::Target;
 use crate::nat::{Ingress, Profile, Verdict};
 use crate::scenario::cli::prepare_for;
 use crate::scenario::load::Scenario;
 use crate::scenario::report::{Report, mark_not_reproducible, run_scenario_observed};
-use crate::sim::observe::{Observation, Observer, Violation};
+use crate::sim::observe::{
+    DESCRIBED_BYTES, Observation, Observer, Violation, packet_hex, packet_summary,
+};
 use crate::time::Instant;
 
 /// Records every packet a dataplane processed, in order.
@@ -48,7 +50,7 @@ impl Observer for VerdictLog {
                 };
                 let output = match verdict {
                     Verdict::Drop(_) | Verdict::Buffered => String::new(),
-                    _ => summarize(after),
+                    _ => packet_summary(after),
                 };
                 let verdict_words = match verdict {
                     Verdict::Drop(r) => format!("drop: {}", r.name()),
@@ -61,8 +63,8 @@ impl Observer for VerdictLog {
                     side,
                     class: VerdictClass::of(*verdict),
                     verdict: verdict_words,
-                    packet: summarize(before),
-                    hex: hex(before),
+                    packet: packet_summary(before),
+                    hex: packet_hex(before, DESCRIBED_BYTES),
                     output,
                 });
             }

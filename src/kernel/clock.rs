@@ -6,7 +6,8 @@
 //! 0.1 is 3 s of wall time. An idle gap longer than the longest scaled timeout plus a margin is
 //! cut to that length: after it every conntrack entry has expired either way, so waiting longer
 //! changes nothing the kernel does. When the kernel is slower than the scaled clock (many
-//! packets in a short virtual time), packets go in late; the largest lag is kept for the report.
+//! packets in a short virtual time), packets go in late; the largest lag is in the run report's
+//! dataplane notes.
 
 use std::time::Duration;
 
@@ -87,16 +88,6 @@ impl WallClock {
     }
 }
 
-/// Wall time since `start`, for bounding a run.
-pub fn elapsed_since(start: std::time::Instant) -> Duration {
-    wall_now().saturating_duration_since(start)
-}
-
-/// Now, for bounding a run.
-pub fn start() -> std::time::Instant {
-    wall_now()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -105,10 +96,10 @@ mod tests {
     fn idle_gaps_longer_than_the_cap_are_cut() {
         let mut c = WallClock::new(1.0, Duration::from_millis(20));
         c.wait_for(Instant::from_nanos(0));
-        let t = start();
+        let t = wall_now();
         // One virtual hour at scale 1 would be an hour of wall time; the cap cuts it to 20 ms.
         c.wait_for(Instant::from_nanos(3_600_000_000_000));
-        let took = elapsed_since(t);
+        let took = wall_now().saturating_duration_since(t);
         assert!(took >= Duration::from_millis(19), "{took:?}");
         assert!(took < Duration::from_secs(5), "{took:?}");
         assert!(c.stats().skipped_ms >= 3_599_000);

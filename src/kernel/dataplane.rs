@@ -37,10 +37,11 @@ use crate::sim::dataplane::{Control, Inspect, Packets};
 use crate::time::Instant;
 use crate::wire::IpVersion;
 use crate::wire::checksum::l4_ok;
-use crate::wire::icmp;
+use crate::wire::icmp::{self, IcmpKind};
 use crate::wire::parse::{parse_ip, proto};
 use crate::wire::tcp_flags as tcp_flag;
 use crate::wire::tuple::Tuple;
+use crate::wire::view::IcmpView;
 
 /// The outside TUN device's name in the namespace.
 pub const OUTSIDE_IFACE: &str = "out0";
@@ -109,6 +110,8 @@ pub struct KernelStats {
     /// Conntrack event datagrams lost (the socket's buffer overflowed): the checker's view of
     /// the kernel's flows may then be incomplete.
     pub events_lost: u64,
+    /// Reads from a device that failed (other than "nothing to read"): outputs possibly lost.
+    pub read_errors: u64,
     /// The wall clock's mapping.
     pub clock: ClockStats,
 }
@@ -359,7 +362,10 @@ impl KernelDataplane {
                     Ok(_) => break,
                     Err(e) if e.kind() == ErrorKind::WouldBlock => break,
                     Err(e) if e.kind() == ErrorKind::Interrupted => {}
-                    Err(_) => break,
+                    Err(_) => {
+                        self.stats.read_errors += 1;
+                        break;
+                    }
                 }
             }
         }
@@ -383,9 +389,8 @@ impl KernelDataplane {
         if !l4_ok(pkt, &meta) {
             return DropReason::BadChecksum;
         }
-        let icmp_error = icmp::is_icmp(meta.version, meta.protocol)
-            && meta.has_l4_header()
-            && icmp::is_error(meta.version, pkt[meta.l4_offset]);
+        let tuple = Tuple::parse(pkt);
+        let icmp_error = tuple.is_some_and(|t| t.icmp == Some(IcmpKind::Error));
         match ingress {
             Ingress::Outside if icmp_error => DropReason::IcmpErrorNoFlow,
             Ingress::Outside => DropReason::Unsolicited,
@@ -406,9 +411,8 @@ impl KernelDataplane {
                 if icmp_error {
                     return DropReason::IcmpErrorNoFlow;
                 }
-                let tcp_not_syn = meta.protocol == proto::TCP
-                    && meta.has_l4_header()
-                    && pkt.get(meta.l4_offset + 13).is_some_and(|f| f & 0x02 == 0);
+                let tcp_not_syn = tuple
+                    .is_some_and(|t| t.protocol == proto::TCP && t.tcp_flags & tcp_flag::SYN == 0);
                 if tcp_not_syn {
                     DropReason::TcpNoFlow
                 } else {
@@ -464,7 +468,10 @@ impl KernelDataplane {
                 }
                 Ok(None) => break,
                 Err(e) if e.raw_os_error() == Some(libc::ENOBUFS) => self.stats.events_lost += 1,
-                Err(_) => break,
+                Err(_) => {
+                    self.stats.events_lost += 1;
+                    break;
+                }
             }
         }
     }
@@ -583,11 +590,12 @@ fn is_chatter(pkt: &[u8]) -> bool {
         return false;
     };
     match meta.version {
-        IpVersion::V4 => meta.protocol == 2,
+        IpVersion::V4 => meta.protocol == proto::IGMP,
         IpVersion::V6 => {
-            meta.protocol == proto::ICMPV6
-                && meta.has_l4_header()
-                && matches!(pkt[meta.l4_offset], 130..=137 | 143)
+            meta.protocol == proto::ICMPV6 && meta.has_l4_header() && {
+                let t = IcmpView::new_unchecked(&pkt[meta.l4_offset..]).msg_type();
+                icmp::v6::is_neighbour_discovery(t) || icmp::v6::is_multicast_listener(t)
+            }
         }
     }
 }
@@ -834,6 +842,28 @@ impl KernelDataplane {
 }
 
 impl Inspect for KernelDataplane {
+    fn notes(&self) -> Vec<String> {
+        let st = self.stats();
+        let mut notes = vec![format!(
+            "linux kernel (namespace {}): {} packets written, {} read back; {} outputs after their verdict wait; {} kernel packets ignored (ND, MLD, IGMP); clock: lag at most {} ms, {} ms of idle gaps cut, {} ms waited",
+            self.ns.name(),
+            st.written,
+            st.read,
+            st.late_outputs,
+            st.ignored_chatter,
+            st.clock.lag_max_ms,
+            st.clock.skipped_ms,
+            st.clock.waited_ms
+        )];
+        if st.events_lost > 0 || st.read_errors > 0 {
+            notes.push(format!(
+                "WARNING: {} conntrack event reads and {} device reads failed: the checks may have missed flow ends or outputs",
+                st.events_lost, st.read_errors
+            ));
+        }
+        notes
+    }
+
     fn drain_events(&mut self) -> Vec<Event> {
         std::mem::take(&mut self.events)
     }

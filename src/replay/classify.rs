@@ -120,7 +120,9 @@ impl Class {
 pub fn is_neighbour_discovery(ip: &[u8]) -> bool {
     ip.first().is_some_and(|b| b >> 4 == 6)
         && ip.get(6) == Some(&58)
-        && ip.get(40).is_some_and(|t| (133..=137).contains(t))
+        && ip
+            .get(40)
+            .is_some_and(|t| crate::wire::icmp::v6::is_neighbour_discovery(*t))
 }
 
 /// Classifies a packet the mapping sent to `mapping`, with source and destination address

@@ -216,6 +216,10 @@ pub struct Report {
     /// Variables captured by `expect.packets`: name → value.
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub variables: BTreeMap<String, String>,
+    /// What the dataplane had to say besides counters (the kernel dataplane: clock lag,
+    /// ignored kernel packets, lost conntrack events); none from the model.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub dataplane_notes: Vec<String>,
     /// The command that reproduces this run.
     pub replay: String,
 }
@@ -450,6 +454,7 @@ pub fn run_scenario_observed(
         violation,
         expectations: Vec::new(),
         variables: BTreeMap::new(),
+        dataplane_notes: sim.dataplane_notes(),
         replay: format!("natsim run {file} --seed {seed}"),
     };
     report.expectations = evaluate(&sc.doc.expect, &report);
@@ -563,6 +568,9 @@ pub fn summary(r: &Report) -> String {
         r.drops.values().sum::<u64>()
     );
     let _ = writeln!(s, "  {}", invariants_line(&r.invariants));
+    for note in &r.dataplane_notes {
+        let _ = writeln!(s, "  dataplane: {note}");
+    }
     if let Some(v) = &r.violation {
         let _ = write!(s, "  VIOLATION {v}");
         let _ = writeln!(s, "  replay: {}", r.replay);

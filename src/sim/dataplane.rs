@@ -96,6 +96,12 @@ pub trait Inspect {
     ) -> Option<SocketAddr> {
         None
     }
+    /// What the dataplane has to say about the run besides counters, one line each, for the
+    /// report (the kernel dataplane: its clock lag, ignored kernel packets, lost conntrack
+    /// events). A dataplane with nothing to add says nothing.
+    fn notes(&self) -> Vec<String> {
+        Vec::new()
+    }
 }
 
 /// A sans-IO NAT dataplane instance (one per simulated dataplane node): packets and timers,
@@ -191,6 +197,10 @@ pub trait Wrapper {
     ) -> Option<SocketAddr> {
         self.inner().translation_of(nic, protocol, inside, remote)
     }
+    /// See [`Inspect::notes`].
+    fn notes(&self) -> Vec<String> {
+        self.inner().notes()
+    }
 }
 
 impl<W: Wrapper> Packets for W {
@@ -253,6 +263,9 @@ impl<W: Wrapper> Inspect for W {
         remote: SocketAddr,
     ) -> Option<SocketAddr> {
         Wrapper::translation_of(self, nic, protocol, inside, remote)
+    }
+    fn notes(&self) -> Vec<String> {
+        Wrapper::notes(self)
     }
 }
 

@@ -237,8 +237,19 @@ impl fmt::Display for Violation {
 
 /// One line describing a packet: a summary, then its bytes in hex.
 pub fn describe_packet(label: &str, pkt: &[u8]) -> String {
-    use std::fmt::Write as _;
-    let summary = match super::packet::Tuple::parse(pkt) {
+    format!(
+        "{label}: {} [{}]",
+        packet_summary(pkt),
+        packet_hex(pkt, DESCRIBED_BYTES)
+    )
+}
+
+/// Bytes of a packet [`describe_packet`] shows in hex.
+pub const DESCRIBED_BYTES: usize = 128;
+
+/// A packet in one line: `proto 17 10.0.0.1:5000 -> 198.51.100.10:53 flags 0x00 len 92`.
+pub fn packet_summary(pkt: &[u8]) -> String {
+    match super::packet::Tuple::parse(pkt) {
         Some(t) => format!(
             "proto {} {} -> {} flags {:#04x} len {}",
             t.protocol,
@@ -247,13 +258,32 @@ pub fn describe_packet(label: &str, pkt: &[u8]) -> String {
             t.tcp_flags,
             pkt.len()
         ),
-        None => format!("unparsable, len {}", pkt.len()),
-    };
-    let mut hex = String::with_capacity(pkt.len() * 2);
-    for b in pkt.iter().take(128) {
+        None => match crate::wire::parse::parse_ip(pkt) {
+            Ok(m) => format!(
+                "proto {} {} -> {} {} len {}",
+                m.protocol,
+                m.src(pkt),
+                m.dst(pkt),
+                if m.fragment.is_some() {
+                    "fragment"
+                } else {
+                    "no ports"
+                },
+                pkt.len()
+            ),
+            Err(_) => format!("unparsable, len {}", pkt.len()),
+        },
+    }
+}
+
+/// The first `max` bytes of a packet in hex.
+pub fn packet_hex(pkt: &[u8], max: usize) -> String {
+    use std::fmt::Write as _;
+    let mut hex = String::with_capacity(pkt.len().min(max) * 2);
+    for b in pkt.iter().take(max) {
         let _ = write!(hex, "{b:02x}");
     }
-    format!("{label}: {summary} [{hex}]")
+    hex
 }
 
 /// Something watching a run. Returning a violation stops the run. A run takes any number of

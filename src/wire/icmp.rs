@@ -37,6 +37,17 @@ pub mod v6 {
     pub const ECHO_REQUEST: u8 = 128;
     /// Echo reply.
     pub const ECHO_REPLY: u8 = 129;
+
+    /// Neighbour discovery (RFC 4861: router solicitation and advertisement, neighbour
+    /// solicitation and advertisement, redirect, 133–137): link-scoped, never a NIC's traffic.
+    pub fn is_neighbour_discovery(t: u8) -> bool {
+        (133..=137).contains(&t)
+    }
+
+    /// Multicast listener discovery (MLD query, report and done 130–132, MLDv2 report 143).
+    pub fn is_multicast_listener(t: u8) -> bool {
+        matches!(t, 130..=132 | 143)
+    }
 }
 
 /// The ICMP errors natsim's gateway and hosts send, named; [`ErrorMessage::type_code`] gives

@@ -8,6 +8,8 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 pub mod proto {
     /// ICMP for IPv4.
     pub const ICMP: u8 = 1;
+    /// IGMP (IPv4 multicast group membership).
+    pub const IGMP: u8 = 2;
     /// TCP.
     pub const TCP: u8 = 6;
     /// UDP.

@@ -264,6 +264,25 @@ impl Simulator {
             .block_of(NicId(nic), family)
     }
 
+    /// What each dataplane node has to say besides counters ([`Inspect::notes`]), prefixed
+    /// with the node when there are several.
+    pub fn dataplane_notes(&self) -> Vec<String> {
+        let many = self.nodes.len() > 1;
+        self.nodes
+            .iter()
+            .enumerate()
+            .flat_map(|(k, n)| {
+                n.dp.notes().into_iter().map(move |line| {
+                    if many {
+                        format!("node {k}: {line}")
+                    } else {
+                        line
+                    }
+                })
+            })
+            .collect()
+    }
+
     /// Live flows over all nodes.
     pub fn live_flows(&self) -> usize {
         self.nodes
