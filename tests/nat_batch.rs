@@ -1,20 +1,28 @@
-//! `Gateway::process_batch` against packet-by-packet `Gateway::process`: two gateways built
-//! alike are fed the same random batches (each batch at one instant, time jumping between
-//! batches so flows expire at a batch's first packet), one batch at a time and one packet at a
-//! time. Every verdict, every output buffer, the counters, the events, the flow list and the
-//! next timeout must be identical after every batch.
+//! The gateway's line-rate paths against its general path, on random traffic:
 //!
-//! The batches mix IPv4 and IPv6; several packets of one flow; new flows on 4-port blocks (so
-//! blocks run out inside a batch); replies, unsolicited and garbage packets from outside; TCP
-//! with random flags (flows open and close inside a batch); and echo requests. The prefetch
-//! stage is forced on for every table size, so the stale-hint cases (a flow created or ended
-//! earlier in the same batch) are exercised.
+//! - `Gateway::process_batch` against packet-by-packet `Gateway::process`: two gateways built
+//!   alike are fed the same random batches (each batch at one instant, time jumping between
+//!   batches so flows expire at a batch's first packet), one batch at a time and one packet at a
+//!   time. Every verdict, every output buffer, the counters, the events, the flow list and the
+//!   next timeout must be identical after every batch. The prefetch stage is forced on for every
+//!   table size, so the stale-hint cases (a flow created or ended earlier in the same batch) are
+//!   exercised.
+//! - The established-flow fast path against the general path: the same, packet by packet, with
+//!   the fast path on in one gateway and off in the other, on the standard topology (networks
+//!   with local prefixes) and on one without local prefixes that translates NAT64.
+//!
+//! The traffic mixes IPv4 and IPv6; several packets of one flow; new flows on 4-port blocks (so
+//! blocks run out); replies, unsolicited and garbage packets from outside; hairpin packets to the
+//! gateway's own NAT addresses; TCP with random flags (flows open and close); echo requests; and
+//! copies of all of these with one byte changed (TTL, lengths, fragment bits, header length,
+//! checksums), with the IPv4 header checksum made right again or not, so that every check the
+//! fast path makes is seen to hand the packet back.
 
 mod common;
 
 use common::*;
 use natsim::nat::*;
-use natsim::wire::PacketRepr;
+use natsim::wire::{PacketRepr, checksum};
 use proptest::prelude::*;
 
 const P: u32 = 4;
@@ -42,11 +50,29 @@ enum Gen {
     },
     /// Arbitrary bytes from either side.
     Junk { inside: bool, bytes: Vec<u8> },
+    /// Another packet with byte `at` (modulo its length) set to `value`; `fix` recomputes the
+    /// IPv4 header checksum afterwards.
+    Mutated {
+        base: Box<Gen>,
+        at: u8,
+        value: u8,
+        fix: bool,
+    },
 }
 
 fn gen_strategy() -> impl Strategy<Value = Gen> {
+    let plain = plain_strategy();
     prop_oneof![
-        6 => (0u8..3, any::<bool>(), 0u8..3, 0u8..6, 0u8..3, any::<u8>()).prop_map(
+        8 => plain.clone(),
+        2 => (plain, any::<u8>(), any::<u8>(), any::<bool>()).prop_map(
+            |(base, at, value, fix)| Gen::Mutated { base: Box::new(base), at, value, fix }
+        ),
+    ]
+}
+
+fn plain_strategy() -> impl Strategy<Value = Gen> + Clone {
+    prop_oneof![
+        6 => (0u8..3, any::<bool>(), 0u8..3, 0u8..6, 0u8..4, any::<u8>()).prop_map(
             |(nic, v6, kind, iport, remote, flags)| Gen::Out { nic, v6, kind, iport, remote, flags }
         ),
         4 => (any::<bool>(), 0u8..3, 0u8..16, 0u8..3, any::<u8>()).prop_map(
@@ -57,11 +83,14 @@ fn gen_strategy() -> impl Strategy<Value = Gen> {
     ]
 }
 
+/// A remote address; choice 3 is the gateway's own NAT address (hairpin).
 fn remote_of(v6: bool, r: u8) -> &'static str {
     match (v6, r) {
         (false, 0) => R4,
+        (false, 3) => NAT4,
         (false, _) => R4B,
         (true, 0) => R6,
+        (true, 3) => NAT6,
         (true, _) => R6B,
     }
 }
@@ -118,6 +147,23 @@ fn packet(g: &Gen) -> (Ingress, Vec<u8>) {
             },
             bytes.clone(),
         ),
+        Gen::Mutated {
+            base,
+            at,
+            value,
+            fix,
+        } => {
+            let (ingress, mut bytes) = packet(base);
+            if !bytes.is_empty() {
+                let k = usize::from(*at) % bytes.len();
+                bytes[k] = *value;
+                let ihl = usize::from(bytes[0] & 0x0F) * 4;
+                if *fix && bytes[0] >> 4 == 4 && (20..=bytes.len()).contains(&ihl) {
+                    checksum::set_ipv4_header(&mut bytes, ihl);
+                }
+            }
+            (ingress, bytes)
+        }
     }
 }
 
@@ -170,6 +216,112 @@ proptest! {
             prop_assert_eq!(one.poll_timeout(), many.poll_timeout(), "batch {}", step);
         }
     }
+}
+
+/// The standard topology (`local`: its networks have local prefixes) or one without local
+/// prefixes that translates NAT64; the fast path on or off.
+fn gateway_with_fast_path(profile_name: &str, local: bool, fast: bool) -> Gateway {
+    let mut cfg = config(profile(profile_name), P);
+    if !local {
+        for net in &mut cfg.networks {
+            net.local_prefixes.clear();
+        }
+        cfg.nat64 = true;
+    }
+    let mut g = build(cfg);
+    g.set_fast_path(fast);
+    g
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(300))]
+
+    #[test]
+    fn the_fast_path_gives_exactly_what_the_general_path_gives(
+        profile_ix in 0usize..4,
+        local in any::<bool>(),
+        steps in proptest::collection::vec((0u64..200_000, gen_strategy()), 1..120),
+    ) {
+        let profile_name = ["rfc", "linux", "dpservice", "aws"][profile_ix];
+        let mut general = gateway_with_fast_path(profile_name, local, false);
+        let mut fast = gateway_with_fast_path(profile_name, local, true);
+        let mut t_ms = 1_000;
+        for (step, (advance_ms, g)) in steps.iter().enumerate() {
+            // Most packets come at the same instant as the one before.
+            if advance_ms % 4 == 0 {
+                t_ms += advance_ms;
+            }
+            let now = ms(t_ms);
+            let (ingress, bytes) = packet(g);
+            let (mut a, mut b) = (bytes.clone(), bytes);
+            let va = general.process(now, ingress, &mut a);
+            let vb = fast.process(now, ingress, &mut b);
+            prop_assert_eq!(va, vb, "packet {}: {:?}", step, g);
+            prop_assert_eq!(&a, &b, "packet {}: {:?}", step, g);
+            prop_assert_eq!(general.counters(), fast.counters(), "packet {}", step);
+            prop_assert_eq!(general.drain_events(), fast.drain_events(), "packet {}", step);
+            prop_assert_eq!(general.flows(), fast.flows(), "packet {}", step);
+            prop_assert_eq!(general.poll_timeout(), fast.poll_timeout(), "packet {}", step);
+        }
+        prop_assert_eq!(general.fast_path_packets(), 0);
+    }
+}
+
+/// The fast path is taken for established traffic in both directions and both families, on
+/// the standard topology (whose networks have local prefixes), and not for a new flow, a
+/// packet to the NIC's own network, a hairpin packet, a bad checksum or TTL 1.
+#[test]
+fn the_fast_path_takes_established_packets_and_nothing_else() {
+    let mut g = gateway_with_fast_path("rfc", true, true);
+    let now = secs(1);
+    let taken = |g: &mut Gateway, ingress, mut pkt: Vec<u8>| {
+        let before = g.fast_path_packets();
+        let v = g.process(now, ingress, &mut pkt);
+        (g.fast_path_packets() - before, v, pkt)
+    };
+    for (src, dst, nat) in [(A4, R4, NAT4), (A6, R6, NAT6)] {
+        let (n, v, first) = taken(&mut g, Ingress::Inside(NIC0), udp((src, 40000), (dst, 53)));
+        assert_eq!((n, v), (0, Verdict::Forward(Egress::Outside)), "a new flow");
+        let (n, v, _) = taken(&mut g, Ingress::Inside(NIC0), udp((src, 40000), (dst, 53)));
+        assert_eq!(
+            (n, v),
+            (1, Verdict::Forward(Egress::Outside)),
+            "established, out"
+        );
+        let nat_port = ports(&parsed(&first)).0;
+        let reply = udp_ip((ip(dst), 53), (ip(nat), nat_port));
+        let (n, v, _) = taken(&mut g, Ingress::Outside, reply);
+        assert_eq!(
+            (n, v),
+            (1, Verdict::Forward(Egress::Nic(NIC0))),
+            "established, in"
+        );
+        let local = if src == A4 { B4 } else { B6 };
+        let (n, v, _) = taken(
+            &mut g,
+            Ingress::Inside(NIC0),
+            udp((src, 40000), (local, 53)),
+        );
+        assert_eq!((n, v), (0, Verdict::PassThrough), "own network");
+        let (n, _, _) = taken(&mut g, Ingress::Inside(NIC0), udp((src, 40001), (nat, 53)));
+        assert_eq!(n, 0, "hairpin, new");
+        let (n, _, _) = taken(&mut g, Ingress::Inside(NIC0), udp((src, 40001), (nat, 53)));
+        assert_eq!(n, 0, "hairpin, established");
+        let mut bad = udp((src, 40000), (dst, 53));
+        let last = bad.len() - 1;
+        bad[last] ^= 0xFF;
+        let (n, v, _) = taken(&mut g, Ingress::Inside(NIC0), bad);
+        assert_eq!(
+            (n, v),
+            (0, Verdict::Drop(DropReason::BadChecksum)),
+            "bad checksum"
+        );
+    }
+    let mut ttl1 = udp((A4, 40000), (R4, 53));
+    ttl1[8] = 1;
+    checksum::set_ipv4_header(&mut ttl1, 20);
+    let (n, _, _) = taken(&mut g, Ingress::Inside(NIC0), ttl1);
+    assert_eq!(n, 0, "TTL 1");
 }
 
 /// The generator reaches what the property is about: flows made and reused inside one batch,

@@ -321,7 +321,7 @@ impl<A: Addr> FlowTable<A> {
             .candidate(hash)
             .and_then(|i| self.flows.get(i as usize))
         {
-            super::prefetch::prefetch(f);
+            super::prefetch::prefetch_all(f);
         }
     }
 

@@ -24,6 +24,9 @@ use hashbrown::HashMap;
 
 mod batch;
 mod control;
+mod fast;
+
+use fast::Fast;
 mod inspect;
 
 use super::addr::Addr;
@@ -194,6 +197,10 @@ pub struct Gateway {
     next_deadline_bound_ns: u64,
     /// See [`Gateway::set_batch_prefetch_min_flows`].
     batch_prefetch_min_flows: usize,
+    /// See [`Gateway::set_fast_path`].
+    fast_path: bool,
+    /// See [`Gateway::fast_path_packets`].
+    fast_path_packets: u64,
     timeouts: Timeouts,
     nics: Vec<Option<NicState>>,
     fams: Families,
@@ -270,6 +277,8 @@ impl Gateway {
             now_ns: 0,
             next_deadline_bound_ns: u64::MAX,
             batch_prefetch_min_flows: batch::PREFETCH_MIN_FLOWS,
+            fast_path: true,
+            fast_path_packets: 0,
             timeouts,
             nics: Vec::new(),
             fams: Families {
@@ -560,7 +569,12 @@ impl Gateway {
     /// by a generated answer); the verdict says where it goes. Never panics, whatever the bytes.
     pub fn process(&mut self, now: Instant, ingress: Ingress, pkt: &mut Vec<u8>) -> Verdict {
         self.advance(now);
-        let mut verdict = self.classify(ingress, pkt);
+        let verified = match self.fast_path(ingress, pkt) {
+            Fast::Translated(verdict) => return verdict,
+            Fast::Verified => true,
+            Fast::Declined => false,
+        };
+        let mut verdict = self.classify(ingress, pkt, verified);
         if self.config.profile.ttl_decrement
             && let Verdict::Forward(_) = verdict
         {
@@ -665,28 +679,27 @@ impl Gateway {
         }
     }
 
-    fn classify(&mut self, ingress: Ingress, pkt: &mut Vec<u8>) -> Verdict {
+    /// The general path. `verified`: the fast path already found the checksums good.
+    fn classify(&mut self, ingress: Ingress, pkt: &mut Vec<u8>, verified: bool) -> Verdict {
         let meta = match parse_ip(pkt) {
             Ok(m) => m,
             Err(_) => return Verdict::Drop(DropReason::Malformed),
         };
         pkt.truncate(meta.end);
-        if meta.version == IpVersion::V4 && !checksum::ipv4_header_ok(pkt, meta.l4_offset) {
-            return Verdict::Drop(DropReason::BadChecksum);
-        }
-        if self.config.verify_l4_checksums && !checksum::l4_ok(pkt, &meta) {
-            return Verdict::Drop(DropReason::BadChecksum);
+        if !verified {
+            if meta.version == IpVersion::V4 && !checksum::ipv4_header_ok(pkt, meta.l4_offset) {
+                return Verdict::Drop(DropReason::BadChecksum);
+            }
+            if self.config.verify_l4_checksums && !checksum::l4_ok(pkt, &meta) {
+                return Verdict::Drop(DropReason::BadChecksum);
+            }
         }
         if let Ingress::Inside(nic) = ingress {
             let Some(state) = self.nics.get(nic.0 as usize).and_then(|n| n.as_ref()) else {
                 return Verdict::Drop(DropReason::UnknownNic);
             };
             let src = &pkt[meta.src_offset()..meta.src_offset() + meta.addr_len()];
-            let own = state.config.addresses.iter().any(|a| match a {
-                IpAddr::V4(v) => v.octets() == src,
-                IpAddr::V6(v) => v.octets() == src,
-            });
-            if !own {
+            if !fast::owns_source(state, src) {
                 return Verdict::Drop(DropReason::SpoofedSource);
             }
             if self.config.nat64
@@ -995,13 +1008,7 @@ impl Gateway {
         let out_hash = table.out_hash_for(nic.0, p, &inside, iport, &remote, rport);
         let found = table.find_out_hashed(out_hash, nic.0, p, &inside, iport, &remote, rport);
         if let Some(i) = found {
-            self.refresh::<A>(i, Dir::Out, seg.0);
-            if p == proto::TCP {
-                let f = &mut A::state(&mut self.fams).table.flows[i as usize];
-                if (seg.1.wrapping_sub(f.seq_end) as i32) > 0 {
-                    f.seq_end = seg.1;
-                }
-            }
+            self.refresh_out::<A>(i, p, seg);
             return Ok(i);
         }
         if self.span_of::<A>(nic.0).is_none() {
@@ -1029,6 +1036,19 @@ impl Gateway {
             extra_flags,
             out_hash,
         )
+    }
+
+    /// Refreshes a live flow with an outbound packet (`seg`: the TCP flags and the end of the
+    /// segment's sequence space, see `tcp_segment`).
+    #[inline]
+    fn refresh_out<A: Fam>(&mut self, idx: u32, p: u8, seg: (u8, u32)) {
+        self.refresh::<A>(idx, Dir::Out, seg.0);
+        if p == proto::TCP {
+            let f = &mut A::state(&mut self.fams).table.flows[idx as usize];
+            if (seg.1.wrapping_sub(f.seq_end) as i32) > 0 {
+                f.seq_end = seg.1;
+            }
+        }
     }
 
     #[allow(clippy::too_many_arguments)]
