@@ -5,14 +5,16 @@
 //! at fixed offsets.
 //!
 //! The fast path only *decides* that a packet is its case; it never decides what happens to
-//! it. Every check that could end in anything other than "translate with this live flow"
-//! (a bad checksum, an unknown NIC, a spoofed source, a destination in the NIC's own network, TTL 1, a miss in
-//! the flow table, a hairpin or NAT64 flow, a SYN that crosses a deferred answer) hands the
-//! packet back unchanged to the general path, which then decides as it always does. Once a
-//! packet is committed, the fast path runs the same functions as the general path (`refresh`,
-//! `rewrite_endpoint`, the counters, the TTL decrement) in the same order, so verdicts, bytes,
-//! counters, events and timers are identical; `tests/nat_batch.rs` holds the two paths to that
-//! on random traffic, garbage included.
+//! it. Every check that could end in anything other than "translate with this live flow" (a
+//! bad checksum, an unknown NIC, a spoofed source, a destination in the NIC's own network, TTL
+//! 1, a hairpin or NAT64 flow, a SYN that crosses a deferred answer) hands the packet back
+//! unchanged to the general path, which then decides as it always does. An inside packet that
+//! passed every check but finds no flow goes to the general path's `outbound` at once, with the
+//! lookup's miss, since every check the general path makes before `outbound` has been made with
+//! the same outcome. Once a packet is committed, the fast path runs the same functions as the
+//! general path (`refresh`, `rewrite_endpoint`, the counters, the TTL decrement) in the same
+//! order, so verdicts, bytes, counters, events and timers are identical; `tests/nat_batch.rs`
+//! holds the two paths to that on random traffic, garbage included.
 
 use super::{Egress, Fam, Gateway, Ingress, NicState, Verdict, class_of, tcp_segment};
 use crate::nat::nat64;
@@ -29,6 +31,10 @@ use crate::wire::tcp_flags::SYN;
 pub(super) enum Fast {
     /// Translated; this is its verdict.
     Translated(Verdict),
+    /// An inside packet that needs nothing but a flow and found none: the general path's
+    /// `outbound` has already run for it (told of the miss, so it does not look again); this is
+    /// its verdict before the TTL step and the drop count.
+    Missed(Verdict),
     /// Not its case, but the IPv4 header checksum and (when the configuration asks for it)
     /// the transport checksum verified: the general path need not sum them again.
     Verified,
@@ -129,25 +135,22 @@ impl Gateway {
         if self.config.profile.ttl_decrement && ttl::hops(pkt, meta.version) <= 1 {
             return Fast::Verified;
         }
-        let done = match (ingress, meta.version) {
+        match (ingress, meta.version) {
             (Ingress::Inside(nic), IpVersion::V4) => self.fast_out::<[u8; 4]>(nic, pkt, &meta),
             (Ingress::Inside(nic), IpVersion::V6) => self.fast_out::<[u8; 16]>(nic, pkt, &meta),
             (Ingress::Outside, IpVersion::V4) => self.fast_in::<[u8; 4]>(pkt, &meta),
             (Ingress::Outside, IpVersion::V6) => self.fast_in::<[u8; 16]>(pkt, &meta),
-        };
-        done.map_or(Fast::Verified, Fast::Translated)
+        }
     }
 
     /// An inside packet of a live, non-hairpin flow (the general path: `classify`,
-    /// `handle_inside`, `outbound`, `find_or_create`, `leave_hop`).
+    /// `handle_inside`, `outbound`, `find_or_create`, `leave_hop`); for one that finds no flow,
+    /// the general path's `outbound` at once, since every check before it has been made.
     #[inline]
-    fn fast_out<A: Fam>(
-        &mut self,
-        nic: NicId,
-        pkt: &mut Vec<u8>,
-        meta: &IpMeta,
-    ) -> Option<Verdict> {
-        let state = self.nics.get(nic.0 as usize)?.as_ref()?;
+    fn fast_out<A: Fam>(&mut self, nic: NicId, pkt: &mut Vec<u8>, meta: &IpMeta) -> Fast {
+        let Some(state) = self.nics.get(nic.0 as usize).and_then(|n| n.as_ref()) else {
+            return Fast::Verified;
+        };
         let (s, d, n) = (meta.src_offset(), meta.dst_offset(), meta.addr_len());
         if !owns_source(state, &pkt[s..s + n])
             || state.blocks[A::FAMILY.index()].is_none()
@@ -155,14 +158,14 @@ impl Gateway {
                 && self.config.nat64
                 && nat64::is_nat64_destination(&pkt[d..d + n]))
         {
-            return None;
+            return Fast::Verified;
         }
         let local = &self.config.networks[usize::from(state.config.network.0)].local_prefixes;
         if !local.is_empty() && {
             let dst = meta.dst(pkt);
             local.iter().any(|p| p.contains(&dst))
         } {
-            return None;
+            return Fast::Verified;
         }
         let p = meta.protocol;
         let l4 = meta.l4_offset;
@@ -174,12 +177,18 @@ impl Gateway {
             (0, 0)
         };
         if seg.0 & SYN != 0 && !self.deferred.is_empty() {
-            return None;
+            return Fast::Verified;
         }
         let table = &A::state_ref(&self.fams).table;
-        let idx = table.find_out(nic.0, p, &inside, iport, &remote, rport)?;
+        let hash = table.out_hash_for(nic.0, p, &inside, iport, &remote, rport);
+        let Some(idx) = table.find_out_hashed(hash, nic.0, p, &inside, iport, &remote, rport)
+        else {
+            // `classify` would truncate before `outbound`.
+            pkt.truncate(meta.end);
+            return Fast::Missed(self.outbound::<A>(nic, pkt, meta, Some(hash)));
+        };
         if table.flows[idx as usize].flags & HAIRPIN != 0 {
-            return None;
+            return Fast::Verified;
         }
         // Committed: from here on, exactly the general path's steps.
         self.fast_path_packets += 1;
@@ -194,13 +203,19 @@ impl Gateway {
         if self.config.profile.ttl_decrement {
             ttl::decrement(pkt, meta.version);
         }
-        Some(Verdict::Forward(Egress::Outside))
+        Fast::Translated(Verdict::Forward(Egress::Outside))
     }
 
     /// An outside packet that is a reply of a live flow (the general path: `classify`,
     /// `handle_outside`, `leave_hop`).
     #[inline]
-    fn fast_in<A: Fam>(&mut self, pkt: &mut Vec<u8>, meta: &IpMeta) -> Option<Verdict> {
+    fn fast_in<A: Fam>(&mut self, pkt: &mut Vec<u8>, meta: &IpMeta) -> Fast {
+        self.fast_reply::<A>(pkt, meta)
+            .map_or(Fast::Verified, Fast::Translated)
+    }
+
+    #[inline]
+    fn fast_reply<A: Fam>(&mut self, pkt: &mut Vec<u8>, meta: &IpMeta) -> Option<Verdict> {
         let fam = A::state_ref(&self.fams);
         let &nat_idx = fam.nat_lookup.get(&A::read(pkt, meta.dst_offset()))?;
         let p = meta.protocol;

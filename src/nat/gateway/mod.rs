@@ -569,12 +569,12 @@ impl Gateway {
     /// by a generated answer); the verdict says where it goes. Never panics, whatever the bytes.
     pub fn process(&mut self, now: Instant, ingress: Ingress, pkt: &mut Vec<u8>) -> Verdict {
         self.advance(now);
-        let verified = match self.fast_path(ingress, pkt) {
+        let mut verdict = match self.fast_path(ingress, pkt) {
             Fast::Translated(verdict) => return verdict,
-            Fast::Verified => true,
-            Fast::Declined => false,
+            Fast::Missed(verdict) => verdict,
+            Fast::Verified => self.classify(ingress, pkt, true),
+            Fast::Declined => self.classify(ingress, pkt, false),
         };
-        let mut verdict = self.classify(ingress, pkt, verified);
         if self.config.profile.ttl_decrement
             && let Verdict::Forward(_) = verdict
         {
@@ -914,14 +914,14 @@ impl Gateway {
             return self.time_exceeded(from, Egress::Nic(nic), pkt, meta);
         }
         match meta.protocol {
-            proto::TCP | proto::UDP => self.outbound::<A>(nic, pkt, meta),
+            proto::TCP | proto::UDP => self.outbound::<A>(nic, pkt, meta, None),
             p if is_icmp(meta.version, p) => {
                 if !self.config.profile.icmp_supported {
                     return Verdict::Drop(DropReason::UnsupportedIcmp);
                 }
                 let t = pkt[meta.l4_offset];
                 if is_echo_request(meta.version, t) {
-                    self.outbound::<A>(nic, pkt, meta)
+                    self.outbound::<A>(nic, pkt, meta, None)
                 } else if is_icmp_error(meta.version, t) {
                     self.outbound_icmp_error::<A>(nic, pkt, meta)
                 } else {
@@ -946,7 +946,15 @@ impl Gateway {
         }
     }
 
-    fn outbound<A: Fam>(&mut self, nic: NicId, pkt: &mut Vec<u8>, meta: &IpMeta) -> Verdict {
+    /// `known_miss`: the fast path already looked the tuple up and found no flow; this is the
+    /// outbound hash it computed.
+    fn outbound<A: Fam>(
+        &mut self,
+        nic: NicId,
+        pkt: &mut Vec<u8>,
+        meta: &IpMeta,
+        known_miss: Option<u64>,
+    ) -> Verdict {
         let l4 = meta.l4_offset;
         let p = meta.protocol;
         let icmp = is_icmp(meta.version, p);
@@ -963,7 +971,9 @@ impl Gateway {
         } else {
             (0, 0)
         };
-        let idx = match self.find_or_create::<A>(nic, p, inside, iport, remote, rport, seg, 0) {
+        let found =
+            self.find_or_create::<A>(nic, p, inside, iport, remote, rport, seg, 0, known_miss);
+        let idx = match found {
             Ok(i) => i,
             Err(r) => return self.refuse::<A>(r, nic, p, pkt, meta),
         };
@@ -1003,10 +1013,26 @@ impl Gateway {
         rport: u16,
         seg: (u8, u32),
         extra_flags: u8,
+        known_miss: Option<u64>,
     ) -> Result<u32, DropReason> {
         let table = &A::state_ref(&self.fams).table;
-        let out_hash = table.out_hash_for(nic.0, p, &inside, iport, &remote, rport);
-        let found = table.find_out_hashed(out_hash, nic.0, p, &inside, iport, &remote, rport);
+        let (out_hash, found) = match known_miss {
+            Some(hash) => {
+                debug_assert_eq!(
+                    (hash, None),
+                    (
+                        table.out_hash_for(nic.0, p, &inside, iport, &remote, rport),
+                        table.find_out(nic.0, p, &inside, iport, &remote, rport)
+                    )
+                );
+                (hash, None)
+            }
+            None => {
+                let hash = table.out_hash_for(nic.0, p, &inside, iport, &remote, rport);
+                let found = table.find_out_hashed(hash, nic.0, p, &inside, iport, &remote, rport);
+                (hash, found)
+            }
+        };
         if let Some(i) = found {
             self.refresh_out::<A>(i, p, seg);
             return Ok(i);
@@ -1367,6 +1393,7 @@ impl Gateway {
             rport,
             seg,
             NAT64,
+            None,
         ) {
             Ok(i) => i,
             Err(r) => return Verdict::Drop(r),
