@@ -7,6 +7,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use natsim::wire::checksum::same_value;
 use natsim::wire::rewrite::{
     Side, ports, rewrite_addr, rewrite_endpoint, rewrite_icmp_ident, rewrite_port,
+    rewrite_transport_endpoint,
 };
 use natsim::wire::{
     FragmentRepr, IcmpRepr, IpMeta, IpRepr, IpVersion, PacketRepr, TransportRepr, parse_ip,
@@ -470,6 +471,31 @@ proptest! {
         rewrite_icmp_ident(&mut b, &meta, port);
         assert_same_packet(&a, &b, &checksum_fields(&meta))?;
         prop_assert!(PacketRepr::parse(&a).expect("parses").1.all_ok());
+    }
+
+    /// The fast path's TCP/UDP rewrite writes exactly the bytes of the general one, whatever
+    /// the checksum field held on input (a wrong value, or an IPv4 UDP zero meaning "none").
+    #[test]
+    fn transport_endpoint_rewrite_writes_what_the_general_rewrite_writes(
+        r in any::<bool>().prop_flat_map(translatable),
+        src in any::<bool>(),
+        port in any::<u16>(),
+        seed in any::<u8>(),
+        check in prop_oneof![Just(None), Just(Some(0u16)), any::<u16>().prop_map(Some)],
+    ) {
+        let mut a = r.emit();
+        let meta = parse_ip(&a).expect("parses");
+        prop_assume!(meta.fragment.is_none() && matches!(meta.protocol, proto::TCP | proto::UDP));
+        if let Some(c) = check {
+            let at = meta.l4_offset + if meta.protocol == proto::TCP { 16 } else { 6 };
+            a[at..at + 2].copy_from_slice(&c.to_be_bytes());
+        }
+        let side = if src { Side::Src } else { Side::Dst };
+        let addr: Vec<u8> = (0..meta.addr_len()).map(|i| seed.wrapping_mul(31).wrapping_add(i as u8)).collect();
+        let mut b = a.clone();
+        rewrite_endpoint(&mut a, &meta, side, &addr, port);
+        rewrite_transport_endpoint(&mut b, &meta, side, &addr, port);
+        prop_assert_eq!(a, b);
     }
 
     /// The same for the fragments of a datagram: the first fragment's transport checksum covers

@@ -17,6 +17,7 @@ pub enum Side {
 /// Offset of the transport checksum covering the pseudo-header, if this packet carries one:
 /// TCP, UDP with a non-zero checksum (a zero IPv4 UDP checksum means "none" and stays zero), and
 /// ICMPv6. `None` for non-first fragments and other protocols.
+#[inline]
 fn pseudo_checksum_at(buf: &[u8], meta: &IpMeta) -> Option<(usize, bool)> {
     if !meta.has_l4_header() {
         return None;
@@ -37,6 +38,7 @@ fn pseudo_checksum_at(buf: &[u8], meta: &IpMeta) -> Option<(usize, bool)> {
     Some((at, udp))
 }
 
+#[inline]
 fn store_checksum(buf: &mut [u8], at: usize, value: u16, udp: bool) {
     // In UDP a computed zero is sent as all ones (RFC 768); zero means "no checksum".
     let v = if udp && value == 0 { 0xFFFF } else { value };
@@ -117,6 +119,7 @@ pub fn rewrite_icmp_ident(buf: &mut [u8], meta: &IpMeta, new: u16) {
 
 /// RFC 1624 eqn. 3 over several words at once: `old` and `new` are the partial sums of the
 /// words that changed.
+#[inline]
 fn apply_delta(check: u16, old: u64, new: u64) -> u16 {
     !checksum::fold(u64::from(!check) + u64::from(!checksum::fold(old)) + new)
 }
@@ -125,6 +128,7 @@ fn apply_delta(check: u16, old: u64, new: u64) -> u16 {
 /// single pass: one delta for the IPv4 header checksum and one for the transport checksum. Same
 /// result as [`rewrite_addr`] followed by [`rewrite_port`] / [`rewrite_icmp_ident`], at about half
 /// the cost; the gateway's per-packet path uses it.
+#[inline]
 pub fn rewrite_endpoint(buf: &mut [u8], meta: &IpMeta, side: Side, new_addr: &[u8], new_port: u16) {
     let at = match side {
         Side::Src => meta.src_offset(),
@@ -176,6 +180,47 @@ pub fn rewrite_endpoint(buf: &mut [u8], meta: &IpMeta, side: Side, new_addr: &[u
     if let Some(p) = port_at {
         put16(buf, p, new_port);
     }
+}
+
+/// [`rewrite_endpoint`] for an unfragmented TCP or UDP packet whose headers `parse_ip` accepted
+/// (so both ports and the checksum field are present): the same bytes, without the protocol and
+/// fragment cases the general one must weigh. The gateway's established-flow fast path uses it;
+/// a property test in `tests/wire_props.rs` holds it to [`rewrite_endpoint`].
+#[inline]
+pub fn rewrite_transport_endpoint(
+    buf: &mut [u8],
+    meta: &IpMeta,
+    side: Side,
+    new_addr: &[u8],
+    new_port: u16,
+) {
+    debug_assert!(meta.fragment.is_none() && matches!(meta.protocol, proto::TCP | proto::UDP));
+    let len = meta.addr_len();
+    debug_assert_eq!(new_addr.len(), len);
+    let (at, port_at) = match side {
+        Side::Src => (meta.src_offset(), meta.l4_offset),
+        Side::Dst => (meta.dst_offset(), meta.l4_offset + 2),
+    };
+    let (c_at, udp) = if meta.protocol == proto::TCP {
+        (meta.l4_offset + 16, false)
+    } else {
+        (meta.l4_offset + 6, true)
+    };
+    let old_addr = checksum::sum(&buf[at..at + len]);
+    let new_addr_sum = checksum::sum(new_addr);
+    if meta.version == IpVersion::V4 {
+        let c = apply_delta(be16(buf, 10), old_addr, new_addr_sum);
+        put16(buf, 10, c);
+    }
+    let check = be16(buf, c_at);
+    // A zero IPv4 UDP checksum means "no checksum" and stays zero.
+    if !(udp && check == 0 && meta.version == IpVersion::V4) {
+        let old = old_addr + u64::from(be16(buf, port_at));
+        let new = new_addr_sum + u64::from(new_port);
+        store_checksum(buf, c_at, apply_delta(check, old, new), udp);
+    }
+    buf[at..at + len].copy_from_slice(new_addr);
+    put16(buf, port_at, new_port);
 }
 
 /// Updates the checksum of the ICMP message at `l4` after bytes of its body changed (RFC 1624):

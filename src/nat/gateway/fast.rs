@@ -11,9 +11,9 @@
 //! unchanged to the general path, which then decides as it always does. An inside packet that
 //! passed every check but finds no flow goes to the general path's `outbound` at once, with the
 //! lookup's miss, since every check the general path makes before `outbound` has been made with
-//! the same outcome. Once a packet is committed, the fast path runs the same functions as the
-//! general path (`refresh`, `rewrite_endpoint`, the counters, the TTL decrement) in the same
-//! order, so verdicts, bytes, counters, events and timers are identical; `tests/nat_batch.rs`
+//! the same outcome. Once a packet is committed, the fast path runs the general path's steps in
+//! the same order (`refresh`, the counters and the TTL decrement themselves;
+//! `rewrite_transport_endpoint`, which writes exactly what `rewrite_endpoint` writes), so verdicts, bytes, counters, events and timers are identical; `tests/nat_batch.rs`
 //! holds the two paths to that on random traffic, garbage included.
 
 use super::{Egress, Fam, Gateway, Ingress, NicState, Verdict, class_of, tcp_segment};
@@ -24,7 +24,7 @@ use crate::nat::ttl;
 use crate::nat::{Family, NicId};
 use crate::wire::checksum;
 use crate::wire::parse::{IpMeta, IpVersion, be16, proto};
-use crate::wire::rewrite::{Side, rewrite_endpoint};
+use crate::wire::rewrite::{Side, rewrite_transport_endpoint};
 use crate::wire::tcp_flags::SYN;
 
 /// What the fast path did with a packet.
@@ -197,7 +197,7 @@ impl Gateway {
         let fam = A::state_ref(&self.fams);
         let f = &fam.table.flows[idx as usize];
         let nat = fam.nat_ips[usize::from(f.nat_ip)];
-        rewrite_endpoint(pkt, meta, Side::Src, nat.as_ref(), f.nat_port);
+        rewrite_transport_endpoint(pkt, meta, Side::Src, nat.as_ref(), f.nat_port);
         self.counters.translated_out[class_of(p)] += 1;
         self.nic_counters[nic.0 as usize].translated_out[class_of(p)] += 1;
         if self.config.profile.ttl_decrement {
@@ -232,7 +232,7 @@ impl Gateway {
         self.refresh::<A>(idx, Dir::In, tcp_flags);
         let f = &A::state_ref(&self.fams).table.flows[idx as usize];
         let (inside, inside_port, to) = (f.inside, f.inside_port, f.nic);
-        rewrite_endpoint(pkt, meta, Side::Dst, inside.as_ref(), inside_port);
+        rewrite_transport_endpoint(pkt, meta, Side::Dst, inside.as_ref(), inside_port);
         let c = class_of(p);
         self.counters.translated_in[c] += 1;
         self.nic_counters[to as usize].translated_in[c] += 1;
