@@ -13,8 +13,9 @@
 //! lookup's miss, since every check the general path makes before `outbound` has been made with
 //! the same outcome. Once a packet is committed, the fast path runs the general path's steps in
 //! the same order (`refresh`, the counters and the TTL decrement themselves;
-//! `rewrite_transport_endpoint`, which writes exactly what `rewrite_endpoint` writes), so verdicts, bytes, counters, events and timers are identical; `tests/nat_batch.rs`
-//! holds the two paths to that on random traffic, garbage included.
+//! `rewrite_transport_endpoint`, which writes exactly what `rewrite_endpoint` writes), so
+//! verdicts, bytes, counters, events and timers are identical; `tests/nat_batch.rs` holds the
+//! two paths to that on random traffic, garbage included.
 
 use super::{Egress, Fam, Gateway, Ingress, NicState, Verdict, class_of, tcp_segment};
 use crate::nat::nat64;
@@ -206,26 +207,25 @@ impl Gateway {
         Fast::Translated(Verdict::Forward(Egress::Outside))
     }
 
-    /// An outside packet that is a reply of a live flow (the general path: `classify`,
-    /// `handle_outside`, `leave_hop`).
+    /// An outside packet that is a reply of a live, non-NAT64 flow (the general path:
+    /// `classify`, `handle_outside`, `leave_hop`).
     #[inline]
     fn fast_in<A: Fam>(&mut self, pkt: &mut Vec<u8>, meta: &IpMeta) -> Fast {
-        self.fast_reply::<A>(pkt, meta)
-            .map_or(Fast::Verified, Fast::Translated)
-    }
-
-    #[inline]
-    fn fast_reply<A: Fam>(&mut self, pkt: &mut Vec<u8>, meta: &IpMeta) -> Option<Verdict> {
         let fam = A::state_ref(&self.fams);
-        let &nat_idx = fam.nat_lookup.get(&A::read(pkt, meta.dst_offset()))?;
+        let Some(&nat_idx) = fam.nat_lookup.get(&A::read(pkt, meta.dst_offset())) else {
+            return Fast::Verified;
+        };
         let p = meta.protocol;
         let l4 = meta.l4_offset;
         let (nat_port, rport) = (be16(pkt, l4 + 2), be16(pkt, l4));
         let remote = A::read(pkt, meta.src_offset());
-        let idx = fam.table.find_in(nat_idx, nat_port, &remote, rport, p)?;
+        let Some(idx) = fam.table.find_in(nat_idx, nat_port, &remote, rport, p) else {
+            return Fast::Verified;
+        };
         if fam.table.flows[idx as usize].flags & NAT64 != 0 {
-            return None;
+            return Fast::Verified;
         }
+        // Committed: from here on, exactly the general path's steps.
         self.fast_path_packets += 1;
         pkt.truncate(meta.end);
         let tcp_flags = if p == proto::TCP { pkt[l4 + 13] } else { 0 };
@@ -239,6 +239,6 @@ impl Gateway {
         if self.config.profile.ttl_decrement {
             ttl::decrement(pkt, meta.version);
         }
-        Some(Verdict::Forward(Egress::Nic(NicId(to))))
+        Fast::Translated(Verdict::Forward(Egress::Nic(NicId(to))))
     }
 }

@@ -25,9 +25,9 @@ use hashbrown::HashMap;
 mod batch;
 mod control;
 mod fast;
+mod inspect;
 
 use fast::Fast;
-mod inspect;
 
 use super::addr::Addr;
 use super::config::{
