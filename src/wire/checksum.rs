@@ -19,24 +19,39 @@ pub fn sum(data: &[u8]) -> u64 {
     if let Ok(word) = <[u8; 4]>::try_from(data) {
         return u64::from(u32::from_be_bytes(word));
     }
-    // 2^16 = 1 (mod 2^16 - 1), so summing big-endian 32-bit words folds to the same one's-
-    // complement value as summing 16-bit words, with half the additions. A u64 accumulator
-    // cannot overflow for any packet size natsim handles.
-    let mut acc: u64 = 0;
-    let mut chunks = data.chunks_exact(8);
-    for c in &mut chunks {
-        let v = u64::from_be_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]);
-        acc += (v >> 32) + (v & 0xFFFF_FFFF);
+    // One's-complement addition does not care about byte order (RFC 1071 §2(B)): summing the
+    // data as little-endian words and swapping the bytes of the folded result gives the
+    // big-endian sum. And 2^64 = 1 (mod 2^16 - 1), so adding whole 64-bit words with end-around
+    // carry is the same sum as adding 16-bit words, in a quarter of the additions and without a
+    // byte swap per load. Two accumulators let consecutive additions overlap.
+    let (words, tail) = data.as_chunks::<8>();
+    let (pairs, odd) = words.as_chunks::<2>();
+    let (mut a, mut b) = (0u64, 0u64);
+    for [x, y] in pairs {
+        a = add_end_around(a, u64::from_le_bytes(*x));
+        b = add_end_around(b, u64::from_le_bytes(*y));
     }
-    let rest = chunks.remainder();
-    let mut words = rest.chunks_exact(2);
-    for w in &mut words {
-        acc += u64::from(u16::from_be_bytes([w[0], w[1]]));
+    if let [x] = odd {
+        a = add_end_around(a, u64::from_le_bytes(*x));
     }
-    if let [last] = words.remainder() {
-        acc += u64::from(*last) << 8;
-    }
-    acc
+    // The tail starts at an even offset, so its bytes pair up as in the words; a trailing odd
+    // byte lands in the low half of its little-endian word, which the swap makes the high
+    // (zero-padded) half.
+    // (At most 7 bytes, read one by one: a copy of variable length would call `memcpy`.)
+    let last = tail
+        .iter()
+        .enumerate()
+        .fold(0u64, |w, (i, &byte)| w | u64::from(byte) << (8 * i));
+    b = add_end_around(b, last);
+    u64::from(fold(add_end_around(a, b)).swap_bytes())
+}
+
+/// `a + b` modulo 2^64 - 1 (end-around carry); zero only when both are zero.
+#[inline]
+fn add_end_around(a: u64, b: u64) -> u64 {
+    let (s, carry) = a.overflowing_add(b);
+    // With a carry, `s` is at most 2^64 - 2, so adding it back cannot overflow.
+    s + u64::from(carry)
 }
 
 /// Writes the IPv4 header checksum of the `header_len`-byte header at the start of `buf` (the
@@ -280,12 +295,38 @@ mod tests {
         }
 
         #[test]
-        fn word_sum_folds_like_the_rfc1071_16_bit_sum(data in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..200)) {
+        fn word_sum_folds_like_the_rfc1071_16_bit_sum(data in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..1600)) {
             let mut naive: u64 = 0;
             for w in data.chunks(2) {
                 naive += u64::from(u16::from_be_bytes([w[0], *w.get(1).unwrap_or(&0)]));
             }
             proptest::prop_assert_eq!(fold(sum(&data)), fold(naive));
+        }
+
+        /// Partial sums are added before folding (pseudo-header, header, payload): a sum may
+        /// differ from the 16-bit word sum, but only by a multiple of 2^16 - 1, and is zero
+        /// exactly when that is, so added parts fold like the whole. Runs of 0xFF and of zero
+        /// bytes reach the carries and the all-ones value.
+        #[test]
+        fn partial_sums_add_like_16_bit_word_sums(
+            parts in proptest::collection::vec(
+                proptest::prop_oneof![
+                    proptest::collection::vec(proptest::prelude::any::<u8>(), 0..300),
+                    proptest::strategy::Strategy::prop_map(0usize..300, |n| vec![0xFF; n]),
+                    proptest::strategy::Strategy::prop_map(0usize..40, |n| vec![0; n]),
+                ],
+                1..5,
+            )
+        ) {
+            let naive_of = |data: &[u8]| -> u64 {
+                data.chunks(2)
+                    .map(|w| u64::from(u16::from_be_bytes([w[0], *w.get(1).unwrap_or(&0)])))
+                    .sum()
+            };
+            let fast: u64 = parts.iter().map(|p| sum(p)).sum();
+            let naive: u64 = parts.iter().map(|p| naive_of(p)).sum();
+            proptest::prop_assert_eq!(fold(fast), fold(naive));
+            proptest::prop_assert_eq!(fast == 0, naive == 0);
         }
     }
 
