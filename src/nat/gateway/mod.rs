@@ -948,6 +948,11 @@ impl Gateway {
 
     /// `known_miss`: the fast path already looked the tuple up and found no flow; this is the
     /// outbound hash it computed.
+    ///
+    /// Always inlined: called, it returns its 12-byte verdict through memory, written in pieces
+    /// and read back whole by `process`, a store-forwarding stall that cost a refused packet
+    /// about 4 ns of 64 (reports/BENCHMARKS.md, thirteenth session).
+    #[inline(always)]
     fn outbound<A: Fam>(
         &mut self,
         nic: NicId,
