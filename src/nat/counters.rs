@@ -7,6 +7,7 @@ use serde::Serialize;
 /// Why the gateway dropped a packet. Names are stable: counters are `drop.<name>`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
+#[repr(u32)]
 pub enum DropReason {
     /// Did not parse as an IP packet natsim handles.
     Malformed,

@@ -146,12 +146,15 @@ pub(crate) struct Mapping {
 }
 
 /// Key of a port free-set: the scope within which a NAT port may not repeat.
+///
+/// NIC, protocol and remote port share one word (`nic << 32 | proto << 16 | remote_port`):
+/// built field by field, the key was stored as a u32, a u16 and a u8 and then read back by the
+/// hasher as wider words, which the CPU cannot forward from the narrower stores (a
+/// store-forwarding stall that cost a refused packet about a tenth of its time).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub(crate) struct ScopeKey<A> {
-    pub nic: u32,
-    pub proto: u8,
-    pub remote: A,
-    pub remote_port: u16,
+    nic_proto_port: u64,
+    remote: A,
 }
 
 /// The NIC's block as the allocator needs it.
@@ -545,25 +548,14 @@ impl<A: Addr> FlowTable<A> {
     }
 
     fn scope_key(scope: LimitScope, nic: u32, proto: u8, remote: &A, rport: u16) -> ScopeKey<A> {
-        match scope {
-            LimitScope::Nic => ScopeKey {
-                nic,
-                proto,
-                remote: A::default(),
-                remote_port: 0,
-            },
-            LimitScope::RemoteIp => ScopeKey {
-                nic,
-                proto,
-                remote: *remote,
-                remote_port: 0,
-            },
-            LimitScope::RemoteEndpoint => ScopeKey {
-                nic,
-                proto,
-                remote: *remote,
-                remote_port: rport,
-            },
+        let (remote, remote_port) = match scope {
+            LimitScope::Nic => (A::default(), 0),
+            LimitScope::RemoteIp => (*remote, 0),
+            LimitScope::RemoteEndpoint => (*remote, rport),
+        };
+        ScopeKey {
+            nic_proto_port: u64::from(nic) << 32 | u64::from(proto) << 16 | u64::from(remote_port),
+            remote,
         }
     }
 
