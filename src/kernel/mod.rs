@@ -8,6 +8,7 @@
 //! - [`clock`]: virtual time → wall time (the kernel's timers run on the wall clock).
 //! - [`conntrack`]: the kernel's connection table read back as natsim flows.
 //! - [`events`]: conntrack's netlink events (connections created and destroyed).
+//! - [`settings`]: [`KernelSettings`], [`KernelStats`] and the conntrack sysctls of a profile.
 //! - [`dataplane`]: [`KernelDataplane`], the `Packets`/`Control`/`Inspect` implementation.
 //! - [`sys`]: the few system calls std lacks (setns, TUN, poll): all of this module's `unsafe`.
 //!
@@ -20,10 +21,12 @@ pub mod dataplane;
 pub mod events;
 pub mod netns;
 pub mod rules;
+pub mod settings;
 mod sys;
 
-pub use dataplane::{KernelDataplane, KernelSettings, KernelStats};
+pub use dataplane::KernelDataplane;
 pub use netns::{NETNS_PREFIX, cleanup_all, preflight};
+pub use settings::{KernelSettings, KernelStats, conntrack_sysctls};
 
 /// Why the kernel dataplane cannot run, or a command it ran failed.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]

@@ -1,6 +1,10 @@
 //! Typed packet representations with `parse` and `emit`, in smoltcp's "repr" style. The gateway's
 //! hot path works on raw offsets ([`crate::wire::parse`]); reprs are for building traffic, for
 //! packets the gateway originates (ICMP errors, echo replies) and for tests.
+//!
+//! One file (about 860 lines): `parse` and `emit` mirror each other field by field and are
+//! read side by side, and the constructors at the end are the one packet builder the
+//! simulator, replay and fuzzers share.
 
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
