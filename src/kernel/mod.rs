@@ -10,7 +10,7 @@
 //! - [`events`]: conntrack's netlink events (connections created and destroyed).
 //! - [`settings`]: [`KernelSettings`], [`KernelStats`] and the conntrack sysctls of a profile.
 //! - [`dataplane`]: [`KernelDataplane`], the `Packets`/`Control`/`Inspect` implementation.
-//! - [`sys`]: the few system calls std lacks (setns, TUN, poll): all of this module's `unsafe`.
+//! - `sys`: the few system calls std lacks (setns, TUN, poll): all of this module's `unsafe`.
 //!
 //! Runs against the kernel are not deterministic (the kernel picks ports at random in a block,
 //! and its timers run on wall time), so the determinism invariant does not apply to them.

@@ -1,7 +1,7 @@
 //! Capacity planning: how many public IPs, which P, and when ports run out.
 //!
 //! A plan file describes a fleet, its traffic and a gateway, plus sweeps over any of those; each
-//! point of the sweep is evaluated with an analytic model and in the simulator ([`simulate`]),
+//! point of the sweep is evaluated with an analytic model and in the simulator ([`simulate`](mod@simulate)),
 //! and the results become a Markdown report, a JSON dump and SVG plots.
 //!
 //! | module | job |
@@ -12,13 +12,13 @@
 //! | [`providers`] | IronCore, GCP, AWS and Azure capacity rules (behaviour §7) |
 //! | [`params`] | the resolved parameters of one point (also the simulator's input) |
 //! | [`settings`] | every parameter by dotted path, typed and validated |
-//! | [`file`] | the YAML plan format, errors with file, line and field |
+//! | [`file`](mod@file) | the YAML plan format, errors with file, line and field |
 //! | [`sweep`] | deterministic cartesian expansion of sweeps |
 //! | [`model`] | evaluates one point; provider comparison |
 //! | [`run`] | runs all points on threads, simulator hook, comparison |
 //! | [`interval`] | confidence intervals on simulated blocking (Wilson, batch means) |
 //! | [`decide`] | one verdict and recommendation per point from the worse of both answers |
-//! | [`simulate`] | the simulator hook: a point as a sampled scenario, measured and scaled |
+//! | [`simulate`](mod@simulate) | the simulator hook: a point as a sampled scenario, measured and scaled |
 //! | [`mdtable`] | Markdown tables (padded, or streamed when long) |
 //! | [`report`], [`plot`] | `report.md`, `report.json`, SVG plots |
 //! | [`cli`] | `natsim plan PLAN --out DIR` |

@@ -56,7 +56,7 @@ pub fn parse_profiles(spec: &str) -> Result<Vec<String>, String> {
 pub struct ProfileRun {
     /// Profile name.
     pub profile: String,
-    /// Verdict → packets (the verdict classes of [`VerdictClass`]).
+    /// Verdict → packets (the verdict classes of `diff::VerdictClass`).
     pub verdicts: BTreeMap<String, u64>,
     /// Invariant violations found (0 for the real gateway).
     pub violations: u64,

@@ -1,4 +1,4 @@
-//! Scenario files: the schema ([`schema`]), loading and name resolution ([`load`]), the
+//! Scenario files: the schema ([`schema`]), loading and name resolution ([`load`](mod@load)), the
 //! IronCore API objects a scenario stands for and its `manifests:` ([`objects`],
 //! [`manifests`]),
 //! expectations ([`expect`]), reports ([`report`]), pcapng capture output ([`capture`]) and the

@@ -118,7 +118,7 @@ pub fn closest<'a>(name: &str, valid: impl IntoIterator<Item = &'a str>) -> Vec<
     scored.into_iter().take(3).map(|(_, v)| v).collect()
 }
 
-/// "no <what> named `name`" plus the closest valid names, or all of them when there are few
+/// "no `<what>` named `name`" plus the closest valid names, or all of them when there are few
 /// (or that there are none).
 pub fn unknown<'a>(what: &str, name: &str, valid: impl IntoIterator<Item = &'a str>) -> String {
     let valid: Vec<&str> = valid.into_iter().collect();

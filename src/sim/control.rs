@@ -3,7 +3,7 @@
 //! reconciler hands out (behaviour §3), not a second implementation of the rules.
 //!
 //! The adapter only translates:
-//! - simulated NICs (dataplane [`NicId`]s, indices into [`SimConfig::nics`]) ↔ API
+//! - simulated NICs (dataplane [`NicId`](crate::nat::NicId)s, indices into [`SimConfig::nics`]) ↔ API
 //!   `NetworkInterface` keys (namespace, name);
 //! - scripted control-plane faults → [`World`] mutators (`apply`, `delete`, `set_labels`,
 //!   `set_virtual_ip`, `add_gateway_ip`, ...);

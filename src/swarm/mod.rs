@@ -3,7 +3,7 @@
 //! | module | job |
 //! |---|---|
 //! | [`features`] | per seed, which features and fault classes are on (swarm testing) |
-//! | [`generate`] | seed + features → an ordinary scenario document (the world) |
+//! | [`generate`](mod@generate) | seed + features → an ordinary scenario document (the world) |
 //! | [`yaml`] | scenario documents back to scenario files, and the load round trip |
 //! | [`run`] | one run through `run_scenario` against the real or a broken dataplane |
 //! | [`coverage`] | vacuity guards: which interesting paths each run reached |

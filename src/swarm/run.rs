@@ -1,4 +1,4 @@
-//! Running one scenario for the swarm: through [`run_scenario`] exactly as `natsim run` does
+//! Running one scenario for the swarm: through [`run_scenario`](crate::scenario::run_scenario) exactly as `natsim run` does
 //! (so a failure found here reproduces there), with the [`Coverage`] observer next to the
 //! invariant checker, a chosen dataplane (the real gateway or a deliberately broken one), and panics
 //! caught so a crash is a result rather than the end of the swarm.

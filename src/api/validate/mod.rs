@@ -8,8 +8,8 @@
 //!
 //! | module | job |
 //! |---|---|
-//! | [`document`] | the first pass: one document's fields, with the positions of its findings |
-//! | [`cross`] | the second pass: references, duplicates, shared addresses, selection warnings |
+//! | `document` | the first pass: one document's fields, with the positions of its findings |
+//! | `cross` | the second pass: references, duplicates, shared addresses, selection warnings |
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;

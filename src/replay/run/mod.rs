@@ -11,7 +11,7 @@
 //! `Transmitted` for what `poll_transmit` releases, the events of timer runs, and at the end
 //! one `Reconciled` comparing the blocks the replay handed out with what the dataplane holds.
 //! The loop reuses its packet buffers and allocates nothing per packet unless verdict lines are
-//! on or a new host appears. What it writes is in [`output`].
+//! on or a new host appears. What it writes is in `output.rs`.
 
 use std::fmt::Write as _;
 use std::io::{Read, Write};

@@ -4,8 +4,8 @@
 //! | module | job |
 //! |---|---|
 //! | this file | errors, the entry points, the topology and the name tables, cross-item checks |
-//! | [`gateway`] | the gateway section, its IronCore objects and control plane |
-//! | [`items`] | traffic, attacks, faults and generators |
+//! | `gateway` | the gateway section, its IronCore objects and control plane |
+//! | `items` | traffic, attacks, faults and generators |
 
 use std::collections::BTreeMap;
 use std::fmt;

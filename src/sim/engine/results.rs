@@ -264,7 +264,7 @@ impl Simulator {
             .block_of(NicId(nic), family)
     }
 
-    /// What each dataplane node has to say besides counters ([`Inspect::notes`]), prefixed
+    /// What each dataplane node has to say besides counters ([`Inspect::notes`](crate::sim::dataplane::Inspect::notes)), prefixed
     /// with the node when there are several.
     pub fn dataplane_notes(&self) -> Vec<String> {
         let many = self.nodes.len() > 1;
