@@ -1108,6 +1108,37 @@ fn a_packet_that_would_leave_with_ttl_0_is_dropped_and_answered_with_time_exceed
 }
 
 #[test]
+fn an_inbound_icmp_error_that_would_leave_with_ttl_0_is_dropped_without_an_answer() {
+    // RFC 1812 §4.3.2.7: no ICMP error about an ICMP error. The error matches a live flow and
+    // is translated, then dropped at the hop; its `translated` count is taken back.
+    for (inside, remote, nat) in [(A4, R4, NAT4), (A6, R6, NAT6)] {
+        let mut g = gw("rfc", 64);
+        let mut sent = udp((inside, 5000), (remote, 53));
+        let v = g.process(secs(1), Ingress::Inside(NIC0), &mut sent);
+        assert_eq!(v, Verdict::Forward(Egress::Outside));
+        let error = |ttl| {
+            with_ttl(
+                PacketRepr::icmp_error(ip(remote), ip(nat), 3, 3, &sent).emit(),
+                ttl,
+            )
+        };
+        let translated_in = |g: &Gateway| g.counters().translated_in.iter().sum::<u64>();
+        let (v, _) = inbound(&mut g, secs(2), error(1));
+        assert_eq!(v, Verdict::Drop(DropReason::TtlExpired), "{inside}");
+        assert_eq!(g.counters().dropped(DropReason::TtlExpired), 1);
+        assert_eq!(g.counters().generated, 0, "no answer");
+        assert_eq!(translated_in(&g), 0, "count taken back");
+        let nic = g.nic_counters(NIC0).expect("NIC 0");
+        assert_eq!(nic.translated_in.iter().sum::<u64>(), 0, "per NIC too");
+        // With a hop to spare it is translated and leaves with 1.
+        let (v, back) = inbound(&mut g, secs(3), error(2));
+        assert_eq!(v, Verdict::Forward(Egress::Nic(NIC0)), "{inside}");
+        assert_eq!(ttl_of(&back), 1);
+        assert_eq!(translated_in(&g), 1);
+    }
+}
+
+#[test]
 fn time_exceeded_answers_are_rate_limited() {
     let mut g = gw("linux", 64);
     let mut answered = 0;

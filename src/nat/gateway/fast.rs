@@ -145,7 +145,7 @@ impl Gateway {
     }
 
     /// An inside packet of a live, non-hairpin flow (the general path: `classify`,
-    /// `handle_inside`, `outbound`, `find_or_create`, `leave_hop`); for one that finds no flow,
+    /// `handle_inside`, `outbound`, `find_or_create`, `leave_hop_expires`); for one that finds no flow,
     /// the general path's `outbound` at once, since every check before it has been made.
     #[inline]
     fn fast_out<A: Fam>(&mut self, nic: NicId, pkt: &mut Vec<u8>, meta: &IpMeta) -> Fast {
@@ -208,7 +208,7 @@ impl Gateway {
     }
 
     /// An outside packet that is a reply of a live, non-NAT64 flow (the general path:
-    /// `classify`, `handle_outside`, `leave_hop`).
+    /// `classify`, `handle_outside`, `leave_hop_expires`).
     #[inline]
     fn fast_in<A: Fam>(&mut self, pkt: &mut Vec<u8>, meta: &IpMeta) -> Fast {
         let fam = A::state_ref(&self.fams);

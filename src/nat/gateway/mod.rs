@@ -577,8 +577,9 @@ impl Gateway {
         };
         if self.config.profile.ttl_decrement
             && let Verdict::Forward(_) = verdict
+            && self.leave_hop_expires(verdict, pkt)
         {
-            verdict = self.leave_hop(verdict, pkt);
+            verdict = Verdict::Drop(DropReason::TtlExpired);
         }
         if let Verdict::Drop(r) = verdict {
             self.count_drop(ingress, r);
@@ -589,19 +590,25 @@ impl Gateway {
     /// The router hop on the way out (docs/behaviour.md §4 "TTL"): a forwarded packet leaves
     /// with its TTL / hop limit one lower. Packets that arrive with 1 or less were answered
     /// before translation; what still has 1 here (inbound ICMP errors, later fragments) is
-    /// dropped without an answer (RFC 1812 §4.3.2.7: no ICMP error about those).
-    fn leave_hop(&mut self, verdict: Verdict, pkt: &mut [u8]) -> Verdict {
+    /// dropped without an answer (RFC 1812 §4.3.2.7: no ICMP error about those): true when it
+    /// is, with its forward count taken back.
+    ///
+    /// Returns a flag rather than the verdict so that the caller's verdict is not rewritten on
+    /// the common path: the copy read the verdict back across the narrower stores that wrote
+    /// it (a store-forwarding stall on every established packet, whose fast path shares this
+    /// tail).
+    fn leave_hop_expires(&mut self, verdict: Verdict, pkt: &mut [u8]) -> bool {
         let version = match pkt.first().map(|b| b >> 4) {
             Some(4) if pkt.len() >= 20 => IpVersion::V4,
             Some(6) if pkt.len() >= 40 => IpVersion::V6,
-            _ => return verdict,
+            _ => return false,
         };
         if ttl::hops(pkt, version) <= 1 {
             self.undo_forward_count(verdict, pkt);
-            return Verdict::Drop(DropReason::TtlExpired);
+            return true;
         }
         ttl::decrement(pkt, version);
-        verdict
+        false
     }
 
     /// Takes back the `translated` count of a forward that is dropped after all.
