@@ -1,8 +1,9 @@
 //! Capacity planning: how many public IPs, which P, and when ports run out.
 //!
 //! A plan file describes a fleet, its traffic and a gateway, plus sweeps over any of those; each
-//! point of the sweep is evaluated with an analytic model and in the simulator ([`simulate`](mod@simulate)),
-//! and the results become a Markdown report, a JSON dump and SVG plots.
+//! point of the sweep is evaluated with an analytic model and in the simulator
+//! ([`simulate`](mod@simulate)), and the results become a Markdown report, a JSON dump and SVG
+//! plots.
 //!
 //! | module | job |
 //! |---|---|

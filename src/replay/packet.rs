@@ -108,11 +108,12 @@ fn set_addr(buf: &mut [u8], meta: &IpMeta, side: Side, ip: &IpAddr) {
     }
 }
 
-/// Turns a captured reply half (addressed to the inside host `nic`) into what the internet
-/// would have sent: addressed to the NAT endpoint of the flow it answers
-/// ([`Inspect::translation_of`](crate::sim::dataplane::Inspect::translation_of)), with incremental checksum updates. Without a live flow the
-/// destination becomes `nat_ip` with the port kept, so the gateway sees it as unsolicited.
-/// ICMP errors get the quoted packet's source rewritten too (it is what the NAT sent).
+/// Turns a captured reply half (addressed to the inside host `nic`) into what the internet would
+/// have sent: addressed to the NAT endpoint of the flow it answers
+/// ([`Inspect::translation_of`](crate::sim::dataplane::Inspect::translation_of)), with incremental
+/// checksum updates. Without a live flow the destination becomes `nat_ip` with the port kept, so
+/// the gateway sees it as unsolicited. ICMP errors get the quoted packet's source rewritten too (it
+/// is what the NAT sent).
 pub fn readdress_inbound(
     gateway: &dyn Dataplane,
     nic: NicId,

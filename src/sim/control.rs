@@ -3,8 +3,8 @@
 //! reconciler hands out (behaviour §3), not a second implementation of the rules.
 //!
 //! The adapter only translates:
-//! - simulated NICs (dataplane [`NicId`](crate::nat::NicId)s, indices into [`SimConfig::nics`]) ↔ API
-//!   `NetworkInterface` keys (namespace, name);
+//! - simulated NICs (dataplane [`NicId`](crate::nat::NicId)s, indices into
+//!   [`SimConfig::nics`]) ↔ API `NetworkInterface` keys (namespace, name);
 //! - scripted control-plane faults → [`World`] mutators (`apply`, `delete`, `set_labels`,
 //!   `set_virtual_ip`, `add_gateway_ip`, ...);
 //! - [`crate::api::DataplaneChange`]s → [`BlockChange`]s with dataplane [`Block`]s;

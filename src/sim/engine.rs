@@ -16,13 +16,13 @@
 //! | `comments` | verdict comments on captured packets |
 //! | `results` | what a run reports, observers handed back |
 //!
-//! Packet path: a NIC host sends on its access link (`host`, `route`) to its dataplane node,
-//! which calls [`Packets::process`](super::dataplane::Packets::process) with `Ingress::Inside` (`node`); translated packets go
-//! up the node's uplink to the internet router, which delivers them to remote hosts by
-//! destination address (`route`). Replies come back through the router to a dataplane node
-//! (any node in distributed mode: the node relays a packet for a port block it does not own to
-//! the owner, behaviour §4), which translates and sends them down the NIC's access link to the
-//! host's stack.
+//! Packet path: a NIC host sends on its access link (`host`, `route`) to its dataplane node, which
+//! calls [`Packets::process`](super::dataplane::Packets::process) with `Ingress::Inside` (`node`);
+//! translated packets go up the node's uplink to the internet router, which delivers them to remote
+//! hosts by destination address (`route`). Replies come back through the router to a dataplane node
+//! (any node in distributed mode: the node relays a packet for a port block it does not own to the
+//! owner, behaviour §4), which translates and sends them down the NIC's access link to the host's
+//! stack.
 
 mod adversary;
 mod build;

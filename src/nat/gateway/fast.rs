@@ -144,9 +144,9 @@ impl Gateway {
         }
     }
 
-    /// An inside packet of a live, non-hairpin flow (the general path: `classify`,
-    /// `handle_inside`, `outbound`, `find_or_create`, `leave_hop_expires`); for one that finds no flow,
-    /// the general path's `outbound` at once, since every check before it has been made.
+    /// An inside packet of a live, non-hairpin flow (the general path: `classify`, `handle_inside`,
+    /// `outbound`, `find_or_create`, `leave_hop_expires`); for one that finds no flow, the general
+    /// path's `outbound` at once, since every check before it has been made.
     #[inline]
     fn fast_out<A: Fam>(&mut self, nic: NicId, pkt: &mut Vec<u8>, meta: &IpMeta) -> Fast {
         let Some(state) = self.nics.get(nic.0 as usize).and_then(|n| n.as_ref()) else {
