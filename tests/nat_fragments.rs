@@ -373,3 +373,48 @@ fn later_outbound_fragments_are_dropped_once_their_flow_has_ended() {
         );
     }
 }
+
+/// `pkt` with its TTL / hop limit set to `hops` (checksums recomputed).
+fn with_hops(pkt: &[u8], hops: u8) -> Vec<u8> {
+    let (mut p, _) = PacketRepr::parse(pkt).expect("parses");
+    p.ip.ttl = hops;
+    p.emit()
+}
+
+fn hops_of(pkt: &[u8]) -> u8 {
+    if pkt[0] >> 4 == 4 { pkt[8] } else { pkt[7] }
+}
+
+#[test]
+fn a_later_fragment_that_would_leave_with_ttl_0_is_dropped_without_an_answer() {
+    // behaviour §4 "TTL": no ICMP error about a non-first fragment (RFC 1812 §4.3.2.7). The
+    // fragment is translated, then dropped at the hop, its `translated` count taken back.
+    for (a, r) in [(A4, R4), (A6, R6)] {
+        let mut g = gw("rfc", 64);
+        let frags = fragments((a, 5000), (r, 53), 77, 60);
+        assert!(frags.len() >= 3);
+        let (v, _) = send(&mut g, secs(1), Ingress::Inside(NIC0), &frags[0]);
+        assert_eq!(v, Verdict::Forward(Egress::Outside));
+        let (v, _) = send(
+            &mut g,
+            secs(1),
+            Ingress::Inside(NIC0),
+            &with_hops(&frags[1], 1),
+        );
+        assert_eq!(v, Verdict::Drop(DropReason::TtlExpired), "{a}");
+        assert_eq!(g.counters().dropped(DropReason::TtlExpired), 1);
+        assert_eq!(g.counters().generated, 0, "no answer");
+        let translated_out = |g: &Gateway| g.counters().translated_out.iter().sum::<u64>();
+        assert_eq!(translated_out(&g), 1, "count taken back");
+        // With a hop to spare it is translated and leaves with 1.
+        let (v, b) = send(
+            &mut g,
+            secs(1),
+            Ingress::Inside(NIC0),
+            &with_hops(&frags[2], 2),
+        );
+        assert_eq!(v, Verdict::Forward(Egress::Outside), "{a}");
+        assert_eq!(hops_of(&b), 1);
+        assert_eq!(translated_out(&g), 2);
+    }
+}
