@@ -7,6 +7,8 @@ use serde::Serialize;
 /// Why the gateway dropped a packet. Names are stable: counters are `drop.<name>`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
+// A whole aligned word: a `Verdict::Drop` written as two bytes was copied with a load across
+// both stores, which the CPU cannot forward (a stall on every refused packet).
 #[repr(u32)]
 pub enum DropReason {
     /// Did not parse as an IP packet natsim handles.
