@@ -1,6 +1,9 @@
 //! Deliberately broken dataplanes. Each wraps the real [`Gateway`] and breaks one rule, so that
 //! a test can show the matching invariant checker fails ("a checker that cannot fail is
 //! worthless", behaviour §6).
+//!
+//! One file (about 830 lines): the breakages are the arms of one `Broken` dataplane over shared
+//! flow bookkeeping, read together against the invariant each one targets.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, SocketAddr};

@@ -12,6 +12,9 @@
 //! one `Reconciled` comparing the blocks the replay handed out with what the dataplane holds.
 //! The loop reuses its packet buffers and allocates nothing per packet unless verdict lines are
 //! on or a new host appears. What it writes is in `output.rs`.
+//!
+//! One file (about 840 lines): the entry points, the prescan that guesses each packet's side and
+//! the per-packet loop (`Run`) are one pipeline, in the order of events the checker must see.
 
 use std::fmt::Write as _;
 use std::io::{Read, Write};

@@ -6,6 +6,9 @@
 //! | this file | errors, the entry points, the topology and the name tables, cross-item checks |
 //! | `gateway` | the gateway section, its IronCore objects and control plane |
 //! | `items` | traffic, attacks, faults and generators |
+//!
+//! This file is about 830 lines: the name tables and the cross-item checks read the same
+//! resolved topology, so they stay beside it.
 
 use std::collections::BTreeMap;
 use std::fmt;
