@@ -374,17 +374,6 @@ fn later_outbound_fragments_are_dropped_once_their_flow_has_ended() {
     }
 }
 
-/// `pkt` with its TTL / hop limit set to `hops` (checksums recomputed).
-fn with_hops(pkt: &[u8], hops: u8) -> Vec<u8> {
-    let (mut p, _) = PacketRepr::parse(pkt).expect("parses");
-    p.ip.ttl = hops;
-    p.emit()
-}
-
-fn hops_of(pkt: &[u8]) -> u8 {
-    if pkt[0] >> 4 == 4 { pkt[8] } else { pkt[7] }
-}
-
 #[test]
 fn a_later_fragment_that_would_leave_with_ttl_0_is_dropped_without_an_answer() {
     // behaviour §4 "TTL": no ICMP error about a non-first fragment (RFC 1812 §4.3.2.7). The
@@ -399,7 +388,7 @@ fn a_later_fragment_that_would_leave_with_ttl_0_is_dropped_without_an_answer() {
             &mut g,
             secs(1),
             Ingress::Inside(NIC0),
-            &with_hops(&frags[1], 1),
+            &with_ttl(&frags[1], 1),
         );
         assert_eq!(v, Verdict::Drop(DropReason::TtlExpired), "{a}");
         assert_eq!(g.counters().dropped(DropReason::TtlExpired), 1);
@@ -411,10 +400,10 @@ fn a_later_fragment_that_would_leave_with_ttl_0_is_dropped_without_an_answer() {
             &mut g,
             secs(1),
             Ingress::Inside(NIC0),
-            &with_hops(&frags[2], 2),
+            &with_ttl(&frags[2], 2),
         );
         assert_eq!(v, Verdict::Forward(Egress::Outside), "{a}");
-        assert_eq!(hops_of(&b), 1);
+        assert_eq!(ttl_of(&b), 1);
         assert_eq!(translated_out(&g), 2);
     }
 }

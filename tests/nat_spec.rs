@@ -1029,24 +1029,13 @@ fn removing_a_nic_ends_its_flows() {
 
 // ----- TTL -------------------------------------------------------------------------------------
 
-fn with_ttl(mut pkt: Vec<u8>, ttl: u8) -> Vec<u8> {
-    let (mut p, _) = PacketRepr::parse(&pkt).expect("parses");
-    p.ip.ttl = ttl;
-    pkt = p.emit();
-    pkt
-}
-
-fn ttl_of(pkt: &[u8]) -> u8 {
-    if pkt[0] >> 4 == 4 { pkt[8] } else { pkt[7] }
-}
-
 #[test]
 fn rfc_and_linux_decrement_ttl_and_hop_limit_of_forwarded_packets_and_cloud_profiles_do_not() {
     for name in Profile::NAMES {
         let hop = u8::from(matches!(name, "rfc" | "linux"));
         let mut g = gw(name, 64);
         for (inside, remote, nat) in [(A4, R4, NAT4), (A6, R6, NAT6)] {
-            let mut pkt = with_ttl(udp((inside, 5000), (remote, 53)), 30);
+            let mut pkt = with_ttl(&udp((inside, 5000), (remote, 53)), 30);
             let v = g.process(secs(1), Ingress::Inside(NIC0), &mut pkt);
             assert_eq!(v, Verdict::Forward(Egress::Outside), "{name}");
             let port = ports(&parsed(&pkt)).0; // checksums verify after the decrement
@@ -1054,7 +1043,7 @@ fn rfc_and_linux_decrement_ttl_and_hop_limit_of_forwarded_packets_and_cloud_prof
             let (v, back) = inbound(
                 &mut g,
                 secs(1),
-                with_ttl(udp((remote, 53), (nat, port)), 20),
+                with_ttl(&udp((remote, 53), (nat, port)), 20),
             );
             assert_eq!(v, Verdict::Forward(Egress::Nic(NIC0)), "{name}");
             parsed(&back);
@@ -1068,7 +1057,7 @@ fn a_packet_that_would_leave_with_ttl_0_is_dropped_and_answered_with_time_exceed
     for (inside, remote, nat, t) in [(A4, R4, NAT4, 11u8), (A6, R6, NAT6, 3u8)] {
         let mut g = gw("rfc", 64);
         // Outbound, TTL 1: no flow, Time Exceeded to the inside host from the NIC's NAT IP.
-        let mut pkt = with_ttl(udp((inside, 5000), (remote, 53)), 1);
+        let mut pkt = with_ttl(&udp((inside, 5000), (remote, 53)), 1);
         let v = g.process(secs(1), Ingress::Inside(NIC0), &mut pkt);
         assert_eq!(v, Verdict::Respond(Egress::Nic(NIC0)));
         let a = parsed(&pkt);
@@ -1081,7 +1070,11 @@ fn a_packet_that_would_leave_with_ttl_0_is_dropped_and_answered_with_time_exceed
         // Inbound reply of a live flow, TTL 1: answered to the remote from the NAT IP, with
         // only public addresses in the quote.
         let (_, port) = out_ok(&mut g, secs(2), NIC0, udp((inside, 5000), (remote, 53)));
-        let (v, back) = inbound(&mut g, secs(3), with_ttl(udp((remote, 53), (nat, port)), 1));
+        let (v, back) = inbound(
+            &mut g,
+            secs(3),
+            with_ttl(&udp((remote, 53), (nat, port)), 1),
+        );
         assert_eq!(v, Verdict::Respond(Egress::Outside));
         let a = parsed(&back);
         assert_eq!((a.ip.src, a.ip.dst), (ip(nat), ip(remote)));
@@ -1101,7 +1094,11 @@ fn a_packet_that_would_leave_with_ttl_0_is_dropped_and_answered_with_time_exceed
         assert_eq!(g.counters().dropped(DropReason::TtlExpired), 2);
         assert_eq!(g.counters().generated, 2);
         // TTL 2 still passes and leaves with 1.
-        let (v, back) = inbound(&mut g, secs(4), with_ttl(udp((remote, 53), (nat, port)), 2));
+        let (v, back) = inbound(
+            &mut g,
+            secs(4),
+            with_ttl(&udp((remote, 53), (nat, port)), 2),
+        );
         assert_eq!(v, Verdict::Forward(Egress::Nic(NIC0)));
         assert_eq!(ttl_of(&back), 1);
     }
@@ -1118,7 +1115,7 @@ fn an_inbound_icmp_error_that_would_leave_with_ttl_0_is_dropped_without_an_answe
         assert_eq!(v, Verdict::Forward(Egress::Outside));
         let error = |ttl| {
             with_ttl(
-                PacketRepr::icmp_error(ip(remote), ip(nat), 3, 3, &sent).emit(),
+                &PacketRepr::icmp_error(ip(remote), ip(nat), 3, 3, &sent).emit(),
                 ttl,
             )
         };
@@ -1143,7 +1140,7 @@ fn time_exceeded_answers_are_rate_limited() {
     let mut g = gw("linux", 64);
     let mut answered = 0;
     for _ in 0..3 * TIME_EXCEEDED_BURST {
-        let mut pkt = with_ttl(udp((A4, 5000), (R4, 53)), 1);
+        let mut pkt = with_ttl(&udp((A4, 5000), (R4, 53)), 1);
         match g.process(secs(1), Ingress::Inside(NIC0), &mut pkt) {
             Verdict::Respond(Egress::Nic(NIC0)) => answered += 1,
             v => assert_eq!(v, Verdict::Drop(DropReason::TtlExpired)),
@@ -1155,7 +1152,7 @@ fn time_exceeded_answers_are_rate_limited() {
         u64::from(3 * TIME_EXCEEDED_BURST)
     );
     // The budget refills with virtual time.
-    let mut pkt = with_ttl(udp((A4, 5000), (R4, 53)), 1);
+    let mut pkt = with_ttl(&udp((A4, 5000), (R4, 53)), 1);
     let later = Instant::from_nanos(secs(1).as_nanos() + TIME_EXCEEDED_INTERVAL_NS);
     assert_eq!(
         g.process(later, Ingress::Inside(NIC0), &mut pkt),
@@ -1171,7 +1168,7 @@ fn ttl_decrement_is_a_profile_field_scenarios_can_override() {
         .with_overrides(&overrides)
         .expect("known field");
     let mut g = build(config(p, 64));
-    let mut pkt = with_ttl(udp((A4, 5000), (R4, 53)), 1);
+    let mut pkt = with_ttl(&udp((A4, 5000), (R4, 53)), 1);
     assert_eq!(
         g.process(secs(1), Ingress::Inside(NIC0), &mut pkt),
         Verdict::Forward(Egress::Outside)

@@ -248,3 +248,15 @@ pub fn hop(pkt: &[u8]) -> Vec<u8> {
     }
     p
 }
+
+/// `pkt` with its IPv4 TTL / IPv6 hop limit set to `ttl` (checksums recomputed).
+pub fn with_ttl(pkt: &[u8], ttl: u8) -> Vec<u8> {
+    let (mut p, _) = PacketRepr::parse(pkt).expect("parses");
+    p.ip.ttl = ttl;
+    p.emit()
+}
+
+/// The IPv4 TTL / IPv6 hop limit of `pkt`.
+pub fn ttl_of(pkt: &[u8]) -> u8 {
+    if pkt[0] >> 4 == 4 { pkt[8] } else { pkt[7] }
+}
