@@ -2,7 +2,7 @@
 //!
 //! - [`config`]: networks, NICs, NAT IPs, P, blocks; [`profile`]: timers and behaviour switches.
 //! - `table`: the connection-tracking slab, its two indexes, timer lists and port allocator state;
-//!   `ports`: the per-scope free-sets; `tcp`: the TCP state machine; `frag`: fragment state.
+//!   `ports`: the per-scope free-sets; `mapping`: the endpoint mappings; `tcp`: the TCP state machine; `frag`: fragment state.
 //! - [`Gateway`]: the translator tying them together; [`counters`] and [`event`]: what
 //!   observers see.
 
@@ -14,6 +14,7 @@ pub mod event;
 mod frag;
 mod gateway;
 mod index;
+mod mapping;
 pub mod nat64;
 mod ports;
 mod prefetch;

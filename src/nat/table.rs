@@ -18,6 +18,7 @@ use hashbrown::HashMap;
 use super::addr::Addr;
 use super::config::NicId;
 use super::index::SlotIndex;
+use super::mapping::{Endpoint, Mappings};
 use super::ports::{PortSet, port_start_offset};
 use super::profile::LimitScope;
 use crate::rng::mix64;
@@ -139,22 +140,6 @@ struct TimerEntry {
     idx: u32,
 }
 
-/// Key of an endpoint mapping: the inside endpoint of a NIC.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub(crate) struct MapKey<A> {
-    pub nic: u32,
-    pub proto: u8,
-    pub inside: A,
-    pub port: u16,
-}
-
-/// The NAT port an inside endpoint prefers, and how many flows (live or held) use it.
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct Mapping {
-    pub nat_port: u16,
-    pub refs: u32,
-}
-
 /// Key of a port free-set: the scope within which a NAT port may not repeat.
 ///
 /// NIC, protocol and remote port share one word (`nic << 32 | proto << 16 | remote_port`):
@@ -199,7 +184,8 @@ pub(crate) struct FlowTable<A: Addr> {
     timers: BinaryHeap<Reverse<TimerEntry>>,
     timeouts: Timeouts,
     hasher: FixedState,
-    pub mappings: HashMap<MapKey<A>, Mapping, FixedState>,
+    /// Endpoint mappings (behaviour §4 "Port choice").
+    mappings: Mappings<A>,
     pub scopes: HashMap<ScopeKey<A>, PortSet, FixedState>,
     /// Closed TCP flows per scope key, for TIME_WAIT takeover (only filled when the profile
     /// allows takeover). Entries may be stale (flow freed, slot reused, flow reopened): they are
@@ -220,7 +206,7 @@ impl<A: Addr> FlowTable<A> {
             timers: BinaryHeap::new(),
             timeouts,
             hasher: hasher.clone(),
-            mappings: HashMap::with_hasher(hasher.clone()),
+            mappings: Mappings::new(hasher.clone()),
             scopes: HashMap::with_hasher(hasher.clone()),
             closed: HashMap::with_hasher(hasher.clone()),
         }
@@ -604,28 +590,27 @@ impl<A: Addr> FlowTable<A> {
         rport: u16,
         avoid: Option<u16>,
     ) -> Result<u16, Exhausted> {
-        let map_key = MapKey {
+        let endpoint = Endpoint {
             nic,
             proto,
             inside: *inside,
             port: iport,
         };
-        let mapped = self.mappings.get(&map_key).map(|m| m.nat_port);
+        let found = self.mappings.find(&endpoint);
+        let mapped = found.map(|m| m.nat_port);
         let in_block = |p: u16| {
             let off = u32::from(p.wrapping_sub(span.start));
             (off < span.usable).then_some(off as u16)
         };
         if scope == LimitScope::Nic
-            && let Some(p) = mapped
+            && let Some(m) = found
         {
-            if avoid == Some(p) {
+            if avoid == Some(m.nat_port) {
                 return Err(Exhausted);
             }
             // The mapping owns its port across all remotes: reuse it unconditionally.
-            if let Some(m) = self.mappings.get_mut(&map_key) {
-                m.refs += 1;
-            }
-            return Ok(p);
+            self.mappings.add_ref(m);
+            return Ok(m.nat_port);
         }
         let key = Self::scope_key(scope, nic, proto, remote, rport);
         let set = self.scopes.entry(key).or_insert_with(PortSet::new);
@@ -660,33 +645,22 @@ impl<A: Addr> FlowTable<A> {
         };
         set.insert(off, span.usable);
         let port = span.start + off;
-        self.mappings
-            .entry(map_key)
-            .and_modify(|m| m.refs += 1)
-            .or_insert(Mapping {
-                nat_port: port,
-                refs: 1,
-            });
+        match found {
+            Some(m) => self.mappings.add_ref(m),
+            None => self.mappings.create(&endpoint, port),
+        }
         Ok(port)
     }
 
     /// Returns a flow's port to its scope (and drops its mapping reference).
     pub(crate) fn release_port(&mut self, scope: LimitScope, span_start: u16, idx: u32) {
         let f = self.flows[idx as usize];
-        let map_key = MapKey {
+        let mapping_gone = self.mappings.release(&Endpoint {
             nic: f.nic,
             proto: f.proto,
             inside: f.inside,
             port: f.inside_port,
-        };
-        let mut mapping_gone = None;
-        if let Some(m) = self.mappings.get_mut(&map_key) {
-            m.refs -= 1;
-            if m.refs == 0 {
-                mapping_gone = Some(m.nat_port);
-                self.mappings.remove(&map_key);
-            }
-        }
+        });
         let port_to_free = match scope {
             LimitScope::Nic => mapping_gone,
             _ => Some(f.nat_port),
@@ -775,7 +749,7 @@ impl<A: Addr> FlowTable<A> {
             + self.timers.capacity() * size_of::<Reverse<TimerEntry>>()
             + self.out_index.allocated_bytes()
             + self.in_index.allocated_bytes()
-            + self.mappings.capacity() * (size_of::<(MapKey<A>, Mapping)>() + 1)
+            + self.mappings.allocated_bytes()
             + self.scopes.capacity() * (size_of::<(ScopeKey<A>, PortSet)>() + 1)
             + self.closed.capacity() * (size_of::<(ScopeKey<A>, Vec<u32>)>() + 1)
             + self
