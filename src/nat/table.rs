@@ -69,7 +69,7 @@ pub(crate) const SEEN_REPLY: u8 = 0x10;
 /// refresh on the same timer class cannot need a new one (see [`FlowTable::touch`]).
 pub(crate) const TIMED: u8 = 0x20;
 
-/// One tracked flow. 56 bytes for IPv4, 80 for IPv6.
+/// One tracked flow. 48 bytes for IPv4, 72 for IPv6.
 ///
 /// `repr(C)` keeps the fields an established packet reads and writes (the lookup key, the
 /// translation, the TCP state and timer class, the last refresh) together in the first 32
@@ -97,9 +97,6 @@ pub(crate) struct Flow<A> {
     pub last_active_ns: u64,
     /// Deadline of the flow's authoritative timer entry (`u64::MAX`: none).
     pub timer_ns: u64,
-    /// TCP: when the flow closed (second FIN or RST); the port hold counts from here
-    /// (docs/behaviour.md §5). Meaningless while the flow is not closed.
-    pub closed_ns: u64,
     /// TCP: the end of the furthest outbound sequence space seen (seq + length, SYN and FIN
     /// counting one), Linux's `seen[ORIGINAL].td_end`, for TIME_WAIT takeover.
     pub seq_end: u32,
@@ -192,6 +189,10 @@ pub(crate) struct FlowTable<A: Addr> {
     /// validated when read and pruned when the list would grow; a list goes when its scope's
     /// last port is released.
     closed: HashMap<ScopeKey<A>, Vec<u32>, FixedState>,
+    /// When each closed TCP flow closed (second FIN or RST), by slot: its port hold counts from
+    /// here (docs/behaviour.md §5). Only flows that closed have an entry, so a table of open
+    /// flows pays nothing for it (a field would cost every flow 8 bytes). Never iterated.
+    closed_at_ns: HashMap<u32, u64, FixedState>,
 }
 
 impl<A: Addr> FlowTable<A> {
@@ -209,6 +210,7 @@ impl<A: Addr> FlowTable<A> {
             mappings: Mappings::new(hasher.clone()),
             scopes: HashMap::with_hasher(hasher.clone()),
             closed: HashMap::with_hasher(hasher.clone()),
+            closed_at_ns: HashMap::with_hasher(hasher.clone()),
         }
     }
 
@@ -526,6 +528,20 @@ impl<A: Addr> FlowTable<A> {
         f.last_active_ns = u64::from(self.free_head);
         self.free_head = idx;
         self.used -= 1;
+        if !self.closed_at_ns.is_empty() {
+            self.closed_at_ns.remove(&idx);
+        }
+    }
+
+    /// Records that the TCP flow in `idx` closed at `at_ns`.
+    pub(crate) fn set_closed_at(&mut self, idx: u32, at_ns: u64) {
+        self.closed_at_ns.insert(idx, at_ns);
+    }
+
+    /// When the TCP flow in `idx` last closed ([`FlowTable::set_closed_at`]); `None` if it
+    /// never did.
+    pub(crate) fn closed_at(&self, idx: u32) -> Option<u64> {
+        self.closed_at_ns.get(&idx).copied()
     }
 
     /// Records activity: the flow now runs on `class`'s timer from `at_ns`. Returns the new
@@ -752,6 +768,7 @@ impl<A: Addr> FlowTable<A> {
             + self.mappings.allocated_bytes()
             + self.scopes.capacity() * (size_of::<(ScopeKey<A>, PortSet)>() + 1)
             + self.closed.capacity() * (size_of::<(ScopeKey<A>, Vec<u32>)>() + 1)
+            + self.closed_at_ns.capacity() * (size_of::<(u32, u64)>() + 1)
             + self
                 .closed
                 .values()

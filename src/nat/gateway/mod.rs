@@ -452,7 +452,9 @@ impl Gateway {
         // holds count from expiry.
         let hold = hold_class.map(|hc| {
             let from = if f.proto == proto::TCP {
-                f.closed_ns
+                let closed = A::state_ref(&self.fams).table.closed_at(idx);
+                debug_assert!(closed.is_some(), "a closed TCP flow has a close time");
+                closed.unwrap_or(deadline)
             } else {
                 deadline
             };
@@ -1175,7 +1177,6 @@ impl Gateway {
                 nic: nic.0,
                 last_active_ns: now,
                 timer_ns: u64::MAX,
-                closed_ns: 0,
                 seq_end: seg.1,
                 proto: p,
                 state,
@@ -1250,7 +1251,7 @@ impl Gateway {
                 let transitory = tcp::is_transitory(f.state);
                 if closed && !was_closed {
                     // The port hold counts from here (docs/behaviour.md §5).
-                    f.closed_ns = now;
+                    table.set_closed_at(idx, now);
                     if takeover {
                         table.list_closed(scope, idx);
                     }
