@@ -170,6 +170,30 @@ impl SlotIndex {
         self.entries[pos] = entry;
     }
 
+    /// Replaces `old`, stored under `hash`, by `new` in place: the hash and so the probe run
+    /// stay the same. False if `old` is not there. `new` must fit the slot field (at most
+    /// [`SlotIndex::max_slot`]).
+    pub(crate) fn replace(&mut self, hash: u64, old: u32, new: u32) -> bool {
+        debug_assert!(new <= self.max_slot());
+        if self.entries.is_empty() {
+            return false;
+        }
+        let mask = self.entries.len() - 1;
+        let want = self.tag(hash) | (old + 1);
+        let mut pos = self.home(hash);
+        loop {
+            let e = self.entries[pos];
+            if e == EMPTY {
+                return false;
+            }
+            if e == want {
+                self.entries[pos] = self.tag(hash) | (new + 1);
+                return true;
+            }
+            pos = (pos + 1) & mask;
+        }
+    }
+
     /// Removes `slot` stored under `hash`; false if it is not there.
     pub(crate) fn remove(&mut self, hash: u64, slot: u32, rehash: impl Fn(u32) -> u64) -> bool {
         if self.entries.is_empty() {
@@ -265,6 +289,30 @@ mod tests {
                 prop_assert_eq!(idx.find(hash_of(299_999), |c| model.get(&c) == Some(&299_999)), None);
             }
         }
+    }
+
+    #[test]
+    fn replacing_a_slot_keeps_its_hash_and_probe_run() {
+        let mut idx = SlotIndex::default();
+        let mut model = BTreeMap::new();
+        // Keys 0, 7, 14 share low hash bits, so they probe past each other.
+        for (slot, key) in [(1, 0), (2, 7), (3, 14)] {
+            insert_as_table(&mut idx, &model, key, slot);
+            model.insert(slot, key);
+        }
+        assert!(idx.replace(hash_of(7), 2, 9));
+        assert!(!idx.replace(hash_of(7), 2, 10), "2 is gone");
+        model.remove(&2);
+        model.insert(9, 7);
+        for (&s, &k) in &model {
+            assert_eq!(idx.find(hash_of(k), |c| model.get(&c) == Some(&k)), Some(s));
+        }
+        assert_eq!(idx.len(), 3);
+        let m = model.clone();
+        assert!(idx.remove(hash_of(7), 9, |s| hash_of(
+            m.get(&s).copied().unwrap_or(u32::MAX)
+        )));
+        assert_eq!(idx.find(hash_of(14), |c| c == 3), Some(3));
     }
 
     #[test]

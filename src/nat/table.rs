@@ -157,6 +157,14 @@ pub(crate) struct BlockSpan {
     pub usable: u32,
 }
 
+/// A port [`FlowTable::allocate_port`] chose, for [`FlowTable::insert`] to store the flow with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Allocated {
+    pub port: u16,
+    /// The endpoint had no mapping: the new flow holds it.
+    new_mapping: bool,
+}
+
 /// Why no port could be allocated.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Exhausted;
@@ -394,9 +402,16 @@ impl<A: Addr> FlowTable<A> {
     }
 
     /// Stores a new live flow, indexes it and starts its timer; returns its slot and deadline.
-    /// `out_hash` is the flow's [`FlowTable::out_hash_for`], computed by the lookup that missed.
-    pub(crate) fn insert(&mut self, mut flow: Flow<A>, out_hash: u64) -> (u32, u64) {
+    /// `out_hash` is the flow's [`FlowTable::out_hash_for`], computed by the lookup that missed;
+    /// `allocated` is its port from [`FlowTable::allocate_port`], the last table call before.
+    pub(crate) fn insert(
+        &mut self,
+        mut flow: Flow<A>,
+        out_hash: u64,
+        allocated: Allocated,
+    ) -> (u32, u64) {
         debug_assert_eq!(out_hash, Self::out_hash_of(&self.hasher, &flow));
+        debug_assert_eq!(flow.nat_port, allocated.port);
         flow.flags = (flow.flags | LIVE) & !TIMED;
         flow.timer_ns = u64::MAX;
         let idx = if self.free_head != NIL {
@@ -417,6 +432,9 @@ impl<A: Addr> FlowTable<A> {
             self.flows[idx as usize] = flow;
         }
         self.used += 1;
+        if allocated.new_mapping {
+            self.mappings.create(&self.flows, idx);
+        }
         let h = &self.hasher;
         self.out_index.insert(out_hash, idx);
         self.in_index.insert(Self::in_hash_of(h, &flow), idx);
@@ -605,14 +623,14 @@ impl<A: Addr> FlowTable<A> {
         remote: &A,
         rport: u16,
         avoid: Option<u16>,
-    ) -> Result<u16, Exhausted> {
+    ) -> Result<Allocated, Exhausted> {
         let endpoint = Endpoint {
             nic,
             proto,
             inside: *inside,
             port: iport,
         };
-        let found = self.mappings.find(&endpoint);
+        let found = self.mappings.find(&self.flows, &endpoint);
         let mapped = found.map(|m| m.nat_port);
         let in_block = |p: u16| {
             let off = u32::from(p.wrapping_sub(span.start));
@@ -625,8 +643,11 @@ impl<A: Addr> FlowTable<A> {
                 return Err(Exhausted);
             }
             // The mapping owns its port across all remotes: reuse it unconditionally.
-            self.mappings.add_ref(m);
-            return Ok(m.nat_port);
+            self.mappings.add_ref(&self.flows, m);
+            return Ok(Allocated {
+                port: m.nat_port,
+                new_mapping: false,
+            });
         }
         let key = Self::scope_key(scope, nic, proto, remote, rport);
         let set = self.scopes.entry(key).or_insert_with(PortSet::new);
@@ -661,22 +682,19 @@ impl<A: Addr> FlowTable<A> {
         };
         set.insert(off, span.usable);
         let port = span.start + off;
-        match found {
-            Some(m) => self.mappings.add_ref(m),
-            None => self.mappings.create(&endpoint, port),
+        if let Some(m) = found {
+            self.mappings.add_ref(&self.flows, m);
         }
-        Ok(port)
+        Ok(Allocated {
+            port,
+            new_mapping: found.is_none(),
+        })
     }
 
     /// Returns a flow's port to its scope (and drops its mapping reference).
     pub(crate) fn release_port(&mut self, scope: LimitScope, span_start: u16, idx: u32) {
         let f = self.flows[idx as usize];
-        let mapping_gone = self.mappings.release(&Endpoint {
-            nic: f.nic,
-            proto: f.proto,
-            inside: f.inside,
-            port: f.inside_port,
-        });
+        let mapping_gone = self.mappings.release(&self.flows, idx);
         let port_to_free = match scope {
             LimitScope::Nic => mapping_gone,
             _ => Some(f.nat_port),

@@ -1143,7 +1143,7 @@ impl Gateway {
                 scope, seed, nb.span, nic.0, p, &inside, iport, &remote, rport, avoid,
             );
         }
-        let nat_port = allocated.map_err(|_| DropReason::PortsExhausted)?;
+        let allocated = allocated.map_err(|_| DropReason::PortsExhausted)?;
         let recovery = self.config.profile.tcp_rst_recovery;
         let table = &mut A::state(&mut self.fams).table;
         let (state, cls) = match p {
@@ -1172,7 +1172,7 @@ impl Gateway {
                 remote,
                 inside_port: iport,
                 remote_port: rport,
-                nat_port,
+                nat_port: allocated.port,
                 nat_ip: nb.nat_ip,
                 nic: nic.0,
                 last_active_ns: now,
@@ -1184,6 +1184,7 @@ impl Gateway {
                 flags: extra_flags | if hairpin { HAIRPIN } else { 0 },
             },
             out_hash,
+            allocated,
         );
         self.next_deadline_bound_ns = self.next_deadline_bound_ns.min(d);
         self.counters.flows_created += 1;
