@@ -330,6 +330,38 @@ fn nic_scope_allows_p_mappings_per_nic_and_protocol() {
 }
 
 #[test]
+fn an_endpoint_mapping_outlives_its_first_flow_while_another_flow_uses_it() {
+    // nic scope, one port: the port belongs to the endpoint's mapping, which must last while
+    // any flow of the endpoint does, not only while the flow that made it does.
+    let mut g = build(config(scope_profile(LimitScope::Nic), 1));
+    let (_, p) = out_ok(&mut g, secs(0), NIC0, udp((A4, 5000), (R4, 53)));
+    assert_eq!(
+        out_ok(&mut g, secs(100), NIC0, udp((A4, 5000), (R4B, 53))).1,
+        p
+    );
+    // rfc: UDP 300 s idle, then a 120 s hold; the first flow is gone at 420 s. The second is
+    // refreshed and stays.
+    for t in [200, 290, 380, 470] {
+        out_ok(&mut g, secs(t), NIC0, udp((A4, 5000), (R4B, 53)));
+    }
+    assert_eq!(live(&g).len(), 1, "only the second flow is left");
+    assert_eq!(
+        out(&mut g, secs(480), NIC0, udp((A4, 5001), (R4, 53))),
+        Err(Verdict::Drop(DropReason::PortsExhausted)),
+        "the port is still the first endpoint's"
+    );
+    assert_eq!(
+        out_ok(&mut g, secs(480), NIC0, udp((A4, 5000), ("192.0.2.1", 9))).1,
+        p,
+        "the endpoint keeps its mapping"
+    );
+    let (v, pkt) = inbound(&mut g, secs(481), udp((R4B, 53), (NAT4, p)));
+    assert_eq!(v, Verdict::Forward(Egress::Nic(NIC0)));
+    assert_eq!(ports(&parsed(&pkt)), (53, 5000));
+    assert_no_overloading(&g);
+}
+
+#[test]
 fn one_nat_port_is_reused_towards_different_remotes() {
     let mut g = gw("rfc", 1);
     let (_, p1) = out_ok(&mut g, secs(1), NIC0, udp((A4, 5000), (R4, 53)));
