@@ -630,14 +630,12 @@ impl<A: Addr> FlowTable<A> {
             inside: *inside,
             port: iport,
         };
-        let found = self.mappings.find(&self.flows, &endpoint);
-        let mapped = found.map(|m| m.nat_port);
         let in_block = |p: u16| {
             let off = u32::from(p.wrapping_sub(span.start));
             (off < span.usable).then_some(off as u16)
         };
         if scope == LimitScope::Nic
-            && let Some(m) = found
+            && let Some(m) = self.mappings.find(&self.flows, &endpoint)
         {
             if avoid == Some(m.nat_port) {
                 return Err(Exhausted);
@@ -657,6 +655,13 @@ impl<A: Addr> FlowTable<A> {
             }
             return Err(Exhausted);
         }
+        // In the other scopes the mapping only names a preferred port, so a full scope was
+        // refused above without looking it up (a refusal stays a few loads).
+        let found = match scope {
+            LimitScope::Nic => None,
+            _ => self.mappings.find(&self.flows, &endpoint),
+        };
+        let mapped = found.map(|m| m.nat_port);
         // The avoided port is held for the search only.
         let avoided = avoid.and_then(in_block).filter(|&off| !set.contains(off));
         if let Some(off) = avoided {
