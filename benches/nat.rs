@@ -124,6 +124,26 @@ fn flow_packets(v6: bool, flows: u32) -> Vec<Vec<u8>> {
         .collect()
 }
 
+/// The order flows are visited in, scrambled so large tables are not walked sequentially: by
+/// default flow `i × 2654435761 mod flows` (the figures of every session so far), or with
+/// `NATSIM_BENCH_ORDER=shuffle` a seeded random permutation (ChaCha8 through `natsim::rng`).
+/// The default order is an arithmetic progression of slots, so the addresses it touches one
+/// after another are a fixed stride apart; at a million flows its cost depends on the flow size
+/// in a way a random order does not (reports/BENCHMARKS.md, fifteenth session).
+fn visit_order(flows: u32) -> Vec<u32> {
+    let mut order: Vec<u32> = (0..flows)
+        .map(|i| ((u64::from(i) * 2_654_435_761) % u64::from(flows)) as u32)
+        .collect();
+    if std::env::var("NATSIM_BENCH_ORDER").is_ok_and(|v| v == "shuffle") {
+        let mut rng = natsim::rng::Rng::new(15, 0);
+        for i in (1..order.len()).rev() {
+            let j = rng.below(i as u64 + 1) as usize;
+            order.swap(i, j);
+        }
+    }
+    order
+}
+
 fn established(c: &mut Criterion) {
     let mut group = c.benchmark_group("established");
     group
@@ -140,10 +160,7 @@ fn established(c: &mut Criterion) {
                 let v = g.process(now, Ingress::Inside(NicId(i as u32 % NICS)), &mut b);
                 assert!(matches!(v, Verdict::Forward(_)), "setup flow {i}: {v:?}");
             }
-            // Visit flows in a scrambled order so large tables are not walked sequentially.
-            let order: Vec<u32> = (0..flows)
-                .map(|i| ((u64::from(i) * 2_654_435_761) % u64::from(flows)) as u32)
-                .collect();
+            let order = visit_order(flows);
             // Packets sit in one contiguous buffer with a fixed stride in the order they are
             // visited, like a NIC's receive ring, which is read front to back: the flows are
             // scrambled, the ring is not, so the benchmark adds no cache misses of its own.
