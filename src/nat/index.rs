@@ -175,20 +175,28 @@ impl SlotIndex {
     /// [`SlotIndex::max_slot`]).
     pub(crate) fn replace(&mut self, hash: u64, old: u32, new: u32) -> bool {
         debug_assert!(new <= self.max_slot());
-        if self.entries.is_empty() {
+        let Some(pos) = self.position_of(hash, old) else {
             return false;
+        };
+        self.entries[pos] = self.tag(hash) | (new + 1);
+        true
+    }
+
+    /// Where `slot`, stored under `hash`, sits.
+    fn position_of(&self, hash: u64, slot: u32) -> Option<usize> {
+        if self.entries.is_empty() {
+            return None;
         }
         let mask = self.entries.len() - 1;
-        let want = self.tag(hash) | (old + 1);
+        let want = self.tag(hash) | (slot + 1);
         let mut pos = self.home(hash);
         loop {
             let e = self.entries[pos];
             if e == EMPTY {
-                return false;
+                return None;
             }
             if e == want {
-                self.entries[pos] = self.tag(hash) | (new + 1);
-                return true;
+                return Some(pos);
             }
             pos = (pos + 1) & mask;
         }
@@ -196,23 +204,11 @@ impl SlotIndex {
 
     /// Removes `slot` stored under `hash`; false if it is not there.
     pub(crate) fn remove(&mut self, hash: u64, slot: u32, rehash: impl Fn(u32) -> u64) -> bool {
-        if self.entries.is_empty() {
+        let Some(pos) = self.position_of(hash, slot) else {
             return false;
-        }
+        };
         let mask = self.entries.len() - 1;
         let slot_mask = self.slot_mask();
-        let want = self.tag(hash) | (slot + 1);
-        let mut pos = self.home(hash);
-        loop {
-            let e = self.entries[pos];
-            if e == EMPTY {
-                return false;
-            }
-            if e == want {
-                break;
-            }
-            pos = (pos + 1) & mask;
-        }
         // Backward shift: pull later entries of the probe run into the hole when their home
         // does not lie cyclically in (hole, their position].
         let mut hole = pos;
