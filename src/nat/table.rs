@@ -2,11 +2,16 @@
 //! of slab positions (outbound tuple and inbound reply tuple), a lazily validated timer heap, and
 //! the port free-sets and endpoint mappings of the allocator.
 //!
-//! Timers: each flow has one authoritative heap entry at `timer_ns`. A refresh only rewrites the
-//! flow's `last_active_ns` (no heap work on the per-packet path); when an entry reaches the top
-//! of the heap its real deadline is recomputed and, if the flow was refreshed, the entry is
-//! pushed again at the real deadline. A refresh that makes the deadline earlier (a TCP flow
-//! moving to the transitory timer) pushes a new entry at once. So expiry stays exact.
+//! Timers: a flow on the timer (flag [`TIMED`]) has at least one heap entry no later than its
+//! real deadline, which is computed from its timer class and last refresh, never stored. A
+//! refresh only rewrites the flow's `last_active_ns` (no heap work on the per-packet path); when
+//! an entry reaches the top of the heap the flow's real deadline is recomputed and, if the flow
+//! was refreshed, the entry is pushed again at the real deadline. A refresh that makes the
+//! deadline earlier (a TCP flow moving to the transitory timer) pushes a new entry at once. So
+//! the heap always yields the timed flow with the least (real deadline, slot): expiry stays
+//! exact. Entries of freed flows and superseded entries stay in the heap until they reach the
+//! top; when they would make the heap grow, it is rebuilt from the timed flows instead (see
+//! [`FlowTable::push_timer`]). Keeping no deadline in the flow saves it 8 bytes.
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
@@ -65,11 +70,11 @@ pub(crate) const CLOSED_LISTED: u8 = 0x08;
 /// Flow flag (TCP): a packet other than an RST came back from outside (conntrack's
 /// `IPS_SEEN_REPLY`).
 pub(crate) const SEEN_REPLY: u8 = 0x10;
-/// Flow flag: the flow has an authoritative timer entry (`timer_ns` is not `u64::MAX`), so a
-/// refresh on the same timer class cannot need a new one (see [`FlowTable::touch`]).
+/// Flow flag: the flow is on the timer: some heap entry is no later than its real deadline, so
+/// a refresh that does not make the deadline earlier needs no new one (see [`FlowTable::touch`]).
 pub(crate) const TIMED: u8 = 0x20;
 
-/// One tracked flow. 48 bytes for IPv4, 72 for IPv6.
+/// One tracked flow. 40 bytes for IPv4, 64 for IPv6.
 ///
 /// `repr(C)` keeps the fields an established packet reads and writes (the lookup key, the
 /// translation, the TCP state and timer class, the last refresh) together in the first 32
@@ -95,8 +100,6 @@ pub(crate) struct Flow<A> {
     pub nat_port: u16,
     /// Last refresh; for a free slot, the next free slot.
     pub last_active_ns: u64,
-    /// Deadline of the flow's authoritative timer entry (`u64::MAX`: none).
-    pub timer_ns: u64,
     /// TCP: the end of the furthest outbound sequence space seen (seq + length, SYN and FIN
     /// counting one), Linux's `seen[ORIGINAL].td_end`, for TIME_WAIT takeover.
     pub seq_end: u32,
@@ -413,7 +416,6 @@ impl<A: Addr> FlowTable<A> {
         debug_assert_eq!(out_hash, Self::out_hash_of(&self.hasher, &flow));
         debug_assert_eq!(flow.nat_port, allocated.port);
         flow.flags = (flow.flags | LIVE) & !TIMED;
-        flow.timer_ns = u64::MAX;
         let idx = if self.free_head != NIL {
             self.free_head
         } else {
@@ -454,18 +456,49 @@ impl<A: Addr> FlowTable<A> {
         }
     }
 
-    /// Makes sure the flow's timer fires no later than `deadline_ns`.
+    /// Puts a flow that is not on the timer on it, at `deadline_ns` (its real deadline).
     #[inline]
     fn schedule(&mut self, idx: u32, deadline_ns: u64) {
         let f = &mut self.flows[idx as usize];
-        if deadline_ns < f.timer_ns {
-            f.timer_ns = deadline_ns;
-            f.flags |= TIMED;
-            self.timers.push(Reverse(TimerEntry {
-                at_ns: deadline_ns,
-                idx,
-            }));
+        debug_assert_eq!(f.flags & TIMED, 0);
+        debug_assert_eq!(deadline_ns, self.timeouts.deadline(f.class, f.last_active_ns));
+        f.flags |= TIMED;
+        self.push_timer(deadline_ns, idx);
+    }
+
+    /// Pushes a timer entry for the timed flow `idx`, whose real deadline is `at_ns`. When the
+    /// heap is full and at least a fifth of its entries are stale (flows freed, or superseded
+    /// by an earlier deadline), it is rebuilt from the timed flows, one entry each at its real
+    /// deadline, instead of growing: the heap then stays within 1.25 entries per flow in use,
+    /// at an amortised O(1) per stale entry.
+    fn push_timer(&mut self, at_ns: u64, idx: u32) {
+        let len = self.timers.len();
+        let in_use = self.used as usize;
+        if len == self.timers.capacity() && len >= 16 && len > in_use + in_use / 4 {
+            self.rebuild_timers();
+            return;
         }
+        self.timers.push(Reverse(TimerEntry { at_ns, idx }));
+    }
+
+    /// Replaces the heap by one entry per timed flow, at its real deadline.
+    fn rebuild_timers(&mut self) {
+        let mut entries = std::mem::take(&mut self.timers).into_vec();
+        entries.clear();
+        let t = &self.timeouts;
+        entries.extend(
+            self.flows
+                .iter()
+                .enumerate()
+                .filter(|(_, f)| f.class != class::FREE && f.flags & TIMED != 0)
+                .map(|(i, f)| {
+                    Reverse(TimerEntry {
+                        at_ns: t.deadline(f.class, f.last_active_ns),
+                        idx: i as u32,
+                    })
+                }),
+        );
+        self.timers = BinaryHeap::from(entries);
     }
 
     /// The exact next deadline and its flow, after discarding stale entries and re-queuing
@@ -475,15 +508,17 @@ impl<A: Addr> FlowTable<A> {
             let Reverse(e) = *self.timers.peek()?;
             let (at, idx) = (e.at_ns, e.idx);
             let f = &self.flows[idx as usize];
-            if f.class == class::FREE || f.timer_ns != at {
+            if f.class == class::FREE || f.flags & TIMED == 0 {
                 self.timers.pop();
                 continue;
             }
             let real = self.timeouts.deadline(f.class, f.last_active_ns);
+            // Every timed flow has an entry no later than its real deadline, so the top one
+            // is never later than its flow's.
+            debug_assert!(at <= real);
             if real != at {
                 self.timers.pop();
-                self.clear_timer(idx);
-                self.schedule(idx, real);
+                self.push_timer(real, idx);
                 continue;
             }
             return Some((at, idx));
@@ -504,11 +539,9 @@ impl<A: Addr> FlowTable<A> {
         }
     }
 
-    /// The flow has no authoritative timer entry any more.
+    /// The flow is off the timer; its remaining entries are stale.
     fn clear_timer(&mut self, idx: u32) {
-        let f = &mut self.flows[idx as usize];
-        f.timer_ns = u64::MAX;
-        f.flags &= !TIMED;
+        self.flows[idx as usize].flags &= !TIMED;
     }
 
     /// Marks flows whose remote is `nat` as hairpin flows (a NAT address was added).
@@ -542,7 +575,6 @@ impl<A: Addr> FlowTable<A> {
         let f = &mut self.flows[idx as usize];
         f.class = class::FREE;
         f.flags = 0;
-        f.timer_ns = u64::MAX;
         f.last_active_ns = u64::from(self.free_head);
         self.free_head = idx;
         self.used -= 1;
@@ -566,20 +598,28 @@ impl<A: Addr> FlowTable<A> {
     /// deadline. Costs no heap work unless the deadline moved earlier.
     ///
     /// A refresh on the flow's own class at or after its last refresh cannot move the deadline
-    /// earlier (deadlines grow with the refresh time), and the flow's timer entry is never later
-    /// than its deadline, so such a refresh skips [`FlowTable::schedule`] without reading
-    /// `timer_ns`: the established packet's path then stays within the flow's hot fields.
+    /// earlier (deadlines grow with the refresh time), so it skips recomputing the old deadline:
+    /// the established packet's path then stays within the flow's hot fields.
     #[inline]
     pub(crate) fn touch(&mut self, idx: u32, class: u8, at_ns: u64) -> u64 {
+        let t = self.timeouts;
         let f = &mut self.flows[idx as usize];
-        let unmoved = f.class == class && f.flags & TIMED != 0 && at_ns >= f.last_active_ns;
+        let timed = f.flags & TIMED != 0;
+        let unmoved = f.class == class && timed && at_ns >= f.last_active_ns;
+        let old_deadline = if timed && !unmoved {
+            t.deadline(f.class, f.last_active_ns)
+        } else {
+            u64::MAX
+        };
         f.last_active_ns = at_ns;
         f.class = class;
-        let d = self.timeouts.deadline(class, at_ns);
-        if !unmoved {
-            self.schedule(idx, d);
+        let d = t.deadline(class, at_ns);
+        if !unmoved && d < old_deadline {
+            // Not on the timer, or the deadline moved earlier than every entry the flow may
+            // have: it needs one at the new deadline.
+            f.flags |= TIMED;
+            self.push_timer(d, idx);
         }
-        debug_assert!(self.flows[idx as usize].timer_ns <= d);
         d
     }
 

@@ -1176,7 +1176,6 @@ impl Gateway {
                 nat_ip: nb.nat_ip,
                 nic: nic.0,
                 last_active_ns: now,
-                timer_ns: u64::MAX,
                 seq_end: seg.1,
                 proto: p,
                 state,
