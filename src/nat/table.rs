@@ -74,13 +74,15 @@ pub(crate) const SEEN_REPLY: u8 = 0x10;
 /// a refresh that does not make the deadline earlier needs no new one (see [`FlowTable::touch`]).
 pub(crate) const TIMED: u8 = 0x20;
 
-/// One tracked flow. 40 bytes for IPv4, 64 for IPv6.
+/// One tracked flow. 32 bytes for IPv4, 56 for IPv6.
 ///
 /// `repr(C)` keeps the fields an established packet reads and writes (the lookup key, the
 /// translation, the TCP state and timer class, the last refresh) together in the first 32
 /// bytes of an IPv4 flow: a flow at a random slab position then lies in one cache line far
 /// more often than when the compiler spread the key over the whole struct (the lookup's flow
-/// load is the per-packet cost at 64k flows). Colder fields follow.
+/// load is the per-packet cost at 64k flows). At 32 bytes an IPv4 flow never straddles two
+/// cache lines. What only some flows need lives beside the slab, not in it: the close time
+/// (`closed_at_ns`) and the TCP sequence end for TIME_WAIT takeover (`seq_end`).
 #[derive(Clone, Copy, Debug, Default)]
 #[repr(C)]
 pub(crate) struct Flow<A> {
@@ -100,10 +102,11 @@ pub(crate) struct Flow<A> {
     pub nat_port: u16,
     /// Last refresh; for a free slot, the next free slot.
     pub last_active_ns: u64,
-    /// TCP: the end of the furthest outbound sequence space seen (seq + length, SYN and FIN
-    /// counting one), Linux's `seen[ORIGINAL].td_end`, for TIME_WAIT takeover.
-    pub seq_end: u32,
 }
+
+// The memory budget of docs/nat-core.md ("Flow table layout and memory") counts on these sizes.
+const _: () = assert!(std::mem::size_of::<Flow<[u8; 4]>>() == 32);
+const _: () = assert!(std::mem::size_of::<Flow<[u8; 16]>>() == 56);
 
 impl<A> Flow<A> {
     pub(crate) fn is_live(&self) -> bool {
@@ -204,6 +207,11 @@ pub(crate) struct FlowTable<A: Addr> {
     /// here (docs/behaviour.md §5). Only flows that closed have an entry, so a table of open
     /// flows pays nothing for it (a field would cost every flow 8 bytes). Never iterated.
     closed_at_ns: HashMap<u32, u64, FixedState>,
+    /// By slot, for TCP flows: the end of the furthest outbound sequence space seen (seq +
+    /// length, SYN and FIN counting one), Linux's `seen[ORIGINAL].td_end`, for TIME_WAIT
+    /// takeover. Kept only when the profile allows takeover (empty otherwise), so the other
+    /// profiles pay neither its 4 bytes per flow nor its write per packet.
+    seq_end: Vec<u32>,
 }
 
 impl<A: Addr> FlowTable<A> {
@@ -222,6 +230,7 @@ impl<A: Addr> FlowTable<A> {
             scopes: HashMap::with_hasher(hasher.clone()),
             closed: HashMap::with_hasher(hasher.clone()),
             closed_at_ns: HashMap::with_hasher(hasher.clone()),
+            seq_end: Vec::new(),
         }
     }
 
@@ -594,6 +603,26 @@ impl<A: Addr> FlowTable<A> {
         self.closed_at_ns.get(&idx).copied()
     }
 
+    /// Starts tracking the TCP flow in `idx`'s sequence space at `end` (for TIME_WAIT
+    /// takeover; see `seq_end`).
+    pub(crate) fn set_seq_end(&mut self, idx: u32, end: u32) {
+        let i = idx as usize;
+        if i >= self.seq_end.len() {
+            self.seq_end.resize(self.flows.len().max(i + 1), 0);
+        }
+        self.seq_end[i] = end;
+    }
+
+    /// Moves the TCP flow in `idx`'s sequence end to `end` if that lies beyond it (sequence
+    /// space wraps, so "beyond" is modulo 2^32).
+    pub(crate) fn advance_seq_end(&mut self, idx: u32, end: u32) {
+        match self.seq_end.get_mut(idx as usize) {
+            Some(e) if (end.wrapping_sub(*e) as i32) > 0 => *e = end,
+            Some(_) => {}
+            None => self.set_seq_end(idx, end),
+        }
+    }
+
     /// Records activity: the flow now runs on `class`'s timer from `at_ns`. Returns the new
     /// deadline. Costs no heap work unless the deadline moved earlier.
     ///
@@ -806,9 +835,10 @@ impl<A: Addr> FlowTable<A> {
                 !f.is_live() || is_closed(f)
             }
         });
+        let seq_end = &self.seq_end;
         let found = list.iter().copied().find(|&i| {
-            let f = &flows[i as usize];
-            (syn_seq_end.wrapping_sub(f.seq_end) as i32) > 0
+            let end = seq_end.get(i as usize).copied().unwrap_or(0);
+            (syn_seq_end.wrapping_sub(end) as i32) > 0
         });
         if list.is_empty() {
             self.closed.remove(&key);
@@ -832,6 +862,7 @@ impl<A: Addr> FlowTable<A> {
             + self.scopes.capacity() * (size_of::<(ScopeKey<A>, PortSet)>() + 1)
             + self.closed.capacity() * (size_of::<(ScopeKey<A>, Vec<u32>)>() + 1)
             + self.closed_at_ns.capacity() * (size_of::<(u32, u64)>() + 1)
+            + self.seq_end.capacity() * size_of::<u32>()
             + self
                 .closed
                 .values()

@@ -1083,11 +1083,10 @@ impl Gateway {
     #[inline]
     fn refresh_out<A: Fam>(&mut self, idx: u32, p: u8, seg: (u8, u32)) {
         self.refresh::<A>(idx, Dir::Out, seg.0);
-        if p == proto::TCP {
-            let f = &mut A::state(&mut self.fams).table.flows[idx as usize];
-            if (seg.1.wrapping_sub(f.seq_end) as i32) > 0 {
-                f.seq_end = seg.1;
-            }
+        if p == proto::TCP && self.config.profile.tcp_time_wait_takeover {
+            A::state(&mut self.fams)
+                .table
+                .advance_seq_end(idx, seg.1);
         }
     }
 
@@ -1176,7 +1175,6 @@ impl Gateway {
                 nat_ip: nb.nat_ip,
                 nic: nic.0,
                 last_active_ns: now,
-                seq_end: seg.1,
                 proto: p,
                 state,
                 class: cls,
@@ -1185,6 +1183,9 @@ impl Gateway {
             out_hash,
             allocated,
         );
+        if p == proto::TCP && self.config.profile.tcp_time_wait_takeover {
+            table.set_seq_end(idx, seg.1);
+        }
         self.next_deadline_bound_ns = self.next_deadline_bound_ns.min(d);
         self.counters.flows_created += 1;
         self.nic_counters[nic.0 as usize].flows_created += 1;
