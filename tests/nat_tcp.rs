@@ -357,6 +357,14 @@ fn linux_a_new_syn_takes_over_the_port_of_a_closed_flow_if_its_sequence_number_h
             "rst={rst}"
         );
         assert_eq!(live(&g)[0].flow.inside.port(), 5000);
+        if !rst {
+            // Past the first SYN but not past the FIN, which takes a sequence number of its
+            // own: the sequence end follows every outbound segment, not just the first.
+            assert_eq!(
+                out(&mut g, secs(3), NIC0, seg((A4, 5001), (R4, 80), SYN, 1001)),
+                Err(Verdict::Drop(DropReason::PortsExhausted))
+            );
+        }
         // Past it: the closed entry ends and the port is reused at once.
         let (_, port) = out_ok(
             &mut g,

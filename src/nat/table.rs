@@ -470,7 +470,10 @@ impl<A: Addr> FlowTable<A> {
     fn schedule(&mut self, idx: u32, deadline_ns: u64) {
         let f = &mut self.flows[idx as usize];
         debug_assert_eq!(f.flags & TIMED, 0);
-        debug_assert_eq!(deadline_ns, self.timeouts.deadline(f.class, f.last_active_ns));
+        debug_assert_eq!(
+            deadline_ns,
+            self.timeouts.deadline(f.class, f.last_active_ns)
+        );
         f.flags |= TIMED;
         self.push_timer(deadline_ns, idx);
     }
@@ -868,5 +871,125 @@ impl<A: Addr> FlowTable<A> {
                 .values()
                 .map(|v| v.capacity() * 4)
                 .sum::<usize>()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use std::collections::BTreeMap;
+
+    fn table() -> FlowTable<[u8; 4]> {
+        let mut ns = [0; class::COUNT];
+        for (c, t) in ns.iter_mut().enumerate() {
+            *t = [100, 10, 50, 70, 30, 20, 20, 20, 20, 10, 0][c];
+        }
+        FlowTable::new(7, Timeouts { ns, scan_ns: 0 })
+    }
+
+    fn add(t: &mut FlowTable<[u8; 4]>, n: u16, cls: u8, now: u64) -> u32 {
+        let flow = Flow {
+            inside: [10, 0, 0, 1],
+            remote: [192, 0, 2, 1],
+            inside_port: n,
+            remote_port: 80,
+            nat_port: n,
+            proto: 17,
+            class: cls,
+            last_active_ns: now,
+            ..Flow::default()
+        };
+        let hash = FlowTable::out_hash_of(&t.hasher, &flow);
+        let allocated = Allocated {
+            port: n,
+            new_mapping: true,
+        };
+        t.insert(flow, hash, allocated).0
+    }
+
+    /// What the timer must yield: the timed flow with the least (real deadline, slot).
+    fn expected(t: &FlowTable<[u8; 4]>, timed: &BTreeMap<u32, ()>) -> Option<(u64, u32)> {
+        timed
+            .keys()
+            .map(|&i| {
+                let f = &t.flows[i as usize];
+                (t.timeouts.deadline(f.class, f.last_active_ns), i)
+            })
+            .min()
+    }
+
+    proptest! {
+        /// Under random inserts, refreshes that move flows between timer classes (superseded
+        /// heap entries) and expiries that free slots for reuse (entries of freed flows), the
+        /// heap yields exactly the timed flow with the least (deadline, slot), and rebuilding
+        /// keeps it within a small multiple of the flows in use.
+        #[test]
+        fn the_timer_yields_the_least_real_deadline_and_stays_bounded(
+            ops in proptest::collection::vec((0u8..8, 0u16..40, 0u8..11, 0u64..15), 1..800)
+        ) {
+            let mut t = table();
+            let mut timed = BTreeMap::new();
+            let mut now = 0u64;
+            let mut next_port = 0u16;
+            let mut max_used = 0usize;
+            for (op, pick, cls, dt) in ops {
+                now += dt;
+                match op {
+                    0 => {
+                        next_port = next_port.wrapping_add(1);
+                        let idx = add(&mut t, next_port, cls, now);
+                        timed.insert(idx, ());
+                    }
+                    1..=6 if !timed.is_empty() => {
+                        let idx = *timed.keys().nth(usize::from(pick) % timed.len()).unwrap();
+                        t.touch(idx, cls, now);
+                    }
+                    1..=6 => {}
+                    _ => {
+                        while let Some((at, idx)) = t.peek_due() {
+                            prop_assert_eq!(Some((at, idx)), expected(&t, &timed));
+                            if at > now {
+                                break;
+                            }
+                            t.pop_due();
+                            timed.remove(&idx);
+                            t.unindex(idx);
+                            t.free(idx);
+                        }
+                        prop_assert_eq!(t.peek_due(), expected(&t, &timed));
+                    }
+                }
+                max_used = max_used.max(t.used as usize);
+                if let Some(lower) = t.due_lower_bound() {
+                    prop_assert!(expected(&t, &timed).is_none_or(|(d, _)| lower <= d));
+                }
+                prop_assert!(t.timers.capacity() <= 2 * (max_used + max_used / 4) + 32,
+                    "{} entries allocated for at most {} flows", t.timers.capacity(), max_used);
+            }
+        }
+    }
+
+    #[test]
+    fn a_flow_moved_between_timer_classes_again_and_again_does_not_grow_the_heap() {
+        let mut t = table();
+        let flows: Vec<u32> = (0..4)
+            .map(|n| add(&mut t, n, class::TCP_ESTABLISHED, 0))
+            .collect();
+        for step in 1..10_000u64 {
+            let cls = if step % 2 == 0 {
+                class::TCP_ESTABLISHED
+            } else {
+                class::TCP_TRANSITORY
+            };
+            for &idx in &flows {
+                t.touch(idx, cls, step);
+            }
+        }
+        // Each move to the shorter timer supersedes the flow's entry: 20,000 entries without
+        // the rebuild.
+        assert!(t.timers.capacity() <= 32, "{}", t.timers.capacity());
+        let (at, idx) = t.peek_due().unwrap();
+        assert_eq!((at, idx), (9_999 + 10, flows[0]));
     }
 }
