@@ -1084,9 +1084,7 @@ impl Gateway {
     fn refresh_out<A: Fam>(&mut self, idx: u32, p: u8, seg: (u8, u32)) {
         self.refresh::<A>(idx, Dir::Out, seg.0);
         if p == proto::TCP && self.config.profile.tcp_time_wait_takeover {
-            A::state(&mut self.fams)
-                .table
-                .advance_seq_end(idx, seg.1);
+            A::state(&mut self.fams).table.advance_seq_end(idx, seg.1);
         }
     }
 
