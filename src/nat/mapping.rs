@@ -96,6 +96,14 @@ impl<A: Addr> Mappings<A> {
         s.finish()
     }
 
+    fn endpoint_hash(h: &FixedState, ep: &Endpoint<A>) -> u64 {
+        Self::hash_of(h, ep.nic_proto(), &ep.inside, ep.port)
+    }
+
+    fn entry_hash(h: &FixedState, e: &Entry<A>) -> u64 {
+        Self::hash_of(h, e.nic_proto, &e.inside, e.port)
+    }
+
     fn endpoint_of(f: &Flow<A>) -> Endpoint<A> {
         Endpoint {
             nic: f.nic,
@@ -108,11 +116,9 @@ impl<A: Addr> Mappings<A> {
     fn value_hash(h: &FixedState, flows: &[Flow<A>], entries: &[Entry<A>], value: u32) -> u64 {
         let i = (value >> 1) as usize;
         if value & 1 == 0 {
-            let ep = Self::endpoint_of(&flows[i]);
-            Self::hash_of(h, ep.nic_proto(), &ep.inside, ep.port)
+            Self::endpoint_hash(h, &Self::endpoint_of(&flows[i]))
         } else {
-            let e = &entries[i];
-            Self::hash_of(h, e.nic_proto, &e.inside, e.port)
+            Self::entry_hash(h, &entries[i])
         }
     }
 
@@ -125,9 +131,7 @@ impl<A: Addr> Mappings<A> {
     /// The endpoint's mapping, if it has one.
     #[inline]
     pub(crate) fn find(&self, flows: &[Flow<A>], ep: &Endpoint<A>) -> Option<Found> {
-        let nic_proto = ep.nic_proto();
-        let hash = Self::hash_of(&self.hasher, nic_proto, &ep.inside, ep.port);
-        self.find_hashed(flows, hash, ep)
+        self.find_hashed(flows, Self::endpoint_hash(&self.hasher, ep), ep)
     }
 
     #[inline]
@@ -219,7 +223,7 @@ impl<A: Addr> Mappings<A> {
         self.index.reset(geometry);
         let h = &self.hasher;
         for (id, e) in self.entries.iter().enumerate().filter(|(_, e)| e.refs > 0) {
-            let hash = Self::hash_of(h, e.nic_proto, &e.inside, e.port);
+            let hash = Self::entry_hash(h, e);
             self.index.insert(hash, shared_value(id as u32));
         }
         for (slot, f) in flows.iter().enumerate() {
@@ -227,7 +231,7 @@ impl<A: Addr> Mappings<A> {
                 continue;
             }
             let ep = Self::endpoint_of(f);
-            let hash = Self::hash_of(&self.hasher, ep.nic_proto(), &ep.inside, ep.port);
+            let hash = Self::endpoint_hash(&self.hasher, &ep);
             if self.find_hashed(flows, hash, &ep).is_none() {
                 self.index.insert(hash, flow_value(slot as u32));
             }

@@ -634,7 +634,7 @@ impl<A: Addr> FlowTable<A> {
     /// the established packet's path then stays within the flow's hot fields.
     #[inline]
     pub(crate) fn touch(&mut self, idx: u32, class: u8, at_ns: u64) -> u64 {
-        let t = self.timeouts;
+        let t = &self.timeouts;
         let f = &mut self.flows[idx as usize];
         let timed = f.flags & TIMED != 0;
         let unmoved = f.class == class && timed && at_ns >= f.last_active_ns;
