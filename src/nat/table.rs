@@ -482,8 +482,8 @@ impl<A: Addr> FlowTable<A> {
     /// heap is full and at least a fifth of its entries are stale (flows freed, or superseded
     /// by an earlier deadline), it is rebuilt from the timed flows, one entry each at its real
     /// deadline, instead of growing. So the heap only grows while at most a fifth of it is
-    /// stale, and its capacity stays under 2.5 entries per flow in use (the proptest below
-    /// checks this bound). Between two rebuilds come at least a quarter as many pushes as there
+    /// stale, and its capacity stays under 2.5 entries per flow at the most flows the table
+    /// has held (it never shrinks; the proptest below checks this bound). Between two rebuilds come at least a quarter as many pushes as there
     /// are flows in use, so a rebuild's walk of the slab is amortised over them.
     fn push_timer(&mut self, at_ns: u64, idx: u32) {
         let len = self.timers.len();
@@ -841,9 +841,12 @@ impl<A: Addr> FlowTable<A> {
             }
         });
         let seq_end = &self.seq_end;
+        // Every TCP flow of a takeover profile has a sequence end from its creation; one
+        // without would be no candidate (its port stays held), never a free takeover.
         let found = list.iter().copied().find(|&i| {
-            let end = seq_end.get(i as usize).copied().unwrap_or(0);
-            (syn_seq_end.wrapping_sub(end) as i32) > 0
+            let end = seq_end.get(i as usize).copied();
+            debug_assert!(end.is_some(), "closed flow {i} has no sequence end");
+            end.is_some_and(|end| (syn_seq_end.wrapping_sub(end) as i32) > 0)
         });
         if list.is_empty() {
             self.closed.remove(&key);
@@ -923,7 +926,8 @@ mod tests {
 
     proptest! {
         /// Under random inserts, refreshes that move flows between timer classes (superseded
-        /// heap entries) and expiries that free slots for reuse (entries of freed flows), the
+        /// heap entries), expiries that move a flow to a port hold and expiries that free slots
+        /// for reuse (entries of freed flows), the
         /// heap yields exactly the timed flow with the least (deadline, slot), and rebuilding
         /// keeps it within a small multiple of the flows in use.
         #[test]
@@ -955,9 +959,18 @@ mod tests {
                                 break;
                             }
                             t.pop_due();
-                            timed.remove(&idx);
-                            t.unindex(idx);
-                            t.free(idx);
+                            let cls = t.flows[idx as usize].class;
+                            if class::is_hold(cls) || pick % 2 == 1 {
+                                timed.remove(&idx);
+                                t.unindex(idx);
+                                t.free(idx);
+                            } else {
+                                // As the gateway does: an expired live flow holds its port,
+                                // back on the timer at once while its earlier entries may
+                                // still be in the heap.
+                                t.unindex(idx);
+                                t.touch(idx, class::HOLD_UDP, at);
+                            }
                         }
                         prop_assert_eq!(t.peek_due(), expected(&t, &timed));
                     }
