@@ -364,3 +364,76 @@ fn the_batch_property_reaches_its_cases() {
     g.process_batch(late, &mut again);
     assert_eq!(again[0].verdict, Verdict::Drop(DropReason::Unsolicited));
 }
+
+/// The prefetch stage's slot is used: a batch of packets of established flows (both
+/// directions, both families) finds every flow at the slot the prefetch stage named, and
+/// translates exactly as packet-by-packet processing does.
+#[test]
+fn a_batch_takes_the_flow_slot_its_prefetch_stage_found() {
+    let mut one = gateway("rfc");
+    let mut many = gateway("rfc");
+    let t = ms(1_000);
+    let mut outbound = Vec::new();
+    let mut replies = Vec::new();
+    for (src, dst) in [(A4, R4), (A6, R6)] {
+        for sport in 40_000..40_004 {
+            // Open the flow in both gateways; its translation gives the reply.
+            let bytes = udp((src, sport), (dst, 53));
+            let (nat, port) = out_ok(&mut one, t, NIC0, bytes.clone());
+            assert_eq!(out_ok(&mut many, t, NIC0, bytes.clone()), (nat, port));
+            outbound.push((Ingress::Inside(NIC0), bytes));
+            replies.push((Ingress::Outside, udp_ip((ip(dst), 53), (nat, port))));
+        }
+    }
+    let mut batch: Vec<BatchPacket> = outbound
+        .iter()
+        .chain(&replies)
+        .map(|(ingress, bytes)| BatchPacket::new(*ingress, bytes.clone()))
+        .collect();
+    let before = many.candidate_packets();
+    let singles: Vec<(Verdict, Vec<u8>)> = batch
+        .iter()
+        .map(|p| {
+            let mut b = p.buf.clone();
+            (one.process(t, p.ingress, &mut b), b)
+        })
+        .collect();
+    many.process_batch(t, &mut batch);
+    for (p, (v, b)) in batch.iter().zip(&singles) {
+        assert!(matches!(p.verdict, Verdict::Forward(_)), "{:?}", p.verdict);
+        assert_eq!((p.verdict, &p.buf), (*v, b));
+    }
+    assert_eq!(many.candidate_packets() - before, batch.len() as u64);
+    assert_eq!(
+        one.candidate_packets(),
+        0,
+        "packet by packet has no candidates"
+    );
+}
+
+/// A candidate that went stale inside its batch is not taken: the prefetch stage found the
+/// flow's slot before the batch's instant expired the flow, so when the reply's turn comes the
+/// slot holds no live flow, and the reply is looked up (and refused as unsolicited) as
+/// packet-by-packet processing does.
+#[test]
+fn a_batch_does_not_take_a_slot_whose_flow_expired_at_the_batch_instant() {
+    let mut one = gateway("rfc");
+    let mut many = gateway("rfc");
+    let mut replies = Vec::new();
+    for g in [&mut one, &mut many] {
+        let (nat, port) = out_ok(g, ms(1_000), NIC0, udp((A4, 40_000), (R4, 53)));
+        replies.push(udp_ip((ip(R4), 53), (nat, port)));
+    }
+    assert_eq!(replies[0], replies[1]);
+    // An hour on: the flow and any hold on its port are over.
+    let t = ms(3_601_000);
+    let mut single = replies[0].clone();
+    let v = one.process(t, Ingress::Outside, &mut single);
+    assert_eq!(v, Verdict::Drop(DropReason::Unsolicited));
+    let mut batch = vec![BatchPacket::new(Ingress::Outside, replies[1].clone())];
+    many.process_batch(t, &mut batch);
+    assert_eq!((batch[0].verdict, &batch[0].buf), (v, &single));
+    assert_eq!(many.candidate_packets(), 0);
+    assert_eq!(one.counters(), many.counters());
+    assert_eq!(one.flows(), many.flows());
+}

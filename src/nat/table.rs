@@ -334,16 +334,89 @@ impl<A: Addr> FlowTable<A> {
         self.index(lookup).prefetch(hash);
     }
 
-    /// Prefetches the flow a `lookup` of `hash` will most likely compare.
+    /// Prefetches the flow a `lookup` of `hash` will most likely compare, and returns its slot
+    /// (the first whose tag matches; the key is not checked) or [`NIL`].
     #[inline]
-    pub(crate) fn prefetch_flow(&self, lookup: Lookup, hash: u64) {
-        if let Some(f) = self
-            .index(lookup)
-            .candidate(hash)
-            .and_then(|i| self.flows.get(i as usize))
-        {
-            super::prefetch::prefetch_all(f);
+    pub(crate) fn prefetch_flow(&self, lookup: Lookup, hash: u64) -> u32 {
+        match self.index(lookup).candidate(hash) {
+            Some(i) => {
+                if let Some(f) = self.flows.get(i as usize) {
+                    super::prefetch::prefetch_all(f);
+                }
+                i
+            }
+            None => NIL,
         }
+    }
+
+    /// True when slot `idx` holds the live flow of this outbound tuple: then it is the slot
+    /// [`FlowTable::find_out`] returns, since no two live flows share an outbound tuple.
+    #[inline]
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn out_flow_is(
+        &self,
+        idx: u32,
+        nic: u32,
+        proto: u8,
+        inside: &A,
+        iport: u16,
+        remote: &A,
+        rport: u16,
+    ) -> bool {
+        self.flows.get(idx as usize).is_some_and(|f| {
+            f.is_live() && Self::out_key_eq(f, nic, proto, inside, iport, remote, rport)
+        })
+    }
+
+    /// True when slot `idx` holds the live flow of this reply tuple (see
+    /// [`FlowTable::out_flow_is`]).
+    #[inline]
+    pub(crate) fn in_flow_is(
+        &self,
+        idx: u32,
+        nat_ip: u16,
+        nat_port: u16,
+        remote: &A,
+        rport: u16,
+        proto: u8,
+    ) -> bool {
+        self.flows.get(idx as usize).is_some_and(|f| {
+            f.is_live() && Self::in_key_eq(f, nat_ip, nat_port, remote, rport, proto)
+        })
+    }
+
+    #[inline]
+    fn out_key_eq(
+        f: &Flow<A>,
+        nic: u32,
+        proto: u8,
+        inside: &A,
+        iport: u16,
+        remote: &A,
+        rport: u16,
+    ) -> bool {
+        f.nic == nic
+            && f.proto == proto
+            && f.inside_port == iport
+            && f.remote_port == rport
+            && f.inside == *inside
+            && f.remote == *remote
+    }
+
+    #[inline]
+    fn in_key_eq(
+        f: &Flow<A>,
+        nat_ip: u16,
+        nat_port: u16,
+        remote: &A,
+        rport: u16,
+        proto: u8,
+    ) -> bool {
+        f.nat_port == nat_port
+            && f.remote_port == rport
+            && f.nat_ip == nat_ip
+            && f.proto == proto
+            && f.remote == *remote
     }
 
     /// The live flow opened by `nic` for this outbound tuple.
@@ -381,13 +454,7 @@ impl<A: Addr> FlowTable<A> {
         );
         let flows = &self.flows;
         self.out_index.find(hash, |i| {
-            let f = &flows[i as usize];
-            f.nic == nic
-                && f.proto == proto
-                && f.inside_port == iport
-                && f.remote_port == rport
-                && f.inside == *inside
-                && f.remote == *remote
+            Self::out_key_eq(&flows[i as usize], nic, proto, inside, iport, remote, rport)
         })
     }
 
@@ -404,12 +471,7 @@ impl<A: Addr> FlowTable<A> {
         let hash = Self::in_hash(&self.hasher, nat_ip, nat_port, remote, rport, proto);
         let flows = &self.flows;
         self.in_index.find(hash, |i| {
-            let f = &flows[i as usize];
-            f.nat_port == nat_port
-                && f.remote_port == rport
-                && f.nat_ip == nat_ip
-                && f.proto == proto
-                && f.remote == *remote
+            Self::in_key_eq(&flows[i as usize], nat_ip, nat_port, remote, rport, proto)
         })
     }
 

@@ -11,7 +11,7 @@
 //! a wasted prefetch.
 
 use super::{Fam, Gateway, Ingress, Verdict};
-use crate::nat::table::Lookup;
+use crate::nat::table::{Lookup, NIL};
 use crate::time::Instant;
 use crate::wire::parse::{be16, proto};
 
@@ -48,6 +48,20 @@ impl BatchPacket {
 /// The lookup a packet will make: its family (IPv6?), which index, and the key's hash.
 type Hint = Option<(bool, Lookup, u64)>;
 
+/// The flow slot the prefetch stage found for a packet's lookup (its tag matched; the key is
+/// not checked). [`Gateway::process_with`] takes it if the slot still holds the packet's live
+/// flow when the packet's turn comes, and looks up as usual otherwise, so a stale candidate
+/// costs a key comparison and nothing else.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Candidate {
+    /// The family's table (IPv6?).
+    pub(super) v6: bool,
+    /// The index it came from.
+    pub(super) lookup: Lookup,
+    /// The slot.
+    pub(super) slot: u32,
+}
+
 /// The transport identity a lookup needs, read without validation (a hint only).
 struct Tuple<'a> {
     v6: bool,
@@ -77,12 +91,17 @@ impl Gateway {
                     *hint = self.hint_of(p.ingress, &p.buf, large);
                     self.prefetch_entry(*hint);
                 }
-                for hint in &hints[..window.len()] {
-                    self.prefetch_flow(*hint);
+                let mut slots: [Option<Candidate>; PREFETCH_WINDOW] = [None; PREFETCH_WINDOW];
+                for (slot, hint) in slots.iter_mut().zip(&hints[..window.len()]) {
+                    *slot = self.prefetch_flow(*hint);
                 }
-            }
-            for p in window.iter_mut() {
-                p.verdict = self.process(now, p.ingress, &mut p.buf);
+                for (p, slot) in window.iter_mut().zip(slots) {
+                    self.process_with(now, p.ingress, &mut p.buf, slot, &mut p.verdict);
+                }
+            } else {
+                for p in window.iter_mut() {
+                    self.process_with(now, p.ingress, &mut p.buf, None, &mut p.verdict);
+                }
             }
         }
     }
@@ -115,12 +134,14 @@ impl Gateway {
         }
     }
 
-    fn prefetch_flow(&self, hint: Hint) {
-        match hint {
-            Some((false, lookup, hash)) => self.fams.v4.table.prefetch_flow(lookup, hash),
-            Some((true, lookup, hash)) => self.fams.v6.table.prefetch_flow(lookup, hash),
-            None => {}
-        }
+    fn prefetch_flow(&self, hint: Hint) -> Option<Candidate> {
+        let (v6, lookup, hash) = hint?;
+        let slot = if v6 {
+            self.fams.v6.table.prefetch_flow(lookup, hash)
+        } else {
+            self.fams.v4.table.prefetch_flow(lookup, hash)
+        };
+        (slot != NIL).then_some(Candidate { v6, lookup, slot })
     }
 }
 

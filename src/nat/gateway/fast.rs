@@ -17,9 +17,10 @@
 //! verdicts, bytes, counters, events and timers are identical; `tests/nat_batch.rs` holds the
 //! two paths to that on random traffic, garbage included.
 
+use super::batch::Candidate;
 use super::{Egress, Fam, Gateway, Ingress, NicState, Verdict, class_of, tcp_segment};
 use crate::nat::nat64;
-use crate::nat::table::{HAIRPIN, NAT64};
+use crate::nat::table::{HAIRPIN, Lookup, NAT64};
 use crate::nat::tcp::Dir;
 use crate::nat::ttl;
 use crate::nat::{Family, NicId};
@@ -30,8 +31,8 @@ use crate::wire::tcp_flags::SYN;
 
 /// What the fast path did with a packet.
 pub(super) enum Fast {
-    /// Translated; this is its verdict.
-    Translated(Verdict),
+    /// Translated; its verdict has been written to the caller's `out`.
+    Translated,
     /// An inside packet that needs nothing but a flow and found none: the general path's
     /// `outbound` has already run for it (told of the miss, so it does not look again); this is
     /// its verdict before the TTL step and the drop count.
@@ -115,12 +116,28 @@ impl Gateway {
         self.fast_path_packets
     }
 
+    /// Packets of those whose flow was the slot [`Gateway::process_batch`]'s prefetch stage
+    /// found, so that tests can see the candidate was taken rather than looked up again.
+    #[doc(hidden)]
+    pub fn candidate_packets(&self) -> u64 {
+        self.candidate_packets
+    }
+
     /// Translates `pkt` if it is a packet of a live flow that needs nothing but translation.
     /// Otherwise the packet is untouched and goes to the general path, told whether its
     /// checksums were already verified here (so a new flow's packet is not summed twice). The
     /// clock has already advanced.
-    #[inline]
-    pub(super) fn fast_path(&mut self, ingress: Ingress, pkt: &mut Vec<u8>) -> Fast {
+    ///
+    /// Always inlined, like [`Gateway::process_with`] and for the same reason: its result
+    /// returned through memory was read back across narrower stores.
+    #[inline(always)]
+    pub(super) fn fast_path(
+        &mut self,
+        ingress: Ingress,
+        pkt: &mut Vec<u8>,
+        candidate: Option<Candidate>,
+        out: &mut Verdict,
+    ) -> Fast {
         if !self.fast_path {
             return Fast::Declined;
         }
@@ -136,19 +153,41 @@ impl Gateway {
         if self.config.profile.ttl_decrement && ttl::hops(pkt, meta.version) <= 1 {
             return Fast::Verified;
         }
+        // A candidate from the other family's table or the other index is no use here.
+        let v6 = meta.version == IpVersion::V6;
+        let slot = |lookup| {
+            candidate
+                .filter(|c| c.v6 == v6 && c.lookup == lookup)
+                .map(|c| c.slot)
+        };
         match (ingress, meta.version) {
-            (Ingress::Inside(nic), IpVersion::V4) => self.fast_out::<[u8; 4]>(nic, pkt, &meta),
-            (Ingress::Inside(nic), IpVersion::V6) => self.fast_out::<[u8; 16]>(nic, pkt, &meta),
-            (Ingress::Outside, IpVersion::V4) => self.fast_in::<[u8; 4]>(pkt, &meta),
-            (Ingress::Outside, IpVersion::V6) => self.fast_in::<[u8; 16]>(pkt, &meta),
+            (Ingress::Inside(nic), IpVersion::V4) => {
+                self.fast_out::<[u8; 4]>(nic, pkt, &meta, slot(Lookup::Out), out)
+            }
+            (Ingress::Inside(nic), IpVersion::V6) => {
+                self.fast_out::<[u8; 16]>(nic, pkt, &meta, slot(Lookup::Out), out)
+            }
+            (Ingress::Outside, IpVersion::V4) => {
+                self.fast_in::<[u8; 4]>(pkt, &meta, slot(Lookup::In), out)
+            }
+            (Ingress::Outside, IpVersion::V6) => {
+                self.fast_in::<[u8; 16]>(pkt, &meta, slot(Lookup::In), out)
+            }
         }
     }
 
     /// An inside packet of a live, non-hairpin flow (the general path: `classify`, `handle_inside`,
     /// `outbound`, `find_or_create`, `leave_hop_expires`); for one that finds no flow, the general
     /// path's `outbound` at once, since every check before it has been made.
-    #[inline]
-    fn fast_out<A: Fam>(&mut self, nic: NicId, pkt: &mut Vec<u8>, meta: &IpMeta) -> Fast {
+    #[inline(always)]
+    fn fast_out<A: Fam>(
+        &mut self,
+        nic: NicId,
+        pkt: &mut Vec<u8>,
+        meta: &IpMeta,
+        candidate: Option<u32>,
+        out: &mut Verdict,
+    ) -> Fast {
         let Some(state) = self.nics.get(nic.0 as usize).and_then(|n| n.as_ref()) else {
             return Fast::Verified;
         };
@@ -181,18 +220,35 @@ impl Gateway {
             return Fast::Verified;
         }
         let table = &A::state_ref(&self.fams).table;
-        let hash = table.out_hash_for(nic.0, p, &inside, iport, &remote, rport);
-        let Some(idx) = table.find_out_hashed(hash, nic.0, p, &inside, iport, &remote, rport)
-        else {
-            // `classify` would truncate before `outbound`.
-            pkt.truncate(meta.end);
-            return Fast::Missed(self.outbound::<A>(nic, pkt, meta, Some(hash)));
+        let taken =
+            candidate.filter(|&c| table.out_flow_is(c, nic.0, p, &inside, iport, &remote, rport));
+        let found = match taken {
+            Some(c) => Ok(c),
+            None => {
+                let hash = table.out_hash_for(nic.0, p, &inside, iport, &remote, rport);
+                table
+                    .find_out_hashed(hash, nic.0, p, &inside, iport, &remote, rport)
+                    .ok_or(hash)
+            }
+        };
+        debug_assert!(
+            found.is_err()
+                || found.ok() == table.find_out(nic.0, p, &inside, iport, &remote, rport)
+        );
+        let idx = match found {
+            Ok(idx) => idx,
+            Err(hash) => {
+                // `classify` would truncate before `outbound`.
+                pkt.truncate(meta.end);
+                return Fast::Missed(self.outbound::<A>(nic, pkt, meta, Some(hash)));
+            }
         };
         if table.flows[idx as usize].flags & HAIRPIN != 0 {
             return Fast::Verified;
         }
         // Committed: from here on, exactly the general path's steps.
         self.fast_path_packets += 1;
+        self.candidate_packets += u64::from(taken.is_some());
         pkt.truncate(meta.end);
         self.refresh_out::<A>(idx, p, seg);
         let fam = A::state_ref(&self.fams);
@@ -204,13 +260,20 @@ impl Gateway {
         if self.config.profile.ttl_decrement {
             ttl::decrement(pkt, meta.version);
         }
-        Fast::Translated(Verdict::Forward(Egress::Outside))
+        *out = Verdict::Forward(Egress::Outside);
+        Fast::Translated
     }
 
     /// An outside packet that is a reply of a live, non-NAT64 flow (the general path:
     /// `classify`, `handle_outside`, `leave_hop_expires`).
-    #[inline]
-    fn fast_in<A: Fam>(&mut self, pkt: &mut Vec<u8>, meta: &IpMeta) -> Fast {
+    #[inline(always)]
+    fn fast_in<A: Fam>(
+        &mut self,
+        pkt: &mut Vec<u8>,
+        meta: &IpMeta,
+        candidate: Option<u32>,
+        out: &mut Verdict,
+    ) -> Fast {
         let fam = A::state_ref(&self.fams);
         let Some(&nat_idx) = fam.nat_lookup.get(&A::read(pkt, meta.dst_offset())) else {
             return Fast::Verified;
@@ -219,14 +282,24 @@ impl Gateway {
         let l4 = meta.l4_offset;
         let (nat_port, rport) = (be16(pkt, l4 + 2), be16(pkt, l4));
         let remote = A::read(pkt, meta.src_offset());
-        let Some(idx) = fam.table.find_in(nat_idx, nat_port, &remote, rport, p) else {
+        let taken = candidate.filter(|&c| {
+            fam.table
+                .in_flow_is(c, nat_idx, nat_port, &remote, rport, p)
+        });
+        let Some(idx) = taken.or_else(|| fam.table.find_in(nat_idx, nat_port, &remote, rport, p))
+        else {
             return Fast::Verified;
         };
+        debug_assert_eq!(
+            Some(idx),
+            fam.table.find_in(nat_idx, nat_port, &remote, rport, p)
+        );
         if fam.table.flows[idx as usize].flags & NAT64 != 0 {
             return Fast::Verified;
         }
         // Committed: from here on, exactly the general path's steps.
         self.fast_path_packets += 1;
+        self.candidate_packets += u64::from(taken.is_some());
         pkt.truncate(meta.end);
         let tcp_flags = if p == proto::TCP { pkt[l4 + 13] } else { 0 };
         self.refresh::<A>(idx, Dir::In, tcp_flags);
@@ -239,6 +312,7 @@ impl Gateway {
         if self.config.profile.ttl_decrement {
             ttl::decrement(pkt, meta.version);
         }
-        Fast::Translated(Verdict::Forward(Egress::Nic(NicId(to))))
+        *out = Verdict::Forward(Egress::Nic(NicId(to)));
+        Fast::Translated
     }
 }

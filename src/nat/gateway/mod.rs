@@ -201,6 +201,8 @@ pub struct Gateway {
     fast_path: bool,
     /// See [`Gateway::fast_path_packets`].
     fast_path_packets: u64,
+    /// See [`Gateway::candidate_packets`].
+    candidate_packets: u64,
     timeouts: Timeouts,
     nics: Vec<Option<NicState>>,
     fams: Families,
@@ -279,6 +281,7 @@ impl Gateway {
             batch_prefetch_min_flows: batch::PREFETCH_MIN_FLOWS,
             fast_path: true,
             fast_path_packets: 0,
+            candidate_packets: 0,
             timeouts,
             nics: Vec::new(),
             fams: Families {
@@ -570,9 +573,32 @@ impl Gateway {
     /// Handles one packet at virtual time `now`. The buffer is rewritten in place (or replaced
     /// by a generated answer); the verdict says where it goes. Never panics, whatever the bytes.
     pub fn process(&mut self, now: Instant, ingress: Ingress, pkt: &mut Vec<u8>) -> Verdict {
+        let mut verdict = Verdict::Buffered;
+        self.process_with(now, ingress, pkt, None, &mut verdict);
+        verdict
+    }
+
+    /// [`Gateway::process`] writing the verdict to `out`, told the slot a batch's prefetch
+    /// stage found for the packet's lookup (`batch::Candidate`): the fast path takes it when
+    /// it still holds the packet's flow instead of hashing and probing again. The verdict
+    /// never depends on the candidate.
+    ///
+    /// The verdict is written where the caller keeps it, and this is always inlined: a
+    /// verdict handed back by value went through a temporary on the stack, written as narrow
+    /// fields and copied out with a wide load, which the CPU cannot forward from the stores (a
+    /// stall on every packet of a batch).
+    #[inline(always)]
+    fn process_with(
+        &mut self,
+        now: Instant,
+        ingress: Ingress,
+        pkt: &mut Vec<u8>,
+        candidate: Option<batch::Candidate>,
+        out: &mut Verdict,
+    ) {
         self.advance(now);
-        let mut verdict = match self.fast_path(ingress, pkt) {
-            Fast::Translated(verdict) => return verdict,
+        let mut verdict = match self.fast_path(ingress, pkt, candidate, out) {
+            Fast::Translated => return,
             Fast::Missed(verdict) => verdict,
             Fast::Verified => self.classify(ingress, pkt, true),
             Fast::Declined => self.classify(ingress, pkt, false),
@@ -586,7 +612,7 @@ impl Gateway {
         if let Verdict::Drop(r) = verdict {
             self.count_drop(ingress, r);
         }
-        verdict
+        *out = verdict;
     }
 
     /// The router hop on the way out (docs/behaviour.md §4 "TTL"): a forwarded packet leaves
