@@ -180,17 +180,19 @@ pub fn fill_transport(buf: &mut [u8], meta: &IpMeta) -> bool {
 /// passes), ICMP/ICMPv6 of the packet's own family. Other protocols pass.
 #[inline]
 pub fn transport_ok(version: IpVersion, src: &[u8], dst: &[u8], protocol: u8, l4: &[u8]) -> bool {
-    transport_ok_with(version, || sum(src) + sum(dst), protocol, l4)
+    transport_ok_with(version, protocol, l4, |len| {
+        sum(src) + sum(dst) + sum(&l4[..len])
+    })
 }
 
-/// [`transport_ok`] with the addresses' partial sum computed by `addr_sum` only when the
-/// pseudo-header is needed.
+/// [`transport_ok`] given `with_addrs(len)`: the partial sum of both addresses and the first
+/// `len` bytes of `l4`, which it asks for only when the pseudo-header counts.
 #[inline]
 fn transport_ok_with(
     version: IpVersion,
-    addr_sum: impl FnOnce() -> u64,
     protocol: u8,
     l4: &[u8],
+    with_addrs: impl FnOnce(usize) -> u64,
 ) -> bool {
     let Some(f) = transport_field(version, protocol) else {
         return true;
@@ -206,10 +208,11 @@ fn transport_ok_with(
         }
         len = usize::from(u16::from_be_bytes([l4[4], l4[5]])).min(len);
     }
-    let mut acc = sum(&l4[..len]);
-    if f.pseudo {
-        acc += pseudo_header_of_addr_sum(addr_sum(), protocol, len as u32);
-    }
+    let acc = if f.pseudo {
+        pseudo_header_of_addr_sum(with_addrs(len), protocol, len as u32)
+    } else {
+        sum(&l4[..len])
+    };
     verifies(acc)
 }
 
@@ -221,15 +224,21 @@ pub fn l4_ok(buf: &[u8], meta: &IpMeta) -> bool {
         return true;
     }
     // Both families keep the destination right after the source, so the two addresses are
-    // one run of bytes and one sum (the per-packet hot path of the gateway).
+    // one run of bytes; and without IPv4 options or IPv6 extension headers the transport
+    // header follows them at once, so addresses and transport are one sum (the per-packet hot
+    // path of the gateway).
     let (s, d, n) = (meta.src_offset(), meta.dst_offset(), meta.addr_len());
     debug_assert_eq!(d, s + n);
-    transport_ok_with(
-        meta.version,
-        || sum(&buf[s..d + n]),
-        meta.protocol,
-        &buf[meta.l4_offset..meta.end],
-    )
+    let l4 = meta.l4_offset;
+    if d + n == l4 {
+        transport_ok_with(meta.version, meta.protocol, &buf[l4..meta.end], |len| {
+            sum(&buf[s..l4 + len])
+        })
+    } else {
+        transport_ok_with(meta.version, meta.protocol, &buf[l4..meta.end], |len| {
+            sum(&buf[s..d + n]) + sum(&buf[l4..l4 + len])
+        })
+    }
 }
 
 /// True when the IPv4 header (`header_len` bytes at the start of `buf`) verifies.
@@ -326,6 +335,55 @@ mod tests {
             let naive: u64 = parts.iter().map(|p| word_sum(p)).sum();
             proptest::prop_assert_eq!(fold(fast), fold(naive));
             proptest::prop_assert_eq!(fast == 0, naive == 0);
+        }
+    }
+
+    proptest::proptest! {
+        /// `l4_ok` sums addresses and transport in one run when they are adjacent (no IPv4
+        /// options) and in two otherwise; either way it is `transport_ok` of the packet.
+        #[test]
+        fn l4_ok_is_transport_ok_with_and_without_ipv4_options(
+            options in proptest::prelude::any::<bool>(),
+            tcp in proptest::prelude::any::<bool>(),
+            addrs in proptest::prelude::any::<[u8; 8]>(),
+            l4 in proptest::collection::vec(proptest::prelude::any::<u8>(), 20..64),
+            udp_len in 8u16..64,
+            fix in proptest::prelude::any::<bool>(),
+        ) {
+            let ihl = if options { 24 } else { 20 };
+            let mut buf = vec![0u8; ihl];
+            buf[0] = 0x40 | (ihl / 4) as u8;
+            buf[8] = 64;
+            buf[9] = if tcp { proto::TCP } else { proto::UDP };
+            buf[12..20].copy_from_slice(&addrs);
+            // NOP options.
+            buf[20..].fill(1);
+            buf.extend_from_slice(&l4);
+            if !tcp {
+                let len = udp_len.min(l4.len() as u16);
+                buf[ihl + 4..ihl + 6].copy_from_slice(&len.to_be_bytes());
+            } else {
+                buf[ihl + 12] = 5 << 4;
+            }
+            let total = buf.len() as u16;
+            buf[2..4].copy_from_slice(&total.to_be_bytes());
+            set_ipv4_header(&mut buf, ihl);
+            if fix {
+                let meta = crate::wire::parse::parse_ip(&buf).expect("parses");
+                fill_transport(&mut buf, &meta);
+            }
+            let meta = crate::wire::parse::parse_ip(&buf).expect("parses");
+            let expected = transport_ok(
+                meta.version,
+                &buf[12..16],
+                &buf[16..20],
+                meta.protocol,
+                &buf[meta.l4_offset..meta.end],
+            );
+            proptest::prop_assert_eq!(l4_ok(&buf, &meta), expected);
+            if fix {
+                proptest::prop_assert!(expected);
+            }
         }
     }
 

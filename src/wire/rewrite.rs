@@ -243,7 +243,7 @@ pub fn hop_limit(buf: &[u8], version: IpVersion) -> u8 {
 /// Decrements the TTL / hop limit by one (the caller made sure it is at least 1). The IPv4
 /// header checksum is updated incrementally (RFC 1624); IPv6 has none, and neither field is
 /// part of a transport pseudo-header.
-#[inline]
+#[inline(always)]
 pub fn decrement_hop_limit(buf: &mut [u8], version: IpVersion) {
     match version {
         IpVersion::V4 => {
