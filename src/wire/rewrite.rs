@@ -186,7 +186,7 @@ pub fn rewrite_endpoint(buf: &mut [u8], meta: &IpMeta, side: Side, new_addr: &[u
 /// (so both ports and the checksum field are present): the same bytes, without the protocol and
 /// fragment cases the general one must weigh. The gateway's established-flow fast path uses it;
 /// a property test in `tests/wire_props.rs` holds it to [`rewrite_endpoint`].
-#[inline]
+#[inline(always)]
 pub fn rewrite_transport_endpoint(
     buf: &mut [u8],
     meta: &IpMeta,
