@@ -34,9 +34,9 @@ pub(super) enum Fast {
     /// Translated; its verdict has been written to the caller's `out`.
     Translated,
     /// An inside packet that needs nothing but a flow and found none: the general path's
-    /// `outbound` has already run for it (told of the miss, so it does not look again); this is
-    /// its verdict before the TTL step and the drop count.
-    Missed(Verdict),
+    /// `outbound` has already run for it (told of the miss, so it does not look again) and
+    /// written its verdict before the TTL step and the drop count to the caller's `out`.
+    Missed,
     /// Not its case, but the IPv4 header checksum and (when the configuration asks for it)
     /// the transport checksum verified: the general path need not sum them again.
     Verified,
@@ -240,7 +240,8 @@ impl Gateway {
             Err(hash) => {
                 // `classify` would truncate before `outbound`.
                 pkt.truncate(meta.end);
-                return Fast::Missed(self.outbound::<A>(nic, pkt, meta, Some(hash)));
+                *out = self.outbound::<A>(nic, pkt, meta, Some(hash));
+                return Fast::Missed;
             }
         };
         if table.flows[idx as usize].flags & HAIRPIN != 0 {

@@ -597,22 +597,22 @@ impl Gateway {
         out: &mut Verdict,
     ) {
         self.advance(now);
-        let mut verdict = match self.fast_path(ingress, pkt, candidate, out) {
+        // The verdict is only ever written to `out` and read back field by field (see above).
+        match self.fast_path(ingress, pkt, candidate, out) {
             Fast::Translated => return,
-            Fast::Missed(verdict) => verdict,
-            Fast::Verified => self.classify(ingress, pkt, true),
-            Fast::Declined => self.classify(ingress, pkt, false),
-        };
-        if self.config.profile.ttl_decrement
-            && let Verdict::Forward(_) = verdict
-            && self.leave_hop_expires(verdict, pkt)
-        {
-            verdict = Verdict::Drop(DropReason::TtlExpired);
+            Fast::Missed => {}
+            Fast::Verified => *out = self.classify(ingress, pkt, true),
+            Fast::Declined => *out = self.classify(ingress, pkt, false),
         }
-        if let Verdict::Drop(r) = verdict {
+        if self.config.profile.ttl_decrement
+            && let Verdict::Forward(egress) = *out
+            && self.leave_hop_expires(Verdict::Forward(egress), pkt)
+        {
+            *out = Verdict::Drop(DropReason::TtlExpired);
+        }
+        if let Verdict::Drop(r) = *out {
             self.count_drop(ingress, r);
         }
-        *out = verdict;
     }
 
     /// The router hop on the way out (docs/behaviour.md §4 "TTL"): a forwarded packet leaves
